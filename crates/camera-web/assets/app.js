@@ -1,0 +1,477 @@
+// Camera HTTPS certificate UI. Plain ES2020, no dependencies; served under a strict CSP
+// (no inline scripts or styles), so every element is built with the DOM API.
+'use strict';
+
+const $ = (id) => document.getElementById(id);
+const state = { session: null, cert: null, csrf: null, sansTouched: false };
+
+const SOURCE = { device: 'Made by this camera', uploaded: 'Uploaded by an installer' };
+const TLS = {
+  standard: 'Standard (TLS 1.2 and TLS 1.3)',
+  'high-security': 'High security (TLS 1.3 only)',
+};
+
+
+function el(tag, text, cls) {
+  const e = document.createElement(tag);
+  if (text !== undefined && text !== null) e.textContent = text;
+  if (cls) e.className = cls;
+  return e;
+}
+
+function show(id, on) { $(id).hidden = !on; }
+
+function setText(id, text) { $(id).textContent = text === undefined || text === null || text === '' ? '—' : text; }
+
+// Fingerprints break only after a colon (<wbr> is not copied with the text).
+function setFingerprint(id, fp) {
+  const node = $(id);
+  node.replaceChildren();
+  if (!fp) { node.textContent = '—'; return; }
+  String(fp).split(':').forEach((part, i, all) => {
+    node.append(part + (i < all.length - 1 ? ':' : ''));
+    if (i < all.length - 1) node.append(document.createElement('wbr'));
+  });
+}
+
+const KEY = { 'ecdsa-p256': 'ECDSA P-256', 'ecdsa-p384': 'ECDSA P-384', 'rsa-2048': 'RSA 2048', 'rsa-3072': 'RSA 3072' };
+
+function plural(n, word) { return `${n} ${word}${n === 1 ? '' : 's'}`; }
+
+function when(unix) {
+  if (unix === undefined || unix === null) return '—';
+  return new Date(unix * 1000).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+}
+
+function whenIso(iso) {
+  const t = Date.parse(iso);
+  return Number.isNaN(t) ? (iso || '—') : when(t / 1000);
+}
+
+function relative(unix) {
+  const ms = unix * 1000 - Date.now();
+  if (ms < 0) {
+    const days = Math.floor(-ms / 86400000);
+    return days === 0 ? 'expired today' : `expired ${plural(days, 'day')} ago`;
+  }
+  const days = Math.floor(ms / 86400000);
+  if (days === 0) {
+    const hours = Math.floor(ms / 3600000);
+    return hours === 0 ? 'expires within the hour' : `expires in ${plural(hours, 'hour')}`;
+  }
+  return `expires in ${plural(days, 'day')}`;
+}
+
+// Puts one message into a .msg container: role="status" for news, role="alert" for failures.
+function say(box, text, kind = 'ok', list) {
+  if (typeof box === 'string') box = $(box);
+  if (!box) return;
+  box.replaceChildren();
+  if (!text) return;
+  const p = el('div', null, `box ${kind === 'error' ? 'error' : kind === 'warn' ? 'warn' : kind === 'busy' ? 'busy' : 'ok'}`);
+  p.setAttribute('role', kind === 'error' ? 'alert' : 'status');
+  p.append(el('p', text));
+  if (list && list.length) {
+    const ul = el('ul');
+    for (const item of list) ul.append(el('li', item));
+    p.append(ul);
+  }
+  box.append(p);
+}
+
+function msgOf(node) { return node.querySelector('.msg') || node.parentElement.querySelector('.msg'); }
+
+class ApiError extends Error {
+  constructor(status, code, message) { super(message); this.status = status; this.code = code; }
+}
+
+// fetch wrapper: JSON errors become ApiError with the server's sentence, shown verbatim.
+async function api(method, path, body) {
+  const opts = { method, credentials: 'same-origin', headers: {}, cache: 'no-store' };
+  if (body instanceof FormData) {
+    opts.body = body;
+  } else if (body !== undefined) {
+    opts.headers['Content-Type'] = 'application/json';
+    opts.body = JSON.stringify(body);
+  }
+  const open = path === '/api/v1/setup' || path === '/api/v1/login';
+  if (method !== 'GET' && !open && state.csrf) opts.headers['X-CSRF-Token'] = state.csrf;
+  let res;
+  try {
+    res = await fetch(path, opts);
+  } catch (e) {
+    throw new ApiError(0, 'network', 'The camera did not answer. Check the network connection and try again.');
+  }
+  if (!res.ok) {
+    let code = 'http_' + res.status;
+    let message = '';
+    try {
+      const j = await res.json();
+      code = j.error || code;
+      message = j.message || '';
+    } catch (_) { /* not JSON */ }
+    throw new ApiError(res.status, code, message || `The camera refused the request (HTTP ${res.status}).`);
+  }
+  return res;
+}
+
+async function withBusy(button, fn) {
+  say('status', '');
+  button.disabled = true;
+  try { return await fn(); } finally { button.disabled = false; }
+}
+
+// A 401 on a change means the session ended: show the login form again.
+async function handleError(box, e) {
+  say(box, e.message, 'error');
+  if (e.status === 401 && state.session && state.session.logged_in) {
+    await loadSession();
+    render();
+    say('status', 'Your session has ended. Log in again to continue.', 'error');
+  }
+}
+
+
+async function loadSession() {
+  try {
+    const res = await api('GET', '/api/v1/session');
+    state.session = await res.json();
+    state.csrf = state.session.csrf_token || null;
+  } catch (e) {
+    state.session = null;
+    say('status', e.message, 'error');
+  }
+}
+
+async function loadCertificate() {
+  try {
+    const res = await api('GET', '/api/v1/certificate');
+    state.cert = await res.json();
+    say('cert-msg', '');
+  } catch (e) {
+    state.cert = null;
+    say('cert-msg', e.message, 'error');
+  }
+}
+
+async function refresh() {
+  await Promise.all([loadSession(), loadCertificate()]);
+  render();
+}
+
+
+function render() {
+  const s = state.session;
+  const c = state.cert;
+  show('loading', false);
+  const needsSetup = !!s && !s.password_set;
+  const loggedIn = !!s && s.password_set && s.logged_in;
+  show('setup', needsSetup);
+  show('login', !!s && s.password_set && !s.logged_in);
+  show('account', loggedIn);
+  show('cert', true);
+  show('ca', !!c);
+  show('csr', loggedIn);
+  show('upload', loggedIn);
+  show('restore', loggedIn && !!c && c.source === 'uploaded');
+  if (!(loggedIn && c && c.source === 'uploaded')) show('restore-confirm', false);
+  if (c) {
+    renderCertificate(c);
+    renderCa(c);
+    renderCsr(c);
+  }
+}
+
+// Whether a certificate name covers the host this page was opened with.
+function covers(name, host) {
+  name = String(name).toLowerCase();
+  if (name === host) return true;
+  if (name.startsWith('*.')) {
+    const dot = host.indexOf('.');
+    return dot > 0 && host.slice(dot + 1) === name.slice(2) && !/^[0-9.]+$/.test(host) && !host.includes(':');
+  }
+  return false;
+}
+
+function renderCertificate(c) {
+  const info = c.certificate || {};
+  const badge = $('cert-source');
+  badge.textContent = SOURCE[c.source] || c.source;
+  badge.className = `badge ${c.source === 'uploaded' ? 'uploaded' : 'device'}`;
+  setText('cert-reason', c.reason);
+  $('cert-auto').textContent = c.source === 'device'
+    ? 'When the camera\'s address changes, it makes a new certificate for the new address by itself within a second. No reboot is needed.'
+    : 'An uploaded certificate does not follow address changes. If the camera gets a new address, upload a certificate for it, or go back to the camera\'s own certificate.';
+
+  const warnings = (c.warnings || []).map((w) => w.message || w.code);
+  const host = location.hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  const sans = info.subject_alt_names || [];
+  if (host && sans.length && !sans.some((n) => covers(n, host))) {
+    warnings.push(`You opened the camera as ${host}, but this certificate names only ${sans.join(', ')}: browsers will warn. Use one of those names, or make a certificate that includes ${host}.`);
+  }
+  if (info.not_before_unix && info.not_before_unix * 1000 > Date.now() + 300000) {
+    warnings.push(`This certificate is valid only from ${when(info.not_before_unix)}, but this PC's clock says ${when(Date.now() / 1000)}: check the date and time on this PC.`);
+  }
+  const list = $('cert-warnings-list');
+  list.replaceChildren(...warnings.map((w) => el('li', w)));
+  show('cert-warnings', warnings.length > 0);
+
+  setText('cert-subject', info.subject);
+  setText('cert-issuer', info.self_signed ? `${info.issuer} (self-signed)` : info.issuer);
+  $('cert-from').textContent = when(info.not_before_unix);
+  $('cert-until').textContent = when(info.not_after_unix);
+  const rel = info.not_after_unix ? relative(info.not_after_unix) : '';
+  $('cert-rel').textContent = rel ? `(${rel})` : '';
+  $('cert-rel').className = info.not_after_unix && info.not_after_unix * 1000 - Date.now() < 30 * 86400000 ? 'bad' : '';
+  $('cert-sans').replaceChildren(...sans.map((n) => el('li', n, 'mono')));
+  const cam = c.camera || {};
+  const addrs = (cam.addresses || []).join(', ');
+  setText('cert-addrs', cam.hostname ? `${addrs || '—'} (host name ${cam.hostname})` : addrs);
+  setText('cert-key', info.key_type);
+  setFingerprint('cert-sha', info.sha256);
+  setFingerprint('cert-pksha', info.public_key_sha256);
+  setText('cert-serial', info.serial);
+  setText('cert-tls', TLS[c.tls_profile] || c.tls_profile);
+
+  const chain = c.chain || [];
+  $('cert-chain').replaceChildren(...chain.map((ci) => {
+    const li = el('li');
+    li.append(el('strong', ci.subject));
+    li.append(el('span', ` issued by ${ci.issuer}${ci.self_signed ? ' (root, self-signed)' : ''}; valid until ${when(ci.not_after_unix)}`));
+    li.append(el('div', `SHA-256 ${ci.sha256}`, 'mono small'));
+    return li;
+  }));
+  show('cert-chain-wrap', chain.length > 0);
+}
+
+function renderCa(c) {
+  const ca = c.ca || {};
+  setText('ca-subject', ca.subject);
+  setText('ca-until', ca.not_after ? whenIso(ca.not_after) : '');
+  setFingerprint('ca-sha', ca.sha256);
+  const banner = $('ca-replaced');
+  if (ca.replaced) {
+    banner.replaceChildren(
+      el('h3', 'The camera\'s CA certificate was replaced'),
+      el('p', `It was replaced on ${when(ca.replaced.replaced_at_unix)} because ${String(ca.replaced.reason || 'of a reset').replace(/\.$/, '')}. ` +
+        'Browsers that trusted the old one now warn: import the new cacert.crt once more (you may remove the old one).'),
+    );
+    const a = el('a', 'Download the new CA certificate (cacert.crt)', 'button');
+    a.href = '/cacert.crt';
+    a.download = 'cacert.crt';
+    banner.append(a);
+    banner.hidden = false;
+  } else {
+    banner.hidden = true;
+  }
+  const note = $('ca-uploaded-note');
+  if (c.source === 'uploaded') {
+    const issuer = (c.certificate || {}).issuer || 'another CA';
+    note.textContent = `Right now the camera uses an uploaded certificate issued by ${issuer}. Browsers trust it only if they trust that CA; the camera's cacert.crt below does not help for it. It counts again once the camera's own certificate is back.`;
+    note.hidden = false;
+  } else {
+    note.hidden = true;
+  }
+}
+
+function renderCsr(c) {
+  const p = c.pending_csr;
+  show('csr-pending', !!p);
+  if (p) {
+    setText('csr-p-subject', p.subject);
+    setText('csr-p-sans', (p.subject_alt_names || []).join(', '));
+    setText('csr-p-key', KEY[p.key_type] || p.key_type);
+    setText('csr-p-created', when(p.created_at_unix));
+  }
+  const ta = $('csr-sans');
+  if (!state.sansTouched && !ta.value.trim()) {
+    ta.value = ((c.camera || {}).names || []).join('\n');
+  }
+}
+
+
+function loggedInWith(json) {
+  state.csrf = json && json.csrf_token ? json.csrf_token : state.csrf;
+}
+
+async function onSetup(ev) {
+  ev.preventDefault();
+  const form = ev.currentTarget;
+  const box = msgOf(form);
+  const pw = $('setup-pw').value;
+  if (pw.length < 8) { say(box, 'The password needs at least 8 characters.', 'error'); $('setup-pw').focus(); return; }
+  if (pw !== $('setup-pw2').value) { say(box, 'The two passwords are not the same. Type them again.', 'error'); $('setup-pw2').focus(); return; }
+  await withBusy($('setup-submit'), async () => {
+    try {
+      const res = await api('POST', '/api/v1/setup', { password: pw });
+      loggedInWith(await res.json().catch(() => null));
+      form.reset();
+      say(box, '');
+      await refresh();
+      say('status', 'The admin password is set and you are logged in. Keep the password safe: there is no default to fall back to.');
+    } catch (e) {
+      say(box, e.message, 'error');
+      if (e.code === 'password_already_set' || e.status === 409) await refresh();
+    }
+  });
+}
+
+async function onLogin(ev) {
+  ev.preventDefault();
+  const form = ev.currentTarget;
+  const box = msgOf(form);
+  const pw = $('login-pw').value;
+  if (!pw) { say(box, 'Type the admin password.', 'error'); $('login-pw').focus(); return; }
+  await withBusy($('login-submit'), async () => {
+    try {
+      const res = await api('POST', '/api/v1/login', { password: pw });
+      loggedInWith(await res.json().catch(() => null));
+      form.reset();
+      say(box, '');
+      await refresh();
+      say('status', 'You are logged in.');
+    } catch (e) {
+      say(box, e.message, 'error');
+      $('login-pw').select();
+    }
+  });
+}
+
+async function onLogout() {
+  await withBusy($('logout'), async () => {
+    try {
+      await api('POST', '/api/v1/logout');
+      state.csrf = null;
+      await refresh();
+      say('status', 'You are logged out.');
+    } catch (e) {
+      await handleError('status', e);
+    }
+  });
+}
+
+async function onCsr(ev) {
+  ev.preventDefault();
+  const form = ev.currentTarget;
+  const box = msgOf(form);
+  const subject = {};
+  for (const k of ['C', 'ST', 'L', 'O', 'OU', 'CN']) {
+    const v = form.elements[k].value.trim();
+    if (v) subject[k] = k === 'C' ? v.toUpperCase() : v;
+  }
+  if (!subject.CN) { say(box, 'Fill in the common name (CN), for example the camera\'s name or address.', 'error'); $('csr-cn').focus(); return; }
+  if (subject.C && !/^[A-Z]{2}$/.test(subject.C)) { say(box, 'The country is a two-letter code such as DE, US or CN.', 'error'); $('csr-c').focus(); return; }
+  const sans = $('csr-sans').value.split(/[\s,]+/).map((x) => x.trim()).filter(Boolean);
+  if (!sans.length) { say(box, 'Give at least one address or name the certificate must cover.', 'error'); $('csr-sans').focus(); return; }
+  const body = { subject, subject_alt_names: sans, key_type: $('csr-key').value };
+  await withBusy($('csr-submit'), async () => {
+    say(box, 'Creating the key and the request on the camera…', 'busy');
+    try {
+      const res = await api('POST', '/api/v1/csr', body);
+      const pem = await res.text();
+      $('csr-pem').value = pem;
+      show('csr-result', true);
+      say(box, 'The request is ready. Download certreq.pem and send it to your CA; then upload the certificate it issues below. The key stays on this camera.');
+      await loadCertificate();
+      render();
+    } catch (e) {
+      await handleError(box, e);
+    }
+  });
+}
+
+async function onCopy() {
+  const ta = $('csr-pem');
+  const box = msgOf($('csr-form'));
+  try {
+    await navigator.clipboard.writeText(ta.value);
+    say(box, 'The request text is copied.');
+  } catch (_) {
+    ta.focus();
+    ta.select();
+    say(box, 'Press Ctrl+C (or ⌘C) to copy the selected text.');
+  }
+}
+
+async function onUpload(ev) {
+  ev.preventDefault();
+  const form = ev.currentTarget;
+  const box = msgOf(form);
+  const certFile = $('up-cert').files[0];
+  const keyFile = $('up-key').files[0];
+  const pasted = $('up-paste').value.trim();
+  const pass = $('up-pass').value;
+  if (!certFile && !pasted) { say(box, 'Choose the certificate file, or paste the certificate text.', 'error'); $('up-cert').focus(); return; }
+  const fd = new FormData();
+  if (certFile) fd.append('certificate', certFile, certFile.name);
+  else fd.append('certificate', pasted + '\n');
+  if (keyFile) fd.append('key', keyFile, keyFile.name);
+  if (pass) fd.append('passphrase', pass);
+  await withBusy($('upload-submit'), async () => {
+    say(box, 'Checking the certificate…', 'busy');
+    try {
+      const res = await api('PUT', '/api/v1/certificate', fd);
+      const j = await res.json().catch(() => ({}));
+      const info = j.certificate || {};
+      const warnings = (j.warnings || []).map((w) => w.message || w.code);
+      form.reset();
+      show('csr-result', false);
+      say(msgOf($('csr-form')), '');
+      await loadCertificate();
+      render();
+      say(box,
+        `The camera now uses the uploaded certificate for ${info.subject || 'this camera'}, issued by ${info.issuer || 'your CA'}. ` +
+        'Reload the page to connect with it.' + (warnings.length ? ' Please note:' : ''),
+        warnings.length ? 'warn' : 'ok', warnings);
+    } catch (e) {
+      await handleError(box, e);
+      if (e.status && e.status !== 401) {
+        const p = box.querySelector('p');
+        if (p) p.append(el('span', ' The certificate in use has not changed.', 'muted'));
+      }
+    }
+  });
+}
+
+function onRestoreAsk() {
+  show('restore-confirm', true);
+  $('restore-no').focus();
+}
+
+function onRestoreNo() {
+  show('restore-confirm', false);
+  $('restore-ask').focus();
+}
+
+async function onRestoreYes() {
+  const box = msgOf($('restore-confirm'));
+  await withBusy($('restore-yes'), async () => {
+    try {
+      await api('DELETE', '/api/v1/certificate');
+      show('restore-confirm', false);
+      await loadCertificate();
+      render();
+      say('status', 'The camera\'s own certificate is back in use. Reload the page to connect with it.');
+      $('cert').scrollIntoView({ block: 'start' });
+    } catch (e) {
+      await handleError(box, e);
+    }
+  });
+}
+
+function init() {
+  $('setup-form').addEventListener('submit', onSetup);
+  $('login-form').addEventListener('submit', onLogin);
+  $('logout').addEventListener('click', onLogout);
+  $('csr-form').addEventListener('submit', onCsr);
+  $('csr-sans').addEventListener('input', () => { state.sansTouched = true; });
+  $('csr-copy').addEventListener('click', onCopy);
+  $('upload-form').addEventListener('submit', onUpload);
+  $('restore-ask').addEventListener('click', onRestoreAsk);
+  $('restore-no').addEventListener('click', onRestoreNo);
+  $('restore-yes').addEventListener('click', onRestoreYes);
+  refresh();
+}
+
+if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init);
+else init();

@@ -1,0 +1,359 @@
+//! The admin password, sessions, CSRF tokens and the failed-login limiter.
+//!
+//! No default password: the first visit sets it. It is stored as PBKDF2-HMAC-SHA256 with a
+//! random salt. Browsers get an HttpOnly, Secure, SameSite=Strict session cookie plus a CSRF
+//! token they must echo in `X-CSRF-Token`; scripts may use HTTP Basic with the user `admin`.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use ring::rand::{SecureRandom, SystemRandom};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+/// PBKDF2 rounds: about 0.1 s on a desktop core, under a second on a camera's ARM core.
+pub const PBKDF2_ITERATIONS: u32 = 200_000;
+pub const MIN_PASSWORD_LEN: usize = 8;
+pub const MAX_PASSWORD_LEN: usize = 128;
+/// Sessions end after this long without a request...
+const SESSION_IDLE: Duration = Duration::from_secs(30 * 60);
+/// ...and after this long in any case.
+const SESSION_MAX: Duration = Duration::from_secs(12 * 3600);
+const MAX_SESSIONS: usize = 32;
+/// Failed logins allowed before each further attempt must wait.
+const FREE_FAILURES: u32 = 5;
+/// The longest wait, so the owner is never locked out for good.
+const MAX_LOCKOUT: Duration = Duration::from_secs(15 * 60);
+const MAX_TRACKED_CLIENTS: usize = 1024;
+
+pub const SESSION_COOKIE: &str = "camera_session";
+
+#[derive(Serialize, Deserialize)]
+struct StoredPassword {
+    algorithm: String,
+    iterations: u32,
+    salt: String,
+    hash: String,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+}
+
+fn random_token(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    // SystemRandom only fails when the kernel has no entropy source at all.
+    if SystemRandom::new().fill(&mut buf).is_err() {
+        buf.iter_mut().for_each(|b| *b = 0);
+    }
+    hex(&buf)
+}
+
+/// Why an authentication attempt failed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AuthError {
+    NoPassword,
+    WrongPassword,
+    TooManyAttempts { retry_after: Duration },
+}
+
+struct Failures {
+    count: u32,
+    blocked_until: Option<Instant>,
+    last: Instant,
+}
+
+struct Session {
+    csrf: String,
+    created: Instant,
+    last_used: Instant,
+}
+
+/// All authentication state of the server.
+pub struct Auth {
+    password: Mutex<Option<StoredPassword>>,
+    sessions: Mutex<HashMap<String, Session>>,
+    failures: Mutex<HashMap<IpAddr, Failures>>,
+    /// SHA-256 of the last password that passed PBKDF2 with a per-process salt, so scripts
+    /// using HTTP Basic on every request do not pay PBKDF2 each time.
+    verified: Mutex<Option<[u8; 32]>>,
+    process_salt: [u8; 16],
+    iterations: u32,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Auth(..)")
+    }
+}
+
+impl Auth {
+    /// Loads the stored password hash from `path`, if any.
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let password = match camera_state::read_optional(path).map_err(|e| format!("cannot read {}: {e}", path.display()))? {
+            Some(bytes) => Some(
+                serde_json::from_slice::<StoredPassword>(&bytes)
+                    .map_err(|e| format!("{} is corrupt ({e}); remove it to set a new password", path.display()))?,
+            ),
+            None => None,
+        };
+        let mut process_salt = [0u8; 16];
+        SystemRandom::new().fill(&mut process_salt).map_err(|_| "no random numbers".to_owned())?;
+        Ok(Self {
+            password: Mutex::new(password),
+            sessions: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
+            verified: Mutex::new(None),
+            process_salt,
+            iterations: PBKDF2_ITERATIONS,
+        })
+    }
+
+    /// Fewer PBKDF2 rounds: tests only.
+    pub fn with_iterations(mut self, iterations: u32) -> Self {
+        self.iterations = iterations;
+        self
+    }
+
+    pub fn password_set(&self) -> bool {
+        self.password.lock().map(|p| p.is_some()).unwrap_or(true)
+    }
+
+    /// Checks a new password's length; the message is shown to the user.
+    pub fn check_new_password(password: &str) -> Result<(), String> {
+        let len = password.chars().count();
+        if len < MIN_PASSWORD_LEN {
+            return Err(format!("the password must have at least {MIN_PASSWORD_LEN} characters"));
+        }
+        if len > MAX_PASSWORD_LEN {
+            return Err(format!("the password must have at most {MAX_PASSWORD_LEN} characters"));
+        }
+        Ok(())
+    }
+
+    /// Hashes `password` for storage (slow: call from a blocking thread). Returns the JSON to
+    /// write; [`Auth::install_password`] makes it current once it is on disk.
+    pub fn hash_password(&self, password: &str) -> Vec<u8> {
+        let mut salt = [0u8; 16];
+        let _ = SystemRandom::new().fill(&mut salt);
+        let mut out = [0u8; 32];
+        ring::pbkdf2::derive(ring::pbkdf2::PBKDF2_HMAC_SHA256, self.iter(), &salt, password.as_bytes(), &mut out);
+        let stored = StoredPassword {
+            algorithm: "pbkdf2-hmac-sha256".into(),
+            iterations: self.iterations,
+            salt: hex(&salt),
+            hash: hex(&out),
+        };
+        serde_json::to_vec(&stored).unwrap_or_default()
+    }
+
+    /// Makes a hash produced by [`Auth::hash_password`] current. Fails if a password was set in the
+    /// meantime (two first visits racing).
+    pub fn install_password(&self, stored_json: &[u8]) -> Result<(), AuthError> {
+        let stored: StoredPassword = serde_json::from_slice(stored_json).map_err(|_| AuthError::NoPassword)?;
+        let mut current = self.password.lock().map_err(|_| AuthError::NoPassword)?;
+        *current = Some(stored);
+        if let Ok(mut v) = self.verified.lock() {
+            *v = None;
+        }
+        Ok(())
+    }
+
+    fn iter(&self) -> NonZeroU32 {
+        NonZeroU32::new(self.iterations).unwrap_or(NonZeroU32::MIN)
+    }
+
+    fn cache_key(&self, password: &str) -> [u8; 32] {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        ctx.update(&self.process_salt);
+        ctx.update(password.as_bytes());
+        let mut key = [0u8; 32];
+        key.copy_from_slice(ctx.finish().as_ref());
+        key
+    }
+
+    /// Waits imposed on `client` by earlier failures.
+    fn blocked(&self, client: IpAddr) -> Option<Duration> {
+        let failures = self.failures.lock().ok()?;
+        let until = failures.get(&client)?.blocked_until?;
+        until.checked_duration_since(Instant::now())
+    }
+
+    fn record_failure(&self, client: IpAddr) {
+        let Ok(mut failures) = self.failures.lock() else { return };
+        if failures.len() >= MAX_TRACKED_CLIENTS && !failures.contains_key(&client) {
+            if let Some(oldest) = failures.iter().min_by_key(|(_, f)| f.last).map(|(ip, _)| *ip) {
+                failures.remove(&oldest);
+            }
+        }
+        let now = Instant::now();
+        let entry = failures.entry(client).or_insert(Failures { count: 0, blocked_until: None, last: now });
+        entry.count += 1;
+        entry.last = now;
+        if entry.count >= FREE_FAILURES {
+            let exponent = (entry.count - FREE_FAILURES).min(10);
+            let wait = Duration::from_secs(1u64 << exponent).min(MAX_LOCKOUT);
+            entry.blocked_until = Some(now + wait);
+        }
+    }
+
+    /// Verifies `password` for a login from `client` (slow: call from a blocking thread).
+    pub fn verify(&self, client: IpAddr, password: &str) -> Result<(), AuthError> {
+        if let Some(retry_after) = self.blocked(client) {
+            return Err(AuthError::TooManyAttempts { retry_after });
+        }
+        let key = self.cache_key(password);
+        if self.verified.lock().ok().and_then(|v| *v).is_some_and(|v| constant_time_eq(&v, &key)) {
+            self.failures.lock().map(|mut f| f.remove(&client)).ok();
+            return Ok(());
+        }
+        let (iterations, salt, hash) = {
+            let stored = self.password.lock().map_err(|_| AuthError::NoPassword)?;
+            let stored = stored.as_ref().ok_or(AuthError::NoPassword)?;
+            (stored.iterations, unhex(&stored.salt).unwrap_or_default(), unhex(&stored.hash).unwrap_or_default())
+        };
+        let iterations = NonZeroU32::new(iterations).unwrap_or(NonZeroU32::MIN);
+        let candidate = Zeroizing::new(password.as_bytes().to_vec());
+        match ring::pbkdf2::verify(ring::pbkdf2::PBKDF2_HMAC_SHA256, iterations, &salt, &candidate, &hash) {
+            Ok(()) => {
+                if let Ok(mut v) = self.verified.lock() {
+                    *v = Some(key);
+                }
+                self.failures.lock().map(|mut f| f.remove(&client)).ok();
+                Ok(())
+            }
+            Err(_) => {
+                self.record_failure(client);
+                Err(AuthError::WrongPassword)
+            }
+        }
+    }
+
+    /// Starts a session; returns (session token, CSRF token).
+    pub fn new_session(&self) -> (String, String) {
+        let token = random_token(32);
+        let csrf = random_token(32);
+        if let Ok(mut sessions) = self.sessions.lock() {
+            let now = Instant::now();
+            sessions.retain(|_, s| Self::alive(s, now));
+            if sessions.len() >= MAX_SESSIONS {
+                if let Some(oldest) = sessions.iter().min_by_key(|(_, s)| s.last_used).map(|(t, _)| t.clone()) {
+                    sessions.remove(&oldest);
+                }
+            }
+            sessions.insert(token.clone(), Session { csrf: csrf.clone(), created: now, last_used: now });
+        }
+        (token, csrf)
+    }
+
+    fn alive(session: &Session, now: Instant) -> bool {
+        now.duration_since(session.last_used) < SESSION_IDLE && now.duration_since(session.created) < SESSION_MAX
+    }
+
+    /// The CSRF token of a live session (and keeps it alive).
+    pub fn session_csrf(&self, token: &str) -> Option<String> {
+        let mut sessions = self.sessions.lock().ok()?;
+        let now = Instant::now();
+        let session = sessions.get_mut(token)?;
+        if !Self::alive(session, now) {
+            sessions.remove(token);
+            return None;
+        }
+        session.last_used = now;
+        Some(session.csrf.clone())
+    }
+
+    pub fn end_session(&self, token: &str) {
+        if let Ok(mut sessions) = self.sessions.lock() {
+            sessions.remove(token);
+        }
+    }
+
+    /// Ends every session (after a password change).
+    pub fn end_all_sessions(&self) {
+        if let Ok(mut sessions) = self.sessions.lock() {
+            sessions.clear();
+        }
+    }
+}
+
+/// Compares secrets in time that depends only on their lengths.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Constant-time string comparison for tokens.
+pub fn tokens_equal(a: &str, b: &str) -> bool {
+    constant_time_eq(a.as_bytes(), b.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auth() -> Auth {
+        let path = std::env::temp_dir().join(format!("camera-web-auth-{}-none", std::process::id()));
+        Auth::load(&path).unwrap().with_iterations(1000)
+    }
+
+    #[test]
+    fn set_then_verify() {
+        let auth = auth();
+        let client: IpAddr = "10.0.0.9".parse().unwrap();
+        assert_eq!(auth.verify(client, "whatever1"), Err(AuthError::NoPassword));
+        auth.install_password(&auth.hash_password("correct horse")).unwrap();
+        assert!(auth.password_set());
+        assert_eq!(auth.verify(client, "wrong horse"), Err(AuthError::WrongPassword));
+        assert_eq!(auth.verify(client, "correct horse"), Ok(()));
+        assert_eq!(auth.verify(client, "correct horse"), Ok(()), "cached path");
+        assert_eq!(auth.verify(client, "correct horsE"), Err(AuthError::WrongPassword));
+    }
+
+    #[test]
+    fn failures_slow_down_one_client_only_and_the_wait_is_capped() {
+        let auth = auth();
+        auth.install_password(&auth.hash_password("correct horse")).unwrap();
+        let attacker: IpAddr = "10.0.0.66".parse().unwrap();
+        for _ in 0..FREE_FAILURES {
+            assert_eq!(auth.verify(attacker, "guess"), Err(AuthError::WrongPassword));
+        }
+        assert!(matches!(auth.verify(attacker, "correct horse"), Err(AuthError::TooManyAttempts { .. })));
+        assert_eq!(auth.verify("10.0.0.1".parse().unwrap(), "correct horse"), Ok(()));
+        {
+            let mut f = auth.failures.lock().unwrap();
+            f.get_mut(&attacker).unwrap().count = 1000;
+        }
+        auth.record_failure(attacker);
+        let wait = auth.blocked(attacker).unwrap();
+        assert!(wait <= MAX_LOCKOUT, "{wait:?}");
+    }
+
+    #[test]
+    fn sessions_carry_a_csrf_token_and_end() {
+        let auth = auth();
+        let (token, csrf) = auth.new_session();
+        assert_eq!(auth.session_csrf(&token).as_deref(), Some(csrf.as_str()));
+        assert!(auth.session_csrf("forged").is_none());
+        auth.end_session(&token);
+        assert!(auth.session_csrf(&token).is_none());
+        assert!(tokens_equal(&csrf, &csrf.clone()) && !tokens_equal(&csrf, "x"));
+    }
+
+    #[test]
+    fn password_rules() {
+        assert!(Auth::check_new_password("short").is_err());
+        assert!(Auth::check_new_password("long enough").is_ok());
+        assert!(Auth::check_new_password(&"x".repeat(200)).is_err());
+    }
+}

@@ -1,0 +1,347 @@
+//! Which certificate is served, and swapping it without a restart.
+//!
+//! Precedence: an installer's uploaded certificate, else the device-minted one. Every change
+//! (upload, restore, re-mint after an address or clock change) replaces one `Arc<CertifiedKey>`
+//! that the TLS resolver hands to each new handshake; open connections keep theirs.
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, RwLock};
+
+use camera_pki::{describe, CertificateInfo, MintedServer, PendingCsr, SanName};
+use camera_state::{read_optional, remove_durable, write_atomic, Layout, SECRET_MODE};
+use rustls::crypto::CryptoProvider;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use serde::Serialize;
+use serde_json::{json, Value};
+use zeroize::Zeroizing;
+
+use crate::log;
+
+/// The certificate new handshakes get. Swapped whole; readers never see a mix.
+#[derive(Debug)]
+pub struct CurrentCertificate(RwLock<Arc<CertifiedKey>>);
+
+impl CurrentCertificate {
+    fn set(&self, key: Arc<CertifiedKey>) {
+        if let Ok(mut current) = self.0.write() {
+            *current = key;
+        }
+    }
+}
+
+impl ResolvesServerCert for CurrentCertificate {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.0.read().ok().map(|current| current.clone())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Device,
+    Uploaded,
+}
+
+/// A certificate chain with its key, ready to serve.
+#[derive(Debug)]
+struct Served {
+    certified: Arc<CertifiedKey>,
+    info: CertificateInfo,
+    chain_info: Vec<CertificateInfo>,
+}
+
+impl Served {
+    fn new(provider: &CryptoProvider, chain: &[Vec<u8>], key_pkcs8: &[u8]) -> Result<Self, String> {
+        let leaf = chain.first().ok_or("no certificate")?;
+        let info = describe(leaf).map_err(|e| e.to_string())?;
+        let chain_info = chain[1..].iter().filter_map(|der| describe(der).ok()).collect();
+        let key = provider
+            .key_provider
+            .load_private_key(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_pkcs8.to_vec())))
+            .map_err(|e| format!("the TLS stack cannot use the key: {e}"))?;
+        let certs = chain.iter().map(|der| CertificateDer::from(der.clone())).collect();
+        Ok(Self { certified: Arc::new(CertifiedKey::new(certs, key)), info, chain_info })
+    }
+
+    /// Key and chain from one PEM text.
+    fn from_bundle(provider: &CryptoProvider, text: &[u8]) -> Result<Self, String> {
+        let key = camera_pki::pem::pkcs8_key(text)?.ok_or("no PRIVATE KEY block")?;
+        let chain = camera_pki::pem::certificates(text)?;
+        Self::new(provider, &chain, &key)
+    }
+}
+
+/// A pending certificate request made on the camera.
+#[derive(Debug, Serialize, Clone)]
+pub struct PendingInfo {
+    pub subject: String,
+    pub subject_alt_names: Vec<String>,
+    pub key_type: String,
+    pub created_at_unix: u64,
+}
+
+struct Inner {
+    device: Served,
+    uploaded: Option<Served>,
+    pending: Option<(PendingInfo, String)>,
+}
+
+/// All certificate state of the web server.
+pub struct Certificates {
+    layout: Layout,
+    provider: Arc<CryptoProvider>,
+    resolver: Arc<CurrentCertificate>,
+    ca_pem: String,
+    ca_der: Vec<u8>,
+    ca_info: CertificateInfo,
+    inner: Mutex<Inner>,
+}
+
+impl std::fmt::Debug for Certificates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Certificates").field("layout", &self.layout).finish_non_exhaustive()
+    }
+}
+
+fn now_unix() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+fn pending_info(pending: &PendingCsr, created_at_unix: u64) -> Option<(PendingInfo, String)> {
+    let csr = camera_pki::describe_csr(&pending.csr_der).ok()?;
+    let info = PendingInfo {
+        subject: csr.subject,
+        subject_alt_names: csr.subject_alt_names,
+        key_type: csr.key_type,
+        created_at_unix,
+    };
+    Some((info, pending.csr_pem()))
+}
+
+impl Certificates {
+    /// Loads the CA, the device certificate just provisioned, and any upload and pending request.
+    pub fn load(layout: Layout, provider: Arc<CryptoProvider>, minted: &MintedServer) -> Result<Self, String> {
+        let ca_pem_bytes = read_optional(&layout.ca_cert())
+            .map_err(|e| format!("cannot read {}: {e}", layout.ca_cert().display()))?
+            .ok_or_else(|| format!("{} is missing", layout.ca_cert().display()))?;
+        let ca_der = camera_pki::pem::certificates(&ca_pem_bytes)?.into_iter().next().ok_or("the CA file holds no certificate")?;
+        let ca_info = describe(&ca_der).map_err(|e| e.to_string())?;
+        let ca_pem = String::from_utf8_lossy(&ca_pem_bytes).into_owned();
+        let device = Served::new(&provider, &[minted.cert_der.clone(), ca_der.clone()], minted.key.pkcs8_der())?;
+        let uploaded = match read_optional(&layout.uploaded_bundle()) {
+            Ok(Some(text)) => match Served::from_bundle(&provider, &text) {
+                Ok(served) => Some(served),
+                Err(e) => {
+                    log::warn(&format!("the uploaded certificate cannot be used ({e}); serving the camera's own"));
+                    None
+                }
+            },
+            Ok(None) => None,
+            Err(e) => return Err(format!("cannot read {}: {e}", layout.uploaded_bundle().display())),
+        };
+        let pending = match read_optional(&layout.pending_csr()) {
+            Ok(Some(text)) => PendingCsr::from_bundle_pem(&text).ok().and_then(|p| {
+                let created = std::fs::metadata(layout.pending_csr())
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0);
+                pending_info(&p, created)
+            }),
+            _ => None,
+        };
+        let active = uploaded.as_ref().unwrap_or(&device).certified.clone();
+        let this = Self {
+            resolver: Arc::new(CurrentCertificate(RwLock::new(active))),
+            layout,
+            provider,
+            ca_pem,
+            ca_der,
+            ca_info,
+            inner: Mutex::new(Inner { device, uploaded, pending }),
+        };
+        this.log_served("the web server started");
+        Ok(this)
+    }
+
+    pub fn resolver(&self) -> Arc<CurrentCertificate> {
+        self.resolver.clone()
+    }
+
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    pub fn ca_der(&self) -> &[u8] {
+        &self.ca_der
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn log_served(&self, why: &str) {
+        let inner = self.lock();
+        let (source, served) = match &inner.uploaded {
+            Some(up) => ("uploaded", up),
+            None => ("device-minted", &inner.device),
+        };
+        log::info(&format!(
+            "camera-web: serving the {source} certificate \"{}\" (issuer \"{}\") for [{}], expires {}: {why}",
+            served.info.subject,
+            served.info.issuer,
+            served.info.subject_alt_names.join(", "),
+            served.info.not_after
+        ));
+    }
+
+    fn swap(&self, why: &str) {
+        let active = {
+            let inner = self.lock();
+            inner.uploaded.as_ref().unwrap_or(&inner.device).certified.clone()
+        };
+        self.resolver.set(active);
+        self.log_served(why);
+    }
+
+    /// A new device certificate from the watcher.
+    pub fn set_device(&self, minted: &MintedServer, why: &str) {
+        match Served::new(&self.provider, &[minted.cert_der.clone(), self.ca_der.clone()], minted.key.pkcs8_der()) {
+            Ok(served) => {
+                let uploaded_active = {
+                    let mut inner = self.lock();
+                    inner.device = served;
+                    inner.uploaded.is_some()
+                };
+                if uploaded_active {
+                    log::info(&format!("camera-web: re-minted the camera's own certificate ({why}); the uploaded one stays in use"));
+                } else {
+                    self.swap(why);
+                }
+            }
+            Err(e) => log::warn(&format!("camera-web: the re-minted certificate cannot be served: {e}")),
+        }
+    }
+
+    /// Stores and serves a validated upload. Nothing changes if storing fails.
+    pub fn install_upload(&self, chain: &[Vec<u8>], key_pkcs8: &[u8]) -> Result<CertificateInfo, String> {
+        let served = Served::new(&self.provider, chain, key_pkcs8)?;
+        let mut bundle = camera_pki::pem::encode("PRIVATE KEY", key_pkcs8);
+        for der in chain {
+            bundle.push_str(&camera_pki::pem::encode("CERTIFICATE", der));
+        }
+        write_atomic(&self.layout.uploaded_bundle(), bundle.as_bytes(), SECRET_MODE)
+            .map_err(|e| format!("the certificate could not be stored ({e}); nothing was changed"))?;
+        let info = served.info.clone();
+        self.lock().uploaded = Some(served);
+        self.swap("an installer uploaded it (uploaded certificates take precedence)");
+        Ok(info)
+    }
+
+    /// Deletes the uploaded certificate and goes back to the camera's own. False if none.
+    pub fn restore(&self) -> Result<bool, String> {
+        if self.lock().uploaded.is_none() {
+            return Ok(false);
+        }
+        remove_durable(&self.layout.uploaded_bundle())
+            .map_err(|e| format!("the uploaded certificate could not be deleted ({e}); it stays in use"))?;
+        self.lock().uploaded = None;
+        self.swap("the uploaded certificate was deleted (restore)");
+        Ok(true)
+    }
+
+    /// Stores a new pending request, replacing any earlier one.
+    pub fn store_pending(&self, pending: &PendingCsr) -> Result<(), String> {
+        let info = pending_info(pending, now_unix()).ok_or("the request could not be described")?;
+        write_atomic(&self.layout.pending_csr(), pending.to_bundle_pem().as_bytes(), SECRET_MODE)
+            .map_err(|e| format!("the request could not be stored ({e})"))?;
+        self.lock().pending = Some(info);
+        Ok(())
+    }
+
+    /// The pending request's PEM, if any.
+    pub fn pending_csr_pem(&self) -> Option<String> {
+        self.lock().pending.as_ref().map(|(_, pem)| pem.clone())
+    }
+
+    /// The pending request's key, read from disk only when needed.
+    pub fn pending_key(&self) -> Option<Zeroizing<Vec<u8>>> {
+        let text = Zeroizing::new(read_optional(&self.layout.pending_csr()).ok()??);
+        camera_pki::pem::pkcs8_key(&text).ok()?
+    }
+
+    pub fn source(&self) -> Source {
+        if self.lock().uploaded.is_some() {
+            Source::Uploaded
+        } else {
+            Source::Device
+        }
+    }
+
+    /// The state `GET /api/v1/certificate` reports.
+    pub fn status(&self, addresses: &[IpAddr], names: &[SanName], hostname: Option<&str>, tls_profile: &str) -> Value {
+        let inner = self.lock();
+        let (source, served, reason) = match &inner.uploaded {
+            Some(up) => (Source::Uploaded, up, "An installer uploaded this certificate; uploaded certificates take precedence over the camera's own."),
+            None => (Source::Device, &inner.device, "No certificate is uploaded, so the camera serves its own, made for its current addresses and renewed automatically when they change."),
+        };
+        let warnings = coverage_warnings(&served.info, addresses, source);
+        let ca_replaced = read_optional(&self.layout.ca_replaced_record())
+            .ok()
+            .flatten()
+            .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok());
+        json!({
+            "source": source,
+            "reason": reason,
+            "certificate": served.info,
+            "chain": served.chain_info,
+            "camera": {
+                "addresses": addresses.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "names": names.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "hostname": hostname,
+            },
+            "warnings": warnings,
+            "ca": {
+                "sha256": self.ca_info.sha256,
+                "subject": self.ca_info.subject,
+                "not_after": self.ca_info.not_after,
+                "replaced": ca_replaced,
+            },
+            "pending_csr": inner.pending.as_ref().map(|(info, _)| info),
+            "tls_profile": tls_profile,
+        })
+    }
+}
+
+/// Plain-language warnings about the served certificate: addresses it does not name, expiry.
+pub fn coverage_warnings(info: &CertificateInfo, addresses: &[IpAddr], source: Source) -> Vec<Value> {
+    let mut warnings = Vec::new();
+    let named_ips: Vec<IpAddr> = info.subject_alt_names.iter().filter_map(|n| n.parse().ok()).collect();
+    let missing: Vec<String> = addresses.iter().filter(|a| !named_ips.contains(a)).map(ToString::to_string).collect();
+    if !missing.is_empty() {
+        let named = if named_ips.is_empty() {
+            "no IP address".to_owned()
+        } else {
+            named_ips.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+        };
+        let advice = match source {
+            Source::Uploaded => "upload a certificate that names it, or Restore to use the camera's own certificate, which follows address changes",
+            Source::Device => "the camera's CA may only sign private addresses, so use a private address or upload an installer's certificate",
+        };
+        warnings.push(json!({
+            "code": "names_do_not_cover_addresses",
+            "message": format!("This certificate names {named} but the camera is at {}: browsers will warn when it is opened at that address; {advice}.", missing.join(", ")),
+        }));
+    }
+    let now = now_unix() as i64;
+    let days_left = (info.not_after_unix - now) / 86_400;
+    if info.not_after_unix <= now {
+        warnings.push(json!({"code": "expired", "message": format!("This certificate expired on {}: browsers refuse it.", info.not_after)}));
+    } else if days_left < 30 && source == Source::Uploaded {
+        warnings.push(json!({"code": "expires_soon", "message": format!("This certificate expires in {days_left} days ({}): upload a renewed one.", info.not_after)}));
+    }
+    warnings
+}

@@ -1,0 +1,16 @@
+//! `camera-web`: the camera's HTTPS server. hyper + tokio + rustls (ring provider).
+//!
+//! - [`certs`]: which certificate is served (uploaded > device-minted) and the hot swap.
+//! - [`api`]: the JSON API and the UI's routes.
+//! - [`auth`]: admin password, sessions, CSRF, failed-login limiter.
+//! - [`server`]: listeners, TLS, connection limits and timeouts, the watcher thread.
+
+pub mod api;
+pub mod assets;
+pub mod auth;
+pub mod certs;
+pub mod config;
+pub mod multipart;
+pub mod server;
+
+pub use cert_provisioner::log;

@@ -1,0 +1,195 @@
+//! Listeners, TLS, limits and the watcher thread.
+
+use std::net::SocketAddr;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::time::Duration;
+
+use camera_state::Layout;
+use cert_provisioner::CameraConfig;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use rustls::crypto::CryptoProvider;
+use rustls::ServerConfig;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
+
+use crate::api::{self, App};
+use crate::auth::Auth;
+use crate::certs::Certificates;
+use crate::config::{TlsProfile, WebConfig};
+use crate::log;
+
+/// Largest request head (request line + headers).
+const MAX_HEAD: usize = 16 * 1024;
+
+/// The TLS configuration: ring provider, the profile's versions, the swappable certificate.
+pub fn tls_config(provider: Arc<CryptoProvider>, profile: TlsProfile, certs: &Certificates) -> Result<ServerConfig, String> {
+    let versions: &[&rustls::SupportedProtocolVersion] = match profile {
+        TlsProfile::Standard => &[&rustls::version::TLS13, &rustls::version::TLS12],
+        TlsProfile::HighSecurity => &[&rustls::version::TLS13],
+    };
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .map_err(|e| format!("TLS setup: {e}"))?
+        .with_no_client_auth()
+        .with_cert_resolver(certs.resolver());
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// Everything `camera-web` needs to start.
+#[derive(Debug)]
+pub struct Options {
+    pub layout: Layout,
+    pub camera: CameraConfig,
+    pub web: WebConfig,
+    /// PBKDF2 rounds override, for tests.
+    pub pbkdf2_iterations: Option<u32>,
+}
+
+/// A started server: its bound addresses, and a handle to run it.
+pub struct Server {
+    app: Arc<App>,
+    https: TcpListener,
+    http: Option<TcpListener>,
+    acceptor: TlsAcceptor,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server").field("https", &self.https.local_addr().ok()).finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Provisions (or reuses the boot step's certificate), loads state, binds the listeners,
+    /// and starts the watcher thread.
+    pub async fn start(options: Options) -> Result<Self, String> {
+        let Options { layout, camera, web, pbkdf2_iterations } = options;
+        let outcome = cert_provisioner::reuse_or_provision(&layout, &camera).map_err(|e| e.to_string())?;
+        for warning in &outcome.warnings {
+            log::warn(warning);
+        }
+        log::info(&format!("camera-web: provisioned: {}", outcome.summary()));
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let certs = Certificates::load(layout.clone(), provider.clone(), &outcome.minted)?;
+        let tls = tls_config(provider, web.tls, &certs)?;
+        let mut auth = Auth::load(&layout.password())?;
+        if let Some(iterations) = pbkdf2_iterations {
+            auth = auth.with_iterations(iterations);
+        }
+        let https = TcpListener::bind(web.https).await.map_err(|e| format!("cannot listen on {} for HTTPS: {e}", web.https))?;
+        let http = match web.http {
+            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr} for HTTP: {e}"))?),
+            None => None,
+        };
+        let mut web = web;
+        // With port 0 the kernel picks; redirects must name the port really bound.
+        if let Ok(bound) = https.local_addr() {
+            web.https = bound;
+        }
+        let app = Arc::new(App { certs, auth, layout, camera, web, setup_lock: tokio::sync::Mutex::new(()) });
+        spawn_watcher(app.clone(), outcome.minted);
+        Ok(Self { app, https, http, acceptor: TlsAcceptor::from(Arc::new(tls)) })
+    }
+
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.https.local_addr().ok()
+    }
+
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// Serves until the process is told to stop.
+    pub async fn run(self) {
+        let limit = Arc::new(Semaphore::new(self.app.web.max_connections));
+        let timeout = Duration::from_secs(self.app.web.handshake_timeout_secs);
+        if let Some(http) = self.http {
+            tokio::spawn(serve_http(http, self.app.clone(), limit.clone(), timeout));
+        }
+        serve_https(self.https, self.acceptor, self.app, limit, timeout).await;
+    }
+}
+
+fn http1_builder(timeout: Duration) -> http1::Builder {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(timeout)
+        .max_buf_size(MAX_HEAD)
+        .keep_alive(true);
+    builder
+}
+
+async fn serve_https(listener: TcpListener, acceptor: TlsAcceptor, app: Arc<App>, limit: Arc<Semaphore>, timeout: Duration) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                log::warn(&format!("camera-web: accept failed: {e}"));
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            drop(stream);
+            continue;
+        };
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let _ = stream.set_nodelay(true);
+            let tls = match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => tls,
+                _ => return,
+            };
+            let peer_ip = peer.ip();
+            let service = service_fn(move |req| {
+                let app = app.clone();
+                async move { Ok::<_, std::convert::Infallible>(api::handle_https(app, peer_ip, req).await) }
+            });
+            let _ = http1_builder(timeout).serve_connection(TokioIo::new(tls), service).await;
+        });
+    }
+}
+
+async fn serve_http(listener: TcpListener, app: Arc<App>, limit: Arc<Semaphore>, timeout: Duration) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let Ok(permit) = limit.clone().try_acquire_owned() else { continue };
+        let app = app.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let service = service_fn(move |req| {
+                let app = app.clone();
+                async move { Ok::<_, std::convert::Infallible>(api::handle_http(&app, &req)) }
+            });
+            let _ = http1_builder(timeout).serve_connection(TokioIo::new(stream), service).await;
+        });
+    }
+}
+
+/// Runs the provisioner's watch loop in a thread; each new device certificate is swapped in.
+fn spawn_watcher(app: Arc<App>, minted: camera_pki::MintedServer) {
+    let spawned = std::thread::Builder::new().name("cert-watch".into()).spawn(move || {
+        let result = cert_provisioner::watch::watch(&app.layout, &app.camera, minted, |minted, reason| {
+            app.certs.set_device(minted, &reason.to_string());
+            ControlFlow::Continue(())
+        });
+        if let Err(e) = result {
+            log::warn(&format!("camera-web: the address watcher stopped ({e}); certificates will follow address changes after a restart only"));
+        }
+    });
+    if let Err(e) = spawned {
+        log::warn(&format!("camera-web: cannot start the address watcher: {e}"));
+    }
+}

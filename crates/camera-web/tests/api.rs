@@ -1,0 +1,119 @@
+//! The JSON API as installers' scripts use it, with curl trusting only `cacert.crt`.
+
+mod common;
+
+use common::*;
+
+mod export_and_view {
+    use super::*;
+
+    #[test]
+    fn cacert_in_pem_and_der_needs_no_login_and_matches_the_state_dir() {
+        let cam = Camera::start();
+        let (status, pem) = cam.curl(&[&cam.url("/cacert.crt")]);
+        assert_eq!(status, 200);
+        assert_eq!(pem, std::fs::read(cam.ca_path()).unwrap());
+        let (status, der) = cam.curl(&[&cam.url("/cacert.crt?format=der")]);
+        assert_eq!(status, 200);
+        let pem_from_der = openssl_stdin(&["x509", "-inform", "DER"], &der);
+        assert_eq!(pem_from_der.trim(), String::from_utf8(pem).unwrap().trim());
+        // Plain HTTP serves it too (fetched before anything is trusted), and redirects the rest.
+        let out = std::process::Command::new("curl").args(["-sS", "-D", "-", "-o", "/dev/null", &format!("http://{}/", cam.http)]).output().unwrap();
+        let head = String::from_utf8_lossy(&out.stdout).to_lowercase();
+        assert!(head.starts_with("http/1.1 301"), "{head}");
+        assert!(head.contains(&format!("location: https://127.0.0.1:{}/", cam.https.rsplit(':').next().unwrap())), "{head}");
+        let out = std::process::Command::new("curl").args(["-sS", &format!("http://{}/cacert.crt", cam.http)]).output().unwrap();
+        assert_eq!(out.stdout, std::fs::read(cam.ca_path()).unwrap());
+    }
+
+    #[test]
+    fn certificate_json_describes_what_is_served() {
+        let cam = Camera::start();
+        let (status, info) = cam.curl_json(&[&cam.url("/api/v1/certificate")]);
+        assert_eq!(status, 200);
+        assert_eq!(info["source"], "device");
+        let cert = &info["certificate"];
+        for key in ["subject", "issuer", "not_before", "not_after", "sha256", "public_key_sha256"] {
+            assert!(cert[key].as_str().is_some_and(|s| !s.is_empty()), "{key}: {info}");
+        }
+        let sans: Vec<&str> = cert["subject_alt_names"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        assert!(sans.contains(&"127.0.0.1") && sans.contains(&"localhost"), "{sans:?}");
+        assert_eq!(cert["sha256"].as_str().unwrap(), cam.served_leaf_sha256(), "the JSON describes the served certificate");
+        assert!(info["ca"]["sha256"].as_str().unwrap().len() == 95);
+        assert!(cam.log_text().contains("serving the device-minted certificate"), "{}", cam.log_text());
+    }
+
+    #[test]
+    fn security_headers_are_on_every_https_response() {
+        let cam = Camera::start();
+        let out = std::process::Command::new("curl").arg("--cacert").arg(cam.ca_path()).args(["-sS", "-D", "-", "-o", "/dev/null", &cam.url("/")]).output().unwrap();
+        let head = String::from_utf8_lossy(&out.stdout).to_lowercase();
+        for h in ["strict-transport-security:", "content-security-policy: default-src 'self'", "x-frame-options: deny", "x-content-type-options: nosniff", "cache-control: no-store"] {
+            assert!(head.contains(h), "missing {h} in {head}");
+        }
+    }
+}
+
+mod authentication {
+    use super::*;
+
+    #[test]
+    fn changes_need_a_password_that_is_set_once() {
+        let cam = Camera::start();
+        let (status, body) = cam.curl_json(&["-X", "DELETE", &cam.url("/api/v1/certificate")]);
+        assert_eq!(status, 403, "{body}");
+        assert_eq!(body["error"], "setup_required");
+        let (status, body) = cam.curl_json(&["-X", "POST", &cam.url("/api/v1/setup"), "-d", r#"{"password":"short"}"#]);
+        assert_eq!(status, 400, "{body}");
+        assert!(body["message"].as_str().unwrap().contains("at least 8"));
+        cam.setup();
+        let (status, body) = cam.curl_json(&["-X", "POST", &cam.url("/api/v1/setup"), "-d", r#"{"password":"another password"}"#]);
+        assert_eq!(status, 409, "a second setup is refused: {body}");
+        let (status, body) = cam.curl_json(&["-X", "DELETE", &cam.url("/api/v1/certificate")]);
+        assert_eq!(status, 401, "{body}");
+        let (status, _) = cam.curl_json(&["-u", "admin:wrong password", "-X", "DELETE", &cam.url("/api/v1/certificate")]);
+        assert_eq!(status, 401);
+        let (status, _) = cam.curl_json(&["-u", &cam.admin(), "-X", "DELETE", &cam.url("/api/v1/certificate")]);
+        assert_eq!(status, 200);
+        let secret_on_disk = std::fs::read_to_string(cam.dir.path().join("state/admin-password.json")).unwrap();
+        assert!(!secret_on_disk.contains(PASSWORD), "the password is stored hashed");
+    }
+
+    #[test]
+    fn session_cookie_needs_its_csrf_token() {
+        let cam = Camera::start();
+        cam.setup();
+        let jar = cam.dir.path().join("cookies");
+        let jar = jar.to_str().unwrap();
+        let (status, body) = cam.curl_json(&["-c", jar, "-X", "POST", &cam.url("/api/v1/login"), "-d", &format!(r#"{{"password":"{PASSWORD}"}}"#)]);
+        assert_eq!(status, 200);
+        let csrf = body["csrf_token"].as_str().unwrap().to_owned();
+        let cookies = std::fs::read_to_string(jar).unwrap();
+        assert!(cookies.contains("#HttpOnly_") && cookies.contains("camera_session"), "{cookies}");
+        let (status, body) = cam.curl_json(&["-b", jar, "-X", "DELETE", &cam.url("/api/v1/certificate")]);
+        assert_eq!((status, body["error"].as_str()), (403, Some("csrf")));
+        let (status, _) = cam.curl_json(&["-b", jar, "-H", &format!("X-CSRF-Token: {csrf}"), "-X", "DELETE", &cam.url("/api/v1/certificate")]);
+        assert_eq!(status, 200);
+        let (_, session) = cam.curl_json(&["-b", jar, &cam.url("/api/v1/session")]);
+        assert_eq!(session["logged_in"], true);
+        cam.curl_json(&["-b", jar, "-c", jar, "-X", "POST", &cam.url("/api/v1/logout")]);
+        let (status, _) = cam.curl_json(&["-b", jar, "-H", &format!("X-CSRF-Token: {csrf}"), "-X", "DELETE", &cam.url("/api/v1/certificate")]);
+        assert_eq!(status, 401);
+    }
+
+    #[test]
+    fn failed_logins_are_rate_limited() {
+        let cam = Camera::start();
+        cam.setup();
+        let mut statuses = Vec::new();
+        for _ in 0..7 {
+            let (status, _) = cam.curl_json(&["-X", "POST", &cam.url("/api/v1/login"), "-d", r#"{"password":"guess guess"}"#]);
+            statuses.push(status);
+        }
+        assert_eq!(&statuses[..5], &[401; 5]);
+        assert_eq!(statuses[6], 429, "{statuses:?}");
+        let (status, body) = cam.curl_json(&["-X", "POST", &cam.url("/api/v1/login"), "-d", &format!(r#"{{"password":"{PASSWORD}"}}"#)]);
+        assert_eq!(status, 429, "even the right password waits while blocked: {body}");
+        assert!(body["message"].as_str().unwrap().contains("wait"));
+    }
+}

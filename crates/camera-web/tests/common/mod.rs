@@ -1,0 +1,236 @@
+//! Starts the real `camera-web` binary with its own state and run dirs on free loopback ports,
+//! and talks to it with real clients (curl, openssl) that trust only the camera's `cacert.crt`.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A temporary directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("camera-web-test-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running camera-web; killed on drop.
+pub struct Camera {
+    child: Child,
+    pub dir: TempDir,
+    pub https: String,
+    pub http: String,
+    pub log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Camera {
+    pub fn start() -> Self {
+        Self::start_with(r#"{"camera": {"loopback": true}}"#)
+    }
+
+    pub fn start_with(config: &str) -> Self {
+        Self::start_in(TempDir::new("cam"), config)
+    }
+
+    /// Starts on an existing directory (a restart keeps state).
+    pub fn start_in(dir: TempDir, config: &str) -> Self {
+        std::fs::write(dir.path().join("config.json"), config).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_camera-web"))
+            .arg("--config")
+            .arg(dir.path().join("config.json"))
+            .arg("--state-dir")
+            .arg(dir.path().join("state"))
+            .arg("--run-dir")
+            .arg(dir.path().join("run"))
+            .args(["--https", "127.0.0.1:0", "--http", "127.0.0.1:0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("camera-web starts");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let log2 = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("camera-web: listening on https://") {
+                    let (https, http) = rest.split_once(" (HTTP ").unwrap();
+                    let _ = tx.send((https.to_owned(), http.trim_end_matches(')').to_owned()));
+                }
+                log2.lock().unwrap().push(line);
+            }
+        });
+        let (https, http) = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(addrs) => addrs,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("camera-web did not start: {:?}", log.lock().unwrap());
+            }
+        };
+        Self { child, dir, https, http, log }
+    }
+
+    pub fn ca_path(&self) -> PathBuf {
+        self.dir.path().join("state/ca.crt")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("https://{}{path}", self.https)
+    }
+
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// Stops the server and hands back its directory (for a restart).
+    pub fn stop(mut self) -> TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let dir = std::mem::replace(&mut self.dir, TempDir(PathBuf::new()));
+        std::mem::forget(self);
+        dir
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// curl trusting only the camera CA; returns (status, body).
+    pub fn curl(&self, args: &[&str]) -> (u16, Vec<u8>) {
+        curl_with_ca(&self.ca_path(), args)
+    }
+
+    pub fn curl_json(&self, args: &[&str]) -> (u16, serde_json::Value) {
+        let (status, body) = self.curl(args);
+        let value = serde_json::from_slice(&body).unwrap_or_else(|_| panic!("not JSON ({status}): {}", String::from_utf8_lossy(&body)));
+        (status, value)
+    }
+
+    /// Sets the admin password through the API.
+    pub fn setup(&self) {
+        let (status, body) = self.curl_json(&["-X", "POST", &self.url("/api/v1/setup"), "-H", "Content-Type: application/json", "-d", &format!(r#"{{"password":"{PASSWORD}"}}"#)]);
+        assert_eq!(status, 200, "{body}");
+    }
+
+    pub fn admin(&self) -> String {
+        format!("admin:{PASSWORD}")
+    }
+
+    /// The certificate chain served on a new handshake, as PEM blocks (leaf first).
+    pub fn served_chain(&self) -> Vec<String> {
+        served_chain(&self.https)
+    }
+
+    pub fn served_leaf_sha256(&self) -> String {
+        let chain = self.served_chain();
+        let out = openssl_stdin(&["x509", "-noout", "-fingerprint", "-sha256"], chain[0].as_bytes());
+        out.trim().split('=').nth(1).unwrap().to_owned()
+    }
+}
+
+impl Drop for Camera {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn curl_with_ca(ca: &Path, args: &[&str]) -> (u16, Vec<u8>) {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "30", "--cacert"])
+        .arg(ca)
+        .args(["-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .expect("curl runs");
+    assert!(out.status.success(), "curl {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let mut body = out.stdout;
+    let split = body.iter().rposition(|&b| b == b'\n').unwrap();
+    let status = String::from_utf8_lossy(&body[split + 1..]).trim().parse().unwrap();
+    body.truncate(split);
+    (status, body)
+}
+
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(out.status.success(), "{cmd:?} failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+pub fn openssl(dir: &Path, args: &[&str]) -> Output {
+    run(Command::new("openssl").args(args).current_dir(dir))
+}
+
+pub fn openssl_stdin(args: &[&str], input: &[u8]) -> String {
+    use std::io::Write;
+    let mut child = Command::new("openssl").args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The PEM certificates a server sends, via `openssl s_client -showcerts`.
+pub fn served_chain(addr: &str) -> Vec<String> {
+    let out = Command::new("openssl")
+        .args(["s_client", "-connect", addr, "-showcerts", "-servername", "localhost"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut certs = Vec::new();
+    let mut rest = text.as_ref();
+    while let Some(start) = rest.find("-----BEGIN CERTIFICATE-----") {
+        let end = rest[start..].find("-----END CERTIFICATE-----").unwrap() + start + 25;
+        certs.push(format!("{}\n", &rest[start..end]));
+        rest = &rest[end..];
+    }
+    assert!(!certs.is_empty(), "no certificate served: {}", String::from_utf8_lossy(&out.stderr));
+    certs
+}
+
+/// Polls `f` until it returns Some or `timeout` passes.
+pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if start.elapsed() > timeout {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// An installer's CA made with the openssl CLI the way seed 002 does (RSA 2048, 365 days),
+/// in `dir`: rootCA.key, rootCA.crt.
+pub fn installer_ca(dir: &Path) {
+    openssl(dir, &["genrsa", "-out", "rootCA.key", "2048"]);
+    openssl(dir, &["req", "-x509", "-new", "-key", "rootCA.key", "-days", "365", "-subj", "/C=CN/ST=GD/L=SZ/O=SNL/OU=TECH/CN=ipc.security.com", "-out", "rootCA.crt"]);
+}
+
+/// Signs `csr` with the installer CA in `dir`, for `san` (e.g. "IP:127.0.0.1"), into `out`.
+pub fn installer_sign(dir: &Path, csr: &str, san: &str, out: &str) {
+    std::fs::write(dir.join("ext.cnf"), format!("subjectAltName={san}\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n")).unwrap();
+    openssl(dir, &["x509", "-req", "-in", csr, "-CA", "rootCA.crt", "-CAkey", "rootCA.key", "-CAcreateserial", "-out", out, "-days", "365", "-sha256", "-extfile", "ext.cnf"]);
+}

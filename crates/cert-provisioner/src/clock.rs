@@ -1,0 +1,46 @@
+//! The clock floor. Cameras often boot without a real-time clock, at 1970; a certificate that
+//! starts then would be fine, but one minted "now" when now is 1970 expires in 1971. So notBefore
+//! is never earlier than the floor: the build time, or the last time this camera saw, whichever
+//! is later.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use camera_state::{read_optional, write_atomic, Layout, PUBLIC_MODE};
+use time::OffsetDateTime;
+
+/// Clients whose clocks run a little behind still accept a fresh certificate.
+const BACKDATE: Duration = Duration::from_secs(300);
+
+/// When this program was built (seconds since the epoch).
+pub fn build_time() -> SystemTime {
+    let secs: u64 = env!("CAMERA_BUILD_TIME").parse().unwrap_or(0);
+    UNIX_EPOCH + Duration::from_secs(secs)
+}
+
+/// The later of the build time and the time saved in the state directory.
+pub fn floor(layout: &Layout) -> SystemTime {
+    build_time().max(saved_time(layout).unwrap_or(UNIX_EPOCH))
+}
+
+fn saved_time(layout: &Layout) -> Option<SystemTime> {
+    let bytes = read_optional(&layout.saved_clock()).ok()??;
+    let secs: u64 = std::str::from_utf8(&bytes).ok()?.trim().parse().ok()?;
+    Some(UNIX_EPOCH + Duration::from_secs(secs))
+}
+
+/// Saves `now` as the new floor if it is later than the saved one (a clock that went back never
+/// lowers the floor).
+pub fn save(layout: &Layout, now: SystemTime) -> std::io::Result<()> {
+    if saved_time(layout).is_some_and(|saved| saved >= now) || now <= build_time() {
+        return Ok(());
+    }
+    let secs = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    write_atomic(&layout.saved_clock(), format!("{secs}\n").as_bytes(), PUBLIC_MODE)
+}
+
+/// The notBefore for a certificate minted at `now`.
+pub fn not_before(now: SystemTime, floor: SystemTime) -> OffsetDateTime {
+    let start = now.checked_sub(BACKDATE).unwrap_or(UNIX_EPOCH).max(floor);
+    let secs = start.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    OffsetDateTime::from_unix_timestamp(secs as i64).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}

@@ -1,0 +1,400 @@
+//! One provisioning run: make sure the CA exists, mint the server certificate for the camera's
+//! current names, write it to the run directory.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use camera_pki::{CaSpec, MintedServer, PkiError, RootCa, SanName, ServerSpec};
+use camera_state::{read_optional, rename_durable, write_atomic, Layout, StateLock, PUBLIC_MODE, SECRET_MODE};
+
+use crate::clock;
+use crate::config::CameraConfig;
+use crate::log;
+
+/// Why provisioning failed; each says what and where, never key material.
+#[derive(Debug)]
+pub enum ProvisionError {
+    /// A directory cannot be created or used.
+    Directory { path: PathBuf, source: std::io::Error },
+    /// A file cannot be read.
+    Read { path: PathBuf, source: std::io::Error },
+    /// A file cannot be written (full disk, read-only flash, permissions).
+    Write { path: PathBuf, source: std::io::Error },
+    /// Certificate generation failed.
+    Pki(PkiError),
+}
+
+impl fmt::Display for ProvisionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Directory { path, source } => write!(f, "cannot use directory {}: {source}", path.display()),
+            Self::Read { path, source } => write!(f, "cannot read {}: {source}", path.display()),
+            Self::Write { path, source } => write!(f, "cannot write {}: {source}", path.display()),
+            Self::Pki(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for ProvisionError {}
+
+impl From<PkiError> for ProvisionError {
+    fn from(e: PkiError) -> Self {
+        Self::Pki(e)
+    }
+}
+
+fn write(path: &Path, contents: &[u8], mode: u32) -> Result<(), ProvisionError> {
+    write_atomic(path, contents, mode).map_err(|source| ProvisionError::Write { path: path.to_owned(), source })
+}
+
+fn read(path: &Path) -> Result<Option<Vec<u8>>, ProvisionError> {
+    read_optional(path).map_err(|source| ProvisionError::Read { path: path.to_owned(), source })
+}
+
+/// Where the CA in use came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CaOrigin {
+    /// Loaded from the state directory.
+    Existing,
+    /// Generated now (first boot).
+    Created,
+    /// Provisioned at the factory.
+    Factory,
+    /// The stored CA was unusable: moved aside, a new one generated. Users must re-import.
+    Replaced { reason: String, moved_aside: Vec<PathBuf> },
+}
+
+impl fmt::Display for CaOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Existing => f.write_str("existing"),
+            Self::Created => f.write_str("created"),
+            Self::Factory => f.write_str("factory"),
+            Self::Replaced { .. } => f.write_str("replaced"),
+        }
+    }
+}
+
+/// Moves a file aside with a suffix, never deleting it.
+fn move_aside(path: &Path, suffix: &str, now: SystemTime) -> Result<Option<PathBuf>, ProvisionError> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let secs = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    // Cameras without a real-time clock boot at the same second of 1970 again and again: never
+    // rename over a file moved aside before.
+    let mut base = path.as_os_str().to_owned();
+    base.push(format!(".{suffix}-{secs}"));
+    let mut target = PathBuf::from(&base);
+    let mut n = 0u32;
+    while target.symlink_metadata().is_ok() {
+        n += 1;
+        let mut next = base.clone();
+        next.push(format!(".{n}"));
+        target = PathBuf::from(next);
+    }
+    rename_durable(path, &target).map_err(|source| ProvisionError::Write { path: target.clone(), source })?;
+    Ok(Some(target))
+}
+
+/// Loads the camera's CA, or creates it on first boot. The caller holds the state lock.
+pub fn ensure_ca(layout: &Layout, config: &CameraConfig, now: SystemTime) -> Result<(RootCa, CaOrigin), ProvisionError> {
+    if let (Some(cert), Some(key)) = (read(&layout.factory_ca_cert())?, read(&layout.factory_ca_key())?) {
+        match RootCa::from_pem(&cert, &key) {
+            Ok(ca) => return Ok((ca, CaOrigin::Factory)),
+            Err(e) => log::warn(&format!(
+                "factory CA in {} is unusable ({e}); using the camera's own CA",
+                layout.factory_ca_cert().display()
+            )),
+        }
+    }
+    let cert = read(&layout.ca_cert())?;
+    let key = read(&layout.ca_key())?;
+    let replaced = match (&cert, &key) {
+        (Some(cert), Some(key)) => match RootCa::from_pem(cert, key) {
+            Ok(ca) => return Ok((ca, CaOrigin::Existing)),
+            Err(e) => Some(e.to_string()),
+        },
+        (Some(_), None) => Some("the CA key file is missing".to_owned()),
+        // A key without a certificate: first-boot creation was interrupted before the
+        // certificate was written, so nobody can have imported it.
+        (None, Some(_)) => {
+            move_aside(&layout.ca_key(), "incomplete", now)?;
+            None
+        }
+        (None, None) => None,
+    };
+    let mut moved_aside = Vec::new();
+    if replaced.is_some() {
+        moved_aside.extend(move_aside(&layout.ca_cert(), "corrupt", now)?);
+        moved_aside.extend(move_aside(&layout.ca_key(), "corrupt", now)?);
+    }
+    let spec = CaSpec {
+        model: config.model.clone(),
+        constraints: config.constraints(),
+        not_before: clock::not_before(now, clock::floor(layout)),
+    };
+    let ca = RootCa::generate(&spec)?;
+    // Key first: a certificate on disk always has its key beside it.
+    write(&layout.ca_key(), ca.key().to_pem().as_bytes(), SECRET_MODE)?;
+    write(&layout.ca_cert(), ca.cert_pem().as_bytes(), PUBLIC_MODE)?;
+    let origin = match replaced {
+        None => CaOrigin::Created,
+        Some(reason) => {
+            let record = serde_json::json!({
+                "replaced_at_unix": now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+                "reason": reason,
+                "moved_aside": moved_aside.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+                "new_ca_sha256": ca.fingerprint(),
+            });
+            write(&layout.ca_replaced_record(), record.to_string().as_bytes(), PUBLIC_MODE)?;
+            log::warn(&format!(
+                "THE CAMERA CA WAS REPLACED: {reason}; old files moved aside to {:?}; users must import the new cacert.crt",
+                moved_aside
+            ));
+            CaOrigin::Replaced { reason, moved_aside }
+        }
+    };
+    Ok((ca, origin))
+}
+
+/// The host name to use: configured, else the system's, if it is a usable DNS label.
+pub fn hostname(config: &CameraConfig) -> Option<String> {
+    let name = match &config.hostname {
+        Some(name) => name.clone(),
+        None => nix::unistd::gethostname().ok()?.into_string().ok()?,
+    };
+    let name = name.trim().trim_end_matches(".local").to_ascii_lowercase();
+    match SanName::parse(&name) {
+        Ok(SanName::Dns(dns)) if dns != "localhost" && !dns.starts_with("*.") && !dns.is_empty() => Some(dns),
+        _ => None,
+    }
+}
+
+/// Every name the camera answers to: its addresses, loopback when configured, the host name and
+/// `hostname.local`, and configured extra names.
+pub fn camera_names(config: &CameraConfig, addresses: &[IpAddr]) -> Vec<SanName> {
+    let mut names: Vec<SanName> = addresses.iter().copied().map(SanName::Ip).collect();
+    if config.loopback {
+        names.push(SanName::Ip(IpAddr::from([127, 0, 0, 1])));
+        names.push(SanName::Ip(IpAddr::from(std::net::Ipv6Addr::LOCALHOST)));
+        names.push(SanName::Dns("localhost".into()));
+    }
+    if let Some(host) = hostname(config) {
+        if !host.contains('.') {
+            names.push(SanName::Dns(format!("{host}.local")));
+        }
+        names.push(SanName::Dns(host));
+    }
+    names.extend(config.extra_names.iter().filter_map(|n| SanName::parse(n).ok()));
+    let mut unique = Vec::new();
+    for name in names {
+        if !unique.contains(&name) {
+            unique.push(name);
+        }
+    }
+    unique
+}
+
+/// The names a certificate minted by `ca` for `names` carries: those the CA's constraints
+/// permit, or `camera.local` when none is (no address, cable unplugged at boot).
+pub fn certificate_names(ca: &RootCa, names: &[SanName]) -> Vec<SanName> {
+    let permitted: Vec<SanName> = names.iter().filter(|n| ca.permits(n)).cloned().collect();
+    if permitted.is_empty() {
+        vec![SanName::Dns("camera.local".into())]
+    } else {
+        permitted
+    }
+}
+
+/// The CN of server certificates: names the camera without being an IP or host name.
+fn server_common_name(config: &CameraConfig, ca: &RootCa) -> String {
+    let id: String = ca.fingerprint().replace(':', "").chars().take(8).collect();
+    format!("{} HTTPS {id}", config.model)
+}
+
+/// Mints a server certificate for `names` and writes the bundle to the run directory.
+/// The caller holds the state lock.
+pub fn mint(
+    layout: &Layout,
+    config: &CameraConfig,
+    ca: &RootCa,
+    names: &[SanName],
+    now: SystemTime,
+) -> Result<MintedServer, ProvisionError> {
+    // All names go to the minter, so the ones the CA may not sign are reported as left out; the
+    // fallback name keeps the certificate valid when none is permitted.
+    let mut all = names.to_vec();
+    if !names.iter().any(|n| ca.permits(n)) {
+        all.extend(certificate_names(ca, names));
+    }
+    let spec = ServerSpec {
+        names: all,
+        common_name: server_common_name(config, ca),
+        not_before: clock::not_before(now, clock::floor(layout)),
+        validity_days: config.server_cert_days,
+    };
+    let minted = ca.mint_server(&spec)?;
+    write(&layout.minted_bundle(), minted.bundle_pem(ca).as_bytes(), SECRET_MODE)?;
+    Ok(minted)
+}
+
+/// What one provisioning run did.
+#[derive(Debug)]
+pub struct Outcome {
+    pub ca_origin: CaOrigin,
+    pub ca_fingerprint: String,
+    pub minted: MintedServer,
+    pub bundle_path: PathBuf,
+    pub elapsed: std::time::Duration,
+    /// Things worth a log line that did not stop provisioning (no address, netlink failure).
+    pub warnings: Vec<String>,
+}
+
+impl Outcome {
+    /// The one-line summary the CLI prints.
+    pub fn summary(&self) -> String {
+        let names: Vec<String> = self.minted.names.iter().map(ToString::to_string).collect();
+        let mut line = format!(
+            "CA {} ({}); server certificate for {} valid {} to {}, written to {} in {} ms",
+            self.ca_fingerprint,
+            self.ca_origin,
+            names.join(", "),
+            self.minted.not_before.date(),
+            self.minted.not_after.date(),
+            self.bundle_path.display(),
+            self.elapsed.as_millis()
+        );
+        // A bare host name can never be under a DNS name constraint: not worth a mention.
+        let skipped: Vec<String> = self
+            .minted
+            .skipped
+            .iter()
+            .filter(|n| !matches!(n, SanName::Dns(d) if !d.contains('.')))
+            .map(ToString::to_string)
+            .collect();
+        if !skipped.is_empty() {
+            line.push_str(&format!("; left out (outside the CA's name constraints): {}", skipped.join(", ")));
+        }
+        line
+    }
+}
+
+/// Creates the directories, takes the lock, ensures the CA, mints for `addresses`.
+pub fn provision_for(
+    layout: &Layout,
+    config: &CameraConfig,
+    addresses: &[IpAddr],
+    now: SystemTime,
+) -> Result<Outcome, ProvisionError> {
+    provision_inner(layout, config, addresses, now, false)
+}
+
+/// Like [`provision`], but keeps the certificate already in the run directory (the boot step's)
+/// when it is signed by the current CA, names exactly the current names and is not due for
+/// renewal. The web server starts with this.
+pub fn reuse_or_provision(layout: &Layout, config: &CameraConfig) -> Result<Outcome, ProvisionError> {
+    let mut warnings = Vec::new();
+    let addresses = current_addresses(&mut warnings);
+    let mut outcome = provision_inner(layout, config, &addresses, SystemTime::now(), true)?;
+    warnings.append(&mut outcome.warnings);
+    outcome.warnings = warnings;
+    Ok(outcome)
+}
+
+/// The boot step's certificate, if it can be served as it is.
+fn reusable(layout: &Layout, config: &CameraConfig, ca: &RootCa, names: &[SanName], now: SystemTime) -> Option<MintedServer> {
+    let text = read_optional(&layout.minted_bundle()).ok()??;
+    let minted = MintedServer::from_bundle_pem(&text).ok()?;
+    let issued_by_ca = crate::pem_certificates(&text).get(1).is_some_and(|der| der.as_slice() == ca.cert_der());
+    let reason = crate::watch::mint_reason(
+        &minted.names,
+        &certificate_names(ca, names),
+        crate::watch::to_system_time(minted.not_before),
+        crate::watch::to_system_time(minted.not_after),
+        std::time::Duration::from_secs(config.renew_before_days as u64 * 86_400),
+        now,
+    );
+    (issued_by_ca && reason.is_none()).then_some(minted)
+}
+
+/// Takes the state lock. A state directory on flash that went read-only (remounted after an
+/// error) cannot change under us, so that is no reason to leave the camera without HTTPS: `None`,
+/// and the caller goes on with the CA as it is (a missing CA still fails, on writing it).
+pub(crate) fn lock_state(layout: &Layout) -> Result<Option<StateLock>, ProvisionError> {
+    match StateLock::acquire(&layout.state_dir) {
+        Ok(lock) => Ok(Some(lock)),
+        Err(e) if e.kind() == std::io::ErrorKind::ReadOnlyFilesystem => Ok(None),
+        Err(source) => Err(ProvisionError::Directory { path: layout.state_dir.clone(), source }),
+    }
+}
+
+fn provision_inner(
+    layout: &Layout,
+    config: &CameraConfig,
+    addresses: &[IpAddr],
+    now: SystemTime,
+    reuse: bool,
+) -> Result<Outcome, ProvisionError> {
+    let started = Instant::now();
+    for dir in [&layout.state_dir, &layout.run_dir] {
+        camera_state::ensure_dir(dir, 0o700).map_err(|source| ProvisionError::Directory { path: dir.clone(), source })?;
+    }
+    let mut warnings = Vec::new();
+    let lock = lock_state(layout)?;
+    if lock.is_none() {
+        warnings.push(format!("{} is read-only: using the CA as it is", layout.state_dir.display()));
+    }
+    for dir in [&layout.state_dir, &layout.run_dir] {
+        match camera_state::remove_stale_temporaries(dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::ReadOnlyFilesystem => {}
+            other => {
+                other.map_err(|source| ProvisionError::Directory { path: dir.clone(), source })?;
+            }
+        }
+    }
+    let (ca, ca_origin) = ensure_ca(layout, config, now)?;
+    if addresses.is_empty() {
+        warnings.push("no network address (cable unplugged?): the certificate names only the host name".to_owned());
+    }
+    let names = camera_names(config, addresses);
+    let minted = match reuse.then(|| reusable(layout, config, &ca, &names, now)).flatten() {
+        Some(minted) => minted,
+        None => mint(layout, config, &ca, &names, now)?,
+    };
+    if let Err(e) = clock::save(layout, now) {
+        warnings.push(format!("cannot save the clock floor: {e}"));
+    }
+    Ok(Outcome {
+        ca_fingerprint: ca.fingerprint(),
+        ca_origin,
+        minted,
+        bundle_path: layout.minted_bundle(),
+        elapsed: started.elapsed(),
+        warnings,
+    })
+}
+
+/// The camera's usable addresses over netlink; a netlink failure is a warning, not a stop: the
+/// camera must still serve HTTPS.
+pub fn current_addresses(warnings: &mut Vec<String>) -> Vec<IpAddr> {
+    match camera_netlink::current_addresses() {
+        Ok(list) => list.into_iter().map(|a| a.address).collect(),
+        Err(e) => {
+            warnings.push(format!("cannot read the network addresses: {e}"));
+            Vec::new()
+        }
+    }
+}
+
+/// Provisions for the addresses the kernel reports now.
+pub fn provision(layout: &Layout, config: &CameraConfig) -> Result<Outcome, ProvisionError> {
+    let mut warnings = Vec::new();
+    let addresses = current_addresses(&mut warnings);
+    let mut outcome = provision_for(layout, config, &addresses, SystemTime::now())?;
+    warnings.append(&mut outcome.warnings);
+    outcome.warnings = warnings;
+    Ok(outcome)
+}

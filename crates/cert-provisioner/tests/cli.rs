@@ -1,0 +1,142 @@
+//! The command-line contract: `cert-provisioner [--config FILE] [--state-dir DIR] [--run-dir DIR]`
+//! prints one summary line and exits 0; a failure exits non-zero with a one-line reason.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+
+#[test]
+fn first_run_creates_the_ca_and_the_server_certificate_with_safe_modes() {
+    let dir = TempDir::new("cli-first");
+    let run = provision(&dir, &[]);
+    run.assert_ok();
+    let summary = run.summary();
+    assert!(summary.contains("(created)"), "first run must create the CA: {summary}");
+    assert!(summary.contains(&dir.run().join("server.pem").display().to_string()), "{summary}");
+
+    let state = dir.state();
+    assert_eq!(mode(&state.join("ca.crt")), 0o644, "ca.crt is public");
+    assert_eq!(mode(&state.join("ca.key")), 0o600, "ca.key is secret");
+    assert_eq!(mode(&dir.run().join("server.pem")), 0o600, "server.pem holds the server key");
+    assert_eq!(mode(&state) & 0o077, 0, "the state dir is private");
+    assert_eq!(mode(&dir.run()) & 0o077, 0, "the run dir is private");
+    assert!(read_string(&state.join("ca.key")).starts_with("-----BEGIN PRIVATE KEY-----"), "PKCS#8 PEM key");
+    assert_no_temporaries(&state);
+    assert_no_temporaries(&dir.run());
+
+    // The bundle is key, leaf, CA; the CA in it is the one in the state dir; the summary names
+    // the CA's fingerprint.
+    let bundle = split_bundle(&dir.run().join("server.pem"));
+    assert_eq!(bundle.ca_der, cert_der(&state.join("ca.crt")));
+    let fingerprint = camera_pki::fingerprint(&bundle.ca_der);
+    assert!(summary.contains(&fingerprint), "summary names the CA fingerprint {fingerprint}: {summary}");
+}
+
+#[test]
+fn second_run_keeps_the_ca_and_mints_a_new_server_certificate() {
+    let dir = TempDir::new("cli-second");
+    provision(&dir, &[]).assert_ok();
+    let ca_crt = read(&dir.state().join("ca.crt"));
+    let ca_key = read(&dir.state().join("ca.key"));
+    let first = split_bundle(&dir.run().join("server.pem"));
+
+    let run = provision(&dir, &[]);
+    run.assert_ok();
+    let summary = run.summary();
+    assert!(summary.contains("(existing)"), "{summary}");
+    assert_eq!(read(&dir.state().join("ca.crt")), ca_crt, "the CA certificate must not change");
+    assert_eq!(read(&dir.state().join("ca.key")), ca_key, "the CA key must not change");
+    let second = split_bundle(&dir.run().join("server.pem"));
+    assert_ne!(first.leaf_der, second.leaf_der, "a new server certificate is minted each run");
+    assert_eq!(first.ca_der, second.ca_der);
+    assert!(!dir.state().join("ca-replaced.json").exists());
+}
+
+#[test]
+fn equals_form_of_flags_works_and_help_exits_zero() {
+    let dir = TempDir::new("cli-equals");
+    let state = format!("--state-dir={}", dir.state().display());
+    let run_dir = format!("--run-dir={}", dir.run().display());
+    let run = run_bin([state.as_str(), run_dir.as_str()]);
+    run.assert_ok();
+    run.summary();
+    assert!(dir.run().join("server.pem").exists());
+
+    let help = run_bin(["--help"]);
+    help.assert_ok();
+    assert!(help.stdout.starts_with("usage: cert-provisioner"), "{}", help.stdout);
+}
+
+#[test]
+fn unknown_flag_is_refused_with_one_line() {
+    let dir = TempDir::new("cli-unknown");
+    let run = provision(&dir, &["--frobnicate"]);
+    let line = run.assert_one_line_failure();
+    assert!(line.contains("--frobnicate"), "{line}");
+    assert!(!dir.state().exists(), "nothing is created when the arguments are wrong");
+
+    let run = run_bin(["--state-dir"]);
+    let line = run.assert_one_line_failure();
+    assert!(line.contains("--state-dir needs a value"), "{line}");
+
+    let run = run_bin(["positional"]);
+    run.assert_one_line_failure();
+}
+
+#[test]
+fn invalid_config_json_is_refused_with_one_line() {
+    let dir = TempDir::new("cli-badjson");
+    let config = config_file(&dir, "{\"camera\": {\"model\": \"X\",\n");
+    let run = provision(&dir, &["--config", config.to_str().unwrap()]);
+    let line = run.assert_one_line_failure();
+    assert!(line.contains("config.json"), "the line names the file: {line}");
+    assert!(!dir.state().exists());
+}
+
+#[test]
+fn config_with_a_typo_key_is_refused_with_one_line() {
+    let dir = TempDir::new("cli-typo");
+    let config = config_file(&dir, r#"{"camera": {"modle": "Cam"}}"#);
+    let run = provision(&dir, &["--config", config.to_str().unwrap()]);
+    let line = run.assert_one_line_failure();
+    assert!(line.contains("modle"), "the line names the unknown key: {line}");
+
+    let config = config_file(&dir, r#"{"camera": {"server_cert_days": 400}}"#);
+    let line = provision(&dir, &["--config", config.to_str().unwrap()]).assert_one_line_failure();
+    assert!(line.contains("server_cert_days"), "{line}");
+    assert!(!dir.state().exists());
+}
+
+#[test]
+fn missing_explicit_config_is_refused_with_one_line() {
+    let dir = TempDir::new("cli-noconfig");
+    let missing = dir.join("nope.json");
+    let line = provision(&dir, &["--config", missing.to_str().unwrap()]).assert_one_line_failure();
+    assert!(line.contains("nope.json"), "{line}");
+}
+
+#[test]
+fn valid_config_is_applied() {
+    let dir = TempDir::new("cli-config");
+    let config = config_file(
+        &dir,
+        r#"{"camera": {"model": "Test Cam 9", "hostname": "testcam", "extra_names": ["door.home.arpa"], "server_cert_days": 90},
+            "web": {"anything": "kept for the web server"}}"#,
+    );
+    let run = provision(&dir, &["--config", config.to_str().unwrap()]);
+    run.assert_ok();
+    let summary = run.summary();
+    let bundle = split_bundle(&dir.run().join("server.pem"));
+    let names = san_names(&bundle.leaf_der);
+    for want in ["testcam.local", "door.home.arpa"] {
+        assert!(names.iter().any(|n| n == want), "{want} missing from {names:?}");
+        assert!(summary.contains(want), "{summary}");
+    }
+    // "testcam" alone is not under a permitted domain: left out.
+    assert!(!names.iter().any(|n| n == "testcam"), "{names:?}");
+    let leaf = camera_pki::describe(&bundle.leaf_der).unwrap();
+    assert_eq!(leaf.not_after_unix - leaf.not_before_unix, 90 * 86_400);
+    let ca = camera_pki::describe(&bundle.ca_der).unwrap();
+    assert!(ca.subject.contains("Test Cam 9"), "{}", ca.subject);
+}

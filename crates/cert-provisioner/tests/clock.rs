@@ -1,0 +1,122 @@
+//! The clock floor: a camera that boots at 1970 still mints certificates that start at the build
+//! time or the last time it saw, whichever is later; the saved time only moves forward.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::net::IpAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use camera_state::Layout;
+use cert_provisioner::clock::build_time;
+use cert_provisioner::{provision_for, CameraConfig};
+use common::*;
+
+const DAY: u64 = 86_400;
+
+fn secs(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+fn setup(tag: &str) -> (TempDir, Layout, CameraConfig) {
+    let dir = TempDir::new(tag);
+    let layout = Layout::new(dir.state(), dir.run());
+    let config = CameraConfig { hostname: Some("testcam".into()), ..CameraConfig::default() };
+    (dir, layout, config)
+}
+
+fn addresses() -> Vec<IpAddr> {
+    vec!["10.1.2.3".parse().unwrap()]
+}
+
+/// notBefore/notAfter of the leaf written to the run dir (read back from disk, not from the
+/// returned value).
+fn leaf_validity(layout: &Layout) -> (i64, i64) {
+    let bundle = split_bundle(&layout.minted_bundle());
+    let info = camera_pki::describe(&bundle.leaf_der).unwrap();
+    (info.not_before_unix, info.not_after_unix)
+}
+
+fn saved_clock(layout: &Layout) -> Option<String> {
+    std::fs::read_to_string(layout.saved_clock()).ok()
+}
+
+#[test]
+fn booting_at_1970_mints_from_the_build_time() {
+    let (_dir, layout, config) = setup("clock-1970");
+    let now = UNIX_EPOCH + Duration::from_secs(DAY);
+    let outcome = provision_for(&layout, &config, &addresses(), now).unwrap();
+    let floor = secs(build_time());
+    assert!(floor > 1_600_000_000, "the build time is recorded ({floor})");
+    let (not_before, not_after) = leaf_validity(&layout);
+    assert_eq!(not_before, floor, "leaf notBefore is the build time");
+    assert_eq!(outcome.minted.not_before.unix_timestamp(), floor);
+    assert_eq!(not_after - not_before, 365 * DAY as i64);
+    // The CA created at that boot starts at the floor too.
+    let ca = camera_pki::describe(&cert_der(&layout.ca_cert())).unwrap();
+    assert_eq!(ca.not_before_unix, floor);
+    // 1970 is earlier than the floor: nothing is saved.
+    assert_eq!(saved_clock(&layout), None);
+}
+
+#[test]
+fn a_later_saved_clock_wins_over_the_build_time() {
+    let (_dir, layout, config) = setup("clock-saved");
+    let saved = secs(build_time()) + 10 * DAY as i64;
+    std::fs::create_dir_all(&layout.state_dir).unwrap();
+    std::fs::write(layout.saved_clock(), format!("{saved}\n")).unwrap();
+    provision_for(&layout, &config, &addresses(), UNIX_EPOCH + Duration::from_secs(DAY)).unwrap();
+    assert_eq!(leaf_validity(&layout).0, saved, "the saved clock is the floor");
+    assert_eq!(saved_clock(&layout).unwrap().trim(), saved.to_string(), "an earlier now does not lower the floor");
+}
+
+#[test]
+fn an_earlier_or_garbled_saved_clock_does_not_lower_the_floor() {
+    let (_dir, layout, config) = setup("clock-garbled");
+    std::fs::create_dir_all(&layout.state_dir).unwrap();
+    let now = UNIX_EPOCH + Duration::from_secs(DAY);
+    for content in ["1000\n", "not a number", "", "99999999999999999999999\n"] {
+        std::fs::write(layout.saved_clock(), content).unwrap();
+        provision_for(&layout, &config, &addresses(), now).unwrap();
+        assert_eq!(leaf_validity(&layout).0, secs(build_time()), "saved clock {content:?}");
+    }
+}
+
+#[test]
+fn a_run_saves_a_later_clock_and_never_lowers_it() {
+    let (_dir, layout, config) = setup("clock-save");
+    let t1 = build_time() + Duration::from_secs(20 * DAY);
+    provision_for(&layout, &config, &addresses(), t1).unwrap();
+    assert_eq!(saved_clock(&layout).unwrap().trim(), secs(t1).to_string(), "the run saved its clock");
+    assert_eq!(mode(&layout.saved_clock()), 0o644);
+    // A fresh certificate is backdated a little for clients whose clocks run behind.
+    let (nb, _) = leaf_validity(&layout);
+    assert!(nb < secs(t1) && nb >= secs(t1) - 600, "notBefore {nb} slightly before now {}", secs(t1));
+
+    // The clock goes back (RTC battery, bad NTP): the floor stays, the certificate starts there.
+    let t0 = build_time() + Duration::from_secs(15 * DAY);
+    provision_for(&layout, &config, &addresses(), t0).unwrap();
+    assert_eq!(saved_clock(&layout).unwrap().trim(), secs(t1).to_string(), "an earlier run never lowers the floor");
+    assert_eq!(leaf_validity(&layout).0, secs(t1));
+
+    // Back at 1970: the same.
+    provision_for(&layout, &config, &addresses(), UNIX_EPOCH).unwrap();
+    assert_eq!(saved_clock(&layout).unwrap().trim(), secs(t1).to_string());
+    assert_eq!(leaf_validity(&layout).0, secs(t1));
+
+    // Later again: the floor moves forward.
+    let t2 = t1 + Duration::from_secs(DAY);
+    provision_for(&layout, &config, &addresses(), t2).unwrap();
+    assert_eq!(saved_clock(&layout).unwrap().trim(), secs(t2).to_string());
+}
+
+#[test]
+fn the_binary_saves_the_current_time() {
+    let dir = TempDir::new("clock-bin");
+    let before = secs(SystemTime::now());
+    provision(&dir, &[]).assert_ok();
+    let saved: i64 = read_string(&dir.state().join("clock")).trim().parse().unwrap();
+    let after = secs(SystemTime::now());
+    // The build time is at most a few minutes ago, so a real clock is later and gets saved.
+    assert!((before..=after).contains(&saved), "saved {saved} not in {before}..={after}");
+}

@@ -1,0 +1,143 @@
+use rcgen::{CertificateParams, DistinguishedName, DnType};
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use crate::{KeyType, PkiError, SanName, SecretKey};
+
+/// The subject fields of seed 002's request form.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CsrSubject {
+    #[serde(rename = "C", default)]
+    pub country: Option<String>,
+    #[serde(rename = "ST", default)]
+    pub state: Option<String>,
+    #[serde(rename = "L", default)]
+    pub locality: Option<String>,
+    #[serde(rename = "O", default)]
+    pub organization: Option<String>,
+    #[serde(rename = "OU", default)]
+    pub organizational_unit: Option<String>,
+    #[serde(rename = "CN", default)]
+    pub common_name: Option<String>,
+}
+
+/// A request as the API receives it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CsrRequest {
+    #[serde(default)]
+    pub subject: CsrSubject,
+    #[serde(default)]
+    pub subject_alt_names: Vec<String>,
+    #[serde(default = "default_key_type")]
+    pub key_type: KeyType,
+}
+
+fn default_key_type() -> KeyType {
+    KeyType::EcdsaP256
+}
+
+/// Upper bound on names in one request; a camera has a handful.
+const MAX_NAMES: usize = 32;
+
+/// A request made on the camera, with the key that stays on the camera until the signed
+/// certificate comes back.
+#[derive(Debug)]
+pub struct PendingCsr {
+    pub csr_der: Vec<u8>,
+    pub key: SecretKey,
+}
+
+impl PendingCsr {
+    pub fn csr_pem(&self) -> String {
+        crate::pem::encode("CERTIFICATE REQUEST", &self.csr_der).to_string()
+    }
+
+    /// Key and request in one PEM text (one file, replaced atomically).
+    pub fn to_bundle_pem(&self) -> Zeroizing<String> {
+        let mut out = self.key.to_pem();
+        out.push_str(&self.csr_pem());
+        out
+    }
+
+    pub fn from_bundle_pem(text: &[u8]) -> Result<Self, PkiError> {
+        let key = SecretKey::from_pkcs8_pem(text)?;
+        let csr_der = crate::pem::sections(text)
+            .map_err(PkiError::CorruptCa)?
+            .into_iter()
+            .find(|(kind, _)| *kind == rustls_pki_types::pem::SectionKind::Csr)
+            .map(|(_, der)| der)
+            .ok_or_else(|| PkiError::CorruptCa("the pending request file holds no CERTIFICATE REQUEST".into()))?;
+        Ok(Self { csr_der, key })
+    }
+}
+
+fn checked_field(label: &str, value: &Option<String>, max: usize) -> Result<Option<String>, PkiError> {
+    let Some(value) = value.as_deref().map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    if value.chars().count() > max {
+        return Err(PkiError::InvalidRequest(format!("{label} is longer than {max} characters")));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(PkiError::InvalidRequest(format!("{label} contains control characters")));
+    }
+    Ok(Some(value.to_owned()))
+}
+
+/// Creates a request and its key. A CN that is an IP address or DNS name is also put in the
+/// subjectAltNames, since browsers ignore the CN.
+pub fn create_csr(request: &CsrRequest) -> Result<PendingCsr, PkiError> {
+    let s = &request.subject;
+    let country = checked_field("Country (C)", &s.country, 64)?;
+    if let Some(c) = &country {
+        if c.len() != 2 || !c.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return Err(PkiError::InvalidRequest(format!(
+                "Country (C) must be a two-letter ISO 3166 code such as CN or DE, not \"{c}\""
+            )));
+        }
+    }
+    let fields = [
+        (DnType::CountryName, country.map(|c| c.to_ascii_uppercase())),
+        (DnType::StateOrProvinceName, checked_field("State (ST)", &s.state, 128)?),
+        (DnType::LocalityName, checked_field("Locality (L)", &s.locality, 128)?),
+        (DnType::OrganizationName, checked_field("Organization (O)", &s.organization, 64)?),
+        (DnType::OrganizationalUnitName, checked_field("Organizational unit (OU)", &s.organizational_unit, 64)?),
+        (DnType::CommonName, checked_field("Common name (CN)", &s.common_name, 64)?),
+    ];
+    if request.subject_alt_names.len() > MAX_NAMES {
+        return Err(PkiError::InvalidRequest(format!("at most {MAX_NAMES} subject alternative names")));
+    }
+    let mut names = Vec::new();
+    for raw in request.subject_alt_names.iter().filter(|n| !n.trim().is_empty()) {
+        let name = SanName::parse(raw)?;
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    if let Some(cn) = &fields[5].1 {
+        if let Ok(name) = SanName::parse(cn) {
+            if !names.contains(&name) && (matches!(name, SanName::Ip(_)) || cn.contains('.')) {
+                names.push(name);
+            }
+        }
+    }
+    if names.is_empty() {
+        return Err(PkiError::InvalidRequest(
+            "give at least one subject alternative name (the camera's IP address or DNS name): browsers ignore the CN".into(),
+        ));
+    }
+    let mut dn = DistinguishedName::new();
+    for (ty, value) in fields {
+        if let Some(value) = value {
+            dn.push(ty, value);
+        }
+    }
+    let mut params = CertificateParams::default();
+    params.distinguished_name = dn;
+    params.subject_alt_names = names.iter().map(SanName::to_rcgen).collect::<Result<_, _>>()?;
+    let key = SecretKey::generate(request.key_type)?;
+    let csr = params.serialize_request(&key.key_pair()?)?;
+    Ok(PendingCsr { csr_der: csr.der().to_vec(), key })
+}

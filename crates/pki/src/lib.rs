@@ -1,0 +1,26 @@
+//! The camera's certificates.
+//!
+//! - [`RootCa`]: the per-camera root CA, name-constrained to local addresses, created on first
+//!   boot or loaded from the state directory.
+//! - [`RootCa::mint_server`]: a server certificate for the camera's current names.
+//! - [`create_csr`]: a certificate request whose key stays on the camera.
+//! - [`describe`]: what the UI and the API show about a certificate.
+//!
+//! Private keys are PKCS#8 DER in [`SecretKey`], zeroized when dropped.
+
+mod ca;
+mod csr;
+mod describe;
+mod error;
+mod keys;
+mod names;
+pub mod pem;
+mod server;
+
+pub use ca::{CaSpec, RootCa, CA_VALIDITY_DAYS};
+pub use csr::{create_csr, CsrRequest, CsrSubject, PendingCsr};
+pub use describe::{describe, describe_csr, fingerprint, CertificateInfo, CsrInfo};
+pub use error::PkiError;
+pub use keys::{KeyType, SecretKey};
+pub use names::{NameConstraintsPolicy, SanName, Subnet};
+pub use server::{MintedServer, ServerSpec, MAX_SERVER_VALIDITY_DAYS};

@@ -1,0 +1,115 @@
+use rcgen::{CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyUsagePurpose};
+use ::time::{Duration, OffsetDateTime};
+use zeroize::Zeroizing;
+
+use crate::{KeyType, PkiError, RootCa, SanName, SecretKey};
+
+/// Mozilla's TLS policy caps server certificates below 366 days; Apple's 825-day limit is looser.
+pub const MAX_SERVER_VALIDITY_DAYS: i64 = 365;
+
+/// What a server certificate should say.
+#[derive(Debug, Clone)]
+pub struct ServerSpec {
+    /// Every name of the camera. Names the CA may not sign for are left out and reported.
+    pub names: Vec<SanName>,
+    /// Not an IP or host name: OpenSSL rejects IP-like CNs under name constraints.
+    pub common_name: String,
+    pub not_before: OffsetDateTime,
+    pub validity_days: i64,
+}
+
+/// A freshly minted server certificate and its key.
+#[derive(Debug)]
+pub struct MintedServer {
+    pub cert_der: Vec<u8>,
+    pub key: SecretKey,
+    /// The names the certificate carries.
+    pub names: Vec<SanName>,
+    /// Names left out because the CA's name constraints do not permit them.
+    pub skipped: Vec<SanName>,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+}
+
+impl MintedServer {
+    /// Key, certificate and CA certificate in one PEM text: one file, replaced atomically.
+    pub fn bundle_pem(&self, ca: &RootCa) -> Zeroizing<String> {
+        let mut out = self.key.to_pem();
+        out.push_str(&crate::pem::encode("CERTIFICATE", &self.cert_der));
+        out.push_str(&crate::pem::encode("CERTIFICATE", ca.cert_der()));
+        out
+    }
+}
+
+impl RootCa {
+    /// Mints an ECDSA P-256 server certificate for `spec.names`.
+    pub fn mint_server(&self, spec: &ServerSpec) -> Result<MintedServer, PkiError> {
+        if !(1..=MAX_SERVER_VALIDITY_DAYS).contains(&spec.validity_days) {
+            return Err(PkiError::InvalidRequest(format!(
+                "server certificate validity must be 1 to {MAX_SERVER_VALIDITY_DAYS} days, not {}",
+                spec.validity_days
+            )));
+        }
+        let mut names = Vec::new();
+        let mut skipped = Vec::new();
+        for name in &spec.names {
+            if names.contains(name) || skipped.contains(name) {
+                continue;
+            }
+            if self.permits(name) {
+                names.push(name.clone());
+            } else {
+                skipped.push(name.clone());
+            }
+        }
+        if names.is_empty() {
+            return Err(PkiError::InvalidRequest(
+                "none of the camera's names is permitted by its CA, so no certificate can name it".into(),
+            ));
+        }
+        let key = SecretKey::generate(KeyType::EcdsaP256)?;
+        let pair = key.key_pair()?;
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, spec.common_name.clone());
+        params.distinguished_name = dn;
+        params.subject_alt_names = names.iter().map(SanName::to_rcgen).collect::<Result<_, _>>()?;
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.use_authority_key_identifier_extension = true;
+        params.serial_number = Some(crate::ca::random_serial()?);
+        params.not_before = spec.not_before;
+        // RFC 5280 validity includes both ends: one second less keeps it at exactly N days.
+        params.not_after = spec.not_before + Duration::days(spec.validity_days) - Duration::seconds(1);
+        let cert = params.signed_by(&pair, self.issuer())?;
+        Ok(MintedServer {
+            cert_der: cert.der().to_vec(),
+            key,
+            names,
+            skipped,
+            not_before: params.not_before,
+            not_after: params.not_after,
+        })
+    }
+}
+
+impl MintedServer {
+    /// Reads back a bundle written by [`MintedServer::bundle_pem`]: key, leaf, CA.
+    pub fn from_bundle_pem(text: &[u8]) -> Result<Self, PkiError> {
+        let key = SecretKey::from_pkcs8_pem(text)?;
+        let certs = crate::pem::certificates(text).map_err(PkiError::BadCertificate)?;
+        let leaf = certs.into_iter().next().ok_or_else(|| PkiError::BadCertificate("no certificate in the bundle".into()))?;
+        let info = crate::describe(&leaf)?;
+        let names = info.subject_alt_names.iter().filter_map(|n| SanName::parse(n).ok()).collect();
+        let time = |unix: i64| OffsetDateTime::from_unix_timestamp(unix).map_err(|e| PkiError::BadCertificate(e.to_string()));
+        Ok(Self {
+            cert_der: leaf,
+            key,
+            names,
+            skipped: Vec::new(),
+            not_before: time(info.not_before_unix)?,
+            not_after: time(info.not_after_unix)?,
+        })
+    }
+}

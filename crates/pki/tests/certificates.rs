@@ -1,0 +1,236 @@
+//! The CA and server certificates have the shape the security baseline asks for, and a real
+//! verifier (webpki, as rustls uses it) accepts what it should and refuses what it should.
+
+use std::time::Duration;
+
+use camera_pki::*;
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use ::time::OffsetDateTime;
+use x509_parser::prelude::*;
+
+fn spec(policy: NameConstraintsPolicy) -> CaSpec {
+    CaSpec { model: "Test Cam".into(), constraints: policy, not_before: OffsetDateTime::now_utc() - ::time::Duration::hours(1) }
+}
+
+fn server_spec(names: &[&str]) -> ServerSpec {
+    ServerSpec {
+        names: names.iter().map(|n| SanName::parse(n).unwrap()).collect(),
+        common_name: "Test Cam HTTPS".into(),
+        not_before: OffsetDateTime::now_utc() - ::time::Duration::minutes(5),
+        validity_days: 365,
+    }
+}
+
+/// webpki's verdict on `leaf` for `name`, trusting only `ca`.
+fn webpki_verify(ca: &[u8], leaf: &[u8], name: &str) -> Result<(), webpki::Error> {
+    let ca_der = CertificateDer::from(ca.to_vec());
+    let anchor = webpki::anchor_from_trusted_cert(&ca_der).unwrap();
+    let leaf_der = CertificateDer::from(leaf.to_vec());
+    let cert = webpki::EndEntityCert::try_from(&leaf_der).unwrap();
+    let now = UnixTime::since_unix_epoch(Duration::from_secs(OffsetDateTime::now_utc().unix_timestamp() as u64));
+    cert.verify_for_usage(
+        webpki::ALL_VERIFICATION_ALGS,
+        &[anchor],
+        &[],
+        now,
+        webpki::KeyUsage::server_auth(),
+        None,
+        None,
+    )?;
+    cert.verify_is_valid_for_subject_name(&ServerName::try_from(name.to_owned()).unwrap())
+}
+
+mod root_ca {
+    use super::*;
+
+    #[test]
+    fn has_the_baseline_shape() {
+        let ca = RootCa::generate(&spec(NameConstraintsPolicy::default())).unwrap();
+        let (_, cert) = X509Certificate::from_der(ca.cert_der()).unwrap();
+        let bc = cert.basic_constraints().unwrap().unwrap();
+        assert!(bc.critical && bc.value.ca && bc.value.path_len_constraint == Some(0));
+        let ku = cert.key_usage().unwrap().unwrap();
+        assert!(ku.critical && ku.value.key_cert_sign() && ku.value.crl_sign() && !ku.value.digital_signature());
+        let nc = cert.name_constraints().unwrap().unwrap();
+        assert!(nc.critical);
+        assert_eq!(nc.value.permitted_subtrees.as_ref().unwrap().len(), 9);
+        let years = (cert.validity().not_after.timestamp() - cert.validity().not_before.timestamp()) / 86_400;
+        assert_eq!(years, CA_VALIDITY_DAYS as i64);
+        assert_eq!(cert.public_key().algorithm.algorithm.to_id_string(), "1.2.840.10045.2.1");
+        assert!(cert.subject().to_string().contains("Test Cam Root CA "));
+    }
+
+    #[test]
+    fn every_camera_gets_its_own() {
+        let a = RootCa::generate(&spec(NameConstraintsPolicy::default())).unwrap();
+        let b = RootCa::generate(&spec(NameConstraintsPolicy::default())).unwrap();
+        assert_ne!(a.fingerprint(), b.fingerprint());
+        assert_ne!(a.key().pkcs8_der(), b.key().pkcs8_der());
+    }
+
+    #[test]
+    fn round_trips_through_pem_with_its_constraints() {
+        let ca = RootCa::generate(&spec(NameConstraintsPolicy::default().with_loopback())).unwrap();
+        let loaded = RootCa::from_pem(ca.cert_pem().as_bytes(), ca.key().to_pem().as_bytes()).unwrap();
+        assert_eq!(loaded.cert_der(), ca.cert_der());
+        assert_eq!(loaded.constraints(), ca.constraints());
+        assert!(loaded.permits(&SanName::parse("127.0.0.1").unwrap()));
+    }
+
+    #[test]
+    fn refuses_a_key_that_is_not_its_own_and_garbage() {
+        let a = RootCa::generate(&spec(NameConstraintsPolicy::default())).unwrap();
+        let b = RootCa::generate(&spec(NameConstraintsPolicy::default())).unwrap();
+        let err = RootCa::from_pem(a.cert_pem().as_bytes(), b.key().to_pem().as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("does not belong"), "{err}");
+        assert!(RootCa::from_pem(b"garbage", a.key().to_pem().as_bytes()).is_err());
+        let truncated = &a.key().to_pem()[..60];
+        assert!(RootCa::from_pem(a.cert_pem().as_bytes(), truncated.as_bytes()).is_err());
+    }
+}
+
+mod server_certificate {
+    use super::*;
+
+    #[test]
+    fn has_the_baseline_shape_and_verifies_for_each_name() {
+        let ca = RootCa::generate(&spec(NameConstraintsPolicy::default())).unwrap();
+        let minted = ca.mint_server(&server_spec(&["10.77.0.2", "fd77::2", "cam.local"])).unwrap();
+        let (_, cert) = X509Certificate::from_der(&minted.cert_der).unwrap();
+        assert_eq!(cert.raw_serial().len(), 16);
+        assert!(!cert.is_ca());
+        let eku = cert.extended_key_usage().unwrap().unwrap();
+        assert!(eku.value.server_auth && !eku.value.client_auth);
+        assert!(cert.key_usage().unwrap().unwrap().value.digital_signature());
+        let days = (cert.validity().not_after.timestamp() - cert.validity().not_before.timestamp()) / 86_400;
+        assert!(days <= 365);
+        let cn = cert.subject().iter_common_name().next().unwrap().as_str().unwrap().to_owned();
+        assert!(SanName::parse(&cn).is_err(), "CN {cn:?} must not be an IP or host name");
+        for name in ["10.77.0.2", "fd77::2", "cam.local"] {
+            webpki_verify(ca.cert_der(), &minted.cert_der, name).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        }
+        assert!(webpki_verify(ca.cert_der(), &minted.cert_der, "10.77.0.3").is_err());
+    }
+
+    #[test]
+    fn serials_are_random() {
+        let ca = RootCa::generate(&spec(NameConstraintsPolicy::default())).unwrap();
+        let a = describe(&ca.mint_server(&server_spec(&["10.0.0.1"])).unwrap().cert_der).unwrap();
+        let b = describe(&ca.mint_server(&server_spec(&["10.0.0.1"])).unwrap().cert_der).unwrap();
+        assert_ne!(a.serial, b.serial);
+    }
+
+    #[test]
+    fn names_outside_the_constraints_are_left_out_and_reported() {
+        let ca = RootCa::generate(&spec(NameConstraintsPolicy::default())).unwrap();
+        let minted = ca.mint_server(&server_spec(&["192.168.1.120", "8.8.8.8", "camera", "cam.local"])).unwrap();
+        let names: Vec<String> = minted.names.iter().map(ToString::to_string).collect();
+        assert_eq!(names, ["192.168.1.120", "cam.local"]);
+        let skipped: Vec<String> = minted.skipped.iter().map(ToString::to_string).collect();
+        assert_eq!(skipped, ["8.8.8.8", "camera"]);
+        let err = ca.mint_server(&server_spec(&["8.8.8.8"])).unwrap_err();
+        assert!(err.to_string().contains("name constraints") || err.to_string().contains("permitted"), "{err}");
+    }
+
+    #[test]
+    fn a_certificate_for_a_public_name_signed_by_the_camera_ca_is_refused_by_webpki() {
+        // Sign directly with rcgen, bypassing mint_server's filter: what an attacker holding the
+        // camera's CA key could do.
+        let ca = RootCa::generate(&spec(NameConstraintsPolicy::default())).unwrap();
+        let issuer = rcgen::Issuer::from_ca_cert_der(
+            &CertificateDer::from(ca.cert_der().to_vec()),
+            rcgen::KeyPair::try_from(ca.key().pkcs8_der()).unwrap(),
+        )
+        .unwrap();
+        for name in ["8.8.8.8", "bank.example.com"] {
+            let mut params = rcgen::CertificateParams::new(vec![name.to_owned()]).unwrap();
+            params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+            let key = rcgen::KeyPair::generate().unwrap();
+            let cert = params.signed_by(&key, &issuer).unwrap();
+            let err = webpki_verify(ca.cert_der(), cert.der(), name).unwrap_err();
+            assert!(format!("{err:?}").contains("NameConstraintViolation"), "{name}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn validity_over_365_days_is_refused() {
+        let ca = RootCa::generate(&spec(NameConstraintsPolicy::default())).unwrap();
+        let mut s = server_spec(&["10.0.0.1"]);
+        s.validity_days = 366;
+        assert!(ca.mint_server(&s).is_err());
+    }
+}
+
+mod requests {
+    use super::*;
+
+    fn request(key_type: KeyType) -> CsrRequest {
+        serde_json::from_value(serde_json::json!({
+            "subject": {"C": "CN", "ST": "GD", "L": "SZ", "O": "SNL", "OU": "TECH", "CN": "MyCamera"},
+            "subject_alt_names": ["192.168.1.120", "cam.local"],
+            "key_type": key_type.as_str(),
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn every_key_type_makes_a_request_an_issuer_can_sign() {
+        for key_type in KeyType::ALL {
+            let pending = create_csr(&request(key_type)).unwrap();
+            let csr = rcgen::CertificateSigningRequestParams::from_der(&pending.csr_der.clone().into()).unwrap();
+            let names: Vec<String> = csr.params.subject_alt_names.iter().map(|n| format!("{n:?}")).collect();
+            assert_eq!(names.len(), 2, "{key_type:?}: {names:?}");
+            let round = PendingCsr::from_bundle_pem(pending.to_bundle_pem().as_bytes()).unwrap();
+            assert_eq!(round.csr_der, pending.csr_der);
+            assert!(pending.csr_pem().starts_with("-----BEGIN CERTIFICATE REQUEST-----"));
+        }
+    }
+
+    #[test]
+    fn bad_subjects_are_explained() {
+        let mut r = request(KeyType::EcdsaP256);
+        r.subject.country = Some("China".into());
+        assert!(create_csr(&r).unwrap_err().to_string().contains("two-letter"));
+        let mut r = request(KeyType::EcdsaP256);
+        r.subject_alt_names = vec!["not a name".into()];
+        assert!(create_csr(&r).unwrap_err().to_string().contains("neither an IP"));
+        let mut r = request(KeyType::EcdsaP256);
+        r.subject_alt_names.clear();
+        r.subject.common_name = Some("MyCamera".into());
+        assert!(create_csr(&r).unwrap_err().to_string().contains("subject alternative name"));
+        let r: Result<CsrRequest, _> = serde_json::from_value(serde_json::json!({"key_type": "dsa-1024"}));
+        assert!(r.is_err());
+    }
+
+    #[test]
+    fn an_ip_common_name_is_copied_into_the_alt_names() {
+        let mut r = request(KeyType::EcdsaP256);
+        r.subject_alt_names.clear();
+        r.subject.common_name = Some("192.168.1.120".into());
+        let pending = create_csr(&r).unwrap();
+        let csr = rcgen::CertificateSigningRequestParams::from_der(&pending.csr_der.clone().into()).unwrap();
+        assert_eq!(csr.params.subject_alt_names.len(), 1);
+    }
+}
+
+mod description {
+    use super::*;
+
+    #[test]
+    fn describes_what_the_viewer_shows() {
+        let ca = RootCa::generate(&spec(NameConstraintsPolicy::default())).unwrap();
+        let minted = ca.mint_server(&server_spec(&["10.77.0.2", "fd77::2", "cam.local"])).unwrap();
+        let info = describe(&minted.cert_der).unwrap();
+        assert_eq!(info.subject_alt_names, ["10.77.0.2", "fd77::2", "cam.local"]);
+        assert_eq!(info.key_type, "ECDSA P-256");
+        assert_eq!(info.sha256, fingerprint(&minted.cert_der));
+        assert_eq!(info.sha256.len(), 32 * 3 - 1);
+        assert_ne!(info.sha256, info.public_key_sha256);
+        assert!(info.issuer.contains("Root CA"));
+        assert!(!info.is_ca && !info.self_signed);
+        assert!(info.not_before.ends_with('Z'), "{}", info.not_before);
+        let ca_info = describe(ca.cert_der()).unwrap();
+        assert!(ca_info.is_ca && ca_info.self_signed);
+        assert!(describe(b"\x30\x03\x02\x01\x00").is_err());
+    }
+}

@@ -1,0 +1,282 @@
+//! Crash-safe files for the camera's state and run directories.
+//!
+//! Every file the camera keeps is replaced whole: written to a temporary file in the same
+//! directory, fsynced, renamed over the old one, and the directory fsynced. A power cut at any
+//! moment leaves the old or the new file, never a mix. Files that belong together (a key and its
+//! certificate) are kept in one file for the same reason.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{Flock, FlockArg};
+
+/// Mode of files holding private keys.
+pub const SECRET_MODE: u32 = 0o600;
+/// Mode of files holding only public material.
+pub const PUBLIC_MODE: u32 = 0o644;
+
+/// Prefix of temporary files; [`remove_stale_temporaries`] cleans up what a power cut leaves.
+const TEMP_PREFIX: &str = ".tmp-";
+
+/// Replaces `path` with `contents` atomically and durably, with the given file mode.
+///
+/// The temporary file is created with `mode` from the start, so a secret is never readable by
+/// others, not even for a moment.
+pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
+    let dir = parent_dir(path);
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
+    let temp = dir.join(format!(
+        "{TEMP_PREFIX}{}-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .custom_flags(nix::libc::O_CLOEXEC)
+            .open(&temp)?;
+        // The umask may have narrowed the mode; secrets must not be wider, public files must be readable.
+        file.set_permissions(fs::Permissions::from_mode(mode))?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        fs::rename(&temp, path)?;
+        sync_dir(dir)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result
+}
+
+/// Removes `path` durably; a missing file is not an error.
+pub fn remove_durable(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Ok(()) => sync_dir(parent_dir(path)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Renames `from` to `to` durably (both in the same directory).
+pub fn rename_durable(from: &Path, to: &Path) -> io::Result<()> {
+    fs::rename(from, to)?;
+    sync_dir(parent_dir(to))
+}
+
+/// Reads a file if it exists.
+pub fn read_optional(path: &Path) -> io::Result<Option<Vec<u8>>> {
+    match fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Deletes temporary files that an interrupted [`write_atomic`] left in `dir`.
+pub fn remove_stale_temporaries(dir: &Path) -> io::Result<usize> {
+    let mut removed = 0;
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+            fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        sync_dir(dir)?;
+    }
+    Ok(removed)
+}
+
+/// Creates `dir` (and parents) with the given mode if missing, and checks it is a directory.
+pub fn ensure_dir(dir: &Path, mode: u32) -> io::Result<()> {
+    match fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("{} exists but is not a directory", dir.display()),
+        )),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            fs::DirBuilder::new().recursive(true).mode(mode).create(dir)?;
+            if let Some(parent) = dir.parent() {
+                sync_dir(if parent.as_os_str().is_empty() { Path::new(".") } else { parent })?;
+            }
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+use std::os::unix::fs::DirBuilderExt;
+
+/// An exclusive lock on a state directory, held until dropped.
+///
+/// The boot script's provisioner and the web server may both provision; the lock makes them take
+/// turns so neither sees the other's half-finished work.
+#[derive(Debug)]
+pub struct StateLock {
+    _lock: Flock<File>,
+}
+
+impl StateLock {
+    /// Blocks until the lock on `dir/.lock` is ours.
+    pub fn acquire(dir: &Path) -> io::Result<Self> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(PUBLIC_MODE)
+            .custom_flags(nix::libc::O_CLOEXEC)
+            .open(dir.join(".lock"))?;
+        let lock = Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| io::Error::from(errno))?;
+        Ok(Self { _lock: lock })
+    }
+}
+
+/// Where each file lives. One place decides every path, so the provisioner, the web server and the
+/// documentation agree.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// Persistent (flash): the CA, uploads, pending CSR key, saved clock.
+    pub state_dir: PathBuf,
+    /// Volatile (tmpfs): the minted server certificate and its key.
+    pub run_dir: PathBuf,
+}
+
+impl Layout {
+    pub fn new(state_dir: impl Into<PathBuf>, run_dir: impl Into<PathBuf>) -> Self {
+        Self { state_dir: state_dir.into(), run_dir: run_dir.into() }
+    }
+    /// The camera's root CA certificate (PEM), the file users export as `cacert.crt`.
+    pub fn ca_cert(&self) -> PathBuf {
+        self.state_dir.join("ca.crt")
+    }
+    /// The root CA's private key (PKCS#8 PEM, 0600).
+    pub fn ca_key(&self) -> PathBuf {
+        self.state_dir.join("ca.key")
+    }
+    /// A factory-provisioned CA, used instead of generating one when both files are present.
+    pub fn factory_ca_cert(&self) -> PathBuf {
+        self.state_dir.join("factory").join("ca.crt")
+    }
+    pub fn factory_ca_key(&self) -> PathBuf {
+        self.state_dir.join("factory").join("ca.key")
+    }
+    /// Record of the last time the CA was replaced (JSON), so the UI can ask users to re-import it.
+    pub fn ca_replaced_record(&self) -> PathBuf {
+        self.state_dir.join("ca-replaced.json")
+    }
+    /// The last wall-clock time seen (seconds since the epoch, text): the clock floor.
+    pub fn saved_clock(&self) -> PathBuf {
+        self.state_dir.join("clock")
+    }
+    /// An installer's certificate chain and key, in one PEM file (0600).
+    pub fn uploaded_bundle(&self) -> PathBuf {
+        self.state_dir.join("uploaded.pem")
+    }
+    /// The key and request of a CSR made on the camera, in one PEM file (0600).
+    pub fn pending_csr(&self) -> PathBuf {
+        self.state_dir.join("pending-csr.pem")
+    }
+    /// The admin password hash (JSON, 0600).
+    pub fn password(&self) -> PathBuf {
+        self.state_dir.join("admin-password.json")
+    }
+    /// The minted server certificate, its key and the CA certificate, in one PEM file (0600).
+    pub fn minted_bundle(&self) -> PathBuf {
+        self.run_dir.join("server.pem")
+    }
+    /// Creates both directories (state 0700, run 0700) if missing.
+    pub fn create_dirs(&self) -> io::Result<()> {
+        ensure_dir(&self.state_dir, 0o700)?;
+        ensure_dir(&self.run_dir, 0o700)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("camera-state-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn write_atomic_replaces_whole_file_with_mode() {
+        let dir = temp_dir("write");
+        let path = dir.join("key.pem");
+        write_atomic(&path, b"old", SECRET_MODE).unwrap();
+        write_atomic(&path, b"new contents", SECRET_MODE).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"new contents");
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1, "no temporary file left behind");
+    }
+
+    #[test]
+    fn failed_write_leaves_old_file_and_no_temporary() {
+        let dir = temp_dir("fail");
+        let path = dir.join("x");
+        write_atomic(&path, b"old", PUBLIC_MODE).unwrap();
+        // A path whose parent is a file cannot be written.
+        let err = write_atomic(&path.join("child"), b"new", PUBLIC_MODE).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotADirectory);
+        assert_eq!(fs::read(&path).unwrap(), b"old");
+    }
+
+    #[test]
+    fn stale_temporaries_are_removed() {
+        let dir = temp_dir("stale");
+        fs::write(dir.join(".tmp-ca.key-123"), b"half").unwrap();
+        fs::write(dir.join("ca.crt"), b"keep").unwrap();
+        assert_eq!(remove_stale_temporaries(&dir).unwrap(), 1);
+        assert!(dir.join("ca.crt").exists());
+    }
+
+    #[test]
+    fn ensure_dir_refuses_a_file() {
+        let dir = temp_dir("ensure");
+        let file = dir.join("state");
+        fs::write(&file, b"").unwrap();
+        let err = ensure_dir(&file, 0o700).unwrap_err();
+        assert!(err.to_string().contains("not a directory"), "{err}");
+    }
+
+    #[test]
+    fn lock_is_exclusive_across_processes_and_released_on_drop() {
+        let dir = temp_dir("lock");
+        let lock = StateLock::acquire(&dir).unwrap();
+        let file = OpenOptions::new().read(true).open(dir.join(".lock")).unwrap();
+        let busy = Flock::lock(file, FlockArg::LockExclusiveNonblock);
+        assert!(busy.is_err(), "a second open file description must not get the lock");
+        drop(lock);
+        let file = OpenOptions::new().read(true).open(dir.join(".lock")).unwrap();
+        assert!(Flock::lock(file, FlockArg::LockExclusiveNonblock).is_ok());
+    }
+}

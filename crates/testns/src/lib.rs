@@ -1,0 +1,309 @@
+//! Test support: run part of a test inside a fresh, private network namespace.
+//!
+//! A test that needs real interfaces (a veth pair with private addresses, address changes, a server
+//! bound to a non-loopback address) calls [`in_private_netns`] first:
+//!
+//! ```no_run
+//! use camera_testns::{in_private_netns, ip, NetnsSetup};
+//!
+//! #[test]
+//! fn serves_on_the_veth_address() {
+//!     // Outside the namespace this re-runs this one test in a child process inside a new network
+//!     // namespace, checks that it passed, and returns false; inside, it returns true.
+//!     if !in_private_netns("serves_on_the_veth_address", &NetnsSetup::default()) {
+//!         return;
+//!     }
+//!     ip(&["addr", "add", "10.77.1.9/24", "dev", "cam0"]);
+//!     // ... the body of the test, which sees only lo, cam0 and peer0 ...
+//! }
+//! ```
+//!
+//! How it works: outside, the current test binary is re-executed as
+//! `unshare -rn <test binary> <test name> --exact --nocapture --test-threads=1` with the environment
+//! variable [`INSIDE_ENV`] set to the test name. `unshare -r` creates a user namespace in which the
+//! caller is root (which also works when the caller already is root, as on CI), and `-n` a network
+//! namespace owned by it, so the test can create links and add addresses without touching the host.
+//! Inside, [`in_private_netns`] runs the [`NetnsSetup`]'s `ip` commands once and returns true.
+//!
+//! Only loopback and private addresses are used, and only inside namespaces created here.
+//!
+//! Requirements: `unshare` (util-linux) and `ip` (iproute2) on `PATH`, and either root or unprivileged
+//! user namespaces enabled. The `veth` link type is used because `dummy` is not available everywhere
+//! (the module is missing on some CI kernels).
+
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Set (to the test name) in the child process that runs inside the namespace.
+pub const INSIDE_ENV: &str = "CAMERA_TESTNS_INSIDE";
+
+/// A command (split on whitespace) to run the re-executed test binary with, for cross-compiled
+/// tests under qemu-user without binfmt_misc, e.g. `qemu-arm -L /usr/arm-linux-gnueabihf`.
+pub const RUNNER_ENV: &str = "CAMERA_TESTNS_RUNNER";
+
+/// The camera-side end of the default veth pair.
+pub const CAM_IF: &str = "cam0";
+/// The other end of the default veth pair.
+pub const PEER_IF: &str = "peer0";
+/// The IPv4 address on [`CAM_IF`] in the default setup.
+pub const CAM_IPV4: std::net::Ipv4Addr = std::net::Ipv4Addr::new(10, 77, 0, 2);
+/// The IPv6 (ULA) address on [`CAM_IF`] in the default setup.
+pub const CAM_IPV6: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, 2);
+
+/// What to create in the new namespace: a list of `ip` commands, run in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetnsSetup {
+    /// Each entry is the argument list of one `ip` invocation (without the leading `ip`).
+    pub ip_commands: Vec<Vec<String>>,
+    /// After the commands, wait until no IPv6 address is tentative any more (duplicate address
+    /// detection takes a second or two for the kernel-made fe80:: link-local addresses).
+    pub wait_for_dad: bool,
+}
+
+impl Default for NetnsSetup {
+    /// `lo` up; veth pair `cam0`/`peer0`, both up; `cam0` has 10.77.0.2/24 and fd77::2/64 (`nodad`, so
+    /// usable at once). The kernel also gives both veth ends an fe80:: link-local address, which stays
+    /// tentative for a second or two.
+    fn default() -> Self {
+        NetnsSetup::loopback_only()
+            .ip(&[
+                "link", "add", CAM_IF, "type", "veth", "peer", "name", PEER_IF,
+            ])
+            .ip(&["addr", "add", "10.77.0.2/24", "dev", CAM_IF])
+            .ip(&["-6", "addr", "add", "fd77::2/64", "dev", CAM_IF, "nodad"])
+            .ip(&["link", "set", CAM_IF, "up"])
+            .ip(&["link", "set", PEER_IF, "up"])
+    }
+}
+
+impl NetnsSetup {
+    /// Only `lo`, brought up (127.0.0.1 and ::1).
+    pub fn loopback_only() -> Self {
+        NetnsSetup {
+            ip_commands: Vec::new(),
+            wait_for_dad: false,
+        }
+        .ip(&["link", "set", "lo", "up"])
+    }
+
+    /// Adds one `ip` command (arguments without the leading `ip`).
+    #[must_use]
+    pub fn ip(mut self, args: &[&str]) -> Self {
+        self.ip_commands
+            .push(args.iter().map(|a| (*a).to_owned()).collect());
+        self
+    }
+
+    /// Sets [`NetnsSetup::wait_for_dad`].
+    #[must_use]
+    pub fn wait_for_dad(mut self, wait: bool) -> Self {
+        self.wait_for_dad = wait;
+        self
+    }
+}
+
+/// True when this process is the child running inside a namespace made by [`in_private_netns`].
+pub fn inside_private_netns() -> bool {
+    std::env::var_os(INSIDE_ENV).is_some()
+}
+
+static SETUP_DONE: AtomicBool = AtomicBool::new(false);
+
+/// Runs the rest of a test inside a fresh network namespace.
+///
+/// `test_name` is the test's name as libtest prints it (the function name for a test at the root of
+/// an integration test file, `module::function` inside a module).
+///
+/// - Outside a namespace: re-runs this test binary with only that test, inside a new user + network
+///   namespace, prints the child's output, panics if the child failed (or ran no test, which means
+///   `test_name` is wrong), and returns false: the caller must return at once.
+/// - Inside (the child): applies `setup` (once per process) and returns true: the caller runs the body.
+///
+/// # Panics
+/// When the namespace cannot be created, a setup command fails, or the test failed inside.
+pub fn in_private_netns(test_name: &str, setup: &NetnsSetup) -> bool {
+    if inside_private_netns() {
+        if !SETUP_DONE.swap(true, Ordering::SeqCst) {
+            for args in &setup.ip_commands {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                ip(&args);
+            }
+            if setup.wait_for_dad {
+                assert!(
+                    wait_for_no_tentative(Duration::from_secs(10)),
+                    "camera-testns: IPv6 addresses still tentative after 10 s:\n{}",
+                    try_ip(&["-6", "addr", "show", "tentative"]).unwrap_or_default()
+                );
+            }
+        }
+        return true;
+    }
+    run_in_child(test_name);
+    false
+}
+
+fn run_in_child(test_name: &str) {
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => panic!("camera-testns: cannot find the current test binary: {e}"),
+    };
+    let runner = runner();
+    let output = Command::new("unshare")
+        .arg("-rn")
+        .arg("--")
+        .args(&runner)
+        .arg(&exe)
+        .args([test_name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(INSIDE_ENV, test_name)
+        .output();
+    let output = match output {
+        Ok(o) => o,
+        Err(e) => panic!(
+            "camera-testns: cannot run `unshare` (util-linux) to make a network namespace: {e}"
+        ),
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // Forward through print! so that libtest's capture shows it for failing tests.
+    println!("---- {test_name} inside a private network namespace: stdout ----\n{stdout}");
+    if !stderr.trim().is_empty() {
+        println!("---- {test_name} inside a private network namespace: stderr ----\n{stderr}");
+    }
+    if !output.status.success() {
+        if stderr.contains("unshare failed") || stderr.starts_with("unshare:") {
+            panic!(
+                "camera-testns: could not create a user + network namespace with `unshare -rn` \
+                 (run as root, or enable unprivileged user namespaces): {}",
+                stderr.trim()
+            );
+        }
+        if runner.is_empty()
+            && (stderr.contains("Exec format error") || stderr.contains("Syntax error"))
+        {
+            panic!(
+                "camera-testns: the test binary cannot be run directly (a cross-compiled binary without \
+                 binfmt_misc?): set {RUNNER_ENV}, e.g. \"qemu-arm -L /usr/arm-linux-gnueabihf\""
+            );
+        }
+        panic!(
+            "camera-testns: test {test_name} failed inside its network namespace ({})",
+            output.status
+        );
+    }
+    if !stdout.contains(" 1 passed;") {
+        panic!(
+            "camera-testns: the child ran no test named {test_name:?} (pass the name as libtest prints it, \
+             e.g. `module::function` for a test inside a module; ignored tests do not run)"
+        );
+    }
+}
+
+/// The command that runs a test binary of the target architecture: [`RUNNER_ENV`] when set, else the
+/// `CARGO_TARGET_<TRIPLE>_RUNNER` variable for this architecture when exactly one is set (as `cross`
+/// does), else nothing (the binary runs directly, natively or through binfmt_misc).
+fn runner() -> Vec<String> {
+    let split = |v: &str| v.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+    if let Ok(v) = std::env::var(RUNNER_ENV) {
+        return split(&v);
+    }
+    let arch = std::env::consts::ARCH.to_ascii_uppercase();
+    let candidates: Vec<String> = std::env::vars()
+        .filter(|(k, _)| {
+            k.strip_prefix("CARGO_TARGET_")
+                .and_then(|rest| rest.strip_suffix("_RUNNER"))
+                .is_some_and(|triple| triple.starts_with(&arch))
+        })
+        .map(|(_, v)| v)
+        .collect();
+    match candidates.as_slice() {
+        [one] => split(one),
+        _ => Vec::new(),
+    }
+}
+
+/// Runs `ip <args>` in the current namespace and returns its standard output.
+///
+/// # Panics
+/// When `ip` cannot be run or exits non-zero (the message names the command and its stderr).
+/// Refuses to run outside a namespace made by [`in_private_netns`], so a mistaken test never
+/// changes the host's interfaces.
+pub fn ip(args: &[&str]) -> String {
+    match try_ip(args) {
+        Ok(out) => out,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Like [`ip`], but returns the failure as a message instead of panicking.
+///
+/// # Errors
+/// When `ip` cannot be run, exits non-zero, or this process is not inside a private namespace.
+pub fn try_ip(args: &[&str]) -> Result<String, String> {
+    if !inside_private_netns() {
+        return Err(format!(
+            "camera-testns: refusing to run `ip {}` outside a private network namespace",
+            args.join(" ")
+        ));
+    }
+    let output: Output = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("camera-testns: cannot run `ip` (iproute2): {e}"))?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        Err(format!(
+            "camera-testns: `ip {}` failed ({}): {}",
+            args.join(" "),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    }
+}
+
+/// Writes a sysctl of the current network namespace, e.g.
+/// `sysctl("net/ipv6/conf/cam0/dad_transmits", "3")`.
+///
+/// # Panics
+/// Outside a private namespace, or when the write fails.
+pub fn sysctl(path: &str, value: &str) {
+    assert!(
+        inside_private_netns(),
+        "camera-testns: refusing to write sysctl {path} outside a private network namespace"
+    );
+    let full = format!("/proc/sys/{path}");
+    if let Err(e) = std::fs::write(&full, value) {
+        panic!("camera-testns: cannot write {value:?} to {full}: {e}");
+    }
+}
+
+/// Waits until `ip -6 addr show tentative` lists nothing (duplicate address detection is over).
+/// Returns whether that happened within `timeout`.
+pub fn wait_for_no_tentative(timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match try_ip(&["-6", "addr", "show", "tentative"]) {
+            Ok(out) if out.trim().is_empty() => return true,
+            _ => {}
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Polls `condition` every 20 ms until it holds or `timeout` passes; returns whether it held.
+pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

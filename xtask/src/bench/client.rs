@@ -1,0 +1,176 @@
+//! The TLS client of the handshake and memory measurements: rustls with the ring provider, no
+//! session resumption (every connection is a full handshake), one `GET /` per connection.
+//!
+//! The server's certificate is checked by pinning: the end-entity certificate must be exactly the
+//! one under test, and the handshake signature is verified with it as usual. Chain building
+//! would only add client CPU time that has nothing to do with the servers being compared.
+
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::Resumption;
+use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme, StreamOwned};
+
+use crate::Result;
+
+/// A TLS protocol version under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    Tls13,
+    Tls12,
+}
+
+impl Version {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Tls13 => "TLS 1.3",
+            Self::Tls12 => "TLS 1.2",
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Pinned {
+    leaf: Vec<u8>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        if end_entity.as_ref() == self.leaf.as_slice() {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General("the server presented another certificate than the one under test".into()))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// Connects to one server over one TLS version.
+#[derive(Debug, Clone)]
+pub struct Client {
+    config: Arc<ClientConfig>,
+    addr: SocketAddr,
+}
+
+/// An open connection that has done its request.
+pub type Connection = StreamOwned<ClientConnection, TcpStream>;
+
+impl Client {
+    /// `leaf_der`: the certificate the server must present.
+    pub fn new(addr: SocketAddr, version: Version, leaf_der: &[u8]) -> Result<Self> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = Pinned { leaf: leaf_der.to_vec(), algorithms: provider.signature_verification_algorithms };
+        let versions: &[&rustls::SupportedProtocolVersion] = match version {
+            Version::Tls13 => &[&rustls::version::TLS13],
+            Version::Tls12 => &[&rustls::version::TLS12],
+        };
+        let mut config = ClientConfig::builder_with_provider(provider.clone() as Arc<CryptoProvider>)
+            .with_protocol_versions(versions)
+            .map_err(|e| format!("client TLS setup: {e}"))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth();
+        config.resumption = Resumption::disabled();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Self { config: Arc::new(config), addr })
+    }
+
+    /// A new connection (full handshake), `GET /` and its whole response. Returns the open
+    /// connection; [`close`] ends it cleanly.
+    pub fn request(&self) -> io::Result<Connection> {
+        let tcp = TcpStream::connect_timeout(&self.addr, Duration::from_secs(5))?;
+        tcp.set_nodelay(true)?;
+        tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
+        tcp.set_write_timeout(Some(Duration::from_secs(10)))?;
+        let name = ServerName::IpAddress(IpAddr::from([127, 0, 0, 1]).into());
+        let conn = ClientConnection::new(self.config.clone(), name).map_err(io::Error::other)?;
+        let mut stream = StreamOwned::new(conn, tcp);
+        stream.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: camera-bench\r\nAccept: */*\r\n\r\n")?;
+        read_response(&mut stream)?;
+        Ok(stream)
+    }
+
+    /// One full round: connect, handshake, request, close.
+    pub fn round(&self) -> io::Result<()> {
+        close(self.request()?);
+        Ok(())
+    }
+}
+
+/// Sends close_notify and closes the TCP connection.
+pub fn close(mut conn: Connection) {
+    conn.conn.send_close_notify();
+    let _ = conn.flush();
+}
+
+/// Reads one HTTP/1.1 response with a Content-Length body; anything but 200 is an error.
+fn read_response(stream: &mut Connection) -> io::Result<()> {
+    let mut buf = Vec::with_capacity(16 * 1024);
+    let mut chunk = [0u8; 16 * 1024];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        if buf.len() > 64 * 1024 {
+            return Err(io::Error::other("response head too large"));
+        }
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed before the response"));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    if !head.starts_with("http/1.1 200") {
+        let status = head.lines().next().unwrap_or_default().to_owned();
+        return Err(io::Error::other(format!("GET / answered {status:?}")));
+    }
+    let length: usize = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| io::Error::other("response without Content-Length"))?;
+    let mut have = buf.len() - head_end;
+    while have < length {
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "response body cut short"));
+        }
+        have += n;
+    }
+    Ok(())
+}

@@ -1,0 +1,117 @@
+//! Full TLS handshakes per second against one server pinned to one core, the load generator's
+//! threads pinned to another. Counted: connections that completed the handshake and a `GET /`.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nix::sched::{sched_setaffinity, CpuSet};
+use nix::unistd::Pid;
+
+use super::client::{Client, Version};
+use super::procs::cpu_time;
+use super::servers::CLIENT_CORE;
+use crate::Result;
+
+/// How long and how hard.
+#[derive(Debug, Clone, Copy)]
+pub struct Load {
+    pub warmup: Duration,
+    pub duration: Duration,
+    pub threads: usize,
+    /// Pin the client threads to [`CLIENT_CORE`].
+    pub pin: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Rate {
+    pub server: &'static str,
+    pub version: Version,
+    pub per_second: f64,
+    pub errors: u64,
+    pub first_error: Option<String>,
+    /// CPU used over the measured window, as a share of one core.
+    pub server_cpu: f64,
+    pub client_cpu: f64,
+}
+
+impl Rate {
+    /// The client, not the server, set the pace.
+    pub fn client_bound(&self) -> bool {
+        self.client_cpu >= 0.90 && self.server_cpu < 0.90
+    }
+}
+
+fn pin_this_thread(core: usize) -> std::result::Result<(), String> {
+    let mut set = CpuSet::new();
+    set.set(core).map_err(|e| format!("cpu set: {e}"))?;
+    // Pid 0: the calling thread only.
+    sched_setaffinity(Pid::from_raw(0), &set).map_err(|e| format!("cannot pin the load generator to core {core}: {e}"))
+}
+
+/// Runs the load against `server_pid` at `client`'s address.
+pub fn measure(server: &'static str, server_pid: u32, client: &Client, version: Version, load: Load) -> Result<Rate> {
+    // One check round first: a server that does not answer fails here, with the reason.
+    client.round().map_err(|e| format!("{server} over {}: {e}", version.label()))?;
+
+    let done = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let first_error = Arc::new(std::sync::Mutex::new(None::<String>));
+    let mut threads = Vec::new();
+    for _ in 0..load.threads {
+        let (client, done, errors, stop, first_error) = (client.clone(), done.clone(), errors.clone(), stop.clone(), first_error.clone());
+        threads.push(std::thread::spawn(move || -> std::result::Result<(), String> {
+            if load.pin {
+                pin_this_thread(CLIENT_CORE)?;
+            }
+            while !stop.load(Ordering::Relaxed) {
+                match client.round() {
+                    Ok(()) => {
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                        if let Ok(mut first) = first_error.lock() {
+                            first.get_or_insert_with(|| e.to_string());
+                        }
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
+            }
+            Ok(())
+        }));
+    }
+
+    std::thread::sleep(load.warmup);
+    let snapshot = || -> Result<(Instant, u64, u64, Duration, Duration)> {
+        Ok((Instant::now(), done.load(Ordering::Relaxed), errors.load(Ordering::Relaxed), cpu_time(server_pid)?, cpu_time(0)?))
+    };
+    let start = snapshot();
+    std::thread::sleep(load.duration);
+    let end = snapshot();
+    stop.store(true, Ordering::Relaxed);
+    let mut pin_error = None;
+    for thread in threads {
+        match thread.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => pin_error = Some(e),
+            Err(_) => pin_error = Some("a load generator thread panicked".into()),
+        }
+    }
+    if let Some(e) = pin_error {
+        return Err(e);
+    }
+    let (start, end) = (start?, end?);
+    let wall = end.0.duration_since(start.0).as_secs_f64();
+    let first_error = first_error.lock().ok().and_then(|e| e.clone());
+    Ok(Rate {
+        server,
+        version,
+        per_second: (end.1 - start.1) as f64 / wall,
+        errors: end.2 - start.2,
+        first_error,
+        server_cpu: (end.3 - start.3).as_secs_f64() / wall,
+        client_cpu: (end.4 - start.4).as_secs_f64() / wall,
+    })
+}

@@ -1,0 +1,401 @@
+//! `cargo xtask bench [--check] [--duration SECS] [--threads N] [--no-camera-build]`: measures
+//! the budgets of the design brief against references measured in the same run (openssl CLI,
+//! nginx + OpenSSL), prints a table, and with `--check` exits non-zero when a budget is missed.
+//!
+//! Runs in well under five minutes on two cores once the binaries are built: provisioning a few
+//! seconds, handshakes 4 x (warm-up + duration), memory a few seconds, sizes a `strip` each.
+//! Every server started is stopped on success and on failure ([`procs::ChildGuard`]).
+
+mod client;
+mod handshakes;
+mod memory;
+mod procs;
+mod provisioning;
+mod servers;
+mod size;
+mod stats;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use client::{Client, Version};
+use handshakes::{Load, Rate};
+use procs::{which, TempDir};
+use stats::{fmt_bytes, fmt_duration, Stats};
+
+use crate::{root, Result};
+
+const MIB: u64 = 1024 * 1024;
+const IDLE_RSS_BUDGET: u64 = 4 * MIB;
+const CAMERA_SIZE_BUDGET: u64 = 5 * MIB / 2;
+const PROVISIONING_SPEEDUP_BUDGET: f64 = 10.0;
+const CONNECTIONS: usize = 200;
+
+#[derive(Debug)]
+struct Options {
+    check: bool,
+    duration: Duration,
+    warmup: Duration,
+    threads: usize,
+    camera_build: bool,
+}
+
+const USAGE: &str = "usage: cargo xtask bench [--check] [--duration SECS] [--threads N] [--no-camera-build]";
+
+impl Options {
+    fn parse(args: impl Iterator<Item = String>) -> Result<Self> {
+        let mut options = Self { check: false, duration: Duration::from_secs(10), warmup: Duration::from_secs(2), threads: 8, camera_build: true };
+        let mut args = args.peekable();
+        while let Some(arg) = args.next() {
+            let mut value = |name: &str| -> Result<u64> {
+                let v = args.next().ok_or_else(|| format!("{name} needs a value; {USAGE}"))?;
+                v.parse().map_err(|_| format!("{name} {v:?} is not a number; {USAGE}"))
+            };
+            match arg.as_str() {
+                "--check" => options.check = true,
+                "--duration" => options.duration = Duration::from_secs(value("--duration")?.clamp(1, 30)),
+                "--threads" => options.threads = value("--threads")?.clamp(1, 64) as usize,
+                "--no-camera-build" => options.camera_build = false,
+                _ => return Err(format!("unknown argument {arg:?}; {USAGE}")),
+            }
+        }
+        Ok(options)
+    }
+}
+
+/// Outcome of one budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verdict {
+    Pass,
+    Fail,
+    /// Measured, but the measurement cannot decide (e.g. the client was the bottleneck).
+    Inconclusive,
+    /// A figure to report; no limit.
+    Info,
+    /// Not measured here (missing toolchain).
+    Skipped,
+}
+
+impl Verdict {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Pass => "ok",
+            Self::Fail => "MISSED",
+            Self::Inconclusive => "inconclusive",
+            Self::Info => "-",
+            Self::Skipped => "skipped",
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Budget {
+    name: String,
+    measured: String,
+    limit: String,
+    verdict: Verdict,
+}
+
+/// Prints rows as aligned columns.
+fn table(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns).map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::from("  ");
+        for (c, cell) in row.iter().enumerate() {
+            let pad = widths[c] - cell.chars().count();
+            if c == 0 {
+                let _ = write!(line, "{cell}{}", " ".repeat(pad));
+            } else {
+                let _ = write!(line, "  {}{cell}", " ".repeat(pad));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn stats_row(label: &str, stats: &Stats) -> Vec<String> {
+    vec![
+        label.to_owned(),
+        stats.n.to_string(),
+        fmt_duration(stats.mean),
+        fmt_duration(stats.median),
+        fmt_duration(stats.p99),
+        fmt_duration(stats.min),
+        fmt_duration(stats.max),
+    ]
+}
+
+fn ratio(reference: Duration, measured: Duration) -> f64 {
+    reference.as_secs_f64() / measured.as_secs_f64().max(1e-9)
+}
+
+pub fn run(args: impl Iterator<Item = String>) -> Result {
+    let options = Options::parse(args)?;
+    if cfg!(debug_assertions) {
+        return reexec_release(&options);
+    }
+    let started = Instant::now();
+    let root = root();
+    let cargo = env!("CARGO");
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let pin = cores >= 2 && which("taskset").is_some();
+
+    for tool in ["openssl", "nginx"] {
+        if which(tool).is_none() && !Path::new("/usr/sbin").join(tool).exists() {
+            return Err(format!("{tool} is missing: apt-get install -y nginx openssl"));
+        }
+    }
+    eprintln!("bench: building the release binaries");
+    crate::run(Command::new(cargo).args(["build", "--release", "--quiet", "-p", "camera-web", "-p", "cert-provisioner"]).current_dir(&root))?;
+    let release = root.join("target/release");
+
+    let state_base = TempDir::new(&std::env::temp_dir(), "state")?;
+    let shm = Path::new("/dev/shm");
+    let run_base = TempDir::new(if shm.is_dir() { shm } else { state_base.path() }, "run")?;
+
+    println!("cargo xtask bench{}", if options.check { " --check" } else { "" });
+    println!(
+        "machine: {} core(s), {}; {}; nginx {}; servers on core {}, load generator on core {}{}",
+        cores,
+        cpu_model(),
+        servers::openssl_version(),
+        servers::nginx_version(),
+        servers::SERVER_CORE,
+        servers::CLIENT_CORE,
+        if pin { "" } else { " (NOT pinned: fewer than 2 cores or no taskset; figures are indicative)" }
+    );
+    let mut budgets = Vec::new();
+
+    // 1. Provisioning.
+    eprintln!("bench: provisioning");
+    let counts = provisioning::Counts { library: 200, openssl: 20, binary: 10 };
+    let prov = provisioning::run(state_base.path(), run_base.path(), &release.join("cert-provisioner"), counts)?;
+    println!("\n1. Provisioning: mint a P-256 server certificate with an existing CA, write key+cert+CA bundle (tmp file, fsync, rename, dir fsync)");
+    println!("   names: {}", prov.names.join(", "));
+    println!("   state dir {} ; run dir {}", prov.state_dir.display(), prov.run_dir.display());
+    let mut rows = vec![["", "n", "mean", "median", "p99", "min", "max"].map(String::from).to_vec()];
+    rows.push(stats_row("library in-process (provision::mint)", &prov.library));
+    rows.push(stats_row("openssl CLI (genpkey | req | x509 -req)", &prov.openssl));
+    rows.push(stats_row("cert-provisioner binary, end to end", &prov.binary));
+    print!("{}", table(&rows));
+    let speedup = ratio(prov.openssl.mean, prov.library.mean);
+    println!(
+        "   openssl / library: {speedup:.1}x (mean), {:.1}x (median); openssl / binary end to end: {:.1}x (mean), {:.1}x (median)",
+        ratio(prov.openssl.median, prov.library.median),
+        ratio(prov.openssl.mean, prov.binary.mean),
+        ratio(prov.openssl.median, prov.binary.median),
+    );
+    budgets.push(Budget {
+        name: "provisioning vs openssl CLI (library, mean)".into(),
+        measured: format!("{speedup:.1}x faster"),
+        limit: format!(">= {PROVISIONING_SPEEDUP_BUDGET:.0}x"),
+        verdict: if speedup >= PROVISIONING_SPEEDUP_BUDGET { Verdict::Pass } else { Verdict::Fail },
+    });
+    let boot_speedup = ratio(prov.openssl.mean, prov.binary.mean);
+    budgets.push(Budget {
+        name: "boot step vs openssl CLI (binary, mean)".into(),
+        measured: format!("{boot_speedup:.1}x faster"),
+        limit: "(reported)".into(),
+        verdict: Verdict::Info,
+    });
+
+    // 2 and 3. Servers: memory right after start, then handshake rates.
+    eprintln!("bench: camera-web");
+    let load = Load { warmup: options.warmup, duration: options.duration, threads: options.threads, pin };
+    let web_dir = TempDir::new(&std::env::temp_dir(), "camera-web")?;
+    let web = servers::camera_web(&release.join("camera-web"), web_dir.path(), pin)?;
+    let bundle = servers::Bundle::read(&web_dir.path().join("run/server.pem"))?;
+    let web_client = |v| Client::new(web.addr, v, &bundle.leaf_der);
+    let web_memory = memory::measure(web.pid, &web_client(Version::Tls13)?, CONNECTIONS)?;
+    let mut rates = Vec::new();
+    for version in [Version::Tls13, Version::Tls12] {
+        eprintln!("bench: camera-web {}", version.label());
+        rates.push(handshakes::measure(web.name, web.pid, &web_client(version)?, version, load)?);
+    }
+    let web_after_load = procs::memory(web.pid)?;
+    web.stop();
+
+    eprintln!("bench: nginx");
+    let nginx_dir = TempDir::new(&std::env::temp_dir(), "nginx")?;
+    let nginx = servers::nginx(nginx_dir.path(), &bundle, pin)?;
+    let nginx_client = |v| Client::new(nginx.addr, v, &bundle.leaf_der);
+    let nginx_memory = memory::measure(nginx.pid, &nginx_client(Version::Tls13)?, CONNECTIONS)?;
+    for version in [Version::Tls13, Version::Tls12] {
+        eprintln!("bench: nginx {}", version.label());
+        rates.push(handshakes::measure(nginx.name, nginx.pid, &nginx_client(version)?, version, load)?);
+    }
+    let nginx_after_load = procs::memory(nginx.pid)?;
+    nginx.stop();
+
+    println!(
+        "\n2. TLS full handshakes per second, one server core (ECDSA P-256 certificate, X25519; no resumption, no session cache/tickets;\n   \
+         {} client threads, {}s warm-up + {}s measured; each connection: handshake, GET /, close; camera-web GET / = UI page, nginx = 3 bytes)",
+        load.threads,
+        load.warmup.as_secs(),
+        load.duration.as_secs()
+    );
+    let mut rows = vec![["server", "protocol", "handshakes/s", "server CPU", "client CPU", "errors"].map(String::from).to_vec()];
+    for r in &rates {
+        rows.push(vec![
+            r.server.into(),
+            r.version.label().into(),
+            format!("{:.0}", r.per_second),
+            format!("{:.0}%", r.server_cpu * 100.0),
+            format!("{:.0}%", r.client_cpu * 100.0),
+            r.errors.to_string(),
+        ]);
+    }
+    print!("{}", table(&rows));
+    for r in &rates {
+        if let Some(e) = &r.first_error {
+            println!("   {} {}: {} errors, first: {e}", r.server, r.version.label(), r.errors);
+        }
+        if r.client_bound() {
+            println!(
+                "   NOTE: {} {}: the load generator saturated its core ({:.0}%) before the server did ({:.0}%): the figure is a lower bound for the server.",
+                r.server,
+                r.version.label(),
+                r.client_cpu * 100.0,
+                r.server_cpu * 100.0
+            );
+        }
+    }
+    for version in [Version::Tls13, Version::Tls12] {
+        let find = |name: &str| rates.iter().find(|r| r.server == name && r.version == version);
+        let (Some(web), Some(reference)) = (find("camera-web"), find("nginx")) else { continue };
+        let x = web.per_second / reference.per_second.max(1e-9);
+        // Per core: normalise by the CPU each server actually used, which also covers a
+        // server that was not saturated.
+        let per_core = |r: &Rate| r.per_second / r.server_cpu.max(1e-3);
+        println!(
+            "   {}: camera-web / nginx = {x:.2}x; per fully used server core: camera-web {:.0}/s, nginx {:.0}/s ({:.2}x)",
+            version.label(),
+            per_core(web),
+            per_core(reference),
+            per_core(web) / per_core(reference).max(1e-9)
+        );
+        let verdict = if web.client_bound() || reference.client_bound() {
+            Verdict::Inconclusive
+        } else if x >= 1.0 {
+            Verdict::Pass
+        } else {
+            Verdict::Fail
+        };
+        budgets.push(Budget {
+            name: format!("handshakes/s/core vs nginx ({})", version.label()),
+            measured: format!("{x:.2}x ({:.0} vs {:.0}/s)", web.per_second, reference.per_second),
+            limit: ">= 1.00x".into(),
+            verdict,
+        });
+    }
+
+    println!("\n3. Memory, VmRSS (VmHWM peak) from /proc/PID/status; nginx: its worker process");
+    let cell = |m: procs::Memory| format!("{} ({})", fmt_bytes(m.rss), fmt_bytes(m.hwm));
+    let mut rows = vec![["", "camera-web", "nginx worker"].map(String::from).to_vec()];
+    rows.push(vec!["right after start".into(), cell(web_memory.started), cell(nginx_memory.started)]);
+    rows.push(vec!["after one request".into(), cell(web_memory.after_one), cell(nginx_memory.after_one)]);
+    rows.push(vec![format!("{CONNECTIONS} connections open, each after a request"), cell(web_memory.open), cell(nginx_memory.open)]);
+    rows.push(vec!["after they closed".into(), cell(web_memory.closed), cell(nginx_memory.closed)]);
+    rows.push(vec!["after the handshake runs".into(), cell(web_after_load), cell(nginx_after_load)]);
+    print!("{}", table(&rows));
+    let idle = web_memory.started.rss.max(web_memory.after_one.rss);
+    let per_conn = web_memory.open.rss.saturating_sub(web_memory.after_one.rss) / CONNECTIONS as u64;
+    let nginx_per_conn = nginx_memory.open.rss.saturating_sub(nginx_memory.after_one.rss) / CONNECTIONS as u64;
+    println!("   per open connection: camera-web {}, nginx worker {}", fmt_bytes(per_conn), fmt_bytes(nginx_per_conn));
+    budgets.push(Budget {
+        name: "camera-web idle RSS".into(),
+        measured: format!("{} (nginx worker {})", fmt_bytes(idle), fmt_bytes(nginx_memory.started.rss.max(nginx_memory.after_one.rss))),
+        limit: format!("<= {}", fmt_bytes(IDLE_RSS_BUDGET)),
+        verdict: if idle <= IDLE_RSS_BUDGET { Verdict::Pass } else { Verdict::Fail },
+    });
+    budgets.push(Budget {
+        name: format!("camera-web RSS, {CONNECTIONS} connections open"),
+        measured: format!("{} (nginx worker {})", fmt_bytes(web_memory.open.rss), fmt_bytes(nginx_memory.open.rss)),
+        limit: "bounded (reported)".into(),
+        verdict: Verdict::Info,
+    });
+
+    // 4. Size.
+    eprintln!("bench: sizes");
+    println!("\n4. Stripped size of the shipped binaries");
+    let scratch = TempDir::new(&std::env::temp_dir(), "size")?;
+    let host = size::measure(std::env::consts::ARCH, &release, "strip", scratch.path())?;
+    let camera = match size::camera_build_missing() {
+        Some(reason) => Err(reason),
+        None if !options.camera_build => Err("--no-camera-build".to_owned()),
+        None => {
+            eprintln!("bench: building for {}", size::CAMERA_TARGET);
+            size::build_camera(cargo, &root)?;
+            let dir = root.join("target").join(size::CAMERA_TARGET).join("release");
+            Ok(size::measure(size::CAMERA_TARGET, &dir, "aarch64-linux-gnu-strip", scratch.path())?)
+        }
+    };
+    let mut rows = vec![["target", "cert-provisioner", "camera-web", "total"].map(String::from).to_vec()];
+    for sizes in std::iter::once(&host).chain(camera.as_ref().ok()) {
+        let mut row = vec![sizes.target.clone()];
+        row.extend(sizes.files.iter().map(|(_, s)| fmt_bytes(*s)));
+        row.push(fmt_bytes(sizes.total()));
+        rows.push(row);
+    }
+    print!("{}", table(&rows));
+    budgets.push(match &camera {
+        Ok(sizes) => Budget {
+            name: format!("stripped size, {}", size::CAMERA_TARGET),
+            measured: format!("{} ({} bytes)", fmt_bytes(sizes.total()), sizes.total()),
+            limit: format!("<= {}", fmt_bytes(CAMERA_SIZE_BUDGET)),
+            verdict: if sizes.total() <= CAMERA_SIZE_BUDGET { Verdict::Pass } else { Verdict::Fail },
+        },
+        Err(reason) => Budget {
+            name: format!("stripped size, {}", size::CAMERA_TARGET),
+            measured: format!("not built: {reason}; host {}", fmt_bytes(host.total())),
+            limit: format!("<= {}", fmt_bytes(CAMERA_SIZE_BUDGET)),
+            verdict: Verdict::Skipped,
+        },
+    });
+
+    println!("\nBudgets (design brief), each against a reference measured in this run");
+    let mut rows = vec![["budget", "measured", "limit", "verdict"].map(String::from).to_vec()];
+    for b in &budgets {
+        rows.push(vec![b.name.clone(), b.measured.clone(), b.limit.clone(), b.verdict.label().into()]);
+    }
+    print!("{}", table(&rows));
+    let missed = budgets.iter().filter(|b| b.verdict == Verdict::Fail).count();
+    println!("\nbench finished in {:.0} s; {missed} budget(s) missed", started.elapsed().as_secs_f64());
+    if missed > 0 && options.check {
+        return Err(format!("{missed} budget(s) missed"));
+    }
+    Ok(())
+}
+
+/// Measurements of a debug build would be meaningless: build xtask with the release profile
+/// (the product's) and run the bench from there.
+fn reexec_release(options: &Options) -> Result {
+    use std::os::unix::process::CommandExt;
+    let root = root();
+    eprintln!("bench: building xtask with the release profile");
+    crate::run(Command::new(env!("CARGO")).args(["build", "--release", "--quiet", "-p", "xtask"]).current_dir(&root))?;
+    let mut cmd = Command::new(root.join("target/release/xtask"));
+    cmd.arg("bench");
+    if options.check {
+        cmd.arg("--check");
+    }
+    if !options.camera_build {
+        cmd.arg("--no-camera-build");
+    }
+    cmd.arg("--duration").arg(options.duration.as_secs().to_string()).arg("--threads").arg(options.threads.to_string());
+    let error = cmd.exec();
+    Err(format!("cannot run {}: {error}", PathBuf::from(cmd.get_program()).display()))
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| text.lines().find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())))
+        .unwrap_or_else(|| "unknown CPU".into())
+}

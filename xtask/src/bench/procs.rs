@@ -1,0 +1,193 @@
+//! Child processes (always stopped, even on failure), temporary directories, free ports, and what
+//! `/proc` says about a process: memory and CPU time.
+
+use std::fs;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::Result;
+
+/// A directory removed with everything in it when dropped.
+#[derive(Debug)]
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// `base/camera-bench-<pid>-<name>`, fresh.
+    pub fn new(base: &Path, name: &str) -> Result<Self> {
+        let dir = base.join(format!("camera-bench-{}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        Ok(Self(dir))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running server, stopped (TERM, then KILL) when dropped, on success and on failure alike.
+#[derive(Debug)]
+pub struct ChildGuard {
+    name: &'static str,
+    child: Child,
+    log: PathBuf,
+    /// Processes the child started (nginx's worker), killed too if they outlive it.
+    pub descendants: Vec<u32>,
+}
+
+impl ChildGuard {
+    /// Starts `cmd` with output to `log`. The child also gets SIGKILL if this process dies without
+    /// running destructors (release builds abort on panic).
+    pub fn spawn(name: &'static str, mut cmd: Command, log: &Path) -> Result<Self> {
+        let out = fs::File::create(log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+        let err = out.try_clone().map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+        cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+        // SAFETY: the closure runs in the forked child before exec and only makes the prctl
+        // system call, which is async-signal-safe; it touches no memory shared with the parent.
+        unsafe {
+            cmd.pre_exec(|| nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from));
+        }
+        let child = cmd.spawn().map_err(|e| format!("cannot start {name} ({cmd:?}): {e}"))?;
+        Ok(Self { name, child, log: log.to_owned(), descendants: Vec::new() })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The last lines of the child's output, for error messages.
+    pub fn log_tail(&self) -> String {
+        let text = fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(8)..].join("\n  ")
+    }
+
+    /// Waits until `addr` accepts TCP connections; fails if the child exits first.
+    pub fn wait_listening(&mut self, addr: SocketAddr, timeout: Duration) -> Result {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("{} exited ({status}) before listening on {addr}:\n  {}", self.name, self.log_tail()));
+            }
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!("{} is not listening on {addr} after {timeout:?}:\n  {}", self.name, self.log_tail()));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let pid = Pid::from_raw(self.child.id() as i32);
+        if let Ok(None) = self.child.try_wait() {
+            let _ = kill(pid, Signal::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while let Ok(None) = self.child.try_wait() {
+                if Instant::now() > deadline {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        for &pid in &self.descendants {
+            // A worker whose master was killed; it is not our child, so only signal it.
+            if Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+            }
+        }
+    }
+}
+
+/// A loopback address with a port nobody listens on right now.
+pub fn free_port() -> Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("cannot bind a loopback port: {e}"))?;
+    listener.local_addr().map_err(|e| format!("cannot read the bound port: {e}"))
+}
+
+/// `command -v`.
+pub fn which(tool: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .map(|dir| dir.join(tool))
+        .find(|path| path.is_file())
+}
+
+/// The process's direct children (from `/proc/PID/task/*/children`).
+pub fn children(pid: u32) -> Vec<u32> {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else { return Vec::new() };
+    tasks
+        .flatten()
+        .filter_map(|task| fs::read_to_string(task.path().join("children")).ok())
+        .flat_map(|text| text.split_whitespace().filter_map(|p| p.parse().ok()).collect::<Vec<u32>>())
+        .collect()
+}
+
+/// Resident memory of a process, from `/proc/PID/status`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Memory {
+    /// Resident set size now, bytes.
+    pub rss: u64,
+    /// Peak resident set size so far, bytes.
+    pub hwm: u64,
+}
+
+pub fn memory(pid: u32) -> Result<Memory> {
+    let path = format!("/proc/{pid}/status");
+    let text = fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let field = |name: &str| -> Result<u64> {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kib| kib * 1024)
+            .ok_or_else(|| format!("{path} has no {name}"))
+    };
+    Ok(Memory { rss: field("VmRSS:")?, hwm: field("VmHWM:")? })
+}
+
+/// CPU time (user + system) a process has used, all its threads together. `pid` 0 means this process.
+pub fn cpu_time(pid: u32) -> Result<Duration> {
+    let path = if pid == 0 { "/proc/self/stat".to_owned() } else { format!("/proc/{pid}/stat") };
+    let text = fs::read_to_string(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    // Fields after the command name (which may hold spaces) start at field 3 (state);
+    // utime and stime are fields 14 and 15.
+    let rest = text.rsplit_once(')').map(|(_, rest)| rest).ok_or_else(|| format!("{path}: unexpected format"))?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).ok_or_else(|| format!("{path}: unexpected format"));
+    let total = ticks(11)? + ticks(12)?;
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok().flatten().filter(|&hz| hz > 0).unwrap_or(100) as u64;
+    Ok(Duration::from_nanos(total * 1_000_000_000 / hz))
+}
+
+/// Runs `cmd` to completion; fails with its output if it fails.
+pub fn run_quiet(cmd: &mut Command) -> Result {
+    let out = cmd.output().map_err(|e| format!("cannot start {cmd:?}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{cmd:?} failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim(),
+            String::from_utf8_lossy(&out.stdout).trim()
+        ))
+    }
+}

@@ -1,0 +1,73 @@
+//! Stripped sizes of the shipped binaries: for this host, and for aarch64-musl (the camera) when
+//! that target and a cross linker are installed.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::procs::{run_quiet, which};
+use crate::Result;
+
+pub const BINARIES: [&str; 2] = ["cert-provisioner", "camera-web"];
+pub const CAMERA_TARGET: &str = "aarch64-unknown-linux-musl";
+
+#[derive(Debug)]
+pub struct Sizes {
+    pub target: String,
+    /// `(binary, stripped bytes)`.
+    pub files: Vec<(&'static str, u64)>,
+}
+
+impl Sizes {
+    pub fn total(&self) -> u64 {
+        self.files.iter().map(|(_, size)| size).sum()
+    }
+}
+
+/// Sizes of `dir/<binary>` after `strip` (the release profile strips already; this makes sure).
+pub fn measure(target: &str, dir: &Path, strip: &str, scratch: &Path) -> Result<Sizes> {
+    let mut files = Vec::new();
+    for name in BINARIES {
+        let bin = dir.join(name);
+        let copy = scratch.join(format!("{target}-{name}"));
+        fs::copy(&bin, &copy).map_err(|e| format!("cannot copy {}: {e} (not built?)", bin.display()))?;
+        if which(strip).is_some() {
+            run_quiet(Command::new(strip).arg(&copy))?;
+        }
+        let size = fs::metadata(&copy).map_err(|e| format!("cannot stat {}: {e}", copy.display()))?.len();
+        files.push((name, size));
+    }
+    Ok(Sizes { target: target.to_owned(), files })
+}
+
+/// Why the camera build cannot be made here, or `None` if it can.
+pub fn camera_build_missing() -> Option<String> {
+    let sysroot = Command::new("rustc").args(["--print", "sysroot"]).output().ok()?;
+    let sysroot = PathBuf::from(String::from_utf8_lossy(&sysroot.stdout).trim());
+    if !sysroot.join("lib/rustlib").join(CAMERA_TARGET).exists() {
+        return Some(format!("Rust target {CAMERA_TARGET} not installed (rustup target add {CAMERA_TARGET})"));
+    }
+    if which("aarch64-linux-gnu-gcc").is_none() {
+        return Some("aarch64-linux-gnu-gcc not installed (apt-get install gcc-aarch64-linux-gnu)".into());
+    }
+    None
+}
+
+/// `cargo build --release --target aarch64-unknown-linux-musl -p camera-web -p cert-provisioner`.
+pub fn build_camera(cargo: &str, root: &Path) -> Result {
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--release", "--quiet", "--target", CAMERA_TARGET, "-p", "camera-web", "-p", "cert-provisioner"]).current_dir(root);
+    // ring's C and assembly: Debian has no aarch64 musl gcc; the glibc one compiles them fine
+    // (.cargo/config.toml links with it too).
+    let cc_var = format!("CC_{}", CAMERA_TARGET.replace('-', "_"));
+    if std::env::var_os(&cc_var).is_none() && which("aarch64-linux-musl-gcc").is_none() {
+        cmd.env(&cc_var, "aarch64-linux-gnu-gcc");
+        cmd.env(format!("AR_{}", CAMERA_TARGET.replace('-', "_")), "aarch64-linux-gnu-ar");
+    }
+    let status = cmd.status().map_err(|e| format!("cannot start cargo: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{cmd:?} failed: {status}"))
+    }
+}

@@ -1,0 +1,127 @@
+//! `cargo xtask <task>`: the project's tasks, instead of shell scripts scattered around.
+//!
+//! - `run`: both camera programs on this machine with development defaults (state in
+//!   `dev-state/`, ports 8443 and 8080, loopback names), printing the URL and what to do next.
+//! - `test`: installs what the tests need on a Debian machine, then runs the whole suite.
+//! - `deps`: only the installing part of `test`.
+//! - `bench`: measures the design brief's budgets against nginx and the openssl CLI (see `bench/`).
+
+mod bench;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+/// Debian packages the test suite uses, by the command that shows each is present.
+const APT_TOOLS: &[(&str, &str)] = &[
+    ("openssl", "openssl"),
+    ("curl", "curl"),
+    ("ip", "iproute2"),
+    ("unshare", "util-linux"),
+    ("chromium", "chromium"),
+    ("certutil", "libnss3-tools"),
+    ("node", "nodejs"),
+    ("npm", "npm"),
+    ("nginx", "nginx"),
+    ("wrk", "wrk"),
+];
+
+/// PyPI tools, by the module that shows each is present.
+const PIP_TOOLS: &[(&str, &str)] = &[("pkilint", "pkilint")];
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+fn run(cmd: &mut Command) -> Result {
+    let status = cmd.status().map_err(|e| format!("cannot start {cmd:?}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{cmd:?} failed: {status}"))
+    }
+}
+
+fn have(tool: &str) -> bool {
+    Command::new("sh").args(["-c", &format!("command -v {tool} >/dev/null 2>&1")]).status().is_ok_and(|s| s.success())
+}
+
+fn python_has(module: &str) -> bool {
+    Command::new("python3").args(["-c", &format!("import {module}")]).status().is_ok_and(|s| s.success())
+}
+
+/// Installs what is missing; never skips a tool the tests need.
+fn deps() -> Result {
+    let missing: Vec<&str> = APT_TOOLS.iter().filter(|(tool, _)| !have(tool)).map(|(_, pkg)| *pkg).collect();
+    if !missing.is_empty() {
+        eprintln!("xtask: installing Debian packages: {}", missing.join(" "));
+        run(Command::new("apt-get").args(["update", "-qq"]))?;
+        run(Command::new("apt-get").args(["install", "-y", "-qq", "--no-install-recommends"]).args(&missing).env("DEBIAN_FRONTEND", "noninteractive"))?;
+    }
+    let missing: Vec<&str> = PIP_TOOLS.iter().filter(|(module, _)| !python_has(module)).map(|(_, pkg)| *pkg).collect();
+    if !missing.is_empty() {
+        eprintln!("xtask: installing Python packages: {}", missing.join(" "));
+        run(Command::new("python3").args(["-m", "pip", "install", "-q", "--disable-pip-version-check"]).args(&missing))?;
+    }
+    let ui = root().join("tests/ui");
+    if ui.join("package.json").exists() && !ui.join("node_modules/playwright-core").exists() {
+        eprintln!("xtask: installing the UI test's npm packages");
+        run(Command::new("npm").args(["install", "--no-audit", "--no-fund", "--silent"]).current_dir(&ui))?;
+    }
+    Ok(())
+}
+
+fn test() -> Result {
+    deps()?;
+    run(Command::new(env!("CARGO")).args(["test", "--workspace", "--locked"]).current_dir(root()))
+}
+
+fn dev_run() -> Result {
+    let root = root();
+    let dev = root.join("dev-state");
+    let (state, run_dir, config) = (dev.join("state"), dev.join("run"), dev.join("config.json"));
+    std::fs::create_dir_all(&dev).map_err(|e| format!("cannot create {}: {e}", dev.display()))?;
+    if !config.exists() {
+        // Loopback names, so the browser on this machine can open https://localhost:8443/.
+        std::fs::write(&config, "{\n  \"camera\": {\"model\": \"Dev Camera\", \"loopback\": true},\n  \"web\": {\"https\": \"127.0.0.1:8443\", \"http\": \"127.0.0.1:8080\"}\n}\n")
+            .map_err(|e| format!("cannot write {}: {e}", config.display()))?;
+    }
+    run(Command::new(env!("CARGO")).args(["build", "--quiet", "-p", "cert-provisioner", "-p", "camera-web"]).current_dir(&root))?;
+    let bin = root.join("target/debug");
+    let dirs = |cmd: &mut Command| {
+        cmd.arg("--config").arg(&config).arg("--state-dir").arg(&state).arg("--run-dir").arg(&run_dir);
+    };
+    let mut provisioner = Command::new(bin.join("cert-provisioner"));
+    dirs(&mut provisioner);
+    run(&mut provisioner)?;
+    let ca = state.join("ca.crt");
+    println!(
+        "\nThe camera UI is at https://localhost:8443/ (plain HTTP on http://localhost:8080/ redirects there).\n\
+         Next:\n  1. Trust the camera's CA once: import {ca} into your browser (or: curl --cacert {ca} https://localhost:8443/api/v1/certificate).\n  \
+         2. Open https://localhost:8443/ and set the admin password.\n  3. Ctrl-C stops the server; the CA stays in {state} for the next run.\n",
+        ca = ca.display(),
+        state = state.display()
+    );
+    let mut web = Command::new(bin.join("camera-web"));
+    dirs(&mut web);
+    run(&mut web)
+}
+
+fn main() -> ExitCode {
+    let task = std::env::args().nth(1).unwrap_or_default();
+    let result = match task.as_str() {
+        "run" => dev_run(),
+        "test" => test(),
+        "deps" => deps(),
+        "bench" => bench::run(std::env::args().skip(2)),
+        _ => Err("usage: cargo xtask <run|test|deps|bench>".into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
