@@ -27,6 +27,8 @@ pub const MAX_FILE: usize = 64 * 1024;
 const MAX_MULTIPART: usize = 3 * MAX_FILE + 8 * 1024;
 /// Largest JSON request.
 const MAX_JSON: usize = 16 * 1024;
+/// Time allowed for a whole request body to arrive.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub type Body = Full<Bytes>;
 
@@ -217,7 +219,11 @@ async fn read_body(req: Request<Incoming>, limit: usize, what: &str) -> Result<Z
     {
         return Err(too_large());
     }
-    match Limited::new(req.into_body(), limit).collect().await {
+    // A client trickling its body must not hold a connection slot for long.
+    let collected = tokio::time::timeout(BODY_TIMEOUT, Limited::new(req.into_body(), limit).collect())
+        .await
+        .map_err(|_| ApiError::new(StatusCode::REQUEST_TIMEOUT, "too_slow", format!("The {what} took too long to arrive.")))?;
+    match collected {
         Ok(collected) => Ok(Zeroizing::new(collected.to_bytes().to_vec())),
         Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(too_large()),
         Err(_) => Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_body", format!("The {what} could not be read completely."))),

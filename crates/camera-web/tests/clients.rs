@@ -1,6 +1,8 @@
 //! Real TLS clients other than our own trust the camera with `cacert.crt` as the only anchor:
 //! OpenSSL, curl, Python's ssl. And the TLS profiles: Standard = 1.2 + 1.3, High-Security = 1.3.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::process::{Command, Stdio};

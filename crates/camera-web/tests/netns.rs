@@ -2,6 +2,8 @@
 //! cam0 = 10.77.0.2/24 + fd77::2/64). Seed 002's Q1 designed away: an address change is served a
 //! new certificate within a second, with no restart and no dropped connection.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::io::{Read, Write};
@@ -70,6 +72,7 @@ fn an_added_address_is_served_within_a_second_without_dropping_connections() {
     assert!(request(&mut stdin, &mut stdout).contains("HTTP/1.1 200"));
     drop(stdin);
     let _ = open.kill();
+    let _ = open.wait();
 
     // Removing it is followed too.
     ip(&["addr", "del", "10.77.1.9/24", "dev", "cam0"]);

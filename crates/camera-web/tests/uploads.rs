@@ -1,6 +1,8 @@
 //! Installers' real workflows (seed 002's openssl commands and the variants installers produce),
 //! the CSR round trip, restore, persistence, and a table of broken uploads.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::*;

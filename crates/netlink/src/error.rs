@@ -90,6 +90,7 @@ impl std::error::Error for NetlinkError {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -197,4 +197,5 @@ pub fn all_addresses() -> Result<Vec<RawAddress>, NetlinkError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests;

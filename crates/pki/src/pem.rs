@@ -63,6 +63,7 @@ pub fn pkcs8_key(text: &[u8]) -> Result<Option<Zeroizing<Vec<u8>>>, String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

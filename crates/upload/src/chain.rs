@@ -520,6 +520,7 @@ pub(crate) fn assemble(material: Material, ctx: &Context<'_>) -> Result<Accepted
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::dns_name_matches;
 

@@ -331,6 +331,7 @@ pub(crate) fn pkcs12_kdf(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

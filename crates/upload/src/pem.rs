@@ -136,6 +136,7 @@ pub(crate) fn bare_base64(input: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
