@@ -299,13 +299,10 @@ async function main() {
       await shot('06-uploaded-reloaded.png');
     });
 
-    await step('log out shows the login form; a wrong password is refused; log in again', async () => {
+    await step('log out shows the login form; log in again', async () => {
       await page.click('#logout');
       await page.locator('#login').waitFor({ state: 'visible' });
       check(!(await visible('#upload')) && !(await visible('#restore')), 'change sections visible after logout');
-      await page.fill('#login-pw', 'wrong-password');
-      await page.click('#login-submit');
-      await page.locator('#login [role=alert]').waitFor();
       await shot('07-login.png');
       await page.fill('#login-pw', opt.password);
       await page.click('#login-submit');
@@ -339,11 +336,30 @@ async function main() {
       await page.screenshot({ path: path.join(opt.artifacts, '11-phone-ca.png') });
     });
 
+    // Last of the page's steps: if the answer never comes (a 401 with "WWW-Authenticate: Basic" makes
+    // the browser open its own password dialog, which never closes in headless mode), the page stays busy.
+    await step('a wrong password is refused with the server\'s message (no browser password dialog)', async () => {
+      await page.click('#logout');
+      await page.locator('#login').waitFor({ state: 'visible' });
+      await page.fill('#login-pw', 'wrong-password');
+      await page.click('#login-submit');
+      try {
+        await page.locator('#login [role=alert]').waitFor({ timeout: 5000 });
+      } catch (_) {
+        throw new Error('no answer to POST /api/v1/login within 5 s: does its 401 carry "WWW-Authenticate: Basic"? ' +
+          'Browsers then show their own password dialog instead of the page\'s message');
+      }
+      const msg = await text('#login [role=alert]');
+      check(msg.length > 10, `message "${msg}"`);
+      await shot('12-login-refused.png');
+    });
+
     await step('no script errors or CSP violations in the console', async () => {
       check(problems.length === 0, problems.join(' | '));
     });
   } finally {
     await browser.close();
+    fs.rmSync(home, { recursive: true, force: true });
   }
 }
 

@@ -24,15 +24,16 @@ function show(id, on) { $(id).hidden = !on; }
 function setText(id, text) { $(id).textContent = text === undefined || text === null || text === '' ? '—' : text; }
 
 // Fingerprints break only after a colon (<wbr> is not copied with the text).
-function setFingerprint(id, fp) {
-  const node = $(id);
+function fill(node, fp) {
   node.replaceChildren();
-  if (!fp) { node.textContent = '—'; return; }
+  if (!fp) { node.textContent = '—'; return node; }
   String(fp).split(':').forEach((part, i, all) => {
     node.append(part + (i < all.length - 1 ? ':' : ''));
     if (i < all.length - 1) node.append(document.createElement('wbr'));
   });
+  return node;
 }
+function setFingerprint(id, fp) { fill($(id), fp); }
 
 const KEY = { 'ecdsa-p256': 'ECDSA P-256', 'ecdsa-p384': 'ECDSA P-384', 'rsa-2048': 'RSA 2048', 'rsa-3072': 'RSA 3072' };
 
@@ -238,7 +239,7 @@ function renderCertificate(c) {
     const li = el('li');
     li.append(el('strong', ci.subject));
     li.append(el('span', ` issued by ${ci.issuer}${ci.self_signed ? ' (root, self-signed)' : ''}; valid until ${when(ci.not_after_unix)}`));
-    li.append(el('div', `SHA-256 ${ci.sha256}`, 'mono small'));
+    li.append(el('div', 'SHA-256', 'small'), fill(el('div', null, 'mono small'), ci.sha256));
     return li;
   }));
   show('cert-chain-wrap', chain.length > 0);
@@ -287,6 +288,7 @@ function renderCsr(c) {
   if (!state.sansTouched && !ta.value.trim()) {
     ta.value = ((c.camera || {}).names || []).join('\n');
   }
+  ta.rows = Math.min(10, Math.max(3, ta.value.split('\n').length + 1));
 }
 
 

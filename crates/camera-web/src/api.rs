@@ -32,6 +32,8 @@ const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub type Body = Full<Bytes>;
 
+const BASIC_CHALLENGE: &str = "Basic realm=\"camera\", charset=\"UTF-8\"";
+
 /// Everything a request handler needs.
 pub struct App {
     pub certs: Certificates,
@@ -273,7 +275,9 @@ fn decode_base64(input: &str) -> Option<Zeroizing<Vec<u8>>> {
     Some(out)
 }
 
-async fn check_password(app: &Arc<App>, peer: IpAddr, password: Zeroizing<String>) -> Result<(), ApiError> {
+/// `challenge`: answer a wrong password with `WWW-Authenticate` (HTTP Basic clients only; a
+/// browser page's fetch would otherwise pop up the browser's own password dialog).
+async fn check_password(app: &Arc<App>, peer: IpAddr, password: Zeroizing<String>, challenge: bool) -> Result<(), ApiError> {
     let app2 = app.clone();
     let verdict = tokio::task::spawn_blocking(move || app2.auth.verify(peer, &password))
         .await
@@ -283,8 +287,8 @@ async fn check_password(app: &Arc<App>, peer: IpAddr, password: Zeroizing<String
         Err(AuthError::NoPassword) => Err(setup_required()),
         Err(AuthError::WrongPassword) => {
             log::info(&format!("camera-web: failed login from {peer}"));
-            Err(ApiError::new(StatusCode::UNAUTHORIZED, "wrong_password", "The password is not correct.")
-                .with_header(header::WWW_AUTHENTICATE, "Basic realm=\"camera\", charset=\"UTF-8\""))
+            let error = ApiError::new(StatusCode::UNAUTHORIZED, "wrong_password", "The password is not correct.");
+            Err(if challenge { error.with_header(header::WWW_AUTHENTICATE, BASIC_CHALLENGE) } else { error })
         }
         Err(AuthError::TooManyAttempts { retry_after }) => {
             let secs = retry_after.as_secs().max(1);
@@ -317,11 +321,10 @@ async fn authorize(app: &Arc<App>, peer: IpAddr, headers: &HeaderMap) -> Result<
         if user != "admin" {
             return Err(ApiError::new(StatusCode::UNAUTHORIZED, "wrong_user", "The user name is admin."));
         }
-        return check_password(app, peer, Zeroizing::new(password.to_owned())).await;
+        return check_password(app, peer, Zeroizing::new(password.to_owned()), true).await;
     }
     let token = cookie_value(headers, SESSION_COOKIE).ok_or_else(|| {
         ApiError::new(StatusCode::UNAUTHORIZED, "login_required", "Log in first (or use HTTP Basic with the user admin).")
-            .with_header(header::WWW_AUTHENTICATE, "Basic realm=\"camera\", charset=\"UTF-8\"")
     })?;
     let csrf = app
         .auth
@@ -394,7 +397,7 @@ async fn setup(app: &Arc<App>, req: Request<Incoming>) -> ApiResult {
 
 async fn login(app: &Arc<App>, peer: IpAddr, req: Request<Incoming>) -> ApiResult {
     let body: PasswordBody = read_json(req).await?;
-    check_password(app, peer, Zeroizing::new(body.password.clone())).await?;
+    check_password(app, peer, Zeroizing::new(body.password.clone()), false).await?;
     Ok(logged_in_response(app, StatusCode::OK))
 }
 

@@ -136,7 +136,8 @@ fn valid_config_is_applied() {
     // "testcam" alone is not under a permitted domain: left out.
     assert!(!names.iter().any(|n| n == "testcam"), "{names:?}");
     let leaf = camera_pki::describe(&bundle.leaf_der).unwrap();
-    assert_eq!(leaf.not_after_unix - leaf.not_before_unix, 90 * 86_400);
+    // RFC 5280 counts both ends: notAfter is one second short of 90 days after notBefore.
+    assert_eq!(leaf.not_after_unix - leaf.not_before_unix, 90 * 86_400 - 1);
     let ca = camera_pki::describe(&bundle.ca_der).unwrap();
     assert!(ca.subject.contains("Test Cam 9"), "{}", ca.subject);
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use camera_netlink::{all_addresses, current_addresses, AddressWatcher, RawAddress};
 use camera_testns::{
-    in_private_netns, ip, wait_for_no_tentative, wait_until, NetnsSetup, CAM_IPV4, CAM_IPV6,
+    in_private_netns, ip, wait_for_ipv6_settled, wait_until, NetnsSetup, CAM_IPV4, CAM_IPV6,
 };
 
 fn v6(s: &str) -> IpAddr {
@@ -56,15 +56,23 @@ fn current_addresses_are_exactly_the_private_ones() {
     let has = |addr: IpAddr| all.iter().any(|r| r.address == addr);
     assert!(has(IpAddr::V4(Ipv4Addr::LOCALHOST)), "{all:#?}");
     assert!(has(IpAddr::V6(Ipv6Addr::LOCALHOST)), "{all:#?}");
-    let link_local: Vec<&RawAddress> = all
-        .iter()
-        .filter(|r| matches!(r.address, IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80))
-        .collect();
-    assert!(link_local.iter().any(|r| r.interface == "cam0"), "{all:#?}");
+    // The kernel adds the fe80:: addresses shortly after the links come up (asynchronously).
+    let link_local_on = |name: &str| {
+        all_addresses()
+            .expect("all_addresses")
+            .into_iter()
+            .any(|r: RawAddress| {
+                r.interface == name
+                    && matches!(r.address, IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80)
+            })
+    };
     assert!(
-        link_local.iter().any(|r| r.interface == "peer0"),
-        "{all:#?}"
+        wait_until(Duration::from_secs(5), || link_local_on("cam0")
+            && link_local_on("peer0")),
+        "no link-local addresses: {:#?}",
+        all_addresses()
     );
+    assert_eq!(current(), vec![IpAddr::V4(CAM_IPV4), IpAddr::V6(CAM_IPV6)]);
     let lo = all
         .iter()
         .find(|r| r.address == IpAddr::V4(Ipv4Addr::LOCALHOST))
@@ -78,7 +86,7 @@ fn current_addresses_are_exactly_the_private_ones() {
     );
 
     // Once duplicate address detection is over the link-local addresses are still skipped.
-    assert!(wait_for_no_tentative(Duration::from_secs(10)));
+    assert!(wait_for_ipv6_settled(Duration::from_secs(10)));
     assert_eq!(current(), vec![IpAddr::V4(CAM_IPV4), IpAddr::V6(CAM_IPV6)]);
 }
 
@@ -225,7 +233,7 @@ fn dad_failed_ipv6_is_skipped() {
     }
     // Wait for DAD on the link-local addresses (neighbour discovery needs them), then put fd77::7
     // on the peer and try to claim it on cam0 too: the peer answers the neighbour solicitation.
-    assert!(wait_for_no_tentative(Duration::from_secs(10)));
+    assert!(wait_for_ipv6_settled(Duration::from_secs(10)));
     ip(&["-6", "addr", "add", "fd77::7/64", "dev", "peer0", "nodad"]);
     ip(&["-6", "addr", "add", "fd77::7/64", "dev", "cam0"]);
     let addr = v6("fd77::7");

@@ -56,8 +56,9 @@ pub const CAM_IPV6: std::net::Ipv6Addr = std::net::Ipv6Addr::new(0xfd77, 0, 0, 0
 pub struct NetnsSetup {
     /// Each entry is the argument list of one `ip` invocation (without the leading `ip`).
     pub ip_commands: Vec<Vec<String>>,
-    /// After the commands, wait until no IPv6 address is tentative any more (duplicate address
-    /// detection takes a second or two for the kernel-made fe80:: link-local addresses).
+    /// After the commands, wait until IPv6 has settled ([`wait_for_ipv6_settled`]): the kernel adds
+    /// the fe80:: link-local addresses asynchronously after a link comes up, and duplicate address
+    /// detection then keeps them tentative for a second or two, with a notification at each step.
     pub wait_for_dad: bool,
 }
 
@@ -131,9 +132,9 @@ pub fn in_private_netns(test_name: &str, setup: &NetnsSetup) -> bool {
             }
             if setup.wait_for_dad {
                 assert!(
-                    wait_for_no_tentative(Duration::from_secs(10)),
-                    "camera-testns: IPv6 addresses still tentative after 10 s:\n{}",
-                    try_ip(&["-6", "addr", "show", "tentative"]).unwrap_or_default()
+                    wait_for_ipv6_settled(Duration::from_secs(10)),
+                    "camera-testns: IPv6 not settled after 10 s:\n{}",
+                    try_ip(&["-6", "addr", "show"]).unwrap_or_default()
                 );
             }
         }
@@ -292,6 +293,31 @@ pub fn wait_for_no_tentative(timeout: Duration) -> bool {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Waits until every non-loopback link that is up with carrier (`LOWER_UP`) has its fe80::
+/// link-local address and no IPv6 address is tentative. Returns whether that happened within
+/// `timeout`. (A link with `addrgenmode none` never gets a link-local address: this then times out.)
+///
+/// The kernel adds link-local addresses from its link-watch work, up to a second after
+/// `ip link set ... up` returns, so right after the setup they may not exist yet.
+pub fn wait_for_ipv6_settled(timeout: Duration) -> bool {
+    wait_until(timeout, || {
+        let Ok(links) = try_ip(&["-o", "link", "show", "up"]) else {
+            return false;
+        };
+        let all_have_link_local = links
+            .lines()
+            .filter(|l| l.contains("LOWER_UP") && !l.contains("LOOPBACK"))
+            .filter_map(|l| l.split(':').nth(1))
+            .map(|name| name.trim().split('@').next().unwrap_or_default().to_owned())
+            .all(|name| {
+                try_ip(&["-o", "-6", "addr", "show", "dev", &name, "scope", "link"])
+                    .is_ok_and(|out| !out.trim().is_empty())
+            });
+        all_have_link_local
+            && try_ip(&["-6", "addr", "show", "tentative"]).is_ok_and(|out| out.trim().is_empty())
+    })
 }
 
 /// Polls `condition` every 20 ms until it holds or `timeout` passes; returns whether it held.

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use camera_testns::{
-    in_private_netns, inside_private_netns, ip, try_ip, wait_for_no_tentative, NetnsSetup,
+    in_private_netns, inside_private_netns, ip, try_ip, wait_for_ipv6_settled, NetnsSetup,
 };
 
 #[test]
@@ -32,7 +32,7 @@ fn default_setup_has_lo_and_the_veth_pair() {
     // Adding addresses later works, and DAD finishes.
     ip(&["addr", "add", "10.77.1.9/24", "dev", "cam0"]);
     assert!(ip(&["-o", "-4", "addr", "show", "dev", "cam0"]).contains("10.77.1.9/24"));
-    assert!(wait_for_no_tentative(Duration::from_secs(10)));
+    assert!(wait_for_ipv6_settled(Duration::from_secs(10)));
 }
 
 #[test]

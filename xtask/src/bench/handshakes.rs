@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 use nix::sched::{sched_setaffinity, CpuSet};
 use nix::unistd::Pid;
 
-use super::client::{Client, Version};
-use super::procs::cpu_time;
-use super::servers::CLIENT_CORE;
+use std::net::SocketAddr;
+
+use super::client::{Client, Signatures, Version};
+use super::procs::{core_busy, core_times, cpu_time};
+use super::servers::{CLIENT_CORE, SERVER_CORE};
 use crate::Result;
 
 /// How long and how hard.
@@ -30,15 +32,28 @@ pub struct Rate {
     pub per_second: f64,
     pub errors: u64,
     pub first_error: Option<String>,
-    /// CPU used over the measured window, as a share of one core.
+    /// CPU used by each process over the measured window, as a share of one core.
     pub server_cpu: f64,
     pub client_cpu: f64,
+    /// How busy each pinned core was (processes, interrupts and loopback packet processing).
+    pub server_core: f64,
+    pub client_core: f64,
 }
 
 impl Rate {
     /// The client, not the server, set the pace.
     pub fn client_bound(&self) -> bool {
-        self.client_cpu >= 0.90 && self.server_cpu < 0.90
+        self.client_core >= 0.90 && self.server_core < 0.90
+    }
+
+    /// The server had its core to itself and used it up: the rate is the server's capacity.
+    pub fn server_bound(&self) -> bool {
+        self.server_core >= 0.90
+    }
+
+    /// Handshakes per second per fully busy server core.
+    pub fn per_core(&self) -> f64 {
+        self.per_second / self.server_core.max(1e-3)
     }
 }
 
@@ -49,10 +64,13 @@ fn pin_this_thread(core: usize) -> std::result::Result<(), String> {
     sched_setaffinity(Pid::from_raw(0), &set).map_err(|e| format!("cannot pin the load generator to core {core}: {e}"))
 }
 
-/// Runs the load against `server_pid` at `client`'s address.
-pub fn measure(server: &'static str, server_pid: u32, client: &Client, version: Version, load: Load) -> Result<Rate> {
-    // One check round first: a server that does not answer fails here, with the reason.
-    client.round().map_err(|e| format!("{server} over {}: {e}", version.label()))?;
+/// Runs the load against `server` (process `server_pid`) at `addr`, which must present `leaf_der`.
+pub fn measure(server: &'static str, server_pid: u32, addr: SocketAddr, leaf_der: &[u8], version: Version, load: Load) -> Result<Rate> {
+    // One fully verified round first: a server that does not answer, or answers with another
+    // certificate or a bad signature, fails here with the reason.
+    let checking = Client::new(addr, version, leaf_der, Signatures::Check)?;
+    checking.round().map_err(|e| format!("{server} over {}: {e}", version.label()))?;
+    let client = &Client::new(addr, version, leaf_der, Signatures::Skip)?;
 
     let done = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
@@ -84,8 +102,9 @@ pub fn measure(server: &'static str, server_pid: u32, client: &Client, version: 
     }
 
     std::thread::sleep(load.warmup);
-    let snapshot = || -> Result<(Instant, u64, u64, Duration, Duration)> {
-        Ok((Instant::now(), done.load(Ordering::Relaxed), errors.load(Ordering::Relaxed), cpu_time(server_pid)?, cpu_time(0)?))
+    type Snapshot = (Instant, u64, u64, Duration, Duration, Vec<(u64, u64)>);
+    let snapshot = || -> Result<Snapshot> {
+        Ok((Instant::now(), done.load(Ordering::Relaxed), errors.load(Ordering::Relaxed), cpu_time(server_pid)?, cpu_time(0)?, core_times()?))
     };
     let start = snapshot();
     std::thread::sleep(load.duration);
@@ -113,5 +132,7 @@ pub fn measure(server: &'static str, server_pid: u32, client: &Client, version: 
         first_error,
         server_cpu: (end.3 - start.3).as_secs_f64() / wall,
         client_cpu: (end.4 - start.4).as_secs_f64() / wall,
+        server_core: core_busy(&start.5, &end.5, SERVER_CORE),
+        client_core: core_busy(&start.5, &end.5, CLIENT_CORE),
     })
 }

@@ -177,6 +177,32 @@ pub fn cpu_time(pid: u32) -> Result<Duration> {
     Ok(Duration::from_nanos(total * 1_000_000_000 / hz))
 }
 
+/// Per core: `(busy, total)` jiffies since boot from `/proc/stat` (busy counts user, system, irq
+/// and softirq time: loopback packet processing is softirq and belongs to no process).
+pub fn core_times() -> Result<Vec<(u64, u64)>> {
+    let text = fs::read_to_string("/proc/stat").map_err(|e| format!("cannot read /proc/stat: {e}"))?;
+    Ok(text
+        .lines()
+        .filter(|line| line.starts_with("cpu") && line.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
+        .map(|line| {
+            let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|f| f.parse().ok()).collect();
+            // user nice system idle iowait irq softirq steal (guest time is inside user).
+            let field = |i: usize| v.get(i).copied().unwrap_or(0);
+            let idle = field(3) + field(4);
+            let busy = field(0) + field(1) + field(2) + field(5) + field(6) + field(7);
+            (busy, busy + idle)
+        })
+        .collect())
+}
+
+/// The share of `core` that was busy between two [`core_times`] snapshots.
+pub fn core_busy(before: &[(u64, u64)], after: &[(u64, u64)], core: usize) -> f64 {
+    match (before.get(core), after.get(core)) {
+        (Some(b), Some(a)) if a.1 > b.1 => (a.0 - b.0) as f64 / (a.1 - b.1) as f64,
+        _ => 0.0,
+    }
+}
+
 /// Runs `cmd` to completion; fails with its output if it fails.
 pub fn run_quiet(cmd: &mut Command) -> Result {
     let out = cmd.output().map_err(|e| format!("cannot start {cmd:?}: {e}"))?;
