@@ -248,6 +248,8 @@ pub struct Outcome {
     pub ca_fingerprint: String,
     pub minted: MintedServer,
     pub bundle_path: PathBuf,
+    /// The certificate already in the run directory was kept (see [`reuse_or_provision`]).
+    pub reused: bool,
     pub elapsed: std::time::Duration,
     /// Things worth a log line that did not stop provisioning (no address, netlink failure).
     pub warnings: Vec<String>,
@@ -258,12 +260,13 @@ impl Outcome {
     pub fn summary(&self) -> String {
         let names: Vec<String> = self.minted.names.iter().map(ToString::to_string).collect();
         let mut line = format!(
-            "CA {} ({}); server certificate for {} valid {} to {}, written to {} in {} ms",
+            "CA {} ({}); server certificate for {} valid {} to {}, {} {} in {} ms",
             self.ca_fingerprint,
             self.ca_origin,
             names.join(", "),
             self.minted.not_before.date(),
             self.minted.not_after.date(),
+            if self.reused { "kept from" } else { "written to" },
             self.bundle_path.display(),
             self.elapsed.as_millis()
         );
@@ -360,7 +363,9 @@ fn provision_inner(
         warnings.push("no network address (cable unplugged?): the certificate names only the host name".to_owned());
     }
     let names = camera_names(config, addresses);
-    let minted = match reuse.then(|| reusable(layout, config, &ca, &names, now)).flatten() {
+    let kept = reuse.then(|| reusable(layout, config, &ca, &names, now)).flatten();
+    let reused = kept.is_some();
+    let minted = match kept {
         Some(minted) => minted,
         None => mint(layout, config, &ca, &names, now)?,
     };
@@ -372,6 +377,7 @@ fn provision_inner(
         ca_origin,
         minted,
         bundle_path: layout.minted_bundle(),
+        reused,
         elapsed: started.elapsed(),
         warnings,
     })
