@@ -72,26 +72,23 @@ fn high_security_profile_speaks_tls13_only() {
 #[test]
 fn bad_config_and_busy_port_are_one_line_errors() {
     let dir = TempDir::new("badcfg");
+    // Runs camera-web on `config` with `dir`'s state; it must fail. Returns its stderr.
+    let failing_run = |config: &std::path::Path, extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_camera-web"))
+            .args(extra)
+            .arg("--config").arg(config)
+            .arg("--state-dir").arg(dir.path().join("s"))
+            .arg("--run-dir").arg(dir.path().join("r"))
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
     std::fs::write(dir.path().join("c.json"), r#"{"web": {"tls": "ultra"}}"#).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_camera-web"))
-        .arg("--config").arg(dir.path().join("c.json"))
-        .arg("--state-dir").arg(dir.path().join("s"))
-        .arg("--run-dir").arg(dir.path().join("r"))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = failing_run(&dir.path().join("c.json"), &[]);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("ultra"), "{err}");
     let cam = Camera::start();
-    let out = Command::new(env!("CARGO_BIN_EXE_camera-web"))
-        .args(["--https", &cam.https, "--http", "off"])
-        .arg("--config").arg(cam.dir.path().join("config.json"))
-        .arg("--state-dir").arg(dir.path().join("s"))
-        .arg("--run-dir").arg(dir.path().join("r"))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = failing_run(&cam.dir.path().join("config.json"), &["--https", &cam.https, "--http", "off"]);
     assert!(err.lines().last().unwrap().contains("cannot listen on"), "{err}");
 }
