@@ -77,7 +77,8 @@ fn clock_jump_timer() -> Result<TimerFd, nix::Error> {
 
 fn arm(timer: &TimerFd) -> Result<(), nix::Error> {
     // An absolute expiry far in the future: it never fires by itself, only cancels on a clock set.
-    let far = TimeSpec::new(i32::MAX as nix::libc::time_t - 1, 0);
+    // 2038-01-19: the latest absolute time every target's time_t can hold.
+    let far = TimeSpec::from_duration(Duration::from_secs(i32::MAX as u64 - 1));
     timer.set(
         Expiration::OneShot(far),
         TimerSetTimeFlags::TFD_TIMER_ABSTIME | TimerSetTimeFlags::TFD_TIMER_CANCEL_ON_SET,

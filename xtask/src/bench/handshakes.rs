@@ -11,7 +11,7 @@ use nix::unistd::Pid;
 use std::net::SocketAddr;
 
 use super::client::{Client, Signatures, Version};
-use super::procs::{core_busy, core_times, cpu_time};
+use super::procs::{core_times, core_use, cpu_time, CoreTimes, CoreUse};
 use super::servers::{CLIENT_CORE, SERVER_CORE};
 use crate::Result;
 
@@ -35,25 +35,37 @@ pub struct Rate {
     /// CPU used by each process over the measured window, as a share of one core.
     pub server_cpu: f64,
     pub client_cpu: f64,
-    /// How busy each pinned core was (processes, interrupts and loopback packet processing).
-    pub server_core: f64,
-    pub client_core: f64,
+    /// How each pinned core was used (processes, interrupts and loopback packet processing).
+    pub server_core: CoreUse,
+    pub client_core: CoreUse,
 }
 
 impl Rate {
-    /// The client, not the server, set the pace.
+    /// The client, not the server, set the pace: the client's core was used up while the
+    /// server's still had idle time.
     pub fn client_bound(&self) -> bool {
-        self.client_core >= 0.90 && self.server_core < 0.90
+        self.client_core.busy >= 0.90 && self.server_core.busy < 0.90
     }
 
-    /// The server had its core to itself and used it up: the rate is the server's capacity.
-    pub fn server_bound(&self) -> bool {
-        self.server_core >= 0.90
+    /// Share of a pinned core that other processes took (concurrent builds, for instance).
+    pub fn server_contention(&self) -> f64 {
+        (self.server_core.busy - self.server_core.irq - self.server_cpu).max(0.0)
     }
 
-    /// Handshakes per second per fully busy server core.
+    pub fn client_contention(&self) -> f64 {
+        (self.client_core.busy - self.client_core.irq - self.client_cpu).max(0.0)
+    }
+
+    /// Other processes took so much of a pinned core that the run cannot decide a budget.
+    pub fn contended(&self) -> bool {
+        self.server_contention() > 0.25 || self.client_contention() > 0.25
+    }
+
+    /// Handshakes per second of server CPU (its process time plus its core's packet
+    /// processing): the rate one core fully given to the server sustains. Other processes on
+    /// the core lower the rate but not this.
     pub fn per_core(&self) -> f64 {
-        self.per_second / self.server_core.max(1e-3)
+        self.per_second / (self.server_cpu + self.server_core.irq).max(1e-3)
     }
 }
 
@@ -102,7 +114,7 @@ pub fn measure(server: &'static str, server_pid: u32, addr: SocketAddr, leaf_der
     }
 
     std::thread::sleep(load.warmup);
-    type Snapshot = (Instant, u64, u64, Duration, Duration, Vec<(u64, u64)>);
+    type Snapshot = (Instant, u64, u64, Duration, Duration, Vec<CoreTimes>);
     let snapshot = || -> Result<Snapshot> {
         Ok((Instant::now(), done.load(Ordering::Relaxed), errors.load(Ordering::Relaxed), cpu_time(server_pid)?, cpu_time(0)?, core_times()?))
     };
@@ -132,7 +144,7 @@ pub fn measure(server: &'static str, server_pid: u32, addr: SocketAddr, leaf_der
         first_error,
         server_cpu: (end.3 - start.3).as_secs_f64() / wall,
         client_cpu: (end.4 - start.4).as_secs_f64() / wall,
-        server_core: core_busy(&start.5, &end.5, SERVER_CORE),
-        client_core: core_busy(&start.5, &end.5, CLIENT_CORE),
+        server_core: core_use(&start.5, &end.5, SERVER_CORE),
+        client_core: core_use(&start.5, &end.5, CLIENT_CORE),
     })
 }

@@ -6,6 +6,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
@@ -37,14 +38,39 @@ impl Drop for TempDir {
     }
 }
 
+/// Every process a [`ChildGuard`] owns, for the panic hook: release builds abort on panic, so
+/// destructors do not run then.
+static LIVE: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+fn live(update: impl FnOnce(&mut Vec<u32>)) {
+    if let Ok(mut pids) = LIVE.lock() {
+        update(&mut pids);
+    }
+}
+
+/// Makes a panic kill the servers before the process aborts.
+pub fn kill_children_on_panic() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if let Ok(pids) = LIVE.try_lock() {
+            for &pid in pids.iter() {
+                let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+            }
+        }
+        previous(info);
+    }));
+}
+
 /// A running server, stopped (TERM, then KILL) when dropped, on success and on failure alike.
+/// Should this process die without unwinding, the child gets SIGKILL from the kernel (parent
+/// death signal) and the panic hook kills what it started too.
 #[derive(Debug)]
 pub struct ChildGuard {
     name: &'static str,
     child: Child,
     log: PathBuf,
     /// Processes the child started (nginx's worker), killed too if they outlive it.
-    pub descendants: Vec<u32>,
+    descendants: Vec<u32>,
 }
 
 impl ChildGuard {
@@ -60,11 +86,18 @@ impl ChildGuard {
             cmd.pre_exec(|| nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from));
         }
         let child = cmd.spawn().map_err(|e| format!("cannot start {name} ({cmd:?}): {e}"))?;
+        live(|pids| pids.push(child.id()));
         Ok(Self { name, child, log: log.to_owned(), descendants: Vec::new() })
     }
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Also kill `pid`, a process the child started, when stopping.
+    pub fn adopt(&mut self, pid: u32) {
+        self.descendants.push(pid);
+        live(|pids| pids.push(pid));
     }
 
     /// The last lines of the child's output, for error messages.
@@ -113,6 +146,8 @@ impl Drop for ChildGuard {
                 let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
             }
         }
+        let own = self.child.id();
+        live(|pids| pids.retain(|p| *p != own && !self.descendants.contains(p)));
     }
 }
 
@@ -177,9 +212,18 @@ pub fn cpu_time(pid: u32) -> Result<Duration> {
     Ok(Duration::from_nanos(total * 1_000_000_000 / hz))
 }
 
-/// Per core: `(busy, total)` jiffies since boot from `/proc/stat` (busy counts user, system, irq
-/// and softirq time: loopback packet processing is softirq and belongs to no process).
-pub fn core_times() -> Result<Vec<(u64, u64)>> {
+/// Jiffies one core spent since boot, from `/proc/stat`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CoreTimes {
+    /// Not idle: processes, interrupts, softirq, steal.
+    pub busy: u64,
+    /// Interrupts and softirq: loopback packet processing belongs to no process.
+    pub irq: u64,
+    pub total: u64,
+}
+
+/// [`CoreTimes`] of every core.
+pub fn core_times() -> Result<Vec<CoreTimes>> {
     let text = fs::read_to_string("/proc/stat").map_err(|e| format!("cannot read /proc/stat: {e}"))?;
     Ok(text
         .lines()
@@ -189,17 +233,27 @@ pub fn core_times() -> Result<Vec<(u64, u64)>> {
             // user nice system idle iowait irq softirq steal (guest time is inside user).
             let field = |i: usize| v.get(i).copied().unwrap_or(0);
             let idle = field(3) + field(4);
-            let busy = field(0) + field(1) + field(2) + field(5) + field(6) + field(7);
-            (busy, busy + idle)
+            let irq = field(5) + field(6);
+            let busy = field(0) + field(1) + field(2) + irq + field(7);
+            CoreTimes { busy, irq, total: busy + idle }
         })
         .collect())
 }
 
-/// The share of `core` that was busy between two [`core_times`] snapshots.
-pub fn core_busy(before: &[(u64, u64)], after: &[(u64, u64)], core: usize) -> f64 {
+/// How one core was used between two [`core_times`] snapshots, as shares of its time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CoreUse {
+    pub busy: f64,
+    pub irq: f64,
+}
+
+pub fn core_use(before: &[CoreTimes], after: &[CoreTimes], core: usize) -> CoreUse {
     match (before.get(core), after.get(core)) {
-        (Some(b), Some(a)) if a.1 > b.1 => (a.0 - b.0) as f64 / (a.1 - b.1) as f64,
-        _ => 0.0,
+        (Some(b), Some(a)) if a.total > b.total => {
+            let total = (a.total - b.total) as f64;
+            CoreUse { busy: (a.busy - b.busy) as f64 / total, irq: (a.irq - b.irq) as f64 / total }
+        }
+        _ => CoreUse::default(),
     }
 }
 

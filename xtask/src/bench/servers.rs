@@ -157,7 +157,9 @@ pub fn nginx(dir: &Path, bundle: &Bundle, pin: bool) -> Result<Server> {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    guard.descendants = workers.clone();
+    for &worker in &workers {
+        guard.adopt(worker);
+    }
     let [pid] = workers.as_slice() else {
         return Err(format!("expected one nginx worker, found {workers:?}:\n  {}", guard.log_tail()));
     };
