@@ -4,9 +4,14 @@
 //!   `dev-state/`, ports 8443 and 8080, loopback names), printing the URL and what to do next.
 //! - `test`: installs what the tests need on a Debian machine, then runs the whole suite.
 //! - `deps`: only the installing part of `test`.
+//! - `cross`: release builds and stripped sizes for the camera targets, and the tests under qemu-user.
 //! - `bench`: measures the design brief's budgets against nginx and the openssl CLI (see `bench/`).
+//! - `image`, `qemu`, `system-test`: firmware images for the QEMU boards in `board/`, booting
+//!   them, and the full-system test (see `firmware/`).
 
 mod bench;
+mod firmware;
+mod cross;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -25,6 +30,10 @@ const APT_TOOLS: &[(&str, &str)] = &[
     ("npm", "npm"),
     ("nginx", "nginx"),
     ("wrk", "wrk"),
+    ("qemu-system-aarch64", "qemu-system-arm"),
+    ("mke2fs", "e2fsprogs"),
+    ("dpkg-deb", "dpkg"),
+    ("gzip", "gzip"),
 ];
 
 /// PyPI tools, by the module that shows each is present.
@@ -69,12 +78,16 @@ fn deps() -> Result {
         eprintln!("xtask: installing the UI test's npm packages");
         run(Command::new("npm").args(["install", "--no-audit", "--no-fund", "--silent"]).current_dir(&ui))?;
     }
-    Ok(())
+    cross::deps()
 }
 
 fn test() -> Result {
     deps()?;
-    run(Command::new(env!("CARGO")).args(["test", "--workspace", "--locked"]).current_dir(root()))
+    run(Command::new(env!("CARGO")).args(["test", "--workspace", "--locked"]).current_dir(root()))?;
+    // The same tests on the camera's architectures, under qemu-user.
+    cross::test_all()?;
+    // The firmware booted in QEMU full-system emulation (uses the release builds just made).
+    firmware::system_test_task(std::iter::empty())
 }
 
 fn dev_run() -> Result {
@@ -114,8 +127,12 @@ fn main() -> ExitCode {
         "run" => dev_run(),
         "test" => test(),
         "deps" => deps(),
+        "cross" => cross::run_cli(std::env::args().skip(2)),
         "bench" => bench::run(std::env::args().skip(2)),
-        _ => Err("usage: cargo xtask <run|test|deps|bench>".into()),
+        "image" => firmware::image_task(std::env::args().skip(2)),
+        "qemu" => firmware::qemu_task(std::env::args().skip(2)),
+        "system-test" => firmware::system_test_task(std::env::args().skip(2)),
+        _ => Err("usage: cargo xtask <run|test|deps|cross|bench|image|qemu|system-test>".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -10,6 +10,7 @@ pub mod assets;
 pub mod auth;
 pub mod certs;
 pub mod config;
+pub mod entry;
 pub mod multipart;
 pub mod server;
 

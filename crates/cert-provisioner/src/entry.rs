@@ -1,16 +1,12 @@
 //! The program's `main`, callable as a library function so that one multi-call binary
 //! (`camera-https`, BusyBox style) can hold both camera programs. `src/bin/cert-provisioner.rs` is
 //! `fn main() -> std::process::ExitCode { cert_provisioner::entry::main_entry() }`.
-//!
-//! Paths go through `super::` so the file works both as `cert_provisioner::entry` (declared with
-//! `pub mod entry;` in `lib.rs`) and included with `#[path]` by a crate that re-exports
-//! `cert_provisioner::*` in the parent module.
 
 use std::ops::ControlFlow;
 use std::process::ExitCode;
 
-use super::cli::{normalize, CommonArgs};
-use super::{log, provision, watch};
+use crate::cli::{normalize, CommonArgs};
+use crate::{log, provision, watch};
 
 const USAGE: &str = "usage: cert-provisioner [--config FILE] [--state-dir DIR] [--run-dir DIR] [--watch]";
 

@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod entry;
 pub mod log;
 pub mod provision;
 pub mod watch;

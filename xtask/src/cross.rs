@@ -1,0 +1,358 @@
+//! `cargo xtask cross [--target TRIPLE]... [--no-test]`: the camera targets, with plain cargo and
+//! Debian's cross toolchains (linkers and QEMU runners in `.cargo/config.toml`).
+//!
+//! For each target: builds the release programs once and prints their stripped sizes (the budget
+//! for aarch64-musl is checked), then builds the workspace's tests once and runs them under
+//! qemu-user, timing each step. Every target is tried; the failures are listed at the end.
+//!
+//! Tests spawn our own programs (`CARGO_BIN_EXE_*`) and re-execute themselves in network
+//! namespaces; under qemu-user those children are ARM binaries too, which the kernel only runs
+//! through binfmt_misc. When the machine has no qemu binfmt_misc entries (containers, CI), the test
+//! run happens inside a user + mount namespace with its own binfmt_misc instance (Linux 6.7 and
+//! later), where qemu is registered for this run only; nothing changes on the machine. As root,
+//! every user id is mapped to itself in that namespace, so the tests see the same ids as outside.
+
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use nix::sched::CloneFlags;
+use std::time::{Duration, Instant};
+
+use crate::{have, root, run, Result};
+
+/// A camera target: the triple, its qemu-user program and the sysroot of its C library (none for
+/// static musl). Keep in step with `.cargo/config.toml`.
+struct Target {
+    triple: &'static str,
+    qemu: &'static str,
+    sysroot: Option<&'static str>,
+    /// The binfmt_misc ELF magic and mask of the architecture (as in Debian's qemu-user-binfmt).
+    magic: &'static str,
+    mask: &'static str,
+}
+
+const AARCH64_MAGIC: &str = r"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00";
+const AARCH64_MASK: &str = r"\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff";
+const ARM_MAGIC: &str = r"\x7fELF\x01\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x28\x00";
+const ARM_MASK: &str = r"\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff";
+
+const TARGETS: &[Target] = &[
+    Target { triple: "aarch64-unknown-linux-musl", qemu: "qemu-aarch64", sysroot: None, magic: AARCH64_MAGIC, mask: AARCH64_MASK },
+    Target {
+        triple: "aarch64-unknown-linux-gnu",
+        qemu: "qemu-aarch64",
+        sysroot: Some("/usr/aarch64-linux-gnu"),
+        magic: AARCH64_MAGIC,
+        mask: AARCH64_MASK,
+    },
+    Target {
+        triple: "armv7-unknown-linux-gnueabihf",
+        qemu: "qemu-arm",
+        sysroot: Some("/usr/arm-linux-gnueabihf"),
+        magic: ARM_MAGIC,
+        mask: ARM_MASK,
+    },
+];
+
+/// The shipping target, and its budget for everything shipped (design brief, "Budgets").
+const SHIPPING: &str = "aarch64-unknown-linux-musl";
+const BUDGET: u64 = 5 * 1024 * 1024 / 2;
+
+/// The programs, each also built as its own binary (development and tests use these).
+const PROGRAMS: &[&str] = &["cert-provisioner", "camera-web"];
+
+/// What ships: one multi-call binary that both programs are links to.
+const MULTICALL_PACKAGE: &str = "camera-multicall";
+const MULTICALL_BIN: &str = "camera-https";
+
+/// Debian packages the cross builds and qemu-user tests need, by a file that shows each is present.
+/// (`--no-install-recommends` leaves out the C libraries the gcc cross packages only recommend.)
+pub const APT_PACKAGES: &[(&str, &str)] = &[
+    ("/usr/bin/aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu"),
+    ("/usr/aarch64-linux-gnu/include/stdio.h", "libc6-dev-arm64-cross"),
+    ("/usr/bin/arm-linux-gnueabihf-gcc", "gcc-arm-linux-gnueabihf"),
+    ("/usr/arm-linux-gnueabihf/include/stdio.h", "libc6-dev-armhf-cross"),
+    ("/usr/bin/qemu-aarch64", "qemu-user"),
+    ("/usr/bin/qemu-arm", "qemu-user"),
+];
+
+/// Installs the rustup targets and Debian packages the cross builds need, if missing.
+pub fn deps() -> Result {
+    let mut missing: Vec<&str> = APT_PACKAGES.iter().filter(|(file, _)| !Path::new(file).exists()).map(|(_, pkg)| *pkg).collect();
+    missing.dedup();
+    if !missing.is_empty() {
+        eprintln!("xtask: installing Debian packages: {}", missing.join(" "));
+        run(Command::new("apt-get").args(["update", "-qq"]))?;
+        run(Command::new("apt-get").args(["install", "-y", "-qq", "--no-install-recommends"]).args(&missing).env("DEBIAN_FRONTEND", "noninteractive"))?;
+    }
+    if !have("rustup") {
+        return Err("rustup is missing; the cross targets are installed with `rustup target add`".into());
+    }
+    let installed = Command::new("rustup").args(["target", "list", "--installed"]).output().map_err(|e| format!("cannot run rustup: {e}"))?;
+    let installed = String::from_utf8_lossy(&installed.stdout);
+    let missing: Vec<&str> = TARGETS.iter().map(|t| t.triple).filter(|t| !installed.lines().any(|l| l.trim() == *t)).collect();
+    if !missing.is_empty() {
+        eprintln!("xtask: adding Rust targets: {}", missing.join(" "));
+        run(Command::new("rustup").args(["target", "add"]).args(&missing))?;
+    }
+    Ok(())
+}
+
+/// What `cargo xtask cross` measured for one target.
+#[derive(Debug, Default)]
+struct Report {
+    triple: &'static str,
+    sizes: Vec<(String, u64)>,
+    multicall: Option<u64>,
+    build: Duration,
+    test_build: Duration,
+    test_run: Duration,
+    failures: Vec<String>,
+}
+
+/// `cargo xtask cross` with its arguments.
+pub fn run_cli(args: impl Iterator<Item = String>) -> Result {
+    let args: Vec<String> = args.collect();
+    if args.first().map(String::as_str) == Some(SANDBOX_ARG) {
+        return sandbox_inner(&args[1..]);
+    }
+    let mut triples = Vec::new();
+    let mut test = true;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--target" => triples.push(it.next().ok_or("--target needs a triple")?.clone()),
+            "--no-test" => test = false,
+            _ => return Err(format!("unknown argument {arg:?}; usage: cargo xtask cross [--target TRIPLE]... [--no-test]")),
+        }
+    }
+    let targets: Vec<&Target> = if triples.is_empty() {
+        TARGETS.iter().collect()
+    } else {
+        triples
+            .iter()
+            .map(|t| TARGETS.iter().find(|k| k.triple == t).ok_or(format!("unknown target {t}; one of: {}", triple_list())))
+            .collect::<Result<_>>()?
+    };
+    all(&targets, test)
+}
+
+/// All targets, built and tested: the part of `cargo xtask test` that runs on the camera's
+/// architectures.
+pub fn test_all() -> Result {
+    all(&TARGETS.iter().collect::<Vec<_>>(), true)
+}
+
+fn triple_list() -> String {
+    TARGETS.iter().map(|t| t.triple).collect::<Vec<_>>().join(", ")
+}
+
+fn all(targets: &[&Target], test: bool) -> Result {
+    let started = Instant::now();
+    let reports: Vec<Report> = targets.iter().map(|t| one(t, test)).collect();
+    println!("\nxtask cross: summary ({:.0} s in all)", started.elapsed().as_secs_f64());
+    println!("{:<32} {:>12} {:>12} {:>14} {:>10} {:>10} {:>10}", "target", "separate", "multi-call", "release build", "test build", "test run", "result");
+    for r in &reports {
+        let separate: u64 = r.sizes.iter().map(|(_, s)| s).sum();
+        println!(
+            "{:<32} {:>12} {:>12} {:>12.0} s {:>8.0} s {:>8.0} s {:>10}",
+            r.triple,
+            kib(separate),
+            r.multicall.map(kib).unwrap_or_else(|| "-".into()),
+            r.build.as_secs_f64(),
+            r.test_build.as_secs_f64(),
+            r.test_run.as_secs_f64(),
+            if r.failures.is_empty() { "ok" } else { "FAILED" }
+        );
+    }
+    let failures: Vec<String> = reports.iter().flat_map(|r| r.failures.iter().map(move |f| format!("{}: {f}", r.triple))).collect();
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("cross: {} failure(s):\n  {}", failures.len(), failures.join("\n  ")))
+    }
+}
+
+fn kib(bytes: u64) -> String {
+    format!("{:.0} KiB", bytes as f64 / 1024.0)
+}
+
+/// Cargo's target directory: `CARGO_TARGET_DIR` when set, else `target/` in the workspace.
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), |dir| root().join(dir))
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.current_dir(root());
+    cmd
+}
+
+fn timed(cmd: &mut Command) -> (Result, Duration) {
+    let started = Instant::now();
+    let result = run(cmd);
+    (result, started.elapsed())
+}
+
+fn one(target: &Target, test: bool) -> Report {
+    let triple = target.triple;
+    let mut report = Report { triple, ..Report::default() };
+    println!("\nxtask cross: {triple}: release build");
+    let (result, took) = timed(
+        cargo()
+            .args(["build", "--release", "--locked", "--target", triple, "-p", MULTICALL_PACKAGE])
+            .args(PROGRAMS.iter().flat_map(|p| ["-p", p])),
+    );
+    report.build = took;
+    if let Err(e) = result {
+        report.failures.push(e);
+        return report;
+    }
+    let release = target_dir().join(triple).join("release");
+    for program in PROGRAMS {
+        match std::fs::metadata(release.join(program)) {
+            Ok(m) => report.sizes.push(((*program).to_owned(), m.len())),
+            Err(e) => report.failures.push(format!("{program}: {e}")),
+        }
+    }
+    match std::fs::metadata(release.join(MULTICALL_BIN)) {
+        Ok(m) => report.multicall = Some(m.len()),
+        Err(e) => report.failures.push(format!("{MULTICALL_BIN}: {e}")),
+    }
+    let separate: u64 = report.sizes.iter().map(|(_, s)| s).sum();
+    for (program, size) in &report.sizes {
+        println!("xtask cross: {triple}: {program:<17} {size:>9} bytes stripped ({})", kib(*size));
+    }
+    println!("xtask cross: {triple}: {:<17} {separate:>9} bytes stripped ({})", "both, separate", kib(separate));
+    if let Some(size) = report.multicall {
+        println!("xtask cross: {triple}: {:<17} {size:>9} bytes stripped ({}; the programs are links to it)", MULTICALL_BIN, kib(size));
+    }
+    if triple == SHIPPING {
+        // Only the multi-call binary ships (see board/*/readme.txt).
+        let shipped = report.multicall.unwrap_or(u64::MAX);
+        let verdict = if shipped <= BUDGET { "within" } else { "OVER" };
+        println!("xtask cross: {triple}: shipped {MULTICALL_BIN} {} is {verdict} the {} budget", kib(shipped), kib(BUDGET));
+        if shipped > BUDGET {
+            report.failures.push(format!("shipped size {shipped} bytes is over the budget of {BUDGET} bytes"));
+        }
+    }
+    if !test {
+        return report;
+    }
+    let test_args = ["test", "--locked", "--target", triple, "--workspace", "--exclude", "xtask"];
+    println!("\nxtask cross: {triple}: test build");
+    let (result, took) = timed(with_qemu_env(cargo().args(test_args).arg("--no-run"), target));
+    report.test_build = took;
+    if let Err(e) = result {
+        report.failures.push(e);
+        return report;
+    }
+    println!("\nxtask cross: {triple}: tests under {}", target.qemu);
+    let started = Instant::now();
+    let result = in_binfmt_sandbox(target, &test_args);
+    let took = started.elapsed();
+    report.test_run = took;
+    println!("xtask cross: {triple}: tests took {:.0} s", took.as_secs_f64());
+    if let Err(e) = result {
+        report.failures.push(e);
+    }
+    report
+}
+
+/// The qemu runner command for tests that re-execute themselves (camera-testns), and the C
+/// library prefix for ARM programs started through binfmt_misc.
+fn with_qemu_env<'c>(cmd: &'c mut Command, target: &Target) -> &'c mut Command {
+    let runner = match target.sysroot {
+        Some(sysroot) => format!("{} -L {sysroot}", target.qemu),
+        None => target.qemu.to_owned(),
+    };
+    cmd.env("CAMERA_TESTNS_RUNNER", runner);
+    if let Some(sysroot) = target.sysroot {
+        cmd.env("QEMU_LD_PREFIX", sysroot);
+    }
+    cmd
+}
+
+const SANDBOX_ARG: &str = "--inside-binfmt-sandbox";
+
+/// True when the machine's own binfmt_misc already runs this target's programs through qemu.
+fn host_binfmt_ready(target: &Target) -> bool {
+    let name = target.qemu;
+    std::fs::read_to_string(Path::new("/proc/sys/fs/binfmt_misc").join(name)).is_ok_and(|s| s.starts_with("enabled"))
+}
+
+/// `cargo <args>` for this target with its ARM children runnable: directly when the machine has
+/// qemu in binfmt_misc, else re-entering xtask in a new user + mount namespace, where
+/// [`sandbox_inner`] mounts a private binfmt_misc instance, registers qemu and runs cargo.
+fn in_binfmt_sandbox(target: &Target, args: &[&str]) -> Result {
+    if host_binfmt_ready(target) {
+        return run(with_qemu_env(cargo().args(args), target));
+    }
+    let xtask = std::env::current_exe().map_err(|e| format!("cannot find xtask's own path: {e}"))?;
+    let inner = |cmd: &mut Command| {
+        cmd.arg(&xtask).args(["cross", SANDBOX_ARG, target.triple]).args(args).current_dir(root());
+    };
+    if !nix::unistd::geteuid().is_root() {
+        // Only the caller's own id can be mapped; tests that chown to other users cannot pass.
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--user", "--map-root-user", "--mount", "--"]);
+        inner(&mut cmd);
+        return run(with_qemu_env(&mut cmd, target));
+    }
+    // As root, map every id to itself, so that tests can chown files to other users as they do
+    // outside. `unshare --map-users` would need newuidmap and /etc/subuid entries for root, so the
+    // maps are written here: the child enters its namespaces, waits (in sh) until the maps are in
+    // place, then starts xtask, which thereby holds all capabilities in the new namespaces.
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "read -r _ && exec \"$@\"", "sh"]).stdin(std::process::Stdio::piped());
+    inner(&mut cmd);
+    with_qemu_env(&mut cmd, target);
+    // SAFETY: unshare(2) is a single system call, safe between fork and exec; nothing is allocated.
+    unsafe {
+        cmd.pre_exec(|| nix::sched::unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS).map_err(std::io::Error::from));
+    }
+    let mut child = cmd.spawn().map_err(|e| format!("cannot start {cmd:?}: {e}"))?;
+    let proc = PathBuf::from(format!("/proc/{}", child.id()));
+    let mapped = std::fs::write(proc.join("uid_map"), "0 0 4294967295\n")
+        .and_then(|()| std::fs::write(proc.join("gid_map"), "0 0 4294967295\n"))
+        .map_err(|e| format!("cannot map ids into the test namespace: {e}"));
+    let mut stdin = child.stdin.take();
+    if mapped.is_ok() {
+        if let Some(stdin) = stdin.as_mut() {
+            stdin.write_all(b"go\n").map_err(|e| format!("cannot start the test namespace: {e}"))?;
+        }
+    }
+    drop(stdin);
+    let status = child.wait().map_err(|e| format!("waiting for {cmd:?}: {e}"))?;
+    mapped?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{cmd:?} failed: {status}"))
+    }
+}
+
+/// Inside the namespaces: `<triple> <cargo args...>`.
+fn sandbox_inner(args: &[String]) -> Result {
+    let (triple, cargo_args) = args.split_first().ok_or("internal: no target for the binfmt sandbox")?;
+    let target = TARGETS.iter().find(|t| t.triple == triple).ok_or(format!("internal: unknown target {triple}"))?;
+    let mount = target_dir().join("binfmt_misc");
+    std::fs::create_dir_all(&mount).map_err(|e| format!("cannot create {}: {e}", mount.display()))?;
+    run(Command::new("mount").args(["-t", "binfmt_misc", "binfmt_misc"]).arg(&mount)).map_err(|e| {
+        format!(
+            "{e}\nThe cross tests run ARM programs through binfmt_misc. This machine has no qemu entries in \
+             /proc/sys/fs/binfmt_misc and could not mount a private instance (that needs Linux 6.7 or later). \
+             Register qemu on the machine instead (Debian: apt-get install qemu-user-binfmt, with binfmt_misc mounted)."
+        )
+    })?;
+    let qemu = which(target.qemu).ok_or(format!("{} is not on PATH", target.qemu))?;
+    let rule = format!(":{}:M::{}:{}:{}:", target.qemu, target.magic, target.mask, qemu.display());
+    std::fs::write(mount.join("register"), rule).map_err(|e| format!("cannot register {} in binfmt_misc: {e}", target.qemu))?;
+    run(cargo().args(cargo_args))
+}
+
+fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| std::env::split_paths(&paths).map(|dir| dir.join(program)).find(|p| p.is_file()))
+}
