@@ -32,4 +32,9 @@ release=$(ls "$TARGET_DIR/lib/modules" | head -n 1)
 	done
 } >"$TARGET_DIR/etc/modules.load"
 
+# Our programs are links to the one multi-call binary (installed by the package as /usr/bin/camera-https).
+for program in cert-provisioner camera-web; do
+	ln -sf camera-https "$TARGET_DIR/usr/bin/$program"
+done
+
 chmod 0755 "$TARGET_DIR"/etc/init.d/*

@@ -290,7 +290,10 @@ fn in_binfmt_sandbox(target: &Target, args: &[&str]) -> Result {
     if host_binfmt_ready(target) {
         return run(with_qemu_env(cargo().args(args), target));
     }
-    let xtask = std::env::current_exe().map_err(|e| format!("cannot find xtask's own path: {e}"))?;
+    // A copy of this very program: `cargo test --workspace` rebuilds xtask, so the file it was
+    // started from may already be replaced (/proc/self/exe still reads the running one).
+    let xtask = target_dir().join("xtask-binfmt-sandbox");
+    std::fs::copy("/proc/self/exe", &xtask).map_err(|e| format!("cannot copy xtask to {}: {e}", xtask.display()))?;
     let inner = |cmd: &mut Command| {
         cmd.arg(&xtask).args(["cross", SANDBOX_ARG, target.triple]).args(args).current_dir(root());
     };
