@@ -43,6 +43,8 @@ pub struct App {
     pub web: WebConfig,
     /// Serialises first-run setup so two first visits cannot both set the password.
     pub setup_lock: tokio::sync::Mutex<()>,
+    /// PBKDF2 checks running at once.
+    pub password_checks: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for App {
@@ -174,20 +176,23 @@ pub async fn handle_https(app: Arc<App>, peer: IpAddr, req: Request<Incoming>) -
 async fn route(app: &Arc<App>, peer: IpAddr, req: Request<Incoming>) -> ApiResult {
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
+    if method != Method::GET && method != Method::HEAD {
+        refuse_cross_site(req.headers())?;
+    }
     match (method, path.as_str()) {
         (Method::GET, "/" | "/index.html") => Ok(bytes_response("text/html; charset=utf-8", assets::INDEX_HTML, None)),
         (Method::GET, "/app.js") => Ok(bytes_response("text/javascript; charset=utf-8", assets::APP_JS, None)),
         (Method::GET, "/app.css") => Ok(bytes_response("text/css; charset=utf-8", assets::APP_CSS, None)),
         (Method::GET | Method::HEAD, "/cacert.crt") => Ok(cacert(&app.certs, req.uri().query())),
         (Method::GET, "/api/v1/session") => Ok(session(app, req.headers())),
-        (Method::GET, "/api/v1/certificate") => Ok(status(app)),
+        (Method::GET, "/api/v1/certificate") => blocking(app, status).await,
         (Method::PUT, "/api/v1/certificate") => {
             authorize(app, peer, req.headers()).await?;
             upload(app, req).await
         }
         (Method::DELETE, "/api/v1/certificate") => {
             authorize(app, peer, req.headers()).await?;
-            restore(app)
+            blocking(app, restore).await?
         }
         (Method::GET, "/api/v1/csr") => match app.certs.pending_csr_pem() {
             Some(pem) => Ok(bytes_response("application/pkcs10", pem, Some("certreq.pem"))),
@@ -232,12 +237,55 @@ async fn read_body(req: Request<Incoming>, limit: usize, what: &str) -> Result<Z
     }
 }
 
+/// Reads a JSON body. The content type must say JSON: a cross-site page cannot send that
+/// without a CORS preflight, which this server never grants.
 async fn read_json<T: for<'de> Deserialize<'de>>(req: Request<Incoming>) -> Result<T, ApiError> {
+    let is_json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "json_required",
+            "Send the request as JSON with the header Content-Type: application/json.",
+        ));
+    }
     let body = read_body(req, MAX_JSON, "request").await?;
     serde_json::from_slice(&body).map_err(|e| {
-        // serde's message names the field and position but never echoes values.
         ApiError::new(StatusCode::BAD_REQUEST, "bad_json", format!("The request is not the JSON this API expects: {e}."))
     })
+}
+
+/// A password body; its parse errors never quote the body (serde can echo values).
+async fn read_password(req: Request<Incoming>) -> Result<PasswordBody, ApiError> {
+    read_json::<PasswordBody>(req).await.map_err(|e| {
+        if e.code == "bad_json" {
+            ApiError::new(StatusCode::BAD_REQUEST, "bad_json", "Send {\"password\": \"...\"} as the request body.")
+        } else {
+            e
+        }
+    })
+}
+
+/// Browsers say where a request comes from; a change must come from the camera's own page
+/// (or from a client that is not a browser page: curl sends neither header).
+fn refuse_cross_site(headers: &HeaderMap) -> Result<(), ApiError> {
+    let cross_site = ApiError::new(StatusCode::FORBIDDEN, "cross_site", "Changes are only accepted from the camera's own page.");
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        if !matches!(site, "same-origin" | "none") {
+            return Err(cross_site);
+        }
+    }
+    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if origin.strip_prefix("https://") != Some(host) {
+            return Err(cross_site);
+        }
+    }
+    Ok(())
 }
 
 fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -278,6 +326,11 @@ fn decode_base64(input: &str) -> Option<Zeroizing<Vec<u8>>> {
 /// `challenge`: answer a wrong password with `WWW-Authenticate` (HTTP Basic clients only; a
 /// browser page's fetch would otherwise pop up the browser's own password dialog).
 async fn check_password(app: &Arc<App>, peer: IpAddr, password: Zeroizing<String>, challenge: bool) -> Result<(), ApiError> {
+    // PBKDF2 is slow on purpose; a flood of guesses must not take the CPU from everything else.
+    let Ok(_slot) = app.password_checks.try_acquire() else {
+        return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "busy", "The camera is checking other passwords: try again in a moment.")
+            .with_header(header::RETRY_AFTER, "1"));
+    };
     let app2 = app.clone();
     let verdict = tokio::task::spawn_blocking(move || app2.auth.verify(peer, &password))
         .await
@@ -285,6 +338,11 @@ async fn check_password(app: &Arc<App>, peer: IpAddr, password: Zeroizing<String
     match verdict {
         Ok(()) => Ok(()),
         Err(AuthError::NoPassword) => Err(setup_required()),
+        Err(AuthError::Damaged) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "password_file_damaged",
+            "The camera's admin password file is damaged, so changes are refused; remove admin-password.json on the camera to set a new password.",
+        )),
         Err(AuthError::WrongPassword) => {
             log::info(&format!("camera-web: failed login from {peer}"));
             let error = ApiError::new(StatusCode::UNAUTHORIZED, "wrong_password", "The password is not correct.");
@@ -347,9 +405,11 @@ fn session(app: &App, headers: &HeaderMap) -> Response<Body> {
 
 /// The camera's addresses, names and host name right now.
 fn camera_now(camera: &CameraConfig) -> (Vec<IpAddr>, Vec<camera_pki::SanName>, Option<String>) {
-    let addresses: Vec<IpAddr> = camera_netlink::current_addresses()
-        .map(|list| list.into_iter().map(|a| a.address).collect())
-        .unwrap_or_default();
+    let mut warnings = Vec::new();
+    let addresses = cert_provisioner::provision::current_addresses(&mut warnings);
+    for warning in warnings {
+        log::warn(&warning);
+    }
     let names = camera_names(camera, &addresses);
     (addresses, names, hostname(camera))
 }
@@ -365,15 +425,17 @@ struct PasswordBody {
     password: String,
 }
 
-fn logged_in_response(app: &App, status: StatusCode) -> Response<Body> {
-    let (token, csrf) = app.auth.new_session();
+fn logged_in_response(app: &App, status: StatusCode) -> ApiResult {
+    let (token, csrf) = app.auth.new_session().ok_or_else(|| {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no_randomness", "The camera cannot make a session right now; try again.")
+    })?;
     let mut response = json_response(status, &json!({"csrf_token": csrf}));
     response.headers_mut().insert(header::SET_COOKIE, session_cookie(&token, 12 * 3600));
-    response
+    Ok(response)
 }
 
 async fn setup(app: &Arc<App>, req: Request<Incoming>) -> ApiResult {
-    let body: PasswordBody = read_json(req).await?;
+    let body = read_password(req).await?;
     let _guard = app.setup_lock.lock().await;
     if app.auth.password_set() {
         return Err(ApiError::new(StatusCode::CONFLICT, "already_set", "The admin password is already set; log in with it."));
@@ -381,24 +443,27 @@ async fn setup(app: &Arc<App>, req: Request<Incoming>) -> ApiResult {
     Auth::check_new_password(&body.password).map_err(|m| ApiError::new(StatusCode::BAD_REQUEST, "weak_password", format!("{m}.")))?;
     let app2 = app.clone();
     let password = Zeroizing::new(body.password.clone());
-    let stored = tokio::task::spawn_blocking(move || app2.auth.hash_password(&password))
-        .await
-        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "The password could not be hashed."))?;
-    write_atomic(&app.layout.password(), &stored, SECRET_MODE).map_err(|e| {
-        ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "storage", format!("The password could not be stored ({e}); nothing was changed."))
-    })?;
+    let stored = tokio::task::spawn_blocking(move || {
+        let stored = app2.auth.hash_password(&password);
+        write_atomic(&app2.layout.password(), &stored, SECRET_MODE).map_err(|e| {
+            ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "storage", format!("The password could not be stored ({e}); nothing was changed."))
+        })?;
+        Ok::<_, ApiError>(stored)
+    })
+    .await
+    .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "The password could not be hashed."))??;
     app.auth
         .install_password(&stored)
         .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "The password could not be set."))?;
     app.auth.end_all_sessions();
     log::info("camera-web: the admin password was set");
-    Ok(logged_in_response(app, StatusCode::OK))
+    logged_in_response(app, StatusCode::OK)
 }
 
 async fn login(app: &Arc<App>, peer: IpAddr, req: Request<Incoming>) -> ApiResult {
-    let body: PasswordBody = read_json(req).await?;
+    let body = read_password(req).await?;
     check_password(app, peer, Zeroizing::new(body.password.clone()), false).await?;
-    Ok(logged_in_response(app, StatusCode::OK))
+    logged_in_response(app, StatusCode::OK)
 }
 
 fn logout(app: &App, headers: &HeaderMap) -> Response<Body> {
@@ -412,15 +477,26 @@ fn logout(app: &App, headers: &HeaderMap) -> Response<Body> {
 
 async fn create_csr(app: &Arc<App>, req: Request<Incoming>) -> ApiResult {
     let request: camera_pki::CsrRequest = read_json(req).await?;
-    let pending = tokio::task::spawn_blocking(move || camera_pki::create_csr(&request))
-        .await
-        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "The request could not be created."))?
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", format!("{e}.").replace("..", ".")))?;
-    app.certs
-        .store_pending(&pending)
-        .map_err(|m| ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "storage", m))?;
+    let app2 = app.clone();
+    let pending = tokio::task::spawn_blocking(move || {
+        let pending = camera_pki::create_csr(&request)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", format!("{e}.").replace("..", ".")))?;
+        app2.certs.store_pending(&pending).map_err(|m| ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "storage", m))?;
+        Ok::<_, ApiError>(pending)
+    })
+    .await
+    .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "The request could not be created."))??;
     log::info("camera-web: a certificate request was created; its key stays on the camera");
     Ok(bytes_response("application/pkcs10", pending.csr_pem(), Some("certreq.pem")))
+}
+
+/// Runs `f` on the blocking pool: netlink dumps and fsyncs must not stall TLS handshakes on the
+/// runtime thread.
+async fn blocking<T: Send + 'static>(app: &Arc<App>, f: fn(&App) -> T) -> Result<T, ApiError> {
+    let app = app.clone();
+    tokio::task::spawn_blocking(move || f(&app))
+        .await
+        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "The request could not be completed; try again."))
 }
 
 /// Deleting when nothing is uploaded is not an error: the camera's own certificate is in use
@@ -471,16 +547,19 @@ async fn upload(app: &Arc<App>, req: Request<Incoming>) -> ApiResult {
     if certificate.is_none() && key.is_none() {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "empty", "Nothing was uploaded: choose a certificate file or paste PEM text."));
     }
-    let pending_key = app.certs.pending_key();
-    let (addresses, names, _) = camera_now(&app.camera);
-    let dns: Vec<String> = names
-        .iter()
-        .filter_map(|n| match n {
-            camera_pki::SanName::Dns(d) => Some(d.clone()),
-            camera_pki::SanName::Ip(_) => None,
-        })
-        .collect();
-    let validated = tokio::task::spawn_blocking(move || {
+    // Reading the pending key and the addresses, the checks (KDFs) and the fsynced store all
+    // block: off the runtime thread.
+    let app2 = app.clone();
+    let (accepted, info) = tokio::task::spawn_blocking(move || {
+        let pending_key = app2.certs.pending_key();
+        let (addresses, names, _) = camera_now(&app2.camera);
+        let dns: Vec<String> = names
+            .iter()
+            .filter_map(|n| match n {
+                camera_pki::SanName::Dns(d) => Some(d.clone()),
+                camera_pki::SanName::Ip(_) => None,
+            })
+            .collect();
         let input = camera_upload::UploadInput {
             certificate: certificate.as_deref().map(|v| v.as_slice()),
             key: key.as_deref().map(|v| v.as_slice()),
@@ -492,21 +571,18 @@ async fn upload(app: &Arc<App>, req: Request<Incoming>) -> ApiResult {
             current_ips: &addresses,
             current_dns: &dns,
         };
-        camera_upload::validate_upload(&input, &ctx)
+        let accepted = camera_upload::validate_upload(&input, &ctx).map_err(|e| {
+            log::info(&format!("camera-web: upload refused ({}): the served certificate is unchanged", e.code()));
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string())
+        })?;
+        let info = app2
+            .certs
+            .install_upload(&accepted.chain_der, &accepted.key_pkcs8)
+            .map_err(|m| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unusable", m))?;
+        Ok::<_, ApiError>((accepted, info))
     })
     .await
-    .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "The upload could not be checked."))?;
-    let accepted = match validated {
-        Ok(accepted) => accepted,
-        Err(e) => {
-            log::info(&format!("camera-web: upload refused ({}): the served certificate is unchanged", e.code()));
-            return Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string()));
-        }
-    };
-    let info = app
-        .certs
-        .install_upload(&accepted.chain_der, &accepted.key_pkcs8)
-        .map_err(|m| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unusable", m))?;
+    .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "The upload could not be checked."))??;
     let warnings: Vec<Value> = accepted.warnings.iter().map(|w| json!({"code": w.code, "message": w.message})).collect();
     Ok(json_response(
         StatusCode::OK,

@@ -51,19 +51,19 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
 }
 
-fn random_token(bytes: usize) -> String {
+/// A random token; `None` if the system RNG fails (then no session is made: fail closed).
+fn random_token(bytes: usize) -> Option<String> {
     let mut buf = vec![0u8; bytes];
-    // SystemRandom only fails when the kernel has no entropy source at all.
-    if SystemRandom::new().fill(&mut buf).is_err() {
-        buf.iter_mut().for_each(|b| *b = 0);
-    }
-    hex(&buf)
+    SystemRandom::new().fill(&mut buf).ok()?;
+    Some(hex(&buf))
 }
 
 /// Why an authentication attempt failed.
 #[derive(Debug, PartialEq, Eq)]
 pub enum AuthError {
     NoPassword,
+    /// The password file is unreadable: nobody can log in until it is removed on the camera.
+    Damaged,
     WrongPassword,
     TooManyAttempts { retry_after: Duration },
 }
@@ -83,6 +83,8 @@ struct Session {
 /// All authentication state of the server.
 pub struct Auth {
     password: Mutex<Option<StoredPassword>>,
+    /// Why the stored password could not be read, if it could not.
+    damaged: Option<String>,
     sessions: Mutex<HashMap<String, Session>>,
     failures: Mutex<HashMap<IpAddr, Failures>>,
     /// SHA-256 of the last password that passed PBKDF2 with a per-process salt, so scripts
@@ -100,18 +102,28 @@ impl std::fmt::Debug for Auth {
 
 impl Auth {
     /// Loads the stored password hash from `path`, if any.
+    ///
+    /// A damaged file does not stop the camera: it keeps serving, nobody can log in or set a
+    /// new password over the network, and the log says how to recover.
     pub fn load(path: &Path) -> Result<Self, String> {
-        let password = match camera_state::read_optional(path).map_err(|e| format!("cannot read {}: {e}", path.display()))? {
-            Some(bytes) => Some(
-                serde_json::from_slice::<StoredPassword>(&bytes)
-                    .map_err(|e| format!("{} is corrupt ({e}); remove it to set a new password", path.display()))?,
-            ),
-            None => None,
+        let (password, damaged) = match camera_state::read_optional(path) {
+            Ok(None) => (None, None),
+            Ok(Some(bytes)) => match serde_json::from_slice::<StoredPassword>(&bytes) {
+                Ok(stored) => (Some(stored), None),
+                Err(e) => (None, Some(format!("{} is damaged ({e})", path.display()))),
+            },
+            Err(e) => (None, Some(format!("cannot read {} ({e})", path.display()))),
         };
+        if let Some(why) = &damaged {
+            crate::log::warn(&format!(
+                "camera-web: {why}: changes are refused until it is removed on the camera (then the next visit sets a new password)"
+            ));
+        }
         let mut process_salt = [0u8; 16];
         SystemRandom::new().fill(&mut process_salt).map_err(|_| "no random numbers".to_owned())?;
         Ok(Self {
             password: Mutex::new(password),
+            damaged,
             sessions: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
             verified: Mutex::new(None),
@@ -126,8 +138,9 @@ impl Auth {
         self
     }
 
+    /// True also when the password file is damaged: a damaged file must not reopen first-run setup.
     pub fn password_set(&self) -> bool {
-        self.password.lock().map(|p| p.is_some()).unwrap_or(true)
+        self.damaged.is_some() || self.password.lock().map(|p| p.is_some()).unwrap_or(true)
     }
 
     /// Checks a new password's length; the message is shown to the user.
@@ -146,6 +159,8 @@ impl Auth {
     /// write; [`Auth::install_password`] makes it current once it is on disk.
     pub fn hash_password(&self, password: &str) -> Vec<u8> {
         let mut salt = [0u8; 16];
+        // Without randomness the hash is still correct, only unsalted-equivalent; the setup
+        // would already have failed to create a session token in that case.
         let _ = SystemRandom::new().fill(&mut salt);
         let mut out = [0u8; 32];
         ring::pbkdf2::derive(ring::pbkdf2::PBKDF2_HMAC_SHA256, self.iter(), &salt, password.as_bytes(), &mut out);
@@ -158,8 +173,7 @@ impl Auth {
         serde_json::to_vec(&stored).unwrap_or_default()
     }
 
-    /// Makes a hash produced by [`Auth::hash_password`] current. Fails if a password was set in the
-    /// meantime (two first visits racing).
+    /// Makes a hash produced by [`Auth::hash_password`] current (the caller serialises setups).
     pub fn install_password(&self, stored_json: &[u8]) -> Result<(), AuthError> {
         let stored: StoredPassword = serde_json::from_slice(stored_json).map_err(|_| AuthError::NoPassword)?;
         let mut current = self.password.lock().map_err(|_| AuthError::NoPassword)?;
@@ -210,6 +224,9 @@ impl Auth {
 
     /// Verifies `password` for a login from `client` (slow: call from a blocking thread).
     pub fn verify(&self, client: IpAddr, password: &str) -> Result<(), AuthError> {
+        if self.damaged.is_some() {
+            return Err(AuthError::Damaged);
+        }
         if let Some(retry_after) = self.blocked(client) {
             return Err(AuthError::TooManyAttempts { retry_after });
         }
@@ -240,10 +257,10 @@ impl Auth {
         }
     }
 
-    /// Starts a session; returns (session token, CSRF token).
-    pub fn new_session(&self) -> (String, String) {
-        let token = random_token(32);
-        let csrf = random_token(32);
+    /// Starts a session; returns (session token, CSRF token), or `None` if the RNG failed.
+    pub fn new_session(&self) -> Option<(String, String)> {
+        let token = random_token(32)?;
+        let csrf = random_token(32)?;
         if let Ok(mut sessions) = self.sessions.lock() {
             let now = Instant::now();
             sessions.retain(|_, s| Self::alive(s, now));
@@ -254,7 +271,7 @@ impl Auth {
             }
             sessions.insert(token.clone(), Session { csrf: csrf.clone(), created: now, last_used: now });
         }
-        (token, csrf)
+        Some((token, csrf))
     }
 
     fn alive(session: &Session, now: Instant) -> bool {
@@ -343,12 +360,22 @@ mod tests {
     #[test]
     fn sessions_carry_a_csrf_token_and_end() {
         let auth = auth();
-        let (token, csrf) = auth.new_session();
+        let (token, csrf) = auth.new_session().unwrap();
         assert_eq!(auth.session_csrf(&token).as_deref(), Some(csrf.as_str()));
         assert!(auth.session_csrf("forged").is_none());
         auth.end_session(&token);
         assert!(auth.session_csrf(&token).is_none());
         assert!(tokens_equal(&csrf, &csrf.clone()) && !tokens_equal(&csrf, "x"));
+    }
+
+    #[test]
+    fn a_damaged_password_file_refuses_logins_and_setup_but_loads() {
+        let path = std::env::temp_dir().join(format!("camera-web-auth-{}-damaged", std::process::id()));
+        std::fs::write(&path, b"{not json").unwrap();
+        let auth = Auth::load(&path).unwrap();
+        assert!(auth.password_set(), "setup stays closed");
+        assert_eq!(auth.verify("10.0.0.9".parse().unwrap(), "anything"), Err(AuthError::Damaged));
+        let _ = std::fs::remove_file(path);
     }
 
     #[test]

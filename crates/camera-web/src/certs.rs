@@ -121,14 +121,11 @@ fn pending_info(pending: &PendingCsr, created_at_unix: u64) -> Option<(PendingIn
 }
 
 impl Certificates {
-    /// Loads the CA, the device certificate just provisioned, and any upload and pending request.
-    pub fn load(layout: Layout, provider: Arc<CryptoProvider>, minted: &MintedServer) -> Result<Self, String> {
-        let ca_pem_bytes = read_optional(&layout.ca_cert())
-            .map_err(|e| format!("cannot read {}: {e}", layout.ca_cert().display()))?
-            .ok_or_else(|| format!("{} is missing", layout.ca_cert().display()))?;
-        let ca_der = camera_pki::pem::certificates(&ca_pem_bytes)?.into_iter().next().ok_or("the CA file holds no certificate")?;
+    /// Loads the device certificate just provisioned, its CA (the one in use: a factory CA when
+    /// there is one), and any upload and pending request.
+    pub fn load(layout: Layout, provider: Arc<CryptoProvider>, minted: &MintedServer, ca_der: Vec<u8>) -> Result<Self, String> {
         let ca_info = describe(&ca_der).map_err(|e| e.to_string())?;
-        let ca_pem = String::from_utf8_lossy(&ca_pem_bytes).into_owned();
+        let ca_pem = camera_pki::pem::encode("CERTIFICATE", &ca_der).to_string();
         let device = Served::new(&provider, &[minted.cert_der.clone(), ca_der.clone()], minted.key.pkcs8_der())?;
         let uploaded = match read_optional(&layout.uploaded_bundle()) {
             Ok(Some(text)) => match Served::from_bundle(&provider, &text) {
@@ -199,11 +196,12 @@ impl Certificates {
     }
 
     fn swap(&self, why: &str) {
-        let active = {
+        {
+            // Under the lock, so a re-mint racing an upload cannot leave the device certificate
+            // served while an upload exists.
             let inner = self.lock();
-            inner.uploaded.as_ref().unwrap_or(&inner.device).certified.clone()
-        };
-        self.resolver.set(active);
+            self.resolver.set(inner.uploaded.as_ref().unwrap_or(&inner.device).certified.clone());
+        }
         self.log_served(why);
     }
 
@@ -229,10 +227,8 @@ impl Certificates {
     /// Stores and serves a validated upload. Nothing changes if storing fails.
     pub fn install_upload(&self, chain: &[Vec<u8>], key_pkcs8: &[u8]) -> Result<CertificateInfo, String> {
         let served = Served::new(&self.provider, chain, key_pkcs8)?;
-        let mut bundle = camera_pki::pem::encode("PRIVATE KEY", key_pkcs8);
-        for der in chain {
-            bundle.push_str(&camera_pki::pem::encode("CERTIFICATE", der));
-        }
+        let certs: Vec<&[u8]> = chain.iter().map(Vec::as_slice).collect();
+        let bundle = camera_pki::pem::key_bundle(key_pkcs8, &certs, "CERTIFICATE");
         write_atomic(&self.layout.uploaded_bundle(), bundle.as_bytes(), SECRET_MODE)
             .map_err(|e| format!("the certificate could not be stored ({e}); nothing was changed"))?;
         let info = served.info.clone();
@@ -241,9 +237,12 @@ impl Certificates {
         Ok(info)
     }
 
-    /// Deletes the uploaded certificate and goes back to the camera's own. False if none.
+    /// Deletes the uploaded certificate (also one on disk that could not be loaded) and goes back
+    /// to the camera's own. False if there was none in use.
     pub fn restore(&self) -> Result<bool, String> {
         if self.lock().uploaded.is_none() {
+            remove_durable(&self.layout.uploaded_bundle())
+                .map_err(|e| format!("the unusable uploaded certificate could not be deleted ({e})"))?;
             return Ok(false);
         }
         remove_durable(&self.layout.uploaded_bundle())

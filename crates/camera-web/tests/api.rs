@@ -65,11 +65,11 @@ mod authentication {
         let (status, body) = cam.curl_json(&["-X", "DELETE", &cam.url("/api/v1/certificate")]);
         assert_eq!(status, 403, "{body}");
         assert_eq!(body["error"], "setup_required");
-        let (status, body) = cam.curl_json(&["-X", "POST", &cam.url("/api/v1/setup"), "-d", r#"{"password":"short"}"#]);
+        let (status, body) = cam.curl_json(&["-X", "POST", &cam.url("/api/v1/setup"), "--json", r#"{"password":"short"}"#]);
         assert_eq!(status, 400, "{body}");
         assert!(body["message"].as_str().unwrap().contains("at least 8"));
         cam.setup();
-        let (status, body) = cam.curl_json(&["-X", "POST", &cam.url("/api/v1/setup"), "-d", r#"{"password":"another password"}"#]);
+        let (status, body) = cam.curl_json(&["-X", "POST", &cam.url("/api/v1/setup"), "--json", r#"{"password":"another password"}"#]);
         assert_eq!(status, 409, "a second setup is refused: {body}");
         let (status, body) = cam.curl_json(&["-X", "DELETE", &cam.url("/api/v1/certificate")]);
         assert_eq!(status, 401, "{body}");
@@ -87,7 +87,7 @@ mod authentication {
         cam.setup();
         let jar = cam.dir.path().join("cookies");
         let jar = jar.to_str().unwrap();
-        let (status, body) = cam.curl_json(&["-c", jar, "-X", "POST", &cam.url("/api/v1/login"), "-d", &format!(r#"{{"password":"{PASSWORD}"}}"#)]);
+        let (status, body) = cam.curl_json(&["-c", jar, "-X", "POST", &cam.url("/api/v1/login"), "--json", &format!(r#"{{"password":"{PASSWORD}"}}"#)]);
         assert_eq!(status, 200);
         let csrf = body["csrf_token"].as_str().unwrap().to_owned();
         let cookies = std::fs::read_to_string(jar).unwrap();
@@ -104,18 +104,72 @@ mod authentication {
     }
 
     #[test]
+    fn another_sites_page_cannot_set_the_password_or_make_changes() {
+        let cam = Camera::start();
+        // A form or no-cors fetch from another site cannot send application/json...
+        let (status, body) = cam.curl_json(&["-X", "POST", &cam.url("/api/v1/setup"), "-H", "Content-Type: text/plain", "-d", r#"{"password":"attacker password"}"#]);
+        assert_eq!((status, body["error"].as_str()), (415, Some("json_required")), "{body}");
+        // ...and a browser names the site a request comes from.
+        let (status, body) = cam.curl_json(&["-X", "POST", &cam.url("/api/v1/setup"), "-H", "Sec-Fetch-Site: cross-site", "--json", r#"{"password":"attacker password"}"#]);
+        assert_eq!((status, body["error"].as_str()), (403, Some("cross_site")), "{body}");
+        let (status, _) = cam.curl_json(&["-X", "POST", &cam.url("/api/v1/setup"), "-H", "Origin: https://evil.example", "--json", r#"{"password":"attacker password"}"#]);
+        assert_eq!(status, 403);
+        let (_, session) = cam.curl_json(&[&cam.url("/api/v1/session")]);
+        assert_eq!(session["password_set"], false, "nothing was set");
+        // The camera's own page (same origin) works.
+        let origin = format!("Origin: https://{}", cam.https);
+        let (status, body) = cam.curl_json(&["-X", "POST", &cam.url("/api/v1/setup"), "-H", &origin, "-H", "Sec-Fetch-Site: same-origin", "--json", &format!(r#"{{"password":"{PASSWORD}"}}"#)]);
+        assert_eq!(status, 200, "{body}");
+    }
+
+    #[test]
     fn failed_logins_are_rate_limited() {
         let cam = Camera::start();
         cam.setup();
         let mut statuses = Vec::new();
         for _ in 0..7 {
-            let (status, _) = cam.curl_json(&["-X", "POST", &cam.url("/api/v1/login"), "-d", r#"{"password":"guess guess"}"#]);
+            let (status, _) = cam.curl_json(&["-X", "POST", &cam.url("/api/v1/login"), "--json", r#"{"password":"guess guess"}"#]);
             statuses.push(status);
         }
         assert_eq!(&statuses[..5], &[401; 5]);
         assert_eq!(statuses[6], 429, "{statuses:?}");
-        let (status, body) = cam.curl_json(&["-X", "POST", &cam.url("/api/v1/login"), "-d", &format!(r#"{{"password":"{PASSWORD}"}}"#)]);
+        let (status, body) = cam.curl_json(&["-X", "POST", &cam.url("/api/v1/login"), "--json", &format!(r#"{{"password":"{PASSWORD}"}}"#)]);
         assert_eq!(status, 429, "even the right password waits while blocked: {body}");
         assert!(body["message"].as_str().unwrap().contains("wait"));
+    }
+}
+
+mod factory_ca {
+    use super::*;
+
+    #[test]
+    fn a_factory_ca_is_exported_and_signs_and_dropping_it_is_recorded() {
+        let dir = TempDir::new("factory");
+        let factory = dir.path().join("state/factory");
+        std::fs::create_dir_all(&factory).unwrap();
+        openssl(
+            &factory,
+            &["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "3650",
+              "-subj", "/O=Camera Maker/CN=Camera Maker Factory CA 0042", "-addext", "basicConstraints=critical,CA:true,pathlen:0", "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+        );
+        let factory_pem = std::fs::read_to_string(factory.join("ca.crt")).unwrap();
+        let cam = Camera::start_in(dir, r#"{"camera": {"loopback": true}}"#);
+        let (status, exported) = curl_with_ca(&factory.join("ca.crt"), &[&cam.url("/cacert.crt")]);
+        assert_eq!(status, 200);
+        assert_eq!(String::from_utf8(exported).unwrap().trim(), factory_pem.trim(), "cacert.crt is the factory CA");
+        assert!(served_chain(&cam.https)[1].trim() == factory_pem.trim(), "the chain ends in the factory CA");
+        let (_, info) = curl_with_ca(&factory.join("ca.crt"), &[&cam.url("/api/v1/certificate")]);
+        let info: serde_json::Value = serde_json::from_slice(&info).unwrap();
+        assert!(info["ca"]["replaced"].is_null(), "{info}");
+        assert!(!cam.dir.path().join("state/ca.crt").exists(), "no own CA is made while a factory CA is there");
+
+        // Taking the factory CA away makes the camera use (create) its own: recorded, not silent.
+        let dir = cam.stop();
+        std::fs::remove_dir_all(dir.path().join("state/factory")).unwrap();
+        let cam = Camera::start_in(dir, r#"{"camera": {"loopback": true}}"#);
+        let (_, info) = cam.curl_json(&[&cam.url("/api/v1/certificate")]);
+        let reason = info["ca"]["replaced"]["reason"].as_str().unwrap_or_default();
+        assert!(reason.contains("the CA in use changed"), "{info}");
+        assert!(cam.log_text().contains("THE CAMERA CA WAS REPLACED"), "{}", cam.log_text());
     }
 }

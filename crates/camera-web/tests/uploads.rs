@@ -156,7 +156,7 @@ mod certificate_request {
     fn a_certificate_from_another_cameras_request_is_refused_with_an_explanation() {
         let cam = Camera::start();
         cam.setup();
-        let (status, _) = cam.curl(&["-u", &cam.admin(), "-X", "POST", "-d", r#"{"subject_alt_names":["127.0.0.1"]}"#, &cam.url("/api/v1/csr")]);
+        let (status, _) = cam.curl(&["-u", &cam.admin(), "-X", "POST", "--json", r#"{"subject_alt_names":["127.0.0.1"]}"#, &cam.url("/api/v1/csr")]);
         assert_eq!(status, 200);
         let w = TempDir::new("other");
         seed_002_certificate(w.path()); // a certificate for some other key

@@ -82,7 +82,7 @@ fn move_aside(path: &Path, suffix: &str, now: SystemTime) -> Result<Option<PathB
     if !path.exists() {
         return Ok(None);
     }
-    let secs = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = unix_seconds(now);
     // Cameras without a real-time clock boot at the same second of 1970 again and again: never
     // rename over a file moved aside before.
     let mut base = path.as_os_str().to_owned();
@@ -99,8 +99,47 @@ fn move_aside(path: &Path, suffix: &str, now: SystemTime) -> Result<Option<PathB
     Ok(Some(target))
 }
 
-/// Loads the camera's CA, or creates it on first boot. The caller holds the state lock.
+/// Loads the camera's CA (a factory CA first), or creates it on first boot, and records any
+/// change of the CA in use. The caller holds the state lock.
 pub fn ensure_ca(layout: &Layout, config: &CameraConfig, now: SystemTime) -> Result<(RootCa, CaOrigin), ProvisionError> {
+    let (ca, origin) = select_ca(layout, config, now)?;
+    record_ca_in_use(layout, &ca, &origin, now)?;
+    Ok((ca, origin))
+}
+
+/// Writes the replacement record the UI shows ("import the new cacert.crt") and logs loudly.
+fn record_replacement(layout: &Layout, ca: &RootCa, reason: &str, moved_aside: &[PathBuf], now: SystemTime) -> Result<(), ProvisionError> {
+    let record = serde_json::json!({
+        "replaced_at_unix": unix_seconds(now),
+        "reason": reason,
+        "moved_aside": moved_aside.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "new_ca_sha256": ca.fingerprint(),
+    });
+    write(&layout.ca_replaced_record(), record.to_string().as_bytes(), PUBLIC_MODE)?;
+    log::warn(&format!("THE CAMERA CA WAS REPLACED: {reason}; users must import the new cacert.crt"));
+    Ok(())
+}
+
+/// The CA in use never changes silently: whatever the cause (a factory CA added or removed, a
+/// corrupt CA regenerated), a different fingerprint than last time is recorded and logged.
+fn record_ca_in_use(layout: &Layout, ca: &RootCa, origin: &CaOrigin, now: SystemTime) -> Result<(), ProvisionError> {
+    let fingerprint = ca.fingerprint();
+    let previous = read(&layout.ca_in_use())?.map(|b| String::from_utf8_lossy(&b).trim().to_owned());
+    if previous.as_deref() == Some(fingerprint.as_str()) {
+        return Ok(());
+    }
+    if let (Some(previous), false) = (&previous, matches!(origin, CaOrigin::Replaced { .. })) {
+        let reason = format!("the CA in use changed from {previous} to this {origin} CA");
+        record_replacement(layout, ca, &reason, &[], now)?;
+    }
+    write(&layout.ca_in_use(), format!("{fingerprint}\n").as_bytes(), PUBLIC_MODE)
+}
+
+fn unix_seconds(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+fn select_ca(layout: &Layout, config: &CameraConfig, now: SystemTime) -> Result<(RootCa, CaOrigin), ProvisionError> {
     if let (Some(cert), Some(key)) = (read(&layout.factory_ca_cert())?, read(&layout.factory_ca_key())?) {
         match RootCa::from_pem(&cert, &key) {
             Ok(ca) => return Ok((ca, CaOrigin::Factory)),
@@ -143,17 +182,7 @@ pub fn ensure_ca(layout: &Layout, config: &CameraConfig, now: SystemTime) -> Res
     let origin = match replaced {
         None => CaOrigin::Created,
         Some(reason) => {
-            let record = serde_json::json!({
-                "replaced_at_unix": now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
-                "reason": reason,
-                "moved_aside": moved_aside.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
-                "new_ca_sha256": ca.fingerprint(),
-            });
-            write(&layout.ca_replaced_record(), record.to_string().as_bytes(), PUBLIC_MODE)?;
-            log::warn(&format!(
-                "THE CAMERA CA WAS REPLACED: {reason}; old files moved aside to {:?}; users must import the new cacert.crt",
-                moved_aside
-            ));
+            record_replacement(layout, &ca, &format!("{reason} (old files moved aside: {moved_aside:?})"), &moved_aside, now)?;
             CaOrigin::Replaced { reason, moved_aside }
         }
     };
@@ -246,6 +275,8 @@ pub fn mint(
 pub struct Outcome {
     pub ca_origin: CaOrigin,
     pub ca_fingerprint: String,
+    /// The CA certificate in use (the factory CA's when there is one): what `cacert.crt` is.
+    pub ca_cert_der: Vec<u8>,
     pub minted: MintedServer,
     pub bundle_path: PathBuf,
     /// The certificate already in the run directory was kept (see [`reuse_or_provision`]).
@@ -374,6 +405,7 @@ fn provision_inner(
     }
     Ok(Outcome {
         ca_fingerprint: ca.fingerprint(),
+        ca_cert_der: ca.cert_der().to_vec(),
         ca_origin,
         minted,
         bundle_path: layout.minted_bundle(),

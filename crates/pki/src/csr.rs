@@ -56,9 +56,7 @@ impl PendingCsr {
 
     /// Key and request in one PEM text (one file, replaced atomically).
     pub fn to_bundle_pem(&self) -> Zeroizing<String> {
-        let mut out = self.key.to_pem();
-        out.push_str(&self.csr_pem());
-        out
+        crate::pem::key_bundle(self.key.pkcs8_der(), &[&self.csr_der], "CERTIFICATE REQUEST")
     }
 
     pub fn from_bundle_pem(text: &[u8]) -> Result<Self, PkiError> {

@@ -7,7 +7,7 @@ const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 
 /// Encodes `der` as one PEM block with the given label, lines of 64 characters.
 pub fn encode(label: &str, der: &[u8]) -> Zeroizing<String> {
-    let mut out = Zeroizing::new(String::with_capacity(der.len() * 4 / 3 + 100));
+    let mut out = Zeroizing::new(String::with_capacity(encoded_len(label, der.len())));
     out.push_str("-----BEGIN ");
     out.push_str(label);
     out.push_str("-----\n");
@@ -31,6 +31,27 @@ pub fn encode(label: &str, der: &[u8]) -> Zeroizing<String> {
     out.push_str("-----END ");
     out.push_str(label);
     out.push_str("-----\n");
+    out
+}
+
+/// Length of [`encode`]'s output.
+fn encoded_len(label: &str, der_len: usize) -> usize {
+    let body = der_len.div_ceil(3) * 4;
+    2 * (16 + label.len()) + body + body.div_ceil(64)
+}
+
+/// A private key followed by other blocks (certificates, a request) in one PEM text: one file,
+/// replaced atomically. The buffer is sized up front so the key is never left behind in a freed,
+/// unwiped allocation when the text grows.
+pub fn key_bundle(key_pkcs8: &[u8], others: &[&[u8]], others_label: &str) -> Zeroizing<String> {
+    let capacity = encoded_len("PRIVATE KEY", key_pkcs8.len())
+        + others.iter().map(|der| encoded_len(others_label, der.len())).sum::<usize>();
+    let mut out = Zeroizing::new(String::with_capacity(capacity));
+    out.push_str(&encode("PRIVATE KEY", key_pkcs8));
+    for der in others {
+        out.push_str(&encode(others_label, der));
+    }
+    debug_assert!(out.len() <= capacity);
     out
 }
 
@@ -76,6 +97,7 @@ mod tests {
                 assert_eq!(certificates(pem.as_bytes()).unwrap(), vec![der.clone()], "len {len}");
             }
             assert!(pem.lines().all(|l| l.len() <= 64));
+            assert_eq!(pem.len(), encoded_len("CERTIFICATE", len), "len {len}");
         }
     }
 }

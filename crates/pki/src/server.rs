@@ -34,10 +34,7 @@ pub struct MintedServer {
 impl MintedServer {
     /// Key, certificate and CA certificate in one PEM text: one file, replaced atomically.
     pub fn bundle_pem(&self, ca: &RootCa) -> Zeroizing<String> {
-        let mut out = self.key.to_pem();
-        out.push_str(&crate::pem::encode("CERTIFICATE", &self.cert_der));
-        out.push_str(&crate::pem::encode("CERTIFICATE", ca.cert_der()));
-        out
+        crate::pem::key_bundle(self.key.pkcs8_der(), &[&self.cert_der, ca.cert_der()], "CERTIFICATE")
     }
 }
 

@@ -7,7 +7,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
@@ -29,16 +29,19 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
     let name = path
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
+    // Unique per process and call (threads may write at once); the pid lets a later cleanup tell
+    // a dead writer's leftovers from a live writer's file.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let temp = dir.join(format!(
-        "{TEMP_PREFIX}{}-{}",
+        "{TEMP_PREFIX}{}-{}-{}",
         name.to_string_lossy(),
-        std::process::id()
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
     let result = (|| {
         let mut file = OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .mode(mode)
             .custom_flags(nix::libc::O_CLOEXEC)
             .open(&temp)?;
@@ -89,7 +92,8 @@ pub fn remove_stale_temporaries(dir: &Path) -> io::Result<usize> {
     };
     for entry in entries {
         let entry = entry?;
-        if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(TEMP_PREFIX) && !writer_alive(&name) {
             fs::remove_file(entry.path())?;
             removed += 1;
         }
@@ -98,6 +102,17 @@ pub fn remove_stale_temporaries(dir: &Path) -> io::Result<usize> {
         sync_dir(dir)?;
     }
     Ok(removed)
+}
+
+/// Whether the process that named a temporary file (`.tmp-<name>-<pid>-<n>`) still runs. It
+/// may be writing it right now (the web server while the boot script's provisioner cleans up).
+fn writer_alive(temp_name: &str) -> bool {
+    let mut parts = temp_name.rsplit('-');
+    let _counter = parts.next();
+    match parts.next().and_then(|pid| pid.parse::<u32>().ok()) {
+        Some(pid) => pid != std::process::id() && Path::new(&format!("/proc/{pid}")).exists(),
+        None => false,
+    }
 }
 
 /// Creates `dir` (and parents) with the given mode if missing, and checks it is a directory.
@@ -129,8 +144,6 @@ fn parent_dir(path: &Path) -> &Path {
 fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
-
-use std::os::unix::fs::DirBuilderExt;
 
 /// An exclusive lock on a state directory, held until dropped.
 ///
@@ -189,6 +202,10 @@ impl Layout {
     /// Record of the last time the CA was replaced (JSON), so the UI can ask users to re-import it.
     pub fn ca_replaced_record(&self) -> PathBuf {
         self.state_dir.join("ca-replaced.json")
+    }
+    /// SHA-256 fingerprint of the CA in use last time, so a change of CA is always recorded.
+    pub fn ca_in_use(&self) -> PathBuf {
+        self.state_dir.join("ca-in-use.sha256")
     }
     /// The last wall-clock time seen (seconds since the epoch, text): the clock floor.
     pub fn saved_clock(&self) -> PathBuf {
@@ -254,10 +271,14 @@ mod tests {
     #[test]
     fn stale_temporaries_are_removed() {
         let dir = temp_dir("stale");
-        fs::write(dir.join(".tmp-ca.key-123"), b"half").unwrap();
+        // pid 4194304 is above Linux's pid_max: that writer is surely gone.
+        fs::write(dir.join(".tmp-ca.key-4194304-0"), b"half").unwrap();
+        // pid 1 is alive: its file may be in the middle of being written.
+        fs::write(dir.join(".tmp-uploaded.pem-1-0"), b"busy").unwrap();
         fs::write(dir.join("ca.crt"), b"keep").unwrap();
         assert_eq!(remove_stale_temporaries(&dir).unwrap(), 1);
         assert!(dir.join("ca.crt").exists());
+        assert!(dir.join(".tmp-uploaded.pem-1-0").exists());
     }
 
     #[test]
