@@ -110,7 +110,9 @@ impl Test {
             step(&format!("the guest's kernel has {} on eth0; camera-web serves the device-minted certificate", self.ip));
             // The camera's own memory figure: the static musl binary on an Arm kernel, after one request.
             let (rss, _) = g.sh("grep -E 'VmRSS|VmHWM|RssAnon|RssFile' /proc/$(pidof camera-web)/status", Duration::from_secs(10))?;
-            println!("system-test: camera-web memory in the guest: {}", rss.split_whitespace().collect::<Vec<_>>().join(" "));
+            // The console echoes the command line first: keep the status fields only.
+            let fields = rss.find("Vm").map_or(rss.as_str(), |at| &rss[at..]);
+            println!("system-test: camera-web memory in the guest: {}", fields.split_whitespace().collect::<Vec<_>>().join(" "));
 
             let ca = self.fetch_ca(g.https_port)?;
             let ca_path = self.path("cacert.crt");
