@@ -104,6 +104,14 @@ mod installer_workflows {
         let chain = cam.served_chain();
         assert_eq!(chain.len(), 2, "leaf and intermediate are served");
         verify_served_with(&cam, &d.join("rootCA.crt"));
+
+        // The same file as a raw body, passphrase in X-Passphrase (for scripts).
+        let (status, _) = curl_with_ca(&d.join("rootCA.crt"), &["-u", &cam.admin(), "-X", "DELETE", &cam.url("/api/v1/certificate")]);
+        assert_eq!(status, 200);
+        let body = format!("@{}", d.join("camera.p12").display());
+        let (status, reply) = cam.curl(&["-u", &cam.admin(), "-X", "PUT", "-H", "Content-Type: application/x-pkcs12", "-H", "X-Passphrase: p12 secret", "--data-binary", &body, &cam.url("/api/v1/certificate")]);
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&reply));
+        verify_served_with(&cam, &d.join("rootCA.crt"));
     }
 
     #[test]
