@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, RwLock};
 
 use camera_pki::{describe, CertificateInfo, MintedServer, PendingCsr, SanName};
+use cert_provisioner::clock::unix_seconds;
 use camera_state::{read_optional, remove_durable, write_atomic, Layout, SECRET_MODE};
 use rustls::crypto::CryptoProvider;
 use rustls::server::{ClientHello, ResolvesServerCert};
@@ -106,7 +107,7 @@ impl std::fmt::Debug for Certificates {
 }
 
 fn now_unix() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    unix_seconds(std::time::SystemTime::now())
 }
 
 fn pending_info(pending: &PendingCsr, created_at_unix: u64) -> Option<(PendingInfo, String)> {
@@ -142,9 +143,7 @@ impl Certificates {
             Ok(Some(text)) => PendingCsr::from_bundle_pem(&text).ok().and_then(|p| {
                 let created = std::fs::metadata(layout.pending_csr())
                     .and_then(|m| m.modified())
-                    .ok()
-                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map(|d| d.as_secs())
+                    .map(unix_seconds)
                     .unwrap_or(0);
                 pending_info(&p, created)
             }),

@@ -17,6 +17,11 @@ pub fn build_time() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(secs)
 }
 
+/// Whole seconds since the epoch (0 for times before it).
+pub fn unix_seconds(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
 /// The later of the build time and the time saved in the state directory.
 pub fn floor(layout: &Layout) -> SystemTime {
     build_time().max(saved_time(layout).unwrap_or(UNIX_EPOCH))
@@ -34,13 +39,12 @@ pub fn save(layout: &Layout, now: SystemTime) -> std::io::Result<()> {
     if saved_time(layout).is_some_and(|saved| saved >= now) || now <= build_time() {
         return Ok(());
     }
-    let secs = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = unix_seconds(now);
     write_atomic(&layout.saved_clock(), format!("{secs}\n").as_bytes(), PUBLIC_MODE)
 }
 
 /// The notBefore for a certificate minted at `now`.
 pub fn not_before(now: SystemTime, floor: SystemTime) -> OffsetDateTime {
     let start = now.checked_sub(BACKDATE).unwrap_or(UNIX_EPOCH).max(floor);
-    let secs = start.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    OffsetDateTime::from_unix_timestamp(secs as i64).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    OffsetDateTime::from_unix_timestamp(unix_seconds(start) as i64).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }

@@ -4,12 +4,12 @@
 use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime};
 
 use camera_pki::{CaSpec, MintedServer, PkiError, RootCa, SanName, ServerSpec};
 use camera_state::{read_optional, rename_durable, write_atomic, Layout, StateLock, PUBLIC_MODE, SECRET_MODE};
 
-use crate::clock;
+use crate::clock::{self, unix_seconds};
 use crate::config::CameraConfig;
 use crate::log;
 
@@ -133,10 +133,6 @@ fn record_ca_in_use(layout: &Layout, ca: &RootCa, origin: &CaOrigin, now: System
         record_replacement(layout, ca, &reason, &[], now)?;
     }
     write(&layout.ca_in_use(), format!("{fingerprint}\n").as_bytes(), PUBLIC_MODE)
-}
-
-fn unix_seconds(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 fn select_ca(layout: &Layout, config: &CameraConfig, now: SystemTime) -> Result<(RootCa, CaOrigin), ProvisionError> {
