@@ -37,7 +37,7 @@ const APT_TOOLS: &[(&str, &str)] = &[
 ];
 
 /// PyPI tools, by the module that shows each is present.
-const PIP_TOOLS: &[(&str, &str)] = &[("pkilint", "pkilint")];
+const PIP_TOOLS: &[(&str, &str)] = &[("pkilint", "pkilint"), ("sslyze", "sslyze")];
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()

@@ -27,8 +27,10 @@ pub const MAX_FILE: usize = 64 * 1024;
 const MAX_MULTIPART: usize = 3 * MAX_FILE + 8 * 1024;
 /// Largest JSON request.
 const MAX_JSON: usize = 16 * 1024;
-/// Time allowed for a whole request body to arrive.
+/// Time allowed for a whole upload body (up to 200 KiB) to arrive.
 const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// Time allowed for a JSON body (up to 16 KiB, the only bodies anonymous clients may send).
+const SMALL_BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub type Body = Full<Bytes>;
 
@@ -106,7 +108,8 @@ fn bytes_response(content_type: &'static str, body: impl Into<Bytes>, download_n
 /// Headers every HTTPS response carries.
 fn secure_headers(headers: &mut HeaderMap) {
     let fixed = [
-        (header::STRICT_TRANSPORT_SECURITY, "max-age=31536000"),
+        // Two years: the minimum in Mozilla's TLS profiles. Browsers ignore HSTS for IP addresses.
+        (header::STRICT_TRANSPORT_SECURITY, "max-age=63072000"),
         (
             header::CONTENT_SECURITY_POLICY,
             "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
@@ -227,7 +230,8 @@ async fn read_body(req: Request<Incoming>, limit: usize, what: &str) -> Result<Z
         return Err(too_large());
     }
     // A client trickling its body must not hold a connection slot for long.
-    let collected = tokio::time::timeout(BODY_TIMEOUT, Limited::new(req.into_body(), limit).collect())
+    let timeout = if limit <= MAX_JSON { SMALL_BODY_TIMEOUT } else { BODY_TIMEOUT };
+    let collected = tokio::time::timeout(timeout, Limited::new(req.into_body(), limit).collect())
         .await
         .map_err(|_| ApiError::new(StatusCode::REQUEST_TIMEOUT, "too_slow", format!("The {what} took too long to arrive.")))?;
     match collected {
@@ -254,7 +258,13 @@ async fn read_json<T: for<'de> Deserialize<'de>>(req: Request<Incoming>) -> Resu
         ));
     }
     let body = read_body(req, MAX_JSON, "request").await?;
-    serde_json::from_slice(&body).map_err(|e| {
+    parse_json(&body)
+}
+
+/// Parses a JSON request body (a [`PasswordBody`], a [`camera_pki::CsrRequest`]) as the routes do.
+/// Public for the fuzz targets in `fuzz/`.
+pub fn parse_json<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_json", format!("The request is not the JSON this API expects: {e}."))
     })
 }
@@ -419,10 +429,17 @@ fn status(app: &App) -> Response<Body> {
     json_response(StatusCode::OK, &app.certs.status(&addresses, &names, host.as_deref(), app.web.tls.as_str()))
 }
 
+/// The body of `POST /api/v1/setup` and `/login`.
 #[derive(Deserialize, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
 #[serde(deny_unknown_fields)]
-struct PasswordBody {
-    password: String,
+pub struct PasswordBody {
+    pub password: String,
+}
+
+impl std::fmt::Debug for PasswordBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PasswordBody(..)")
+    }
 }
 
 fn logged_in_response(app: &App, status: StatusCode) -> ApiResult {

@@ -15,6 +15,8 @@ use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+use crate::admission::client_key;
+
 /// PBKDF2 rounds: about 0.1 s on a desktop core, under a second on a camera's ARM core.
 pub const PBKDF2_ITERATIONS: u32 = 200_000;
 pub const MIN_PASSWORD_LEN: usize = 8;
@@ -86,6 +88,7 @@ pub struct Auth {
     /// Why the stored password could not be read, if it could not.
     damaged: Option<String>,
     sessions: Mutex<HashMap<String, Session>>,
+    /// By [`client_key`]: an IPv6 host rotating addresses in its /64 is still one client.
     failures: Mutex<HashMap<IpAddr, Failures>>,
     /// SHA-256 of the last password that passed PBKDF2 with a per-process salt, so scripts
     /// using HTTP Basic on every request do not pay PBKDF2 each time.
@@ -199,12 +202,14 @@ impl Auth {
 
     /// Waits imposed on `client` by earlier failures.
     fn blocked(&self, client: IpAddr) -> Option<Duration> {
+        let client = client_key(client);
         let failures = self.failures.lock().ok()?;
         let until = failures.get(&client)?.blocked_until?;
         until.checked_duration_since(Instant::now())
     }
 
     fn record_failure(&self, client: IpAddr) {
+        let client = client_key(client);
         let Ok(mut failures) = self.failures.lock() else { return };
         if failures.len() >= MAX_TRACKED_CLIENTS && !failures.contains_key(&client) {
             if let Some(oldest) = failures.iter().min_by_key(|(_, f)| f.last).map(|(ip, _)| *ip) {
@@ -232,7 +237,7 @@ impl Auth {
         }
         let key = self.cache_key(password);
         if self.verified.lock().ok().and_then(|v| *v).is_some_and(|v| constant_time_eq(&v, &key)) {
-            self.failures.lock().map(|mut f| f.remove(&client)).ok();
+            self.failures.lock().map(|mut f| f.remove(&client_key(client))).ok();
             return Ok(());
         }
         let (iterations, salt, hash) = {
@@ -247,7 +252,7 @@ impl Auth {
                 if let Ok(mut v) = self.verified.lock() {
                     *v = Some(key);
                 }
-                self.failures.lock().map(|mut f| f.remove(&client)).ok();
+                self.failures.lock().map(|mut f| f.remove(&client_key(client))).ok();
                 Ok(())
             }
             Err(_) => {
@@ -355,6 +360,18 @@ mod tests {
         auth.record_failure(attacker);
         let wait = auth.blocked(attacker).unwrap();
         assert!(wait <= MAX_LOCKOUT, "{wait:?}");
+    }
+
+    #[test]
+    fn an_ipv6_host_rotating_addresses_in_its_64_stays_one_client() {
+        let auth = auth();
+        auth.install_password(&auth.hash_password("correct horse")).unwrap();
+        for n in 0..FREE_FAILURES {
+            let rotated: IpAddr = format!("fd77::{:x}", 0x1000 + n).parse().unwrap();
+            assert_eq!(auth.verify(rotated, "guess"), Err(AuthError::WrongPassword));
+        }
+        assert!(matches!(auth.verify("fd77::beef".parse().unwrap(), "correct horse"), Err(AuthError::TooManyAttempts { .. })));
+        assert_eq!(auth.verify("fd77:0:0:1::beef".parse().unwrap(), "correct horse"), Ok(()), "another /64 is another client");
     }
 
     #[test]

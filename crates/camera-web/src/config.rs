@@ -31,8 +31,11 @@ pub struct WebConfig {
     /// `null` turns the plain-HTTP listener off.
     pub http: Option<SocketAddr>,
     pub tls: TlsProfile,
-    /// Connections served at once; more are closed at accept.
+    /// Connections held at once (HTTP and HTTPS together); when all are taken, the oldest one
+    /// that has not sent a request yet is closed to make room, else the new one is.
     pub max_connections: usize,
+    /// Connections one client (an IPv4 address, or an IPv6 /64) may hold at once.
+    pub max_connections_per_client: usize,
     /// Seconds a client has to finish the TLS handshake and to send each request's headers.
     pub handshake_timeout_secs: u64,
 }
@@ -44,6 +47,8 @@ impl Default for WebConfig {
             http: Some(SocketAddr::from(([0u16; 8], 80))),
             tls: TlsProfile::Standard,
             max_connections: 256,
+            // A browser opens at most 6 per host; scripts one or two.
+            max_connections_per_client: 16,
             handshake_timeout_secs: 10,
         }
     }
@@ -55,8 +60,8 @@ impl WebConfig {
             return Ok(Self::default());
         }
         let config: Self = serde_json::from_value(value.clone()).map_err(|e| format!("web section: {e}"))?;
-        if config.max_connections == 0 || config.handshake_timeout_secs == 0 {
-            return Err("web section: max_connections and handshake_timeout_secs must be positive".into());
+        if config.max_connections == 0 || config.max_connections_per_client == 0 || config.handshake_timeout_secs == 0 {
+            return Err("web section: max_connections, max_connections_per_client and handshake_timeout_secs must be positive".into());
         }
         Ok(config)
     }

@@ -3,8 +3,10 @@
 //! - [`certs`]: which certificate is served (uploaded > device-minted) and the hot swap.
 //! - [`api`]: the JSON API and the UI's routes.
 //! - [`auth`]: admin password, sessions, CSRF, failed-login limiter.
-//! - [`server`]: listeners, TLS, connection limits and timeouts, the watcher thread.
+//! - [`admission`]: connection slots: total and per-client caps, eviction of silent connections.
+//! - [`server`]: listeners, TLS, timeouts, the watcher thread.
 
+pub mod admission;
 pub mod api;
 pub mod assets;
 pub mod auth;

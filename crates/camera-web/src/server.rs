@@ -13,9 +13,9 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use rustls::crypto::CryptoProvider;
 use rustls::ServerConfig;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
+use crate::admission::{Admission, Slot};
 use crate::api::{self, App};
 use crate::auth::Auth;
 use crate::certs::Certificates;
@@ -106,12 +106,12 @@ impl Server {
 
     /// Serves until the process is told to stop.
     pub async fn run(self) {
-        let limit = Arc::new(Semaphore::new(self.app.web.max_connections));
+        let admission = Admission::new(self.app.web.max_connections, self.app.web.max_connections_per_client);
         let timeout = Duration::from_secs(self.app.web.handshake_timeout_secs);
         if let Some(http) = self.http {
-            tokio::spawn(serve_http(http, self.app.clone(), limit.clone(), timeout));
+            tokio::spawn(serve_http(http, self.app.clone(), admission.clone(), timeout));
         }
-        serve_https(self.https, self.acceptor, self.app, limit, timeout).await;
+        serve_https(self.https, self.acceptor, self.app, admission, timeout).await;
     }
 }
 
@@ -125,7 +125,8 @@ fn http1_builder(timeout: Duration) -> http1::Builder {
     builder
 }
 
-async fn serve_https(listener: TcpListener, acceptor: TlsAcceptor, app: Arc<App>, limit: Arc<Semaphore>, timeout: Duration) {
+/// The next connection that gets a slot; connections refused a slot are closed at once.
+async fn accept(listener: &TcpListener, admission: &Arc<Admission>) -> (tokio::net::TcpStream, std::net::IpAddr, Slot) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(conn) => conn,
@@ -136,44 +137,66 @@ async fn serve_https(listener: TcpListener, acceptor: TlsAcceptor, app: Arc<App>
                 continue;
             }
         };
-        let Ok(permit) = limit.clone().try_acquire_owned() else {
-            drop(stream);
-            continue;
-        };
+        let peer = peer.ip();
+        // Closed connections give their slots back only when their tasks run: let them run
+        // (one pass over the ready tasks and the I/O events) before refusing or evicting.
+        for _ in 0..3 {
+            if !admission.is_full() {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        if let Some(slot) = admission.admit(peer) {
+            return (stream, peer, slot);
+        }
+    }
+}
+
+async fn serve_https(listener: TcpListener, acceptor: TlsAcceptor, app: Arc<App>, admission: Arc<Admission>, timeout: Duration) {
+    loop {
+        let (stream, peer_ip, slot) = accept(&listener, &admission).await;
         let acceptor = acceptor.clone();
         let app = app.clone();
         tokio::spawn(async move {
-            let _permit = permit;
-            let _ = stream.set_nodelay(true);
-            let tls = match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => tls,
-                _ => return,
+            let slot = Arc::new(slot);
+            let connection = async {
+                let _ = stream.set_nodelay(true);
+                let Ok(Ok(tls)) = tokio::time::timeout(timeout, acceptor.accept(stream)).await else { return };
+                let slot = slot.clone();
+                let service = service_fn(move |req| {
+                    slot.request_started();
+                    let app = app.clone();
+                    async move { Ok::<_, std::convert::Infallible>(api::handle_https(app, peer_ip, req).await) }
+                });
+                let _ = http1_builder(timeout).serve_connection(TokioIo::new(tls), service).await;
             };
-            let peer_ip = peer.ip();
-            let service = service_fn(move |req| {
-                let app = app.clone();
-                async move { Ok::<_, std::convert::Infallible>(api::handle_https(app, peer_ip, req).await) }
-            });
-            let _ = http1_builder(timeout).serve_connection(TokioIo::new(tls), service).await;
+            tokio::select! {
+                () = connection => {}
+                () = slot.evicted() => {}
+            }
         });
     }
 }
 
-async fn serve_http(listener: TcpListener, app: Arc<App>, limit: Arc<Semaphore>, timeout: Duration) {
+async fn serve_http(listener: TcpListener, app: Arc<App>, admission: Arc<Admission>, timeout: Duration) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            continue;
-        };
-        let Ok(permit) = limit.clone().try_acquire_owned() else { continue };
+        let (stream, _, slot) = accept(&listener, &admission).await;
         let app = app.clone();
         tokio::spawn(async move {
-            let _permit = permit;
-            let service = service_fn(move |req| {
-                let app = app.clone();
-                async move { Ok::<_, std::convert::Infallible>(api::handle_http(&app, &req)) }
-            });
-            let _ = http1_builder(timeout).serve_connection(TokioIo::new(stream), service).await;
+            let slot = Arc::new(slot);
+            let connection = async {
+                let slot = slot.clone();
+                let service = service_fn(move |req| {
+                    slot.request_started();
+                    let app = app.clone();
+                    async move { Ok::<_, std::convert::Infallible>(api::handle_http(&app, &req)) }
+                });
+                let _ = http1_builder(timeout).serve_connection(TokioIo::new(stream), service).await;
+            };
+            tokio::select! {
+                () = connection => {}
+                () = slot.evicted() => {}
+            }
         });
     }
 }

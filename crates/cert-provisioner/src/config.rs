@@ -11,6 +11,10 @@ pub const DEFAULT_CONFIG: &str = "/etc/camera-https/config.json";
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/camera-https";
 pub const DEFAULT_RUN_DIR: &str = "/run/camera-https";
 
+/// Server certificate lifetime when the web server runs High-Security (TLS 1.3 only) and the
+/// configuration does not say otherwise.
+pub const HIGH_SECURITY_SERVER_CERT_DAYS: i64 = 90;
+
 /// The `camera` section: what the certificates say.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -95,7 +99,14 @@ impl ConfigFile {
     }
 
     pub fn parse(text: &[u8]) -> Result<Self, String> {
-        let file: Self = serde_json::from_slice(text).map_err(|e| e.to_string())?;
+        let mut file: Self = serde_json::from_slice(text).map_err(|e| e.to_string())?;
+        // Mozilla's "modern" profile (High-Security) takes server certificates of 90 days at most.
+        if file.web.get("tls").and_then(|t| t.as_str()) == Some("high-security") {
+            let raw: serde_json::Value = serde_json::from_slice(text).map_err(|e| e.to_string())?;
+            if raw.get("camera").and_then(|c| c.get("server_cert_days")).is_none() {
+                file.camera.server_cert_days = HIGH_SECURITY_SERVER_CERT_DAYS;
+            }
+        }
         file.camera.check()?;
         Ok(file)
     }
@@ -108,9 +119,17 @@ mod tests {
 
     #[test]
     fn empty_file_gives_defaults_and_other_sections_are_kept() {
-        let file = ConfigFile::parse(br#"{"web": {"tls": "high-security"}}"#).unwrap();
+        let file = ConfigFile::parse(br#"{"web": {"tls": "standard"}}"#).unwrap();
         assert_eq!(file.camera.server_cert_days, 365);
-        assert_eq!(file.web["tls"], "high-security");
+        assert_eq!(file.web["tls"], "standard");
+    }
+
+    #[test]
+    fn high_security_mints_90_day_certificates_unless_told_otherwise() {
+        let file = ConfigFile::parse(br#"{"web": {"tls": "high-security"}}"#).unwrap();
+        assert_eq!(file.camera.server_cert_days, HIGH_SECURITY_SERVER_CERT_DAYS);
+        let file = ConfigFile::parse(br#"{"camera": {"server_cert_days": 200}, "web": {"tls": "high-security"}}"#).unwrap();
+        assert_eq!(file.camera.server_cert_days, 200);
     }
 
     #[test]

@@ -339,6 +339,8 @@ fn reusable(layout: &Layout, config: &CameraConfig, ca: &RootCa, names: &[SanNam
     let text = read_optional(&layout.minted_bundle()).ok()??;
     let minted = MintedServer::from_bundle_pem(&text).ok()?;
     let issued_by_ca = crate::pem_certificates(&text).get(1).is_some_and(|der| der.as_slice() == ca.cert_der());
+    // A lifetime longer than configured now (e.g. after switching to High-Security) is re-minted.
+    let lifetime_ok = (minted.not_after - minted.not_before).whole_days() <= config.server_cert_days;
     let reason = crate::watch::mint_reason(
         &minted.names,
         &certificate_names(ca, names),
@@ -347,7 +349,7 @@ fn reusable(layout: &Layout, config: &CameraConfig, ca: &RootCa, names: &[SanNam
         std::time::Duration::from_secs(config.renew_before_days as u64 * 86_400),
         now,
     );
-    (issued_by_ca && reason.is_none()).then_some(minted)
+    (issued_by_ca && lifetime_ok && reason.is_none()).then_some(minted)
 }
 
 /// Takes the state lock. A state directory on flash that went read-only (remounted after an

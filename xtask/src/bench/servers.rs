@@ -44,7 +44,9 @@ fn pinned(program: &Path, pin: bool) -> Command {
 /// `camera-web` with its own state and run directories under `dir`, loopback names.
 pub fn camera_web(bin: &Path, dir: &Path, pin: bool) -> Result<Server> {
     let config = dir.join("config.json");
-    fs::write(&config, "{\"camera\":{\"loopback\":true}}\n").map_err(|e| format!("cannot write {}: {e}", config.display()))?;
+    // Every bench client comes from 127.0.0.1, so the per-client cap is lifted to the total.
+    fs::write(&config, "{\"camera\":{\"loopback\":true},\"web\":{\"max_connections_per_client\":256}}\n")
+        .map_err(|e| format!("cannot write {}: {e}", config.display()))?;
     let addr = free_port()?;
     let mut cmd = pinned(bin, pin);
     cmd.arg("--config")
