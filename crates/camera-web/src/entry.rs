@@ -5,10 +5,11 @@
 use std::process::ExitCode;
 
 use crate::config::WebConfig;
+use crate::respawn;
 use crate::server::{Options, Server};
 use cert_provisioner::cli::{normalize, CommonArgs};
 
-const USAGE: &str = "usage: camera-web [--config FILE] [--state-dir DIR] [--run-dir DIR] [--https ADDR:PORT] [--http ADDR:PORT|off]";
+const USAGE: &str = "usage: camera-web [--config FILE] [--state-dir DIR] [--run-dir DIR] [--https ADDR:PORT] [--http ADDR:PORT|off] [--respawn]";
 
 /// `camera-web` with the process's own arguments.
 pub fn main_entry() -> ExitCode {
@@ -17,18 +18,37 @@ pub fn main_entry() -> ExitCode {
 
 /// `camera-web` with the arguments after the program name.
 pub fn main_with_args(args: impl Iterator<Item = String>) -> ExitCode {
+    let (options, respawn) = match options(args) {
+        Ok(Some(parsed)) => parsed,
+        Ok(None) => return ExitCode::SUCCESS,
+        Err(reason) => return fail(&reason),
+    };
+    if respawn {
+        respawn::supervise(|ready| serve(&options, ready))
+    } else {
+        serve(&options, &|| {})
+    }
+}
+
+fn fail(reason: &str) -> ExitCode {
+    eprintln!("camera-web: {reason}");
+    ExitCode::FAILURE
+}
+
+/// Runs the server until SIGTERM or SIGINT; `ready` is called once it listens.
+fn serve(options: &Options, ready: &dyn Fn()) -> ExitCode {
     let result = (|| -> Result<(), String> {
-        let Some(options) = options(args)? else { return Ok(()) };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .max_blocking_threads(4)
             .build()
             .map_err(|e| format!("cannot start the runtime: {e}"))?;
         runtime.block_on(async {
-            let server = Server::start(options).await?;
+            let server = Server::start(options.clone()).await?;
             let https = server.https_addr().map(|a| a.to_string()).unwrap_or_default();
             let http = server.http_addr().map(|a| a.to_string()).unwrap_or_else(|| "off".into());
             eprintln!("camera-web: listening on https://{https} (HTTP {http})");
+            ready();
             tokio::select! {
                 () = server.run() => {}
                 _ = tokio::signal::ctrl_c() => eprintln!("camera-web: interrupted, stopping"),
@@ -39,16 +59,14 @@ pub fn main_with_args(args: impl Iterator<Item = String>) -> ExitCode {
     })();
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(reason) => {
-            eprintln!("camera-web: {reason}");
-            ExitCode::FAILURE
-        }
+        Err(reason) => fail(&reason),
     }
 }
 
-fn options(args: impl Iterator<Item = String>) -> Result<Option<Options>, String> {
+/// The options, and whether to run under the [`respawn`] supervisor; `None` after `--help`.
+fn options(args: impl Iterator<Item = String>) -> Result<Option<(Options, bool)>, String> {
     let mut common = CommonArgs::default();
-    let (mut https, mut http) = (None, None);
+    let (mut https, mut http, mut respawn) = (None, None, false);
     let mut args = normalize(args);
     while let Some(arg) = args.next() {
         if common.take(&arg, &mut args)? {
@@ -57,6 +75,7 @@ fn options(args: impl Iterator<Item = String>) -> Result<Option<Options>, String
         match arg.as_str() {
             "--https" => https = Some(args.next().ok_or("--https needs ADDR:PORT")?),
             "--http" => http = Some(args.next().ok_or("--http needs ADDR:PORT or off")?),
+            "--respawn" => respawn = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(None);
@@ -74,7 +93,7 @@ fn options(args: impl Iterator<Item = String>) -> Result<Option<Options>, String
         Some("off") => web.http = None,
         Some(addr) => web.http = Some(addr.parse().map_err(|_| format!("--http {addr:?} is not ADDR:PORT or off"))?),
     }
-    Ok(Some(Options { layout: common.layout(), camera: file.camera, web, pbkdf2_iterations: None }))
+    Ok(Some((Options { layout: common.layout(), camera: file.camera, web, pbkdf2_iterations: None }, respawn)))
 }
 
 async fn terminate() {

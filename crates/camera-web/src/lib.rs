@@ -5,6 +5,7 @@
 //! - [`auth`]: admin password, sessions, CSRF, failed-login limiter.
 //! - [`admission`]: connection slots: total and per-client caps, eviction of silent connections.
 //! - [`server`]: listeners, TLS, timeouts, the watcher thread.
+//! - [`respawn`]: `--respawn`, the supervisor that restarts the server if it dies.
 
 pub mod admission;
 pub mod api;
@@ -14,6 +15,7 @@ pub mod certs;
 pub mod config;
 pub mod entry;
 pub mod multipart;
+pub mod respawn;
 pub mod server;
 
 pub use cert_provisioner::log;

@@ -41,7 +41,7 @@ pub fn tls_config(provider: Arc<CryptoProvider>, profile: TlsProfile, certs: &Ce
 }
 
 /// Everything `camera-web` needs to start.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Options {
     pub layout: Layout,
     pub camera: CameraConfig,

@@ -29,6 +29,10 @@ use super::qemu::Guest;
 use super::Board;
 use crate::{root, Result};
 
+/// Guest shell: the pid of the server process under the `camera-web --respawn` supervisor
+/// (whose pid is in the pidfile). BusyBox here has no pgrep; field 4 of /proc/PID/stat is the ppid.
+const SERVER_PID: &str = "sup=$(cat /var/run/camera-web.pid); for p in /proc/[0-9]*; do [ \"$(cut -d' ' -f4 $p/stat 2>/dev/null)\" = \"$sup\" ] && echo ${p#/proc/}; done";
+
 const PASSWORD: &str = "system-test-Passw0rd!";
 const ADDED_ADDRESS: &str = "10.0.2.100";
 
@@ -109,7 +113,7 @@ impl Test {
             }
             step(&format!("the guest's kernel has {} on eth0; camera-web serves the device-minted certificate", self.ip));
             // The camera's own memory figure: the static musl binary on an Arm kernel, after one request.
-            let (rss, _) = g.sh("grep -E 'VmRSS|VmHWM|RssAnon|RssFile' /proc/$(pidof camera-web)/status", Duration::from_secs(10))?;
+            let (rss, _) = g.sh(&format!("grep -E 'VmRSS|VmHWM|RssAnon|RssFile' /proc/$({SERVER_PID})/status"), Duration::from_secs(10))?;
             // The console echoes the command line first: keep the status fields only.
             let fields = rss.find("Vm").map_or(rss.as_str(), |at| &rss[at..]);
             println!("system-test: camera-web memory in the guest: {}", fields.split_whitespace().collect::<Vec<_>>().join(" "));
@@ -197,7 +201,7 @@ impl Test {
             step("after DELETE (restore): the device certificate is back and chains to the camera's CA");
 
             g.wait_shell(Duration::from_secs(20))?;
-            let pid = |g: &mut Guest| g.sh("cat /var/run/camera-web.pid", Duration::from_secs(10)).map(|(o, _)| o.trim().to_owned());
+            let pid = |g: &mut Guest| g.sh(SERVER_PID, Duration::from_secs(10)).map(|(o, _)| o.lines().last().unwrap_or("").trim().to_owned());
             let pid_before = pid(g)?;
             let (out, status) = g.sh(&format!("ip addr add {ADDED_ADDRESS}/24 dev eth0"), Duration::from_secs(10))?;
             if status != 0 {
@@ -225,6 +229,21 @@ impl Test {
                 "{ADDED_ADDRESS} added in the guest is in the served certificate after {:.2} s, same camera-web (pid {pid_after})",
                 took.as_secs_f64()
             ));
+
+            // What panic = "abort" would do: the supervisor starts the server again.
+            g.sh(&format!("kill -ABRT {pid_after}"), Duration::from_secs(10))?;
+            let killed = Instant::now();
+            loop {
+                let now = pid(g)?;
+                if !now.is_empty() && now != pid_after && self.fetch_ca(g.https_port).is_ok() {
+                    step(&format!("after SIGABRT to the server, the supervisor started it again (pid {now}), answering {:.1} s later", killed.elapsed().as_secs_f64()));
+                    break;
+                }
+                if killed.elapsed() > Duration::from_secs(20) {
+                    return Err("camera-web was not started again within 20 s of SIGABRT".into());
+                }
+                std::thread::sleep(Duration::from_millis(300));
+            }
             Ok(())
         })
     }

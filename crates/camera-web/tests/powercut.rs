@@ -1,0 +1,574 @@
+//! Power cut at any moment: camera-web is SIGKILLed at random points during an upload, a restore,
+//! a CSR creation and its own first start on an empty state dir (which creates the CA), then
+//! restarted on the same directories. Every round checks that it starts, that it serves a chain
+//! which `openssl s_client -verify_return_error` accepts against the right trust anchor, that the
+//! state on disk and the served certificate are exactly the old or exactly the new one (and the new
+//! one whenever the API had already answered), that the CA never changes once it exists (no
+//! `*.corrupt-*`, no `ca-replaced.json`), and that no `.tmp-*` file or other junk is left.
+//!
+//! Each kind first measures how long its operation takes, then spreads the kills uniformly over
+//! 0..1.5x of that (microsecond resolution), so some land before the commit point and some after;
+//! both must happen for every kind, which shows the kills really hit the window.
+//!
+//! `POWERCUT_ROUNDS` = kills per kind (default 100, four kinds); `POWERCUT_SEED` replays a run (the
+//! seed is printed). SIGKILL proves the rename protocol is atomic against process death; it does
+//! not drop the page cache, so durability against a real power loss rests on the fsyncs.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const CONFIG: &str = r#"{"camera": {"loopback": true}}"#;
+const DEFAULT_ROUNDS: usize = 100;
+
+// ---------------------------------------------------------------- randomness
+
+/// xorshift64: enough to spread kills; no dependency.
+struct Rng(u64);
+
+impl Rng {
+    /// A stream per test kind, from the run's seed.
+    fn for_kind(kind: &str) -> (Self, u64) {
+        // One seed for the whole run (the tests run in parallel threads of one process).
+        static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+        let seed = *SEED.get_or_init(|| {
+            std::env::var("POWERCUT_SEED").ok().and_then(|s| s.trim().parse().ok()).unwrap_or_else(|| {
+                let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+                (t.as_nanos() as u64) ^ u64::from(std::process::id()).rotate_left(32)
+            })
+        });
+        let mut state = seed ^ 0x9E37_79B9_7F4A_7C15;
+        for b in kind.bytes() {
+            state = (state ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3);
+        }
+        let mut rng = Self(state.max(1));
+        for _ in 0..8 {
+            rng.next();
+        }
+        (rng, seed)
+    }
+
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    /// A kill delay uniform in 0..1.5 x `window`, in microseconds.
+    fn delay(&mut self, window: Duration) -> Duration {
+        let span = (window.as_micros() as u64 * 3 / 2).max(1);
+        Duration::from_micros(self.next() % span)
+    }
+}
+
+fn rounds() -> usize {
+    std::env::var("POWERCUT_ROUNDS").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(DEFAULT_ROUNDS)
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+// ---------------------------------------------------------------- counting
+
+#[derive(Default, Debug)]
+struct Counts {
+    kills: usize,
+    /// The old state survived.
+    before: usize,
+    /// The new state was committed but the client had no answer yet.
+    after_unanswered: usize,
+    /// The new state was committed and answered.
+    after_answered: usize,
+    /// First boot only: the CA key was written, its certificate not yet.
+    between: usize,
+}
+
+impl Counts {
+    fn finish(&self, kind: &str, seed: u64, window: Duration, started: Instant) {
+        let after = self.after_unanswered + self.after_answered;
+        println!(
+            "powercut {kind}: seed {seed} (POWERCUT_SEED to replay), window {} us, {} kills: {} before (old state), {after} after (new state; {} before the client had an answer), {} between (CA key without certificate), {:.1} s",
+            window.as_micros(),
+            self.kills,
+            self.before,
+            self.after_unanswered,
+            self.between,
+            started.elapsed().as_secs_f64()
+        );
+        assert!(self.before > 0, "{kind}: no kill landed before the commit point: {self:?}");
+        assert!(after > 0, "{kind}: no kill landed after the commit point: {self:?}");
+    }
+}
+
+// ---------------------------------------------------------------- helpers
+
+/// An API answer (status, body), or `None` when the connection died (the server was killed).
+type Reply = Option<(u16, Vec<u8>)>;
+
+/// curl trusting `trust` (the operation itself; the checks verify separately).
+fn api(trust: &Path, args: &[String]) -> Reply {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "30", "--cacert"])
+        .arg(trust)
+        .args(["-w", "\n%{http_code}"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        return None;
+    }
+    let mut body = out.stdout;
+    let split = body.iter().rposition(|&b| b == b'\n')?;
+    let status = String::from_utf8_lossy(&body[split + 1..]).trim().parse().ok()?;
+    body.truncate(split);
+    Some((status, body))
+}
+
+/// Runs the operation `args` in a thread.
+fn in_thread(trust: PathBuf, args: Vec<String>) -> std::thread::JoinHandle<Reply> {
+    std::thread::spawn(move || api(&trust, &args))
+}
+
+fn answered_ok(reply: &Reply) -> bool {
+    matches!(reply, Some((200, _)))
+}
+
+/// The chain served on a new handshake, verified by `openssl s_client -verify_return_error`
+/// against `anchor` only (and for 127.0.0.1). DER, leaf first.
+fn served_verified(addr: &str, anchor: &Path) -> Vec<Vec<u8>> {
+    let out = Command::new("openssl")
+        .args(["s_client", "-connect", addr, "-servername", "localhost", "-showcerts", "-verify_return_error", "-verify_ip", "127.0.0.1", "-CAfile"])
+        .arg(anchor)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("Verify return code: 0 (ok)"),
+        "the served chain does not verify against {}:\n{text}\n{}",
+        anchor.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let chain = camera_pki::pem::certificates(&out.stdout).unwrap();
+    assert!(!chain.is_empty(), "no certificate served");
+    chain
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    match std::fs::read_dir(dir) {
+        Ok(entries) => entries.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// After a restart: the CA is the first one, nothing half-written or unexpected remains, and no
+/// path that treats the CA as corrupt was taken.
+fn check_dirs(root: &Path, first_ca: &[u8], allow_incomplete_key: bool, log: &str) {
+    let state = root.join("state");
+    assert_eq!(std::fs::read(state.join("ca.crt")).unwrap(), first_ca, "the camera CA changed");
+    const KNOWN: [&str; 8] = ["ca.crt", "ca.key", "ca-in-use.sha256", "clock", "uploaded.pem", "pending-csr.pem", "admin-password.json", ".lock"];
+    for name in names(&state) {
+        let incomplete = allow_incomplete_key && name.starts_with("ca.key.incomplete-");
+        assert!(KNOWN.contains(&name.as_str()) || incomplete, "unexpected file {name} in the state dir: {:?}\n{log}", names(&state));
+    }
+    let run = names(&root.join("run"));
+    assert!(run.iter().all(|n| n == "server.pem"), "unexpected files in the run dir: {run:?}");
+    assert!(!log.contains("REPLACED") && !log.contains("cannot be used") && !log.contains("damaged"), "{log}");
+}
+
+/// Starts camera-web on a fresh dir, stops it, and stores the admin password with few PBKDF2
+/// rounds (each restart would otherwise pay the full KDF on the first authenticated request,
+/// which only widens the window before the write).
+fn fresh_camera(tag: &str) -> Camera {
+    let dir = Camera::start_in(TempDir::new(tag), CONFIG).stop();
+    let auth = camera_web::auth::Auth::load(&dir.path().join("nowhere")).unwrap().with_iterations(1000);
+    camera_state::write_atomic(&dir.path().join("state/admin-password.json"), &auth.hash_password(PASSWORD), camera_state::SECRET_MODE).unwrap();
+    Camera::start_in(dir, CONFIG)
+}
+
+/// An installer's certificate and PKCS#8 key.
+struct Pair {
+    cert: PathBuf,
+    key: PathBuf,
+    cert_der: Vec<u8>,
+    key_der: Vec<u8>,
+}
+
+impl Pair {
+    /// Whether an `uploaded.pem` holds exactly this leaf and this key.
+    fn is_bundle(&self, bundle: &[u8]) -> bool {
+        let certs = camera_pki::pem::certificates(bundle).unwrap_or_default();
+        let key = camera_pki::pem::pkcs8_key(bundle).ok().flatten();
+        certs.first() == Some(&self.cert_der) && key.as_deref() == Some(&self.key_der)
+    }
+
+    fn upload_args(&self, cam: &Camera) -> Vec<String> {
+        vec![
+            "-u".into(),
+            cam.admin(),
+            "-X".into(),
+            "PUT".into(),
+            "-F".into(),
+            format!("certificate=@{}", self.cert.display()),
+            "-F".into(),
+            format!("key=@{}", self.key.display()),
+            cam.url("/api/v1/certificate"),
+        ]
+    }
+}
+
+/// An installer CA (`installer.crt`) and two leaves for 127.0.0.1 it signed, plus `trust.pem`
+/// (camera CA + installer CA) for curl, which may meet either certificate.
+struct Installer {
+    _work: TempDir,
+    root: PathBuf,
+    trust: PathBuf,
+    pairs: [Pair; 2],
+}
+
+impl Installer {
+    fn new(camera_ca: &[u8]) -> Self {
+        let work = TempDir::new("installer");
+        let d = work.path();
+        openssl(d, &["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "rootCA.key", "-out", "rootCA.crt", "-days", "365", "-subj", "/CN=Powercut Installer CA"]);
+        let pairs = ["a", "b"].map(|tag| {
+            openssl(d, &["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", &format!("{tag}.key")]);
+            openssl(d, &["req", "-new", "-key", &format!("{tag}.key"), "-out", &format!("{tag}.csr"), "-subj", &format!("/CN=powercut {tag}")]);
+            installer_sign(d, &format!("{tag}.csr"), "IP:127.0.0.1,DNS:localhost", &format!("{tag}.crt"));
+            let cert = d.join(format!("{tag}.crt"));
+            let key = d.join(format!("{tag}.key"));
+            let cert_der = camera_pki::pem::certificates(&std::fs::read(&cert).unwrap()).unwrap().remove(0);
+            let key_der = camera_pki::pem::pkcs8_key(&std::fs::read(&key).unwrap()).unwrap().unwrap().to_vec();
+            Pair { cert, key, cert_der, key_der }
+        });
+        let mut trust = camera_ca.to_vec();
+        trust.extend(std::fs::read(d.join("rootCA.crt")).unwrap());
+        std::fs::write(d.join("trust.pem"), trust).unwrap();
+        Self { root: d.join("rootCA.crt"), trust: d.join("trust.pem"), pairs, _work: work }
+    }
+}
+
+fn read_opt(path: &Path) -> Option<Vec<u8>> {
+    camera_state::read_optional(path).unwrap()
+}
+
+// ---------------------------------------------------------------- upload and restore
+
+/// Which certificate the camera serves: its own (`None`) or installer pair 0/1.
+type Served = Option<usize>;
+
+/// Checks a restarted camera against the on-disk state `served`, returns nothing on success.
+fn check_served(cam: &Camera, inst: &Installer, served: Served, device_leaf: &[u8]) {
+    let (anchor, leaf) = match served {
+        None => (cam.ca_path(), device_leaf),
+        Some(i) => (inst.root.clone(), inst.pairs[i].cert_der.as_slice()),
+    };
+    let chain = served_verified(&cam.https, &anchor);
+    assert!(chain[0] == leaf, "the served leaf is neither the old nor the new one (expected {served:?})\n{}", cam.log_text());
+}
+
+/// What `uploaded.pem` holds: nothing, or exactly one of the pairs (never a mix).
+fn disk_upload(root: &Path, inst: &Installer) -> Served {
+    read_opt(&root.join("state/uploaded.pem")).map(|bytes| {
+        (0..2)
+            .find(|&i| inst.pairs[i].is_bundle(&bytes))
+            .unwrap_or_else(|| panic!("uploaded.pem is not a complete known cert+key pair:\n{}", String::from_utf8_lossy(&bytes)))
+    })
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Op {
+    Upload,
+    Restore,
+}
+
+fn upload_or_restore(op: Op, kind: &str) {
+    let started = Instant::now();
+    let (mut rng, seed) = Rng::for_kind(kind);
+    println!("powercut {kind}: seed {seed}");
+    let mut cam = fresh_camera(kind);
+    let first_ca = std::fs::read(cam.ca_path()).unwrap();
+    let inst = Installer::new(&first_ca);
+    let device_leaf = served_verified(&cam.https, &cam.ca_path()).remove(0);
+    let mut served: Served = None;
+    let upload = |cam: &Camera, served: &mut Served| {
+        let next = served.map_or(0, |i| 1 - i);
+        let reply = api(&inst.trust, &inst.pairs[next].upload_args(cam));
+        assert!(answered_ok(&reply), "upload failed: {reply:?}");
+        *served = Some(next);
+    };
+    let restore_args = |cam: &Camera| vec!["-u".to_owned(), cam.admin(), "-X".into(), "DELETE".into(), cam.url("/api/v1/certificate")];
+
+    // How long the operation takes, unkilled.
+    let mut samples = Vec::new();
+    for _ in 0..3 {
+        if op == Op::Restore && served.is_none() {
+            upload(&cam, &mut served);
+        }
+        let t = Instant::now();
+        match op {
+            Op::Upload => upload(&cam, &mut served),
+            Op::Restore => {
+                assert!(answered_ok(&api(&inst.trust, &restore_args(&cam))));
+                served = None;
+            }
+        }
+        samples.push(t.elapsed());
+    }
+    let window = median(samples);
+
+    let mut counts = Counts::default();
+    for round in 0..rounds() {
+        if op == Op::Restore && served.is_none() {
+            upload(&cam, &mut served);
+        }
+        let new: Served = match op {
+            Op::Upload => Some(served.map_or(0, |i| 1 - i)),
+            Op::Restore => None,
+        };
+        let args = match (op, new) {
+            (Op::Upload, Some(i)) => inst.pairs[i].upload_args(&cam),
+            _ => restore_args(&cam),
+        };
+        let delay = rng.delay(window);
+        let op_thread = in_thread(inst.trust.clone(), args);
+        std::thread::sleep(delay);
+        let dir = cam.stop();
+        let reply = op_thread.join().unwrap();
+        counts.kills += 1;
+
+        let on_disk = disk_upload(dir.path(), &inst);
+        if on_disk == new {
+            if answered_ok(&reply) {
+                counts.after_answered += 1;
+            } else {
+                counts.after_unanswered += 1;
+            }
+        } else {
+            assert_eq!(on_disk, served, "round {round} (delay {delay:?}): neither the old nor the new state");
+            assert!(!answered_ok(&reply), "round {round}: the API answered 200 but the old state is on disk");
+            counts.before += 1;
+        }
+        served = on_disk;
+
+        cam = Camera::start_in(dir, CONFIG);
+        check_served(&cam, &inst, served, &device_leaf);
+        check_dirs(cam.dir.path(), &first_ca, false, &cam.log_text());
+    }
+    counts.finish(kind, seed, window, started);
+}
+
+#[test]
+fn upload_killed_at_random_points_leaves_the_old_or_the_new_certificate() {
+    upload_or_restore(Op::Upload, "upload");
+}
+
+#[test]
+fn restore_killed_at_random_points_leaves_the_upload_or_the_cameras_own() {
+    upload_or_restore(Op::Restore, "restore");
+}
+
+// ---------------------------------------------------------------- CSR
+
+/// The request in a `pending-csr.pem`, after checking the file is whole: a key, and a request
+/// signed by that key (openssl checks the signature and compares the public keys).
+fn complete_pending(root: &Path) -> Vec<u8> {
+    let path = root.join("state/pending-csr.pem");
+    let bytes = std::fs::read(&path).unwrap();
+    let pending = camera_pki::PendingCsr::from_bundle_pem(&bytes).unwrap_or_else(|e| panic!("pending-csr.pem is not whole: {e}"));
+    let p = path.to_str().unwrap();
+    let req = run(Command::new("openssl").args(["req", "-in", p, "-noout", "-verify", "-pubkey"]));
+    let key = run(Command::new("openssl").args(["pkey", "-in", p, "-pubout"]));
+    let req_pub = String::from_utf8_lossy(&req.stdout);
+    let key_pub = String::from_utf8_lossy(&key.stdout);
+    assert!(req_pub.contains(key_pub.trim()), "the request and the key in pending-csr.pem do not belong together");
+    pending.csr_der
+}
+
+fn csr_der_of(pem: &[u8]) -> Option<Vec<u8>> {
+    camera_pki::pem::sections(pem)
+        .ok()?
+        .into_iter()
+        .find(|(kind, _)| *kind == rustls_pki_types::pem::SectionKind::Csr)
+        .map(|(_, der)| der)
+}
+
+#[test]
+fn csr_creation_killed_at_random_points_leaves_the_old_or_the_new_request() {
+    let kind = "csr";
+    let started = Instant::now();
+    let (mut rng, seed) = Rng::for_kind(kind);
+    println!("powercut {kind}: seed {seed}");
+    let mut cam = fresh_camera(kind);
+    let first_ca = std::fs::read(cam.ca_path()).unwrap();
+    let device_leaf = served_verified(&cam.https, &cam.ca_path()).remove(0);
+    let request = r#"{"subject":{"CN":"powercut"},"subject_alt_names":["127.0.0.1","cam.local"],"key_type":"ecdsa-p256"}"#;
+    let args = |cam: &Camera| -> Vec<String> {
+        ["-u", &cam.admin(), "-X", "POST", "-H", "Content-Type: application/json", "-d", request, &cam.url("/api/v1/csr")].map(String::from).to_vec()
+    };
+    let mut samples = Vec::new();
+    for _ in 0..3 {
+        let t = Instant::now();
+        assert!(answered_ok(&api(&cam.ca_path(), &args(&cam))));
+        samples.push(t.elapsed());
+    }
+    let window = median(samples);
+    let mut known = Some(complete_pending(cam.dir.path()));
+
+    let mut counts = Counts::default();
+    for round in 0..rounds() {
+        let old = read_opt(&cam.dir.path().join("state/pending-csr.pem"));
+        let delay = rng.delay(window);
+        let op_thread = in_thread(cam.ca_path(), args(&cam));
+        std::thread::sleep(delay);
+        let dir = cam.stop();
+        let reply = op_thread.join().unwrap();
+        counts.kills += 1;
+
+        let now = read_opt(&dir.path().join("state/pending-csr.pem"));
+        let csr = if now == old {
+            assert!(!answered_ok(&reply), "round {round}: the API answered 200 but the old request is on disk");
+            counts.before += 1;
+            known.clone()
+        } else {
+            // New bytes: must be a whole key + request pair (never half of one, never nothing).
+            assert!(now.is_some(), "round {round} (delay {delay:?}): neither the old nor the new request is on disk");
+            let csr = complete_pending(dir.path());
+            match &reply {
+                Some((200, body)) => {
+                    assert_eq!(csr_der_of(body).as_ref(), Some(&csr), "round {round}: the answered request is not the one stored");
+                    counts.after_answered += 1;
+                }
+                _ => counts.after_unanswered += 1,
+            }
+            Some(csr)
+        };
+        known.clone_from(&csr);
+
+        cam = Camera::start_in(dir, CONFIG);
+        let chain = served_verified(&cam.https, &cam.ca_path());
+        assert!(chain[0] == device_leaf, "round {round}: the served certificate changed");
+        let (status, body) = api(&cam.ca_path(), &[cam.url("/api/v1/csr")]).unwrap();
+        match &csr {
+            Some(der) => {
+                assert_eq!(status, 200, "round {round}: the stored request is not offered");
+                assert_eq!(csr_der_of(&body).as_ref(), Some(der), "round {round}: another request is offered than the one stored");
+            }
+            None => assert_eq!(status, 404, "round {round}: a request is offered but none is stored"),
+        }
+        check_dirs(cam.dir.path(), &first_ca, false, &cam.log_text());
+    }
+    counts.finish(kind, seed, window, started);
+}
+
+// ---------------------------------------------------------------- first start (CA creation)
+
+/// Starts camera-web on `root` without waiting; the receiver gets `()` once it listens.
+fn spawn_web(root: &Path) -> (Child, mpsc::Receiver<()>) {
+    std::fs::write(root.join("config.json"), CONFIG).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_camera-web"))
+        .arg("--config")
+        .arg(root.join("config.json"))
+        .arg("--state-dir")
+        .arg(root.join("state"))
+        .arg("--run-dir")
+        .arg(root.join("run"))
+        .args(["--https", "127.0.0.1:0", "--http", "off"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.starts_with("camera-web: listening on") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    (child, rx)
+}
+
+#[test]
+fn first_start_killed_at_random_points_creates_one_whole_ca() {
+    let kind = "first-boot";
+    let started = Instant::now();
+    let (mut rng, seed) = Rng::for_kind(kind);
+    println!("powercut {kind}: seed {seed}");
+    let mut samples = Vec::new();
+    for _ in 0..3 {
+        let dir = TempDir::new("firstboot-measure");
+        let t = Instant::now();
+        let (mut child, listening) = spawn_web(dir.path());
+        listening.recv_timeout(Duration::from_secs(30)).expect("camera-web starts");
+        samples.push(t.elapsed());
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let window = median(samples);
+
+    let mut counts = Counts::default();
+    for round in 0..rounds() {
+        let dir = TempDir::new("firstboot");
+        let delay = rng.delay(window);
+        let t = Instant::now();
+        let (mut child, listening) = spawn_web(dir.path());
+        std::thread::sleep(delay.saturating_sub(t.elapsed()));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let answered = listening.try_recv().is_ok();
+        counts.kills += 1;
+
+        let state = dir.path().join("state");
+        let (cert, key) = (read_opt(&state.join("ca.crt")), read_opt(&state.join("ca.key")));
+        let kept_ca = match (&cert, &key) {
+            (Some(cert), Some(key)) => {
+                camera_pki::RootCa::from_pem(cert, key).unwrap_or_else(|e| panic!("round {round}: a CA on disk is not whole: {e}"));
+                if answered {
+                    counts.after_answered += 1;
+                } else {
+                    counts.after_unanswered += 1;
+                }
+                Some(cert.clone())
+            }
+            (None, Some(_)) => {
+                assert!(!answered, "round {round}: listening without a CA certificate on disk");
+                counts.between += 1;
+                None
+            }
+            (None, None) => {
+                assert!(!answered, "round {round}: listening without a CA on disk");
+                counts.before += 1;
+                None
+            }
+            (Some(_), None) => panic!("round {round}: a CA certificate without its key (the key must be written first)"),
+        };
+
+        let cam = Camera::start_in(dir, CONFIG);
+        let ca = std::fs::read(cam.ca_path()).unwrap();
+        if let Some(kept) = &kept_ca {
+            assert!(&ca == kept, "round {round}: the CA created before the kill was replaced");
+        }
+        served_verified(&cam.https, &cam.ca_path());
+        check_dirs(cam.dir.path(), &ca, cert.is_none() && key.is_some(), &cam.log_text());
+        let incomplete = names(&cam.dir.path().join("state")).iter().filter(|n| n.starts_with("ca.key.incomplete-")).count();
+        assert_eq!(incomplete, usize::from(cert.is_none() && key.is_some()), "round {round}: an interrupted creation's key is moved aside once");
+    }
+    counts.finish(kind, seed, window, started);
+}
