@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use crate::cli::{normalize, CommonArgs};
 use crate::{log, provision, watch};
 
-const USAGE: &str = "usage: cert-provisioner [--config FILE] [--state-dir DIR] [--run-dir DIR] [--watch]";
+const USAGE: &str = "usage: cert-provisioner [--config FILE] [--state-dir DIR] [--run-dir DIR] [--watch | --new-ca]";
 
 /// `cert-provisioner` with the process's own arguments.
 pub fn main_entry() -> ExitCode {
@@ -28,7 +28,7 @@ pub fn main_with_args(args: impl Iterator<Item = String>) -> ExitCode {
 
 fn run(args: impl Iterator<Item = String>) -> Result<(), String> {
     let mut common = CommonArgs::default();
-    let mut watch_mode = false;
+    let (mut watch_mode, mut new_ca) = (false, false);
     let mut args = normalize(args);
     while let Some(arg) = args.next() {
         if common.take(&arg, &mut args)? {
@@ -36,6 +36,7 @@ fn run(args: impl Iterator<Item = String>) -> Result<(), String> {
         }
         match arg.as_str() {
             "--watch" => watch_mode = true,
+            "--new-ca" => new_ca = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(());
@@ -43,8 +44,18 @@ fn run(args: impl Iterator<Item = String>) -> Result<(), String> {
             other => return Err(format!("unknown argument {other:?}; {USAGE}")),
         }
     }
+    if watch_mode && new_ca {
+        return Err(format!("--new-ca is a one-off action and cannot be combined with --watch; {USAGE}"));
+    }
     let config = common.config()?.camera;
     let layout = common.layout();
+    if new_ca {
+        let old = provision::retire_ca(&layout).map_err(|e| e.to_string())?;
+        log::warn(&format!(
+            "cert-provisioner: --new-ca: the camera CA {} was deleted; restart camera-web (/etc/init.d/S60camera-web restart) and import the new cacert.crt everywhere",
+            old.as_deref().unwrap_or("(none)")
+        ));
+    }
     let outcome = provision(&layout, &config).map_err(|e| e.to_string())?;
     for warning in &outcome.warnings {
         log::warn(warning);

@@ -24,6 +24,8 @@ pub enum ProvisionError {
     Write { path: PathBuf, source: std::io::Error },
     /// Certificate generation failed.
     Pki(PkiError),
+    /// `--new-ca` on a camera whose CA is the factory's (the installer's to change).
+    FactoryCaInUse { path: PathBuf },
 }
 
 impl fmt::Display for ProvisionError {
@@ -33,6 +35,9 @@ impl fmt::Display for ProvisionError {
             Self::Read { path, source } => write!(f, "cannot read {}: {source}", path.display()),
             Self::Write { path, source } => write!(f, "cannot write {}: {source}", path.display()),
             Self::Pki(e) => write!(f, "{e}"),
+            Self::FactoryCaInUse { path } => {
+                write!(f, "this camera uses the factory CA in {}: replace or remove those files to change it", path.display())
+            }
         }
     }
 }
@@ -423,6 +428,28 @@ pub fn current_addresses(warnings: &mut Vec<String>) -> Vec<IpAddr> {
             Vec::new()
         }
     }
+}
+
+/// `cert-provisioner --new-ca`: deletes the camera's own CA (key first, so an interrupted run
+/// still ends with a new CA), for the next provisioning to create a new one; that run records
+/// the change in ca-replaced.json (the UI's "import the new cacert.crt" banner). Returns the old
+/// CA's fingerprint. Deleting on flash does not erase the blocks: see SECURITY.md.
+pub fn retire_ca(layout: &Layout) -> Result<Option<String>, ProvisionError> {
+    for dir in [&layout.state_dir, &layout.run_dir] {
+        camera_state::ensure_dir(dir, 0o700).map_err(|source| ProvisionError::Directory { path: dir.clone(), source })?;
+    }
+    let _lock = StateLock::acquire(&layout.state_dir).map_err(|source| ProvisionError::Directory { path: layout.state_dir.clone(), source })?;
+    if layout.factory_ca_cert().exists() && layout.factory_ca_key().exists() {
+        return Err(ProvisionError::FactoryCaInUse { path: layout.factory_ca_cert() });
+    }
+    let old = read(&layout.ca_cert())?.and_then(|pem| crate::pem_certificates(&pem).first().map(|der| camera_pki::fingerprint(der)));
+    for path in [layout.ca_key(), layout.ca_cert()] {
+        match camera_state::remove_durable(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(ProvisionError::Write { path, source: e }),
+            _ => {}
+        }
+    }
+    Ok(old)
 }
 
 /// Provisions for the addresses the kernel reports now.

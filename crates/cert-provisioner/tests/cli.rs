@@ -141,3 +141,49 @@ fn valid_config_is_applied() {
     let ca = camera_pki::describe(&bundle.ca_der).unwrap();
     assert!(ca.subject.contains("Test Cam 9"), "{}", ca.subject);
 }
+
+/// Rotating the camera CA: the old key is gone, a new CA signs the server certificate, and the
+/// change is recorded for the UI's "import the new cacert.crt" banner.
+#[test]
+fn new_ca_replaces_the_ca_deletes_the_old_key_and_records_the_change() {
+    let dir = TempDir::new("cli-new-ca");
+    provision(&dir, &[]).assert_ok();
+    let old_crt = read(&dir.state().join("ca.crt"));
+    let old_key = read(&dir.state().join("ca.key"));
+    let old_fingerprint = camera_pki::fingerprint(&cert_der(&dir.state().join("ca.crt")));
+
+    let run = provision(&dir, &["--new-ca"]);
+    run.assert_ok();
+    assert!(run.summary().contains("(created)"), "{}", run.summary());
+    assert_ne!(read(&dir.state().join("ca.crt")), old_crt);
+    for name in entries(&dir.state()) {
+        let path = dir.state().join(&name);
+        if path.is_file() {
+            assert_ne!(read(&path), old_key, "the old CA key survives as {name}");
+        }
+    }
+    let record = read_string(&dir.state().join("ca-replaced.json"));
+    assert!(record.contains(&old_fingerprint), "the record names the old CA: {record}");
+    let bundle = split_bundle(&dir.run().join("server.pem"));
+    assert_eq!(bundle.ca_der, cert_der(&dir.state().join("ca.crt")), "the server certificate is from the new CA");
+
+    // The next ordinary run keeps the new CA.
+    let again = provision(&dir, &[]);
+    again.assert_ok();
+    assert!(again.summary().contains("(existing)"), "{}", again.summary());
+}
+
+#[test]
+fn new_ca_refuses_to_touch_a_factory_ca_and_watch_mode() {
+    let dir = TempDir::new("cli-new-ca-factory");
+    provision(&dir, &[]).assert_ok();
+    let factory = dir.state().join("factory");
+    std::fs::create_dir_all(&factory).unwrap();
+    std::fs::copy(dir.state().join("ca.crt"), factory.join("ca.crt")).unwrap();
+    std::fs::copy(dir.state().join("ca.key"), factory.join("ca.key")).unwrap();
+    let said = provision(&dir, &["--new-ca"]).assert_one_line_failure();
+    assert!(said.contains("factory CA"), "{said}");
+    assert!(dir.state().join("ca.key").exists(), "nothing was deleted");
+    let said = provision(&dir, &["--new-ca", "--watch"]).assert_one_line_failure();
+    assert!(said.contains("--watch"), "{said}");
+}
