@@ -1,7 +1,12 @@
 //! The clock floor. Cameras often boot without a real-time clock, at 1970; a certificate that
-//! starts then would be fine, but one minted "now" when now is 1970 expires in 1971. So notBefore
-//! is never earlier than the floor: the build time, or the last time this camera saw, whichever
-//! is later.
+//! starts then would be fine, but one minted "now" when now is 1970 expires in 1971. So while the
+//! clock is unset (earlier than the build time), notBefore is the floor: the build time, or the
+//! last time this camera saw, whichever is later.
+//!
+//! A clock later than the build time is taken as set, and trusted both ways: it is what
+//! certificates start from, and it is saved as the floor even when that lowers it. So one bad
+//! jump forward (a spoofed NTP answer saying 2040) costs certificates that are not yet valid only
+//! until the clock is set right again, never for good.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -22,8 +27,12 @@ pub fn unix_seconds(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
-/// The later of the build time and the time saved in the state directory.
-pub fn floor(layout: &Layout) -> SystemTime {
+/// The earliest notBefore at `now`: the build time once the clock is set; before that, the later
+/// of the build time and the time saved in the state directory.
+pub fn floor(layout: &Layout, now: SystemTime) -> SystemTime {
+    if now >= build_time() {
+        return build_time();
+    }
     build_time().max(saved_time(layout).unwrap_or(UNIX_EPOCH))
 }
 
@@ -33,10 +42,9 @@ fn saved_time(layout: &Layout) -> Option<SystemTime> {
     Some(UNIX_EPOCH + Duration::from_secs(secs))
 }
 
-/// Saves `now` as the new floor if it is later than the saved one (a clock that went back never
-/// lowers the floor).
+/// Saves a set clock (later than the build time) as the floor, forward or back.
 pub fn save(layout: &Layout, now: SystemTime) -> std::io::Result<()> {
-    if saved_time(layout).is_some_and(|saved| saved >= now) || now <= build_time() {
+    if now <= build_time() || saved_time(layout).is_some_and(|saved| unix_seconds(saved) == unix_seconds(now)) {
         return Ok(());
     }
     let secs = unix_seconds(now);

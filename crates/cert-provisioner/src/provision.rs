@@ -174,7 +174,7 @@ fn select_ca(layout: &Layout, config: &CameraConfig, now: SystemTime) -> Result<
     let spec = CaSpec {
         model: config.model.clone(),
         constraints: config.constraints(),
-        not_before: clock::not_before(now, clock::floor(layout)),
+        not_before: clock::not_before(now, clock::floor(layout, now)),
     };
     let ca = RootCa::generate(&spec)?;
     // Key first: a certificate on disk always has its key beside it.
@@ -263,7 +263,7 @@ pub fn mint(
     let spec = ServerSpec {
         names: all,
         common_name: server_common_name(config, ca),
-        not_before: clock::not_before(now, clock::floor(layout)),
+        not_before: clock::not_before(now, clock::floor(layout, now)),
         validity_days: config.server_cert_days,
     };
     let minted = ca.mint_server(&spec)?;

@@ -1,5 +1,6 @@
 //! The clock floor: a camera that boots at 1970 still mints certificates that start at the build
-//! time or the last time it saw, whichever is later; the saved time only moves forward.
+//! time or the last time it saw, whichever is later; a set clock (after the build time) is
+//! trusted and saved, so a bad jump forward heals at the next set clock.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -67,7 +68,7 @@ fn a_later_saved_clock_wins_over_the_build_time() {
     std::fs::write(layout.saved_clock(), format!("{saved}\n")).unwrap();
     provision_for(&layout, &config, &addresses(), UNIX_EPOCH + Duration::from_secs(DAY)).unwrap();
     assert_eq!(leaf_validity(&layout).0, saved, "the saved clock is the floor");
-    assert_eq!(saved_clock(&layout).unwrap().trim(), saved.to_string(), "an earlier now does not lower the floor");
+    assert_eq!(saved_clock(&layout).unwrap().trim(), saved.to_string(), "an unset clock is not saved");
 }
 
 #[test]
@@ -83,7 +84,7 @@ fn an_earlier_or_garbled_saved_clock_does_not_lower_the_floor() {
 }
 
 #[test]
-fn a_run_saves_a_later_clock_and_never_lowers_it() {
+fn a_run_saves_a_set_clock_and_the_floor_applies_only_while_the_clock_is_unset() {
     let (_dir, layout, config) = setup("clock-save");
     let t1 = build_time() + Duration::from_secs(20 * DAY);
     provision_for(&layout, &config, &addresses(), t1).unwrap();
@@ -93,13 +94,7 @@ fn a_run_saves_a_later_clock_and_never_lowers_it() {
     let (nb, _) = leaf_validity(&layout);
     assert!(nb < secs(t1) && nb >= secs(t1) - 600, "notBefore {nb} slightly before now {}", secs(t1));
 
-    // The clock goes back (RTC battery, bad NTP): the floor stays, the certificate starts there.
-    let t0 = build_time() + Duration::from_secs(15 * DAY);
-    provision_for(&layout, &config, &addresses(), t0).unwrap();
-    assert_eq!(saved_clock(&layout).unwrap().trim(), secs(t1).to_string(), "an earlier run never lowers the floor");
-    assert_eq!(leaf_validity(&layout).0, secs(t1));
-
-    // Back at 1970: the same.
+    // Back at 1970 (no RTC): the saved clock is the floor, and stays.
     provision_for(&layout, &config, &addresses(), UNIX_EPOCH).unwrap();
     assert_eq!(saved_clock(&layout).unwrap().trim(), secs(t1).to_string());
     assert_eq!(leaf_validity(&layout).0, secs(t1));
@@ -108,6 +103,25 @@ fn a_run_saves_a_later_clock_and_never_lowers_it() {
     let t2 = t1 + Duration::from_secs(DAY);
     provision_for(&layout, &config, &addresses(), t2).unwrap();
     assert_eq!(saved_clock(&layout).unwrap().trim(), secs(t2).to_string());
+}
+
+/// One spoofed NTP answer far in the future must not make every later certificate not yet valid.
+#[test]
+fn a_clock_jump_far_ahead_is_forgotten_once_the_clock_is_set_right() {
+    let (_dir, layout, config) = setup("clock-spoofed");
+    let spoofed = build_time() + Duration::from_secs(14 * 365 * DAY);
+    provision_for(&layout, &config, &addresses(), spoofed).unwrap();
+    assert_eq!(saved_clock(&layout).unwrap().trim(), secs(spoofed).to_string());
+
+    let real = build_time() + Duration::from_secs(30 * DAY);
+    provision_for(&layout, &config, &addresses(), real).unwrap();
+    let (nb, _) = leaf_validity(&layout);
+    assert!(nb <= secs(real) && nb >= secs(real) - 600, "notBefore {nb} is the real time {}, not the spoofed one", secs(real));
+    assert_eq!(saved_clock(&layout).unwrap().trim(), secs(real).to_string(), "the floor came back down");
+
+    // The next boot without a clock starts from the real time, not the spoofed one.
+    provision_for(&layout, &config, &addresses(), UNIX_EPOCH).unwrap();
+    assert_eq!(leaf_validity(&layout).0, secs(real));
 }
 
 #[test]
