@@ -29,12 +29,13 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
     let name = path
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
-    // Unique per process and call (threads may write at once); the pid lets a later cleanup tell
-    // a dead writer's leftovers from a live writer's file.
+    // Unique per process and call (threads may write at once); the boot and the pid let a later
+    // cleanup tell a dead writer's leftovers from a live writer's file.
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let temp = dir.join(format!(
-        "{TEMP_PREFIX}{}-{}-{}",
+        "{TEMP_PREFIX}{}-{}-{}-{}",
         name.to_string_lossy(),
+        boot_tag(),
         std::process::id(),
         NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
@@ -104,15 +105,32 @@ pub fn remove_stale_temporaries(dir: &Path) -> io::Result<usize> {
     Ok(removed)
 }
 
-/// Whether the process that named a temporary file (`.tmp-<name>-<pid>-<n>`) still runs. It
-/// may be writing it right now (the web server while the boot script's provisioner cleans up).
+/// Whether the process that named a temporary file (`.tmp-<name>-<boot>-<pid>-<n>`) still runs.
+/// It may be writing it right now (the web server while the boot script's provisioner cleans
+/// up). A file from an earlier boot is always stale, whatever process has its pid now.
 fn writer_alive(temp_name: &str) -> bool {
     let mut parts = temp_name.rsplit('-');
     let _counter = parts.next();
-    match parts.next().and_then(|pid| pid.parse::<u32>().ok()) {
-        Some(pid) => pid != std::process::id() && Path::new(&format!("/proc/{pid}")).exists(),
+    let pid = parts.next().and_then(|pid| pid.parse::<u32>().ok());
+    let this_boot = parts.next() == Some(boot_tag());
+    match pid {
+        Some(pid) => this_boot && pid != std::process::id() && Path::new(&format!("/proc/{pid}")).exists(),
         None => false,
     }
+}
+
+/// This boot's id, short (the kernel's random boot_id, hex digits only; "0" if unreadable).
+fn boot_tag() -> &'static str {
+    static TAG: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TAG.get_or_init(|| {
+        let id = fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+        let hex: String = id.chars().filter(char::is_ascii_hexdigit).take(12).collect();
+        if hex.is_empty() {
+            "0".to_owned()
+        } else {
+            hex
+        }
+    })
 }
 
 /// Creates `dir` (and parents) with the given mode if missing, and checks it is a directory.
@@ -271,14 +289,19 @@ mod tests {
     #[test]
     fn stale_temporaries_are_removed() {
         let dir = temp_dir("stale");
+        let boot = boot_tag();
         // pid 4194304 is above Linux's pid_max: that writer is surely gone.
-        fs::write(dir.join(".tmp-ca.key-4194304-0"), b"half").unwrap();
-        // pid 1 is alive: its file may be in the middle of being written.
-        fs::write(dir.join(".tmp-uploaded.pem-1-0"), b"busy").unwrap();
+        fs::write(dir.join(format!(".tmp-ca.key-{boot}-4194304-0")), b"half").unwrap();
+        // pid 1 is alive in this boot: its file may be in the middle of being written.
+        fs::write(dir.join(format!(".tmp-uploaded.pem-{boot}-1-0")), b"busy").unwrap();
+        // pid 1 of an earlier boot (the power was cut): gone, whatever runs as pid 1 now.
+        fs::write(dir.join(".tmp-uploaded.pem-0123456789ab-1-0"), b"half").unwrap();
+        // The format before boot ids: from an earlier firmware, so an earlier boot.
+        fs::write(dir.join(".tmp-server.pem-1-0"), b"half").unwrap();
         fs::write(dir.join("ca.crt"), b"keep").unwrap();
-        assert_eq!(remove_stale_temporaries(&dir).unwrap(), 1);
+        assert_eq!(remove_stale_temporaries(&dir).unwrap(), 3);
         assert!(dir.join("ca.crt").exists());
-        assert!(dir.join(".tmp-uploaded.pem-1-0").exists());
+        assert!(dir.join(format!(".tmp-uploaded.pem-{boot}-1-0")).exists());
     }
 
     #[test]
