@@ -17,6 +17,8 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+#[path = "../../../tests/support/kill_schedule.rs"]
+mod kill_schedule;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -24,56 +26,10 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::*;
+use kill_schedule::{rounds, Rng};
 
 const CONFIG: &str = r#"{"camera": {"loopback": true}}"#;
 const DEFAULT_ROUNDS: usize = 100;
-
-// ---------------------------------------------------------------- randomness
-
-/// xorshift64: enough to spread kills; no dependency.
-struct Rng(u64);
-
-impl Rng {
-    /// A stream per test kind, from the run's seed.
-    fn for_kind(kind: &str) -> (Self, u64) {
-        // One seed for the whole run (the tests run in parallel threads of one process).
-        static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-        let seed = *SEED.get_or_init(|| {
-            std::env::var("POWERCUT_SEED").ok().and_then(|s| s.trim().parse().ok()).unwrap_or_else(|| {
-                let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
-                (t.as_nanos() as u64) ^ u64::from(std::process::id()).rotate_left(32)
-            })
-        });
-        let mut state = seed ^ 0x9E37_79B9_7F4A_7C15;
-        for b in kind.bytes() {
-            state = (state ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3);
-        }
-        let mut rng = Self(state.max(1));
-        for _ in 0..8 {
-            rng.next();
-        }
-        (rng, seed)
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    /// A kill delay uniform in 0..1.5 x `window`, in microseconds.
-    fn delay(&mut self, window: Duration) -> Duration {
-        let span = (window.as_micros() as u64 * 3 / 2).max(1);
-        Duration::from_micros(self.next() % span)
-    }
-}
-
-fn rounds() -> usize {
-    std::env::var("POWERCUT_ROUNDS").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(DEFAULT_ROUNDS)
-}
 
 fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
@@ -331,7 +287,7 @@ fn upload_or_restore(op: Op, kind: &str) {
     let window = median(samples);
 
     let mut counts = Counts::default();
-    for round in 0..rounds() {
+    for round in 0..rounds(DEFAULT_ROUNDS) {
         if op == Op::Restore && served.is_none() {
             upload(&cam, &mut served);
         }
@@ -429,7 +385,7 @@ fn csr_creation_killed_at_random_points_leaves_the_old_or_the_new_request() {
     let mut known = Some(complete_pending(cam.dir.path()));
 
     let mut counts = Counts::default();
-    for round in 0..rounds() {
+    for round in 0..rounds(DEFAULT_ROUNDS) {
         let old = read_opt(&cam.dir.path().join("state/pending-csr.pem"));
         let delay = rng.delay(window);
         let op_thread = in_thread(cam.ca_path(), args(&cam));
@@ -479,13 +435,7 @@ fn csr_creation_killed_at_random_points_leaves_the_old_or_the_new_request() {
 /// Starts camera-web on `root` without waiting; the receiver gets `()` once it listens.
 fn spawn_web(root: &Path) -> (Child, mpsc::Receiver<()>) {
     std::fs::write(root.join("config.json"), CONFIG).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_camera-web"))
-        .arg("--config")
-        .arg(root.join("config.json"))
-        .arg("--state-dir")
-        .arg(root.join("state"))
-        .arg("--run-dir")
-        .arg(root.join("run"))
+    let mut child = camera_web_command(root)
         .args(["--https", "127.0.0.1:0", "--http", "off"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -524,7 +474,7 @@ fn first_start_killed_at_random_points_creates_one_whole_ca() {
     let window = median(samples);
 
     let mut counts = Counts::default();
-    for round in 0..rounds() {
+    for round in 0..rounds(DEFAULT_ROUNDS) {
         let dir = TempDir::new("firstboot");
         let delay = rng.delay(window);
         let t = Instant::now();

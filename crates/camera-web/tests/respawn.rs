@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
-use common::{curl_with_ca, TempDir};
+use common::{camera_web_command, curl_with_ca, TempDir};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -26,13 +26,7 @@ impl Supervised {
     fn start(https: u16) -> Self {
         let dir = TempDir::new("respawn");
         std::fs::write(dir.path().join("config.json"), r#"{"camera": {"loopback": true}}"#).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_camera-web"))
-            .arg("--config")
-            .arg(dir.path().join("config.json"))
-            .arg("--state-dir")
-            .arg(dir.path().join("state"))
-            .arg("--run-dir")
-            .arg(dir.path().join("run"))
+        let mut child = camera_web_command(dir.path())
             .args(["--https", &format!("127.0.0.1:{https}"), "--http", "off", "--respawn"])
             .stderr(Stdio::piped())
             .spawn()

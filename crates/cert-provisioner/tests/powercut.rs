@@ -13,58 +13,17 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+#[path = "../../../tests/support/kill_schedule.rs"]
+mod kill_schedule;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
+use kill_schedule::{rounds, Rng};
 
 const DEFAULT_ROUNDS: usize = 150;
-
-/// xorshift64: enough to spread kills; no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn for_kind(kind: &str) -> (Self, u64) {
-        // One seed for the whole run (the tests run in parallel threads of one process).
-        static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-        let seed = *SEED.get_or_init(|| {
-            std::env::var("POWERCUT_SEED").ok().and_then(|s| s.trim().parse().ok()).unwrap_or_else(|| {
-                let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
-                (t.as_nanos() as u64) ^ u64::from(std::process::id()).rotate_left(32)
-            })
-        });
-        let mut state = seed ^ 0x9E37_79B9_7F4A_7C15;
-        for b in kind.bytes() {
-            state = (state ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3);
-        }
-        let mut rng = Self(state.max(1));
-        for _ in 0..8 {
-            rng.next();
-        }
-        (rng, seed)
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    /// A kill delay uniform in 0..1.5 x `window`, in microseconds.
-    fn delay(&mut self, window: Duration) -> Duration {
-        let span = (window.as_micros() as u64 * 3 / 2).max(1);
-        Duration::from_micros(self.next() % span)
-    }
-}
-
-fn rounds() -> usize {
-    std::env::var("POWERCUT_ROUNDS").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(DEFAULT_ROUNDS)
-}
 
 #[derive(Default, Debug)]
 struct Counts {
@@ -188,7 +147,7 @@ fn first_boot_killed_at_random_points_creates_one_whole_ca() {
         (dir, config)
     });
     let mut counts = Counts::default();
-    for round in 0..rounds() {
+    for round in 0..rounds(DEFAULT_ROUNDS) {
         let dir = TempDir::new("powercut-firstboot");
         let config = config_file(&dir, json);
         let delay = rng.delay(window);
@@ -240,7 +199,7 @@ fn re_mint_killed_at_random_points_leaves_the_old_or_a_whole_new_certificate() {
     });
     let bundle_path = dir.run().join("server.pem");
     let mut counts = Counts::default();
-    for round in 1..=rounds() {
+    for round in 1..=rounds(DEFAULT_ROUNDS) {
         let old = read(&bundle_path);
         let config = config_file(&dir, &json(round));
         let delay = rng.delay(window);

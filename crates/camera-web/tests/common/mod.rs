@@ -54,13 +54,7 @@ impl Camera {
     /// Starts on an existing directory (a restart keeps state).
     pub fn start_in(dir: TempDir, config: &str) -> Self {
         std::fs::write(dir.path().join("config.json"), config).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_camera-web"))
-            .arg("--config")
-            .arg(dir.path().join("config.json"))
-            .arg("--state-dir")
-            .arg(dir.path().join("state"))
-            .arg("--run-dir")
-            .arg(dir.path().join("run"))
+        let mut child = camera_web_command(dir.path())
             .args(["--https", "127.0.0.1:0", "--http", "127.0.0.1:0"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -156,6 +150,13 @@ impl Drop for Camera {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `camera-web` with `dir`'s config.json, state and run directories.
+pub fn camera_web_command(dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_camera-web"));
+    command.arg("--config").arg(dir.join("config.json")).arg("--state-dir").arg(dir.join("state")).arg("--run-dir").arg(dir.join("run"));
+    command
 }
 
 pub fn curl_with_ca(ca: &Path, args: &[&str]) -> (u16, Vec<u8>) {

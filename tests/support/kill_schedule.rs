@@ -1,0 +1,51 @@
+//! Shared by the power-cut tests of camera-web and cert-provisioner (included with `#[path]`):
+//! when to kill. A seeded xorshift (no dependency); `POWERCUT_SEED` replays a run and
+//! `POWERCUT_ROUNDS` sets kills per kind.
+
+use std::time::Duration;
+
+/// xorshift64: enough to spread kills; no dependency.
+pub struct Rng(u64);
+
+impl Rng {
+    /// A stream per test kind, from the run's seed.
+    pub fn for_kind(kind: &str) -> (Self, u64) {
+        // One seed for the whole run (the tests run in parallel threads of one process).
+        static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+        let seed = *SEED.get_or_init(|| {
+            std::env::var("POWERCUT_SEED").ok().and_then(|s| s.trim().parse().ok()).unwrap_or_else(|| {
+                let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+                (t.as_nanos() as u64) ^ u64::from(std::process::id()).rotate_left(32)
+            })
+        });
+        let mut state = seed ^ 0x9E37_79B9_7F4A_7C15;
+        for b in kind.bytes() {
+            state = (state ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3);
+        }
+        let mut rng = Self(state.max(1));
+        for _ in 0..8 {
+            rng.next();
+        }
+        (rng, seed)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    /// A kill delay uniform in 0..1.5 x `window`, in microseconds.
+    pub fn delay(&mut self, window: Duration) -> Duration {
+        let span = (window.as_micros() as u64 * 3 / 2).max(1);
+        Duration::from_micros(self.next() % span)
+    }
+}
+
+/// Kills per kind: `POWERCUT_ROUNDS`, else `default`.
+pub fn rounds(default: usize) -> usize {
+    std::env::var("POWERCUT_ROUNDS").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(default)
+}
