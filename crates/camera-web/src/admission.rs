@@ -2,7 +2,7 @@
 //! few and shared fairly:
 //!
 //! - a total cap (HTTP and HTTPS together), so memory stays bounded;
-//! - a per-client cap, so one host (an IPv6 host counts by its /64) cannot take every slot;
+//! - a per-client cap, so one address cannot take every slot;
 //! - when every slot is taken, a new connection evicts the oldest one that has not sent a
 //!   request yet (no handshake, or a handshake and then silence). Connections that are doing
 //!   real work are never evicted, so a flood of idle sockets from many addresses cannot lock
@@ -15,15 +15,21 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
-/// The key one client is counted and rate-limited under: an IPv4 address (IPv4-mapped IPv6
-/// included), or an IPv6 /64, since one IPv6 host can pick any address in its /64 at will.
+/// The address one client is counted under: IPv4-mapped IPv6 as the IPv4 address. IPv6
+/// addresses count one by one, since on a LAN every IPv6 host is in the same /64; the login
+/// limiter adds a looser per-/64 count ([`ipv6_prefix`]) for hosts that rotate addresses.
 pub fn client_key(ip: IpAddr) -> IpAddr {
     match ip {
-        IpAddr::V4(v4) => IpAddr::V4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
-        },
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// The /64 an IPv6 client is in (`None` for IPv4).
+pub fn ipv6_prefix(ip: IpAddr) -> Option<IpAddr> {
+    match client_key(ip) {
+        IpAddr::V6(v6) => Some(IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into())),
+        IpAddr::V4(_) => None,
     }
 }
 
@@ -175,11 +181,13 @@ mod tests {
     }
 
     #[test]
-    fn ipv6_clients_count_by_their_64_and_mapped_ipv4_as_ipv4() {
-        assert_eq!(client_key(ip("fd77::2")), client_key(ip("fd77::ffff:1:2:3")));
-        assert_ne!(client_key(ip("fd77::2")), client_key(ip("fd77:0:0:1::2")));
+    fn clients_count_by_address_mapped_ipv4_as_ipv4_and_prefixes_are_64s() {
+        assert_ne!(client_key(ip("fd77::2")), client_key(ip("fd77::3")), "LAN hosts share a /64");
         assert_eq!(client_key(ip("::ffff:10.0.0.9")), ip("10.0.0.9"));
         assert_eq!(client_key(ip("10.0.0.9")), ip("10.0.0.9"));
+        assert_eq!(ipv6_prefix(ip("fd77::2")), ipv6_prefix(ip("fd77::ffff:1:2:3")));
+        assert_ne!(ipv6_prefix(ip("fd77::2")), ipv6_prefix(ip("fd77:0:0:1::2")));
+        assert_eq!(ipv6_prefix(ip("::ffff:10.0.0.9")), None);
     }
 
     #[test]

@@ -461,7 +461,9 @@ async fn setup(app: &Arc<App>, req: Request<Incoming>) -> ApiResult {
     let app2 = app.clone();
     let password = Zeroizing::new(body.password.clone());
     let stored = tokio::task::spawn_blocking(move || {
-        let stored = app2.auth.hash_password(&password);
+        let stored = app2.auth.hash_password(&password).ok_or_else(|| {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no_randomness", "The camera's random number generator failed; nothing was changed. Try again.")
+        })?;
         write_atomic(&app2.layout.password(), &stored, SECRET_MODE).map_err(|e| {
             ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "storage", format!("The password could not be stored ({e}); nothing was changed."))
         })?;

@@ -15,7 +15,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::admission::client_key;
+use crate::admission::{client_key, ipv6_prefix};
 
 /// PBKDF2 rounds: about 0.1 s on a desktop core, under a second on a camera's ARM core.
 pub const PBKDF2_ITERATIONS: u32 = 200_000;
@@ -26,8 +26,12 @@ const SESSION_IDLE: Duration = Duration::from_secs(30 * 60);
 /// ...and after this long in any case.
 const SESSION_MAX: Duration = Duration::from_secs(12 * 3600);
 const MAX_SESSIONS: usize = 32;
-/// Failed logins allowed before each further attempt must wait.
+/// Failed logins allowed from one address before each further attempt must wait.
 const FREE_FAILURES: u32 = 5;
+/// ...and from one IPv6 /64, where a host can take any address it likes. On a LAN every IPv6
+/// host shares the /64, so this is much larger: one guesser rotating addresses is slowed down
+/// after 50 tries without one mistyped password holding up every IPv6 user.
+const FREE_FAILURES_PER_PREFIX: u32 = 50;
 /// The longest wait, so the owner is never locked out for good.
 const MAX_LOCKOUT: Duration = Duration::from_secs(15 * 60);
 const MAX_TRACKED_CLIENTS: usize = 1024;
@@ -70,6 +74,19 @@ pub enum AuthError {
     TooManyAttempts { retry_after: Duration },
 }
 
+/// What failed logins are counted under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Limited {
+    Address(IpAddr),
+    Prefix64(IpAddr),
+}
+
+/// The counters a failure from `client` adds to, with the failures each allows for free.
+fn limiter_keys(client: IpAddr) -> impl Iterator<Item = (Limited, u32)> {
+    let address = client_key(client);
+    std::iter::once((Limited::Address(address), FREE_FAILURES)).chain(ipv6_prefix(address).map(|p| (Limited::Prefix64(p), FREE_FAILURES_PER_PREFIX)))
+}
+
 struct Failures {
     count: u32,
     blocked_until: Option<Instant>,
@@ -88,8 +105,8 @@ pub struct Auth {
     /// Why the stored password could not be read, if it could not.
     damaged: Option<String>,
     sessions: Mutex<HashMap<String, Session>>,
-    /// By [`client_key`]: an IPv6 host rotating addresses in its /64 is still one client.
-    failures: Mutex<HashMap<IpAddr, Failures>>,
+    /// Per address, and per IPv6 /64 (see [`FREE_FAILURES_PER_PREFIX`]).
+    failures: Mutex<HashMap<Limited, Failures>>,
     /// SHA-256 of the last password that passed PBKDF2 with a per-process salt, so scripts
     /// using HTTP Basic on every request do not pay PBKDF2 each time.
     verified: Mutex<Option<[u8; 32]>>,
@@ -160,11 +177,10 @@ impl Auth {
 
     /// Hashes `password` for storage (slow: call from a blocking thread). Returns the JSON to
     /// write; [`Auth::install_password`] makes it current once it is on disk.
-    pub fn hash_password(&self, password: &str) -> Vec<u8> {
+    /// The stored form of `password` (PBKDF2 with a random salt); `None` if the RNG failed.
+    pub fn hash_password(&self, password: &str) -> Option<Vec<u8>> {
         let mut salt = [0u8; 16];
-        // Without randomness the hash is still correct, only unsalted-equivalent; the setup
-        // would already have failed to create a session token in that case.
-        let _ = SystemRandom::new().fill(&mut salt);
+        SystemRandom::new().fill(&mut salt).ok()?;
         let mut out = [0u8; 32];
         ring::pbkdf2::derive(ring::pbkdf2::PBKDF2_HMAC_SHA256, self.iter(), &salt, password.as_bytes(), &mut out);
         let stored = StoredPassword {
@@ -173,7 +189,7 @@ impl Auth {
             salt: hex(&salt),
             hash: hex(&out),
         };
-        serde_json::to_vec(&stored).unwrap_or_default()
+        serde_json::to_vec(&stored).ok()
     }
 
     /// Makes a hash produced by [`Auth::hash_password`] current (the caller serialises setups).
@@ -200,30 +216,32 @@ impl Auth {
         key
     }
 
-    /// Waits imposed on `client` by earlier failures.
+    /// Waits imposed on `client` by earlier failures (its address's or its /64's).
     fn blocked(&self, client: IpAddr) -> Option<Duration> {
-        let client = client_key(client);
         let failures = self.failures.lock().ok()?;
-        let until = failures.get(&client)?.blocked_until?;
-        until.checked_duration_since(Instant::now())
+        let now = Instant::now();
+        limiter_keys(client)
+            .filter_map(|(key, _)| failures.get(&key)?.blocked_until?.checked_duration_since(now))
+            .max()
     }
 
     fn record_failure(&self, client: IpAddr) {
-        let client = client_key(client);
         let Ok(mut failures) = self.failures.lock() else { return };
-        if failures.len() >= MAX_TRACKED_CLIENTS && !failures.contains_key(&client) {
-            if let Some(oldest) = failures.iter().min_by_key(|(_, f)| f.last).map(|(ip, _)| *ip) {
-                failures.remove(&oldest);
-            }
-        }
         let now = Instant::now();
-        let entry = failures.entry(client).or_insert(Failures { count: 0, blocked_until: None, last: now });
-        entry.count += 1;
-        entry.last = now;
-        if entry.count >= FREE_FAILURES {
-            let exponent = (entry.count - FREE_FAILURES).min(10);
-            let wait = Duration::from_secs(1u64 << exponent).min(MAX_LOCKOUT);
-            entry.blocked_until = Some(now + wait);
+        for (key, free) in limiter_keys(client) {
+            if failures.len() >= MAX_TRACKED_CLIENTS && !failures.contains_key(&key) {
+                if let Some(oldest) = failures.iter().min_by_key(|(_, f)| f.last).map(|(k, _)| *k) {
+                    failures.remove(&oldest);
+                }
+            }
+            let entry = failures.entry(key).or_insert(Failures { count: 0, blocked_until: None, last: now });
+            entry.count += 1;
+            entry.last = now;
+            if entry.count >= free {
+                let exponent = (entry.count - free).min(10);
+                let wait = Duration::from_secs(1u64 << exponent).min(MAX_LOCKOUT);
+                entry.blocked_until = Some(now + wait);
+            }
         }
     }
 
@@ -237,7 +255,7 @@ impl Auth {
         }
         let key = self.cache_key(password);
         if self.verified.lock().ok().and_then(|v| *v).is_some_and(|v| constant_time_eq(&v, &key)) {
-            self.failures.lock().map(|mut f| f.remove(&client_key(client))).ok();
+            self.failures.lock().map(|mut f| f.remove(&Limited::Address(client_key(client)))).ok();
             return Ok(());
         }
         let (iterations, salt, hash) = {
@@ -252,7 +270,7 @@ impl Auth {
                 if let Ok(mut v) = self.verified.lock() {
                     *v = Some(key);
                 }
-                self.failures.lock().map(|mut f| f.remove(&client_key(client))).ok();
+                self.failures.lock().map(|mut f| f.remove(&Limited::Address(client_key(client)))).ok();
                 Ok(())
             }
             Err(_) => {
@@ -335,7 +353,7 @@ mod tests {
         let auth = auth();
         let client: IpAddr = "10.0.0.9".parse().unwrap();
         assert_eq!(auth.verify(client, "whatever1"), Err(AuthError::NoPassword));
-        auth.install_password(&auth.hash_password("correct horse")).unwrap();
+        auth.install_password(&auth.hash_password("correct horse").unwrap()).unwrap();
         assert!(auth.password_set());
         assert_eq!(auth.verify(client, "wrong horse"), Err(AuthError::WrongPassword));
         assert_eq!(auth.verify(client, "correct horse"), Ok(()));
@@ -346,7 +364,7 @@ mod tests {
     #[test]
     fn failures_slow_down_one_client_only_and_the_wait_is_capped() {
         let auth = auth();
-        auth.install_password(&auth.hash_password("correct horse")).unwrap();
+        auth.install_password(&auth.hash_password("correct horse").unwrap()).unwrap();
         let attacker: IpAddr = "10.0.0.66".parse().unwrap();
         for _ in 0..FREE_FAILURES {
             assert_eq!(auth.verify(attacker, "guess"), Err(AuthError::WrongPassword));
@@ -355,7 +373,7 @@ mod tests {
         assert_eq!(auth.verify("10.0.0.1".parse().unwrap(), "correct horse"), Ok(()));
         {
             let mut f = auth.failures.lock().unwrap();
-            f.get_mut(&attacker).unwrap().count = 1000;
+            f.get_mut(&Limited::Address(attacker)).unwrap().count = 1000;
         }
         auth.record_failure(attacker);
         let wait = auth.blocked(attacker).unwrap();
@@ -363,15 +381,24 @@ mod tests {
     }
 
     #[test]
-    fn an_ipv6_host_rotating_addresses_in_its_64_stays_one_client() {
+    fn ipv6_hosts_are_limited_per_address_and_a_rotating_guesser_per_64() {
         let auth = auth();
-        auth.install_password(&auth.hash_password("correct horse")).unwrap();
-        for n in 0..FREE_FAILURES {
-            let rotated: IpAddr = format!("fd77::{:x}", 0x1000 + n).parse().unwrap();
-            assert_eq!(auth.verify(rotated, "guess"), Err(AuthError::WrongPassword));
+        auth.install_password(&auth.hash_password("correct horse").unwrap()).unwrap();
+        let attacker: IpAddr = "fd77::66".parse().unwrap();
+        for _ in 0..FREE_FAILURES {
+            assert_eq!(auth.verify(attacker, "guess"), Err(AuthError::WrongPassword));
         }
-        assert!(matches!(auth.verify("fd77::beef".parse().unwrap(), "correct horse"), Err(AuthError::TooManyAttempts { .. })));
+        assert!(matches!(auth.verify(attacker, "correct horse"), Err(AuthError::TooManyAttempts { .. })));
+        // Another host on the same LAN (same /64) is not held up by one guesser's mistakes.
+        assert_eq!(auth.verify("fd77::beef".parse().unwrap(), "correct horse"), Ok(()));
+        // A guesser taking a new address for each try is slowed down once the /64 used up its tries.
+        for n in 0..FREE_FAILURES_PER_PREFIX {
+            let rotated: IpAddr = format!("fd77::{:x}", 0x1000 + n).parse().unwrap();
+            let _ = auth.verify(rotated, "guess");
+        }
+        assert!(matches!(auth.verify("fd77::4242".parse().unwrap(), "guess"), Err(AuthError::TooManyAttempts { .. })));
         assert_eq!(auth.verify("fd77:0:0:1::beef".parse().unwrap(), "correct horse"), Ok(()), "another /64 is another client");
+        assert_eq!(auth.verify("10.0.0.1".parse().unwrap(), "correct horse"), Ok(()), "IPv4 clients are unaffected");
     }
 
     #[test]

@@ -34,7 +34,7 @@ pub struct WebConfig {
     /// Connections held at once (HTTP and HTTPS together); when all are taken, the oldest one
     /// that has not sent a request yet is closed to make room, else the new one is.
     pub max_connections: usize,
-    /// Connections one client (an IPv4 address, or an IPv6 /64) may hold at once.
+    /// Connections one client address may hold at once.
     pub max_connections_per_client: usize,
     /// Seconds a client has to finish the TLS handshake and to send each request's headers.
     pub handshake_timeout_secs: u64,

@@ -18,6 +18,8 @@ pub fn main_entry() -> ExitCode {
 
 /// `camera-web` with the arguments after the program name.
 pub fn main_with_args(args: impl Iterator<Item = String>) -> ExitCode {
+    // No core dumps (they would hold keys) and no ptrace by other users' processes.
+    let _ = nix::sys::prctl::set_dumpable(false);
     let (options, respawn) = match options(args) {
         Ok(Some(parsed)) => parsed,
         Ok(None) => return ExitCode::SUCCESS,

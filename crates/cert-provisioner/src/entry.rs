@@ -17,6 +17,8 @@ pub fn main_entry() -> ExitCode {
 
 /// `cert-provisioner` with the arguments after the program name.
 pub fn main_with_args(args: impl Iterator<Item = String>) -> ExitCode {
+    // No core dumps (they would hold the CA key) and no ptrace by other users' processes.
+    let _ = nix::sys::prctl::set_dumpable(false);
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(reason) => {
