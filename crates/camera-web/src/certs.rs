@@ -267,7 +267,7 @@ impl Certificates {
 
     /// The pending request's key, read from disk only when needed.
     pub fn pending_key(&self) -> Option<Zeroizing<Vec<u8>>> {
-        let text = Zeroizing::new(read_optional(&self.layout.pending_csr()).ok()??);
+        let text = read_optional(&self.layout.pending_csr()).ok()??;
         camera_pki::pem::pkcs8_key(&text).ok()?
     }
 

@@ -218,7 +218,7 @@ impl Installer {
 }
 
 fn read_opt(path: &Path) -> Option<Vec<u8>> {
-    camera_state::read_optional(path).unwrap()
+    camera_state::read_optional(path).unwrap().map(|contents| contents.to_vec())
 }
 
 // ---------------------------------------------------------------- upload and restore
@@ -359,7 +359,7 @@ fn csr_der_of(pem: &[u8]) -> Option<Vec<u8>> {
         .ok()?
         .into_iter()
         .find(|(kind, _)| *kind == rustls_pki_types::pem::SectionKind::Csr)
-        .map(|(_, der)| der)
+        .map(|(_, der)| der.to_vec())
 }
 
 #[test]

@@ -12,6 +12,7 @@ use camera_state::{read_optional, rename_durable, write_atomic, Layout, StateLoc
 use crate::clock::{self, unix_seconds};
 use crate::config::CameraConfig;
 use crate::log;
+use zeroize::Zeroizing;
 
 /// Why provisioning failed; each says what and where, never key material.
 #[derive(Debug)]
@@ -54,7 +55,7 @@ fn write(path: &Path, contents: &[u8], mode: u32) -> Result<(), ProvisionError> 
     write_atomic(path, contents, mode).map_err(|source| ProvisionError::Write { path: path.to_owned(), source })
 }
 
-fn read(path: &Path) -> Result<Option<Vec<u8>>, ProvisionError> {
+fn read(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>, ProvisionError> {
     read_optional(path).map_err(|source| ProvisionError::Read { path: path.to_owned(), source })
 }
 

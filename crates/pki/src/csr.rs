@@ -65,7 +65,7 @@ impl PendingCsr {
             .map_err(PkiError::CorruptCa)?
             .into_iter()
             .find(|(kind, _)| *kind == rustls_pki_types::pem::SectionKind::Csr)
-            .map(|(_, der)| der)
+            .map(|(_, der)| der.to_vec())
             .ok_or_else(|| PkiError::CorruptCa("the pending request file holds no CERTIFICATE REQUEST".into()))?;
         Ok(Self { csr_der, key })
     }

@@ -55,19 +55,21 @@ pub fn key_bundle(key_pkcs8: &[u8], others: &[&[u8]], others_label: &str) -> Zer
     out
 }
 
-/// Every PEM section in `text`, in order: (kind, DER). Unknown labels are skipped.
-pub fn sections(text: &[u8]) -> Result<Vec<(SectionKind, Vec<u8>)>, String> {
+/// Every PEM section in `text`, in order: (kind, DER), each wiped when dropped (a bundle holds a
+/// key). Unknown labels are skipped.
+pub fn sections(text: &[u8]) -> Result<Vec<(SectionKind, Zeroizing<Vec<u8>>)>, String> {
     <(SectionKind, Vec<u8>) as PemObject>::pem_slice_iter(text)
+        .map(|section| section.map(|(kind, der)| (kind, Zeroizing::new(der))))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("malformed PEM: {e}"))
 }
 
-/// The DER of every `CERTIFICATE` block in `text`.
+/// The DER of every `CERTIFICATE` block in `text` (the other blocks are wiped).
 pub fn certificates(text: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     Ok(sections(text)?
         .into_iter()
         .filter(|(kind, _)| *kind == SectionKind::Certificate)
-        .map(|(_, der)| der)
+        .map(|(_, der)| der.to_vec())
         .collect())
 }
 

@@ -11,6 +11,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
+use zeroize::Zeroizing;
 
 /// Mode of files holding private keys.
 pub const SECRET_MODE: u32 = 0o600;
@@ -74,13 +75,18 @@ pub fn rename_durable(from: &Path, to: &Path) -> io::Result<()> {
     sync_dir(parent_dir(to))
 }
 
-/// Reads a file if it exists.
-pub fn read_optional(path: &Path) -> io::Result<Option<Vec<u8>>> {
-    match fs::read(path) {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
+/// Reads a file if it exists, into memory that is wiped when dropped (most state files hold keys).
+pub fn read_optional(path: &Path) -> io::Result<Option<Zeroizing<Vec<u8>>>> {
+    let mut file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    // Sized up front (one byte spare to see the end) so no unwiped smaller buffer is freed.
+    let len = file.metadata()?.len() as usize;
+    let mut contents = Zeroizing::new(Vec::with_capacity(len.saturating_add(1)));
+    io::Read::read_to_end(&mut file, &mut contents)?;
+    Ok(Some(contents))
 }
 
 /// Deletes temporary files that an interrupted [`write_atomic`] left in `dir`.
