@@ -113,10 +113,13 @@ impl Test {
             }
             step(&format!("the guest's kernel has {} on eth0; camera-web serves the device-minted certificate", self.ip));
             // The camera's own memory figure: the static musl binary on an Arm kernel, after one request.
-            let (rss, _) = g.sh(&format!("grep -E 'VmRSS|VmHWM|RssAnon|RssFile' /proc/$({SERVER_PID})/status"), Duration::from_secs(10))?;
+            let (rss, _) = g.sh(&format!("grep -E 'VmRSS|VmHWM|RssAnon|RssFile|RssShmem' /proc/$({SERVER_PID})/status"), Duration::from_secs(10))?;
             // The console echoes the command line first: keep the status fields only.
             let fields = rss.find("Vm").map_or(rss.as_str(), |at| &rss[at..]);
             println!("system-test: camera-web memory in the guest: {}", fields.split_whitespace().collect::<Vec<_>>().join(" "));
+            let (rss, _) = g.sh("grep -E 'VmRSS|RssAnon|RssShmem' /proc/$(cat /var/run/camera-web.pid)/status", Duration::from_secs(10))?;
+            let fields = rss.find("Vm").map_or(rss.as_str(), |at| &rss[at..]);
+            println!("system-test: its --respawn supervisor: {}", fields.split_whitespace().collect::<Vec<_>>().join(" "));
 
             let ca = self.fetch_ca(g.https_port)?;
             let ca_path = self.path("cacert.crt");
