@@ -314,26 +314,24 @@ impl Certificates {
     }
 }
 
-/// Plain-language warnings about the served certificate: addresses it does not name, expiry.
+/// Plain-language warnings about the served certificate: addresses it does not name (the same
+/// rule as the upload check, `camera_upload::address_notices`), expiry.
 pub fn coverage_warnings(info: &CertificateInfo, addresses: &[IpAddr], source: Source) -> Vec<Value> {
-    let mut warnings = Vec::new();
-    let named_ips: Vec<IpAddr> = info.subject_alt_names.iter().filter_map(|n| n.parse().ok()).collect();
-    let missing: Vec<String> = addresses.iter().filter(|a| !named_ips.contains(a)).map(ToString::to_string).collect();
-    if !missing.is_empty() {
-        let named = if named_ips.is_empty() {
-            "no IP address".to_owned()
-        } else {
-            named_ips.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
-        };
-        let advice = match source {
-            Source::Uploaded => "upload a certificate that names it, or Restore to use the camera's own certificate, which follows address changes",
-            Source::Device => "the camera's CA may only sign private addresses, so use a private address or upload an installer's certificate",
-        };
-        warnings.push(json!({
-            "code": "names_do_not_cover_addresses",
-            "message": format!("This certificate names {named} but the camera is at {}: browsers will warn when it is opened at that address; {advice}.", missing.join(", ")),
-        }));
+    let mut names = camera_upload::CertificateNames { has_san: !info.subject_alt_names.is_empty(), ..Default::default() };
+    for name in &info.subject_alt_names {
+        match name.parse::<IpAddr>() {
+            Ok(ip) => names.ips.push(ip),
+            Err(_) => names.dns.push(name.clone()),
+        }
     }
+    let advice = match source {
+        Source::Uploaded => "Or Restore to use the camera's own certificate, which follows address changes.",
+        Source::Device => "The camera's CA may only sign private addresses: use a private address, or upload an installer's certificate.",
+    };
+    let mut warnings: Vec<Value> = camera_upload::address_notices(&names, addresses, &[])
+        .into_iter()
+        .map(|notice| json!({"code": notice.code, "message": format!("{} {advice}", notice.message)}))
+        .collect();
     let now = now_unix() as i64;
     let days_left = (info.not_after_unix - now) / 86_400;
     if info.not_after_unix <= now {
@@ -342,4 +340,49 @@ pub fn coverage_warnings(info: &CertificateInfo, addresses: &[IpAddr], source: S
         warnings.push(json!({"code": "expires_soon", "message": format!("This certificate expires in {days_left} days ({}): upload a renewed one.", info.not_after)}));
     }
     warnings
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn info(names: &[&str]) -> CertificateInfo {
+        CertificateInfo {
+            subject: String::new(),
+            issuer: String::new(),
+            serial: String::new(),
+            not_before: String::new(),
+            not_after: "2099-01-01T00:00:00Z".into(),
+            not_before_unix: 0,
+            not_after_unix: 4_070_908_800,
+            sha256: String::new(),
+            public_key_sha256: String::new(),
+            subject_alt_names: names.iter().map(|n| (*n).to_owned()).collect(),
+            key_type: String::new(),
+            is_ca: false,
+            self_signed: false,
+        }
+    }
+
+    fn ips(list: &[&str]) -> Vec<IpAddr> {
+        list.iter().map(|a| a.parse().unwrap()).collect()
+    }
+
+    /// The status page and the upload check say the same thing, each with its own advice.
+    #[test]
+    fn coverage_uses_the_upload_rule_with_advice_for_the_source() {
+        let covered = coverage_warnings(&info(&["10.0.0.5", "cam.local"]), &ips(&["10.0.0.5"]), Source::Device);
+        assert!(covered.is_empty(), "{covered:?}");
+
+        let public_left_out = coverage_warnings(&info(&["10.0.0.5"]), &ips(&["10.0.0.5", "2001:db8::5"]), Source::Device);
+        assert_eq!(public_left_out[0]["code"], "name_partial");
+        let message = public_left_out[0]["message"].as_str().unwrap();
+        assert!(message.contains("2001:db8::5") && message.contains("may only sign private addresses"), "{message}");
+
+        let moved = coverage_warnings(&info(&["192.168.1.50"]), &ips(&["10.0.0.5"]), Source::Uploaded);
+        assert_eq!(moved[0]["code"], "name_mismatch");
+        let message = moved[0]["message"].as_str().unwrap();
+        assert!(message.contains("names 192.168.1.50 but the camera is at 10.0.0.5") && message.contains("Restore"), "{message}");
+    }
 }

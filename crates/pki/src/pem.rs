@@ -55,9 +55,11 @@ pub fn key_bundle(key_pkcs8: &[u8], others: &[&[u8]], others_label: &str) -> Zer
     out
 }
 
-/// Every PEM section in `text`, in order: (kind, DER), each wiped when dropped (a bundle holds a
-/// key). Unknown labels are skipped.
-pub fn sections(text: &[u8]) -> Result<Vec<(SectionKind, Zeroizing<Vec<u8>>)>, String> {
+/// One PEM block: its kind and DER, wiped when dropped (a bundle holds a key).
+pub type Section = (SectionKind, Zeroizing<Vec<u8>>);
+
+/// Every PEM section in `text`, in order. Unknown labels are skipped.
+pub fn sections(text: &[u8]) -> Result<Vec<Section>, String> {
     <(SectionKind, Vec<u8>) as PemObject>::pem_slice_iter(text)
         .map(|section| section.map(|(kind, der)| (kind, Zeroizing::new(der))))
         .collect::<Result<Vec<_>, _>>()

@@ -164,14 +164,15 @@ fn pick_leaf(
 }
 
 /// The names a leaf certificate claims: SAN IPs and DNS names, or the CN when there is no SAN.
-struct Names {
-    ips: Vec<IpAddr>,
-    dns: Vec<String>,
-    has_san: bool,
+#[derive(Debug, Clone, Default)]
+pub struct CertificateNames {
+    pub ips: Vec<IpAddr>,
+    pub dns: Vec<String>,
+    pub has_san: bool,
 }
 
-fn names_of(c: &X509Certificate<'_>) -> Result<Names, UploadError> {
-    let mut names = Names {
+fn names_of(c: &X509Certificate<'_>) -> Result<CertificateNames, UploadError> {
+    let mut names = CertificateNames {
         ips: Vec::new(),
         dns: Vec::new(),
         has_san: false,
@@ -249,22 +250,25 @@ fn join_ips(ips: &[IpAddr]) -> String {
         .join(", ")
 }
 
-fn name_warnings(names: &Names, ctx: &Context<'_>, warnings: &mut Vec<Notice>) {
+/// Warnings about the camera's addresses a certificate does not name: the one rule both the
+/// upload check and the camera's status page use. `current_ips` are the camera's addresses,
+/// `current_dns` its names (e.g. `cam.local`).
+pub fn address_notices(names: &CertificateNames, current_ips: &[IpAddr], current_dns: &[String]) -> Vec<Notice> {
+    let mut warnings = Vec::new();
     if !names.has_san {
         warnings.push(Notice::new(
             "no_subject_alt_name",
             "This certificate has no subjectAltName, and browsers ignore the common name: they will warn. Ask for a certificate with subjectAltName=IP:<camera address> (and/or DNS:<name>).",
         ));
     }
-    let relevant: Vec<IpAddr> = ctx
-        .current_ips
+    let relevant: Vec<IpAddr> = current_ips
         .iter()
         .copied()
         .filter(relevant_ip)
         .map(canonical)
         .collect();
     if relevant.is_empty() {
-        return;
+        return warnings;
     }
     let cert_ips: Vec<IpAddr> = names.ips.iter().copied().map(canonical).collect();
     let covered: Vec<IpAddr> = relevant
@@ -278,10 +282,9 @@ fn name_warnings(names: &Names, ctx: &Context<'_>, warnings: &mut Vec<Notice>) {
         .filter(|ip| !cert_ips.contains(ip))
         .collect();
     if missing.is_empty() {
-        return;
+        return warnings;
     }
-    let dns_covered: Vec<&String> = ctx
-        .current_dns
+    let dns_covered: Vec<&String> = current_dns
         .iter()
         .filter(|h| names.dns.iter().any(|p| dns_name_matches(p, h)))
         .collect();
@@ -320,6 +323,7 @@ fn name_warnings(names: &Names, ctx: &Context<'_>, warnings: &mut Vec<Notice>) {
             ),
         ));
     }
+    warnings
 }
 
 /// Turns the collected material into an accepted (chain, key) pair, or an error.
@@ -458,7 +462,7 @@ pub(crate) fn assemble(material: Material, ctx: &Context<'_>) -> Result<Accepted
 
     // Warnings.
     let mut warnings = Vec::new();
-    name_warnings(&names_of(leaf)?, ctx, &mut warnings);
+    warnings.extend(address_notices(&names_of(leaf)?, ctx.current_ips, ctx.current_dns));
     let v = leaf.validity();
     let lifetime_days = (v.not_after.timestamp() - v.not_before.timestamp()) / DAY;
     if lifetime_days > MAX_VALIDITY_DAYS {

@@ -26,7 +26,7 @@ use std::time::SystemTime;
 
 use zeroize::Zeroizing;
 
-pub use chain::dns_name_matches;
+pub use chain::{address_notices, dns_name_matches, CertificateNames};
 
 /// What the installer sent. Either field may hold anything (certificate, key, chain, PKCS#12):
 /// the content decides, not the field.
