@@ -6,8 +6,9 @@
 //! one whenever the API had already answered), that the CA never changes once it exists (no
 //! `*.corrupt-*`, no `ca-replaced.json`), and that no `.tmp-*` file or other junk is left.
 //!
-//! Each kind first measures how long its operation takes, then spreads the kills uniformly over
-//! 0..1.5x of that (microsecond resolution), so some land before the commit point and some after;
+//! Each kind first measures how long its operation takes, then spreads the kills over 0..1.5x of
+//! that, one in four over 0..8x (`tests/support/kill_schedule.rs`, microsecond resolution), so some
+//! land before the commit point and some after;
 //! both must happen for every kind, which shows the kills really hit the window.
 //!
 //! `POWERCUT_ROUNDS` = kills per kind (default 100, four kinds); `POWERCUT_SEED` replays a run (the

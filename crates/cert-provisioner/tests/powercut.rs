@@ -5,8 +5,8 @@
 //! never takes the corrupt-CA path (no `*.corrupt-*`, no `ca-replaced.json`), leaves no `.tmp-*`
 //! file, and its server certificate verifies against the CA.
 //!
-//! Each kind measures an unkilled run first and spreads the kills over 0..1.5x of it (microsecond
-//! resolution); both "before" and "after" kills must occur. `POWERCUT_ROUNDS` = kills per kind
+//! Each kind measures an unkilled run first and spreads the kills over 0..1.5x of it, one in four
+//! over 0..8x (`tests/support/kill_schedule.rs`, microsecond resolution); both "before" and "after" kills must occur. `POWERCUT_ROUNDS` = kills per kind
 //! (default 150), `POWERCUT_SEED` replays a run (the seed is printed). SIGKILL proves atomicity
 //! against process death; durability against a real power loss rests on the fsyncs.
 
