@@ -6,12 +6,14 @@
 //! - `deps`: only the installing part of `test`.
 //! - `cross`: release builds and stripped sizes for the camera targets, and the tests under qemu-user.
 //! - `bench`: measures the design brief's budgets against nginx and the openssl CLI (see `bench/`).
+//! - `fuzz [TARGET...] [--seconds N]`: the cargo-fuzz targets in `fuzz/`, N seconds each (see `fuzz.rs`).
 //! - `image`, `qemu`, `system-test`: firmware images for the QEMU boards in `board/`, booting
 //!   them, and the full-system test (see `firmware/`).
 
 mod bench;
 mod firmware;
 mod cross;
+mod fuzz;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -84,6 +86,8 @@ fn deps() -> Result {
 fn test() -> Result {
     deps()?;
     run(Command::new(env!("CARGO")).args(["test", "--workspace", "--locked"]).current_dir(root()))?;
+    // Every parser that sees user input, fuzzed briefly (30 s per target) from the committed seeds.
+    fuzz::smoke()?;
     // The same tests on the camera's architectures, under qemu-user.
     cross::test_all()?;
     // The firmware booted in QEMU full-system emulation (uses the release builds just made).
@@ -129,10 +133,11 @@ fn main() -> ExitCode {
         "deps" => deps(),
         "cross" => cross::run_cli(std::env::args().skip(2)),
         "bench" => bench::run(std::env::args().skip(2)),
+        "fuzz" => fuzz::run_cli(std::env::args().skip(2)),
         "image" => firmware::image_task(std::env::args().skip(2)),
         "qemu" => firmware::qemu_task(std::env::args().skip(2)),
         "system-test" => firmware::system_test_task(std::env::args().skip(2)),
-        _ => Err("usage: cargo xtask <run|test|deps|cross|bench|image|qemu|system-test>".into()),
+        _ => Err("usage: cargo xtask <run|test|deps|cross|bench|fuzz|image|qemu|system-test>".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

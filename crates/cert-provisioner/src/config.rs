@@ -67,6 +67,7 @@ impl CameraConfig {
         if self.model.trim().is_empty() || self.model.len() > 40 {
             return Err("camera.model must be 1 to 40 characters".into());
         }
+        self.name_constraints.check().map_err(|e| format!("camera.name_constraints: {e}"))?;
         for name in &self.extra_names {
             camera_pki::SanName::parse(name).map_err(|e| format!("camera.extra_names: {e}"))?;
         }
@@ -139,5 +140,8 @@ mod tests {
         assert!(ConfigFile::parse(br#"{"camera": {"extra_names": ["not a name"]}}"#).is_err());
         assert!(ConfigFile::parse(br#"{"camera": {"name_constraints": {"permitted_subnets": ["10.0.0.0/40"], "permitted_dns": []}}}"#).is_err());
         assert!(ConfigFile::parse(b"{").is_err());
+        // The config fuzz target's first crash: rcgen panicked on this when making the CA.
+        let e = ConfigFile::parse(r#"{"camera": {"name_constraints": {"permitted_subnets": [], "permitted_dns": [".site\u0397ome.arpa"]}}}"#.as_bytes()).unwrap_err();
+        assert!(e.contains("camera.name_constraints: permitted_dns"), "{e}");
     }
 }

@@ -108,6 +108,20 @@ fn config_with_a_typo_key_is_refused_with_one_line() {
     assert!(!dir.state().exists());
 }
 
+/// Found by the `config` fuzz target: a non-ASCII permitted_dns passed the checks, then rcgen
+/// panicked writing it into the CA (the shipped binary aborts on panic: no HTTPS at all).
+#[test]
+fn non_ascii_dns_constraint_is_refused_with_one_line() {
+    let dir = TempDir::new("cli-nonascii-constraint");
+    let crash = include_str!("data/fuzz-config-non-ascii-dns-constraint.json");
+    let config = config_file(&dir, crash);
+    let run = provision(&dir, &["--config", config.to_str().unwrap()]);
+    run.assert_no_panic();
+    let line = run.assert_one_line_failure();
+    assert!(line.contains("permitted_dns"), "the line names the setting: {line}");
+    assert!(!dir.state().join("ca.key").exists());
+}
+
 #[test]
 fn missing_explicit_config_is_refused_with_one_line() {
     let dir = TempDir::new("cli-noconfig");

@@ -85,6 +85,23 @@ fn openssl_refuses_public_names_signed_by_the_camera_ca() {
     assert!(webpki_verify(&cert_der(&ca_crt), &cert_der(&private), &["10.1.2.3".into(), "cam.local".into()]).is_ok());
 }
 
+/// The name constraints say nothing about e-mail addresses or client names: the CA's own
+/// extendedKeyUsage (serverAuth only) is what keeps a stolen CA key from signing e-mail (S/MIME)
+/// or client certificates that a computer trusting the CA "for all purposes" would accept.
+#[test]
+fn the_camera_ca_signs_for_web_servers_only() {
+    let m = minted("ossl-eku");
+    let state = m.dir.state();
+    let ca_crt = state.join("ca.crt");
+    let leaf = openssl_signed_leaf_for(m.dir.path(), &state, "email", "email:ceo@bank.example,IP:10.1.2.3", "emailProtection,clientAuth");
+    for purpose in ["smimesign", "smimeencrypt", "sslclient"] {
+        let run = openssl(["verify", "-purpose", purpose, "-CAfile", ca_crt.to_str().unwrap(), leaf.to_str().unwrap()]);
+        let said = format!("{}{}", run.stdout, run.stderr);
+        assert!(!run.ok(), "openssl accepted a {purpose} certificate signed by the camera CA:\n{said}");
+        assert!(said.contains("certificate purpose"), "{purpose}: {said}");
+    }
+}
+
 #[test]
 fn openssl_shows_the_security_baseline_extensions() {
     let m = minted("ossl-text");
@@ -119,6 +136,8 @@ fn openssl_shows_the_security_baseline_extensions() {
     }
     assert!(!ca.contains("DNS:.local"), "RFC 5280 form has no leading dot:\n{ca}");
     assert!(!ca.contains("Excluded"), "{ca}");
+    let eku = after(&ca, "X509v3 Extended Key Usage");
+    assert!(eku.contains("TLS Web Server Authentication") && !eku.contains(','), "the CA is for web servers only: {eku}");
     let ca_info = camera_pki::describe(&m.bundle.ca_der).unwrap();
     let ca_days = (ca_info.not_after_unix - ca_info.not_before_unix) / 86_400;
     assert!((3652..=3653).contains(&ca_days), "CA valid 10 years, not {ca_days} days");

@@ -1,5 +1,5 @@
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
 };
 use ring::rand::SecureRandom;
 use ::time::{Duration, OffsetDateTime};
@@ -55,6 +55,7 @@ pub(crate) fn short_id(public_key: &[u8]) -> String {
 impl RootCa {
     /// Creates a new CA: ECDSA P-256, ten years, pathlen 0, critical name constraints.
     pub fn generate(spec: &CaSpec) -> Result<Self, PkiError> {
+        spec.constraints.check()?;
         let key = SecretKey::generate(crate::KeyType::EcdsaP256)?;
         let pair = key.key_pair()?;
         let mut params = CertificateParams::default();
@@ -64,6 +65,9 @@ impl RootCa {
         params.distinguished_name = dn;
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        // Name constraints cover DNS names and IP addresses only; this keeps a stolen CA key from
+        // signing e-mail or client certificates that clients would chain to it.
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         params.name_constraints = Some(spec.constraints.to_rcgen());
         params.serial_number = Some(random_serial()?);
         params.not_before = spec.not_before;

@@ -164,15 +164,33 @@ impl NameConstraintsPolicy {
         self
     }
 
+    /// Checks that every permitted DNS suffix is a DNS domain (`local`, `.site.home.arpa`: labels of
+    /// letters, digits and '-'). The extension stores them as ASCII (IA5) strings; rcgen panics on
+    /// anything else, so this runs before a CA is made.
+    pub fn check(&self) -> Result<(), PkiError> {
+        for suffix in &self.permitted_dns {
+            let domain = suffix.strip_prefix('.').unwrap_or(suffix);
+            let valid = matches!(SanName::parse(domain), Ok(SanName::Dns(d)) if !d.starts_with("*.") && d == domain.to_ascii_lowercase());
+            if !valid {
+                return Err(PkiError::InvalidRequest(format!(
+                    "permitted_dns \"{}\" is not a DNS domain such as local or site.home.arpa (ASCII letters, digits, '-' and '.')",
+                    suffix.chars().take(80).collect::<String>()
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Whether a certificate for `name` issued under these constraints would be accepted.
     pub fn permits(&self, name: &SanName) -> bool {
         match name {
             SanName::Ip(ip) => self.permitted_subnets.iter().any(|net| net.contains(ip)),
             SanName::Dns(dns) => self.permitted_dns.iter().any(|suffix| {
-                let suffix = suffix.trim_start_matches('.');
-                dns == suffix
+                // DNS names compare case-insensitively (RFC 5280 4.2.1.10); `dns` is lower-case.
+                let suffix = suffix.trim_start_matches('.').to_ascii_lowercase();
+                *dns == suffix
                     || (dns.len() > suffix.len()
-                        && dns.ends_with(suffix)
+                        && dns.ends_with(&suffix)
                         && dns.as_bytes()[dns.len() - suffix.len() - 1] == b'.')
             }),
         }
@@ -217,6 +235,19 @@ mod tests {
         for bad in ["", "a..b", "-x.local", "has space", "x_y.local", "*."] {
             assert!(SanName::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn dns_constraints_must_be_ascii_domains() {
+        let with = |dns: &str| NameConstraintsPolicy { permitted_subnets: Vec::new(), permitted_dns: vec![dns.into()] };
+        for ok in ["local", ".home.arpa", "Site.Home.Arpa", "localhost"] {
+            assert!(with(ok).check().is_ok(), "{ok}");
+        }
+        // ".siteΗome.arpa" (a Greek capital eta) is the config fuzz target's crash input.
+        for bad in [".site\u{397}ome.arpa", "", ".", "a b", "*.local", "local.", "10.0.0.1", " local", "x_y"] {
+            assert!(with(bad).check().is_err(), "{bad:?}");
+        }
+        assert!(with("Home.Arpa").permits(&SanName::parse("cam.home.arpa").unwrap()));
     }
 
     #[test]

@@ -236,3 +236,12 @@ mod description {
         assert!(describe(b"\x30\x03\x02\x01\x00").is_err());
     }
 }
+
+/// Found by the `config` fuzz target: rcgen panicked ("IA5 string must be ASCII") on a non-ASCII
+/// DNS name constraint instead of returning an error.
+#[test]
+fn a_non_ascii_dns_constraint_is_an_error_not_a_panic() {
+    let policy = NameConstraintsPolicy { permitted_subnets: Vec::new(), permitted_dns: vec![".site\u{397}ome.arpa".into()] };
+    let e = RootCa::generate(&spec(policy)).unwrap_err();
+    assert!(e.to_string().contains("permitted_dns"), "{e}");
+}

@@ -275,6 +275,11 @@ pub fn san_names(der: &[u8]) -> Vec<String> {
 /// Signs, with the CA in `state` and the openssl CLI (not our code), a leaf for the given
 /// subjectAltName (openssl syntax, e.g. `IP:8.8.8.8`). Returns the leaf's PEM path.
 pub fn openssl_signed_leaf(work: &Path, state: &Path, tag: &str, san: &str) -> PathBuf {
+    openssl_signed_leaf_for(work, state, tag, san, "serverAuth")
+}
+
+/// [`openssl_signed_leaf`] with the given extendedKeyUsage (e.g. "emailProtection,clientAuth").
+pub fn openssl_signed_leaf_for(work: &Path, state: &Path, tag: &str, san: &str, eku: &str) -> PathBuf {
     let key = work.join(format!("{tag}.key"));
     let csr = work.join(format!("{tag}.csr"));
     let ext = work.join(format!("{tag}.ext"));
@@ -282,7 +287,7 @@ pub fn openssl_signed_leaf(work: &Path, state: &Path, tag: &str, san: &str) -> P
     std::fs::write(
         &ext,
         format!(
-            "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName={san}\nauthorityKeyIdentifier=keyid\nsubjectKeyIdentifier=hash\n"
+            "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage={eku}\nsubjectAltName={san}\nauthorityKeyIdentifier=keyid\nsubjectKeyIdentifier=hash\n"
         ),
     )
     .expect("write extfile");
