@@ -30,16 +30,24 @@ pub fn supervise(serve: impl Fn(&dyn Fn()) -> ExitCode) -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("camera-web: the supervisor failed ({e}); running the server without it");
+            // The server's own SIGTERM handling needs the signals the supervisor blocked.
+            let _ = supervisor_signals().thread_unblock();
             serve(&|| {})
         }
     }
 }
 
-fn supervise_inner(serve: &impl Fn(&dyn Fn()) -> ExitCode) -> Result<ExitCode, nix::Error> {
+/// What the supervisor waits for: a stop request, or its server ending.
+fn supervisor_signals() -> SigSet {
     let mut signals = SigSet::empty();
     for signal in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGCHLD] {
         signals.add(signal);
     }
+    signals
+}
+
+fn supervise_inner(serve: &impl Fn(&dyn Fn()) -> ExitCode) -> Result<ExitCode, nix::Error> {
+    let signals = supervisor_signals();
     signals.thread_block()?;
     let signal_fd = SignalFd::with_flags(&signals, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)?;
     let supervisor = getpid();
