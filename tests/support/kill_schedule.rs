@@ -2,7 +2,7 @@
 //! when to kill. A seeded xorshift (no dependency); `POWERCUT_SEED` replays a run and
 //! `POWERCUT_ROUNDS` sets kills per kind.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// xorshift64: enough to spread kills; no dependency.
 pub struct Rng(u64);
@@ -54,4 +54,42 @@ impl Rng {
 pub fn rounds(default: usize) -> usize {
     let default = if std::env::var_os("CAMERA_TESTNS_RUNNER").is_some() { default / 2 } else { default };
     std::env::var("POWERCUT_ROUNDS").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(default)
+}
+
+/// Where the kills of one kind landed; both sides of the commit point must be hit.
+#[derive(Default, Debug)]
+pub struct Counts {
+    pub kills: usize,
+    /// The old state survived.
+    pub before: usize,
+    /// First boot only: the CA key was written, its certificate not yet.
+    pub between: usize,
+    /// The new state was committed.
+    pub after: usize,
+    /// "after" kills inside the operation (camera-web: before the client had an answer; the
+    /// provisioner: while it still ran), not once it had finished.
+    pub after_in_window: usize,
+}
+
+impl Counts {
+    pub fn record_after(&mut self, in_window: bool) {
+        self.after += 1;
+        self.after_in_window += usize::from(in_window);
+    }
+
+    /// Prints the counts (`in_window` says what `after_in_window` means) and asserts both sides were hit.
+    pub fn finish(&self, label: &str, in_window: &str, seed: u64, window: Duration, started: Instant) {
+        println!(
+            "{label}: seed {seed} (POWERCUT_SEED to replay), window {} us, {} kills: {} before (old state), {} after (new state; {} {in_window}), {} between (CA key without certificate), {:.1} s",
+            window.as_micros(),
+            self.kills,
+            self.before,
+            self.after,
+            self.after_in_window,
+            self.between,
+            started.elapsed().as_secs_f64()
+        );
+        assert!(self.before > 0, "{label}: no kill landed before the commit point: {self:?}");
+        assert!(self.after > 0, "{label}: no kill landed after the commit point: {self:?}");
+    }
 }

@@ -27,7 +27,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use kill_schedule::{rounds, Rng};
+use kill_schedule::{rounds, Counts, Rng};
 
 const CONFIG: &str = r#"{"camera": {"loopback": true}}"#;
 const DEFAULT_ROUNDS: usize = 100;
@@ -35,38 +35,6 @@ const DEFAULT_ROUNDS: usize = 100;
 fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
     samples[samples.len() / 2]
-}
-
-// ---------------------------------------------------------------- counting
-
-#[derive(Default, Debug)]
-struct Counts {
-    kills: usize,
-    /// The old state survived.
-    before: usize,
-    /// The new state was committed but the client had no answer yet.
-    after_unanswered: usize,
-    /// The new state was committed and answered.
-    after_answered: usize,
-    /// First boot only: the CA key was written, its certificate not yet.
-    between: usize,
-}
-
-impl Counts {
-    fn finish(&self, kind: &str, seed: u64, window: Duration, started: Instant) {
-        let after = self.after_unanswered + self.after_answered;
-        println!(
-            "powercut {kind}: seed {seed} (POWERCUT_SEED to replay), window {} us, {} kills: {} before (old state), {after} after (new state; {} before the client had an answer), {} between (CA key without certificate), {:.1} s",
-            window.as_micros(),
-            self.kills,
-            self.before,
-            self.after_unanswered,
-            self.between,
-            started.elapsed().as_secs_f64()
-        );
-        assert!(self.before > 0, "{kind}: no kill landed before the commit point: {self:?}");
-        assert!(after > 0, "{kind}: no kill landed after the commit point: {self:?}");
-    }
 }
 
 // ---------------------------------------------------------------- helpers
@@ -310,9 +278,9 @@ fn upload_or_restore(op: Op, kind: &str) {
         let on_disk = disk_upload(dir.path(), &inst);
         if on_disk == new {
             if answered_ok(&reply) {
-                counts.after_answered += 1;
+                counts.record_after(false);
             } else {
-                counts.after_unanswered += 1;
+                counts.record_after(true);
             }
         } else {
             assert_eq!(on_disk, served, "round {round} (delay {delay:?}): neither the old nor the new state");
@@ -325,7 +293,7 @@ fn upload_or_restore(op: Op, kind: &str) {
         check_served(&cam, &inst, served, &device_leaf);
         check_dirs(cam.dir.path(), &first_ca, false, &cam.log_text());
     }
-    counts.finish(kind, seed, window, started);
+    counts.finish(&format!("powercut {kind}"), "before the client had an answer", seed, window, started);
 }
 
 #[test]
@@ -407,9 +375,9 @@ fn csr_creation_killed_at_random_points_leaves_the_old_or_the_new_request() {
             match &reply {
                 Some((200, body)) => {
                     assert_eq!(csr_der_of(body).as_ref(), Some(&csr), "round {round}: the answered request is not the one stored");
-                    counts.after_answered += 1;
+                    counts.record_after(false);
                 }
-                _ => counts.after_unanswered += 1,
+                _ => counts.record_after(true),
             }
             Some(csr)
         };
@@ -428,7 +396,7 @@ fn csr_creation_killed_at_random_points_leaves_the_old_or_the_new_request() {
         }
         check_dirs(cam.dir.path(), &first_ca, false, &cam.log_text());
     }
-    counts.finish(kind, seed, window, started);
+    counts.finish(&format!("powercut {kind}"), "before the client had an answer", seed, window, started);
 }
 
 // ---------------------------------------------------------------- first start (CA creation)
@@ -492,9 +460,9 @@ fn first_start_killed_at_random_points_creates_one_whole_ca() {
             (Some(cert), Some(key)) => {
                 camera_pki::RootCa::from_pem(cert, key).unwrap_or_else(|e| panic!("round {round}: a CA on disk is not whole: {e}"));
                 if answered {
-                    counts.after_answered += 1;
+                    counts.record_after(false);
                 } else {
-                    counts.after_unanswered += 1;
+                    counts.record_after(true);
                 }
                 Some(cert.clone())
             }
@@ -521,5 +489,5 @@ fn first_start_killed_at_random_points_creates_one_whole_ca() {
         let incomplete = names(&cam.dir.path().join("state")).iter().filter(|n| n.starts_with("ca.key.incomplete-")).count();
         assert_eq!(incomplete, usize::from(cert.is_none() && key.is_some()), "round {round}: an interrupted creation's key is moved aside once");
     }
-    counts.finish(kind, seed, window, started);
+    counts.finish(&format!("powercut {kind}"), "before the client had an answer", seed, window, started);
 }

@@ -21,36 +21,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use kill_schedule::{rounds, Rng};
+use kill_schedule::{rounds, Counts, Rng};
 
 const DEFAULT_ROUNDS: usize = 150;
-
-#[derive(Default, Debug)]
-struct Counts {
-    kills: usize,
-    before: usize,
-    between: usize,
-    after: usize,
-    /// "after" kills that hit a process still running (not one that had finished).
-    after_running: usize,
-}
-
-impl Counts {
-    fn finish(&self, kind: &str, seed: u64, window: Duration, started: Instant) {
-        println!(
-            "powercut provisioner {kind}: seed {seed} (POWERCUT_SEED to replay), window {} us, {} kills: {} before (old state), {} after (new state; {} while it still ran), {} between (CA key without certificate), {:.1} s",
-            window.as_micros(),
-            self.kills,
-            self.before,
-            self.after,
-            self.after_running,
-            self.between,
-            started.elapsed().as_secs_f64()
-        );
-        assert!(self.before > 0, "{kind}: no kill landed before the commit point: {self:?}");
-        assert!(self.after > 0, "{kind}: no kill landed after the commit point: {self:?}");
-    }
-}
 
 fn spawn(dir: &TempDir, config: &Path) -> Child {
     Command::new(BIN)
@@ -159,8 +132,7 @@ fn first_boot_killed_at_random_points_creates_one_whole_ca() {
         let whole = match (&cert, &key) {
             (Some(cert), Some(key)) => {
                 camera_pki::RootCa::from_pem(cert, key).unwrap_or_else(|e| panic!("round {round} ({delay:?}): a CA on disk is not whole: {e}"));
-                counts.after += 1;
-                counts.after_running += usize::from(running);
+                counts.record_after(running);
                 Some(cert.clone())
             }
             (None, Some(_)) => {
@@ -175,7 +147,7 @@ fn first_boot_killed_at_random_points_creates_one_whole_ca() {
         };
         check_rerun(&dir, &config, whole.as_deref(), cert.is_none() && key.is_some());
     }
-    counts.finish(kind, seed, window, started);
+    counts.finish(&format!("powercut provisioner {kind}"), "while it still ran", seed, window, started);
 }
 
 #[test]
@@ -214,11 +186,10 @@ fn re_mint_killed_at_random_points_leaves_the_old_or_a_whole_new_certificate() {
             assert!(san_names(&bundle.leaf_der).contains(&format!("cam-{round}.home.arpa")), "round {round}: a new bundle for other names");
             assert!(key_matches_certificate(&bundle_path), "round {round}: the key in the new bundle is not the leaf's");
             assert_eq!(bundle.ca_der, cert_der(&dir.state().join("ca.crt")));
-            counts.after += 1;
-            counts.after_running += usize::from(running);
+            counts.record_after(running);
         }
         assert!(read(&dir.state().join("ca.crt")) == ca, "round {round}: the CA changed");
         check_rerun(&dir, &config, Some(&ca), false);
     }
-    counts.finish(kind, seed, window, started);
+    counts.finish(&format!("powercut provisioner {kind}"), "while it still ran", seed, window, started);
 }
