@@ -26,7 +26,11 @@ fuzz_target!(|data: &[u8]| {
     let not_before = cert_provisioner::clock::not_before(now, now);
     let spec = CaSpec { model: camera.model.clone(), constraints: camera.constraints(), not_before };
     let ca = RootCa::generate(&spec).expect("an accepted config cannot make a CA");
-    let addresses = [IpAddr::from([192, 168, 1, 120]), IpAddr::from([8, 8, 8, 8]), "fd00::120".parse().unwrap_or(IpAddr::from([0u8; 16]))];
+    let addresses = [
+        IpAddr::from([192, 168, 1, 120]),
+        IpAddr::from([8, 8, 8, 8]),
+        "fd00::120".parse().unwrap_or(IpAddr::from([0u8; 16])),
+    ];
     let names = camera_names(camera, &addresses);
     // As cert_provisioner::provision::mint: every name, plus the fallback when none is permitted.
     let mut all = names.clone();

@@ -76,7 +76,11 @@ fuzz_target!(|data: &[u8]| {
     let result = validate_upload(&input, &ctx);
     if verbose() {
         match &result {
-            Ok(a) => eprintln!("upload: accepted, chain of {}, warnings {:?}", a.chain_der.len(), a.warnings.iter().map(|w| w.code).collect::<Vec<_>>()),
+            Ok(a) => eprintln!(
+                "upload: accepted, chain of {}, warnings {:?}",
+                a.chain_der.len(),
+                a.warnings.iter().map(|w| w.code).collect::<Vec<_>>()
+            ),
             Err(e) => eprintln!("upload: refused: {}", e.code()),
         }
     }

@@ -39,7 +39,13 @@ const ARM_MAGIC: &str = r"\x7fELF\x01\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x0
 const ARM_MASK: &str = r"\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff";
 
 const TARGETS: &[Target] = &[
-    Target { triple: "aarch64-unknown-linux-musl", qemu: "qemu-aarch64", sysroot: None, magic: AARCH64_MAGIC, mask: AARCH64_MASK },
+    Target {
+        triple: "aarch64-unknown-linux-musl",
+        qemu: "qemu-aarch64",
+        sysroot: None,
+        magic: AARCH64_MAGIC,
+        mask: AARCH64_MASK,
+    },
     Target {
         triple: "aarch64-unknown-linux-gnu",
         qemu: "qemu-aarch64",
@@ -80,19 +86,27 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
 
 /// Installs the rustup targets and Debian packages the cross builds need, if missing.
 pub fn deps() -> Result {
-    let mut missing: Vec<&str> = APT_PACKAGES.iter().filter(|(file, _)| !Path::new(file).exists()).map(|(_, pkg)| *pkg).collect();
+    let mut missing: Vec<&str> =
+        APT_PACKAGES.iter().filter(|(file, _)| !Path::new(file).exists()).map(|(_, pkg)| *pkg).collect();
     missing.dedup();
     if !missing.is_empty() {
         eprintln!("xtask: installing Debian packages: {}", missing.join(" "));
         run(Command::new("apt-get").args(["update", "-qq"]))?;
-        run(Command::new("apt-get").args(["install", "-y", "-qq", "--no-install-recommends"]).args(&missing).env("DEBIAN_FRONTEND", "noninteractive"))?;
+        run(Command::new("apt-get")
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"))?;
     }
     if !have("rustup") {
         return Err("rustup is missing; the cross targets are installed with `rustup target add`".into());
     }
-    let installed = Command::new("rustup").args(["target", "list", "--installed"]).output().map_err(|e| format!("cannot run rustup: {e}"))?;
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map_err(|e| format!("cannot run rustup: {e}"))?;
     let installed = String::from_utf8_lossy(&installed.stdout);
-    let missing: Vec<&str> = TARGETS.iter().map(|t| t.triple).filter(|t| !installed.lines().any(|l| l.trim() == *t)).collect();
+    let missing: Vec<&str> =
+        TARGETS.iter().map(|t| t.triple).filter(|t| !installed.lines().any(|l| l.trim() == *t)).collect();
     if !missing.is_empty() {
         eprintln!("xtask: adding Rust targets: {}", missing.join(" "));
         run(Command::new("rustup").args(["target", "add"]).args(&missing))?;
@@ -125,7 +139,11 @@ pub fn run_cli(args: impl Iterator<Item = String>) -> Result {
         match arg.as_str() {
             "--target" => triples.push(it.next().ok_or("--target needs a triple")?.clone()),
             "--no-test" => test = false,
-            _ => return Err(format!("unknown argument {arg:?}; usage: cargo xtask cross [--target TRIPLE]... [--no-test]")),
+            _ => {
+                return Err(format!(
+                    "unknown argument {arg:?}; usage: cargo xtask cross [--target TRIPLE]... [--no-test]"
+                ))
+            }
         }
     }
     let targets: Vec<&Target> = if triples.is_empty() {
@@ -133,7 +151,9 @@ pub fn run_cli(args: impl Iterator<Item = String>) -> Result {
     } else {
         triples
             .iter()
-            .map(|t| TARGETS.iter().find(|k| k.triple == t).ok_or(format!("unknown target {t}; one of: {}", triple_list())))
+            .map(|t| {
+                TARGETS.iter().find(|k| k.triple == t).ok_or(format!("unknown target {t}; one of: {}", triple_list()))
+            })
             .collect::<Result<_>>()?
     };
     all(&targets, test)
@@ -153,7 +173,10 @@ fn all(targets: &[&Target], test: bool) -> Result {
     let started = Instant::now();
     let reports: Vec<Report> = targets.iter().map(|t| one(t, test)).collect();
     println!("\nxtask cross: summary ({:.0} s in all)", started.elapsed().as_secs_f64());
-    println!("{:<32} {:>12} {:>12} {:>14} {:>10} {:>10} {:>10}", "target", "separate", "multi-call", "release build", "test build", "test run", "result");
+    println!(
+        "{:<32} {:>12} {:>12} {:>14} {:>10} {:>10} {:>10}",
+        "target", "separate", "multi-call", "release build", "test build", "test run", "result"
+    );
     for r in &reports {
         let separate: u64 = r.sizes.iter().map(|(_, s)| s).sum();
         println!(
@@ -167,7 +190,8 @@ fn all(targets: &[&Target], test: bool) -> Result {
             if r.failures.is_empty() { "ok" } else { "FAILED" }
         );
     }
-    let failures: Vec<String> = reports.iter().flat_map(|r| r.failures.iter().map(move |f| format!("{}: {f}", r.triple))).collect();
+    let failures: Vec<String> =
+        reports.iter().flat_map(|r| r.failures.iter().map(move |f| format!("{}: {f}", r.triple))).collect();
     if failures.is_empty() {
         Ok(())
     } else {
@@ -227,13 +251,21 @@ fn one(target: &Target, test: bool) -> Report {
     }
     println!("xtask cross: {triple}: {:<17} {separate:>9} bytes stripped ({})", "both, separate", kib(separate));
     if let Some(size) = report.multicall {
-        println!("xtask cross: {triple}: {:<17} {size:>9} bytes stripped ({}; the programs are links to it)", MULTICALL_BIN, kib(size));
+        println!(
+            "xtask cross: {triple}: {:<17} {size:>9} bytes stripped ({}; the programs are links to it)",
+            MULTICALL_BIN,
+            kib(size)
+        );
     }
     if triple == SHIPPING {
         // Only the multi-call binary ships (see board/*/readme.txt).
         let shipped = report.multicall.unwrap_or(u64::MAX);
         let verdict = if shipped <= BUDGET { "within" } else { "OVER" };
-        println!("xtask cross: {triple}: shipped {MULTICALL_BIN} {} is {verdict} the {} budget", kib(shipped), kib(BUDGET));
+        println!(
+            "xtask cross: {triple}: shipped {MULTICALL_BIN} {} is {verdict} the {} budget",
+            kib(shipped),
+            kib(BUDGET)
+        );
         if shipped > BUDGET {
             report.failures.push(format!("shipped size {shipped} bytes is over the budget of {BUDGET} bytes"));
         }
@@ -314,7 +346,9 @@ fn in_binfmt_sandbox(target: &Target, args: &[&str]) -> Result {
     with_qemu_env(&mut cmd, target);
     // SAFETY: unshare(2) is a single system call, safe between fork and exec; nothing is allocated.
     unsafe {
-        cmd.pre_exec(|| nix::sched::unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS).map_err(std::io::Error::from));
+        cmd.pre_exec(|| {
+            nix::sched::unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS).map_err(std::io::Error::from)
+        });
     }
     let mut child = cmd.spawn().map_err(|e| format!("cannot start {cmd:?}: {e}"))?;
     let proc = PathBuf::from(format!("/proc/{}", child.id()));
@@ -352,10 +386,12 @@ fn sandbox_inner(args: &[String]) -> Result {
     })?;
     let qemu = which(target.qemu).ok_or(format!("{} is not on PATH", target.qemu))?;
     let rule = format!(":{}:M::{}:{}:{}:", target.qemu, target.magic, target.mask, qemu.display());
-    std::fs::write(mount.join("register"), rule).map_err(|e| format!("cannot register {} in binfmt_misc: {e}", target.qemu))?;
+    std::fs::write(mount.join("register"), rule)
+        .map_err(|e| format!("cannot register {} in binfmt_misc: {e}", target.qemu))?;
     run(cargo().args(cargo_args))
 }
 
 fn which(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| std::env::split_paths(&paths).map(|dir| dir.join(program)).find(|p| p.is_file()))
+    std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|dir| dir.join(program)).find(|p| p.is_file()))
 }

@@ -52,10 +52,8 @@ pub fn run_cli(args: impl Iterator<Item = String>) -> Result {
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--seconds" => {
-                seconds = args
-                    .next()
-                    .and_then(|s| s.parse().ok())
-                    .ok_or("--seconds needs a whole number of seconds")?;
+                seconds =
+                    args.next().and_then(|s| s.parse().ok()).ok_or("--seconds needs a whole number of seconds")?;
             }
             "--sanitizer" => sanitizer = args.next().ok_or("--sanitizer needs address or none")?,
             "--" => extra.extend(args.by_ref()),

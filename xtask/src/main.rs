@@ -11,8 +11,8 @@
 //!   them, and the full-system test (see `firmware/`).
 
 mod bench;
-mod firmware;
 mod cross;
+mod firmware;
 mod fuzz;
 
 use std::path::{Path, PathBuf};
@@ -68,12 +68,17 @@ fn deps() -> Result {
     if !missing.is_empty() {
         eprintln!("xtask: installing Debian packages: {}", missing.join(" "));
         run(Command::new("apt-get").args(["update", "-qq"]))?;
-        run(Command::new("apt-get").args(["install", "-y", "-qq", "--no-install-recommends"]).args(&missing).env("DEBIAN_FRONTEND", "noninteractive"))?;
+        run(Command::new("apt-get")
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"))?;
     }
     let missing: Vec<&str> = PIP_TOOLS.iter().filter(|(module, _)| !python_has(module)).map(|(_, pkg)| *pkg).collect();
     if !missing.is_empty() {
         eprintln!("xtask: installing Python packages: {}", missing.join(" "));
-        run(Command::new("python3").args(["-m", "pip", "install", "-q", "--disable-pip-version-check"]).args(&missing))?;
+        run(Command::new("python3")
+            .args(["-m", "pip", "install", "-q", "--disable-pip-version-check"])
+            .args(&missing))?;
     }
     let ui = root().join("tests/ui");
     if ui.join("package.json").exists() && !ui.join("node_modules/playwright-core").exists() {
@@ -104,7 +109,9 @@ fn dev_run() -> Result {
         std::fs::write(&config, "{\n  \"camera\": {\"model\": \"Dev Camera\", \"loopback\": true},\n  \"web\": {\"https\": \"127.0.0.1:8443\", \"http\": \"127.0.0.1:8080\"}\n}\n")
             .map_err(|e| format!("cannot write {}: {e}", config.display()))?;
     }
-    run(Command::new(env!("CARGO")).args(["build", "--quiet", "-p", "cert-provisioner", "-p", "camera-web"]).current_dir(&root))?;
+    run(Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "-p", "cert-provisioner", "-p", "camera-web"])
+        .current_dir(&root))?;
     let bin = root.join("target/debug");
     let dirs = |cmd: &mut Command| {
         cmd.arg("--config").arg(&config).arg("--state-dir").arg(&state).arg("--run-dir").arg(&run_dir);

@@ -34,20 +34,83 @@ const SHIPPED: &[&str] = &["camera-multicall", "camera-web", "cert-provisioner"]
 /// most likely bring in.
 const CRYPTO: &[&str] = &[
     // TLS and X.509.
-    "ring", "rustls", "rustls-webpki", "webpki", "rustls-pki-types", "rustls-pemfile", "tokio-rustls", "untrusted",
-    "rcgen", "x509-parser", "x509-cert", "der", "der-parser", "der_derive", "asn1-rs", "oid-registry", "const-oid",
-    "spki", "pem", "pem-rfc7468", "base64ct", "yasna", "cms",
+    "ring",
+    "rustls",
+    "rustls-webpki",
+    "webpki",
+    "rustls-pki-types",
+    "rustls-pemfile",
+    "tokio-rustls",
+    "untrusted",
+    "rcgen",
+    "x509-parser",
+    "x509-cert",
+    "der",
+    "der-parser",
+    "der_derive",
+    "asn1-rs",
+    "oid-registry",
+    "const-oid",
+    "spki",
+    "pem",
+    "pem-rfc7468",
+    "base64ct",
+    "yasna",
+    "cms",
     // Key formats.
-    "pkcs1", "pkcs5", "pkcs8", "pkcs12", "sec1",
+    "pkcs1",
+    "pkcs5",
+    "pkcs8",
+    "pkcs12",
+    "sec1",
     // Public-key algorithms and big integers.
-    "rsa", "num-bigint-dig", "num-bigint", "crypto-bigint", "elliptic-curve", "ecdsa", "p256", "p384", "p521",
-    "ed25519", "ed25519-dalek", "curve25519-dalek", "signature",
+    "rsa",
+    "num-bigint-dig",
+    "num-bigint",
+    "crypto-bigint",
+    "elliptic-curve",
+    "ecdsa",
+    "p256",
+    "p384",
+    "p521",
+    "ed25519",
+    "ed25519-dalek",
+    "curve25519-dalek",
+    "signature",
     // Ciphers, hashes, MACs, KDFs (RustCrypto traits and their plumbing).
-    "aes", "aes-gcm", "cbc", "des", "rc2", "chacha20", "chacha20poly1305", "poly1305", "salsa20", "cipher", "inout",
-    "block-buffer", "block-padding", "crypto-common", "generic-array", "digest", "sha1", "sha2", "sha3", "md-5",
-    "hmac", "hkdf", "pbkdf2", "scrypt", "cpufeatures",
+    "aes",
+    "aes-gcm",
+    "cbc",
+    "des",
+    "rc2",
+    "chacha20",
+    "chacha20poly1305",
+    "poly1305",
+    "salsa20",
+    "cipher",
+    "inout",
+    "block-buffer",
+    "block-padding",
+    "crypto-common",
+    "generic-array",
+    "digest",
+    "sha1",
+    "sha2",
+    "sha3",
+    "md-5",
+    "hmac",
+    "hkdf",
+    "pbkdf2",
+    "scrypt",
+    "cpufeatures",
     // Randomness, secrets.
-    "getrandom", "rand", "rand_core", "rand_chacha", "zeroize", "zeroize_derive", "subtle",
+    "getrandom",
+    "rand",
+    "rand_core",
+    "rand_chacha",
+    "zeroize",
+    "zeroize_derive",
+    "subtle",
 ];
 
 /// Licenses a dependency may be used under. All permissive: attribution at most (carried in the
@@ -135,7 +198,10 @@ fn no_aws_lc_or_openssl_in_the_shipped_tree() {
              (check that rustls / tokio-rustls / rcgen keep default-features = false with the ring provider; \
              `cargo tree -e normal --target {target} -i <crate>` shows who pulls it in)"
         );
-        assert!(crates.iter().any(|(name, _)| name == "ring"), "{target}: ring missing from the tree: the parse of cargo tree's output is wrong");
+        assert!(
+            crates.iter().any(|(name, _)| name == "ring"),
+            "{target}: ring missing from the tree: the parse of cargo tree's output is wrong"
+        );
     }
 }
 
@@ -149,7 +215,10 @@ fn one_major_version_of_each_crypto_crate_in_the_shipped_tree() {
         }
         let present: Vec<&str> = CRYPTO.iter().copied().filter(|c| majors.contains_key(c)).collect();
         for expected in ["ring", "rustls", "rustls-webpki", "rcgen", "der", "sha2", "getrandom", "zeroize"] {
-            assert!(present.contains(&expected), "{target}: {expected} not found: the parse of cargo tree's output is wrong");
+            assert!(
+                present.contains(&expected),
+                "{target}: {expected} not found: the parse of cargo tree's output is wrong"
+            );
         }
         println!("{target}: crypto crates shipped ({}): {}", present.len(), present.join(" "));
 
@@ -163,7 +232,18 @@ fn one_major_version_of_each_crypto_crate_in_the_shipped_tree() {
                 let mut who = String::new();
                 for version in &all {
                     let spec = format!("{name}@{version}");
-                    who.push_str(&cargo(&["tree", "--locked", "-e", "normal", "--target", target, "-p", "camera-multicall", "-i", &spec]));
+                    who.push_str(&cargo(&[
+                        "tree",
+                        "--locked",
+                        "-e",
+                        "normal",
+                        "--target",
+                        target,
+                        "-p",
+                        "camera-multicall",
+                        "-i",
+                        &spec,
+                    ]));
                 }
                 problems.push(format!("{name} {all:?}, pulled in by:\n{who}"));
             } else {
@@ -233,7 +313,10 @@ fn parse_with(tokens: &[&str], at: &mut usize) -> Result<Expr, String> {
         id => id.to_owned(),
     };
     if tokens.get(*at) == Some(&"WITH") {
-        let exception = tokens.get(*at + 1).filter(|t| !["(", ")", "AND", "OR", "WITH"].contains(t)).ok_or("WITH without an exception")?;
+        let exception = tokens
+            .get(*at + 1)
+            .filter(|t| !["(", ")", "AND", "OR", "WITH"].contains(t))
+            .ok_or("WITH without an exception")?;
         *at += 2;
         return Ok(Expr::License(format!("{license} WITH {exception}")));
     }
@@ -272,7 +355,8 @@ fn license_expressions_parse_as_spdx_says() {
 #[test]
 fn every_dependency_has_an_allowed_license() {
     // All packages of the lock file: every platform, normal, build and dev dependencies, and ours.
-    let metadata: serde_json_lite::Value = serde_json_lite::parse(&cargo(&["metadata", "--format-version", "1", "--locked"]));
+    let metadata: serde_json_lite::Value =
+        serde_json_lite::parse(&cargo(&["metadata", "--format-version", "1", "--locked"]));
     let members: BTreeSet<&str> = metadata.get("workspace_members").unwrap().array().iter().map(|m| m.str()).collect();
     let mut by_expression: BTreeMap<String, usize> = BTreeMap::new();
     let mut by_license: BTreeMap<String, usize> = BTreeMap::new();
@@ -288,7 +372,9 @@ fn every_dependency_has_an_allowed_license() {
             (None, Some(file)) => match LICENSE_FILE_READ.iter().find(|(n, _)| *n == name) {
                 Some((_, read_as)) => (*read_as).to_owned(),
                 None => {
-                    problems.push(format!("{name} {version}: only a license-file ({file}); read it and add it to LICENSE_FILE_READ"));
+                    problems.push(format!(
+                        "{name} {version}: only a license-file ({file}); read it and add it to LICENSE_FILE_READ"
+                    ));
                     continue;
                 }
             },
@@ -306,7 +392,9 @@ fn every_dependency_has_an_allowed_license() {
                     *by_license.entry(license).or_default() += 1;
                 }
             }
-            Ok(None) => problems.push(format!("{name} {version}: {expression:?} cannot be satisfied from the allowlist")),
+            Ok(None) => {
+                problems.push(format!("{name} {version}: {expression:?} cannot be satisfied from the allowlist"))
+            }
             Err(e) => problems.push(format!("{name} {version}: {expression:?} is not an SPDX expression: {e}")),
         }
         *by_expression.entry(expression).or_default() += 1;

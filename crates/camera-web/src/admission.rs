@@ -57,7 +57,9 @@ impl Slots {
     fn report(&mut self) {
         const INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
         let now = std::time::Instant::now();
-        if self.last_report.is_some_and(|last| now.duration_since(last) < INTERVAL) || (self.refused == 0 && self.evicted == 0) {
+        if self.last_report.is_some_and(|last| now.duration_since(last) < INTERVAL)
+            || (self.refused == 0 && self.evicted == 0)
+        {
             return;
         }
         crate::log::warn(&format!(
@@ -88,7 +90,10 @@ pub struct Admission {
 
 impl std::fmt::Debug for Admission {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Admission").field("max_total", &self.max_total).field("max_per_client", &self.max_per_client).finish_non_exhaustive()
+        f.debug_struct("Admission")
+            .field("max_total", &self.max_total)
+            .field("max_per_client", &self.max_per_client)
+            .finish_non_exhaustive()
     }
 }
 

@@ -94,7 +94,11 @@ pub fn json_response(status: StatusCode, value: &Value) -> Response<Body> {
     response
 }
 
-fn bytes_response(content_type: &'static str, body: impl Into<Bytes>, download_name: Option<&'static str>) -> Response<Body> {
+fn bytes_response(
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+    download_name: Option<&'static str>,
+) -> Response<Body> {
     let mut response = Response::new(Full::new(body.into()));
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Some(name) = download_name {
@@ -199,7 +203,11 @@ async fn route(app: &Arc<App>, peer: IpAddr, req: Request<Incoming>) -> ApiResul
         }
         (Method::GET, "/api/v1/csr") => match app.certs.pending_csr_pem() {
             Some(pem) => Ok(bytes_response("application/pkcs10", pem, Some("certreq.pem"))),
-            None => Err(ApiError::new(StatusCode::NOT_FOUND, "no_request", "No certificate request has been created on this camera yet.")),
+            None => Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no_request",
+                "No certificate request has been created on this camera yet.",
+            )),
         },
         (Method::POST, "/api/v1/csr") => {
             authorize(app, peer, req.headers()).await?;
@@ -208,9 +216,24 @@ async fn route(app: &Arc<App>, peer: IpAddr, req: Request<Incoming>) -> ApiResul
         (Method::POST, "/api/v1/setup") => setup(app, req).await,
         (Method::POST, "/api/v1/login") => login(app, peer, req).await,
         (Method::POST, "/api/v1/logout") => Ok(logout(app, req.headers())),
-        (_, "/" | "/index.html" | "/app.js" | "/app.css" | "/cacert.crt" | "/api/v1/session" | "/api/v1/certificate" | "/api/v1/csr" | "/api/v1/setup" | "/api/v1/login" | "/api/v1/logout") => {
-            Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("{} is not supported on {path}.", req.method())))
-        }
+        (
+            _,
+            "/"
+            | "/index.html"
+            | "/app.js"
+            | "/app.css"
+            | "/cacert.crt"
+            | "/api/v1/session"
+            | "/api/v1/certificate"
+            | "/api/v1/csr"
+            | "/api/v1/setup"
+            | "/api/v1/login"
+            | "/api/v1/logout",
+        ) => Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("{} is not supported on {path}.", req.method()),
+        )),
         _ => Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("There is nothing at {path}."))),
     }
 }
@@ -218,7 +241,11 @@ async fn route(app: &Arc<App>, peer: IpAddr, req: Request<Incoming>) -> ApiResul
 /// Reads a body of at most `limit` bytes.
 async fn read_body(req: Request<Incoming>, limit: usize, what: &str) -> Result<Zeroizing<Vec<u8>>, ApiError> {
     let too_large = || {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("The {what} is larger than {} KiB.", limit / 1024))
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("The {what} is larger than {} KiB.", limit / 1024),
+        )
     };
     if req
         .headers()
@@ -231,13 +258,16 @@ async fn read_body(req: Request<Incoming>, limit: usize, what: &str) -> Result<Z
     }
     // A client trickling its body must not hold a connection slot for long.
     let timeout = if limit <= MAX_JSON { SMALL_BODY_TIMEOUT } else { BODY_TIMEOUT };
-    let collected = tokio::time::timeout(timeout, Limited::new(req.into_body(), limit).collect())
-        .await
-        .map_err(|_| ApiError::new(StatusCode::REQUEST_TIMEOUT, "too_slow", format!("The {what} took too long to arrive.")))?;
+    let collected =
+        tokio::time::timeout(timeout, Limited::new(req.into_body(), limit).collect()).await.map_err(|_| {
+            ApiError::new(StatusCode::REQUEST_TIMEOUT, "too_slow", format!("The {what} took too long to arrive."))
+        })?;
     match collected {
         Ok(collected) => Ok(Zeroizing::new(collected.to_bytes().to_vec())),
         Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(too_large()),
-        Err(_) => Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_body", format!("The {what} could not be read completely."))),
+        Err(_) => {
+            Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_body", format!("The {what} could not be read completely.")))
+        }
     }
 }
 
@@ -265,7 +295,11 @@ async fn read_json<T: for<'de> Deserialize<'de>>(req: Request<Incoming>) -> Resu
 /// Public for the fuzz targets in `fuzz/`.
 pub fn parse_json<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, "bad_json", format!("The request is not the JSON this API expects: {e}."))
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_json",
+            format!("The request is not the JSON this API expects: {e}."),
+        )
     })
 }
 
@@ -283,7 +317,8 @@ async fn read_password(req: Request<Incoming>) -> Result<PasswordBody, ApiError>
 /// Browsers say where a request comes from; a change must come from the camera's own page
 /// (or from a client that is not a browser page: curl sends neither header).
 fn refuse_cross_site(headers: &HeaderMap) -> Result<(), ApiError> {
-    let cross_site = ApiError::new(StatusCode::FORBIDDEN, "cross_site", "Changes are only accepted from the camera's own page.");
+    let cross_site =
+        ApiError::new(StatusCode::FORBIDDEN, "cross_site", "Changes are only accepted from the camera's own page.");
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
         if !matches!(site, "same-origin" | "none") {
             return Err(cross_site);
@@ -306,8 +341,10 @@ fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 fn session_cookie(token: &str, max_age: u32) -> HeaderValue {
-    HeaderValue::from_str(&format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={max_age}"))
-        .unwrap_or_else(|_| HeaderValue::from_static("invalid=1"))
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={max_age}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("invalid=1"))
 }
 
 fn decode_base64(input: &str) -> Option<Zeroizing<Vec<u8>>> {
@@ -335,16 +372,25 @@ fn decode_base64(input: &str) -> Option<Zeroizing<Vec<u8>>> {
 
 /// `challenge`: answer a wrong password with `WWW-Authenticate` (HTTP Basic clients only; a
 /// browser page's fetch would otherwise pop up the browser's own password dialog).
-async fn check_password(app: &Arc<App>, peer: IpAddr, password: Zeroizing<String>, challenge: bool) -> Result<(), ApiError> {
+async fn check_password(
+    app: &Arc<App>,
+    peer: IpAddr,
+    password: Zeroizing<String>,
+    challenge: bool,
+) -> Result<(), ApiError> {
     // PBKDF2 is slow on purpose; a flood of guesses must not take the CPU from everything else.
     let Ok(_slot) = app.password_checks.try_acquire() else {
-        return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "busy", "The camera is checking other passwords: try again in a moment.")
-            .with_header(header::RETRY_AFTER, "1"));
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "busy",
+            "The camera is checking other passwords: try again in a moment.",
+        )
+        .with_header(header::RETRY_AFTER, "1"));
     };
     let app2 = app.clone();
-    let verdict = tokio::task::spawn_blocking(move || app2.auth.verify(peer, &password))
-        .await
-        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "The password check failed; try again."))?;
+    let verdict = tokio::task::spawn_blocking(move || app2.auth.verify(peer, &password)).await.map_err(|_| {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "The password check failed; try again.")
+    })?;
     match verdict {
         Ok(()) => Ok(()),
         Err(AuthError::NoPassword) => Err(setup_required()),
@@ -371,7 +417,11 @@ async fn check_password(app: &Arc<App>, peer: IpAddr, password: Zeroizing<String
 }
 
 fn setup_required() -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, "setup_required", "No admin password is set yet: set one first (the web page asks for it, or POST /api/v1/setup).")
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "setup_required",
+        "No admin password is set yet: set one first (the web page asks for it, or POST /api/v1/setup).",
+    )
 }
 
 /// A change needs HTTP Basic (`admin`) or a session cookie with its CSRF token.
@@ -381,26 +431,43 @@ async fn authorize(app: &Arc<App>, peer: IpAddr, headers: &HeaderMap) -> Result<
     }
     if let Some(auth) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let encoded = auth.strip_prefix("Basic ").ok_or_else(|| {
-            ApiError::new(StatusCode::UNAUTHORIZED, "unsupported_auth", "Only HTTP Basic authentication (user admin) is supported.")
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unsupported_auth",
+                "Only HTTP Basic authentication (user admin) is supported.",
+            )
         })?;
-        let decoded = decode_base64(encoded).ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "bad_auth", "The Authorization header is malformed."))?;
-        let text = std::str::from_utf8(&decoded).map_err(|_| ApiError::new(StatusCode::UNAUTHORIZED, "bad_auth", "The Authorization header is malformed."))?;
-        let (user, password) = text.split_once(':').ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "bad_auth", "The Authorization header is malformed."))?;
+        let decoded = decode_base64(encoded).ok_or_else(|| {
+            ApiError::new(StatusCode::UNAUTHORIZED, "bad_auth", "The Authorization header is malformed.")
+        })?;
+        let text = std::str::from_utf8(&decoded).map_err(|_| {
+            ApiError::new(StatusCode::UNAUTHORIZED, "bad_auth", "The Authorization header is malformed.")
+        })?;
+        let (user, password) = text.split_once(':').ok_or_else(|| {
+            ApiError::new(StatusCode::UNAUTHORIZED, "bad_auth", "The Authorization header is malformed.")
+        })?;
         if user != "admin" {
             return Err(ApiError::new(StatusCode::UNAUTHORIZED, "wrong_user", "The user name is admin."));
         }
         return check_password(app, peer, Zeroizing::new(password.to_owned()), true).await;
     }
     let token = cookie_value(headers, SESSION_COOKIE).ok_or_else(|| {
-        ApiError::new(StatusCode::UNAUTHORIZED, "login_required", "Log in first (or use HTTP Basic with the user admin).")
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "login_required",
+            "Log in first (or use HTTP Basic with the user admin).",
+        )
     })?;
-    let csrf = app
-        .auth
-        .session_csrf(token)
-        .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "session_expired", "Your session has ended: log in again."))?;
+    let csrf = app.auth.session_csrf(token).ok_or_else(|| {
+        ApiError::new(StatusCode::UNAUTHORIZED, "session_expired", "Your session has ended: log in again.")
+    })?;
     let sent = headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("");
     if !tokens_equal(sent, &csrf) {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "csrf", "The request did not come from the camera's own page (missing or wrong X-CSRF-Token)."));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "csrf",
+            "The request did not come from the camera's own page (missing or wrong X-CSRF-Token).",
+        ));
     }
     Ok(())
 }
@@ -444,7 +511,11 @@ impl std::fmt::Debug for PasswordBody {
 
 fn logged_in_response(app: &App, status: StatusCode) -> ApiResult {
     let (token, csrf) = app.auth.new_session().ok_or_else(|| {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no_randomness", "The camera cannot make a session right now; try again.")
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_randomness",
+            "The camera cannot make a session right now; try again.",
+        )
     })?;
     let mut response = json_response(status, &json!({"csrf_token": csrf}));
     response.headers_mut().insert(header::SET_COOKIE, session_cookie(&token, 12 * 3600));
@@ -455,17 +526,30 @@ async fn setup(app: &Arc<App>, req: Request<Incoming>) -> ApiResult {
     let body = read_password(req).await?;
     let _guard = app.setup_lock.lock().await;
     if app.auth.password_set() {
-        return Err(ApiError::new(StatusCode::CONFLICT, "already_set", "The admin password is already set; log in with it."));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "already_set",
+            "The admin password is already set; log in with it.",
+        ));
     }
-    Auth::check_new_password(&body.password).map_err(|m| ApiError::new(StatusCode::BAD_REQUEST, "weak_password", format!("{m}.")))?;
+    Auth::check_new_password(&body.password)
+        .map_err(|m| ApiError::new(StatusCode::BAD_REQUEST, "weak_password", format!("{m}.")))?;
     let app2 = app.clone();
     let password = Zeroizing::new(body.password.clone());
     let stored = tokio::task::spawn_blocking(move || {
         let stored = app2.auth.hash_password(&password).ok_or_else(|| {
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no_randomness", "The camera's random number generator failed; nothing was changed. Try again.")
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no_randomness",
+                "The camera's random number generator failed; nothing was changed. Try again.",
+            )
         })?;
         write_atomic(&app2.layout.password(), &stored, SECRET_MODE).map_err(|e| {
-            ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "storage", format!("The password could not be stored ({e}); nothing was changed."))
+            ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "storage",
+                format!("The password could not be stored ({e}); nothing was changed."),
+            )
         })?;
         Ok::<_, ApiError>(stored)
     })
@@ -500,7 +584,9 @@ async fn create_csr(app: &Arc<App>, req: Request<Incoming>) -> ApiResult {
     let pending = tokio::task::spawn_blocking(move || {
         let pending = camera_pki::create_csr(&request)
             .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_request", format!("{e}.").replace("..", ".")))?;
-        app2.certs.store_pending(&pending).map_err(|m| ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "storage", m))?;
+        app2.certs
+            .store_pending(&pending)
+            .map_err(|m| ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "storage", m))?;
         Ok::<_, ApiError>(pending)
     })
     .await
@@ -513,9 +599,9 @@ async fn create_csr(app: &Arc<App>, req: Request<Incoming>) -> ApiResult {
 /// runtime thread.
 async fn blocking<T: Send + 'static>(app: &Arc<App>, f: fn(&App) -> T) -> Result<T, ApiError> {
     let app = app.clone();
-    tokio::task::spawn_blocking(move || f(&app))
-        .await
-        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "The request could not be completed; try again."))
+    tokio::task::spawn_blocking(move || f(&app)).await.map_err(|_| {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "The request could not be completed; try again.")
+    })
 }
 
 /// Deleting when nothing is uploaded is not an error: the camera's own certificate is in use
@@ -529,14 +615,20 @@ fn restore(app: &App) -> ApiResult {
 /// DER / PKCS#12 body (passphrase in `X-Passphrase`).
 async fn upload(app: &Arc<App>, req: Request<Incoming>) -> ApiResult {
     let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-    let header_passphrase = req.headers().get("x-passphrase").and_then(|v| v.to_str().ok()).map(|s| Zeroizing::new(s.to_owned()));
+    let header_passphrase =
+        req.headers().get("x-passphrase").and_then(|v| v.to_str().ok()).map(|s| Zeroizing::new(s.to_owned()));
     let (certificate, key, passphrase) = if let Some(boundary) = multipart::boundary(&content_type) {
         let body = read_body(req, MAX_MULTIPART, "upload").await?;
-        let parts = multipart::parse(&body, &boundary, 8).map_err(|m| ApiError::new(StatusCode::BAD_REQUEST, "bad_form", format!("{m}.")))?;
+        let parts = multipart::parse(&body, &boundary, 8)
+            .map_err(|m| ApiError::new(StatusCode::BAD_REQUEST, "bad_form", format!("{m}.")))?;
         let (mut certificate, mut key, mut passphrase) = (None, None, None);
         for part in parts {
             if part.data.len() > MAX_FILE {
-                return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", format!("The {} field is larger than 64 KiB.", part.name)));
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    format!("The {} field is larger than 64 KiB.", part.name),
+                ));
             }
             let empty = part.data.iter().all(u8::is_ascii_whitespace);
             match part.name.as_str() {
@@ -544,7 +636,11 @@ async fn upload(app: &Arc<App>, req: Request<Incoming>) -> ApiResult {
                 "key" if !empty => key = Some(part.data),
                 "passphrase" if !part.data.is_empty() => {
                     let text = String::from_utf8(part.data.to_vec()).map_err(|_| {
-                        ApiError::new(StatusCode::BAD_REQUEST, "bad_passphrase", "The passphrase is not valid UTF-8 text.")
+                        ApiError::new(
+                            StatusCode::BAD_REQUEST,
+                            "bad_passphrase",
+                            "The passphrase is not valid UTF-8 text.",
+                        )
                     })?;
                     passphrase = Some(Zeroizing::new(text));
                 }
@@ -553,7 +649,10 @@ async fn upload(app: &Arc<App>, req: Request<Incoming>) -> ApiResult {
                     return Err(ApiError::new(
                         StatusCode::BAD_REQUEST,
                         "unknown_field",
-                        format!("Unknown form field \"{}\": use certificate, key and passphrase.", other.chars().take(40).collect::<String>()),
+                        format!(
+                            "Unknown form field \"{}\": use certificate, key and passphrase.",
+                            other.chars().take(40).collect::<String>()
+                        ),
                     ))
                 }
             }
@@ -564,7 +663,11 @@ async fn upload(app: &Arc<App>, req: Request<Incoming>) -> ApiResult {
         (Some(body), None, header_passphrase)
     };
     if certificate.is_none() && key.is_none() {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "empty", "Nothing was uploaded: choose a certificate file or paste PEM text."));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "empty",
+            "Nothing was uploaded: choose a certificate file or paste PEM text.",
+        ));
     }
     // Reading the pending key and the addresses, the checks (KDFs) and the fsynced store all
     // block: off the runtime thread.
@@ -602,7 +705,8 @@ async fn upload(app: &Arc<App>, req: Request<Incoming>) -> ApiResult {
     })
     .await
     .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "The upload could not be checked."))??;
-    let warnings: Vec<Value> = accepted.warnings.iter().map(|w| json!({"code": w.code, "message": w.message})).collect();
+    let warnings: Vec<Value> =
+        accepted.warnings.iter().map(|w| json!({"code": w.code, "message": w.message})).collect();
     Ok(json_response(
         StatusCode::OK,
         &json!({"source": "uploaded", "certificate": info, "warnings": warnings, "key_from_pending_csr": accepted.key_from_pending_csr}),

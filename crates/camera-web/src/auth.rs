@@ -71,7 +71,9 @@ pub enum AuthError {
     /// The password file is unreadable: nobody can log in until it is removed on the camera.
     Damaged,
     WrongPassword,
-    TooManyAttempts { retry_after: Duration },
+    TooManyAttempts {
+        retry_after: Duration,
+    },
 }
 
 /// What failed logins are counted under.
@@ -84,7 +86,8 @@ enum Limited {
 /// The counters a failure from `client` adds to, with the failures each allows for free.
 fn limiter_keys(client: IpAddr) -> impl Iterator<Item = (Limited, u32)> {
     let address = client_key(client);
-    std::iter::once((Limited::Address(address), FREE_FAILURES)).chain(ipv6_prefix(address).map(|p| (Limited::Prefix64(p), FREE_FAILURES_PER_PREFIX)))
+    std::iter::once((Limited::Address(address), FREE_FAILURES))
+        .chain(ipv6_prefix(address).map(|p| (Limited::Prefix64(p), FREE_FAILURES_PER_PREFIX)))
 }
 
 struct Failures {
@@ -220,9 +223,7 @@ impl Auth {
     fn blocked(&self, client: IpAddr) -> Option<Duration> {
         let failures = self.failures.lock().ok()?;
         let now = Instant::now();
-        limiter_keys(client)
-            .filter_map(|(key, _)| failures.get(&key)?.blocked_until?.checked_duration_since(now))
-            .max()
+        limiter_keys(client).filter_map(|(key, _)| failures.get(&key)?.blocked_until?.checked_duration_since(now)).max()
     }
 
     fn record_failure(&self, client: IpAddr) {
@@ -397,7 +398,11 @@ mod tests {
             let _ = auth.verify(rotated, "guess");
         }
         assert!(matches!(auth.verify("fd77::4242".parse().unwrap(), "guess"), Err(AuthError::TooManyAttempts { .. })));
-        assert_eq!(auth.verify("fd77:0:0:1::beef".parse().unwrap(), "correct horse"), Ok(()), "another /64 is another client");
+        assert_eq!(
+            auth.verify("fd77:0:0:1::beef".parse().unwrap(), "correct horse"),
+            Ok(()),
+            "another /64 is another client"
+        );
         assert_eq!(auth.verify("10.0.0.1".parse().unwrap(), "correct horse"), Ok(()), "IPv4 clients are unaffected");
     }
 

@@ -8,8 +8,8 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, RwLock};
 
 use camera_pki::{describe, CertificateInfo, MintedServer, PendingCsr, SanName};
-use cert_provisioner::clock::unix_seconds;
 use camera_state::{read_optional, remove_durable, write_atomic, Layout, SECRET_MODE};
+use cert_provisioner::clock::unix_seconds;
 use rustls::crypto::CryptoProvider;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
@@ -124,7 +124,12 @@ fn pending_info(pending: &PendingCsr, created_at_unix: u64) -> Option<(PendingIn
 impl Certificates {
     /// Loads the device certificate just provisioned, its CA (the one in use: a factory CA when
     /// there is one), and any upload and pending request.
-    pub fn load(layout: Layout, provider: Arc<CryptoProvider>, minted: &MintedServer, ca_der: Vec<u8>) -> Result<Self, String> {
+    pub fn load(
+        layout: Layout,
+        provider: Arc<CryptoProvider>,
+        minted: &MintedServer,
+        ca_der: Vec<u8>,
+    ) -> Result<Self, String> {
         let ca_info = describe(&ca_der).map_err(|e| e.to_string())?;
         let ca_pem = camera_pki::pem::encode("CERTIFICATE", &ca_der).to_string();
         let device = Served::new(&provider, &[minted.cert_der.clone(), ca_der.clone()], minted.key.pkcs8_der())?;
@@ -141,10 +146,8 @@ impl Certificates {
         };
         let pending = match read_optional(&layout.pending_csr()) {
             Ok(Some(text)) => PendingCsr::from_bundle_pem(&text).ok().and_then(|p| {
-                let created = std::fs::metadata(layout.pending_csr())
-                    .and_then(|m| m.modified())
-                    .map(unix_seconds)
-                    .unwrap_or(0);
+                let created =
+                    std::fs::metadata(layout.pending_csr()).and_then(|m| m.modified()).map(unix_seconds).unwrap_or(0);
                 pending_info(&p, created)
             }),
             _ => None,
@@ -214,7 +217,9 @@ impl Certificates {
                     inner.uploaded.is_some()
                 };
                 if uploaded_active {
-                    log::info(&format!("camera-web: re-minted the camera's own certificate ({why}); the uploaded one stays in use"));
+                    log::info(&format!(
+                        "camera-web: re-minted the camera's own certificate ({why}); the uploaded one stays in use"
+                    ));
                 } else {
                     self.swap(why);
                 }
@@ -317,7 +322,8 @@ impl Certificates {
 /// Plain-language warnings about the served certificate: addresses it does not name (the same
 /// rule as the upload check, `camera_upload::address_notices`), expiry.
 pub fn coverage_warnings(info: &CertificateInfo, addresses: &[IpAddr], source: Source) -> Vec<Value> {
-    let mut names = camera_upload::CertificateNames { has_san: !info.subject_alt_names.is_empty(), ..Default::default() };
+    let mut names =
+        camera_upload::CertificateNames { has_san: !info.subject_alt_names.is_empty(), ..Default::default() };
     for name in &info.subject_alt_names {
         match name.parse::<IpAddr>() {
             Ok(ip) => names.ips.push(ip),
@@ -375,7 +381,8 @@ mod tests {
         let covered = coverage_warnings(&info(&["10.0.0.5", "cam.local"]), &ips(&["10.0.0.5"]), Source::Device);
         assert!(covered.is_empty(), "{covered:?}");
 
-        let public_left_out = coverage_warnings(&info(&["10.0.0.5"]), &ips(&["10.0.0.5", "2001:db8::5"]), Source::Device);
+        let public_left_out =
+            coverage_warnings(&info(&["10.0.0.5"]), &ips(&["10.0.0.5", "2001:db8::5"]), Source::Device);
         assert_eq!(public_left_out[0]["code"], "name_partial");
         let message = public_left_out[0]["message"].as_str().unwrap();
         assert!(message.contains("2001:db8::5") && message.contains("may only sign private addresses"), "{message}");
@@ -383,6 +390,9 @@ mod tests {
         let moved = coverage_warnings(&info(&["192.168.1.50"]), &ips(&["10.0.0.5"]), Source::Uploaded);
         assert_eq!(moved[0]["code"], "name_mismatch");
         let message = moved[0]["message"].as_str().unwrap();
-        assert!(message.contains("names 192.168.1.50 but the camera is at 10.0.0.5") && message.contains("Restore"), "{message}");
+        assert!(
+            message.contains("names 192.168.1.50 but the camera is at 10.0.0.5") && message.contains("Restore"),
+            "{message}"
+        );
     }
 }

@@ -61,7 +61,10 @@ impl WebConfig {
         }
         let config: Self = serde_json::from_value(value.clone()).map_err(|e| format!("web section: {e}"))?;
         if config.max_connections == 0 || config.max_connections_per_client == 0 || config.handshake_timeout_secs == 0 {
-            return Err("web section: max_connections, max_connections_per_client and handshake_timeout_secs must be positive".into());
+            return Err(
+                "web section: max_connections, max_connections_per_client and handshake_timeout_secs must be positive"
+                    .into(),
+            );
         }
         Ok(config)
     }

@@ -88,7 +88,8 @@ fn options(args: impl Iterator<Item = String>) -> Result<Option<(Options, bool)>
     let file = common.config()?;
     let mut web = WebConfig::from_json(&file.web)?;
     if let Some(addr) = https {
-        web.https = addr.parse().map_err(|_| format!("--https {addr:?} is not ADDR:PORT (e.g. [::]:443 or 0.0.0.0:8443)"))?;
+        web.https =
+            addr.parse().map_err(|_| format!("--https {addr:?} is not ADDR:PORT (e.g. [::]:443 or 0.0.0.0:8443)"))?;
     }
     match http.as_deref() {
         None => {}

@@ -62,7 +62,8 @@ pub fn parse(body: &[u8], boundary: &str, max_parts: usize) -> Result<Vec<Part>,
         }
         pos += 2;
         let headers_end = find(body, b"\r\n\r\n", pos).ok_or("the form data is malformed (part headers never end)")?;
-        let headers = std::str::from_utf8(&body[pos..headers_end]).map_err(|_| "the form data has non-text part headers")?;
+        let headers =
+            std::str::from_utf8(&body[pos..headers_end]).map_err(|_| "the form data has non-text part headers")?;
         let name = part_name(headers).ok_or("a form part has no name")?;
         let data_start = headers_end + 4;
         let next_delimiter = format!("\r\n{delimiter}");
@@ -105,7 +106,10 @@ mod tests {
             let _ = parse(&good[..cut], "b", 8);
         }
         assert!(parse(b"--b\r\n\r\n\r\n--b--", "b", 8).is_err());
-        let many: Vec<u8> = (0..10).flat_map(|_| b"--b\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n1\r\n".to_vec()).chain(b"--b--".to_vec()).collect();
+        let many: Vec<u8> = (0..10)
+            .flat_map(|_| b"--b\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n1\r\n".to_vec())
+            .chain(b"--b--".to_vec())
+            .collect();
         assert!(parse(&many, "b", 8).unwrap_err().contains("more than 8"));
     }
 }

@@ -93,7 +93,12 @@ fn supervise_inner(serve: &impl Fn(&dyn Fn()) -> ExitCode) -> Result<ExitCode, n
         if lived >= HEALTHY {
             backoff = Duration::from_secs(1);
         }
-        eprintln!("camera-web: the server stopped ({}) after {} s; starting it again in {} s", describe(status), lived.as_secs(), backoff.as_secs());
+        eprintln!(
+            "camera-web: the server stopped ({}) after {} s; starting it again in {} s",
+            describe(status),
+            lived.as_secs(),
+            backoff.as_secs()
+        );
         if let Wake::Stop(_) = wait_for(Pid::from_raw(-1), &signal_fd, Some(backoff))? {
             return Ok(ExitCode::SUCCESS);
         }

@@ -26,7 +26,11 @@ use crate::log;
 const MAX_HEAD: usize = 16 * 1024;
 
 /// The TLS configuration: ring provider, the profile's versions, the swappable certificate.
-pub fn tls_config(provider: Arc<CryptoProvider>, profile: TlsProfile, certs: &Certificates) -> Result<ServerConfig, String> {
+pub fn tls_config(
+    provider: Arc<CryptoProvider>,
+    profile: TlsProfile,
+    certs: &Certificates,
+) -> Result<ServerConfig, String> {
     let versions: &[&rustls::SupportedProtocolVersion] = match profile {
         TlsProfile::Standard => &[&rustls::version::TLS13, &rustls::version::TLS12],
         TlsProfile::HighSecurity => &[&rustls::version::TLS13],
@@ -81,9 +85,12 @@ impl Server {
         if let Some(iterations) = pbkdf2_iterations {
             auth = auth.with_iterations(iterations);
         }
-        let https = TcpListener::bind(web.https).await.map_err(|e| format!("cannot listen on {} for HTTPS: {e}", web.https))?;
+        let https =
+            TcpListener::bind(web.https).await.map_err(|e| format!("cannot listen on {} for HTTPS: {e}", web.https))?;
         let http = match web.http {
-            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr} for HTTP: {e}"))?),
+            Some(addr) => {
+                Some(TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr} for HTTP: {e}"))?)
+            }
             None => None,
         };
         let mut web = web;
@@ -91,7 +98,15 @@ impl Server {
         if let Ok(bound) = https.local_addr() {
             web.https = bound;
         }
-        let app = Arc::new(App { certs, auth, layout, camera, web, setup_lock: tokio::sync::Mutex::new(()), password_checks: tokio::sync::Semaphore::new(2) });
+        let app = Arc::new(App {
+            certs,
+            auth,
+            layout,
+            camera,
+            web,
+            setup_lock: tokio::sync::Mutex::new(()),
+            password_checks: tokio::sync::Semaphore::new(2),
+        });
         spawn_watcher(app.clone(), outcome.minted);
         Ok(Self { app, https, http, acceptor: TlsAcceptor::from(Arc::new(tls)) })
     }
@@ -117,11 +132,7 @@ impl Server {
 
 fn http1_builder(timeout: Duration) -> http1::Builder {
     let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(timeout)
-        .max_buf_size(MAX_HEAD)
-        .keep_alive(true);
+    builder.timer(TokioTimer::new()).header_read_timeout(timeout).max_buf_size(MAX_HEAD).keep_alive(true);
     builder
 }
 
@@ -152,7 +163,13 @@ async fn accept(listener: &TcpListener, admission: &Arc<Admission>) -> (tokio::n
     }
 }
 
-async fn serve_https(listener: TcpListener, acceptor: TlsAcceptor, app: Arc<App>, admission: Arc<Admission>, timeout: Duration) {
+async fn serve_https(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    app: Arc<App>,
+    admission: Arc<Admission>,
+    timeout: Duration,
+) {
     loop {
         let (stream, peer_ip, slot) = accept(&listener, &admission).await;
         let acceptor = acceptor.clone();

@@ -20,11 +20,20 @@ mod export_and_view {
         let pem_from_der = openssl_stdin(&["x509", "-inform", "DER"], &der);
         assert_eq!(pem_from_der.trim(), String::from_utf8(pem).unwrap().trim());
         // Plain HTTP serves it too (fetched before anything is trusted), and redirects the rest.
-        let out = std::process::Command::new("curl").args(["-sS", "-D", "-", "-o", "/dev/null", &format!("http://{}/", cam.http)]).output().unwrap();
+        let out = std::process::Command::new("curl")
+            .args(["-sS", "-D", "-", "-o", "/dev/null", &format!("http://{}/", cam.http)])
+            .output()
+            .unwrap();
         let head = String::from_utf8_lossy(&out.stdout).to_lowercase();
         assert!(head.starts_with("http/1.1 301"), "{head}");
-        assert!(head.contains(&format!("location: https://127.0.0.1:{}/", cam.https.rsplit(':').next().unwrap())), "{head}");
-        let out = std::process::Command::new("curl").args(["-sS", &format!("http://{}/cacert.crt", cam.http)]).output().unwrap();
+        assert!(
+            head.contains(&format!("location: https://127.0.0.1:{}/", cam.https.rsplit(':').next().unwrap())),
+            "{head}"
+        );
+        let out = std::process::Command::new("curl")
+            .args(["-sS", &format!("http://{}/cacert.crt", cam.http)])
+            .output()
+            .unwrap();
         assert_eq!(out.stdout, std::fs::read(cam.ca_path()).unwrap());
     }
 
@@ -38,9 +47,14 @@ mod export_and_view {
         for key in ["subject", "issuer", "not_before", "not_after", "sha256", "public_key_sha256"] {
             assert!(cert[key].as_str().is_some_and(|s| !s.is_empty()), "{key}: {info}");
         }
-        let sans: Vec<&str> = cert["subject_alt_names"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        let sans: Vec<&str> =
+            cert["subject_alt_names"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
         assert!(sans.contains(&"127.0.0.1") && sans.contains(&"localhost"), "{sans:?}");
-        assert_eq!(cert["sha256"].as_str().unwrap(), cam.served_leaf_sha256(), "the JSON describes the served certificate");
+        assert_eq!(
+            cert["sha256"].as_str().unwrap(),
+            cam.served_leaf_sha256(),
+            "the JSON describes the served certificate"
+        );
         assert!(info["ca"]["sha256"].as_str().unwrap().len() == 95);
         assert!(cam.log_text().contains("serving the device-minted certificate"), "{}", cam.log_text());
     }
@@ -48,9 +62,20 @@ mod export_and_view {
     #[test]
     fn security_headers_are_on_every_https_response() {
         let cam = Camera::start();
-        let out = std::process::Command::new("curl").arg("--cacert").arg(cam.ca_path()).args(["-sS", "-D", "-", "-o", "/dev/null", &cam.url("/")]).output().unwrap();
+        let out = std::process::Command::new("curl")
+            .arg("--cacert")
+            .arg(cam.ca_path())
+            .args(["-sS", "-D", "-", "-o", "/dev/null", &cam.url("/")])
+            .output()
+            .unwrap();
         let head = String::from_utf8_lossy(&out.stdout).to_lowercase();
-        for h in ["strict-transport-security:", "content-security-policy: default-src 'self'", "x-frame-options: deny", "x-content-type-options: nosniff", "cache-control: no-store"] {
+        for h in [
+            "strict-transport-security:",
+            "content-security-policy: default-src 'self'",
+            "x-frame-options: deny",
+            "x-content-type-options: nosniff",
+            "cache-control: no-store",
+        ] {
             assert!(head.contains(h), "missing {h} in {head}");
         }
     }
@@ -65,15 +90,18 @@ mod authentication {
         let (status, body) = cam.curl_json(&["-X", "DELETE", &cam.url("/api/v1/certificate")]);
         assert_eq!(status, 403, "{body}");
         assert_eq!(body["error"], "setup_required");
-        let (status, body) = cam.curl_json(&["-X", "POST", &cam.url("/api/v1/setup"), "--json", r#"{"password":"short"}"#]);
+        let (status, body) =
+            cam.curl_json(&["-X", "POST", &cam.url("/api/v1/setup"), "--json", r#"{"password":"short"}"#]);
         assert_eq!(status, 400, "{body}");
         assert!(body["message"].as_str().unwrap().contains("at least 8"));
         cam.setup();
-        let (status, body) = cam.curl_json(&["-X", "POST", &cam.url("/api/v1/setup"), "--json", r#"{"password":"another password"}"#]);
+        let (status, body) =
+            cam.curl_json(&["-X", "POST", &cam.url("/api/v1/setup"), "--json", r#"{"password":"another password"}"#]);
         assert_eq!(status, 409, "a second setup is refused: {body}");
         let (status, body) = cam.curl_json(&["-X", "DELETE", &cam.url("/api/v1/certificate")]);
         assert_eq!(status, 401, "{body}");
-        let (status, _) = cam.curl_json(&["-u", "admin:wrong password", "-X", "DELETE", &cam.url("/api/v1/certificate")]);
+        let (status, _) =
+            cam.curl_json(&["-u", "admin:wrong password", "-X", "DELETE", &cam.url("/api/v1/certificate")]);
         assert_eq!(status, 401);
         let (status, _) = cam.curl_json(&["-u", &cam.admin(), "-X", "DELETE", &cam.url("/api/v1/certificate")]);
         assert_eq!(status, 200);
@@ -87,19 +115,43 @@ mod authentication {
         cam.setup();
         let jar = cam.dir.path().join("cookies");
         let jar = jar.to_str().unwrap();
-        let (status, body) = cam.curl_json(&["-c", jar, "-X", "POST", &cam.url("/api/v1/login"), "--json", &format!(r#"{{"password":"{PASSWORD}"}}"#)]);
+        let (status, body) = cam.curl_json(&[
+            "-c",
+            jar,
+            "-X",
+            "POST",
+            &cam.url("/api/v1/login"),
+            "--json",
+            &format!(r#"{{"password":"{PASSWORD}"}}"#),
+        ]);
         assert_eq!(status, 200);
         let csrf = body["csrf_token"].as_str().unwrap().to_owned();
         let cookies = std::fs::read_to_string(jar).unwrap();
         assert!(cookies.contains("#HttpOnly_") && cookies.contains("camera_session"), "{cookies}");
         let (status, body) = cam.curl_json(&["-b", jar, "-X", "DELETE", &cam.url("/api/v1/certificate")]);
         assert_eq!((status, body["error"].as_str()), (403, Some("csrf")));
-        let (status, _) = cam.curl_json(&["-b", jar, "-H", &format!("X-CSRF-Token: {csrf}"), "-X", "DELETE", &cam.url("/api/v1/certificate")]);
+        let (status, _) = cam.curl_json(&[
+            "-b",
+            jar,
+            "-H",
+            &format!("X-CSRF-Token: {csrf}"),
+            "-X",
+            "DELETE",
+            &cam.url("/api/v1/certificate"),
+        ]);
         assert_eq!(status, 200);
         let (_, session) = cam.curl_json(&["-b", jar, &cam.url("/api/v1/session")]);
         assert_eq!(session["logged_in"], true);
         cam.curl_json(&["-b", jar, "-c", jar, "-X", "POST", &cam.url("/api/v1/logout")]);
-        let (status, _) = cam.curl_json(&["-b", jar, "-H", &format!("X-CSRF-Token: {csrf}"), "-X", "DELETE", &cam.url("/api/v1/certificate")]);
+        let (status, _) = cam.curl_json(&[
+            "-b",
+            jar,
+            "-H",
+            &format!("X-CSRF-Token: {csrf}"),
+            "-X",
+            "DELETE",
+            &cam.url("/api/v1/certificate"),
+        ]);
         assert_eq!(status, 401);
     }
 
@@ -107,18 +159,52 @@ mod authentication {
     fn another_sites_page_cannot_set_the_password_or_make_changes() {
         let cam = Camera::start();
         // A form or no-cors fetch from another site cannot send application/json...
-        let (status, body) = cam.curl_json(&["-X", "POST", &cam.url("/api/v1/setup"), "-H", "Content-Type: text/plain", "-d", r#"{"password":"attacker password"}"#]);
+        let (status, body) = cam.curl_json(&[
+            "-X",
+            "POST",
+            &cam.url("/api/v1/setup"),
+            "-H",
+            "Content-Type: text/plain",
+            "-d",
+            r#"{"password":"attacker password"}"#,
+        ]);
         assert_eq!((status, body["error"].as_str()), (415, Some("json_required")), "{body}");
         // ...and a browser names the site a request comes from.
-        let (status, body) = cam.curl_json(&["-X", "POST", &cam.url("/api/v1/setup"), "-H", "Sec-Fetch-Site: cross-site", "--json", r#"{"password":"attacker password"}"#]);
+        let (status, body) = cam.curl_json(&[
+            "-X",
+            "POST",
+            &cam.url("/api/v1/setup"),
+            "-H",
+            "Sec-Fetch-Site: cross-site",
+            "--json",
+            r#"{"password":"attacker password"}"#,
+        ]);
         assert_eq!((status, body["error"].as_str()), (403, Some("cross_site")), "{body}");
-        let (status, _) = cam.curl_json(&["-X", "POST", &cam.url("/api/v1/setup"), "-H", "Origin: https://evil.example", "--json", r#"{"password":"attacker password"}"#]);
+        let (status, _) = cam.curl_json(&[
+            "-X",
+            "POST",
+            &cam.url("/api/v1/setup"),
+            "-H",
+            "Origin: https://evil.example",
+            "--json",
+            r#"{"password":"attacker password"}"#,
+        ]);
         assert_eq!(status, 403);
         let (_, session) = cam.curl_json(&[&cam.url("/api/v1/session")]);
         assert_eq!(session["password_set"], false, "nothing was set");
         // The camera's own page (same origin) works.
         let origin = format!("Origin: https://{}", cam.https);
-        let (status, body) = cam.curl_json(&["-X", "POST", &cam.url("/api/v1/setup"), "-H", &origin, "-H", "Sec-Fetch-Site: same-origin", "--json", &format!(r#"{{"password":"{PASSWORD}"}}"#)]);
+        let (status, body) = cam.curl_json(&[
+            "-X",
+            "POST",
+            &cam.url("/api/v1/setup"),
+            "-H",
+            &origin,
+            "-H",
+            "Sec-Fetch-Site: same-origin",
+            "--json",
+            &format!(r#"{{"password":"{PASSWORD}"}}"#),
+        ]);
         assert_eq!(status, 200, "{body}");
     }
 
@@ -128,12 +214,19 @@ mod authentication {
         cam.setup();
         let mut statuses = Vec::new();
         for _ in 0..7 {
-            let (status, _) = cam.curl_json(&["-X", "POST", &cam.url("/api/v1/login"), "--json", r#"{"password":"guess guess"}"#]);
+            let (status, _) =
+                cam.curl_json(&["-X", "POST", &cam.url("/api/v1/login"), "--json", r#"{"password":"guess guess"}"#]);
             statuses.push(status);
         }
         assert_eq!(&statuses[..5], &[401; 5]);
         assert_eq!(statuses[6], 429, "{statuses:?}");
-        let (status, body) = cam.curl_json(&["-X", "POST", &cam.url("/api/v1/login"), "--json", &format!(r#"{{"password":"{PASSWORD}"}}"#)]);
+        let (status, body) = cam.curl_json(&[
+            "-X",
+            "POST",
+            &cam.url("/api/v1/login"),
+            "--json",
+            &format!(r#"{{"password":"{PASSWORD}"}}"#),
+        ]);
         assert_eq!(status, 429, "even the right password waits while blocked: {body}");
         assert!(body["message"].as_str().unwrap().contains("wait"));
     }
@@ -149,8 +242,27 @@ mod factory_ca {
         std::fs::create_dir_all(&factory).unwrap();
         openssl(
             &factory,
-            &["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "3650",
-              "-subj", "/O=Camera Maker/CN=Camera Maker Factory CA 0042", "-addext", "basicConstraints=critical,CA:true,pathlen:0", "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+                "-days",
+                "3650",
+                "-subj",
+                "/O=Camera Maker/CN=Camera Maker Factory CA 0042",
+                "-addext",
+                "basicConstraints=critical,CA:true,pathlen:0",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
         );
         let factory_pem = std::fs::read_to_string(factory.join("ca.crt")).unwrap();
         let cam = Camera::start_in(dir, r#"{"camera": {"loopback": true}}"#);

@@ -76,9 +76,12 @@ fn bad_config_and_busy_port_are_one_line_errors() {
     let failing_run = |config: &std::path::Path, extra: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_camera-web"))
             .args(extra)
-            .arg("--config").arg(config)
-            .arg("--state-dir").arg(dir.path().join("s"))
-            .arg("--run-dir").arg(dir.path().join("r"))
+            .arg("--config")
+            .arg(config)
+            .arg("--state-dir")
+            .arg(dir.path().join("s"))
+            .arg("--run-dir")
+            .arg(dir.path().join("r"))
             .output()
             .unwrap();
         assert!(!out.status.success());

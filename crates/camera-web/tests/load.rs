@@ -64,7 +64,11 @@ impl Client {
 }
 
 /// Sends one request and reads one response (status, body) on a keep-alive connection.
-async fn request<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, head: &str, body: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
+async fn request<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    head: &str,
+    body: &[u8],
+) -> std::io::Result<(u16, Vec<u8>)> {
     stream.write_all(format!("{head}Host: 127.0.0.1\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes()).await?;
     stream.write_all(body).await?;
     read_response(stream).await
@@ -84,8 +88,12 @@ async fn read_response<S: AsyncRead + Unpin>(stream: &mut S) -> std::io::Result<
         buf.extend_from_slice(&chunk[..n]);
     };
     let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
-    let status = head.get(9..12).and_then(|s| s.parse().ok()).ok_or_else(|| std::io::Error::other(format!("bad status line: {head:?}")))?;
-    let length: usize = head.lines().find_map(|l| l.strip_prefix("content-length:")).map_or(0, |v| v.trim().parse().unwrap_or(0));
+    let status = head
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad status line: {head:?}")))?;
+    let length: usize =
+        head.lines().find_map(|l| l.strip_prefix("content-length:")).map_or(0, |v| v.trim().parse().unwrap_or(0));
     let mut body = buf[head_end..].to_vec();
     while body.len() < length {
         let n = stream.read(&mut chunk).await?;
@@ -127,7 +135,11 @@ struct Peak {
 
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).unwrap_or(0)
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
 }
 
 fn open_fds(pid: u32) -> usize {
@@ -144,7 +156,9 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 #[test]
 fn the_ui_answers_and_resources_stay_bounded_under_load_and_hostile_clients() {
-    let mut camera = Camera::start_with(&format!(r#"{{"camera": {{"loopback": true}}, "web": {{"handshake_timeout_secs": {TIMEOUT_SECS}}}}}"#));
+    let mut camera = Camera::start_with(&format!(
+        r#"{{"camera": {{"loopback": true}}, "web": {{"handshake_timeout_secs": {TIMEOUT_SECS}}}}}"#
+    ));
     camera.setup();
     let pid = camera.pid();
     let client = Client::new(&camera);
@@ -223,7 +237,11 @@ fn the_ui_answers_and_resources_stay_bounded_under_load_and_hostile_clients() {
         (sockets.len() + single.len(), refused_single)
     });
     assert_eq!(held, 600);
-    assert!(refused_single >= 100 - 16, "one address kept {} idle connections; the per-client cap is 16", 100 - refused_single);
+    assert!(
+        refused_single >= 100 - 16,
+        "one address kept {} idle connections; the per-client cap is 16",
+        100 - refused_single
+    );
 
     // 200 TLS clients from 20 addresses doing keep-alive requests, twice.
     let busy_round = |round: usize| {
@@ -325,11 +343,16 @@ fn the_ui_answers_and_resources_stay_bounded_under_load_and_hostile_clients() {
     let (trickles, (quiet_status, quiet_closed, quiet_after)) = slow;
     for (slow_headers, elapsed, said) in &trickles {
         let what = if *slow_headers { "headers" } else { "a body" };
-        let said = said.as_ref().unwrap_or_else(|_| panic!("a client sending {what} one byte a second was still connected after {elapsed:?}"));
+        let said = said.as_ref().unwrap_or_else(|_| {
+            panic!("a client sending {what} one byte a second was still connected after {elapsed:?}")
+        });
         assert!(!said.contains(" 200 "), "a client sending {what} one byte a second was served: {said}");
         // Cut off at the header timeout (headers) or the 10 s JSON body timeout, not after ~90 bytes.
         let limit = if *slow_headers { TIMEOUT_SECS } else { 10 };
-        assert!(*elapsed < Duration::from_secs(limit + 5), "a client sending {what} one byte a second was cut off only after {elapsed:?}");
+        assert!(
+            *elapsed < Duration::from_secs(limit + 5),
+            "a client sending {what} one byte a second was cut off only after {elapsed:?}"
+        );
         if !slow_headers {
             assert!(said.contains("408"), "slow body answer: {said}");
         }
@@ -385,11 +408,15 @@ fn the_ui_answers_and_resources_stay_bounded_under_load_and_hostile_clients() {
             }
         }
         let mut owner_tls = client.tls_from(addr(0, 0, 1)).await.unwrap();
-        let owner = request(&mut owner_tls, login_head, format!(r#"{{"password": "{PASSWORD}"}}"#).as_bytes()).await.unwrap().0;
+        let owner =
+            request(&mut owner_tls, login_head, format!(r#"{{"password": "{PASSWORD}"}}"#).as_bytes()).await.unwrap().0;
         (statuses, owner, wait_secs)
     });
     assert_eq!(statuses[..6], [401, 401, 401, 401, 401, 429], "five free failures, then a wait: {statuses:?}");
-    assert!(statuses.iter().filter(|&&s| s == 429).count() >= 20, "tries during the wait are refused without a password check: {statuses:?}");
+    assert!(
+        statuses.iter().filter(|&&s| s == 429).count() >= 20,
+        "tries during the wait are refused without a password check: {statuses:?}"
+    );
     assert_eq!(owner, 200, "the owner on another address logs in during the burst");
     assert!((1..=15 * 60).contains(&wait_secs), "the 429 says how long to wait: {wait_secs}");
     std::thread::sleep(Duration::from_secs(wait_secs + 1));
@@ -413,7 +440,8 @@ fn the_ui_answers_and_resources_stay_bounded_under_load_and_hostile_clients() {
 
     println!("phase       normal-client requests  p50       p99       max       server peak RSS  peak fds");
     for (n, name) in PHASES.iter().enumerate() {
-        let mut times: Vec<Duration> = samples.iter().filter(|(p, _)| *p == n).filter_map(|(_, s)| s.as_ref().ok().copied()).collect();
+        let mut times: Vec<Duration> =
+            samples.iter().filter(|(p, _)| *p == n).filter_map(|(_, s)| s.as_ref().ok().copied()).collect();
         times.sort();
         if times.is_empty() {
             continue;
@@ -429,11 +457,22 @@ fn the_ui_answers_and_resources_stay_bounded_under_load_and_hostile_clients() {
         );
     }
     println!("busy rounds: {ok1} and {ok2} requests answered; descriptors {baseline_fds} before, {fds_now} after");
-    let failures: Vec<_> = samples.iter().filter_map(|(p, s)| s.as_ref().err().map(|e| format!("{}: {e}", PHASES[*p]))).collect();
-    assert!(failures.is_empty(), "the normal client was not answered {} times: {:?}", failures.len(), &failures[..failures.len().min(10)]);
+    let failures: Vec<_> =
+        samples.iter().filter_map(|(p, s)| s.as_ref().err().map(|e| format!("{}: {e}", PHASES[*p]))).collect();
+    assert!(
+        failures.is_empty(),
+        "the normal client was not answered {} times: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(10)]
+    );
     assert!(samples.iter().any(|(p, _)| *p == 1), "the normal client ran during the idle flood");
     assert!(peaks[1].fds <= baseline_fds + 256 + 8, "idle flood: {} descriptors open (cap 256)", peaks[1].fds);
     assert!(fds_now <= baseline_fds + 2, "descriptors not released: {baseline_fds} before, {fds_now} after");
-    assert!(peaks[3].rss_kib <= peaks[2].rss_kib + peaks[2].rss_kib / 4 + 1024, "memory grew between two equal rounds: {} KiB then {} KiB", peaks[2].rss_kib, peaks[3].rss_kib);
+    assert!(
+        peaks[3].rss_kib <= peaks[2].rss_kib + peaks[2].rss_kib / 4 + 1024,
+        "memory grew between two equal rounds: {} KiB then {} KiB",
+        peaks[2].rss_kib,
+        peaks[3].rss_kib
+    );
     assert!(camera.is_running(), "camera-web exited: {}", camera.log_text());
 }

@@ -16,7 +16,11 @@ use common::*;
 fn served_sans(cam: &Camera) -> Vec<String> {
     let leaf = &cam.served_chain()[0];
     let text = openssl_stdin(&["x509", "-noout", "-ext", "subjectAltName"], leaf.as_bytes());
-    text.lines().skip(1).flat_map(|l| l.split(',')).map(|s| s.trim().replace("IP Address:", "").replace("DNS:", "")).filter(|s| !s.is_empty())
+    text.lines()
+        .skip(1)
+        .flat_map(|l| l.split(','))
+        .map(|s| s.trim().replace("IP Address:", "").replace("DNS:", ""))
+        .filter(|s| !s.is_empty())
         .map(|s| s.parse::<std::net::IpAddr>().map(|ip| ip.to_string()).unwrap_or(s))
         .collect()
 }
@@ -37,7 +41,10 @@ fn request(stdin: &mut impl Write, stdout: &mut impl Read) -> String {
 
 #[test]
 fn an_added_address_is_served_within_a_second_without_dropping_connections() {
-    if !in_private_netns("an_added_address_is_served_within_a_second_without_dropping_connections", &NetnsSetup::default()) {
+    if !in_private_netns(
+        "an_added_address_is_served_within_a_second_without_dropping_connections",
+        &NetnsSetup::default(),
+    ) {
         return;
     }
     let cam = Camera::start_with(r#"{"camera": {"loopback": true, "hostname": "testcam"}}"#);
@@ -62,8 +69,10 @@ fn an_added_address_is_served_within_a_second_without_dropping_connections() {
 
     let started = Instant::now();
     ip(&["addr", "add", "10.77.1.9/24", "dev", "cam0"]);
-    let latency = wait_for(Duration::from_secs(5), || served_sans(&cam).contains(&"10.77.1.9".to_owned()).then(|| started.elapsed()))
-        .unwrap_or_else(|| panic!("10.77.1.9 never served; log:\n{}", cam.log_text()));
+    let latency = wait_for(Duration::from_secs(5), || {
+        served_sans(&cam).contains(&"10.77.1.9".to_owned()).then(|| started.elapsed())
+    })
+    .unwrap_or_else(|| panic!("10.77.1.9 never served; log:\n{}", cam.log_text()));
     println!("address change to new certificate served: {} ms", latency.as_millis());
     assert!(latency < Duration::from_secs(1), "{latency:?}");
     assert!(cam.log_text().contains("addresses changed"), "{}", cam.log_text());
@@ -76,12 +85,16 @@ fn an_added_address_is_served_within_a_second_without_dropping_connections() {
 
     // Removing it is followed too.
     ip(&["addr", "del", "10.77.1.9/24", "dev", "cam0"]);
-    assert!(wait_for(Duration::from_secs(5), || (!served_sans(&cam).contains(&"10.77.1.9".to_owned())).then_some(())).is_some());
+    assert!(wait_for(Duration::from_secs(5), || (!served_sans(&cam).contains(&"10.77.1.9".to_owned())).then_some(()))
+        .is_some());
 }
 
 #[test]
 fn an_uploaded_certificate_for_another_address_is_flagged_in_plain_words() {
-    if !in_private_netns("an_uploaded_certificate_for_another_address_is_flagged_in_plain_words", &NetnsSetup::default()) {
+    if !in_private_netns(
+        "an_uploaded_certificate_for_another_address_is_flagged_in_plain_words",
+        &NetnsSetup::default(),
+    ) {
         return;
     }
     let cam = Camera::start();
@@ -94,9 +107,13 @@ fn an_uploaded_certificate_for_another_address_is_flagged_in_plain_words() {
     installer_sign(d, "server.csr", "IP:192.168.1.50", "server.crt");
     let cert = format!("certificate=@{}", d.join("server.crt").display());
     let key = format!("key=@{}", d.join("server.key").display());
-    let (status, body) = cam.curl_json(&["-u", &cam.admin(), "-X", "PUT", "-F", &cert, "-F", &key, &cam.url("/api/v1/certificate")]);
+    let (status, body) =
+        cam.curl_json(&["-u", &cam.admin(), "-X", "PUT", "-F", &cert, "-F", &key, &cam.url("/api/v1/certificate")]);
     assert_eq!(status, 200, "{body}");
-    assert!(body["warnings"].to_string().contains("10.77.0.2"), "the upload response names the camera's address: {body}");
+    assert!(
+        body["warnings"].to_string().contains("10.77.0.2"),
+        "the upload response names the camera's address: {body}"
+    );
     // Reach it under the name its certificate carries, as a browser at that address would.
     let port = cam.https.rsplit(':').next().unwrap();
     let connect_to = format!("192.168.1.50:{port}:127.0.0.1:{port}");

@@ -75,7 +75,18 @@ fn answered_ok(reply: &Reply) -> bool {
 /// against `anchor` only (and for 127.0.0.1). DER, leaf first.
 fn served_verified(addr: &str, anchor: &Path) -> Vec<Vec<u8>> {
     let out = Command::new("openssl")
-        .args(["s_client", "-connect", addr, "-servername", "localhost", "-showcerts", "-verify_return_error", "-verify_ip", "127.0.0.1", "-CAfile"])
+        .args([
+            "s_client",
+            "-connect",
+            addr,
+            "-servername",
+            "localhost",
+            "-showcerts",
+            "-verify_return_error",
+            "-verify_ip",
+            "127.0.0.1",
+            "-CAfile",
+        ])
         .arg(anchor)
         .stdin(Stdio::null())
         .output()
@@ -104,10 +115,23 @@ fn names(dir: &Path) -> Vec<String> {
 fn check_dirs(root: &Path, first_ca: &[u8], allow_incomplete_key: bool, log: &str) {
     let state = root.join("state");
     assert_eq!(std::fs::read(state.join("ca.crt")).unwrap(), first_ca, "the camera CA changed");
-    const KNOWN: [&str; 8] = ["ca.crt", "ca.key", "ca-in-use.sha256", "clock", "uploaded.pem", "pending-csr.pem", "admin-password.json", ".lock"];
+    const KNOWN: [&str; 8] = [
+        "ca.crt",
+        "ca.key",
+        "ca-in-use.sha256",
+        "clock",
+        "uploaded.pem",
+        "pending-csr.pem",
+        "admin-password.json",
+        ".lock",
+    ];
     for name in names(&state) {
         let incomplete = allow_incomplete_key && name.starts_with("ca.key.incomplete-");
-        assert!(KNOWN.contains(&name.as_str()) || incomplete, "unexpected file {name} in the state dir: {:?}\n{log}", names(&state));
+        assert!(
+            KNOWN.contains(&name.as_str()) || incomplete,
+            "unexpected file {name} in the state dir: {:?}\n{log}",
+            names(&state)
+        );
     }
     let run = names(&root.join("run"));
     assert!(run.iter().all(|n| n == "server.pem"), "unexpected files in the run dir: {run:?}");
@@ -120,7 +144,12 @@ fn check_dirs(root: &Path, first_ca: &[u8], allow_incomplete_key: bool, log: &st
 fn fresh_camera(tag: &str) -> Camera {
     let dir = Camera::start_in(TempDir::new(tag), CONFIG).stop();
     let auth = camera_web::auth::Auth::load(&dir.path().join("nowhere")).unwrap().with_iterations(1000);
-    camera_state::write_atomic(&dir.path().join("state/admin-password.json"), &auth.hash_password(PASSWORD).unwrap(), camera_state::SECRET_MODE).unwrap();
+    camera_state::write_atomic(
+        &dir.path().join("state/admin-password.json"),
+        &auth.hash_password(PASSWORD).unwrap(),
+        camera_state::SECRET_MODE,
+    )
+    .unwrap();
     Camera::start_in(dir, CONFIG)
 }
 
@@ -168,10 +197,44 @@ impl Installer {
     fn new(camera_ca: &[u8]) -> Self {
         let work = TempDir::new("installer");
         let d = work.path();
-        openssl(d, &["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "rootCA.key", "-out", "rootCA.crt", "-days", "365", "-subj", "/CN=Powercut Installer CA"]);
+        openssl(
+            d,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                "rootCA.key",
+                "-out",
+                "rootCA.crt",
+                "-days",
+                "365",
+                "-subj",
+                "/CN=Powercut Installer CA",
+            ],
+        );
         let pairs = ["a", "b"].map(|tag| {
-            openssl(d, &["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", &format!("{tag}.key")]);
-            openssl(d, &["req", "-new", "-key", &format!("{tag}.key"), "-out", &format!("{tag}.csr"), "-subj", &format!("/CN=powercut {tag}")]);
+            openssl(
+                d,
+                &["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", &format!("{tag}.key")],
+            );
+            openssl(
+                d,
+                &[
+                    "req",
+                    "-new",
+                    "-key",
+                    &format!("{tag}.key"),
+                    "-out",
+                    &format!("{tag}.csr"),
+                    "-subj",
+                    &format!("/CN=powercut {tag}"),
+                ],
+            );
             installer_sign(d, &format!("{tag}.csr"), "IP:127.0.0.1,DNS:localhost", &format!("{tag}.crt"));
             let cert = d.join(format!("{tag}.crt"));
             let key = d.join(format!("{tag}.key"));
@@ -202,15 +265,19 @@ fn check_served(cam: &Camera, inst: &Installer, served: Served, device_leaf: &[u
         Some(i) => (inst.root.clone(), inst.pairs[i].cert_der.as_slice()),
     };
     let chain = served_verified(&cam.https, &anchor);
-    assert!(chain[0] == leaf, "the served leaf is neither the old nor the new one (expected {served:?})\n{}", cam.log_text());
+    assert!(
+        chain[0] == leaf,
+        "the served leaf is neither the old nor the new one (expected {served:?})\n{}",
+        cam.log_text()
+    );
 }
 
 /// What `uploaded.pem` holds: nothing, or exactly one of the pairs (never a mix).
 fn disk_upload(root: &Path, inst: &Installer) -> Served {
     read_opt(&root.join("state/uploaded.pem")).map(|bytes| {
-        (0..2)
-            .find(|&i| inst.pairs[i].is_bundle(&bytes))
-            .unwrap_or_else(|| panic!("uploaded.pem is not a complete known cert+key pair:\n{}", String::from_utf8_lossy(&bytes)))
+        (0..2).find(|&i| inst.pairs[i].is_bundle(&bytes)).unwrap_or_else(|| {
+            panic!("uploaded.pem is not a complete known cert+key pair:\n{}", String::from_utf8_lossy(&bytes))
+        })
     })
 }
 
@@ -235,7 +302,8 @@ fn upload_or_restore(op: Op, kind: &str) {
         assert!(answered_ok(&reply), "upload failed: {reply:?}");
         *served = Some(next);
     };
-    let restore_args = |cam: &Camera| vec!["-u".to_owned(), cam.admin(), "-X".into(), "DELETE".into(), cam.url("/api/v1/certificate")];
+    let restore_args =
+        |cam: &Camera| vec!["-u".to_owned(), cam.admin(), "-X".into(), "DELETE".into(), cam.url("/api/v1/certificate")];
 
     // How long the operation takes, unkilled.
     let mut samples = Vec::new();
@@ -313,7 +381,8 @@ fn restore_killed_at_random_points_leaves_the_upload_or_the_cameras_own() {
 fn complete_pending(root: &Path) -> Vec<u8> {
     let path = root.join("state/pending-csr.pem");
     let bytes = std::fs::read(&path).unwrap();
-    let pending = camera_pki::PendingCsr::from_bundle_pem(&bytes).unwrap_or_else(|e| panic!("pending-csr.pem is not whole: {e}"));
+    let pending =
+        camera_pki::PendingCsr::from_bundle_pem(&bytes).unwrap_or_else(|e| panic!("pending-csr.pem is not whole: {e}"));
     let p = path.to_str().unwrap();
     let req = run(Command::new("openssl").args(["req", "-in", p, "-noout", "-verify", "-pubkey"]));
     let key = run(Command::new("openssl").args(["pkey", "-in", p, "-pubout"]));
@@ -340,9 +409,22 @@ fn csr_creation_killed_at_random_points_leaves_the_old_or_the_new_request() {
     let mut cam = fresh_camera(kind);
     let first_ca = std::fs::read(cam.ca_path()).unwrap();
     let device_leaf = served_verified(&cam.https, &cam.ca_path()).remove(0);
-    let request = r#"{"subject":{"CN":"powercut"},"subject_alt_names":["127.0.0.1","cam.local"],"key_type":"ecdsa-p256"}"#;
+    let request =
+        r#"{"subject":{"CN":"powercut"},"subject_alt_names":["127.0.0.1","cam.local"],"key_type":"ecdsa-p256"}"#;
     let args = |cam: &Camera| -> Vec<String> {
-        ["-u", &cam.admin(), "-X", "POST", "-H", "Content-Type: application/json", "-d", request, &cam.url("/api/v1/csr")].map(String::from).to_vec()
+        [
+            "-u",
+            &cam.admin(),
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            request,
+            &cam.url("/api/v1/csr"),
+        ]
+        .map(String::from)
+        .to_vec()
     };
     let mut samples = Vec::new();
     for _ in 0..3 {
@@ -374,7 +456,11 @@ fn csr_creation_killed_at_random_points_leaves_the_old_or_the_new_request() {
             let csr = complete_pending(dir.path());
             match &reply {
                 Some((200, body)) => {
-                    assert_eq!(csr_der_of(body).as_ref(), Some(&csr), "round {round}: the answered request is not the one stored");
+                    assert_eq!(
+                        csr_der_of(body).as_ref(),
+                        Some(&csr),
+                        "round {round}: the answered request is not the one stored"
+                    );
                     counts.record_after(false);
                 }
                 _ => counts.record_after(true),
@@ -390,7 +476,11 @@ fn csr_creation_killed_at_random_points_leaves_the_old_or_the_new_request() {
         match &csr {
             Some(der) => {
                 assert_eq!(status, 200, "round {round}: the stored request is not offered");
-                assert_eq!(csr_der_of(&body).as_ref(), Some(der), "round {round}: another request is offered than the one stored");
+                assert_eq!(
+                    csr_der_of(&body).as_ref(),
+                    Some(der),
+                    "round {round}: another request is offered than the one stored"
+                );
             }
             None => assert_eq!(status, 404, "round {round}: a request is offered but none is stored"),
         }
@@ -458,7 +548,8 @@ fn first_start_killed_at_random_points_creates_one_whole_ca() {
         let (cert, key) = (read_opt(&state.join("ca.crt")), read_opt(&state.join("ca.key")));
         let kept_ca = match (&cert, &key) {
             (Some(cert), Some(key)) => {
-                camera_pki::RootCa::from_pem(cert, key).unwrap_or_else(|e| panic!("round {round}: a CA on disk is not whole: {e}"));
+                camera_pki::RootCa::from_pem(cert, key)
+                    .unwrap_or_else(|e| panic!("round {round}: a CA on disk is not whole: {e}"));
                 if answered {
                     counts.record_after(false);
                 } else {
@@ -476,7 +567,9 @@ fn first_start_killed_at_random_points_creates_one_whole_ca() {
                 counts.before += 1;
                 None
             }
-            (Some(_), None) => panic!("round {round}: a CA certificate without its key (the key must be written first)"),
+            (Some(_), None) => {
+                panic!("round {round}: a CA certificate without its key (the key must be written first)")
+            }
         };
 
         let cam = Camera::start_in(dir, CONFIG);
@@ -486,8 +579,13 @@ fn first_start_killed_at_random_points_creates_one_whole_ca() {
         }
         served_verified(&cam.https, &cam.ca_path());
         check_dirs(cam.dir.path(), &ca, cert.is_none() && key.is_some(), &cam.log_text());
-        let incomplete = names(&cam.dir.path().join("state")).iter().filter(|n| n.starts_with("ca.key.incomplete-")).count();
-        assert_eq!(incomplete, usize::from(cert.is_none() && key.is_some()), "round {round}: an interrupted creation's key is moved aside once");
+        let incomplete =
+            names(&cam.dir.path().join("state")).iter().filter(|n| n.starts_with("ca.key.incomplete-")).count();
+        assert_eq!(
+            incomplete,
+            usize::from(cert.is_none() && key.is_some()),
+            "round {round}: an interrupted creation's key is moved aside once"
+        );
     }
     counts.finish(&format!("powercut {kind}"), "before the client had an answer", seed, window, started);
 }

@@ -60,7 +60,10 @@ impl Supervised {
     }
 
     fn serves(&self) -> bool {
-        let (status, _) = curl_with_ca(&self.dir.path().join("state/ca.crt"), &[&format!("https://127.0.0.1:{}/cacert.crt", self.https)]);
+        let (status, _) = curl_with_ca(
+            &self.dir.path().join("state/ca.crt"),
+            &[&format!("https://127.0.0.1:{}/cacert.crt", self.https)],
+        );
         status == 200
     }
 }
@@ -79,7 +82,10 @@ fn children(parent: u32) -> Vec<u32> {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
         let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
         // Fields after the ")" that ends the command name: state, ppid, ...
-        let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)).and_then(|p| p.parse::<u32>().ok());
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
         if ppid == Some(parent) {
             found.push(pid);
         }
@@ -88,7 +94,8 @@ fn children(parent: u32) -> Vec<u32> {
 }
 
 fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| !stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')))
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| !stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')))
 }
 
 fn signal(pid: u32, signal: &str) {

@@ -54,7 +54,8 @@ fn window_starts(len: usize, size: usize, step: usize) -> Vec<usize> {
 /// them from any file holding the key (other PEM blocks in the file are skipped). The public half
 /// is left out on purpose: it is in the certificates the camera serves, and must be.
 fn private_numbers(key_file: &Path) -> Vec<Vec<u8>> {
-    const PRIVATE: [&str; 7] = ["privateExponent:", "prime1:", "prime2:", "exponent1:", "exponent2:", "coefficient:", "priv:"];
+    const PRIVATE: [&str; 7] =
+        ["privateExponent:", "prime1:", "prime2:", "exponent1:", "exponent2:", "coefficient:", "priv:"];
     let out = run(Command::new("openssl").args(["pkey", "-noout", "-text", "-in"]).arg(key_file));
     let text = String::from_utf8(out.stdout).unwrap();
     let mut numbers = Vec::new();
@@ -63,7 +64,9 @@ fn private_numbers(key_file: &Path) -> Vec<Vec<u8>> {
     for line in text.lines() {
         if line.starts_with(' ') {
             if let Some(bytes) = current.as_mut() {
-                bytes.extend(line.trim().split(':').filter(|h| !h.is_empty()).map(|h| u8::from_str_radix(h, 16).unwrap()));
+                bytes.extend(
+                    line.trim().split(':').filter(|h| !h.is_empty()).map(|h| u8::from_str_radix(h, 16).unwrap()),
+                );
             }
             continue;
         }
@@ -81,7 +84,9 @@ fn private_numbers(key_file: &Path) -> Vec<Vec<u8>> {
 fn key_ders(key_file: &Path) -> Vec<Vec<u8>> {
     [&[][..], &["-traditional"][..]]
         .iter()
-        .map(|extra| run(Command::new("openssl").args(["pkey", "-outform", "DER"]).args(*extra).arg("-in").arg(key_file)).stdout)
+        .map(|extra| {
+            run(Command::new("openssl").args(["pkey", "-outform", "DER"]).args(*extra).arg("-in").arg(key_file)).stdout
+        })
         .collect()
 }
 
@@ -97,7 +102,11 @@ struct KeyNeedles {
 
 fn key_needles(what: &str, key_file: &Path) -> KeyNeedles {
     let numbers = private_numbers(key_file);
-    assert!(!numbers.is_empty() && numbers.iter().all(|n| n.len() >= 24), "{what}: private numbers not found in {}", key_file.display());
+    assert!(
+        !numbers.is_empty() && numbers.iter().all(|n| n.len() >= 24),
+        "{what}: private numbers not found in {}",
+        key_file.display()
+    );
     let (mut flat, mut raw) = (Vec::new(), Vec::new());
     for n in &numbers {
         for start in window_starts(n.len(), 16, 8) {
@@ -159,7 +168,12 @@ fn leaks(haystack: &[u8], keys: &[KeyNeedles], strings: &[(&str, String)]) -> Ve
     let flat = flatten(haystack);
     let mut found = Vec::new();
     for key in keys {
-        if let Some(n) = key.flat.iter().find(|n| find(&flat, n).is_some()).or_else(|| key.raw.iter().find(|n| find(haystack, n).is_some())) {
+        if let Some(n) = key
+            .flat
+            .iter()
+            .find(|n| find(&flat, n).is_some())
+            .or_else(|| key.raw.iter().find(|n| find(haystack, n).is_some()))
+        {
             found.push(format!("{} ({})", key.what, String::from_utf8_lossy(n)));
         }
     }
@@ -190,9 +204,11 @@ fn body_of(text: &[u8]) -> Vec<u8> {
 fn header(text: &[u8], name: &str) -> Option<String> {
     let text = String::from_utf8_lossy(text);
     let name = format!("{}:", name.to_ascii_lowercase());
-    text.split("\r\n\r\n").find(|head| !head.starts_with("HTTP/1.1 100")).unwrap_or("").lines().find_map(|line| {
-        line.to_ascii_lowercase().starts_with(&name).then(|| line[name.len()..].trim().to_owned())
-    })
+    text.split("\r\n\r\n")
+        .find(|head| !head.starts_with("HTTP/1.1 100"))
+        .unwrap_or("")
+        .lines()
+        .find_map(|line| line.to_ascii_lowercase().starts_with(&name).then(|| line[name.len()..].trim().to_owned()))
 }
 
 /// Every request made and the whole answer to it (status line, headers, body).
@@ -215,7 +231,8 @@ impl Recorder<'_> {
 
     fn json(&mut self, what: &str, args: &[&str]) -> (u16, Value) {
         let (status, body) = self.call(what, args);
-        let value = serde_json::from_slice(&body).unwrap_or_else(|_| panic!("{what}: not JSON ({status}): {}", String::from_utf8_lossy(&body)));
+        let value = serde_json::from_slice(&body)
+            .unwrap_or_else(|_| panic!("{what}: not JSON ({status}): {}", String::from_utf8_lossy(&body)));
         (status, value)
     }
 
@@ -229,11 +246,28 @@ impl Recorder<'_> {
     /// Every GET route (and HEAD, an unknown path, plain HTTP), anonymous and with the session.
     fn every_get(&mut self, when: &str, jar: &str) {
         let cam = self.cam;
-        for path in ["/", "/index.html", "/app.js", "/app.css", "/cacert.crt", "/cacert.crt?format=der", "/api/v1/session", "/api/v1/certificate", "/api/v1/csr", "/nothing"] {
+        for path in [
+            "/",
+            "/index.html",
+            "/app.js",
+            "/app.css",
+            "/cacert.crt",
+            "/cacert.crt?format=der",
+            "/api/v1/session",
+            "/api/v1/certificate",
+            "/api/v1/csr",
+            "/nothing",
+        ] {
             self.call(&format!("{when}: GET {path}"), &[&cam.url(path)]);
         }
-        self.call(&format!("{when}: GET /api/v1/session with the session cookie"), &["-b", jar, &cam.url("/api/v1/session")]);
-        self.call(&format!("{when}: GET /api/v1/certificate with the session cookie"), &["-b", jar, &cam.url("/api/v1/certificate")]);
+        self.call(
+            &format!("{when}: GET /api/v1/session with the session cookie"),
+            &["-b", jar, &cam.url("/api/v1/session")],
+        );
+        self.call(
+            &format!("{when}: GET /api/v1/certificate with the session cookie"),
+            &["-b", jar, &cam.url("/api/v1/certificate")],
+        );
         self.call(&format!("{when}: HEAD /cacert.crt"), &["-I", &cam.url("/cacert.crt")]);
         for path in ["/", "/cacert.crt", "/api/v1/certificate"] {
             self.call(&format!("{when}: plain HTTP GET {path}"), &[&format!("http://{}{path}", cam.http)]);
@@ -252,10 +286,55 @@ fn installer_material(d: &Path) {
     openssl(d, &["genrsa", "-out", "server.key", "2048"]);
     openssl(d, &["req", "-new", "-key", "server.key", "-out", "server.csr", "-subj", "/CN=Secrets Test RSA"]);
     installer_sign(d, "server.csr", "IP:127.0.0.1", "server.crt");
-    openssl(d, &["pkcs8", "-topk8", "-in", "server.key", "-out", "server.enc.key", "-passout", &format!("pass:{PEM_PASS}"), "-v2", "aes-256-cbc"]);
-    openssl(d, &["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=Secrets Test EC"]);
+    openssl(
+        d,
+        &[
+            "pkcs8",
+            "-topk8",
+            "-in",
+            "server.key",
+            "-out",
+            "server.enc.key",
+            "-passout",
+            &format!("pass:{PEM_PASS}"),
+            "-v2",
+            "aes-256-cbc",
+        ],
+    );
+    openssl(
+        d,
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "leaf.key",
+            "-out",
+            "leaf.csr",
+            "-subj",
+            "/CN=Secrets Test EC",
+        ],
+    );
     installer_sign(d, "leaf.csr", "IP:127.0.0.1", "leaf.crt");
-    openssl(d, &["pkcs12", "-export", "-inkey", "leaf.key", "-in", "leaf.crt", "-passout", &format!("pass:{P12_PASS}"), "-out", "leaf.p12"]);
+    openssl(
+        d,
+        &[
+            "pkcs12",
+            "-export",
+            "-inkey",
+            "leaf.key",
+            "-in",
+            "leaf.crt",
+            "-passout",
+            &format!("pass:{P12_PASS}"),
+            "-out",
+            "leaf.p12",
+        ],
+    );
     openssl(d, &["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "other.key"]);
     let key = std::fs::read_to_string(d.join("server.key")).unwrap();
     std::fs::write(d.join("half.key"), &key[..key.len() / 2]).unwrap();
@@ -265,7 +344,8 @@ fn password_json(password: &str) -> String {
     format!(r#"{{"password":"{password}"}}"#)
 }
 
-const CSR_REQUEST: &str = r#"{"subject":{"CN":"Secrets Test CSR"},"subject_alt_names":["127.0.0.1"],"key_type":"ecdsa-p256"}"#;
+const CSR_REQUEST: &str =
+    r#"{"subject":{"CN":"Secrets Test CSR"},"subject_alt_names":["127.0.0.1"],"key_type":"ecdsa-p256"}"#;
 
 /// Logs in; returns the session token (from Set-Cookie) and the CSRF token.
 fn login(cam: &Camera) -> (String, String, String) {
@@ -304,15 +384,22 @@ mod keys_never_leave_the_camera {
             let in_json = serde_json::to_vec(&serde_json::json!({"message": String::from_utf8(pem).unwrap()})).unwrap();
             assert!(!leaks(&in_json, &needles, &[]).is_empty(), "{key}: PEM inside JSON not detected");
             for der in key_ders(&d.join(key)) {
-                assert!(!leaks(format!("{der:?}").as_bytes(), &needles, &[]).is_empty(), "{key}: Debug bytes not detected");
+                assert!(
+                    !leaks(format!("{der:?}").as_bytes(), &needles, &[]).is_empty(),
+                    "{key}: Debug bytes not detected"
+                );
                 let hex: String = der.iter().map(|b| format!("{b:02X}")).collect();
                 assert!(!leaks(hex.as_bytes(), &needles, &[]).is_empty(), "{key}: hex not detected");
                 let mut b64 = base64(&der[1..]);
                 b64.insert(17, '\n');
-                assert!(!leaks(b64.as_bytes(), &needles, &[]).is_empty(), "{key}: base64 at another alignment not detected");
+                assert!(
+                    !leaks(b64.as_bytes(), &needles, &[]).is_empty(),
+                    "{key}: base64 at another alignment not detected"
+                );
             }
             let cert_pem = std::fs::read(d.join(cert)).unwrap();
-            let cert_der = run(Command::new("openssl").args(["x509", "-outform", "DER", "-in"]).arg(d.join(cert))).stdout;
+            let cert_der =
+                run(Command::new("openssl").args(["x509", "-outform", "DER", "-in"]).arg(d.join(cert))).stdout;
             assert_eq!(leaks(&cert_pem, &needles, &[]), Vec::<String>::new(), "{cert}: false alarm");
             assert_eq!(leaks(&cert_der, &needles, &[]), Vec::<String>::new(), "{cert}: false alarm");
         }
@@ -342,7 +429,8 @@ mod keys_never_leave_the_camera {
         // First visit: set the password; log in in a browser way.
         let (status, _) = r.json("setup", &["--json", &password_json(PASSWORD), &cam.url("/api/v1/setup")]);
         assert_eq!(status, 200);
-        let (status, body) = r.json("login", &["-c", &jar, "--json", &password_json(PASSWORD), &cam.url("/api/v1/login")]);
+        let (status, body) =
+            r.json("login", &["-c", &jar, "--json", &password_json(PASSWORD), &cam.url("/api/v1/login")]);
         assert_eq!(status, 200);
         let csrf = body["csrf_token"].as_str().unwrap().to_owned();
         let csrf_header = format!("X-CSRF-Token: {csrf}");
@@ -351,11 +439,67 @@ mod keys_never_leave_the_camera {
         // Uploads that are accepted.
         let p12_raw = format!("@{}", f("leaf.p12"));
         let accepted: Vec<(&str, Vec<String>)> = vec![
-            ("PEM certificate and key (HTTP Basic)", vec!["-u".into(), admin.clone(), "-F".into(), field("certificate", "server.crt"), "-F".into(), field("key", "server.key")]),
-            ("PEM certificate and key (session + CSRF token)", vec!["-b".into(), jar.clone(), "-H".into(), csrf_header.clone(), "-F".into(), field("certificate", "server.crt"), "-F".into(), field("key", "server.key")]),
-            ("encrypted PKCS#8 key with its passphrase", vec!["-u".into(), admin.clone(), "-F".into(), field("certificate", "server.crt"), "-F".into(), field("key", "server.enc.key"), "-F".into(), format!("passphrase={PEM_PASS}")]),
-            ("PKCS#12 with its passphrase (form)", vec!["-u".into(), admin.clone(), "-F".into(), field("certificate", "leaf.p12"), "-F".into(), format!("passphrase={P12_PASS}")]),
-            ("PKCS#12 with its passphrase (raw body, X-Passphrase)", vec!["-u".into(), admin.clone(), "-H".into(), "Content-Type: application/x-pkcs12".into(), "-H".into(), format!("X-Passphrase: {P12_PASS}"), "--data-binary".into(), p12_raw.clone()]),
+            (
+                "PEM certificate and key (HTTP Basic)",
+                vec![
+                    "-u".into(),
+                    admin.clone(),
+                    "-F".into(),
+                    field("certificate", "server.crt"),
+                    "-F".into(),
+                    field("key", "server.key"),
+                ],
+            ),
+            (
+                "PEM certificate and key (session + CSRF token)",
+                vec![
+                    "-b".into(),
+                    jar.clone(),
+                    "-H".into(),
+                    csrf_header.clone(),
+                    "-F".into(),
+                    field("certificate", "server.crt"),
+                    "-F".into(),
+                    field("key", "server.key"),
+                ],
+            ),
+            (
+                "encrypted PKCS#8 key with its passphrase",
+                vec![
+                    "-u".into(),
+                    admin.clone(),
+                    "-F".into(),
+                    field("certificate", "server.crt"),
+                    "-F".into(),
+                    field("key", "server.enc.key"),
+                    "-F".into(),
+                    format!("passphrase={PEM_PASS}"),
+                ],
+            ),
+            (
+                "PKCS#12 with its passphrase (form)",
+                vec![
+                    "-u".into(),
+                    admin.clone(),
+                    "-F".into(),
+                    field("certificate", "leaf.p12"),
+                    "-F".into(),
+                    format!("passphrase={P12_PASS}"),
+                ],
+            ),
+            (
+                "PKCS#12 with its passphrase (raw body, X-Passphrase)",
+                vec![
+                    "-u".into(),
+                    admin.clone(),
+                    "-H".into(),
+                    "Content-Type: application/x-pkcs12".into(),
+                    "-H".into(),
+                    format!("X-Passphrase: {P12_PASS}"),
+                    "--data-binary".into(),
+                    p12_raw.clone(),
+                ],
+            ),
         ];
         for (what, args) in &accepted {
             let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -370,15 +514,74 @@ mod keys_never_leave_the_camera {
         let u = ["-u", admin.as_str(), "-X", "PUT"];
         let with = |extra: &[&str]| -> Vec<String> { u.iter().chain(extra).map(|s| (*s).to_owned()).collect() };
         let refusals: Vec<(&str, u16, &str, Vec<String>)> = vec![
-            ("a key that does not match", 422, "key_mismatch", with(&["-F", &field("certificate", "server.crt"), "-F", &field("key", "other.key")])),
-            ("the encrypted key without its passphrase", 422, "passphrase_required", with(&["-F", &field("certificate", "server.crt"), "-F", &field("key", "server.enc.key")])),
-            ("the encrypted key with a wrong passphrase", 422, "wrong_passphrase", with(&["-F", &field("certificate", "server.crt"), "-F", &field("key", "server.enc.key"), "-F", &format!("passphrase={WRONG_PASS}")])),
-            ("PKCS#12 with a wrong passphrase (form)", 422, "wrong_passphrase", with(&["-F", &field("certificate", "leaf.p12"), "-F", &format!("passphrase={WRONG_PASS}")])),
-            ("PKCS#12 with a wrong passphrase (raw body)", 422, "wrong_passphrase", with(&["-H", "Content-Type: application/x-pkcs12", "-H", &format!("X-Passphrase: {WRONG_PASS}"), "--data-binary", &p12_raw])),
+            (
+                "a key that does not match",
+                422,
+                "key_mismatch",
+                with(&["-F", &field("certificate", "server.crt"), "-F", &field("key", "other.key")]),
+            ),
+            (
+                "the encrypted key without its passphrase",
+                422,
+                "passphrase_required",
+                with(&["-F", &field("certificate", "server.crt"), "-F", &field("key", "server.enc.key")]),
+            ),
+            (
+                "the encrypted key with a wrong passphrase",
+                422,
+                "wrong_passphrase",
+                with(&[
+                    "-F",
+                    &field("certificate", "server.crt"),
+                    "-F",
+                    &field("key", "server.enc.key"),
+                    "-F",
+                    &format!("passphrase={WRONG_PASS}"),
+                ]),
+            ),
+            (
+                "PKCS#12 with a wrong passphrase (form)",
+                422,
+                "wrong_passphrase",
+                with(&["-F", &field("certificate", "leaf.p12"), "-F", &format!("passphrase={WRONG_PASS}")]),
+            ),
+            (
+                "PKCS#12 with a wrong passphrase (raw body)",
+                422,
+                "wrong_passphrase",
+                with(&[
+                    "-H",
+                    "Content-Type: application/x-pkcs12",
+                    "-H",
+                    &format!("X-Passphrase: {WRONG_PASS}"),
+                    "--data-binary",
+                    &p12_raw,
+                ]),
+            ),
             ("a key alone", 422, "certificate_missing", with(&["-F", &field("key", "server.key")])),
-            ("a key in the certificate field", 422, "certificate_missing", with(&["-F", &field("certificate", "server.key")])),
-            ("a key alone as a raw body", 422, "certificate_missing", with(&["-H", "Content-Type: application/x-pem-file", "--data-binary", &format!("@{}", f("server.key"))])),
-            ("the installer's CA certificate with its key", 422, "ca_certificate", with(&["-F", &field("certificate", "rootCA.crt"), "-F", &field("key", "rootCA.key")])),
+            (
+                "a key in the certificate field",
+                422,
+                "certificate_missing",
+                with(&["-F", &field("certificate", "server.key")]),
+            ),
+            (
+                "a key alone as a raw body",
+                422,
+                "certificate_missing",
+                with(&[
+                    "-H",
+                    "Content-Type: application/x-pem-file",
+                    "--data-binary",
+                    &format!("@{}", f("server.key")),
+                ]),
+            ),
+            (
+                "the installer's CA certificate with its key",
+                422,
+                "ca_certificate",
+                with(&["-F", &field("certificate", "rootCA.crt"), "-F", &field("key", "rootCA.key")]),
+            ),
             ("a key in an unknown form field", 400, "unknown_field", with(&["-F", &field("privkey", "server.key")])),
         ];
         for (what, status, code, args) in &refusals {
@@ -386,19 +589,57 @@ mod keys_never_leave_the_camera {
             args.push(&put);
             r.refused(what, *status, code, &args);
         }
-        let (status, body) = r.json("half a key", &["-u", &admin, "-X", "PUT", "-F", &field("certificate", "server.crt"), "-F", &field("key", "half.key"), &put]);
+        let (status, body) = r.json(
+            "half a key",
+            &[
+                "-u",
+                &admin,
+                "-X",
+                "PUT",
+                "-F",
+                &field("certificate", "server.crt"),
+                "-F",
+                &field("key", "half.key"),
+                &put,
+            ],
+        );
         assert_eq!(status, 422, "{body}");
         // One wrong password of each kind (each success after it clears the failure count).
         let wrong_basic = format!("admin:{WRONG_PASSWORD}");
-        r.refused("HTTP Basic with a wrong password", 401, "wrong_password", &["-u", &wrong_basic, "-X", "DELETE", &put]);
+        r.refused(
+            "HTTP Basic with a wrong password",
+            401,
+            "wrong_password",
+            &["-u", &wrong_basic, "-X", "DELETE", &put],
+        );
         let root_basic = format!("root:{PASSWORD}");
-        r.refused("HTTP Basic with the password and a wrong user", 401, "wrong_user", &["-u", &root_basic, "-X", "DELETE", &put]);
-        r.refused("a login with a wrong password", 401, "wrong_password", &["--json", &password_json(WRONG_PASSWORD), &cam.url("/api/v1/login")]);
+        r.refused(
+            "HTTP Basic with the password and a wrong user",
+            401,
+            "wrong_user",
+            &["-u", &root_basic, "-X", "DELETE", &put],
+        );
+        r.refused(
+            "a login with a wrong password",
+            401,
+            "wrong_password",
+            &["--json", &password_json(WRONG_PASSWORD), &cam.url("/api/v1/login")],
+        );
         let extra_field = format!(r#"{{"password":"{PASSWORD}","user":"admin"}}"#);
-        r.refused("a login body with an extra field", 400, "bad_json", &["--json", &extra_field, &cam.url("/api/v1/login")]);
+        r.refused(
+            "a login body with an extra field",
+            400,
+            "bad_json",
+            &["--json", &extra_field, &cam.url("/api/v1/login")],
+        );
         let not_json = format!(r#"{{"password":"{PASSWORD}""#);
         r.refused("a login body that is not JSON", 400, "bad_json", &["--json", &not_json, &cam.url("/api/v1/login")]);
-        r.refused("a second setup", 409, "already_set", &["--json", &password_json(PASSWORD), &cam.url("/api/v1/setup")]);
+        r.refused(
+            "a second setup",
+            409,
+            "already_set",
+            &["--json", &password_json(PASSWORD), &cam.url("/api/v1/setup")],
+        );
 
         // A request made on the camera; its key stays there.
         let (status, csr) = r.call("create a request", &["-u", &admin, "--json", CSR_REQUEST, &cam.url("/api/v1/csr")]);
@@ -406,16 +647,25 @@ mod keys_never_leave_the_camera {
         std::fs::write(d.join("certreq.pem"), &csr).unwrap();
         std::fs::copy(cam.dir.path().join("state/pending-csr.pem"), d.join("pending.pem")).unwrap();
         r.every_get("a request pending", &jar);
-        r.refused("a certificate for another key, no key", 422, "not_for_this_camera", &["-u", &admin, "-X", "PUT", "-F", &field("certificate", "server.crt"), &put]);
+        r.refused(
+            "a certificate for another key, no key",
+            422,
+            "not_for_this_camera",
+            &["-u", &admin, "-X", "PUT", "-F", &field("certificate", "server.crt"), &put],
+        );
         installer_sign(d, "certreq.pem", "IP:127.0.0.1", "signed.crt");
-        let (status, body) = r.json("the request's certificate", &["-u", &admin, "-X", "PUT", "-F", &field("certificate", "signed.crt"), &put]);
+        let (status, body) = r.json(
+            "the request's certificate",
+            &["-u", &admin, "-X", "PUT", "-F", &field("certificate", "signed.crt"), &put],
+        );
         assert_eq!((status, &body["key_from_pending_csr"]), (200, &Value::Bool(true)), "{body}");
         r.every_get("the request's certificate served", &jar);
 
         // Restore, by script and from the page.
         let (status, _) = r.json("restore (HTTP Basic)", &["-u", &admin, "-X", "DELETE", &put]);
         assert_eq!(status, 200);
-        let (status, _) = r.json("restore (session + CSRF token)", &["-b", &jar, "-H", &csrf_header, "-X", "DELETE", &put]);
+        let (status, _) =
+            r.json("restore (session + CSRF token)", &["-b", &jar, "-H", &csrf_header, "-X", "DELETE", &put]);
         assert_eq!(status, 200);
         r.every_get("restored", &jar);
         let (status, _) = r.json("logout", &["-b", &jar, "-X", "POST", &cam.url("/api/v1/logout")]);
@@ -449,12 +699,27 @@ mod keys_never_leave_the_camera {
         assert!(r.seen.len() > 80, "{} answers checked", r.seen.len());
 
         // The log: complete up to the restore, and without those, nor the session's tokens.
-        assert!(wait_for(std::time::Duration::from_secs(5), || cam.log_text().contains("(restore)").then_some(())).is_some(), "{}", cam.log_text());
+        assert!(
+            wait_for(std::time::Duration::from_secs(5), || cam.log_text().contains("(restore)").then_some(()))
+                .is_some(),
+            "{}",
+            cam.log_text()
+        );
         let log = cam.log_text();
-        assert!(log.contains("upload refused (wrong_passphrase)") && log.contains("failed login from 127.0.0.1"), "{log}");
+        assert!(
+            log.contains("upload refused (wrong_passphrase)") && log.contains("failed login from 127.0.0.1"),
+            "{log}"
+        );
         let (_, login_answer) = r.seen.iter().find(|(what, _)| what == "login").unwrap();
-        let token = header(login_answer, "set-cookie").unwrap().split(';').next().unwrap().trim_start_matches("camera_session=").to_owned();
-        let log_strings: Vec<(&str, String)> = strings.iter().cloned().chain([("the session token", token), ("the CSRF token", csrf.clone())]).collect();
+        let token = header(login_answer, "set-cookie")
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .trim_start_matches("camera_session=")
+            .to_owned();
+        let log_strings: Vec<(&str, String)> =
+            strings.iter().cloned().chain([("the session token", token), ("the CSRF token", csrf.clone())]).collect();
         found.extend(leaks(log.as_bytes(), &keys, &log_strings).into_iter().map(|leak| format!("the log: {leak}")));
         assert!(found.is_empty(), "secrets left the camera:\n{}", found.join("\n"));
     }
@@ -480,10 +745,16 @@ mod keys_never_leave_the_camera {
         let server_key = std::fs::read(d.join("server.key")).unwrap();
         let ips = ["127.0.0.1".parse().unwrap()];
         let ctx = camera_upload::Context { now, pending_key_pkcs8: None, current_ips: &ips, current_dns: &[] };
-        let accepted = camera_upload::validate_upload(&camera_upload::UploadInput { certificate: Some(&cert), key: Some(&server_key), passphrase: None }, &ctx).unwrap();
+        let accepted = camera_upload::validate_upload(
+            &camera_upload::UploadInput { certificate: Some(&cert), key: Some(&server_key), passphrase: None },
+            &ctx,
+        )
+        .unwrap();
 
         let boundary = "secretsboundary";
-        let mut form = format!("--{boundary}\r\nContent-Disposition: form-data; name=\"key\"; filename=\"server.key\"\r\n\r\n").into_bytes();
+        let mut form =
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"key\"; filename=\"server.key\"\r\n\r\n")
+                .into_bytes();
         form.extend(&server_key);
         form.extend(format!("\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"passphrase\"\r\n\r\n{PEM_PASS}\r\n--{boundary}--\r\n").as_bytes());
         let parts = camera_web::multipart::parse(&form, boundary, 8).unwrap();
@@ -535,7 +806,8 @@ mod files {
         installer_material(w.path());
         let cert = format!("certificate=@{}", w.path().join("server.crt").display());
         let key = format!("key=@{}", w.path().join("server.key").display());
-        let (status, body) = cam.curl_json(&["-u", &cam.admin(), "-X", "PUT", "-F", &cert, "-F", &key, &cam.url("/api/v1/certificate")]);
+        let (status, body) =
+            cam.curl_json(&["-u", &cam.admin(), "-X", "PUT", "-F", &cert, "-F", &key, &cam.url("/api/v1/certificate")]);
         assert_eq!(status, 200, "{body}");
 
         let state = cam.dir.path().join("state");
@@ -595,7 +867,14 @@ mod sessions {
         assert_ne!(token, csrf);
         let (token2, csrf2, _) = login(&cam);
         assert!(token2 != token && csrf2 != csrf, "each login makes new tokens");
-        let (_, text) = cam.curl(&["-i", "-X", "POST", "-H", &format!("Cookie: camera_session={token}"), &cam.url("/api/v1/logout")]);
+        let (_, text) = cam.curl(&[
+            "-i",
+            "-X",
+            "POST",
+            "-H",
+            &format!("Cookie: camera_session={token}"),
+            &cam.url("/api/v1/logout"),
+        ]);
         let cleared = header(&text, "set-cookie").unwrap();
         assert!(cleared.starts_with("camera_session=;") && cleared.contains("Max-Age=0"), "{cleared}");
     }
@@ -609,11 +888,18 @@ mod sessions {
         let (token, csrf, _) = login(&cam);
         let (other_token, other_csrf, _) = login(&cam);
         assert_eq!(restore_with(&cam, &token, &csrf, &[]).0, 200);
-        let (status, _) = cam.curl_json(&["-X", "POST", "-H", &format!("Cookie: camera_session={token}"), &cam.url("/api/v1/logout")]);
+        let (status, _) = cam.curl_json(&[
+            "-X",
+            "POST",
+            "-H",
+            &format!("Cookie: camera_session={token}"),
+            &cam.url("/api/v1/logout"),
+        ]);
         assert_eq!(status, 200);
         let (status, body) = restore_with(&cam, &token, &csrf, &[]);
         assert_eq!((status, body["error"].as_str()), (401, Some("session_expired")), "{body}");
-        let (_, session) = cam.curl_json(&["-H", &format!("Cookie: camera_session={token}"), &cam.url("/api/v1/session")]);
+        let (_, session) =
+            cam.curl_json(&["-H", &format!("Cookie: camera_session={token}"), &cam.url("/api/v1/session")]);
         assert_eq!((&session["logged_in"], &session["csrf_token"]), (&Value::Bool(false), &Value::Null), "{session}");
         assert_eq!(restore_with(&cam, &other_token, &other_csrf, &[]).0, 200, "another session is not ended");
     }
@@ -631,7 +917,10 @@ mod sessions {
         let state = std::fs::read_dir(cam.dir.path().join("state")).unwrap();
         for entry in state {
             let text = std::fs::read(entry.unwrap().path()).unwrap_or_default();
-            assert!(find(&text, token.as_bytes()).is_none() && find(&text, csrf.as_bytes()).is_none(), "a token was written to disk");
+            assert!(
+                find(&text, token.as_bytes()).is_none() && find(&text, csrf.as_bytes()).is_none(),
+                "a token was written to disk"
+            );
         }
     }
 
@@ -676,15 +965,34 @@ mod sessions {
         // A form can only send text/plain, urlencoded or multipart: JSON routes refuse those.
         let cookie = format!("Cookie: camera_session={token}");
         let csrf_header = format!("X-CSRF-Token: {csrf}");
-        let (status, body) = cam.curl_json(&["-H", &cookie, "-H", &csrf_header, "-H", "Content-Type: text/plain", "-d", CSR_REQUEST, &cam.url("/api/v1/csr")]);
+        let (status, body) = cam.curl_json(&[
+            "-H",
+            &cookie,
+            "-H",
+            &csrf_header,
+            "-H",
+            "Content-Type: text/plain",
+            "-d",
+            CSR_REQUEST,
+            &cam.url("/api/v1/csr"),
+        ]);
         assert_eq!((status, body["error"].as_str()), (415, Some("json_required")), "{body}");
         // The camera's own page.
-        let (status, body) = restore_with(&cam, &token, &csrf, &["-H", "Sec-Fetch-Site: same-origin", "-H", &own_origin]);
+        let (status, body) =
+            restore_with(&cam, &token, &csrf, &["-H", "Sec-Fetch-Site: same-origin", "-H", &own_origin]);
         assert_eq!(status, 200, "{body}");
 
         for args in [
             vec!["-H", "Origin: https://evil.example", "-H", &cookie, cam.url("/api/v1/session").leak() as &str],
-            vec!["-X", "OPTIONS", "-H", "Origin: https://evil.example", "-H", "Access-Control-Request-Method: DELETE", cam.url("/api/v1/certificate").leak()],
+            vec![
+                "-X",
+                "OPTIONS",
+                "-H",
+                "Origin: https://evil.example",
+                "-H",
+                "Access-Control-Request-Method: DELETE",
+                cam.url("/api/v1/certificate").leak(),
+            ],
         ] {
             let (_, text) = cam.curl(&[&["-i"][..], &args[..]].concat());
             let head = String::from_utf8_lossy(&text).to_ascii_lowercase();
@@ -717,7 +1025,10 @@ mod passwords {
             assert_eq!(json["iterations"], 200_000);
             let (salt, hash) = (json["salt"].as_str().unwrap().to_owned(), json["hash"].as_str().unwrap().to_owned());
             assert!(salt.len() == 32 && hash.len() == 64, "16-byte salt, 32-byte hash: {json}");
-            let out = run(Command::new("openssl").args(["kdf", "-keylen", "32", "-kdfopt", "digest:SHA256", "-kdfopt"]).arg(format!("pass:{PASSWORD}")).args(["-kdfopt", &format!("hexsalt:{salt}"), "-kdfopt", "iter:200000", "PBKDF2"]));
+            let out = run(Command::new("openssl")
+                .args(["kdf", "-keylen", "32", "-kdfopt", "digest:SHA256", "-kdfopt"])
+                .arg(format!("pass:{PASSWORD}"))
+                .args(["-kdfopt", &format!("hexsalt:{salt}"), "-kdfopt", "iter:200000", "PBKDF2"]));
             let recomputed = String::from_utf8(out.stdout).unwrap().trim().replace(':', "").to_ascii_lowercase();
             assert_eq!(recomputed, hash, "openssl's PBKDF2-HMAC-SHA256 gives the stored hash");
             stored.push((salt, hash));
@@ -782,7 +1093,8 @@ mod plain_http {
         assert_eq!(status, 404, "no request was made");
         assert_eq!(cam.served_leaf_sha256(), before, "nothing was uploaded");
         // And a restore over plain HTTP leaves an upload in place.
-        let (status, body) = cam.curl_json(&["-u", &admin, "-X", "PUT", "-F", &cert, "-F", &key, &cam.url("/api/v1/certificate")]);
+        let (status, body) =
+            cam.curl_json(&["-u", &admin, "-X", "PUT", "-F", &cert, "-F", &key, &cam.url("/api/v1/certificate")]);
         assert_eq!(status, 200, "{body}");
         let (status, _) = cam.curl(&["-u", &admin, "-X", "DELETE", &http("/api/v1/certificate")]);
         assert_eq!(status, 301);

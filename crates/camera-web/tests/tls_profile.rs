@@ -40,7 +40,12 @@ impl Scan {
     }
 
     fn accepted_suites(&self, field: &str) -> Vec<String> {
-        self.command(field)["accepted_cipher_suites"].as_array().unwrap().iter().map(|s| s["cipher_suite"]["name"].as_str().unwrap().to_owned()).collect()
+        self.command(field)["accepted_cipher_suites"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["cipher_suite"]["name"].as_str().unwrap().to_owned())
+            .collect()
     }
 }
 
@@ -67,10 +72,20 @@ fn sslyze(cam: &Camera, profile: &str, ca: &Path) -> Scan {
     let results = all["server_scan_results"].as_array_mut().unwrap();
     assert_eq!(results.len(), 1, "{text}");
     let result = results.remove(0);
-    assert_eq!(result["connectivity_status"], "COMPLETED", "sslyze could not connect: {}", result["connectivity_error_trace"]);
+    assert_eq!(
+        result["connectivity_status"], "COMPLETED",
+        "sslyze could not connect: {}",
+        result["connectivity_error_trace"]
+    );
     assert_eq!(result["scan_status"], "COMPLETED", "{console}");
-    let verdict = console.split_once("COMPLIANCE AGAINST TLS CONFIGURATION").map(|(_, v)| v.trim().to_owned()).unwrap_or_default();
-    assert!(verdict.contains(&format!("Mozilla's \"{profile}\" configuration")), "sslyze did not check the {profile} profile:\n{console}");
+    let verdict = console
+        .split_once("COMPLIANCE AGAINST TLS CONFIGURATION")
+        .map(|(_, v)| v.trim().to_owned())
+        .unwrap_or_default();
+    assert!(
+        verdict.contains(&format!("Mozilla's \"{profile}\" configuration")),
+        "sslyze did not check the {profile} profile:\n{console}"
+    );
     Scan { result, verdict, compliant: out.status.success() }
 }
 
@@ -139,7 +154,10 @@ fn deviations(scan: &Scan, profile: &Value) -> Vec<String> {
     for deployment in scan.command("certificate_info")["certificate_deployments"].as_array().unwrap() {
         let leaf = &deployment["received_certificate_chain"][0];
         if deployment["verified_certificate_chain"].is_null() {
-            found.push(format!("certificate_path_validation: Certificate path validation failed for {}.", leaf["subject"]["rfc4514_string"].as_str().unwrap()));
+            found.push(format!(
+                "certificate_path_validation: Certificate path validation failed for {}.",
+                leaf["subject"]["rfc4514_string"].as_str().unwrap()
+            ));
         }
         let key = &leaf["public_key"];
         match key["algorithm"].as_str().unwrap() {
@@ -147,14 +165,20 @@ fn deviations(scan: &Scan, profile: &Value) -> Vec<String> {
                 key_types.insert("ecdsa".to_owned());
                 let curve = key["ec_curve_name"].as_str().unwrap();
                 if !set("certificate_curves").contains(curve) {
-                    found.push(format!("certificate_curves: Certificate curve is {curve}, should be one of {:?}.", set("certificate_curves")));
+                    found.push(format!(
+                        "certificate_curves: Certificate curve is {curve}, should be one of {:?}.",
+                        set("certificate_curves")
+                    ));
                 }
             }
             "RSAPublicKey" => {
                 key_types.insert("rsa".to_owned());
                 let size = key["key_size"].as_u64().unwrap();
                 if profile["rsa_key_size"].as_u64().is_some_and(|min| size < min) {
-                    found.push(format!("rsa_key_size: RSA key size is {size}, minimum allowed is {}.", profile["rsa_key_size"]));
+                    found.push(format!(
+                        "rsa_key_size: RSA key size is {size}, minimum allowed is {}.",
+                        profile["rsa_key_size"]
+                    ));
                 }
             }
             other => {
@@ -162,14 +186,21 @@ fn deviations(scan: &Scan, profile: &Value) -> Vec<String> {
             }
         }
         signatures.insert(leaf["signature_algorithm_oid"]["name"].as_str().unwrap().to_owned());
-        let days = (unix_time(leaf["not_valid_after"].as_str().unwrap()) - unix_time(leaf["not_valid_before"].as_str().unwrap())).div_euclid(86_400);
+        let days = (unix_time(leaf["not_valid_after"].as_str().unwrap())
+            - unix_time(leaf["not_valid_before"].as_str().unwrap()))
+        .div_euclid(86_400);
         let max = profile["maximum_certificate_lifespan"].as_i64().unwrap();
         if days > max {
-            found.push(format!("maximum_certificate_lifespan: Certificate life span is {days} days, should be less than {max}."));
+            found.push(format!(
+                "maximum_certificate_lifespan: Certificate life span is {days} days, should be less than {max}."
+            ));
         }
     }
     if key_types.is_disjoint(&set("certificate_types")) {
-        found.push(format!("certificate_types: Deployed certificate types are {key_types:?}, should have at least one of {:?}.", set("certificate_types")));
+        found.push(format!(
+            "certificate_types: Deployed certificate types are {key_types:?}, should have at least one of {:?}.",
+            set("certificate_types")
+        ));
     }
     if signatures.is_disjoint(&set("certificate_signatures")) {
         found.push(format!("certificate_signatures: Deployed certificate signatures are {signatures:?}, should have at least one of {:?}.", set("certificate_signatures")));
@@ -195,7 +226,11 @@ fn deviations(scan: &Scan, profile: &Value) -> Vec<String> {
         versions.insert(version.to_owned());
         for accepted in scan.command(field)["accepted_cipher_suites"].as_array().unwrap() {
             let name = accepted["cipher_suite"]["name"].as_str().unwrap().to_owned();
-            if version == "TLSv1.3" { suites_13.insert(name) } else { suites.insert(name) };
+            if version == "TLSv1.3" {
+                suites_13.insert(name)
+            } else {
+                suites.insert(name)
+            };
             let key = &accepted["ephemeral_key"];
             match key["type_name"].as_str() {
                 // OpenSSL reports 253 bits for X25519 (sslyze adds 3 the same way).
@@ -218,12 +253,26 @@ fn deviations(scan: &Scan, profile: &Value) -> Vec<String> {
         found.push(format!("ciphers: Cipher suites {extra:?} are supported, but should be rejected."));
     }
     if profile["ecdh_param_size"].as_u64().is_some_and(|min| smallest_ecdh < min) {
-        found.push(format!("ecdh_param_size: ECDH parameter size is {smallest_ecdh}, should be superior or equal to {}.", profile["ecdh_param_size"]));
+        found.push(format!(
+            "ecdh_param_size: ECDH parameter size is {smallest_ecdh}, should be superior or equal to {}.",
+            profile["ecdh_param_size"]
+        ));
     }
     if profile["dh_param_size"].as_u64().is_some_and(|min| smallest_dh < min) {
-        found.push(format!("dh_param_size: DH parameter size is {smallest_dh}, should be superior or equal to {}.", profile["dh_param_size"]));
+        found.push(format!(
+            "dh_param_size: DH parameter size is {smallest_dh}, should be superior or equal to {}.",
+            profile["dh_param_size"]
+        ));
     }
-    let curves = names(&Value::Array(scan.command("elliptic_curves")["supported_curves"].as_array().cloned().unwrap_or_default().into_iter().map(|c| c["name"].clone()).collect()));
+    let curves = names(&Value::Array(
+        scan.command("elliptic_curves")["supported_curves"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| c["name"].clone())
+            .collect(),
+    ));
     let extra = beyond(&curves, &set("tls_curves"));
     if !extra.is_empty() {
         found.push(format!("tls_curves: TLS curves {extra:?} are supported, but should be rejected."));
@@ -247,7 +296,8 @@ fn deviations(scan: &Scan, profile: &Value) -> Vec<String> {
         found.push("tls_vulnerability_robot: Server is vulnerable to the ROBOT attack.".into());
     }
     if !flag("session_renegotiation", "supports_secure_renegotiation") {
-        found.push("tls_vulnerability_renegotiation: Server is vulnerable to the insecure renegotiation attack.".into());
+        found
+            .push("tls_vulnerability_renegotiation: Server is vulnerable to the insecure renegotiation attack.".into());
     }
     if !flag("tls_extended_master_secret", "supports_ems_extension") {
         found.push("tls_vulnerability_extended_master_secret: Server does not support the Extended Master Secret TLS extension.".into());
@@ -258,7 +308,9 @@ fn deviations(scan: &Scan, profile: &Value) -> Vec<String> {
     let min_age = profile["hsts_min_age"].as_u64().unwrap();
     match hsts["max_age"].as_u64() {
         None => found.push(format!("hsts_min_age: HSTS header or its max-age is missing: {hsts}")),
-        Some(age) if age < min_age => found.push(format!("hsts_min_age: HSTS max-age is {age}, should be superior or equal to {min_age}.")),
+        Some(age) if age < min_age => {
+            found.push(format!("hsts_min_age: HSTS max-age is {age}, should be superior or equal to {min_age}."))
+        }
         Some(_) => {}
     }
     found
@@ -267,12 +319,26 @@ fn deviations(scan: &Scan, profile: &Value) -> Vec<String> {
 /// The profile's checks, sslyze's own verdict, and the hardening the issue lists.
 fn assert_meets(scan: &Scan, profile: &str) {
     let found = deviations(scan, &mozilla_profile(profile));
-    assert!(found.is_empty(), "deviations from Mozilla's \"{profile}\" profile:\n  {}\nsslyze says:\n{}", found.join("\n  "), scan.verdict);
-    assert!(scan.compliant && scan.verdict.contains("OK - Compliant."), "sslyze's own verdict disagrees:\n{}", scan.verdict);
+    assert!(
+        found.is_empty(),
+        "deviations from Mozilla's \"{profile}\" profile:\n  {}\nsslyze says:\n{}",
+        found.join("\n  "),
+        scan.verdict
+    );
+    assert!(
+        scan.compliant && scan.verdict.contains("OK - Compliant."),
+        "sslyze's own verdict disagrees:\n{}",
+        scan.verdict
+    );
 
     // The camera's CA alone validates the chain for the address sslyze connected to.
     let deployment = &scan.command("certificate_info")["certificate_deployments"][0];
-    let supplied = deployment["path_validation_results"].as_array().unwrap().iter().find(|r| r["trust_store"]["name"] == "Supplied CA file").unwrap();
+    let supplied = deployment["path_validation_results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["trust_store"]["name"] == "Supplied CA file")
+        .unwrap();
     assert_eq!(supplied["was_validation_successful"], true, "{supplied}");
     assert_eq!(deployment["received_chain_has_valid_order"], true);
 
@@ -310,7 +376,11 @@ mod mozilla_profiles {
     fn high_security_mode_meets_modern() {
         let cam = Camera::start_with(r#"{"camera": {"loopback": true}, "web": {"tls": "high-security"}}"#);
         let scan = sslyze(&cam, "modern", &cam.ca_path());
-        assert!(!scan.version_accepted("tls_1_2_cipher_suites"), "High-Security accepts TLS 1.2: {:?}", scan.accepted_suites("tls_1_2_cipher_suites"));
+        assert!(
+            !scan.version_accepted("tls_1_2_cipher_suites"),
+            "High-Security accepts TLS 1.2: {:?}",
+            scan.accepted_suites("tls_1_2_cipher_suites")
+        );
         assert_meets(&scan, "modern");
     }
 
@@ -337,20 +407,38 @@ mod mozilla_profiles {
         openssl(work.path(), &["genrsa", "-out", "rootCA.key", "2048"]);
         openssl(
             work.path(),
-            &["req", "-x509", "-new", "-key", "rootCA.key", "-days", "365", "-subj", "/O=Installer/CN=Installer Root CA", "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-out", "rootCA.crt"],
+            &[
+                "req",
+                "-x509",
+                "-new",
+                "-key",
+                "rootCA.key",
+                "-days",
+                "365",
+                "-subj",
+                "/O=Installer/CN=Installer Root CA",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+                "-out",
+                "rootCA.crt",
+            ],
         );
         openssl(work.path(), &["genrsa", "-out", "server.key", "2048"]);
         openssl(work.path(), &["req", "-new", "-key", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]);
         installer_sign(work.path(), "server.csr", "IP:127.0.0.1", "server.crt");
         let cert = format!("certificate=@{}", work.path().join("server.crt").display());
         let key = format!("key=@{}", work.path().join("server.key").display());
-        let (status, body) = cam.curl_json(&["-u", &cam.admin(), "-X", "PUT", "-F", &cert, "-F", &key, &cam.url("/api/v1/certificate")]);
+        let (status, body) =
+            cam.curl_json(&["-u", &cam.admin(), "-X", "PUT", "-F", &cert, "-F", &key, &cam.url("/api/v1/certificate")]);
         assert_eq!(status, 200, "{body}");
         let scan = sslyze(&cam, "intermediate", &work.path().join("rootCA.crt"));
         let leaf = &scan.command("certificate_info")["certificate_deployments"][0]["received_certificate_chain"][0];
         assert_eq!(leaf["public_key"]["algorithm"], "RSAPublicKey", "the uploaded certificate is served");
         assert_meets(&scan, "intermediate");
-        assert!(scan.accepted_suites("tls_1_2_cipher_suites").iter().all(|s| s.starts_with("TLS_ECDHE_RSA_WITH_")), "forward secrecy only");
+        assert!(
+            scan.accepted_suites("tls_1_2_cipher_suites").iter().all(|s| s.starts_with("TLS_ECDHE_RSA_WITH_")),
+            "forward secrecy only"
+        );
     }
 }
 
@@ -359,7 +447,13 @@ mod security_headers {
 
     /// (status, lower-cased header names and values) of one curl request.
     fn head(cam: &Camera, args: &[&str]) -> (u16, Vec<(String, String)>) {
-        let out = Command::new("curl").arg("--cacert").arg(cam.ca_path()).args(["-sS", "-D", "-", "-o", "/dev/null"]).args(args).output().unwrap();
+        let out = Command::new("curl")
+            .arg("--cacert")
+            .arg(cam.ca_path())
+            .args(["-sS", "-D", "-", "-o", "/dev/null"])
+            .args(args)
+            .output()
+            .unwrap();
         assert!(out.status.success(), "curl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         parse_head(&String::from_utf8_lossy(&out.stdout))
     }
@@ -367,7 +461,10 @@ mod security_headers {
     fn parse_head(text: &str) -> (u16, Vec<(String, String)>) {
         let mut lines = text.lines();
         let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
-        let headers = lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned())).collect();
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
         (status, headers)
     }
 
@@ -377,9 +474,15 @@ mod security_headers {
 
     /// Checks one HTTPS response's headers; `what` names it in failures.
     fn assert_secure(what: &str, headers: &[(String, String)]) {
-        let value = |name: &str| get(headers, name).unwrap_or_else(|| panic!("{what}: no {name} header in {headers:?}"));
+        let value =
+            |name: &str| get(headers, name).unwrap_or_else(|| panic!("{what}: no {name} header in {headers:?}"));
         let hsts = value("strict-transport-security");
-        let max_age: u64 = hsts.split(';').find_map(|d| d.trim().strip_prefix("max-age=")).unwrap_or_else(|| panic!("{what}: {hsts}")).parse().unwrap();
+        let max_age: u64 = hsts
+            .split(';')
+            .find_map(|d| d.trim().strip_prefix("max-age="))
+            .unwrap_or_else(|| panic!("{what}: {hsts}"))
+            .parse()
+            .unwrap();
         assert!(max_age >= 63_072_000, "{what}: HSTS max-age below Mozilla's two years: {hsts}");
 
         let csp = value("content-security-policy");
@@ -391,17 +494,24 @@ mod security_headers {
             })
             .collect();
         let directive = |name: &str| directives.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone());
-        let scripts = directive("script-src").or_else(|| directive("default-src")).unwrap_or_else(|| panic!("{what}: CSP without script-src or default-src: {csp}"));
+        let scripts = directive("script-src")
+            .or_else(|| directive("default-src"))
+            .unwrap_or_else(|| panic!("{what}: CSP without script-src or default-src: {csp}"));
         for unsafe_source in ["'unsafe-inline'", "'unsafe-eval'", "*", "data:", "http:", "https:"] {
             assert!(!scripts.contains(&unsafe_source), "{what}: CSP lets scripts from {unsafe_source}: {csp}");
         }
         assert!(directive("default-src").is_some(), "{what}: CSP without default-src: {csp}");
         assert_eq!(directive("frame-ancestors"), Some(vec!["'none'"]), "{what}: {csp}");
-        for (name, expected) in [("x-frame-options", "DENY"), ("x-content-type-options", "nosniff"), ("cache-control", "no-store")] {
+        for (name, expected) in
+            [("x-frame-options", "DENY"), ("x-content-type-options", "nosniff"), ("cache-control", "no-store")]
+        {
             assert!(value(name).eq_ignore_ascii_case(expected), "{what}: {name}: {}", value(name));
         }
         let referrer = value("referrer-policy");
-        assert!(["no-referrer", "same-origin", "strict-origin", "strict-origin-when-cross-origin"].contains(&referrer), "{what}: Referrer-Policy {referrer}");
+        assert!(
+            ["no-referrer", "same-origin", "strict-origin", "strict-origin-when-cross-origin"].contains(&referrer),
+            "{what}: Referrer-Policy {referrer}"
+        );
     }
 
     #[test]
@@ -428,12 +538,24 @@ mod security_headers {
             ("a wrong method", 405, vec!["-X".into(), "PATCH".into(), url("/")]),
             ("setup", 200, vec!["--json".into(), json(PASSWORD), url("/api/v1/setup")]),
             ("a failed login", 401, vec!["--json".into(), json("wrong password"), url("/api/v1/login")]),
-            ("a login (sets the session cookie, returns the CSRF token)", 200, vec!["-c".into(), jar.into(), "--json".into(), json(PASSWORD), url("/api/v1/login")]),
+            (
+                "a login (sets the session cookie, returns the CSRF token)",
+                200,
+                vec!["-c".into(), jar.into(), "--json".into(), json(PASSWORD), url("/api/v1/login")],
+            ),
             ("the logged-in session", 200, vec!["-b".into(), jar.into(), url("/api/v1/session")]),
             ("a change without credentials", 401, vec!["-X".into(), "DELETE".into(), url("/api/v1/certificate")]),
-            ("creating a request", 200, vec!["-u".into(), admin.clone(), "--json".into(), csr.into(), url("/api/v1/csr")]),
+            (
+                "creating a request",
+                200,
+                vec!["-u".into(), admin.clone(), "--json".into(), csr.into(), url("/api/v1/csr")],
+            ),
             ("the pending request", 200, vec![url("/api/v1/csr")]),
-            ("a restore", 200, vec!["-u".into(), admin.clone(), "-X".into(), "DELETE".into(), url("/api/v1/certificate")]),
+            (
+                "a restore",
+                200,
+                vec!["-u".into(), admin.clone(), "-X".into(), "DELETE".into(), url("/api/v1/certificate")],
+            ),
             ("a logout", 200, vec!["-b".into(), jar.into(), "-X".into(), "POST".into(), url("/api/v1/logout")]),
         ];
         for (what, expected, args) in requests {
@@ -449,7 +571,10 @@ mod security_headers {
         // RFC 6797 7.2: HSTS over plain HTTP is ignored, and must not be sent.
         let cam = Camera::start();
         for path in ["/", "/api/v1/session", "/cacert.crt"] {
-            let out = Command::new("curl").args(["-sS", "-D", "-", "-o", "/dev/null", &format!("http://{}{path}", cam.http)]).output().unwrap();
+            let out = Command::new("curl")
+                .args(["-sS", "-D", "-", "-o", "/dev/null", &format!("http://{}{path}", cam.http)])
+                .output()
+                .unwrap();
             let (status, headers) = parse_head(&String::from_utf8_lossy(&out.stdout));
             assert_eq!(status, if path == "/cacert.crt" { 200 } else { 301 }, "{path}: {headers:?}");
             assert!(get(&headers, "strict-transport-security").is_none(), "{path}: {headers:?}");

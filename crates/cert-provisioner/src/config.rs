@@ -129,7 +129,8 @@ mod tests {
     fn high_security_mints_90_day_certificates_unless_told_otherwise() {
         let file = ConfigFile::parse(br#"{"web": {"tls": "high-security"}}"#).unwrap();
         assert_eq!(file.camera.server_cert_days, HIGH_SECURITY_SERVER_CERT_DAYS);
-        let file = ConfigFile::parse(br#"{"camera": {"server_cert_days": 200}, "web": {"tls": "high-security"}}"#).unwrap();
+        let file =
+            ConfigFile::parse(br#"{"camera": {"server_cert_days": 200}, "web": {"tls": "high-security"}}"#).unwrap();
         assert_eq!(file.camera.server_cert_days, 200);
     }
 
@@ -138,10 +139,17 @@ mod tests {
         assert!(ConfigFile::parse(br#"{"camera": {"modle": "x"}}"#).unwrap_err().contains("modle"));
         assert!(ConfigFile::parse(br#"{"camera": {"server_cert_days": 400}}"#).is_err());
         assert!(ConfigFile::parse(br#"{"camera": {"extra_names": ["not a name"]}}"#).is_err());
-        assert!(ConfigFile::parse(br#"{"camera": {"name_constraints": {"permitted_subnets": ["10.0.0.0/40"], "permitted_dns": []}}}"#).is_err());
+        assert!(ConfigFile::parse(
+            br#"{"camera": {"name_constraints": {"permitted_subnets": ["10.0.0.0/40"], "permitted_dns": []}}}"#
+        )
+        .is_err());
         assert!(ConfigFile::parse(b"{").is_err());
         // The config fuzz target's first crash: rcgen panicked on this when making the CA.
-        let e = ConfigFile::parse(r#"{"camera": {"name_constraints": {"permitted_subnets": [], "permitted_dns": [".site\u0397ome.arpa"]}}}"#.as_bytes()).unwrap_err();
+        let e = ConfigFile::parse(
+            r#"{"camera": {"name_constraints": {"permitted_subnets": [], "permitted_dns": [".site\u0397ome.arpa"]}}}"#
+                .as_bytes(),
+        )
+        .unwrap_err();
         assert!(e.contains("camera.name_constraints: permitted_dns"), "{e}");
     }
 }

@@ -37,7 +37,11 @@ impl fmt::Display for ProvisionError {
             Self::Write { path, source } => write!(f, "cannot write {}: {source}", path.display()),
             Self::Pki(e) => write!(f, "{e}"),
             Self::FactoryCaInUse { path } => {
-                write!(f, "this camera uses the factory CA in {}: replace or remove those files to change it", path.display())
+                write!(
+                    f,
+                    "this camera uses the factory CA in {}: replace or remove those files to change it",
+                    path.display()
+                )
             }
         }
     }
@@ -107,14 +111,24 @@ fn move_aside(path: &Path, suffix: &str, now: SystemTime) -> Result<Option<PathB
 
 /// Loads the camera's CA (a factory CA first), or creates it on first boot, and records any
 /// change of the CA in use. The caller holds the state lock.
-pub fn ensure_ca(layout: &Layout, config: &CameraConfig, now: SystemTime) -> Result<(RootCa, CaOrigin), ProvisionError> {
+pub fn ensure_ca(
+    layout: &Layout,
+    config: &CameraConfig,
+    now: SystemTime,
+) -> Result<(RootCa, CaOrigin), ProvisionError> {
     let (ca, origin) = select_ca(layout, config, now)?;
     record_ca_in_use(layout, &ca, &origin, now)?;
     Ok((ca, origin))
 }
 
 /// Writes the replacement record the UI shows ("import the new cacert.crt") and logs loudly.
-fn record_replacement(layout: &Layout, ca: &RootCa, reason: &str, moved_aside: &[PathBuf], now: SystemTime) -> Result<(), ProvisionError> {
+fn record_replacement(
+    layout: &Layout,
+    ca: &RootCa,
+    reason: &str,
+    moved_aside: &[PathBuf],
+    now: SystemTime,
+) -> Result<(), ProvisionError> {
     let record = serde_json::json!({
         "replaced_at_unix": unix_seconds(now),
         "reason": reason,
@@ -184,7 +198,13 @@ fn select_ca(layout: &Layout, config: &CameraConfig, now: SystemTime) -> Result<
     let origin = match replaced {
         None => CaOrigin::Created,
         Some(reason) => {
-            record_replacement(layout, &ca, &format!("{reason} (old files moved aside: {moved_aside:?})"), &moved_aside, now)?;
+            record_replacement(
+                layout,
+                &ca,
+                &format!("{reason} (old files moved aside: {moved_aside:?})"),
+                &moved_aside,
+                now,
+            )?;
             CaOrigin::Replaced { reason, moved_aside }
         }
     };
@@ -341,7 +361,13 @@ pub fn reuse_or_provision(layout: &Layout, config: &CameraConfig) -> Result<Outc
 }
 
 /// The boot step's certificate, if it can be served as it is.
-fn reusable(layout: &Layout, config: &CameraConfig, ca: &RootCa, names: &[SanName], now: SystemTime) -> Option<MintedServer> {
+fn reusable(
+    layout: &Layout,
+    config: &CameraConfig,
+    ca: &RootCa,
+    names: &[SanName],
+    now: SystemTime,
+) -> Option<MintedServer> {
     let text = read_optional(&layout.minted_bundle()).ok()??;
     let minted = MintedServer::from_bundle_pem(&text).ok()?;
     let issued_by_ca = crate::pem_certificates(&text).get(1).is_some_and(|der| der.as_slice() == ca.cert_der());
@@ -378,7 +404,8 @@ fn provision_inner(
 ) -> Result<Outcome, ProvisionError> {
     let started = Instant::now();
     for dir in [&layout.state_dir, &layout.run_dir] {
-        camera_state::ensure_dir(dir, 0o700).map_err(|source| ProvisionError::Directory { path: dir.clone(), source })?;
+        camera_state::ensure_dir(dir, 0o700)
+            .map_err(|source| ProvisionError::Directory { path: dir.clone(), source })?;
     }
     let mut warnings = Vec::new();
     let lock = lock_state(layout)?;
@@ -437,16 +464,21 @@ pub fn current_addresses(warnings: &mut Vec<String>) -> Vec<IpAddr> {
 /// CA's fingerprint. Deleting on flash does not erase the blocks: see SECURITY.md.
 pub fn retire_ca(layout: &Layout) -> Result<Option<String>, ProvisionError> {
     for dir in [&layout.state_dir, &layout.run_dir] {
-        camera_state::ensure_dir(dir, 0o700).map_err(|source| ProvisionError::Directory { path: dir.clone(), source })?;
+        camera_state::ensure_dir(dir, 0o700)
+            .map_err(|source| ProvisionError::Directory { path: dir.clone(), source })?;
     }
-    let _lock = StateLock::acquire(&layout.state_dir).map_err(|source| ProvisionError::Directory { path: layout.state_dir.clone(), source })?;
+    let _lock = StateLock::acquire(&layout.state_dir)
+        .map_err(|source| ProvisionError::Directory { path: layout.state_dir.clone(), source })?;
     if layout.factory_ca_cert().exists() && layout.factory_ca_key().exists() {
         return Err(ProvisionError::FactoryCaInUse { path: layout.factory_ca_cert() });
     }
-    let old = read(&layout.ca_cert())?.and_then(|pem| crate::pem_certificates(&pem).first().map(|der| camera_pki::fingerprint(der)));
+    let old = read(&layout.ca_cert())?
+        .and_then(|pem| crate::pem_certificates(&pem).first().map(|der| camera_pki::fingerprint(der)));
     for path in [layout.ca_key(), layout.ca_cert()] {
         match camera_state::remove_durable(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(ProvisionError::Write { path, source: e }),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(ProvisionError::Write { path, source: e })
+            }
             _ => {}
         }
     }

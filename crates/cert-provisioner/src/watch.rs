@@ -14,7 +14,9 @@ use nix::sys::time::TimeSpec;
 use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
 
 use crate::config::CameraConfig;
-use crate::provision::{camera_names, certificate_names, current_addresses, ensure_ca, lock_state, mint, ProvisionError};
+use crate::provision::{
+    camera_names, certificate_names, current_addresses, ensure_ca, lock_state, mint, ProvisionError,
+};
 use crate::{clock, log};
 
 /// Why the watcher minted a new certificate.
@@ -115,10 +117,8 @@ pub fn watch(
     };
     loop {
         let (net_ready, clock_ready) = {
-            let mut fds = [
-                PollFd::new(addresses.as_fd(), PollFlags::POLLIN),
-                PollFd::new(timer.as_fd(), PollFlags::POLLIN),
-            ];
+            let mut fds =
+                [PollFd::new(addresses.as_fd(), PollFlags::POLLIN), PollFd::new(timer.as_fd(), PollFlags::POLLIN)];
             match poll(&mut fds, PollTimeout::try_from(HOUSEKEEPING).unwrap_or(PollTimeout::MAX)) {
                 Ok(_) | Err(nix::errno::Errno::EINTR) => {}
                 Err(e) => return Err(watch_error("poll", &e)),

@@ -143,7 +143,9 @@ fn on_full_tmpfs(src: &TempDir, out: &TempDir, size_kib: Option<u64>) -> Run {
     std::fs::create_dir_all(&mnt).unwrap();
     let shrink = match size_kib {
         Some(k) => format!("mount -o remount,size={k}k \"$M\""),
-        None => "used=$(df -k --output=used \"$M\" | tail -n 1 | tr -d ' ') && mount -o remount,size=${used}k \"$M\"".into(),
+        None => {
+            "used=$(df -k --output=used \"$M\" | tail -n 1 | tr -d ' ') && mount -o remount,size=${used}k \"$M\"".into()
+        }
     };
     let script = format!(
         r#"M={mnt}

@@ -116,7 +116,11 @@ fn a_clock_jump_far_ahead_is_forgotten_once_the_clock_is_set_right() {
     let real = build_time() + Duration::from_secs(30 * DAY);
     provision_for(&layout, &config, &addresses(), real).unwrap();
     let (nb, _) = leaf_validity(&layout);
-    assert!(nb <= secs(real) && nb >= secs(real) - 600, "notBefore {nb} is the real time {}, not the spoofed one", secs(real));
+    assert!(
+        nb <= secs(real) && nb >= secs(real) - 600,
+        "notBefore {nb} is the real time {}, not the spoofed one",
+        secs(real)
+    );
     assert_eq!(saved_clock(&layout).unwrap().trim(), secs(real).to_string(), "the floor came back down");
 
     // The next boot without a clock starts from the real time, not the spoofed one.

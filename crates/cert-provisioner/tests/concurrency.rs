@@ -47,7 +47,10 @@ fn eight_provisioners_at_once_agree_on_one_ca() {
         webpki_verify(&ca, &bundle.leaf_der, &[]).unwrap_or_else(|e| panic!("run {i}: {e}"));
     }
     let names = entries(&dir.state());
-    assert!(!names.iter().any(|n| n.contains("corrupt") || n.contains("incomplete") || n.starts_with(".tmp-")), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n.contains("corrupt") || n.contains("incomplete") || n.starts_with(".tmp-")),
+        "{names:?}"
+    );
     assert!(!dir.state().join("ca-replaced.json").exists());
 }
 

@@ -71,7 +71,9 @@ fn openssl_refuses_public_names_signed_by_the_camera_ca() {
     if !run.ok() {
         run.fail("control leaf for private names must verify");
     }
-    for (tag, san) in [("public-ip", "IP:8.8.8.8"), ("public-dns", "DNS:example.com"), ("public-v6", "IP:2001:4860::8888")] {
+    for (tag, san) in
+        [("public-ip", "IP:8.8.8.8"), ("public-dns", "DNS:example.com"), ("public-v6", "IP:2001:4860::8888")]
+    {
         let leaf = openssl_signed_leaf(m.dir.path(), &state, tag, san);
         let run = openssl_verify(&ca_crt, &leaf, &[]);
         let said = format!("{}{}", run.stdout, run.stderr);
@@ -93,7 +95,13 @@ fn the_camera_ca_signs_for_web_servers_only() {
     let m = minted("ossl-eku");
     let state = m.dir.state();
     let ca_crt = state.join("ca.crt");
-    let leaf = openssl_signed_leaf_for(m.dir.path(), &state, "email", "email:ceo@bank.example,IP:10.1.2.3", "emailProtection,clientAuth");
+    let leaf = openssl_signed_leaf_for(
+        m.dir.path(),
+        &state,
+        "email",
+        "email:ceo@bank.example,IP:10.1.2.3",
+        "emailProtection,clientAuth",
+    );
     for purpose in ["smimesign", "smimeencrypt", "sslclient"] {
         let run = openssl(["verify", "-purpose", purpose, "-CAfile", ca_crt.to_str().unwrap(), leaf.to_str().unwrap()]);
         let said = format!("{}{}", run.stdout, run.stderr);
@@ -137,7 +145,10 @@ fn openssl_shows_the_security_baseline_extensions() {
     assert!(!ca.contains("DNS:.local"), "RFC 5280 form has no leading dot:\n{ca}");
     assert!(!ca.contains("Excluded"), "{ca}");
     let eku = after(&ca, "X509v3 Extended Key Usage");
-    assert!(eku.contains("TLS Web Server Authentication") && !eku.contains(','), "the CA is for web servers only: {eku}");
+    assert!(
+        eku.contains("TLS Web Server Authentication") && !eku.contains(','),
+        "the CA is for web servers only: {eku}"
+    );
     let ca_info = camera_pki::describe(&m.bundle.ca_der).unwrap();
     let ca_days = (ca_info.not_after_unix - ca_info.not_before_unix) / 86_400;
     assert!((3652..=3653).contains(&ca_days), "CA valid 10 years, not {ca_days} days");

@@ -48,7 +48,9 @@ fn lint(cert: &Path, severity: &str) -> Vec<Finding> {
         .stdin(Stdio::null())
         .output()
         .unwrap_or_else(|e| {
-            panic!("cannot run {program} ({e}): pkilint is required for this test; install it with `pip install pkilint`")
+            panic!(
+                "cannot run {program} ({e}): pkilint is required for this test; install it with `pip install pkilint`"
+            )
         });
     let stdout = String::from_utf8_lossy(&out.stdout);
     let json: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {

@@ -33,7 +33,8 @@ fn provision_with_config(dir: &TempDir) -> Run {
 
 #[test]
 fn certificate_names_exactly_the_interface_addresses() {
-    if !in_private_netns("certificate_names_exactly_the_interface_addresses", &NetnsSetup::default().wait_for_dad(true)) {
+    if !in_private_netns("certificate_names_exactly_the_interface_addresses", &NetnsSetup::default().wait_for_dad(true))
+    {
         return;
     }
     // The kernel's fe80:: addresses are there, and loopback is up.
@@ -55,7 +56,12 @@ fn certificate_names_exactly_the_interface_addresses() {
     let names = served_names(&dir).unwrap();
     let ips: BTreeSet<String> = names.iter().filter(|n| n.parse::<std::net::IpAddr>().is_ok()).cloned().collect();
     assert_eq!(ips, set(&["10.77.0.2", "fd77::2"]), "{names:?}");
-    assert!(names.iter().all(|n| n.parse::<std::net::IpAddr>().is_ok() || n.ends_with(".local") || n.ends_with(".home.arpa")), "{names:?}");
+    assert!(
+        names
+            .iter()
+            .all(|n| n.parse::<std::net::IpAddr>().is_ok() || n.ends_with(".local") || n.ends_with(".home.arpa")),
+        "{names:?}"
+    );
 }
 
 /// Kills the watcher when the test ends, however it ends.
@@ -161,7 +167,11 @@ fn watch_re_mints_within_a_second_of_an_address_change() {
         "a log line per re-mint:\n{text}"
     );
     for (what, latency) in [("add", add), ("add v6", add6), ("del", del)] {
-        assert!(latency < Duration::from_secs(1), "{what}: new certificate after {} ms, budget 1 s", latency.as_millis());
+        assert!(
+            latency < Duration::from_secs(1),
+            "{what}: new certificate after {} ms, budget 1 s",
+            latency.as_millis()
+        );
     }
 }
 

@@ -69,7 +69,13 @@ fn run_and_kill(dir: &TempDir, config: &Path, delay: Duration) -> bool {
 /// Whether the first key and the first certificate of a PEM file belong together (openssl).
 fn key_matches_certificate(path: &Path) -> bool {
     let key = openssl([std::ffi::OsStr::new("pkey"), "-in".as_ref(), path.as_os_str(), "-pubout".as_ref()]);
-    let cert = openssl([std::ffi::OsStr::new("x509"), "-in".as_ref(), path.as_os_str(), "-noout".as_ref(), "-pubkey".as_ref()]);
+    let cert = openssl([
+        std::ffi::OsStr::new("x509"),
+        "-in".as_ref(),
+        path.as_os_str(),
+        "-noout".as_ref(),
+        "-pubkey".as_ref(),
+    ]);
     key.ok() && cert.ok() && key.stdout == cert.stdout
 }
 
@@ -100,9 +106,18 @@ fn check_rerun(dir: &TempDir, config: &Path, expected: Option<&[u8]>, incomplete
             incomplete += 1;
             continue;
         }
-        assert!(["ca.crt", "ca.key", "ca-in-use.sha256", "clock", ".lock"].contains(&name.as_str()), "unexpected {name} in the state dir: {:?}", entries(&state));
+        assert!(
+            ["ca.crt", "ca.key", "ca-in-use.sha256", "clock", ".lock"].contains(&name.as_str()),
+            "unexpected {name} in the state dir: {:?}",
+            entries(&state)
+        );
     }
-    assert_eq!(incomplete, usize::from(incomplete_key_moved), "an interrupted creation's key is moved aside, once: {:?}", entries(&state));
+    assert_eq!(
+        incomplete,
+        usize::from(incomplete_key_moved),
+        "an interrupted creation's key is moved aside, once: {:?}",
+        entries(&state)
+    );
     assert_eq!(entries(&dir.run()), ["server.pem"]);
     cert
 }
@@ -131,7 +146,8 @@ fn first_boot_killed_at_random_points_creates_one_whole_ca() {
         let key = std::fs::read(state.join("ca.key")).ok();
         let whole = match (&cert, &key) {
             (Some(cert), Some(key)) => {
-                camera_pki::RootCa::from_pem(cert, key).unwrap_or_else(|e| panic!("round {round} ({delay:?}): a CA on disk is not whole: {e}"));
+                camera_pki::RootCa::from_pem(cert, key)
+                    .unwrap_or_else(|e| panic!("round {round} ({delay:?}): a CA on disk is not whole: {e}"));
                 counts.record_after(running);
                 Some(cert.clone())
             }
@@ -143,7 +159,9 @@ fn first_boot_killed_at_random_points_creates_one_whole_ca() {
                 counts.before += 1;
                 None
             }
-            (Some(_), None) => panic!("round {round}: a CA certificate without its key (the key must be written first)"),
+            (Some(_), None) => {
+                panic!("round {round}: a CA certificate without its key (the key must be written first)")
+            }
         };
         check_rerun(&dir, &config, whole.as_deref(), cert.is_none() && key.is_some());
     }
@@ -183,8 +201,14 @@ fn re_mint_killed_at_random_points_leaves_the_old_or_a_whole_new_certificate() {
             counts.before += 1;
         } else {
             let bundle = split_bundle(&bundle_path);
-            assert!(san_names(&bundle.leaf_der).contains(&format!("cam-{round}.home.arpa")), "round {round}: a new bundle for other names");
-            assert!(key_matches_certificate(&bundle_path), "round {round}: the key in the new bundle is not the leaf's");
+            assert!(
+                san_names(&bundle.leaf_der).contains(&format!("cam-{round}.home.arpa")),
+                "round {round}: a new bundle for other names"
+            );
+            assert!(
+                key_matches_certificate(&bundle_path),
+                "round {round}: the key in the new bundle is not the leaf's"
+            );
             assert_eq!(bundle.ca_der, cert_der(&dir.state().join("ca.crt")));
             counts.record_after(running);
         }

@@ -3,8 +3,8 @@
 
 #![allow(clippy::unwrap_used)]
 
-use cert_provisioner::{provision, reuse_or_provision, CameraConfig};
 use camera_state::Layout;
+use cert_provisioner::{provision, reuse_or_provision, CameraConfig};
 
 #[test]
 fn the_boot_steps_certificate_is_kept_until_the_names_change() {

@@ -32,45 +32,23 @@ impl fmt::Display for NetlinkError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             NetlinkError::Socket(e) => {
-                write!(
-                    f,
-                    "could not open a netlink socket to read the network addresses: {}",
-                    e.desc()
-                )
+                write!(f, "could not open a netlink socket to read the network addresses: {}", e.desc())
             }
             NetlinkError::Bind(e) => write!(f, "could not bind the netlink socket: {}", e.desc()),
             NetlinkError::Send(e) => {
-                write!(
-                    f,
-                    "could not send the address request to the kernel over netlink: {}",
-                    e.desc()
-                )
+                write!(f, "could not send the address request to the kernel over netlink: {}", e.desc())
             }
             NetlinkError::Receive(Errno::ETIMEDOUT) => {
-                write!(
-                    f,
-                    "the kernel did not answer the netlink address request in time"
-                )
+                write!(f, "the kernel did not answer the netlink address request in time")
             }
             NetlinkError::Receive(e) => {
-                write!(
-                    f,
-                    "could not read the kernel's answer from the netlink socket: {}",
-                    e.desc()
-                )
+                write!(f, "could not read the kernel's answer from the netlink socket: {}", e.desc())
             }
             NetlinkError::Kernel(e) => {
-                write!(
-                    f,
-                    "the kernel refused the netlink address request: {}",
-                    e.desc()
-                )
+                write!(f, "the kernel refused the netlink address request: {}", e.desc())
             }
             NetlinkError::Malformed(what) => {
-                write!(
-                    f,
-                    "the kernel's netlink answer could not be understood: {what}"
-                )
+                write!(f, "the kernel's netlink answer could not be understood: {what}")
             }
         }
     }

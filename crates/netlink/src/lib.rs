@@ -81,10 +81,7 @@ impl RawAddress {
 
     /// Whether [`current_addresses`] keeps this address: see there.
     pub fn is_usable(&self) -> bool {
-        if self.on_loopback_interface()
-            || self.address.is_loopback()
-            || self.address.is_unspecified()
-        {
+        if self.on_loopback_interface() || self.address.is_loopback() || self.address.is_unspecified() {
             return false;
         }
         match self.address {
@@ -111,10 +108,7 @@ impl RawAddress {
 
 /// Joins address messages with link messages (for interface names and flags).
 /// Messages without an IPv4/IPv6 address are dropped.
-pub fn join_addresses(
-    links: &[parse::LinkMessage],
-    addrs: Vec<parse::AddressMessage>,
-) -> Vec<RawAddress> {
+pub fn join_addresses(links: &[parse::LinkMessage], addrs: Vec<parse::AddressMessage>) -> Vec<RawAddress> {
     let by_index: HashMap<u32, &parse::LinkMessage> = links.iter().map(|l| (l.index, l)).collect();
     addrs
         .into_iter()
@@ -146,26 +140,16 @@ pub fn join_addresses(
 
 /// The usable addresses among `raw` (see [`current_addresses`]), sorted and deduplicated.
 pub fn usable_addresses(raw: &[RawAddress]) -> Vec<InterfaceAddress> {
-    let mut out: Vec<InterfaceAddress> = raw
-        .iter()
-        .filter(|r| r.is_usable())
-        .map(RawAddress::to_interface_address)
-        .collect();
+    let mut out: Vec<InterfaceAddress> =
+        raw.iter().filter(|r| r.is_usable()).map(RawAddress::to_interface_address).collect();
     out.sort_by(|a, b| {
-        (
-            a.address.is_ipv6(),
-            a.index,
-            a.address,
-            a.prefix_len,
-            &a.interface,
-        )
-            .cmp(&(
-                b.address.is_ipv6(),
-                b.index,
-                b.address,
-                b.prefix_len,
-                &b.interface,
-            ))
+        (a.address.is_ipv6(), a.index, a.address, a.prefix_len, &a.interface).cmp(&(
+            b.address.is_ipv6(),
+            b.index,
+            b.address,
+            b.prefix_len,
+            &b.interface,
+        ))
     });
     let mut seen = HashSet::new();
     out.retain(|a| seen.insert(a.address));

@@ -138,13 +138,9 @@ pub fn split_messages(buf: &[u8]) -> Result<Vec<(MessageHeader, &[u8])>, Netlink
     let mut out = Vec::new();
     let mut rest = buf;
     while !rest.is_empty() {
-        let (Some(len), Some(kind), Some(flags), Some(seq), Some(pid)) = (
-            u32_at(rest, 0),
-            u16_at(rest, 4),
-            u16_at(rest, 6),
-            u32_at(rest, 8),
-            u32_at(rest, 12),
-        ) else {
+        let (Some(len), Some(kind), Some(flags), Some(seq), Some(pid)) =
+            (u32_at(rest, 0), u16_at(rest, 4), u16_at(rest, 6), u32_at(rest, 8), u32_at(rest, 12))
+        else {
             return Err(NetlinkError::malformed(format!(
                 "{} trailing bytes are too short for a message header",
                 rest.len()
@@ -152,9 +148,7 @@ pub fn split_messages(buf: &[u8]) -> Result<Vec<(MessageHeader, &[u8])>, Netlink
         };
         let len_usize = usize::try_from(len).unwrap_or(usize::MAX);
         if len_usize < NLMSG_HDRLEN {
-            return Err(NetlinkError::malformed(format!(
-                "message length {len} is shorter than its header"
-            )));
+            return Err(NetlinkError::malformed(format!("message length {len} is shorter than its header")));
         }
         let Some(body) = rest.get(NLMSG_HDRLEN..len_usize) else {
             return Err(NetlinkError::malformed(format!(
@@ -162,16 +156,7 @@ pub fn split_messages(buf: &[u8]) -> Result<Vec<(MessageHeader, &[u8])>, Netlink
                 rest.len()
             )));
         };
-        out.push((
-            MessageHeader {
-                len,
-                kind,
-                flags,
-                seq,
-                pid,
-            },
-            body,
-        ));
+        out.push((MessageHeader { len, kind, flags, seq, pid }, body));
         rest = rest.get(align4(len_usize)..).unwrap_or(&[]);
     }
     Ok(out)
@@ -195,9 +180,7 @@ pub fn split_attributes(buf: &[u8]) -> Result<Vec<(u16, &[u8])>, NetlinkError> {
         };
         let len = usize::from(len);
         if len < RTA_HDRLEN {
-            return Err(NetlinkError::malformed(format!(
-                "attribute {kind} has length {len}, shorter than its header"
-            )));
+            return Err(NetlinkError::malformed(format!("attribute {kind} has length {len}, shorter than its header")));
         }
         let Some(payload) = rest.get(RTA_HDRLEN..len) else {
             return Err(NetlinkError::malformed(format!(
@@ -215,17 +198,15 @@ fn ip_from(family: u8, payload: &[u8], what: &str) -> Result<Option<IpAddr>, Net
     match family {
         AF_INET => match <[u8; 4]>::try_from(payload) {
             Ok(b) => Ok(Some(IpAddr::V4(Ipv4Addr::from(b)))),
-            Err(_) => Err(NetlinkError::malformed(format!(
-                "IPv4 {what} attribute has {} bytes instead of 4",
-                payload.len()
-            ))),
+            Err(_) => {
+                Err(NetlinkError::malformed(format!("IPv4 {what} attribute has {} bytes instead of 4", payload.len())))
+            }
         },
         AF_INET6 => match <[u8; 16]>::try_from(payload) {
             Ok(b) => Ok(Some(IpAddr::V6(Ipv6Addr::from(b)))),
-            Err(_) => Err(NetlinkError::malformed(format!(
-                "IPv6 {what} attribute has {} bytes instead of 16",
-                payload.len()
-            ))),
+            Err(_) => {
+                Err(NetlinkError::malformed(format!("IPv6 {what} attribute has {} bytes instead of 16", payload.len())))
+            }
         },
         _ => Ok(None),
     }
@@ -233,10 +214,7 @@ fn ip_from(family: u8, payload: &[u8], what: &str) -> Result<Option<IpAddr>, Net
 
 /// A C string attribute: up to the first NUL (or the whole payload), lossily decoded.
 fn string_from(payload: &[u8]) -> String {
-    let end = payload
-        .iter()
-        .position(|&b| b == 0)
-        .unwrap_or(payload.len());
+    let end = payload.iter().position(|&b| b == 0).unwrap_or(payload.len());
     String::from_utf8_lossy(payload.get(..end).unwrap_or_default()).into_owned()
 }
 
@@ -246,9 +224,7 @@ fn string_from(payload: &[u8]) -> String {
 /// `Malformed` when the body is shorter than `struct ifaddrmsg` or an attribute is malformed
 /// (including an IPv4/IPv6 address attribute of the wrong size).
 pub fn parse_address_body(body: &[u8]) -> Result<AddressMessage, NetlinkError> {
-    let (Some([family, prefix_len, flags8, scope]), Some(index)) =
-        (bytes::<4>(body, 0), u32_at(body, 4))
-    else {
+    let (Some([family, prefix_len, flags8, scope]), Some(index)) = (bytes::<4>(body, 0), u32_at(body, 4)) else {
         return Err(NetlinkError::malformed(format!(
             "address message body has {} bytes, shorter than struct ifaddrmsg",
             body.len()
@@ -289,9 +265,7 @@ pub fn parse_address_body(body: &[u8]) -> Result<AddressMessage, NetlinkError> {
 /// # Errors
 /// `Malformed` when the body is shorter than `struct ifinfomsg` or an attribute is malformed.
 pub fn parse_link_body(body: &[u8]) -> Result<LinkMessage, NetlinkError> {
-    let (Some(link_type), Some(index), Some(flags)) =
-        (u16_at(body, 2), i32_at(body, 4), u32_at(body, 8))
-    else {
+    let (Some(link_type), Some(index), Some(flags)) = (u16_at(body, 2), i32_at(body, 4), u32_at(body, 8)) else {
         return Err(NetlinkError::malformed(format!(
             "link message body has {} bytes, shorter than struct ifinfomsg",
             body.len()
@@ -303,15 +277,9 @@ pub fn parse_link_body(body: &[u8]) -> Result<LinkMessage, NetlinkError> {
             body.len()
         )));
     }
-    let index = u32::try_from(index).map_err(|_| {
-        NetlinkError::malformed(format!("link message has negative interface index {index}"))
-    })?;
-    let mut msg = LinkMessage {
-        index,
-        link_type,
-        flags,
-        name: None,
-    };
+    let index = u32::try_from(index)
+        .map_err(|_| NetlinkError::malformed(format!("link message has negative interface index {index}")))?;
+    let mut msg = LinkMessage { index, link_type, flags, name: None };
     for (kind, payload) in split_attributes(body.get(IFINFOMSG_LEN..).unwrap_or_default())? {
         if kind == IFLA_IFNAME {
             msg.name = Some(string_from(payload));
@@ -380,11 +348,7 @@ pub fn parse_link_messages(buf: &[u8]) -> Result<Vec<LinkMessage>, NetlinkError>
 /// Encodes a dump request (`NLM_F_REQUEST | NLM_F_DUMP`) of `kind` (`RTM_GETADDR` or
 /// `RTM_GETLINK`), with a zeroed `ifaddrmsg` / `ifinfomsg` (family `AF_UNSPEC`: every family).
 pub fn dump_request(kind: u16, seq: u32) -> Vec<u8> {
-    let body_len = if kind == RTM_GETLINK {
-        IFINFOMSG_LEN
-    } else {
-        IFADDRMSG_LEN
-    };
+    let body_len = if kind == RTM_GETLINK { IFINFOMSG_LEN } else { IFADDRMSG_LEN };
     let total = NLMSG_HDRLEN + body_len;
     let mut buf = Vec::with_capacity(total);
     // total is at most 32: the cast cannot truncate.

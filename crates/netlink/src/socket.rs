@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{
-    bind, getsockname, recv, recvfrom, sendto, socket, AddressFamily, MsgFlags, NetlinkAddr,
-    SockFlag, SockProtocol, SockType,
+    bind, getsockname, recv, recvfrom, sendto, socket, AddressFamily, MsgFlags, NetlinkAddr, SockFlag, SockProtocol,
+    SockType,
 };
 
 use crate::consts::*;
@@ -29,10 +29,8 @@ fn next_seq() -> u32 {
     // Start from a time-derived value so sequence numbers differ across processes and restarts;
     // only uniqueness per socket matters.
     let seq = NEXT_SEQ.fetch_add(1, Ordering::Relaxed);
-    let salt = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
+    let salt =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     seq.wrapping_add(salt & 0xffff_0000) | 1
 }
 
@@ -54,10 +52,7 @@ impl RouteSocket {
         .map_err(NetlinkError::Socket)?;
         bind(fd.as_raw_fd(), &NetlinkAddr::new(0, groups)).map_err(NetlinkError::Bind)?;
         let local: NetlinkAddr = getsockname(fd.as_raw_fd()).map_err(NetlinkError::Bind)?;
-        Ok(RouteSocket {
-            fd,
-            port_id: local.pid(),
-        })
+        Ok(RouteSocket { fd, port_id: local.pid() })
     }
 
     /// Waits until the socket is readable or `deadline` passes (`None`: forever).
@@ -69,9 +64,7 @@ impl RouteSocket {
                 Some(d) => {
                     let left = d.saturating_duration_since(Instant::now());
                     // Round up so that a sub-millisecond remainder does not spin with a zero timeout.
-                    let ms = left
-                        .as_millis()
-                        .saturating_add(u128::from(left.subsec_nanos() % 1_000_000 != 0));
+                    let ms = left.as_millis().saturating_add(u128::from(left.subsec_nanos() % 1_000_000 != 0));
                     PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
                 }
             };
@@ -116,9 +109,7 @@ impl RouteSocket {
                 match msg.payload {
                     Payload::Done(status) | Payload::Error(status) => {
                         if status < 0 {
-                            return Err(NetlinkError::Kernel(Errno::from_raw(
-                                status.wrapping_neg(),
-                            )));
+                            return Err(NetlinkError::Kernel(Errno::from_raw(status.wrapping_neg())));
                         }
                         return Ok((out, interrupted));
                     }
@@ -129,11 +120,7 @@ impl RouteSocket {
     }
 
     /// Receives one datagram sent by the kernel into `buf` (grown to fit), returning its length.
-    fn recv_from_kernel(
-        &self,
-        buf: &mut Vec<u8>,
-        deadline: Instant,
-    ) -> Result<usize, NetlinkError> {
+    fn recv_from_kernel(&self, buf: &mut Vec<u8>, deadline: Instant) -> Result<usize, NetlinkError> {
         let fd = self.fd.as_raw_fd();
         loop {
             if buf.len() < RECV_BUF {
@@ -166,8 +153,8 @@ impl RouteSocket {
 }
 
 /// Links and addresses from one consistent pair of dumps.
-pub(crate) fn dump_links_and_addresses(
-) -> Result<(Vec<parse::LinkMessage>, Vec<parse::AddressMessage>), NetlinkError> {
+pub(crate) fn dump_links_and_addresses() -> Result<(Vec<parse::LinkMessage>, Vec<parse::AddressMessage>), NetlinkError>
+{
     let sock = RouteSocket::open(0)?;
     let mut buf = vec![0; RECV_BUF];
     let mut attempt = 0;
@@ -217,10 +204,7 @@ impl AddressWatcher {
     /// `Socket` or `Bind` when the kernel refuses.
     pub fn subscribe() -> Result<Self, NetlinkError> {
         let sock = RouteSocket::open(RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR)?;
-        Ok(AddressWatcher {
-            sock,
-            buf: vec![0; RECV_BUF],
-        })
+        Ok(AddressWatcher { sock, buf: vec![0; RECV_BUF] })
     }
 
     /// Reads every pending message without blocking. Returns true if any of them was an address

@@ -57,13 +57,7 @@ fn v4_addr_msg(index: u32, addr: [u8; 4], prefix: u8, label: &str) -> Vec<u8> {
     message(RTM_NEWADDR, NLM_F_MULTI, 7, &body)
 }
 
-fn v6_addr_msg(
-    index: u32,
-    addr: Ipv6Addr,
-    prefix: u8,
-    flags8: u8,
-    flags32: Option<u32>,
-) -> Vec<u8> {
+fn v6_addr_msg(index: u32, addr: Ipv6Addr, prefix: u8, flags8: u8, flags32: Option<u32>) -> Vec<u8> {
     let mut body = ifaddrmsg(AF_INET6, prefix, flags8, 0, index);
     body.extend(attr(IFA_ADDRESS, &addr.octets()));
     if let Some(f) = flags32 {
@@ -113,13 +107,7 @@ fn parses_ipv4_address_with_label_and_flags() {
 #[test]
 fn parses_a_multipart_dump_with_done() {
     let mut buf = v4_addr_msg(3, [10, 77, 0, 2], 24, "cam0");
-    buf.extend(v6_addr_msg(
-        3,
-        fd77(2),
-        64,
-        0,
-        Some(IFA_F_PERMANENT | IFA_F_NODAD),
-    ));
+    buf.extend(v6_addr_msg(3, fd77(2), 64, 0, Some(IFA_F_PERMANENT | IFA_F_NODAD)));
     buf.extend(message(NLMSG_NOOP, 0, 7, &[]));
     buf.extend(done(7, 0));
     let msgs = parse_messages(&buf).expect("valid");
@@ -144,16 +132,10 @@ fn parses_a_multipart_dump_with_done() {
 fn ifa_flags_attribute_wins_over_the_flags_byte() {
     // The byte says nothing; the 32-bit attribute says tentative.
     let buf = v6_addr_msg(2, fd77(5), 64, 0, Some(IFA_F_TENTATIVE));
-    assert_eq!(
-        parse_address_messages(&buf).expect("valid")[0].flags,
-        IFA_F_TENTATIVE
-    );
+    assert_eq!(parse_address_messages(&buf).expect("valid")[0].flags, IFA_F_TENTATIVE);
     // Without the attribute, the byte is used.
     let buf = v6_addr_msg(2, fd77(5), 64, IFA_F_DEPRECATED as u8, None);
-    assert_eq!(
-        parse_address_messages(&buf).expect("valid")[0].flags,
-        IFA_F_DEPRECATED
-    );
+    assert_eq!(parse_address_messages(&buf).expect("valid")[0].flags, IFA_F_DEPRECATED);
 }
 
 #[test]
@@ -215,15 +197,9 @@ fn error_and_done_status() {
     err.extend(message(RTM_GETADDR, 0x301, 9, &[0; 8])); // the echoed request
     let msgs = parse_messages(&message(NLMSG_ERROR, 0, 9, &err)).expect("valid");
     assert_eq!(msgs[0].payload, Payload::Error(-22));
-    assert_eq!(
-        parse_messages(&done(9, -4)).expect("valid")[0].payload,
-        Payload::Done(-4)
-    );
+    assert_eq!(parse_messages(&done(9, -4)).expect("valid")[0].payload, Payload::Done(-4));
     // An empty NLMSG_DONE body (very old kernels) means success.
-    assert_eq!(
-        parse_messages(&message(NLMSG_DONE, 0, 9, &[])).expect("valid")[0].payload,
-        Payload::Done(0)
-    );
+    assert_eq!(parse_messages(&message(NLMSG_DONE, 0, 9, &[])).expect("valid")[0].payload, Payload::Done(0));
 }
 
 #[test]
@@ -411,20 +387,8 @@ fn filter_skips_loopback_link_local_and_unusable_ipv6_and_sorts() {
         raw("eth0", 2, v6("fe80::1"), 0, IFF_UP),
         raw("eth0", 2, v6("fd00::2"), IFA_F_TENTATIVE, IFF_UP),
         raw("eth0", 2, v6("fd00::3"), IFA_F_DEPRECATED, IFF_UP),
-        raw(
-            "eth0",
-            2,
-            v6("fd00::4"),
-            IFA_F_DADFAILED | IFA_F_TENTATIVE,
-            IFF_UP,
-        ),
-        raw(
-            "eth0",
-            2,
-            v6("fd00::1"),
-            IFA_F_PERMANENT | IFA_F_NODAD,
-            IFF_UP,
-        ),
+        raw("eth0", 2, v6("fd00::4"), IFA_F_DADFAILED | IFA_F_TENTATIVE, IFF_UP),
+        raw("eth0", 2, v6("fd00::1"), IFA_F_PERMANENT | IFA_F_NODAD, IFF_UP),
         raw("eth1", 4, v4(192, 168, 1, 5), 0, IFF_UP),
         raw("eth0", 2, v4(169, 254, 3, 4), 0, IFF_UP),
         raw("eth0", 2, v4(10, 0, 0, 9), 0, IFF_UP),
@@ -433,10 +397,7 @@ fn filter_skips_loopback_link_local_and_unusable_ipv6_and_sorts() {
         raw("eth1", 4, v4(10, 0, 0, 9), 0, IFF_UP),
         raw("eth0", 2, v6("fd00::1"), 0, IFF_UP),
     ];
-    let got: Vec<(String, IpAddr)> = usable_addresses(&input)
-        .into_iter()
-        .map(|a| (a.interface, a.address))
-        .collect();
+    let got: Vec<(String, IpAddr)> = usable_addresses(&input).into_iter().map(|a| (a.interface, a.address)).collect();
     assert_eq!(
         got,
         vec![

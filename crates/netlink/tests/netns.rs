@@ -6,48 +6,31 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
 
 use camera_netlink::{all_addresses, current_addresses, AddressWatcher, RawAddress};
-use camera_testns::{
-    in_private_netns, ip, wait_for_ipv6_settled, wait_until, NetnsSetup, CAM_IPV4, CAM_IPV6,
-};
+use camera_testns::{in_private_netns, ip, wait_for_ipv6_settled, wait_until, NetnsSetup, CAM_IPV4, CAM_IPV6};
 
 fn v6(s: &str) -> IpAddr {
     IpAddr::V6(s.parse::<Ipv6Addr>().expect("valid literal"))
 }
 
 fn current() -> Vec<IpAddr> {
-    current_addresses()
-        .expect("current_addresses")
-        .into_iter()
-        .map(|a| a.address)
-        .collect()
+    current_addresses().expect("current_addresses").into_iter().map(|a| a.address).collect()
 }
 
 fn raw(addr: IpAddr) -> Option<RawAddress> {
-    all_addresses()
-        .expect("all_addresses")
-        .into_iter()
-        .find(|r| r.address == addr)
+    all_addresses().expect("all_addresses").into_iter().find(|r| r.address == addr)
 }
 
 #[test]
 fn current_addresses_are_exactly_the_private_ones() {
-    if !in_private_netns(
-        "current_addresses_are_exactly_the_private_ones",
-        &NetnsSetup::default(),
-    ) {
+    if !in_private_netns("current_addresses_are_exactly_the_private_ones", &NetnsSetup::default()) {
         return;
     }
     let got = current_addresses().expect("current_addresses");
-    let summary: Vec<(String, IpAddr, u8)> = got
-        .iter()
-        .map(|a| (a.interface.clone(), a.address, a.prefix_len))
-        .collect();
+    let summary: Vec<(String, IpAddr, u8)> =
+        got.iter().map(|a| (a.interface.clone(), a.address, a.prefix_len)).collect();
     assert_eq!(
         summary,
-        vec![
-            ("cam0".to_owned(), IpAddr::V4(CAM_IPV4), 24),
-            ("cam0".to_owned(), IpAddr::V6(CAM_IPV6), 64)
-        ]
+        vec![("cam0".to_owned(), IpAddr::V4(CAM_IPV4), 24), ("cam0".to_owned(), IpAddr::V6(CAM_IPV6), 64)]
     );
     assert_eq!(got[0].index, got[1].index);
 
@@ -58,32 +41,21 @@ fn current_addresses_are_exactly_the_private_ones() {
     assert!(has(IpAddr::V6(Ipv6Addr::LOCALHOST)), "{all:#?}");
     // The kernel adds the fe80:: addresses shortly after the links come up (asynchronously).
     let link_local_on = |name: &str| {
-        all_addresses()
-            .expect("all_addresses")
-            .into_iter()
-            .any(|r: RawAddress| {
-                r.interface == name
-                    && matches!(r.address, IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80)
-            })
+        all_addresses().expect("all_addresses").into_iter().any(|r: RawAddress| {
+            r.interface == name && matches!(r.address, IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80)
+        })
     };
     assert!(
-        wait_until(Duration::from_secs(5), || link_local_on("cam0")
-            && link_local_on("peer0")),
+        wait_until(Duration::from_secs(5), || link_local_on("cam0") && link_local_on("peer0")),
         "no link-local addresses: {:#?}",
         all_addresses()
     );
     assert_eq!(current(), vec![IpAddr::V4(CAM_IPV4), IpAddr::V6(CAM_IPV6)]);
-    let lo = all
-        .iter()
-        .find(|r| r.address == IpAddr::V4(Ipv4Addr::LOCALHOST))
-        .expect("127.0.0.1");
+    let lo = all.iter().find(|r| r.address == IpAddr::V4(Ipv4Addr::LOCALHOST)).expect("127.0.0.1");
     assert_eq!(lo.interface, "lo");
     assert!(lo.on_loopback_interface());
     assert_eq!(lo.label.as_deref(), Some("lo"));
-    assert!(
-        raw(IpAddr::V6(CAM_IPV6)).expect("fd77::2").flags & camera_netlink::consts::IFA_F_NODAD
-            != 0
-    );
+    assert!(raw(IpAddr::V6(CAM_IPV6)).expect("fd77::2").flags & camera_netlink::consts::IFA_F_NODAD != 0);
 
     // Once duplicate address detection is over the link-local addresses are still skipped.
     assert!(wait_for_ipv6_settled(Duration::from_secs(10)));
@@ -93,9 +65,7 @@ fn current_addresses_are_exactly_the_private_ones() {
 #[test]
 fn sorted_ipv4_first_then_by_interface_index() {
     let setup = NetnsSetup::default()
-        .ip(&[
-            "link", "add", "cam1", "type", "veth", "peer", "name", "peer1",
-        ])
+        .ip(&["link", "add", "cam1", "type", "veth", "peer", "name", "peer1"])
         .ip(&["addr", "add", "10.77.2.2/24", "dev", "cam1"])
         .ip(&["-6", "addr", "add", "fd77:2::2/64", "dev", "cam1", "nodad"])
         .ip(&["addr", "add", "10.77.0.1/24", "dev", "cam0"])
@@ -107,17 +77,8 @@ fn sorted_ipv4_first_then_by_interface_index() {
         return;
     }
     let got = current_addresses().expect("current_addresses");
-    let index = |name: &str| {
-        got.iter()
-            .find(|a| a.interface == name)
-            .map(|a| a.index)
-            .expect(name)
-    };
-    let mut by_index = [
-        ("cam0", index("cam0")),
-        ("peer0", index("peer0")),
-        ("cam1", index("cam1")),
-    ];
+    let index = |name: &str| got.iter().find(|a| a.interface == name).map(|a| a.index).expect(name);
+    let mut by_index = [("cam0", index("cam0")), ("peer0", index("peer0")), ("cam1", index("cam1"))];
     by_index.sort_by_key(|(_, i)| *i);
     let order: Vec<&str> = by_index.iter().map(|(n, _)| *n).collect();
 
@@ -125,10 +86,7 @@ fn sorted_ipv4_first_then_by_interface_index() {
     for family_v6 in [false, true] {
         for name in &order {
             let mut addrs: Vec<IpAddr> = match (*name, family_v6) {
-                ("cam0", false) => vec![
-                    "10.77.0.1".parse().expect("ip"),
-                    "10.77.0.2".parse().expect("ip"),
-                ],
+                ("cam0", false) => vec!["10.77.0.1".parse().expect("ip"), "10.77.0.2".parse().expect("ip")],
                 ("cam0", true) => vec![v6("fd77::1"), v6("fd77::2")],
                 ("peer0", false) => vec!["192.168.77.1".parse().expect("ip")],
                 ("cam1", false) => vec!["10.77.2.2".parse().expect("ip")],
@@ -140,26 +98,16 @@ fn sorted_ipv4_first_then_by_interface_index() {
         }
     }
     // 10.77.0.2 is on cam0 and cam1: it is listed once, under the interface with the lower index.
-    let dup_owner = if index("cam0") < index("cam1") {
-        "cam0"
-    } else {
-        "cam1"
-    };
+    let dup_owner = if index("cam0") < index("cam1") { "cam0" } else { "cam1" };
     expected.retain(|(n, a)| *a != "10.77.0.2".parse::<IpAddr>().expect("ip") || *n == dup_owner);
     expected.sort_by_key(|(n, a)| (a.is_ipv6(), by_index.iter().position(|(m, _)| m == n), *a));
-    let got: Vec<(&str, IpAddr)> = got
-        .iter()
-        .map(|a| (a.interface.as_str(), a.address))
-        .collect();
+    let got: Vec<(&str, IpAddr)> = got.iter().map(|a| (a.interface.as_str(), a.address)).collect();
     assert_eq!(got, expected);
 }
 
 #[test]
 fn tentative_ipv6_is_skipped_until_dad_completes() {
-    if !in_private_netns(
-        "tentative_ipv6_is_skipped_until_dad_completes",
-        &NetnsSetup::default(),
-    ) {
+    if !in_private_netns("tentative_ipv6_is_skipped_until_dad_completes", &NetnsSetup::default()) {
         return;
     }
     let mut watcher = AddressWatcher::subscribe().expect("subscribe");
@@ -173,50 +121,19 @@ fn tentative_ipv6_is_skipped_until_dad_completes() {
     // DAD completes (the peer does not claim the address): the kernel announces it, and it becomes usable.
     let deadline = Instant::now() + Duration::from_secs(10);
     while !current().contains(&addr) {
-        assert!(
-            Instant::now() < deadline,
-            "fd77::5 still unusable: {:?}",
-            raw(addr)
-        );
-        watcher
-            .wait(Some(Duration::from_millis(500)))
-            .expect("wait");
+        assert!(Instant::now() < deadline, "fd77::5 still unusable: {:?}", raw(addr));
+        watcher.wait(Some(Duration::from_millis(500))).expect("wait");
     }
     assert!(!raw(addr).expect("fd77::5").is_tentative());
 }
 
 #[test]
 fn deprecated_ipv6_is_skipped_but_deprecated_ipv4_is_kept() {
-    if !in_private_netns(
-        "deprecated_ipv6_is_skipped_but_deprecated_ipv4_is_kept",
-        &NetnsSetup::default(),
-    ) {
+    if !in_private_netns("deprecated_ipv6_is_skipped_but_deprecated_ipv4_is_kept", &NetnsSetup::default()) {
         return;
     }
-    ip(&[
-        "-6",
-        "addr",
-        "add",
-        "fd77::6/64",
-        "dev",
-        "cam0",
-        "nodad",
-        "valid_lft",
-        "forever",
-        "preferred_lft",
-        "0",
-    ]);
-    ip(&[
-        "addr",
-        "add",
-        "10.77.0.6/24",
-        "dev",
-        "cam0",
-        "valid_lft",
-        "forever",
-        "preferred_lft",
-        "0",
-    ]);
+    ip(&["-6", "addr", "add", "fd77::6/64", "dev", "cam0", "nodad", "valid_lft", "forever", "preferred_lft", "0"]);
+    ip(&["addr", "add", "10.77.0.6/24", "dev", "cam0", "valid_lft", "forever", "preferred_lft", "0"]);
     let addr = v6("fd77::6");
     let r = raw(addr).expect("fd77::6 listed");
     assert!(r.is_deprecated(), "{r:?}");
@@ -237,34 +154,22 @@ fn dad_failed_ipv6_is_skipped() {
     ip(&["-6", "addr", "add", "fd77::7/64", "dev", "peer0", "nodad"]);
     ip(&["-6", "addr", "add", "fd77::7/64", "dev", "cam0"]);
     let addr = v6("fd77::7");
-    let on_cam0 = || {
-        all_addresses()
-            .expect("all")
-            .into_iter()
-            .find(|r| r.address == addr && r.interface == "cam0")
-    };
+    let on_cam0 = || all_addresses().expect("all").into_iter().find(|r| r.address == addr && r.interface == "cam0");
     assert!(
-        wait_until(Duration::from_secs(10), || on_cam0()
-            .is_some_and(|r| r.is_dad_failed())),
+        wait_until(Duration::from_secs(10), || on_cam0().is_some_and(|r| r.is_dad_failed())),
         "fd77::7 on cam0 never flagged dadfailed: {:?}",
         on_cam0()
     );
     // It is on peer0 (usable there) and on cam0 (dadfailed): listed once, for peer0.
     let got = current_addresses().expect("current");
-    let owners: Vec<&str> = got
-        .iter()
-        .filter(|a| a.address == addr)
-        .map(|a| a.interface.as_str())
-        .collect();
+    let owners: Vec<&str> = got.iter().filter(|a| a.address == addr).map(|a| a.interface.as_str()).collect();
     assert_eq!(owners, ["peer0"]);
 }
 
 #[test]
 fn watcher_wakes_on_add_and_remove_and_not_otherwise() {
-    if !in_private_netns(
-        "watcher_wakes_on_add_and_remove_and_not_otherwise",
-        &NetnsSetup::default().wait_for_dad(true),
-    ) {
+    if !in_private_netns("watcher_wakes_on_add_and_remove_and_not_otherwise", &NetnsSetup::default().wait_for_dad(true))
+    {
         return;
     }
     let mut watcher = AddressWatcher::subscribe().expect("subscribe");
@@ -277,11 +182,7 @@ fn watcher_wakes_on_add_and_remove_and_not_otherwise() {
     ip(&["addr", "add", "10.77.1.9/24", "dev", "cam0"]);
     let start = Instant::now();
     assert!(watcher.wait(Some(Duration::from_secs(2))).expect("wait"));
-    assert!(
-        start.elapsed() < Duration::from_secs(1),
-        "woke late: {:?}",
-        start.elapsed()
-    );
+    assert!(start.elapsed() < Duration::from_secs(1), "woke late: {:?}", start.elapsed());
     assert!(current().contains(&added));
 
     ip(&["addr", "del", "10.77.1.9/24", "dev", "cam0"]);
@@ -296,14 +197,9 @@ fn watcher_wakes_on_add_and_remove_and_not_otherwise() {
     // Drain whatever else the changes produced (route updates are not subscribed), then silence.
     let _ = watcher.drain().expect("drain");
     let start = Instant::now();
-    assert!(!watcher
-        .wait(Some(Duration::from_millis(200)))
-        .expect("wait"));
+    assert!(!watcher.wait(Some(Duration::from_millis(200))).expect("wait"));
     let waited = start.elapsed();
-    assert!(
-        waited >= Duration::from_millis(190) && waited < Duration::from_secs(1),
-        "{waited:?}"
-    );
+    assert!(waited >= Duration::from_millis(190) && waited < Duration::from_secs(1), "{waited:?}");
     assert!(!watcher.wait(Some(Duration::ZERO)).expect("wait"));
 }
 
@@ -329,9 +225,7 @@ fn watcher_drains_a_burst_of_changes() {
     // 200 address additions arrive while nobody reads: one drain reads them all (many datagrams) and
     // says "changed"; the next drain finds nothing; one dump then sees every address.
     let mut watcher = AddressWatcher::subscribe().expect("subscribe");
-    let batch: String = (1..=200)
-        .map(|i| format!("address add 10.77.100.{i}/32 dev cam0\n"))
-        .collect();
+    let batch: String = (1..=200).map(|i| format!("address add 10.77.100.{i}/32 dev cam0\n")).collect();
     let path = std::env::temp_dir().join(format!("camera-netlink-batch-{}", std::process::id()));
     std::fs::write(&path, batch).expect("write batch");
     ip(&["-batch", path.to_str().expect("utf-8 path")]);
@@ -339,9 +233,6 @@ fn watcher_drains_a_burst_of_changes() {
     assert!(watcher.drain().expect("drain"));
     assert!(!watcher.drain().expect("drain again"));
     let all = current_addresses().expect("current");
-    let n = all
-        .iter()
-        .filter(|a| a.address.to_string().starts_with("10.77.100."))
-        .count();
+    let n = all.iter().filter(|a| a.address.to_string().starts_with("10.77.100.")).count();
     assert_eq!(n, 200);
 }

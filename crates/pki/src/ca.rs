@@ -1,8 +1,9 @@
+use ::time::{Duration, OffsetDateTime};
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
 };
 use ring::rand::SecureRandom;
-use ::time::{Duration, OffsetDateTime};
 use x509_parser::prelude::*;
 
 use crate::names::Subnet;
@@ -143,9 +144,7 @@ impl RootCa {
 
 /// Reads the permitted subtrees of a CA certificate's nameConstraints extension.
 fn constraints_of(cert: &X509Certificate<'_>) -> Result<Option<NameConstraintsPolicy>, PkiError> {
-    let ext = cert
-        .name_constraints()
-        .map_err(|e| PkiError::CorruptCa(format!("bad name constraints: {e}")))?;
+    let ext = cert.name_constraints().map_err(|e| PkiError::CorruptCa(format!("bad name constraints: {e}")))?;
     let Some(ext) = ext else { return Ok(None) };
     let mut policy = NameConstraintsPolicy { permitted_subnets: Vec::new(), permitted_dns: Vec::new() };
     for subtree in ext.value.permitted_subtrees.iter().flatten() {

@@ -123,7 +123,8 @@ pub fn create_csr(request: &CsrRequest) -> Result<PendingCsr, PkiError> {
     }
     if names.is_empty() {
         return Err(PkiError::InvalidRequest(
-            "give at least one subject alternative name (the camera's IP address or DNS name): browsers ignore the CN".into(),
+            "give at least one subject alternative name (the camera's IP address or DNS name): browsers ignore the CN"
+                .into(),
         ));
     }
     let mut dn = DistinguishedName::new();

@@ -1,5 +1,5 @@
-use serde::Serialize;
 use ::time::format_description::well_known::Rfc3339;
+use serde::Serialize;
 use x509_parser::prelude::*;
 use x509_parser::public_key::PublicKey;
 
@@ -46,8 +46,10 @@ fn general_names(names: &[GeneralName<'_>]) -> Vec<String> {
             match name {
                 GeneralName::DNSName(d) => subject_alt_names.push(d.to_string()),
                 GeneralName::IPAddress(bytes) => match bytes.len() {
-                    4 => subject_alt_names.extend(<[u8; 4]>::try_from(*bytes).ok().map(|b| std::net::Ipv4Addr::from(b).to_string())),
-                    16 => subject_alt_names.extend(<[u8; 16]>::try_from(*bytes).ok().map(|b| std::net::Ipv6Addr::from(b).to_string())),
+                    4 => subject_alt_names
+                        .extend(<[u8; 4]>::try_from(*bytes).ok().map(|b| std::net::Ipv4Addr::from(b).to_string())),
+                    16 => subject_alt_names
+                        .extend(<[u8; 16]>::try_from(*bytes).ok().map(|b| std::net::Ipv6Addr::from(b).to_string())),
                     _ => {}
                 },
                 other => subject_alt_names.push(other.to_string()),

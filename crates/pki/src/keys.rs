@@ -69,9 +69,7 @@ impl SecretKey {
                 let bits = if key_type == KeyType::Rsa2048 { 2048 } else { 3072 };
                 let key = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, bits)
                     .map_err(|e| PkiError::Crypto(format!("RSA key generation: {e}")))?;
-                let doc = key
-                    .to_pkcs8_der()
-                    .map_err(|e| PkiError::Crypto(format!("RSA key encoding: {e}")))?;
+                let doc = key.to_pkcs8_der().map_err(|e| PkiError::Crypto(format!("RSA key encoding: {e}")))?;
                 Ok(Self { pkcs8: Zeroizing::new(doc.as_bytes().to_vec()) })
             }
         }

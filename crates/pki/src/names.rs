@@ -202,11 +202,8 @@ impl NameConstraintsPolicy {
             .iter()
             .map(|net| GeneralSubtree::IpAddress(CidrSubnet::from_addr_prefix(net.addr, net.prefix)))
             .collect();
-        permitted.extend(
-            self.permitted_dns
-                .iter()
-                .map(|d| GeneralSubtree::DnsName(d.trim_start_matches('.').to_owned())),
-        );
+        permitted
+            .extend(self.permitted_dns.iter().map(|d| GeneralSubtree::DnsName(d.trim_start_matches('.').to_owned())));
         NameConstraints { permitted_subtrees: permitted, excluded_subtrees: Vec::new() }
     }
 }
@@ -219,7 +216,18 @@ mod tests {
     #[test]
     fn default_policy_permits_private_and_refuses_public() {
         let policy = NameConstraintsPolicy::default();
-        for ok in ["10.1.2.3", "172.31.0.1", "192.168.1.120", "169.254.9.9", "100.64.0.1", "fd00::1", "fe80::1", "cam.local", "local", "cam.home.arpa"] {
+        for ok in [
+            "10.1.2.3",
+            "172.31.0.1",
+            "192.168.1.120",
+            "169.254.9.9",
+            "100.64.0.1",
+            "fd00::1",
+            "fe80::1",
+            "cam.local",
+            "local",
+            "cam.home.arpa",
+        ] {
             assert!(policy.permits(&SanName::parse(ok).unwrap()), "{ok}");
         }
         for bad in ["8.8.8.8", "172.32.0.1", "127.0.0.1", "2001:db8::1", "example.com", "notlocal", "localhost"] {

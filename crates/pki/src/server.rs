@@ -1,5 +1,5 @@
-use rcgen::{CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyUsagePurpose};
 use ::time::{Duration, OffsetDateTime};
+use rcgen::{CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyUsagePurpose};
 use zeroize::Zeroizing;
 
 use crate::{KeyType, PkiError, RootCa, SanName, SecretKey};
@@ -96,10 +96,12 @@ impl MintedServer {
     pub fn from_bundle_pem(text: &[u8]) -> Result<Self, PkiError> {
         let key = SecretKey::from_pkcs8_pem(text)?;
         let certs = crate::pem::certificates(text).map_err(PkiError::BadCertificate)?;
-        let leaf = certs.into_iter().next().ok_or_else(|| PkiError::BadCertificate("no certificate in the bundle".into()))?;
+        let leaf =
+            certs.into_iter().next().ok_or_else(|| PkiError::BadCertificate("no certificate in the bundle".into()))?;
         let info = crate::describe(&leaf)?;
         let names = info.subject_alt_names.iter().filter_map(|n| SanName::parse(n).ok()).collect();
-        let time = |unix: i64| OffsetDateTime::from_unix_timestamp(unix).map_err(|e| PkiError::BadCertificate(e.to_string()));
+        let time =
+            |unix: i64| OffsetDateTime::from_unix_timestamp(unix).map_err(|e| PkiError::BadCertificate(e.to_string()));
         Ok(Self {
             cert_der: leaf,
             key,

@@ -5,13 +5,17 @@
 
 use std::time::Duration;
 
+use ::time::OffsetDateTime;
 use camera_pki::*;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
-use ::time::OffsetDateTime;
 use x509_parser::prelude::*;
 
 fn spec(policy: NameConstraintsPolicy) -> CaSpec {
-    CaSpec { model: "Test Cam".into(), constraints: policy, not_before: OffsetDateTime::now_utc() - ::time::Duration::hours(1) }
+    CaSpec {
+        model: "Test Cam".into(),
+        constraints: policy,
+        not_before: OffsetDateTime::now_utc() - ::time::Duration::hours(1),
+    }
 }
 
 fn server_spec(names: &[&str]) -> ServerSpec {
@@ -241,7 +245,8 @@ mod description {
 /// DNS name constraint instead of returning an error.
 #[test]
 fn a_non_ascii_dns_constraint_is_an_error_not_a_panic() {
-    let policy = NameConstraintsPolicy { permitted_subnets: Vec::new(), permitted_dns: vec![".site\u{397}ome.arpa".into()] };
+    let policy =
+        NameConstraintsPolicy { permitted_subnets: Vec::new(), permitted_dns: vec![".site\u{397}ome.arpa".into()] };
     let e = RootCa::generate(&spec(policy)).unwrap_err();
     assert!(e.to_string().contains("permitted_dns"), "{e}");
 }

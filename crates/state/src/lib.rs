@@ -27,9 +27,7 @@ const TEMP_PREFIX: &str = ".tmp-";
 /// others, not even for a moment.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
     let dir = parent_dir(path);
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
+    let name = path.file_name().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
     // Unique per process and call (threads may write at once); the boot and the pid let a later
     // cleanup tell a dead writer's leftovers from a live writer's file.
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

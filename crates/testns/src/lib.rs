@@ -68,9 +68,7 @@ impl Default for NetnsSetup {
     /// tentative for a second or two.
     fn default() -> Self {
         NetnsSetup::loopback_only()
-            .ip(&[
-                "link", "add", CAM_IF, "type", "veth", "peer", "name", PEER_IF,
-            ])
+            .ip(&["link", "add", CAM_IF, "type", "veth", "peer", "name", PEER_IF])
             .ip(&["addr", "add", "10.77.0.2/24", "dev", CAM_IF])
             .ip(&["-6", "addr", "add", "fd77::2/64", "dev", CAM_IF, "nodad"])
             .ip(&["link", "set", CAM_IF, "up"])
@@ -81,18 +79,13 @@ impl Default for NetnsSetup {
 impl NetnsSetup {
     /// Only `lo`, brought up (127.0.0.1 and ::1).
     pub fn loopback_only() -> Self {
-        NetnsSetup {
-            ip_commands: Vec::new(),
-            wait_for_dad: false,
-        }
-        .ip(&["link", "set", "lo", "up"])
+        NetnsSetup { ip_commands: Vec::new(), wait_for_dad: false }.ip(&["link", "set", "lo", "up"])
     }
 
     /// Adds one `ip` command (arguments without the leading `ip`).
     #[must_use]
     pub fn ip(mut self, args: &[&str]) -> Self {
-        self.ip_commands
-            .push(args.iter().map(|a| (*a).to_owned()).collect());
+        self.ip_commands.push(args.iter().map(|a| (*a).to_owned()).collect());
         self
     }
 
@@ -160,9 +153,7 @@ fn run_in_child(test_name: &str) {
         .output();
     let output = match output {
         Ok(o) => o,
-        Err(e) => panic!(
-            "camera-testns: cannot run `unshare` (util-linux) to make a network namespace: {e}"
-        ),
+        Err(e) => panic!("camera-testns: cannot run `unshare` (util-linux) to make a network namespace: {e}"),
     };
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -179,18 +170,13 @@ fn run_in_child(test_name: &str) {
                 stderr.trim()
             );
         }
-        if runner.is_empty()
-            && (stderr.contains("Exec format error") || stderr.contains("Syntax error"))
-        {
+        if runner.is_empty() && (stderr.contains("Exec format error") || stderr.contains("Syntax error")) {
             panic!(
                 "camera-testns: the test binary cannot be run directly (a cross-compiled binary without \
                  binfmt_misc?): set {RUNNER_ENV}, e.g. \"qemu-arm -L /usr/arm-linux-gnueabihf\""
             );
         }
-        panic!(
-            "camera-testns: test {test_name} failed inside its network namespace ({})",
-            output.status
-        );
+        panic!("camera-testns: test {test_name} failed inside its network namespace ({})", output.status);
     }
     if !stdout.contains(" 1 passed;") {
         panic!(
@@ -315,8 +301,7 @@ pub fn wait_for_ipv6_settled(timeout: Duration) -> bool {
                 try_ip(&["-o", "-6", "addr", "show", "dev", &name, "scope", "link"])
                     .is_ok_and(|out| !out.trim().is_empty())
             });
-        all_have_link_local
-            && try_ip(&["-6", "addr", "show", "tentative"]).is_ok_and(|out| out.trim().is_empty())
+        all_have_link_local && try_ip(&["-6", "addr", "show", "tentative"]).is_ok_and(|out| out.trim().is_empty())
     })
 }
 

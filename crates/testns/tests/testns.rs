@@ -3,24 +3,16 @@
 
 use std::time::Duration;
 
-use camera_testns::{
-    in_private_netns, inside_private_netns, ip, try_ip, wait_for_ipv6_settled, NetnsSetup,
-};
+use camera_testns::{in_private_netns, inside_private_netns, ip, try_ip, wait_for_ipv6_settled, NetnsSetup};
 
 #[test]
 fn default_setup_has_lo_and_the_veth_pair() {
-    if !in_private_netns(
-        "default_setup_has_lo_and_the_veth_pair",
-        &NetnsSetup::default(),
-    ) {
+    if !in_private_netns("default_setup_has_lo_and_the_veth_pair", &NetnsSetup::default()) {
         return;
     }
     let links = ip(&["-o", "link", "show"]);
-    let names: Vec<&str> = links
-        .lines()
-        .filter_map(|l| l.split(':').nth(1))
-        .map(|n| n.trim().split('@').next().unwrap_or(""))
-        .collect();
+    let names: Vec<&str> =
+        links.lines().filter_map(|l| l.split(':').nth(1)).map(|n| n.trim().split('@').next().unwrap_or("")).collect();
     assert_eq!(names.len(), 3, "{links}");
     for name in ["lo", "cam0", "peer0"] {
         assert!(names.contains(&name), "{links}");
@@ -38,9 +30,7 @@ fn default_setup_has_lo_and_the_veth_pair() {
 #[test]
 fn custom_setup_and_wait_for_dad() {
     let setup = NetnsSetup::loopback_only()
-        .ip(&[
-            "link", "add", "eth0", "type", "veth", "peer", "name", "eth1",
-        ])
+        .ip(&["link", "add", "eth0", "type", "veth", "peer", "name", "eth1"])
         .ip(&["link", "set", "eth0", "up"])
         .ip(&["link", "set", "eth1", "up"])
         .ip(&["-6", "addr", "add", "fd78::1/64", "dev", "eth0"])
@@ -65,10 +55,7 @@ fn ip_refuses_outside_a_private_namespace() {
 fn failing_body_inside() {
     // Passes when run normally; fails when run inside a namespace, which is how
     // `failure_inside_fails_the_parent` runs it.
-    assert!(
-        !inside_private_netns(),
-        "deliberate failure inside the namespace"
-    );
+    assert!(!inside_private_netns(), "deliberate failure inside the namespace");
 }
 
 #[test]

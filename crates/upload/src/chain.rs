@@ -20,9 +20,7 @@ const MAX_VALIDITY_DAYS: i64 = 398;
 const EXPIRY_WARNING_DAYS: i64 = 30;
 
 fn malformed_cert() -> UploadError {
-    UploadError::Malformed {
-        what: "certificate",
-    }
+    UploadError::Malformed { what: "certificate" }
 }
 
 /// A short name for a certificate: its CN, or the whole subject.
@@ -66,14 +64,7 @@ fn is_ca(c: &X509Certificate<'_>) -> Result<bool, UploadError> {
 
 fn format_time(t: &ASN1Time) -> String {
     let dt = t.to_datetime();
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
-        dt.year(),
-        u8::from(dt.month()),
-        dt.day(),
-        dt.hour(),
-        dt.minute()
-    )
+    format!("{:04}-{:02}-{:02} {:02}:{:02} UTC", dt.year(), u8::from(dt.month()), dt.day(), dt.hour(), dt.minute())
 }
 
 fn unix_seconds(t: SystemTime) -> i64 {
@@ -84,10 +75,7 @@ fn unix_seconds(t: SystemTime) -> i64 {
 }
 
 fn format_unix(secs: i64) -> String {
-    ASN1Time::from_timestamp(secs).map_or_else(
-        |_| format!("{secs} seconds after 1970"),
-        |t| format_time(&t),
-    )
+    ASN1Time::from_timestamp(secs).map_or_else(|_| format!("{secs} seconds after 1970"), |t| format_time(&t))
 }
 
 /// Checks the validity period of one certificate at `now`.
@@ -101,25 +89,16 @@ fn check_validity(c: &X509Certificate<'_>, now: i64, leaf: bool) -> Result<(), U
         });
     }
     if v.not_after.timestamp() < now {
-        return Err(UploadError::Expired {
-            subject: display_name(c),
-            not_after: format_time(&v.not_after),
-            leaf,
-        });
+        return Err(UploadError::Expired { subject: display_name(c), not_after: format_time(&v.not_after), leaf });
     }
     Ok(())
 }
 
 /// Picks the server certificate among the uploaded ones.
-fn pick_leaf(
-    certs: &[X509Certificate<'_>],
-    keys_to_try: &[&PrivateKey],
-) -> Result<usize, UploadError> {
+fn pick_leaf(certs: &[X509Certificate<'_>], keys_to_try: &[&PrivateKey]) -> Result<usize, UploadError> {
     let n = certs.len();
     let candidates: Vec<usize> = (0..n)
-        .filter(|&i| {
-            !(0..n).any(|j| j != i && names_issuer(&certs[i], &certs[j]) && !self_issued(&certs[j]))
-        })
+        .filter(|&i| !(0..n).any(|j| j != i && names_issuer(&certs[i], &certs[j]) && !self_issued(&certs[j])))
         .collect();
     if candidates.len() == 1 {
         return Ok(candidates[0]);
@@ -133,18 +112,11 @@ fn pick_leaf(
     if non_ca.len() == 1 {
         return Ok(non_ca[0]);
     }
-    let pool = if non_ca.is_empty() {
-        &candidates
-    } else {
-        &non_ca
-    };
+    let pool = if non_ca.is_empty() { &candidates } else { &non_ca };
     let matching: Vec<usize> = pool
         .iter()
         .copied()
-        .filter(|&i| {
-            keys::cert_public_key(&certs[i])
-                .is_ok_and(|p| keys_to_try.iter().any(|k| k.public.matches(&p)))
-        })
+        .filter(|&i| keys::cert_public_key(&certs[i]).is_ok_and(|p| keys_to_try.iter().any(|k| k.public.matches(&p))))
         .collect();
     if matching.len() == 1 {
         return Ok(matching[0]);
@@ -153,14 +125,8 @@ fn pick_leaf(
         // Only CA certificates were uploaded (e.g. the root CA instead of the server certificate).
         return Err(UploadError::CaCertificate);
     }
-    let shown = if pool.is_empty() {
-        (0..n).collect::<Vec<_>>()
-    } else {
-        pool.clone()
-    };
-    Err(UploadError::AmbiguousChain {
-        candidates: shown.iter().map(|&i| display_name(&certs[i])).collect(),
-    })
+    let shown = if pool.is_empty() { (0..n).collect::<Vec<_>>() } else { pool.clone() };
+    Err(UploadError::AmbiguousChain { candidates: shown.iter().map(|&i| display_name(&certs[i])).collect() })
 }
 
 /// The names a leaf certificate claims: SAN IPs and DNS names, or the CN when there is no SAN.
@@ -172,23 +138,15 @@ pub struct CertificateNames {
 }
 
 fn names_of(c: &X509Certificate<'_>) -> Result<CertificateNames, UploadError> {
-    let mut names = CertificateNames {
-        ips: Vec::new(),
-        dns: Vec::new(),
-        has_san: false,
-    };
+    let mut names = CertificateNames { ips: Vec::new(), dns: Vec::new(), has_san: false };
     if let Some(san) = c.subject_alternative_name().map_err(|_| malformed_cert())? {
         names.has_san = true;
         for gn in &san.value.general_names {
             match gn {
                 GeneralName::DNSName(d) => names.dns.push(d.to_string()),
                 GeneralName::IPAddress(b) => match b.len() {
-                    4 => names.ips.push(IpAddr::from(
-                        <[u8; 4]>::try_from(*b).map_err(|_| malformed_cert())?,
-                    )),
-                    16 => names.ips.push(IpAddr::from(
-                        <[u8; 16]>::try_from(*b).map_err(|_| malformed_cert())?,
-                    )),
+                    4 => names.ips.push(IpAddr::from(<[u8; 4]>::try_from(*b).map_err(|_| malformed_cert())?)),
+                    16 => names.ips.push(IpAddr::from(<[u8; 16]>::try_from(*b).map_err(|_| malformed_cert())?)),
                     _ => {}
                 },
                 _ => {}
@@ -237,17 +195,12 @@ fn canonical(ip: IpAddr) -> IpAddr {
 fn relevant_ip(ip: &IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => !v4.is_loopback() && !v4.is_unspecified(),
-        IpAddr::V6(v6) => {
-            !v6.is_loopback() && !v6.is_unspecified() && (v6.segments()[0] & 0xffc0) != 0xfe80
-        }
+        IpAddr::V6(v6) => !v6.is_loopback() && !v6.is_unspecified() && (v6.segments()[0] & 0xffc0) != 0xfe80,
     }
 }
 
 fn join_ips(ips: &[IpAddr]) -> String {
-    ips.iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(", ")
+    ips.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }
 
 /// Warnings about the camera's addresses a certificate does not name: the one rule both the
@@ -261,33 +214,18 @@ pub fn address_notices(names: &CertificateNames, current_ips: &[IpAddr], current
             "This certificate has no subjectAltName, and browsers ignore the common name: they will warn. Ask for a certificate with subjectAltName=IP:<camera address> (and/or DNS:<name>).",
         ));
     }
-    let relevant: Vec<IpAddr> = current_ips
-        .iter()
-        .copied()
-        .filter(relevant_ip)
-        .map(canonical)
-        .collect();
+    let relevant: Vec<IpAddr> = current_ips.iter().copied().filter(relevant_ip).map(canonical).collect();
     if relevant.is_empty() {
         return warnings;
     }
     let cert_ips: Vec<IpAddr> = names.ips.iter().copied().map(canonical).collect();
-    let covered: Vec<IpAddr> = relevant
-        .iter()
-        .copied()
-        .filter(|ip| cert_ips.contains(ip))
-        .collect();
-    let missing: Vec<IpAddr> = relevant
-        .iter()
-        .copied()
-        .filter(|ip| !cert_ips.contains(ip))
-        .collect();
+    let covered: Vec<IpAddr> = relevant.iter().copied().filter(|ip| cert_ips.contains(ip)).collect();
+    let missing: Vec<IpAddr> = relevant.iter().copied().filter(|ip| !cert_ips.contains(ip)).collect();
     if missing.is_empty() {
         return warnings;
     }
-    let dns_covered: Vec<&String> = current_dns
-        .iter()
-        .filter(|h| names.dns.iter().any(|p| dns_name_matches(p, h)))
-        .collect();
+    let dns_covered: Vec<&String> =
+        current_dns.iter().filter(|h| names.dns.iter().any(|p| dns_name_matches(p, h))).collect();
     if covered.is_empty() {
         if let Some(name) = dns_covered.first() {
             warnings.push(Notice::new(
@@ -301,11 +239,7 @@ pub fn address_notices(names: &CertificateNames, current_ips: &[IpAddr], current
             let mut listed: Vec<String> = names.ips.iter().map(ToString::to_string).collect();
             listed.extend(names.dns.iter().cloned());
             listed.truncate(8);
-            let claimed = if listed.is_empty() {
-                "no address or name".to_string()
-            } else {
-                listed.join(", ")
-            };
+            let claimed = if listed.is_empty() { "no address or name".to_string() } else { listed.join(", ") };
             warnings.push(Notice::new(
                 "name_mismatch",
                 format!(
@@ -328,12 +262,7 @@ pub fn address_notices(names: &CertificateNames, current_ips: &[IpAddr], current
 
 /// Turns the collected material into an accepted (chain, key) pair, or an error.
 pub(crate) fn assemble(material: Material, ctx: &Context<'_>) -> Result<Accepted, UploadError> {
-    let Material {
-        certs: cert_ders,
-        keys: uploaded_keys,
-        saw_csr,
-        saw_public_key,
-    } = material;
+    let Material { certs: cert_ders, keys: uploaded_keys, saw_csr, saw_public_key } = material;
     if cert_ders.is_empty() {
         return Err(if !uploaded_keys.is_empty() || saw_public_key {
             UploadError::CertificateMissing
@@ -349,11 +278,8 @@ pub(crate) fn assemble(material: Material, ctx: &Context<'_>) -> Result<Accepted
         certs.push(c);
     }
     let pending = ctx.pending_key_pkcs8.and_then(|p| keys::from_pkcs8(p).ok());
-    let keys_to_try: Vec<&PrivateKey> = if uploaded_keys.is_empty() {
-        pending.iter().collect()
-    } else {
-        uploaded_keys.iter().collect()
-    };
+    let keys_to_try: Vec<&PrivateKey> =
+        if uploaded_keys.is_empty() { pending.iter().collect() } else { uploaded_keys.iter().collect() };
 
     let leaf_idx = pick_leaf(&certs, &keys_to_try)?;
     let leaf = &certs[leaf_idx];
@@ -362,22 +288,12 @@ pub(crate) fn assemble(material: Material, ctx: &Context<'_>) -> Result<Accepted
     }
 
     // Pair the leaf with a key.
-    let leaf_pub =
-        keys::cert_public_key(leaf).map_err(|found| UploadError::UnsupportedKey { found })?;
-    let pending_matches = pending
-        .as_ref()
-        .is_some_and(|p| p.public.matches(&leaf_pub));
+    let leaf_pub = keys::cert_public_key(leaf).map_err(|found| UploadError::UnsupportedKey { found })?;
+    let pending_matches = pending.as_ref().is_some_and(|p| p.public.matches(&leaf_pub));
     let (key_pkcs8, key_from_pending_csr) = if !uploaded_keys.is_empty() {
-        match uploaded_keys
-            .into_iter()
-            .find(|k| k.public.matches(&leaf_pub))
-        {
+        match uploaded_keys.into_iter().find(|k| k.public.matches(&leaf_pub)) {
             Some(k) => (k.pkcs8, false),
-            None => {
-                return Err(UploadError::KeyMismatch {
-                    matches_pending: pending_matches,
-                })
-            }
+            None => return Err(UploadError::KeyMismatch { matches_pending: pending_matches }),
         }
     } else {
         match pending {
@@ -408,9 +324,8 @@ pub(crate) fn assemble(material: Material, ctx: &Context<'_>) -> Result<Accepted
     let mut reached_self_signed = self_issued(leaf);
     while !self_issued(&certs[cur]) {
         let child = &certs[cur];
-        let named: Vec<usize> = (0..certs.len())
-            .filter(|j| !used.contains(j) && names_issuer(&certs[*j], child))
-            .collect();
+        let named: Vec<usize> =
+            (0..certs.len()).filter(|j| !used.contains(j) && names_issuer(&certs[*j], child)).collect();
         let Some(&first) = named.first() else { break };
         let mut found = None;
         let mut reason = String::new();
@@ -440,16 +355,12 @@ pub(crate) fn assemble(material: Material, ctx: &Context<'_>) -> Result<Accepted
         if !self_issued(issuer) {
             // An intermediate must be a CA allowed to sign certificates (a root is trusted as such).
             let ca_ok = is_ca(issuer)? || issuer.version() == X509Version::V1;
-            let ku_ok = issuer
-                .key_usage()
-                .map_err(|_| malformed_cert())?
-                .is_none_or(|ku| ku.value.key_cert_sign());
+            let ku_ok = issuer.key_usage().map_err(|_| malformed_cert())?.is_none_or(|ku| ku.value.key_cert_sign());
             if !ca_ok || !ku_ok {
                 return Err(UploadError::BrokenChain {
                     subject: display_name(child),
                     issuer: display_name(issuer),
-                    reason: "the issuer is not a CA certificate allowed to sign certificates"
-                        .into(),
+                    reason: "the issuer is not a CA certificate allowed to sign certificates".into(),
                 });
             }
         }
@@ -500,27 +411,16 @@ pub(crate) fn assemble(material: Material, ctx: &Context<'_>) -> Result<Accepted
             "This certificate is self-signed: each PC must import it as trusted, or browsers will warn.",
         ));
     }
-    let extra: Vec<String> = (0..certs.len())
-        .filter(|i| !used.contains(i))
-        .map(|i| display_name(&certs[i]))
-        .collect();
+    let extra: Vec<String> = (0..certs.len()).filter(|i| !used.contains(i)).map(|i| display_name(&certs[i])).collect();
     if !extra.is_empty() {
         warnings.push(Notice::new(
             "extra_certificates_ignored",
-            format!(
-                "Ignored certificate(s) that are not part of this certificate's chain: {}.",
-                extra.join("; ")
-            ),
+            format!("Ignored certificate(s) that are not part of this certificate's chain: {}.", extra.join("; ")),
         ));
     }
 
     let chain_der = order.iter().map(|&i| cert_ders[i].clone()).collect();
-    Ok(Accepted {
-        chain_der,
-        key_pkcs8,
-        key_from_pending_csr,
-        warnings,
-    })
+    Ok(Accepted { chain_der, key_pkcs8, key_from_pending_csr, warnings })
 }
 
 #[cfg(test)]

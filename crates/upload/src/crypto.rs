@@ -28,15 +28,11 @@ pub(crate) struct Passphrase {
 
 impl Passphrase {
     pub(crate) fn new(s: &str) -> Self {
-        Self {
-            utf8: Zeroizing::new(s.as_bytes().to_vec()),
-        }
+        Self { utf8: Zeroizing::new(s.as_bytes().to_vec()) }
     }
 
     pub(crate) fn empty() -> Self {
-        Self {
-            utf8: Zeroizing::new(Vec::new()),
-        }
+        Self { utf8: Zeroizing::new(Vec::new()) }
     }
 
     pub(crate) fn bytes(&self) -> &[u8] {
@@ -95,15 +91,11 @@ impl From<UploadError> for DecryptError {
 }
 
 fn unsupported(scheme: &str) -> DecryptError {
-    DecryptError::Refused(UploadError::UnsupportedEncryption {
-        scheme: scheme.to_string(),
-    })
+    DecryptError::Refused(UploadError::UnsupportedEncryption { scheme: scheme.to_string() })
 }
 
 fn malformed_params() -> DecryptError {
-    DecryptError::Refused(UploadError::Malformed {
-        what: "encryption parameters",
-    })
+    DecryptError::Refused(UploadError::Malformed { what: "encryption parameters" })
 }
 
 const PBES2_OID: &str = "1.2.840.113549.1.5.13";
@@ -113,10 +105,7 @@ const PKCS12_RC2_40_OID: &str = "1.2.840.113549.1.12.1.6";
 
 /// Borrows an owned algorithm identifier.
 pub(crate) fn alg_ref(a: &pkcs8::spki::AlgorithmIdentifierOwned) -> AlgorithmIdentifierRef<'_> {
-    AlgorithmIdentifierRef {
-        oid: a.oid,
-        parameters: a.parameters.as_ref().map(AnyRef::from),
-    }
+    AlgorithmIdentifierRef { oid: a.oid, parameters: a.parameters.as_ref().map(AnyRef::from) }
 }
 
 /// Decrypts `data` encrypted under the algorithm identifier `alg` (PBES2, or a PKCS#12 PBE scheme).
@@ -139,9 +128,7 @@ pub(crate) fn decrypt(
                 .or_else(|_| {
                     pkcs8::der::Encode::to_der(&params_any)
                         .map_err(|_| ())
-                        .and_then(|d| {
-                            pkcs12::pbe_params::Pkcs12PbeParams::from_der(&d).map_err(|_| ())
-                        })
+                        .and_then(|d| pkcs12::pbe_params::Pkcs12PbeParams::from_der(&d).map_err(|_| ()))
                 })
                 .map_err(|_| malformed_params())?;
             let iterations = u64::try_from(params.iterations).map_err(|_| malformed_params())?;
@@ -166,11 +153,7 @@ pub(crate) fn decrypt(
                         .len()
                 }
                 _ => {
-                    let (key_len, eff_bits) = if oid == PKCS12_RC2_40_OID {
-                        (5, 40)
-                    } else {
-                        (16, 128)
-                    };
+                    let (key_len, eff_bits) = if oid == PKCS12_RC2_40_OID { (5, 40) } else { (16, 128) };
                     let key = pkcs12_kdf(alg, &bmp, salt, 1, iterations, key_len);
                     let iv = pkcs12_kdf(alg, &bmp, salt, 2, iterations, 8);
                     let cipher = rc2::Rc2::new_with_eff_key_len(&key, eff_bits);
@@ -186,10 +169,9 @@ pub(crate) fn decrypt(
         }
         "1.2.840.113549.1.12.1.1" | "1.2.840.113549.1.12.1.2" => Err(unsupported("RC4")),
         "1.2.840.113549.1.12.1.4" => Err(unsupported("two-key triple DES")),
-        "1.2.840.113549.1.5.3"
-        | "1.2.840.113549.1.5.6"
-        | "1.2.840.113549.1.5.10"
-        | "1.2.840.113549.1.5.11" => Err(unsupported("PKCS#5 v1.5 DES or RC2 (PBES1)")),
+        "1.2.840.113549.1.5.3" | "1.2.840.113549.1.5.6" | "1.2.840.113549.1.5.10" | "1.2.840.113549.1.5.11" => {
+            Err(unsupported("PKCS#5 v1.5 DES or RC2 (PBES1)"))
+        }
         other => Err(unsupported(&format!("an unknown scheme ({other})"))),
     }
 }
@@ -235,31 +217,18 @@ fn pbes2_decrypt(
             // Charge roughly what PBKDF2 iterations of the same cost would be.
             budget.charge(nr.saturating_mul(par) / 8)?;
             let log_n = u8::try_from(n.trailing_zeros()).map_err(|_| malformed_params())?;
-            let sp = scrypt::Params::new(
-                log_n,
-                u32::from(p.block_size),
-                u32::from(p.parallelization),
-                key_len,
-            )
-            .map_err(|_| malformed_params())?;
+            let sp = scrypt::Params::new(log_n, u32::from(p.block_size), u32::from(p.parallelization), key_len)
+                .map_err(|_| malformed_params())?;
             scrypt::scrypt(pass.bytes(), p.salt, &sp, &mut key).map_err(|_| malformed_params())?;
         }
         _ => return Err(unsupported("an unknown key-derivation function")),
     }
     let mut buf = Zeroizing::new(data.to_vec());
     let len = match params.encryption {
-        pbes2::EncryptionScheme::Aes128Cbc { iv } => {
-            cbc_decrypt::<aes::Aes128>(&key, iv, &mut buf)?
-        }
-        pbes2::EncryptionScheme::Aes192Cbc { iv } => {
-            cbc_decrypt::<aes::Aes192>(&key, iv, &mut buf)?
-        }
-        pbes2::EncryptionScheme::Aes256Cbc { iv } => {
-            cbc_decrypt::<aes::Aes256>(&key, iv, &mut buf)?
-        }
-        pbes2::EncryptionScheme::DesEde3Cbc { iv } => {
-            cbc_decrypt::<des::TdesEde3>(&key, iv, &mut buf)?
-        }
+        pbes2::EncryptionScheme::Aes128Cbc { iv } => cbc_decrypt::<aes::Aes128>(&key, iv, &mut buf)?,
+        pbes2::EncryptionScheme::Aes192Cbc { iv } => cbc_decrypt::<aes::Aes192>(&key, iv, &mut buf)?,
+        pbes2::EncryptionScheme::Aes256Cbc { iv } => cbc_decrypt::<aes::Aes256>(&key, iv, &mut buf)?,
+        pbes2::EncryptionScheme::DesEde3Cbc { iv } => cbc_decrypt::<des::TdesEde3>(&key, iv, &mut buf)?,
         _ => return Err(unsupported("single DES")),
     };
     buf.truncate(len);
@@ -272,9 +241,7 @@ where
     C: aes::cipher::BlockDecryptMut + aes::cipher::BlockCipher + KeyInit,
 {
     let dec = cbc::Decryptor::<C>::new_from_slices(key, iv).map_err(|_| malformed_params())?;
-    dec.decrypt_padded_mut::<Pkcs7>(buf)
-        .map(|p| p.len())
-        .map_err(|_| DecryptError::Wrong)
+    dec.decrypt_padded_mut::<Pkcs7>(buf).map(|p| p.len()).map_err(|_| DecryptError::Wrong)
 }
 
 /// The PKCS#12 key-derivation function (RFC 7292 appendix B.2), over ring's digests, with every
@@ -291,11 +258,7 @@ pub(crate) fn pkcs12_kdf(
     let u = alg.output_len();
     let d = vec![id; v];
     let fill = |src: &[u8]| -> Zeroizing<Vec<u8>> {
-        let len = if src.is_empty() {
-            0
-        } else {
-            v * src.len().div_ceil(v)
-        };
+        let len = if src.is_empty() { 0 } else { v * src.len().div_ceil(v) };
         Zeroizing::new((0..len).map(|i| src[i % src.len()]).collect())
     };
     let s = fill(salt);
@@ -336,10 +299,7 @@ mod tests {
     use super::*;
 
     fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .filter_map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
-            .collect()
+        (0..s.len()).step_by(2).filter_map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
     }
 
     #[test]
@@ -348,20 +308,11 @@ mod tests {
         let pass = Passphrase::new("ge@äheim");
         let salt = [1, 2, 3, 4, 5, 6, 7, 8];
         let key = pkcs12_kdf(&digest::SHA256, &pass.bmp(), &salt, 1, 100, 32);
-        assert_eq!(
-            &key[..],
-            &hex("fae4d4957a3cc781e1180b9d4fb79c1e0c8579b746a3177e5b0768a3118bf863")[..]
-        );
+        assert_eq!(&key[..], &hex("fae4d4957a3cc781e1180b9d4fb79c1e0c8579b746a3177e5b0768a3118bf863")[..]);
         let iv = pkcs12_kdf(&digest::SHA256, &pass.bmp(), &salt, 2, 100, 32);
-        assert_eq!(
-            &iv[..],
-            &hex("e5ff813bc6547de5155b14d2fada85b3201a977349db6e26ccc998d9e8f83d6c")[..]
-        );
+        assert_eq!(&iv[..], &hex("e5ff813bc6547de5155b14d2fada85b3201a977349db6e26ccc998d9e8f83d6c")[..]);
         let short = pkcs12_kdf(&digest::SHA256, &pass.bmp(), &salt, 1, 100, 20);
-        assert_eq!(
-            &short[..],
-            &hex("fae4d4957a3cc781e1180b9d4fb79c1e0c8579b7")[..]
-        );
+        assert_eq!(&short[..], &hex("fae4d4957a3cc781e1180b9d4fb79c1e0c8579b7")[..]);
     }
 
     #[test]

@@ -35,9 +35,7 @@ impl Material {
                 }
                 Ok(())
             }
-            Err(_) => Err(UploadError::Malformed {
-                what: "certificate",
-            }),
+            Err(_) => Err(UploadError::Malformed { what: "certificate" }),
         }
     }
 
@@ -62,10 +60,7 @@ pub(crate) fn read_field(
     if pem::looks_like_pem(data) {
         return read_pem(data, pass, budget, m);
     }
-    let first = data
-        .iter()
-        .position(|c| !c.is_ascii_whitespace())
-        .unwrap_or(data.len());
+    let first = data.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(data.len());
     if data.get(first) == Some(&0x30) {
         return read_der(&data[first..], pass, budget, m);
     }
@@ -75,17 +70,10 @@ pub(crate) fn read_field(
     }
 }
 
-fn read_pem(
-    data: &[u8],
-    pass: Option<&Passphrase>,
-    budget: &mut Budget,
-    m: &mut Material,
-) -> Result<(), UploadError> {
+fn read_pem(data: &[u8], pass: Option<&Passphrase>, budget: &mut Budget, m: &mut Material) -> Result<(), UploadError> {
     let blocks = pem::parse(data).map_err(|_| UploadError::Malformed { what: "PEM text" })?;
-    let ec_hint = blocks
-        .iter()
-        .find(|b| b.label == "EC PARAMETERS")
-        .and_then(|b| ObjectIdentifier::from_der(&b.der).ok());
+    let ec_hint =
+        blocks.iter().find(|b| b.label == "EC PARAMETERS").and_then(|b| ObjectIdentifier::from_der(&b.der).ok());
     let mut recognised = false;
     for block in &blocks {
         let der = &block.der[..];
@@ -100,11 +88,7 @@ fn read_pem(
                 let is_rsa = block.label.starts_with("RSA");
                 let key = if is_encrypted_legacy(&block.headers) {
                     let plain = legacy_decrypt(&block.headers, der, pass, budget)?;
-                    let parsed = if is_rsa {
-                        keys::from_pkcs1(&plain)
-                    } else {
-                        keys::from_sec1(&plain, ec_hint)
-                    };
+                    let parsed = if is_rsa { keys::from_pkcs1(&plain) } else { keys::from_sec1(&plain, ec_hint) };
                     match parsed {
                         // Valid padding but not a key: the passphrase was wrong.
                         Err(UploadError::Malformed { .. }) => return Err(wrong_or_required(pass)),
@@ -118,23 +102,14 @@ fn read_pem(
                 m.add_key(key)?;
             }
             "ENCRYPTED PRIVATE KEY" => {
-                let key =
-                    encrypted_pkcs8(der, pass, budget).map_err(pem_malformed("PEM private key"))?;
+                let key = encrypted_pkcs8(der, pass, budget).map_err(pem_malformed("PEM private key"))?;
                 m.add_key(key)?;
             }
             "EC PARAMETERS" => {}
             "CERTIFICATE REQUEST" | "NEW CERTIFICATE REQUEST" => m.saw_csr = true,
             "PUBLIC KEY" | "RSA PUBLIC KEY" => m.saw_public_key = true,
-            "DSA PRIVATE KEY" => {
-                return Err(UploadError::UnsupportedKey {
-                    found: "a DSA key".into(),
-                })
-            }
-            "OPENSSH PRIVATE KEY" => {
-                return Err(UploadError::UnsupportedKey {
-                    found: "an OpenSSH-format key".into(),
-                })
-            }
+            "DSA PRIVATE KEY" => return Err(UploadError::UnsupportedKey { found: "a DSA key".into() }),
+            "OPENSSH PRIVATE KEY" => return Err(UploadError::UnsupportedKey { found: "an OpenSSH-format key".into() }),
             "PKCS12" => read_der(der, pass, budget, m)?,
             _ => continue,
         }
@@ -175,22 +150,12 @@ fn truncated_der(data: &[u8]) -> bool {
         if n == 0 || n > 4 || data.len() < 2 + n {
             return n != 0 && n <= 4;
         }
-        (
-            data[2..2 + n]
-                .iter()
-                .fold(0usize, |acc, &b| (acc << 8) | usize::from(b)),
-            2 + n,
-        )
+        (data[2..2 + n].iter().fold(0usize, |acc, &b| (acc << 8) | usize::from(b)), 2 + n)
     };
     data.len() < header.saturating_add(len)
 }
 
-fn read_der(
-    data: &[u8],
-    pass: Option<&Passphrase>,
-    budget: &mut Budget,
-    m: &mut Material,
-) -> Result<(), UploadError> {
+fn read_der(data: &[u8], pass: Option<&Passphrase>, budget: &mut Budget, m: &mut Material) -> Result<(), UploadError> {
     // Certificates, possibly several concatenated.
     if x509_parser::parse_x509_certificate(data).is_ok() {
         let mut rest = data;
@@ -220,14 +185,16 @@ fn read_der(
     if sec1::EcPrivateKey::from_der(data).is_ok() {
         return m.add_key(keys::from_sec1(data, None)?);
     }
-    if <x509_parser::certification_request::X509CertificationRequest as x509_parser::prelude::FromDer<_>>::from_der(data).is_ok() {
+    if <x509_parser::certification_request::X509CertificationRequest as x509_parser::prelude::FromDer<_>>::from_der(
+        data,
+    )
+    .is_ok()
+    {
         m.saw_csr = true;
         return Ok(());
     }
     if truncated_der(data) {
-        return Err(UploadError::Malformed {
-            what: "file (DER or PKCS#12)",
-        });
+        return Err(UploadError::Malformed { what: "file (DER or PKCS#12)" });
     }
     Err(UploadError::Unrecognised)
 }
@@ -238,19 +205,11 @@ pub(crate) fn encrypted_pkcs8(
     pass: Option<&Passphrase>,
     budget: &mut Budget,
 ) -> Result<PrivateKey, UploadError> {
-    let info = pkcs12::pbe_params::EncryptedPrivateKeyInfo::from_der(der).map_err(|_| {
-        UploadError::Malformed {
-            what: "encrypted private key",
-        }
-    })?;
+    let info = pkcs12::pbe_params::EncryptedPrivateKeyInfo::from_der(der)
+        .map_err(|_| UploadError::Malformed { what: "encrypted private key" })?;
     let alg = crypto::alg_ref(&info.encryption_algorithm);
     let empty = Passphrase::empty();
-    let plain = match crypto::decrypt(
-        alg,
-        info.encrypted_data.as_bytes(),
-        pass.unwrap_or(&empty),
-        budget,
-    ) {
+    let plain = match crypto::decrypt(alg, info.encrypted_data.as_bytes(), pass.unwrap_or(&empty), budget) {
         Ok(p) => p,
         Err(DecryptError::Wrong) => return Err(wrong_or_required(pass)),
         Err(DecryptError::Refused(e)) => return Err(e),
@@ -262,10 +221,9 @@ pub(crate) fn encrypted_pkcs8(
 }
 
 fn is_encrypted_legacy(headers: &[(String, String)]) -> bool {
-    headers.iter().any(|(k, v)| {
-        k.eq_ignore_ascii_case("Proc-Type")
-            && v.replace(' ', "").eq_ignore_ascii_case("4,ENCRYPTED")
-    })
+    headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("Proc-Type") && v.replace(' ', "").eq_ignore_ascii_case("4,ENCRYPTED"))
 }
 
 fn hex_decode(s: &str) -> Option<Vec<u8>> {
@@ -273,10 +231,7 @@ fn hex_decode(s: &str) -> Option<Vec<u8>> {
     if s.len() % 2 != 0 || !s.is_ascii() {
         return None;
     }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
-        .collect()
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
 }
 
 /// Decrypts a legacy OpenSSL encrypted PEM body (`DEK-Info`, key from EVP_BytesToKey with MD5, one round).
@@ -291,31 +246,19 @@ fn legacy_decrypt(
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("DEK-Info"))
         .map(|(_, v)| v.as_str())
-        .ok_or(UploadError::Malformed {
-            what: "encrypted PEM key (no DEK-Info)",
-        })?;
-    let (cipher, iv_hex) = dek.split_once(',').ok_or(UploadError::Malformed {
-        what: "encrypted PEM key",
-    })?;
+        .ok_or(UploadError::Malformed { what: "encrypted PEM key (no DEK-Info)" })?;
+    let (cipher, iv_hex) = dek.split_once(',').ok_or(UploadError::Malformed { what: "encrypted PEM key" })?;
     let cipher = cipher.trim().to_ascii_uppercase();
-    let iv = hex_decode(iv_hex).ok_or(UploadError::Malformed {
-        what: "encrypted PEM key",
-    })?;
+    let iv = hex_decode(iv_hex).ok_or(UploadError::Malformed { what: "encrypted PEM key" })?;
     let (key_len, iv_len) = match cipher.as_str() {
         "AES-128-CBC" => (16, 16),
         "AES-192-CBC" => (24, 16),
         "AES-256-CBC" => (32, 16),
         "DES-EDE3-CBC" => (24, 8),
-        other => {
-            return Err(UploadError::UnsupportedEncryption {
-                scheme: other.to_string(),
-            })
-        }
+        other => return Err(UploadError::UnsupportedEncryption { scheme: other.to_string() }),
     };
     if iv.len() != iv_len {
-        return Err(UploadError::Malformed {
-            what: "encrypted PEM key",
-        });
+        return Err(UploadError::Malformed { what: "encrypted PEM key" });
     }
     budget.charge(1)?;
     let key = evp_bytes_to_key(pass.bytes(), &iv[..8], key_len);

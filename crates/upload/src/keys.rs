@@ -40,16 +40,7 @@ impl PublicKey {
     pub(crate) fn matches(&self, cert: &PublicKey) -> bool {
         match (self, cert) {
             (PublicKey::Rsa { .. }, PublicKey::Rsa { .. }) => self == cert,
-            (
-                PublicKey::Ec {
-                    curve: c1,
-                    point: p1,
-                },
-                PublicKey::Ec {
-                    curve: c2,
-                    point: p2,
-                },
-            ) => {
+            (PublicKey::Ec { curve: c1, point: p1 }, PublicKey::Ec { curve: c2, point: p2 }) => {
                 if c1 != c2 {
                     return false;
                 }
@@ -59,9 +50,7 @@ impl PublicKey {
                 // A compressed point in the certificate: same x, same parity of y.
                 let coord = (p1.len().saturating_sub(1)) / 2;
                 match (p1.first(), p2.first()) {
-                    (Some(4), Some(&tag @ (2 | 3)))
-                        if p2.len() == coord + 1 && p1.len() == 2 * coord + 1 =>
-                    {
+                    (Some(4), Some(&tag @ (2 | 3))) if p2.len() == coord + 1 && p1.len() == 2 * coord + 1 => {
                         let y_odd = p1.last().is_some_and(|b| b & 1 == 1);
                         p1[1..=coord] == p2[1..] && (tag == 3) == y_odd
                     }
@@ -85,15 +74,11 @@ fn strip_zeros(b: &[u8]) -> Vec<u8> {
 }
 
 fn unsupported(found: impl Into<String>) -> UploadError {
-    UploadError::UnsupportedKey {
-        found: found.into(),
-    }
+    UploadError::UnsupportedKey { found: found.into() }
 }
 
 fn malformed_key() -> UploadError {
-    UploadError::Malformed {
-        what: "private key",
-    }
+    UploadError::Malformed { what: "private key" }
 }
 
 /// Names an algorithm or curve OID that is not supported.
@@ -165,27 +150,16 @@ pub(crate) fn from_pkcs1(der: &[u8]) -> Result<PrivateKey, UploadError> {
     if rsa.other_prime_infos.is_some() {
         return Err(unsupported("a multi-prime RSA key"));
     }
-    let alg = AlgorithmIdentifierRef {
-        oid: ObjectIdentifier::new_unwrap(RSA_OID),
-        parameters: Some(AnyRef::from(Null)),
-    };
+    let alg =
+        AlgorithmIdentifierRef { oid: ObjectIdentifier::new_unwrap(RSA_OID), parameters: Some(AnyRef::from(Null)) };
     let pkcs8 = encode_pkcs8(alg, der)?;
     let pair = signature::RsaKeyPair::from_pkcs8(&pkcs8).map_err(|_| UploadError::InvalidKey)?;
     let components = signature::RsaPublicKeyComponents::<Vec<u8>>::from(pair.public());
-    Ok(PrivateKey {
-        pkcs8,
-        public: PublicKey::Rsa {
-            n: strip_zeros(&components.n),
-            e: strip_zeros(&components.e),
-        },
-    })
+    Ok(PrivateKey { pkcs8, public: PublicKey::Rsa { n: strip_zeros(&components.n), e: strip_zeros(&components.e) } })
 }
 
 /// Parses a SEC1 `ECPrivateKey`; `curve_hint` comes from the PKCS#8 algorithm or an `EC PARAMETERS` block.
-pub(crate) fn from_sec1(
-    der: &[u8],
-    curve_hint: Option<ObjectIdentifier>,
-) -> Result<PrivateKey, UploadError> {
+pub(crate) fn from_sec1(der: &[u8], curve_hint: Option<ObjectIdentifier>) -> Result<PrivateKey, UploadError> {
     let ec = sec1::EcPrivateKey::from_der(der).map_err(|_| malformed_key())?;
     let inner_curve = ec.parameters.and_then(|p| p.named_curve());
     let oid = match (inner_curve, curve_hint) {
@@ -200,10 +174,8 @@ pub(crate) fn from_sec1(
         ));
     }
     let coid = curve_oid(curve);
-    let alg = AlgorithmIdentifierRef {
-        oid: ObjectIdentifier::new_unwrap(EC_OID),
-        parameters: Some(AnyRef::from(&coid)),
-    };
+    let alg =
+        AlgorithmIdentifierRef { oid: ObjectIdentifier::new_unwrap(EC_OID), parameters: Some(AnyRef::from(&coid)) };
     let pkcs8 = encode_pkcs8(alg, der)?;
     let ring_alg = match curve {
         Curve::P256 => &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
@@ -211,35 +183,17 @@ pub(crate) fn from_sec1(
     };
     let pair = signature::EcdsaKeyPair::from_pkcs8(ring_alg, &pkcs8, &SystemRandom::new())
         .map_err(|_| UploadError::InvalidKey)?;
-    Ok(PrivateKey {
-        public: PublicKey::Ec {
-            curve,
-            point: pair.public_key().as_ref().to_vec(),
-        },
-        pkcs8,
-    })
+    Ok(PrivateKey { public: PublicKey::Ec { curve, point: pair.public_key().as_ref().to_vec() }, pkcs8 })
 }
 
-fn encode_pkcs8(
-    algorithm: AlgorithmIdentifierRef<'_>,
-    private_key: &[u8],
-) -> Result<Zeroizing<Vec<u8>>, UploadError> {
-    let info = pkcs8::PrivateKeyInfo {
-        algorithm,
-        private_key,
-        public_key: None,
-    };
+fn encode_pkcs8(algorithm: AlgorithmIdentifierRef<'_>, private_key: &[u8]) -> Result<Zeroizing<Vec<u8>>, UploadError> {
+    let info = pkcs8::PrivateKeyInfo { algorithm, private_key, public_key: None };
     let mut out = Zeroizing::new(vec![
         0u8;
-        usize::try_from(
-            info.encoded_len().map_err(|_| malformed_key())?
-        )
-        .map_err(|_| malformed_key())?
+        usize::try_from(info.encoded_len().map_err(|_| malformed_key())?)
+            .map_err(|_| malformed_key())?
     ]);
-    let len = info
-        .encode_to_slice(&mut out)
-        .map_err(|_| malformed_key())?
-        .len();
+    let len = info.encode_to_slice(&mut out).map_err(|_| malformed_key())?.len();
     out.truncate(len);
     Ok(out)
 }
@@ -250,10 +204,9 @@ pub(crate) fn cert_public_key(cert: &X509Certificate<'_>) -> Result<PublicKey, S
     let alg = spki.algorithm.algorithm.to_id_string();
     match alg.as_str() {
         RSA_OID => match spki.parsed() {
-            Ok(X509PublicKey::RSA(rsa)) => Ok(PublicKey::Rsa {
-                n: strip_zeros(rsa.modulus),
-                e: strip_zeros(rsa.exponent),
-            }),
+            Ok(X509PublicKey::RSA(rsa)) => {
+                Ok(PublicKey::Rsa { n: strip_zeros(rsa.modulus), e: strip_zeros(rsa.exponent) })
+            }
             _ => Err("a damaged RSA key".into()),
         },
         EC_OID => {
@@ -265,10 +218,7 @@ pub(crate) fn cert_public_key(cert: &X509Certificate<'_>) -> Result<PublicKey, S
                 .map(|o| o.to_id_string())
                 .unwrap_or_default();
             let curve = curve_of(&curve_oid).map_err(|_| describe_oid(&curve_oid))?;
-            Ok(PublicKey::Ec {
-                curve,
-                point: spki.subject_public_key.data.to_vec(),
-            })
+            Ok(PublicKey::Ec { curve, point: spki.subject_public_key.data.to_vec() })
         }
         other => Err(describe_oid(other)),
     }

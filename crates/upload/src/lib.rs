@@ -67,10 +67,7 @@ impl fmt::Debug for Context<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Context")
             .field("now", &self.now)
-            .field(
-                "pending_key_pkcs8",
-                &self.pending_key_pkcs8.map(|_| "<redacted>"),
-            )
+            .field("pending_key_pkcs8", &self.pending_key_pkcs8.map(|_| "<redacted>"))
             .field("current_ips", &self.current_ips)
             .field("current_dns", &self.current_dns)
             .finish()
@@ -93,18 +90,13 @@ pub struct Accepted {
 impl Accepted {
     /// The chain as rustls wants it.
     pub fn certificate_chain(&self) -> Vec<rustls_pki_types::CertificateDer<'static>> {
-        self.chain_der
-            .iter()
-            .map(|c| rustls_pki_types::CertificateDer::from(c.clone()))
-            .collect()
+        self.chain_der.iter().map(|c| rustls_pki_types::CertificateDer::from(c.clone())).collect()
     }
 
     /// The key as rustls wants it, borrowed from [`Accepted::key_pkcs8`] (no unzeroized copy; use
     /// `clone_key()` for an owned one, which implements `zeroize::Zeroize`).
     pub fn private_key(&self) -> rustls_pki_types::PrivateKeyDer<'_> {
-        rustls_pki_types::PrivateKeyDer::Pkcs8(rustls_pki_types::PrivatePkcs8KeyDer::from(
-            &self.key_pkcs8[..],
-        ))
+        rustls_pki_types::PrivateKeyDer::Pkcs8(rustls_pki_types::PrivatePkcs8KeyDer::from(&self.key_pkcs8[..]))
     }
 }
 
@@ -130,10 +122,7 @@ pub struct Notice {
 
 impl Notice {
     pub(crate) fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-        }
+        Self { code, message: message.into() }
     }
 }
 

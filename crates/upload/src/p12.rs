@@ -22,9 +22,7 @@ const MAX_SAFES: usize = 16;
 const MAX_BAGS: usize = 64;
 
 fn malformed() -> UploadError {
-    UploadError::Malformed {
-        what: "PKCS#12 file",
-    }
+    UploadError::Malformed { what: "PKCS#12 file" }
 }
 
 /// Reads a parsed PFX into `m`.
@@ -35,15 +33,9 @@ pub(crate) fn read(
     m: &mut Material,
 ) -> Result<(), UploadError> {
     if pfx.auth_safe.content_type.to_string() != ID_DATA {
-        return Err(UploadError::UnsupportedEncryption {
-            scheme: "public-key integrity mode (not a password)".into(),
-        });
+        return Err(UploadError::UnsupportedEncryption { scheme: "public-key integrity mode (not a password)".into() });
     }
-    let auth_safe = pfx
-        .auth_safe
-        .content
-        .decode_as::<OctetString>()
-        .map_err(|_| malformed())?;
+    let auth_safe = pfx.auth_safe.content.decode_as::<OctetString>().map_err(|_| malformed())?;
     let auth_bytes = auth_safe.as_bytes();
     let empty = Passphrase::empty();
     let password = pass.unwrap_or(&empty);
@@ -59,25 +51,18 @@ pub(crate) fn read(
         }
     }
 
-    let safes =
-        Vec::<cms::content_info::ContentInfo>::from_der(auth_bytes).map_err(|_| malformed())?;
+    let safes = Vec::<cms::content_info::ContentInfo>::from_der(auth_bytes).map_err(|_| malformed())?;
     if safes.len() > MAX_SAFES {
         return Err(UploadError::TooManyItems);
     }
     for safe in &safes {
         match safe.content_type.to_string().as_str() {
             ID_DATA => {
-                let data = safe
-                    .content
-                    .decode_as::<OctetString>()
-                    .map_err(|_| malformed())?;
+                let data = safe.content.decode_as::<OctetString>().map_err(|_| malformed())?;
                 read_safe_contents(data.as_bytes(), pass, budget, m, 0)?;
             }
             ID_ENCRYPTED_DATA => {
-                let ed = safe
-                    .content
-                    .decode_as::<cms::encrypted_data::EncryptedData>()
-                    .map_err(|_| malformed())?;
+                let ed = safe.content.decode_as::<cms::encrypted_data::EncryptedData>().map_err(|_| malformed())?;
                 let eci = &ed.enc_content_info;
                 let data = eci.encrypted_content.as_ref().ok_or_else(malformed)?;
                 let alg = crypto::alg_ref(&eci.content_enc_alg);
@@ -88,9 +73,7 @@ pub(crate) fn read(
                 };
                 read_safe_contents(&plain, pass, budget, m, 0).map_err(|e| match e {
                     // Good padding but garbage inside: a wrong password on a file without MAC.
-                    UploadError::Malformed { .. } if pfx.mac_data.is_none() => {
-                        wrong_or_required(pass)
-                    }
+                    UploadError::Malformed { .. } if pfx.mac_data.is_none() => wrong_or_required(pass),
                     other => other,
                 })?;
             }
@@ -110,34 +93,23 @@ fn verify_mac(
     pass_bmp: &[u8],
     budget: &mut Budget,
 ) -> Result<bool, UploadError> {
-    let (dig, hm): (&'static digest::Algorithm, hmac::Algorithm) =
-        match mac.mac.algorithm.oid.to_string().as_str() {
-            "1.3.14.3.2.26" => (
-                &digest::SHA1_FOR_LEGACY_USE_ONLY,
-                hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
-            ),
-            "2.16.840.1.101.3.4.2.1" => (&digest::SHA256, hmac::HMAC_SHA256),
-            "2.16.840.1.101.3.4.2.2" => (&digest::SHA384, hmac::HMAC_SHA384),
-            "2.16.840.1.101.3.4.2.3" => (&digest::SHA512, hmac::HMAC_SHA512),
-            other => {
-                return Err(UploadError::UnsupportedEncryption {
-                    scheme: format!("a PKCS#12 integrity check of unknown type ({other})"),
-                })
-            }
-        };
+    let (dig, hm): (&'static digest::Algorithm, hmac::Algorithm) = match mac.mac.algorithm.oid.to_string().as_str() {
+        "1.3.14.3.2.26" => (&digest::SHA1_FOR_LEGACY_USE_ONLY, hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY),
+        "2.16.840.1.101.3.4.2.1" => (&digest::SHA256, hmac::HMAC_SHA256),
+        "2.16.840.1.101.3.4.2.2" => (&digest::SHA384, hmac::HMAC_SHA384),
+        "2.16.840.1.101.3.4.2.3" => (&digest::SHA512, hmac::HMAC_SHA512),
+        other => {
+            return Err(UploadError::UnsupportedEncryption {
+                scheme: format!("a PKCS#12 integrity check of unknown type ({other})"),
+            })
+        }
+    };
     let iterations = u64::try_from(mac.iterations).map_err(|_| malformed())?;
     if iterations == 0 {
         return Err(malformed());
     }
     budget.charge(iterations)?;
-    let key = crypto::pkcs12_kdf(
-        dig,
-        pass_bmp,
-        mac.mac_salt.as_bytes(),
-        3,
-        iterations,
-        dig.output_len(),
-    );
+    let key = crypto::pkcs12_kdf(dig, pass_bmp, mac.mac_salt.as_bytes(), 3, iterations, dig.output_len());
     let key = hmac::Key::new(hm, &key);
     Ok(hmac::verify(&key, data, mac.mac.digest.as_bytes()).is_ok())
 }
@@ -146,12 +118,7 @@ fn verify_mac(
 fn explicit0(tlv: &[u8]) -> Option<&[u8]> {
     let mut r = SliceReader::new(tlv).ok()?;
     let header = Header::decode(&mut r).ok()?;
-    if header.tag
-        != (pkcs8::der::Tag::ContextSpecific {
-            constructed: true,
-            number: pkcs8::der::TagNumber::N0,
-        })
-    {
+    if header.tag != (pkcs8::der::Tag::ContextSpecific { constructed: true, number: pkcs8::der::TagNumber::N0 }) {
         return None;
     }
     r.read_slice(header.length).ok()

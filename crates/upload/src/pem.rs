@@ -93,26 +93,14 @@ fn decode_body(label: String, body: &[u8]) -> Result<Block, Malformed> {
         }
     }
     let mut der = Zeroizing::new(vec![0u8; b64.len() / 4 * 3 + 3]);
-    let len = Base64::decode(&b64[..], &mut der[..])
-        .map_err(|_| Malformed)?
-        .len();
+    let len = Base64::decode(&b64[..], &mut der[..]).map_err(|_| Malformed)?.len();
     der.truncate(len);
-    Ok(Block {
-        label,
-        headers,
-        der,
-    })
+    Ok(Block { label, headers, der })
 }
 
 fn trim(s: &[u8]) -> &[u8] {
-    let start = s
-        .iter()
-        .position(|c| !c.is_ascii_whitespace())
-        .unwrap_or(s.len());
-    let end = s
-        .iter()
-        .rposition(|c| !c.is_ascii_whitespace())
-        .map_or(start, |e| e + 1);
+    let start = s.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(s.len());
+    let end = s.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(start, |e| e + 1);
     &s[start..end]
 }
 

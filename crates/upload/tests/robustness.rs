@@ -11,11 +11,7 @@ use common::*;
 use pkcs8::der::Encode;
 
 fn run(cert: Option<&[u8]>, key: Option<&[u8]>, pass: Option<&str>, ctx: &Context, what: &str) {
-    let input = UploadInput {
-        certificate: cert,
-        key,
-        passphrase: pass,
-    };
+    let input = UploadInput { certificate: cert, key, passphrase: pass };
     let result = catch_unwind(AssertUnwindSafe(|| validate_upload(&input, ctx)));
     assert!(result.is_ok(), "panic on {what}");
 }
@@ -35,53 +31,29 @@ fn positions(len: usize, count: usize) -> impl Iterator<Item = usize> {
 fn truncations_and_bit_flips_never_panic() {
     let f = fixture();
     let pending = f.read("cam.key.der");
-    let ctx = Context {
-        pending_key_pkcs8: Some(&pending),
-        ..ctx()
-    };
+    let ctx = Context { pending_key_pkcs8: Some(&pending), ..ctx() };
     let server_key = f.read("server.key");
     let inputs: Vec<(&str, Vec<u8>, Option<&[u8]>, Option<&str>)> = vec![
         ("server.crt", f.read("server.crt"), Some(&server_key), None),
         ("server.der", f.read("server.der"), Some(&server_key), None),
         ("combined.pem", f.read("combined.pem"), None, None),
         ("server.p12", f.read("server.p12"), None, Some("s3cret")),
-        (
-            "server.legacy.p12",
-            f.read("server.legacy.p12"),
-            None,
-            Some("s3cret"),
-        ),
+        ("server.legacy.p12", f.read("server.legacy.p12"), None, Some("s3cret")),
         ("cam.crt", f.read("cam.crt"), None, None),
     ];
     let keys: Vec<(&str, Vec<u8>, Option<&str>)> = vec![
         ("server.enc.p8", f.read("server.enc.p8"), Some("s3cret")),
-        (
-            "server.legacy.key",
-            f.read("server.legacy.key"),
-            Some("s3cret"),
-        ),
+        ("server.legacy.key", f.read("server.legacy.key"), Some("s3cret")),
         ("server.pkcs8.der", f.read("server.pkcs8.der"), None),
         ("ec256.params.key", f.read("ec256.params.key"), None),
     ];
     let server_crt = f.read("server.crt");
     let mut cases: Vec<(String, Vec<u8>, Option<Vec<u8>>, Option<&str>, bool)> = Vec::new();
     for (name, data, key, pass) in &inputs {
-        cases.push((
-            name.to_string(),
-            data.clone(),
-            key.map(<[u8]>::to_vec),
-            *pass,
-            true,
-        ));
+        cases.push((name.to_string(), data.clone(), key.map(<[u8]>::to_vec), *pass, true));
     }
     for (name, data, pass) in &keys {
-        cases.push((
-            name.to_string(),
-            data.clone(),
-            Some(server_crt.clone()),
-            *pass,
-            false,
-        ));
+        cases.push((name.to_string(), data.clone(), Some(server_crt.clone()), *pass, false));
     }
     let mut runs = 0;
     for (name, data, other, pass, data_is_cert) in &cases {
@@ -121,11 +93,7 @@ fn absurd_kdf_iterations_are_refused_quickly() {
     let f = fixture();
     let start = Instant::now();
     let e = validate_upload(
-        &UploadInput {
-            certificate: Some(&f.read("server.crt")),
-            key: Some(&der),
-            passphrase: Some("x"),
-        },
+        &UploadInput { certificate: Some(&f.read("server.crt")), key: Some(&der), passphrase: Some("x") },
         &ctx(),
     )
     .unwrap_err();
@@ -138,15 +106,8 @@ fn absurd_kdf_iterations_are_refused_quickly() {
         encrypted_data: &[0u8; 48],
     };
     let der = info.to_der().unwrap();
-    let e = validate_upload(
-        &UploadInput {
-            certificate: None,
-            key: Some(&der),
-            passphrase: Some("x"),
-        },
-        &ctx(),
-    )
-    .unwrap_err();
+    let e = validate_upload(&UploadInput { certificate: None, key: Some(&der), passphrase: Some("x") }, &ctx())
+        .unwrap_err();
     assert_eq!(e.code(), "kdf_too_expensive");
 }
 
@@ -156,39 +117,19 @@ fn pathological_64k_inputs_finish_fast() {
     let repeat = |unit: &[u8]| -> Vec<u8> { unit.iter().copied().cycle().take(MAX).collect() };
     let inputs: Vec<(&str, Vec<u8>)> = vec![
         ("BEGIN markers", repeat(b"-----BEGIN ")),
-        (
-            "BEGIN CERTIFICATE without END",
-            [b"-----BEGIN CERTIFICATE-----\n".as_slice(), &repeat(b"A")].concat(),
-        ),
-        (
-            "many empty blocks",
-            repeat(b"-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n"),
-        ),
+        ("BEGIN CERTIFICATE without END", [b"-----BEGIN CERTIFICATE-----\n".as_slice(), &repeat(b"A")].concat()),
+        ("many empty blocks", repeat(b"-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n")),
         ("dashes", repeat(b"-")),
         ("nested DER", repeat(&[0x30, 0x80])),
-        (
-            "DER with huge length",
-            [
-                [0x30u8, 0x84, 0x7f, 0xff, 0xff, 0xff].as_slice(),
-                &repeat(&[0]),
-            ]
-            .concat(),
-        ),
+        ("DER with huge length", [[0x30u8, 0x84, 0x7f, 0xff, 0xff, 0xff].as_slice(), &repeat(&[0])].concat()),
         ("zeros", vec![0; MAX]),
         ("base64", repeat(b"MIIB")),
-        (
-            "NUL-free binary",
-            (0..MAX).map(|i| (i % 251 + 1) as u8).collect(),
-        ),
+        ("NUL-free binary", (0..MAX).map(|i| (i % 251 + 1) as u8).collect()),
     ];
     for (name, data) in &inputs {
         let start = Instant::now();
         run(Some(data), Some(data), Some("pw"), &ctx(), name);
-        assert!(
-            start.elapsed() < Duration::from_secs(2),
-            "{name} took {:?}",
-            start.elapsed()
-        );
+        assert!(start.elapsed() < Duration::from_secs(2), "{name} took {:?}", start.elapsed());
     }
 }
 
@@ -199,11 +140,7 @@ fn many_certificates_are_bounded() {
     // The same certificate many times is deduplicated; many different ones would be refused.
     let many: Vec<u8> = one.iter().copied().cycle().take(one.len() * 40).collect();
     let acc = validate_upload(
-        &UploadInput {
-            certificate: Some(&many),
-            key: Some(&f.read("server.key")),
-            passphrase: None,
-        },
+        &UploadInput { certificate: Some(&many), key: Some(&f.read("server.key")), passphrase: None },
         &ctx(),
     )
     .unwrap();

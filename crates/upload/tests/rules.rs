@@ -10,14 +10,7 @@ use camera_upload::{validate_upload, Context, UploadError, UploadInput};
 use common::*;
 
 fn err(cert: Option<&[u8]>, key: Option<&[u8]>, pass: Option<&str>, ctx: &Context) -> UploadError {
-    match validate_upload(
-        &UploadInput {
-            certificate: cert,
-            key,
-            passphrase: pass,
-        },
-        ctx,
-    ) {
+    match validate_upload(&UploadInput { certificate: cert, key, passphrase: pass }, ctx) {
         Ok(acc) => panic!("accepted, with warnings {:?}", acc.warnings),
         Err(e) => e,
     }
@@ -34,129 +27,26 @@ fn broken_uploads_table() {
     let pending = f.read("cam.key.der");
     let now = SystemTime::now();
     let c = ctx();
-    let with_pending = Context {
-        pending_key_pkcs8: Some(&pending),
-        ..ctx()
-    };
-    let later = Context {
-        now: now + days(400),
-        ..ctx()
-    };
-    let earlier = Context {
-        now: now - days(10),
-        ..ctx()
-    };
-    let clock_1970 = Context {
-        now: UNIX_EPOCH,
-        ..ctx()
-    };
+    let with_pending = Context { pending_key_pkcs8: Some(&pending), ..ctx() };
+    let later = Context { now: now + days(400), ..ctx() };
+    let earlier = Context { now: now - days(10), ..ctx() };
+    let clock_1970 = Context { now: UNIX_EPOCH, ..ctx() };
 
-    type Case<'a> = (
-        &'a str,
-        Option<Vec<u8>>,
-        Option<Vec<u8>>,
-        Option<&'a str>,
-        &'a Context<'a>,
-        &'a str,
-    );
+    type Case<'a> = (&'a str, Option<Vec<u8>>, Option<Vec<u8>>, Option<&'a str>, &'a Context<'a>, &'a str);
     let cases: Vec<Case> = vec![
         ("nothing", None, None, None, &c, "nothing_uploaded"),
-        (
-            "blank text",
-            Some(b"  \r\n".to_vec()),
-            None,
-            None,
-            &c,
-            "nothing_uploaded",
-        ),
-        (
-            "garbage",
-            Some(b"hello, this is not a certificate".to_vec()),
-            None,
-            None,
-            &c,
-            "unrecognised_format",
-        ),
-        (
-            "binary garbage",
-            Some(vec![0xde, 0xad, 0xbe, 0xef, 0, 1, 2]),
-            None,
-            None,
-            &c,
-            "unrecognised_format",
-        ),
-        (
-            "truncated PEM",
-            Some(cut(&server_crt)),
-            Some(server_key.clone()),
-            None,
-            &c,
-            "malformed_data",
-        ),
-        (
-            "truncated DER",
-            Some(cut(&server_der)),
-            Some(server_key.clone()),
-            None,
-            &c,
-            "malformed_data",
-        ),
-        (
-            "truncated PKCS#12",
-            Some(cut(&p12)),
-            None,
-            Some("s3cret"),
-            &c,
-            "malformed_data",
-        ),
-        (
-            "truncated key",
-            Some(server_crt.clone()),
-            Some(cut(&server_key)),
-            None,
-            &c,
-            "malformed_data",
-        ),
-        (
-            "wrong key",
-            Some(server_crt.clone()),
-            Some(f.read("ec256.p8.key")),
-            None,
-            &c,
-            "key_mismatch",
-        ),
-        (
-            "no key, no CSR",
-            Some(server_crt.clone()),
-            None,
-            None,
-            &c,
-            "key_required",
-        ),
-        (
-            "key only",
-            None,
-            Some(server_key.clone()),
-            None,
-            &c,
-            "certificate_missing",
-        ),
-        (
-            "CSR instead of cert",
-            Some(f.read("server.csr")),
-            None,
-            None,
-            &c,
-            "certificate_request_uploaded",
-        ),
-        (
-            "cert from another camera's CSR",
-            Some(f.read("cam2.crt")),
-            None,
-            None,
-            &with_pending,
-            "not_for_this_camera",
-        ),
+        ("blank text", Some(b"  \r\n".to_vec()), None, None, &c, "nothing_uploaded"),
+        ("garbage", Some(b"hello, this is not a certificate".to_vec()), None, None, &c, "unrecognised_format"),
+        ("binary garbage", Some(vec![0xde, 0xad, 0xbe, 0xef, 0, 1, 2]), None, None, &c, "unrecognised_format"),
+        ("truncated PEM", Some(cut(&server_crt)), Some(server_key.clone()), None, &c, "malformed_data"),
+        ("truncated DER", Some(cut(&server_der)), Some(server_key.clone()), None, &c, "malformed_data"),
+        ("truncated PKCS#12", Some(cut(&p12)), None, Some("s3cret"), &c, "malformed_data"),
+        ("truncated key", Some(server_crt.clone()), Some(cut(&server_key)), None, &c, "malformed_data"),
+        ("wrong key", Some(server_crt.clone()), Some(f.read("ec256.p8.key")), None, &c, "key_mismatch"),
+        ("no key, no CSR", Some(server_crt.clone()), None, None, &c, "key_required"),
+        ("key only", None, Some(server_key.clone()), None, &c, "certificate_missing"),
+        ("CSR instead of cert", Some(f.read("server.csr")), None, None, &c, "certificate_request_uploaded"),
+        ("cert from another camera's CSR", Some(f.read("cam2.crt")), None, None, &with_pending, "not_for_this_camera"),
         (
             "wrong passphrase p8",
             Some(server_crt.clone()),
@@ -189,46 +79,11 @@ fn broken_uploads_table() {
             &c,
             "passphrase_required",
         ),
-        (
-            "wrong passphrase p12",
-            Some(p12.clone()),
-            None,
-            Some("nope"),
-            &c,
-            "wrong_passphrase",
-        ),
-        (
-            "missing passphrase p12",
-            Some(p12.clone()),
-            None,
-            None,
-            &c,
-            "passphrase_required",
-        ),
-        (
-            "wrong passphrase legacy p12",
-            Some(f.read("server.legacy.p12")),
-            None,
-            Some("nope"),
-            &c,
-            "wrong_passphrase",
-        ),
-        (
-            "expired",
-            Some(server_crt.clone()),
-            Some(server_key.clone()),
-            None,
-            &later,
-            "expired",
-        ),
-        (
-            "not yet valid",
-            Some(server_crt.clone()),
-            Some(server_key.clone()),
-            None,
-            &earlier,
-            "not_yet_valid",
-        ),
+        ("wrong passphrase p12", Some(p12.clone()), None, Some("nope"), &c, "wrong_passphrase"),
+        ("missing passphrase p12", Some(p12.clone()), None, None, &c, "passphrase_required"),
+        ("wrong passphrase legacy p12", Some(f.read("server.legacy.p12")), None, Some("nope"), &c, "wrong_passphrase"),
+        ("expired", Some(server_crt.clone()), Some(server_key.clone()), None, &later, "expired"),
+        ("not yet valid", Some(server_crt.clone()), Some(server_key.clone()), None, &earlier, "not_yet_valid"),
         (
             "camera clock at 1970",
             Some(server_crt.clone()),
@@ -245,46 +100,11 @@ fn broken_uploads_table() {
             &c,
             "ca_certificate",
         ),
-        (
-            "seed root CA uploaded",
-            Some(f.read("rootCA.crt")),
-            Some(f.read("rootCA.key")),
-            None,
-            &c,
-            "ca_certificate",
-        ),
-        (
-            "Ed25519 key",
-            Some(server_crt.clone()),
-            Some(f.read("ed25519.key")),
-            None,
-            &c,
-            "unsupported_key_type",
-        ),
-        (
-            "RSA 1024",
-            Some(server_crt.clone()),
-            Some(f.read("rsa1024.key")),
-            None,
-            &c,
-            "unsupported_key_type",
-        ),
-        (
-            "P-521 SEC1",
-            Some(server_crt.clone()),
-            Some(f.read("p521.key")),
-            None,
-            &c,
-            "unsupported_key_type",
-        ),
-        (
-            "P-521 PKCS#8",
-            Some(server_crt.clone()),
-            Some(f.read("p521.p8.key")),
-            None,
-            &c,
-            "unsupported_key_type",
-        ),
+        ("seed root CA uploaded", Some(f.read("rootCA.crt")), Some(f.read("rootCA.key")), None, &c, "ca_certificate"),
+        ("Ed25519 key", Some(server_crt.clone()), Some(f.read("ed25519.key")), None, &c, "unsupported_key_type"),
+        ("RSA 1024", Some(server_crt.clone()), Some(f.read("rsa1024.key")), None, &c, "unsupported_key_type"),
+        ("P-521 SEC1", Some(server_crt.clone()), Some(f.read("p521.key")), None, &c, "unsupported_key_type"),
+        ("P-521 PKCS#8", Some(server_crt.clone()), Some(f.read("p521.p8.key")), None, &c, "unsupported_key_type"),
         (
             "wrong intermediate",
             Some(f.cat(&["leaf2.crt", "fakeint.crt"])),
@@ -293,32 +113,15 @@ fn broken_uploads_table() {
             &c,
             "broken_chain",
         ),
-        (
-            "client-only EKU",
-            Some(f.read("client.crt")),
-            Some(server_key.clone()),
-            None,
-            &c,
-            "not_server_certificate",
-        ),
-        (
-            "two unrelated leaves",
-            Some(f.cat(&["server.crt", "ec256.crt"])),
-            None,
-            None,
-            &c,
-            "ambiguous_chain",
-        ),
+        ("client-only EKU", Some(f.read("client.crt")), Some(server_key.clone()), None, &c, "not_server_certificate"),
+        ("two unrelated leaves", Some(f.cat(&["server.crt", "ec256.crt"])), None, None, &c, "ambiguous_chain"),
     ];
     for (name, cert, key, pass, ctx, code) in &cases {
         let e = err(cert.as_deref(), key.as_deref(), *pass, ctx);
         assert_eq!(e.code(), *code, "{name}: got {e:?}: {e}");
         let msg = e.to_string();
         assert!(msg.ends_with('.') && msg.len() > 30, "{name}: {msg}");
-        assert!(
-            !msg.contains("s3cret") && !msg.contains("nope"),
-            "{name}: message leaks the passphrase"
-        );
+        assert!(!msg.contains("s3cret") && !msg.contains("nope"), "{name}: message leaks the passphrase");
     }
 }
 
@@ -326,59 +129,25 @@ fn broken_uploads_table() {
 fn messages_say_what_to_do() {
     let f = fixture();
     let pending = f.read("cam.key.der");
-    let with_pending = Context {
-        pending_key_pkcs8: Some(&pending),
-        ..ctx()
-    };
+    let with_pending = Context { pending_key_pkcs8: Some(&pending), ..ctx() };
     let e = err(Some(&f.read("cam2.crt")), None, None, &with_pending);
     assert!(e.to_string().contains("another camera"), "{e}");
     let e = err(Some(&f.read("server.crt")), None, None, &ctx());
-    assert!(
-        e.to_string()
-            .contains("upload the key too, or create the request on this camera first"),
-        "{e}"
-    );
+    assert!(e.to_string().contains("upload the key too, or create the request on this camera first"), "{e}");
     let e = err(Some(&f.read("rootCA.crt")), None, None, &ctx());
-    assert_eq!(e.to_string(), "This is a CA certificate: import it in your PC, upload the server certificate signed by it.");
-    let e = err(
-        Some(&f.read("server.crt")),
-        Some(&f.read("server.key")),
-        None,
-        &Context {
-            now: UNIX_EPOCH,
-            ..ctx()
-        },
-    );
-    assert!(e.to_string().contains("clock"), "{e}");
-    let e = err(
-        Some(&f.read("server.crt")),
-        Some(&f.read("ed25519.key")),
-        None,
-        &ctx(),
-    );
-    assert!(
-        e.to_string().contains("Ed25519") && e.to_string().contains("P-256"),
-        "{e}"
-    );
-    let e = err(Some(b"zzz"), None, None, &ctx());
-    assert!(
-        e.to_string()
-            .contains("not a certificate or key in PEM, DER or PKCS#12 form"),
-        "{e}"
-    );
-    // The uploaded key is wrong but the certificate pairs with the pending CSR key: say so.
-    let e = err(
-        Some(&f.read("cam.crt")),
-        Some(&f.read("server.key")),
-        None,
-        &with_pending,
-    );
     assert_eq!(
-        e,
-        UploadError::KeyMismatch {
-            matches_pending: true
-        }
+        e.to_string(),
+        "This is a CA certificate: import it in your PC, upload the server certificate signed by it."
     );
+    let e = err(Some(&f.read("server.crt")), Some(&f.read("server.key")), None, &Context { now: UNIX_EPOCH, ..ctx() });
+    assert!(e.to_string().contains("clock"), "{e}");
+    let e = err(Some(&f.read("server.crt")), Some(&f.read("ed25519.key")), None, &ctx());
+    assert!(e.to_string().contains("Ed25519") && e.to_string().contains("P-256"), "{e}");
+    let e = err(Some(b"zzz"), None, None, &ctx());
+    assert!(e.to_string().contains("not a certificate or key in PEM, DER or PKCS#12 form"), "{e}");
+    // The uploaded key is wrong but the certificate pairs with the pending CSR key: say so.
+    let e = err(Some(&f.read("cam.crt")), Some(&f.read("server.key")), None, &with_pending);
+    assert_eq!(e, UploadError::KeyMismatch { matches_pending: true });
     assert_eq!(e.notice().code, "key_mismatch");
 }
 
@@ -386,62 +155,30 @@ fn messages_say_what_to_do() {
 fn warning_wrong_ip() {
     let f = fixture();
     let ips: Vec<IpAddr> = vec!["192.168.1.50".parse().unwrap()];
-    let ctx = Context {
-        current_ips: &ips,
-        ..ctx()
-    };
+    let ctx = Context { current_ips: &ips, ..ctx() };
     let acc = validate_upload(
-        &UploadInput {
-            certificate: Some(&f.read("server.crt")),
-            key: Some(&f.read("server.key")),
-            passphrase: None,
-        },
+        &UploadInput { certificate: Some(&f.read("server.crt")), key: Some(&f.read("server.key")), passphrase: None },
         &ctx,
     )
     .unwrap();
-    let w = acc
-        .warnings
-        .iter()
-        .find(|w| w.code == "name_mismatch")
-        .expect("name_mismatch warning");
-    assert!(
-        w.message.contains("192.168.1.120") && w.message.contains("192.168.1.50"),
-        "{}",
-        w.message
-    );
+    let w = acc.warnings.iter().find(|w| w.code == "name_mismatch").expect("name_mismatch warning");
+    assert!(w.message.contains("192.168.1.120") && w.message.contains("192.168.1.50"), "{}", w.message);
 }
 
 #[test]
 fn warning_some_ips_named() {
     let f = fixture();
     // Loopback and IPv6 link-local addresses are not expected in certificates.
-    let ips: Vec<IpAddr> = ["192.168.1.120", "10.0.0.7", "127.0.0.1", "fe80::1"]
-        .iter()
-        .map(|s| s.parse().unwrap())
-        .collect();
-    let ctx = Context {
-        current_ips: &ips,
-        ..ctx()
-    };
+    let ips: Vec<IpAddr> =
+        ["192.168.1.120", "10.0.0.7", "127.0.0.1", "fe80::1"].iter().map(|s| s.parse().unwrap()).collect();
+    let ctx = Context { current_ips: &ips, ..ctx() };
     let acc = validate_upload(
-        &UploadInput {
-            certificate: Some(&f.read("server.crt")),
-            key: Some(&f.read("server.key")),
-            passphrase: None,
-        },
+        &UploadInput { certificate: Some(&f.read("server.crt")), key: Some(&f.read("server.key")), passphrase: None },
         &ctx,
     )
     .unwrap();
-    let w = acc
-        .warnings
-        .iter()
-        .find(|w| w.code == "name_partial")
-        .expect("name_partial warning");
-    assert!(
-        w.message.contains("10.0.0.7") && !w.message.contains("fe80"),
-        "{}",
-        w.message
-    );
+    let w = acc.warnings.iter().find(|w| w.code == "name_partial").expect("name_partial warning");
+    assert!(w.message.contains("10.0.0.7") && !w.message.contains("fe80"), "{}", w.message);
 }
 
 #[test]
@@ -449,38 +186,18 @@ fn warning_long_validity_and_no_san() {
     let f = fixture();
     let acc = upload(Some(&f.read("long.crt")), Some(&f.read("server.key")), None).unwrap();
     assert!(codes(&acc).contains(&"long_validity"), "{:?}", acc.warnings);
-    let acc = upload(
-        Some(&f.read("nosan.crt")),
-        Some(&f.read("server.key")),
-        None,
-    )
-    .unwrap();
+    let acc = upload(Some(&f.read("nosan.crt")), Some(&f.read("server.key")), None).unwrap();
     // The CN is the camera's IP, so the address check passes on the CN, but browsers ignore it.
-    assert!(
-        codes(&acc).contains(&"no_subject_alt_name"),
-        "{:?}",
-        acc.warnings
-    );
-    assert!(
-        !codes(&acc).contains(&"name_mismatch"),
-        "{:?}",
-        acc.warnings
-    );
+    assert!(codes(&acc).contains(&"no_subject_alt_name"), "{:?}", acc.warnings);
+    assert!(!codes(&acc).contains(&"name_mismatch"), "{:?}", acc.warnings);
 }
 
 #[test]
 fn warning_expires_soon() {
     let f = fixture();
-    let ctx = Context {
-        now: SystemTime::now() + days(350),
-        ..ctx()
-    };
+    let ctx = Context { now: SystemTime::now() + days(350), ..ctx() };
     let acc = validate_upload(
-        &UploadInput {
-            certificate: Some(&f.read("server.crt")),
-            key: Some(&f.read("server.key")),
-            passphrase: None,
-        },
+        &UploadInput { certificate: Some(&f.read("server.crt")), key: Some(&f.read("server.key")), passphrase: None },
         &ctx,
     )
     .unwrap();
@@ -491,18 +208,9 @@ fn warning_expires_soon() {
 fn debug_output_redacts_secrets() {
     let f = fixture();
     let key = f.read("server.key");
-    let input = UploadInput {
-        certificate: None,
-        key: Some(&key),
-        passphrase: Some("s3cret"),
-    };
+    let input = UploadInput { certificate: None, key: Some(&key), passphrase: Some("s3cret") };
     let dbg = format!("{input:?}");
     assert!(!dbg.contains("s3cret") && !dbg.contains("BEGIN"), "{dbg}");
-    let e = err(
-        Some(&f.read("server.crt")),
-        Some(&f.read("server.enc.p8")),
-        Some("s3cret-wrong"),
-        &ctx(),
-    );
+    let e = err(Some(&f.read("server.crt")), Some(&f.read("server.enc.p8")), Some("s3cret-wrong"), &ctx());
     assert!(!format!("{e:?}").contains("s3cret"));
 }

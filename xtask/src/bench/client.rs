@@ -115,7 +115,8 @@ impl Client {
     /// `leaf_der`: the certificate the server must present.
     pub fn new(addr: SocketAddr, version: Version, leaf_der: &[u8], signatures: Signatures) -> Result<Self> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let verifier = Pinned { leaf: leaf_der.to_vec(), algorithms: provider.signature_verification_algorithms, signatures };
+        let verifier =
+            Pinned { leaf: leaf_der.to_vec(), algorithms: provider.signature_verification_algorithms, signatures };
         let versions: &[&rustls::SupportedProtocolVersion] = match version {
             Version::Tls13 => &[&rustls::version::TLS13],
             Version::Tls12 => &[&rustls::version::TLS12],

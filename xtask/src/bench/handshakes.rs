@@ -77,7 +77,14 @@ fn pin_this_thread(core: usize) -> std::result::Result<(), String> {
 }
 
 /// Runs the load against `server` (process `server_pid`) at `addr`, which must present `leaf_der`.
-pub fn measure(server: &'static str, server_pid: u32, addr: SocketAddr, leaf_der: &[u8], version: Version, load: Load) -> Result<Rate> {
+pub fn measure(
+    server: &'static str,
+    server_pid: u32,
+    addr: SocketAddr,
+    leaf_der: &[u8],
+    version: Version,
+    load: Load,
+) -> Result<Rate> {
     // One fully verified round first: a server that does not answer, or answers with another
     // certificate or a bad signature, fails here with the reason.
     let checking = Client::new(addr, version, leaf_der, Signatures::Check)?;
@@ -90,7 +97,8 @@ pub fn measure(server: &'static str, server_pid: u32, addr: SocketAddr, leaf_der
     let first_error = Arc::new(std::sync::Mutex::new(None::<String>));
     let mut threads = Vec::new();
     for _ in 0..load.threads {
-        let (client, done, errors, stop, first_error) = (client.clone(), done.clone(), errors.clone(), stop.clone(), first_error.clone());
+        let (client, done, errors, stop, first_error) =
+            (client.clone(), done.clone(), errors.clone(), stop.clone(), first_error.clone());
         threads.push(std::thread::spawn(move || -> std::result::Result<(), String> {
             if load.pin {
                 pin_this_thread(CLIENT_CORE)?;
@@ -116,7 +124,14 @@ pub fn measure(server: &'static str, server_pid: u32, addr: SocketAddr, leaf_der
     std::thread::sleep(load.warmup);
     type Snapshot = (Instant, u64, u64, Duration, Duration, Vec<CoreTimes>);
     let snapshot = || -> Result<Snapshot> {
-        Ok((Instant::now(), done.load(Ordering::Relaxed), errors.load(Ordering::Relaxed), cpu_time(server_pid)?, cpu_time(0)?, core_times()?))
+        Ok((
+            Instant::now(),
+            done.load(Ordering::Relaxed),
+            errors.load(Ordering::Relaxed),
+            cpu_time(server_pid)?,
+            cpu_time(0)?,
+            core_times()?,
+        ))
     };
     let start = snapshot();
     std::thread::sleep(load.duration);

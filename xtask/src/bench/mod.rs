@@ -46,7 +46,13 @@ const USAGE: &str = "usage: cargo xtask bench [--check] [--duration SECS] [--thr
 
 impl Options {
     fn parse(args: impl Iterator<Item = String>) -> Result<Self> {
-        let mut options = Self { check: false, duration: Duration::from_secs(10), warmup: Duration::from_secs(2), threads: 16, camera_build: true };
+        let mut options = Self {
+            check: false,
+            duration: Duration::from_secs(10),
+            warmup: Duration::from_secs(2),
+            threads: 16,
+            camera_build: true,
+        };
         let mut args = args.peekable();
         while let Some(arg) = args.next() {
             let mut value = |name: &str| -> Result<u64> {
@@ -101,7 +107,9 @@ struct Budget {
 /// Prints rows as aligned columns.
 fn table(rows: &[Vec<String>]) -> String {
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns).map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0))
+        .collect();
     let mut out = String::new();
     for row in rows {
         let mut line = String::from("  ");
@@ -153,7 +161,11 @@ pub fn run(args: impl Iterator<Item = String>) -> Result {
         }
     }
     eprintln!("bench: building the release binaries");
-    crate::run(Command::new(cargo).args(["build", "--release", "--quiet", "-p", "camera-web", "-p", "cert-provisioner"]).current_dir(&root))?;
+    crate::run(
+        Command::new(cargo)
+            .args(["build", "--release", "--quiet", "-p", "camera-web", "-p", "cert-provisioner"])
+            .current_dir(&root),
+    )?;
     let release = root.join("target/release");
 
     let state_base = TempDir::new(&std::env::temp_dir(), "state")?;
@@ -212,7 +224,11 @@ pub fn run(args: impl Iterator<Item = String>) -> Result {
     let web_dir = TempDir::new(&std::env::temp_dir(), "camera-web")?;
     let web = servers::camera_web(&release.join("camera-web"), web_dir.path(), pin)?;
     let bundle = servers::Bundle::read(&web_dir.path().join("run/server.pem"))?;
-    let web_memory = memory::measure(web.pid, &Client::new(web.addr, Version::Tls13, &bundle.leaf_der, Signatures::Check)?, CONNECTIONS)?;
+    let web_memory = memory::measure(
+        web.pid,
+        &Client::new(web.addr, Version::Tls13, &bundle.leaf_der, Signatures::Check)?,
+        CONNECTIONS,
+    )?;
     let mut rates = Vec::new();
     for version in [Version::Tls13, Version::Tls12] {
         eprintln!("bench: camera-web {}", version.label());
@@ -224,7 +240,11 @@ pub fn run(args: impl Iterator<Item = String>) -> Result {
     eprintln!("bench: nginx");
     let nginx_dir = TempDir::new(&std::env::temp_dir(), "nginx")?;
     let nginx = servers::nginx(nginx_dir.path(), &bundle, pin)?;
-    let nginx_memory = memory::measure(nginx.pid, &Client::new(nginx.addr, Version::Tls13, &bundle.leaf_der, Signatures::Check)?, CONNECTIONS)?;
+    let nginx_memory = memory::measure(
+        nginx.pid,
+        &Client::new(nginx.addr, Version::Tls13, &bundle.leaf_der, Signatures::Check)?,
+        CONNECTIONS,
+    )?;
     for version in [Version::Tls13, Version::Tls12] {
         eprintln!("bench: nginx {}", version.label());
         rates.push(handshakes::measure(nginx.name, nginx.pid, nginx.addr, &bundle.leaf_der, version, load)?);
@@ -331,7 +351,11 @@ pub fn run(args: impl Iterator<Item = String>) -> Result {
     let mut rows = vec![["", "camera-web", "nginx worker"].map(String::from).to_vec()];
     rows.push(vec!["right after start".into(), cell(web_memory.started), cell(nginx_memory.started)]);
     rows.push(vec!["after one request".into(), cell(web_memory.after_one), cell(nginx_memory.after_one)]);
-    rows.push(vec![format!("{CONNECTIONS} connections open, each after a request"), cell(web_memory.open), cell(nginx_memory.open)]);
+    rows.push(vec![
+        format!("{CONNECTIONS} connections open, each after a request"),
+        cell(web_memory.open),
+        cell(nginx_memory.open),
+    ]);
     rows.push(vec!["after they closed".into(), cell(web_memory.closed), cell(nginx_memory.closed)]);
     rows.push(vec!["after the handshake runs".into(), cell(web_after_load), cell(nginx_after_load)]);
     print!("{}", table(&rows));
@@ -341,7 +365,11 @@ pub fn run(args: impl Iterator<Item = String>) -> Result {
     println!("   per open connection: camera-web {}, nginx worker {}", fmt_bytes(per_conn), fmt_bytes(nginx_per_conn));
     budgets.push(Budget {
         name: "camera-web idle RSS".into(),
-        measured: format!("{} (nginx worker {})", fmt_bytes(idle), fmt_bytes(nginx_memory.started.rss.max(nginx_memory.after_one.rss))),
+        measured: format!(
+            "{} (nginx worker {})",
+            fmt_bytes(idle),
+            fmt_bytes(nginx_memory.started.rss.max(nginx_memory.after_one.rss))
+        ),
         limit: format!("<= {}", fmt_bytes(IDLE_RSS_BUDGET)),
         verdict: if idle <= IDLE_RSS_BUDGET { Verdict::Pass } else { Verdict::Fail },
     });
@@ -427,6 +455,9 @@ fn reexec_release(options: &Options) -> Result {
 fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|text| text.lines().find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())))
+        .and_then(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned()))
+        })
         .unwrap_or_else(|| "unknown CPU".into())
 }

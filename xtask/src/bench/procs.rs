@@ -112,13 +112,21 @@ impl ChildGuard {
         let deadline = Instant::now() + timeout;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(format!("{} exited ({status}) before listening on {addr}:\n  {}", self.name, self.log_tail()));
+                return Err(format!(
+                    "{} exited ({status}) before listening on {addr}:\n  {}",
+                    self.name,
+                    self.log_tail()
+                ));
             }
             if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                return Err(format!("{} is not listening on {addr} after {timeout:?}:\n  {}", self.name, self.log_tail()));
+                return Err(format!(
+                    "{} is not listening on {addr} after {timeout:?}:\n  {}",
+                    self.name,
+                    self.log_tail()
+                ));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -206,9 +214,12 @@ pub fn cpu_time(pid: u32) -> Result<Duration> {
     // utime and stime are fields 14 and 15.
     let rest = text.rsplit_once(')').map(|(_, rest)| rest).ok_or_else(|| format!("{path}: unexpected format"))?;
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).ok_or_else(|| format!("{path}: unexpected format"));
+    let ticks = |i: usize| {
+        fields.get(i).and_then(|f| f.parse::<u64>().ok()).ok_or_else(|| format!("{path}: unexpected format"))
+    };
     let total = ticks(11)? + ticks(12)?;
-    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok().flatten().filter(|&hz| hz > 0).unwrap_or(100) as u64;
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok().flatten().filter(|&hz| hz > 0).unwrap_or(100)
+        as u64;
     Ok(Duration::from_nanos(total * 1_000_000_000 / hz))
 }
 

@@ -49,18 +49,21 @@ pub fn run(state_base: &Path, run_base: &Path, provisioner_bin: &Path, counts: C
     layout.create_dirs().map_err(|e| format!("cannot create the bench directories: {e}"))?;
     let config = CameraConfig { loopback: true, ..CameraConfig::default() };
     let config_file = state_base.join("config.json");
-    fs::write(&config_file, "{\"camera\": {\"loopback\": true}}\n").map_err(|e| format!("cannot write the config: {e}"))?;
+    fs::write(&config_file, "{\"camera\": {\"loopback\": true}}\n")
+        .map_err(|e| format!("cannot write the config: {e}"))?;
 
     // The library, in-process: the CA is made once, then only minted with.
     let (library, names) = {
         let _lock = StateLock::acquire(&layout.state_dir).map_err(|e| format!("cannot lock the state dir: {e}"))?;
-        let (ca, _) = ensure_ca(&layout, &config, SystemTime::now()).map_err(|e| format!("cannot create the CA: {e}"))?;
+        let (ca, _) =
+            ensure_ca(&layout, &config, SystemTime::now()).map_err(|e| format!("cannot create the CA: {e}"))?;
         let names = camera_names(&config, &sample_addresses());
         let mut samples = Vec::with_capacity(counts.library);
         let mut minted_names = Vec::new();
         for i in 0..counts.library + 3 {
             let started = Instant::now();
-            let minted = mint(&layout, &config, &ca, &names, SystemTime::now()).map_err(|e| format!("mint failed: {e}"))?;
+            let minted =
+                mint(&layout, &config, &ca, &names, SystemTime::now()).map_err(|e| format!("mint failed: {e}"))?;
             let elapsed = started.elapsed();
             if i >= 3 {
                 samples.push(elapsed); // the first three warm caches up
@@ -141,8 +144,18 @@ fn extensions(names: &[SanName]) -> String {
 /// 16-byte serial, then the same durable bundle write as the product.
 fn openssl_pipeline(layout: &Layout, work: &Path, ext: &Path) -> Result {
     let (key, csr, cert) = (work.join("server.key"), work.join("server.csr"), work.join("server.crt"));
-    run_quiet(Command::new("openssl").args(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out"]).arg(&key))?;
-    run_quiet(Command::new("openssl").args(["req", "-new", "-subj", "/CN=IP Camera HTTPS bench", "-key"]).arg(&key).arg("-out").arg(&csr))?;
+    run_quiet(
+        Command::new("openssl")
+            .args(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out"])
+            .arg(&key),
+    )?;
+    run_quiet(
+        Command::new("openssl")
+            .args(["req", "-new", "-subj", "/CN=IP Camera HTTPS bench", "-key"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&csr),
+    )?;
     let serial = random_serial()?;
     run_quiet(
         Command::new("openssl")
@@ -184,11 +197,17 @@ fn random_serial() -> Result<String> {
 /// both pipelines are known to produce a usable certificate.
 fn openssl_verify(ca: &Path, bundle: &Path, what: &str) -> Result {
     let text = fs::read_to_string(bundle).map_err(|e| format!("cannot read {}: {e}", bundle.display()))?;
-    let begin = text.find("-----BEGIN CERTIFICATE-----").ok_or_else(|| format!("{what}: no certificate in the bundle"))?;
+    let begin =
+        text.find("-----BEGIN CERTIFICATE-----").ok_or_else(|| format!("{what}: no certificate in the bundle"))?;
     let end_marker = "-----END CERTIFICATE-----";
-    let end = text[begin..].find(end_marker).map(|i| begin + i + end_marker.len()).ok_or_else(|| format!("{what}: truncated bundle"))?;
+    let end = text[begin..]
+        .find(end_marker)
+        .map(|i| begin + i + end_marker.len())
+        .ok_or_else(|| format!("{what}: truncated bundle"))?;
     let leaf = bundle.with_extension("leaf.pem");
     fs::write(&leaf, &text[begin..end]).map_err(|e| format!("cannot write {}: {e}", leaf.display()))?;
-    run_quiet(Command::new("openssl").args(["verify", "-x509_strict", "-purpose", "sslserver", "-CAfile"]).arg(ca).arg(&leaf))
-        .map_err(|e| format!("{what} does not verify: {e}"))
+    run_quiet(
+        Command::new("openssl").args(["verify", "-x509_strict", "-purpose", "sslserver", "-CAfile"]).arg(ca).arg(&leaf),
+    )
+    .map_err(|e| format!("{what} does not verify: {e}"))
 }

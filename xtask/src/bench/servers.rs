@@ -83,7 +83,10 @@ impl Bundle {
         let (Some(key_pem), [leaf, ca, ..]) = (key_pem, certs.as_slice()) else {
             return Err(format!("{} is not key + leaf + CA", path.display()));
         };
-        let leaf_der = cert_provisioner::pem_certificates(leaf.as_bytes()).into_iter().next().ok_or("cannot decode the leaf certificate")?;
+        let leaf_der = cert_provisioner::pem_certificates(leaf.as_bytes())
+            .into_iter()
+            .next()
+            .ok_or("cannot decode the leaf certificate")?;
         Ok(Self { key_pem, leaf_pem: (*leaf).clone(), ca_pem: (*ca).clone(), leaf_der })
     }
 }
@@ -107,7 +110,9 @@ fn pem_blocks(text: &str) -> Vec<(String, String)> {
 
 /// nginx under `dir` (its prefix), serving `bundle`'s key and chain and a tiny `GET /` response.
 pub fn nginx(dir: &Path, bundle: &Bundle, pin: bool) -> Result<Server> {
-    let nginx = which("nginx").or_else(|| Some(PathBuf::from("/usr/sbin/nginx")).filter(|p| p.exists())).ok_or("nginx is not installed (apt-get install nginx)")?;
+    let nginx = which("nginx")
+        .or_else(|| Some(PathBuf::from("/usr/sbin/nginx")).filter(|p| p.exists()))
+        .ok_or("nginx is not installed (apt-get install nginx)")?;
     let write = |name: &str, text: &str| -> Result<PathBuf> {
         let path = dir.join(name);
         fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
@@ -171,7 +176,8 @@ pub fn nginx(dir: &Path, bundle: &Bundle, pin: bool) -> Result<Server> {
 /// `nginx -v`, for the report.
 pub fn nginx_version() -> String {
     let out = Command::new("nginx").arg("-v").output();
-    out.map(|o| String::from_utf8_lossy(&o.stderr).trim().trim_start_matches("nginx version: ").to_owned()).unwrap_or_default()
+    out.map(|o| String::from_utf8_lossy(&o.stderr).trim().trim_start_matches("nginx version: ").to_owned())
+        .unwrap_or_default()
 }
 
 pub fn openssl_version() -> String {

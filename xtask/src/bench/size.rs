@@ -56,7 +56,18 @@ pub fn camera_build_missing() -> Option<String> {
 /// `cargo build --release --target aarch64-unknown-linux-musl -p camera-web -p cert-provisioner`.
 pub fn build_camera(cargo: &str, root: &Path) -> Result {
     let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--release", "--quiet", "--target", CAMERA_TARGET, "-p", "camera-web", "-p", "cert-provisioner"]).current_dir(root);
+    cmd.args([
+        "build",
+        "--release",
+        "--quiet",
+        "--target",
+        CAMERA_TARGET,
+        "-p",
+        "camera-web",
+        "-p",
+        "cert-provisioner",
+    ])
+    .current_dir(root);
     // ring's C and assembly: Debian has no aarch64 musl gcc; the glibc one compiles them fine
     // (.cargo/config.toml links with it too).
     let cc_var = format!("CC_{}", CAMERA_TARGET.replace('-', "_"));

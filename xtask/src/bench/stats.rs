@@ -26,14 +26,7 @@ impl Stats {
         let median = if n % 2 == 1 { sorted[n / 2] } else { (sorted[n / 2 - 1] + sorted[n / 2]) / 2 };
         // Nearest-rank percentile.
         let rank = (n * 99).div_ceil(100).clamp(1, n);
-        Some(Self {
-            n,
-            mean: total / n as u32,
-            median,
-            p99: sorted[rank - 1],
-            min: sorted[0],
-            max: sorted[n - 1],
-        })
+        Some(Self { n, mean: total / n as u32, median, p99: sorted[rank - 1], min: sorted[0], max: sorted[n - 1] })
     }
 }
 

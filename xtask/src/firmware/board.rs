@@ -46,11 +46,14 @@ impl Board {
             if line.is_empty() {
                 continue;
             }
-            let (key, value) = line.split_once('=').ok_or_else(|| format!("{}:{}: expected key = value", conf_path.display(), n + 1))?;
+            let (key, value) = line
+                .split_once('=')
+                .ok_or_else(|| format!("{}:{}: expected key = value", conf_path.display(), n + 1))?;
             conf.insert(key.trim().to_owned(), value.trim().to_owned());
         }
-        let get =
-            |key: &str| -> Result<String> { conf.get(key).cloned().ok_or_else(|| format!("{}: {key} is missing", conf_path.display())) };
+        let get = |key: &str| -> Result<String> {
+            conf.get(key).cloned().ok_or_else(|| format!("{}: {key} is missing", conf_path.display()))
+        };
         let list = |key: &str| -> Result<Vec<String>> { Ok(get(key)?.split_whitespace().map(str::to_owned).collect()) };
         let number = |key: &str| -> Result<u32> {
             let v = get(key)?;
@@ -93,7 +96,11 @@ impl Board {
 fn known_boards() -> Vec<String> {
     let mut boards: Vec<String> = std::fs::read_dir(root().join("board"))
         .map(|entries| {
-            entries.flatten().filter(|e| e.path().join("board.conf").exists()).filter_map(|e| e.file_name().into_string().ok()).collect()
+            entries
+                .flatten()
+                .filter(|e| e.path().join("board.conf").exists())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect()
         })
         .unwrap_or_default();
     boards.sort();

@@ -70,7 +70,8 @@ impl<W: Write> Writer<W> {
             let meta = std::fs::symlink_metadata(&path).map_err(|e| format!("cannot stat {}: {e}", path.display()))?;
             let kind = meta.file_type();
             if kind.is_symlink() {
-                let target = std::fs::read_link(&path).map_err(|e| format!("cannot read link {}: {e}", path.display()))?;
+                let target =
+                    std::fs::read_link(&path).map_err(|e| format!("cannot read link {}: {e}", path.display()))?;
                 self.entry(&name, meta.mode(), (0, 0), target.as_os_str().as_encoded_bytes())?;
             } else if kind.is_dir() {
                 self.entry(&name, meta.mode(), (0, 0), &[])?;

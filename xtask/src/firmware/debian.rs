@@ -26,7 +26,9 @@ impl Apt {
     pub fn new() -> Result<Self> {
         let state = cache_dir().join("apt");
         let debs = cache_dir().join("debs");
-        for dir in [state.join("lists/partial"), state.join("cache/archives/partial"), state.join("etc/parts"), debs.clone()] {
+        for dir in
+            [state.join("lists/partial"), state.join("cache/archives/partial"), state.join("etc/parts"), debs.clone()]
+        {
             std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
         let sources = format!("deb [arch=arm64,armhf signed-by={KEYRING}] {MIRROR} {SUITE} main\n");
@@ -89,7 +91,8 @@ impl Apt {
         if !self.has_lists() {
             self.update()?;
         }
-        let out = self.command("apt-cache").args(["depends", &format!("{meta}:{arch}")]).stderr(Stdio::inherit()).output();
+        let out =
+            self.command("apt-cache").args(["depends", &format!("{meta}:{arch}")]).stderr(Stdio::inherit()).output();
         let out = out.map_err(|e| format!("cannot run apt-cache: {e}"))?;
         let text = String::from_utf8_lossy(&out.stdout);
         let name = text
@@ -120,7 +123,8 @@ impl Apt {
             self.update()?;
             run(self.command("apt-get").args(["download", "-qq", &spec]).current_dir(&self.debs))?;
         }
-        self.cached(package, arch).ok_or_else(|| format!("apt-get download {spec} left no package in {}", self.debs.display()))
+        self.cached(package, arch)
+            .ok_or_else(|| format!("apt-get download {spec} left no package in {}", self.debs.display()))
     }
 
     fn cached(&self, package: &str, arch: &str) -> Option<PathBuf> {
@@ -159,7 +163,8 @@ impl Unpacked {
             write(&listing_file, text.as_bytes())?;
             text
         };
-        let listing = listing.lines().map(|l| l.trim_start_matches("./").to_owned()).filter(|l| !l.is_empty()).collect();
+        let listing =
+            listing.lines().map(|l| l.trim_start_matches("./").to_owned()).filter(|l| !l.is_empty()).collect();
         Ok(Self { deb: deb.to_owned(), dir, listing })
     }
 
@@ -170,8 +175,11 @@ impl Unpacked {
 
     /// Makes sure `paths` are unpacked; one pass over the package for all that are missing.
     pub fn extract(&self, paths: &[&str]) -> Result {
-        let missing: Vec<String> =
-            paths.iter().filter(|p| std::fs::symlink_metadata(self.dir.join(p)).is_err()).map(|p| format!("./{p}")).collect();
+        let missing: Vec<String> = paths
+            .iter()
+            .filter(|p| std::fs::symlink_metadata(self.dir.join(p)).is_err())
+            .map(|p| format!("./{p}"))
+            .collect();
         if missing.is_empty() {
             return Ok(());
         }
@@ -227,10 +235,12 @@ impl Kernel {
             .filter_map(|p| Some((module_name(p.rsplit('/').next()?.trim_end_matches(".ko")), p.clone())))
             .collect();
         let lookup = |name: &str| -> Result<String> {
-            index
-                .get(&module_name(name))
-                .cloned()
-                .ok_or_else(|| format!("module {name} is not in {} (built in? then drop it from the board's modules list)", deb.display()))
+            index.get(&module_name(name)).cloned().ok_or_else(|| {
+                format!(
+                    "module {name} is not in {} (built in? then drop it from the board's modules list)",
+                    deb.display()
+                )
+            })
         };
         // Unpack the wanted modules and, pass by pass, whatever their `depends=` adds.
         let mut known: BTreeSet<String> = BTreeSet::new();
@@ -287,7 +297,12 @@ fn modinfo_depends(ko: &Path) -> Result<Vec<String>> {
     let Some(at) = bytes.windows(key.len()).position(|w| w == key) else { return Ok(Vec::new()) };
     let rest = &bytes[at + key.len()..];
     let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
-    Ok(String::from_utf8_lossy(&rest[..end]).split(',').map(str::trim).filter(|d| !d.is_empty()).map(module_name).collect())
+    Ok(String::from_utf8_lossy(&rest[..end])
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(module_name)
+        .collect())
 }
 
 fn write(path: &Path, bytes: &[u8]) -> Result {

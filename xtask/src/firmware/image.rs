@@ -38,7 +38,13 @@ pub struct Image {
 impl Image {
     fn paths(board: &Board) -> Self {
         let dir = out_dir(board);
-        Self { board: board.clone(), kernel: dir.join("vmlinuz"), initrd: dir.join("initramfs.cpio.gz"), disk: dir.join("state.ext4"), dir }
+        Self {
+            board: board.clone(),
+            kernel: dir.join("vmlinuz"),
+            initrd: dir.join("initramfs.cpio.gz"),
+            disk: dir.join("state.ext4"),
+            dir,
+        }
     }
 
     /// The image `cargo xtask image` built earlier.
@@ -46,7 +52,11 @@ impl Image {
         let image = Self::paths(board);
         for f in [&image.kernel, &image.initrd] {
             if !f.exists() {
-                return Err(format!("{} is missing: run `cargo xtask image --board {}` first", f.display(), board.name));
+                return Err(format!(
+                    "{} is missing: run `cargo xtask image --board {}` first",
+                    f.display(),
+                    board.name
+                ));
             }
         }
         image.ensure_disk()?;
@@ -54,7 +64,9 @@ impl Image {
     }
 
     pub fn describe(&self) -> String {
-        let size = |p: &Path| std::fs::metadata(p).map(|m| format!("{:.1} MiB", m.len() as f64 / 1048576.0)).unwrap_or_default();
+        let size = |p: &Path| {
+            std::fs::metadata(p).map(|m| format!("{:.1} MiB", m.len() as f64 / 1048576.0)).unwrap_or_default()
+        };
         format!(
             "Image for {} in {}:\n  kernel    {} ({})\n  initramfs {} ({})\n  state     {} ({}, kept across builds and boots)\nBoot it: cargo xtask qemu --board {}",
             self.board.name,
@@ -117,9 +129,22 @@ pub fn build(board: &Board, build_binaries: bool) -> Result<Image> {
     if rootfs.exists() {
         std::fs::remove_dir_all(&rootfs).map_err(|e| format!("cannot clear {}: {e}", rootfs.display()))?;
     }
-    for d in
-        ["bin", "sbin", "usr/bin", "usr/sbin", "lib", "proc", "sys", "dev", "run", "tmp", "var/log", "var/lib/camera-https", "etc", "root"]
-    {
+    for d in [
+        "bin",
+        "sbin",
+        "usr/bin",
+        "usr/sbin",
+        "lib",
+        "proc",
+        "sys",
+        "dev",
+        "run",
+        "tmp",
+        "var/log",
+        "var/lib/camera-https",
+        "etc",
+        "root",
+    ] {
         mkdir(&rootfs.join(d))?;
     }
     copy_file(&busybox.dir.join("bin/busybox"), &rootfs.join("bin/busybox"), Some(0o755))?;
@@ -136,10 +161,9 @@ pub fn build(board: &Board, build_binaries: bool) -> Result<Image> {
         symlink(MULTICALL_BIN, &rootfs.join("usr/bin").join(b))?;
     }
     for file in &board.runtime_files {
-        let pkg = runtime
-            .iter()
-            .find(|u| u.listing().iter().any(|p| p == file))
-            .ok_or_else(|| format!("{}: runtime file {file} is in none of {}", board.name, board.runtime_packages.join(", ")))?;
+        let pkg = runtime.iter().find(|u| u.listing().iter().any(|p| p == file)).ok_or_else(|| {
+            format!("{}: runtime file {file} is in none of {}", board.name, board.runtime_packages.join(", "))
+        })?;
         pkg.extract(&[file])?;
         copy_file(&pkg.dir.join(file), &rootfs.join(file), None)?;
     }
@@ -202,7 +226,8 @@ fn write(path: &Path, text: &str) -> Result {
 }
 
 fn set_mode(path: &Path, mode: u32) -> Result {
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| format!("cannot chmod {}: {e}", path.display()))
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| format!("cannot chmod {}: {e}", path.display()))
 }
 
 fn symlink(target: &str, link: &Path) -> Result {

@@ -23,7 +23,8 @@ pub const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
 fn qemu_command(image: &Image, disk: &Path, forwards: &[(u16, u16)]) -> Command {
     let b = &image.board;
     let mut cmd = Command::new(&b.qemu);
-    let hostfwd: String = forwards.iter().map(|(host, guest)| format!(",hostfwd=tcp:127.0.0.1:{host}-:{guest}")).collect();
+    let hostfwd: String =
+        forwards.iter().map(|(host, guest)| format!(",hostfwd=tcp:127.0.0.1:{host}-:{guest}")).collect();
     cmd.args(["-M", &b.qemu_machine, "-cpu", &b.qemu_cpu, "-m", &b.qemu_memory_mib.to_string()])
         .arg("-kernel")
         .arg(&image.kernel)
@@ -94,10 +95,16 @@ impl Guest {
         let _ = std::fs::remove_file(&socket);
         let mut cmd = qemu_command(image, disk, &[(https_port, 443)]);
         // wait=on: QEMU starts the guest only once we are connected, so no output is lost.
-        cmd.args(["-chardev", &format!("socket,id=con,path={},server=on,wait=on", socket.display()), "-serial", "chardev:con"]);
+        cmd.args([
+            "-chardev",
+            &format!("socket,id=con,path={},server=on,wait=on", socket.display()),
+            "-serial",
+            "chardev:con",
+        ]);
         // QEMU's own messages (an "info: waiting for connection" line, errors) go next to the log.
         let stderr_path = log.with_extension("qemu-stderr");
-        let stderr = std::fs::File::create(&stderr_path).map_err(|e| format!("cannot create {}: {e}", stderr_path.display()))?;
+        let stderr =
+            std::fs::File::create(&stderr_path).map_err(|e| format!("cannot create {}: {e}", stderr_path.display()))?;
         cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr);
         let started = Instant::now();
         let child = cmd.spawn().map_err(|e| format!("cannot start {}: {e}", image.board.qemu))?;
@@ -218,7 +225,9 @@ impl Guest {
     }
 
     fn type_line(&mut self, line: &str) -> Result {
-        self.input.write_all(format!("{line}\n").as_bytes()).map_err(|e| format!("{}: cannot write to the console: {e}", self.name))
+        self.input
+            .write_all(format!("{line}\n").as_bytes())
+            .map_err(|e| format!("{}: cannot write to the console: {e}", self.name))
     }
 
     /// Waits until the console shell answers (it starts once rcS is done).
@@ -240,7 +249,10 @@ impl Guest {
     }
 
     fn console_since(&self, from: usize) -> String {
-        self.console.lock().map(|c| String::from_utf8_lossy(c.get(from..).unwrap_or_default()).into_owned()).unwrap_or_default()
+        self.console
+            .lock()
+            .map(|c| String::from_utf8_lossy(c.get(from..).unwrap_or_default()).into_owned())
+            .unwrap_or_default()
     }
 
     /// Runs a shell command in the guest (on its console); its output and exit status.
@@ -254,7 +266,8 @@ impl Guest {
         loop {
             let text = self.console_since(from);
             if let Some(at) = text.find(&marker) {
-                let status = text[at + marker.len()..].split_whitespace().next().and_then(|s| s.parse().ok()).unwrap_or(-1);
+                let status =
+                    text[at + marker.len()..].split_whitespace().next().and_then(|s| s.parse().ok()).unwrap_or(-1);
                 // Drop the echoed command line; keep what it printed.
                 let body = text[..at].split_once('\n').map(|(_, rest)| rest).unwrap_or_default();
                 return Ok((body.replace('\r', ""), status));

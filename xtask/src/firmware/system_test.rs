@@ -97,7 +97,10 @@ impl Test {
         let mut guest = Guest::boot(image, &disk, &log)?;
         let ca = with_console(&mut guest, &log, |g| {
             let boot = g.wait_https()?;
-            println!("system-test: first HTTPS answer {:.2} s after launch (first boot: the CA is created)", boot.as_secs_f64());
+            println!(
+                "system-test: first HTTPS answer {:.2} s after launch (first boot: the CA is created)",
+                boot.as_secs_f64()
+            );
             self.times.push(("aarch64 boot-to-HTTPS, first boot".into(), boot));
             g.wait_shell(Duration::from_secs(20))?;
             self.check_boot_order(&g.console())?;
@@ -109,17 +112,34 @@ impl Test {
             }
             let (web_log, _) = g.sh("cat /var/log/camera-web.log", Duration::from_secs(10))?;
             if !web_log.contains("serving the device-minted certificate") {
-                return Err(format!("camera-web's log does not say it serves the device-minted certificate:\n{web_log}"));
+                return Err(format!(
+                    "camera-web's log does not say it serves the device-minted certificate:\n{web_log}"
+                ));
             }
-            step(&format!("the guest's kernel has {} on eth0; camera-web serves the device-minted certificate", self.ip));
+            step(&format!(
+                "the guest's kernel has {} on eth0; camera-web serves the device-minted certificate",
+                self.ip
+            ));
             // The camera's own memory figure: the static musl binary on an Arm kernel, after one request.
-            let (rss, _) = g.sh(&format!("grep -E 'VmRSS|VmHWM|RssAnon|RssFile|RssShmem' /proc/$({SERVER_PID})/status"), Duration::from_secs(10))?;
+            let (rss, _) = g.sh(
+                &format!("grep -E 'VmRSS|VmHWM|RssAnon|RssFile|RssShmem' /proc/$({SERVER_PID})/status"),
+                Duration::from_secs(10),
+            )?;
             // The console echoes the command line first: keep the status fields only.
             let fields = rss.find("Vm").map_or(rss.as_str(), |at| &rss[at..]);
-            println!("system-test: camera-web memory in the guest: {}", fields.split_whitespace().collect::<Vec<_>>().join(" "));
-            let (rss, _) = g.sh("grep -E 'VmRSS|RssAnon|RssShmem' /proc/$(cat /var/run/camera-web.pid)/status", Duration::from_secs(10))?;
+            println!(
+                "system-test: camera-web memory in the guest: {}",
+                fields.split_whitespace().collect::<Vec<_>>().join(" ")
+            );
+            let (rss, _) = g.sh(
+                "grep -E 'VmRSS|RssAnon|RssShmem' /proc/$(cat /var/run/camera-web.pid)/status",
+                Duration::from_secs(10),
+            )?;
             let fields = rss.find("Vm").map_or(rss.as_str(), |at| &rss[at..]);
-            println!("system-test: its --respawn supervisor: {}", fields.split_whitespace().collect::<Vec<_>>().join(" "));
+            println!(
+                "system-test: its --respawn supervisor: {}",
+                fields.split_whitespace().collect::<Vec<_>>().join(" ")
+            );
 
             let ca = self.fetch_ca(g.https_port)?;
             let ca_path = self.path("cacert.crt");
@@ -131,12 +151,23 @@ impl Test {
             }
             let leaf = self.served_leaf(g.https_port, "device-boot1")?;
             self.verify(&leaf, &ca_path, &self.ip)?;
-            step(&format!("the served certificate names {} and chains to the guest's cacert.crt (curl and openssl verify)", self.ip));
+            step(&format!(
+                "the served certificate names {} and chains to the guest's cacert.crt (curl and openssl verify)",
+                self.ip
+            ));
 
             self.api(
                 g.https_port,
                 &ca_path,
-                &["-X", "POST", "-H", "content-type: application/json", "-d", &format!("{{\"password\":\"{PASSWORD}\"}}"), "/api/v1/setup"],
+                &[
+                    "-X",
+                    "POST",
+                    "-H",
+                    "content-type: application/json",
+                    "-d",
+                    &format!("{{\"password\":\"{PASSWORD}\"}}"),
+                    "/api/v1/setup",
+                ],
             )?;
             let upload = self.api(
                 g.https_port,
@@ -169,7 +200,10 @@ impl Test {
                     return Err(format!("the poweroff did not print `{line}`"));
                 }
             }
-            step(&format!("poweroff: camera-web stopped, state disk unmounted, QEMU exited ({:.1} s)", off.elapsed().as_secs_f64()));
+            step(&format!(
+                "poweroff: camera-web stopped, state disk unmounted, QEMU exited ({:.1} s)",
+                off.elapsed().as_secs_f64()
+            ));
             Ok(ca)
         })?;
         drop(guest);
@@ -180,7 +214,10 @@ impl Test {
         let mut guest = Guest::boot(image, &disk, &log)?;
         with_console(&mut guest, &log, |g| {
             let boot = g.wait_https()?;
-            println!("system-test: first HTTPS answer {:.2} s after launch (CA from the state disk)", boot.as_secs_f64());
+            println!(
+                "system-test: first HTTPS answer {:.2} s after launch (CA from the state disk)",
+                boot.as_secs_f64()
+            );
             self.times.push(("aarch64 boot-to-HTTPS, second boot".into(), boot));
             if self.fetch_ca(g.https_port)? != ca {
                 return Err("the camera's CA changed across the reboot".into());
@@ -194,7 +231,11 @@ impl Test {
             expect_json(&self.api(g.https_port, &installer.ca, &["/api/v1/certificate"])?, "source", "uploaded")?;
             step("after the reboot: the uploaded certificate is still served, the CA is unchanged");
 
-            self.api(g.https_port, &installer.ca, &["-X", "DELETE", "-u", &format!("admin:{PASSWORD}"), "/api/v1/certificate"])?;
+            self.api(
+                g.https_port,
+                &installer.ca,
+                &["-X", "DELETE", "-u", &format!("admin:{PASSWORD}"), "/api/v1/certificate"],
+            )?;
             let device = self.served_leaf(g.https_port, "device-restored")?;
             if fingerprint(&device)? == installer.fingerprint {
                 return Err("after DELETE the installer's certificate is still served".into());
@@ -204,7 +245,9 @@ impl Test {
             step("after DELETE (restore): the device certificate is back and chains to the camera's CA");
 
             g.wait_shell(Duration::from_secs(20))?;
-            let pid = |g: &mut Guest| g.sh(SERVER_PID, Duration::from_secs(10)).map(|(o, _)| o.lines().last().unwrap_or("").trim().to_owned());
+            let pid = |g: &mut Guest| {
+                g.sh(SERVER_PID, Duration::from_secs(10)).map(|(o, _)| o.lines().last().unwrap_or("").trim().to_owned())
+            };
             let pid_before = pid(g)?;
             let (out, status) = g.sh(&format!("ip addr add {ADDED_ADDRESS}/24 dev eth0"), Duration::from_secs(10))?;
             if status != 0 {
@@ -293,7 +336,9 @@ impl Test {
     /// `cacert.crt` as a user first fetches it: before trusting anything (`-k`).
     fn fetch_ca(&self, port: u16) -> Result<String> {
         let out = output(
-            Command::new("curl").args(["-sS", "-k", "--fail", "--max-time", "10"]).arg(format!("https://127.0.0.1:{port}/cacert.crt")),
+            Command::new("curl")
+                .args(["-sS", "-k", "--fail", "--max-time", "10"])
+                .arg(format!("https://127.0.0.1:{port}/cacert.crt")),
         )?;
         if !out.contains("-----BEGIN CERTIFICATE-----") {
             return Err(format!("cacert.crt is not a PEM certificate: {out}"));
@@ -324,11 +369,16 @@ impl Test {
     /// The certificate the server presents (first of the chain), saved as `<name>.pem`.
     fn served_leaf(&self, port: u16, name: &str) -> Result<PathBuf> {
         let out = output(
-            Command::new("openssl").args(["s_client", "-connect", &format!("127.0.0.1:{port}"), "-showcerts"]).stdin(Stdio::null()),
+            Command::new("openssl")
+                .args(["s_client", "-connect", &format!("127.0.0.1:{port}"), "-showcerts"])
+                .stdin(Stdio::null()),
         )?;
-        let begin = out.find("-----BEGIN CERTIFICATE-----").ok_or_else(|| format!("openssl s_client got no certificate:\n{out}"))?;
+        let begin = out
+            .find("-----BEGIN CERTIFICATE-----")
+            .ok_or_else(|| format!("openssl s_client got no certificate:\n{out}"))?;
         let end_marker = "-----END CERTIFICATE-----";
-        let end = out[begin..].find(end_marker).ok_or("openssl s_client: truncated certificate")? + begin + end_marker.len();
+        let end =
+            out[begin..].find(end_marker).ok_or("openssl s_client: truncated certificate")? + begin + end_marker.len();
         let path = self.path(&format!("{name}.pem"));
         write(&path, &format!("{}\n", &out[begin..end]))?;
         Ok(path)
@@ -358,7 +408,12 @@ impl Test {
                 .arg("-out")
                 .arg(p("installer-ca.pem"))
                 .args(["-days", "30", "-subj", "/O=Installer/CN=Installer Test CA"])
-                .args(["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]),
+                .args([
+                    "-addext",
+                    "basicConstraints=critical,CA:TRUE",
+                    "-addext",
+                    "keyUsage=critical,keyCertSign,cRLSign",
+                ]),
         )?;
         output(
             Command::new("openssl")
@@ -411,7 +466,8 @@ struct Installer {
 }
 
 fn fingerprint(cert: &Path) -> Result<String> {
-    output(Command::new("openssl").args(["x509", "-noout", "-fingerprint", "-sha256", "-in"]).arg(cert)).map(|s| s.trim().to_owned())
+    output(Command::new("openssl").args(["x509", "-noout", "-fingerprint", "-sha256", "-in"]).arg(cert))
+        .map(|s| s.trim().to_owned())
 }
 
 fn san(cert: &Path) -> Result<String> {
@@ -433,7 +489,12 @@ fn output(cmd: &mut Command) -> Result<String> {
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
-        Err(format!("{cmd:?} failed ({}): {}{}", out.status, String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+        Err(format!(
+            "{cmd:?} failed ({}): {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
     }
 }
 

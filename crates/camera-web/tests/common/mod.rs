@@ -119,13 +119,22 @@ impl Camera {
 
     pub fn curl_json(&self, args: &[&str]) -> (u16, serde_json::Value) {
         let (status, body) = self.curl(args);
-        let value = serde_json::from_slice(&body).unwrap_or_else(|_| panic!("not JSON ({status}): {}", String::from_utf8_lossy(&body)));
+        let value = serde_json::from_slice(&body)
+            .unwrap_or_else(|_| panic!("not JSON ({status}): {}", String::from_utf8_lossy(&body)));
         (status, value)
     }
 
     /// Sets the admin password through the API.
     pub fn setup(&self) {
-        let (status, body) = self.curl_json(&["-X", "POST", &self.url("/api/v1/setup"), "-H", "Content-Type: application/json", "-d", &format!(r#"{{"password":"{PASSWORD}"}}"#)]);
+        let (status, body) = self.curl_json(&[
+            "-X",
+            "POST",
+            &self.url("/api/v1/setup"),
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            &format!(r#"{{"password":"{PASSWORD}"}}"#),
+        ]);
         assert_eq!(status, 200, "{body}");
     }
 
@@ -155,7 +164,13 @@ impl Drop for Camera {
 /// `camera-web` with `dir`'s config.json, state and run directories.
 pub fn camera_web_command(dir: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_camera-web"));
-    command.arg("--config").arg(dir.join("config.json")).arg("--state-dir").arg(dir.join("state")).arg("--run-dir").arg(dir.join("run"));
+    command
+        .arg("--config")
+        .arg(dir.join("config.json"))
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .arg("--run-dir")
+        .arg(dir.join("run"));
     command
 }
 
@@ -177,7 +192,12 @@ pub fn curl_with_ca(ca: &Path, args: &[&str]) -> (u16, Vec<u8>) {
 
 pub fn run(cmd: &mut Command) -> Output {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(out.status.success(), "{cmd:?} failed:\n{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     out
 }
 
@@ -187,7 +207,13 @@ pub fn openssl(dir: &Path, args: &[&str]) -> Output {
 
 pub fn openssl_stdin(args: &[&str], input: &[u8]) -> String {
     use std::io::Write;
-    let mut child = Command::new("openssl").args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = Command::new("openssl")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     child.stdin.take().unwrap().write_all(input).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
@@ -231,11 +257,52 @@ pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Optio
 /// in `dir`: rootCA.key, rootCA.crt.
 pub fn installer_ca(dir: &Path) {
     openssl(dir, &["genrsa", "-out", "rootCA.key", "2048"]);
-    openssl(dir, &["req", "-x509", "-new", "-key", "rootCA.key", "-days", "365", "-subj", "/C=CN/ST=GD/L=SZ/O=SNL/OU=TECH/CN=ipc.security.com", "-out", "rootCA.crt"]);
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            "rootCA.key",
+            "-days",
+            "365",
+            "-subj",
+            "/C=CN/ST=GD/L=SZ/O=SNL/OU=TECH/CN=ipc.security.com",
+            "-out",
+            "rootCA.crt",
+        ],
+    );
 }
 
 /// Signs `csr` with the installer CA in `dir`, for `san` (e.g. "IP:127.0.0.1"), into `out`.
 pub fn installer_sign(dir: &Path, csr: &str, san: &str, out: &str) {
-    std::fs::write(dir.join("ext.cnf"), format!("subjectAltName={san}\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n")).unwrap();
-    openssl(dir, &["x509", "-req", "-in", csr, "-CA", "rootCA.crt", "-CAkey", "rootCA.key", "-CAcreateserial", "-out", out, "-days", "365", "-sha256", "-extfile", "ext.cnf"]);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        format!(
+            "subjectAltName={san}\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
+        ),
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            csr,
+            "-CA",
+            "rootCA.crt",
+            "-CAkey",
+            "rootCA.key",
+            "-CAcreateserial",
+            "-out",
+            out,
+            "-days",
+            "365",
+            "-sha256",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
 }

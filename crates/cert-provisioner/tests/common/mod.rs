@@ -260,7 +260,8 @@ where
 
 /// `openssl x509 -noout -text` of a PEM file.
 pub fn x509_text(path: &Path) -> String {
-    let run = openssl([OsStr::new("x509"), OsStr::new("-noout"), OsStr::new("-text"), OsStr::new("-in"), path.as_os_str()]);
+    let run =
+        openssl([OsStr::new("x509"), OsStr::new("-noout"), OsStr::new("-text"), OsStr::new("-in"), path.as_os_str()]);
     if !run.ok() {
         run.fail("openssl x509 -text failed");
     }
@@ -338,8 +339,14 @@ pub fn openssl_signed_leaf_for(work: &Path, state: &Path, tag: &str, san: &str, 
 
 /// `openssl verify -x509_strict -purpose sslserver -CAfile ca leaf` plus extra arguments.
 pub fn openssl_verify(ca: &Path, leaf: &Path, extra: &[&str]) -> Run {
-    let mut args: Vec<std::ffi::OsString> =
-        vec!["verify".into(), "-x509_strict".into(), "-purpose".into(), "sslserver".into(), "-CAfile".into(), ca.into()];
+    let mut args: Vec<std::ffi::OsString> = vec![
+        "verify".into(),
+        "-x509_strict".into(),
+        "-purpose".into(),
+        "sslserver".into(),
+        "-CAfile".into(),
+        ca.into(),
+    ];
     args.extend(extra.iter().map(Into::into));
     args.push(leaf.into());
     openssl(args)

@@ -117,15 +117,8 @@ pub fn fixture() -> &'static Fixture {
             .current_dir(tmp.path())
             .output()
             .expect("bash and openssl are needed for these tests");
-        assert!(
-            out.status.success(),
-            "fixture script failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Fixture {
-            dir: tmp.path().to_path_buf(),
-            _tmp: tmp,
-        }
+        assert!(out.status.success(), "fixture script failed: {}", String::from_utf8_lossy(&out.stderr));
+        Fixture { dir: tmp.path().to_path_buf(), _tmp: tmp }
     })
 }
 
@@ -137,41 +130,22 @@ pub fn ips() -> &'static [IpAddr] {
 }
 
 pub fn ctx() -> Context<'static> {
-    Context {
-        now: SystemTime::now(),
-        pending_key_pkcs8: None,
-        current_ips: ips(),
-        current_dns: &[],
-    }
+    Context { now: SystemTime::now(), pending_key_pkcs8: None, current_ips: ips(), current_dns: &[] }
 }
 
 pub fn days(n: u64) -> Duration {
     Duration::from_secs(n * 86_400)
 }
 
-pub fn upload(
-    cert: Option<&[u8]>,
-    key: Option<&[u8]>,
-    pass: Option<&str>,
-) -> Result<Accepted, UploadError> {
-    validate_upload(
-        &UploadInput {
-            certificate: cert,
-            key,
-            passphrase: pass,
-        },
-        &ctx(),
-    )
+pub fn upload(cert: Option<&[u8]>, key: Option<&[u8]>, pass: Option<&str>) -> Result<Accepted, UploadError> {
+    validate_upload(&UploadInput { certificate: cert, key, passphrase: pass }, &ctx())
 }
 
 /// DER of the first certificate in a PEM file, via openssl's own output.
 pub fn der_of(pem_name: &str) -> Vec<u8> {
     let f = fixture();
-    let out = Command::new("openssl")
-        .args(["x509", "-outform", "DER", "-in"])
-        .arg(f.dir.join(pem_name))
-        .output()
-        .unwrap();
+    let out =
+        Command::new("openssl").args(["x509", "-outform", "DER", "-in"]).arg(f.dir.join(pem_name)).output().unwrap();
     assert!(out.status.success());
     out.stdout
 }
@@ -184,62 +158,39 @@ pub fn assert_accepted(acc: &Accepted, expected: &[&str]) {
     for (i, (got, want)) in acc.chain_der.iter().zip(&want).enumerate() {
         assert!(got == want, "chain[{i}] should be {}", expected[i]);
     }
-    let parsed: Vec<_> = acc
-        .chain_der
-        .iter()
-        .map(|d| x509_parser::parse_x509_certificate(d).unwrap().1)
-        .collect();
+    let parsed: Vec<_> = acc.chain_der.iter().map(|d| x509_parser::parse_x509_certificate(d).unwrap().1).collect();
     for pair in parsed.windows(2) {
-        pair[0]
-            .verify_signature(Some(pair[1].public_key()))
-            .unwrap();
+        pair[0].verify_signature(Some(pair[1].public_key())).unwrap();
     }
     assert_key_matches(acc);
 }
 
 /// Signs with the accepted PKCS#8 key (ring) and verifies with the leaf certificate's SPKI.
 pub fn assert_key_matches(acc: &Accepted) {
-    let leaf = x509_parser::parse_x509_certificate(&acc.chain_der[0])
-        .unwrap()
-        .1;
+    let leaf = x509_parser::parse_x509_certificate(&acc.chain_der[0]).unwrap().1;
     let spki = &leaf.public_key().subject_public_key.data;
     let msg = b"camera upload test";
     let rng = ring::rand::SystemRandom::new();
-    let curve = leaf
-        .public_key()
-        .algorithm
-        .parameters
-        .as_ref()
-        .and_then(|p| p.as_oid().ok())
-        .map(|o| o.to_id_string());
+    let curve = leaf.public_key().algorithm.parameters.as_ref().and_then(|p| p.as_oid().ok()).map(|o| o.to_id_string());
     match curve.as_deref() {
         Some("1.2.840.10045.3.1.7") | Some("1.3.132.0.34") => {
             let (sign_alg, verify_alg): (
                 &'static signature::EcdsaSigningAlgorithm,
                 &'static dyn signature::VerificationAlgorithm,
             ) = if curve.as_deref() == Some("1.2.840.10045.3.1.7") {
-                (
-                    &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
-                    &signature::ECDSA_P256_SHA256_ASN1,
-                )
+                (&signature::ECDSA_P256_SHA256_ASN1_SIGNING, &signature::ECDSA_P256_SHA256_ASN1)
             } else {
-                (
-                    &signature::ECDSA_P384_SHA384_ASN1_SIGNING,
-                    &signature::ECDSA_P384_SHA384_ASN1,
-                )
+                (&signature::ECDSA_P384_SHA384_ASN1_SIGNING, &signature::ECDSA_P384_SHA384_ASN1)
             };
             let kp = signature::EcdsaKeyPair::from_pkcs8(sign_alg, &acc.key_pkcs8, &rng).unwrap();
             assert_eq!(kp.public_key().as_ref(), &spki[..]);
             let sig = kp.sign(&rng, msg).unwrap();
-            signature::UnparsedPublicKey::new(verify_alg, &spki[..])
-                .verify(msg, sig.as_ref())
-                .unwrap();
+            signature::UnparsedPublicKey::new(verify_alg, &spki[..]).verify(msg, sig.as_ref()).unwrap();
         }
         _ => {
             let kp = signature::RsaKeyPair::from_pkcs8(&acc.key_pkcs8).unwrap();
             let mut sig = vec![0u8; kp.public().modulus_len()];
-            kp.sign(&signature::RSA_PKCS1_SHA256, &rng, msg, &mut sig)
-                .unwrap();
+            kp.sign(&signature::RSA_PKCS1_SHA256, &rng, msg, &mut sig).unwrap();
             signature::UnparsedPublicKey::new(&signature::RSA_PKCS1_2048_8192_SHA256, &spki[..])
                 .verify(msg, &sig)
                 .unwrap();
