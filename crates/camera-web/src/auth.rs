@@ -7,12 +7,14 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use camera_state::{write_atomic, SECRET_MODE};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::admission::{client_key, ipv6_prefix};
@@ -32,6 +34,8 @@ const FREE_FAILURES: u32 = 5;
 /// host shares the /64, so this is much larger: one guesser rotating addresses is slowed down
 /// after 50 tries without one mistyped password holding up every IPv6 user.
 const FREE_FAILURES_PER_PREFIX: u32 = 50;
+/// The /64's count forgets one failure this often, so mistakes add up only while they come fast.
+const PREFIX_DECAY: Duration = Duration::from_secs(60);
 /// The longest wait, so the owner is never locked out for good.
 const MAX_LOCKOUT: Duration = Duration::from_secs(15 * 60);
 const MAX_TRACKED_CLIENTS: usize = 1024;
@@ -65,15 +69,30 @@ fn random_token(bytes: usize) -> Option<String> {
 }
 
 /// Why an authentication attempt failed.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
+    #[error("no admin password is set yet")]
     NoPassword,
     /// The password file is unreadable: nobody can log in until it is removed on the camera.
+    #[error("the admin password file is damaged")]
     Damaged,
+    #[error("the password is not correct")]
     WrongPassword,
-    TooManyAttempts {
-        retry_after: Duration,
-    },
+    #[error("too many wrong passwords: wait {} seconds", retry_after.as_secs())]
+    TooManyAttempts { retry_after: Duration },
+}
+
+/// Why first-run setup did not set the password.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("the admin password is already set")]
+    AlreadySet,
+    #[error("{0}")]
+    Weak(String),
+    #[error("the random number generator failed")]
+    NoRandomness,
+    #[error("the password could not be stored: {0}")]
+    Storage(#[source] std::io::Error),
 }
 
 /// What failed logins are counted under.
@@ -96,6 +115,28 @@ struct Failures {
     last: Instant,
 }
 
+impl Failures {
+    /// A /64's count forgets one failure per [`PREFIX_DECAY`] since the last one; an address's
+    /// count does not decay (it is cleared by the correct password, and its wait is capped).
+    fn decay(&mut self, key: Limited, free: u32, now: Instant) {
+        if !matches!(key, Limited::Prefix64(_)) {
+            return;
+        }
+        let elapsed = now.duration_since(self.last);
+        let periods = elapsed.as_secs() / PREFIX_DECAY.as_secs();
+        if periods == 0 {
+            return;
+        }
+        self.count = self.count.saturating_sub(u32::try_from(periods).unwrap_or(u32::MAX));
+        // Keep the part of a period that has not passed yet.
+        let partial = Duration::from_secs(elapsed.as_secs() % PREFIX_DECAY.as_secs());
+        self.last = now.checked_sub(partial).unwrap_or(now);
+        if self.count < free {
+            self.blocked_until = None;
+        }
+    }
+}
+
 struct Session {
     csrf: String,
     created: Instant,
@@ -104,6 +145,10 @@ struct Session {
 
 /// All authentication state of the server.
 pub struct Auth {
+    /// Where the password is stored (`admin-password.json`).
+    path: PathBuf,
+    /// Held for the whole of a setup, so two first visits cannot both set the password.
+    setup_lock: Mutex<()>,
     password: Mutex<Option<StoredPassword>>,
     /// Why the stored password could not be read, if it could not.
     damaged: Option<String>,
@@ -145,6 +190,8 @@ impl Auth {
         let mut process_salt = [0u8; 16];
         SystemRandom::new().fill(&mut process_salt).map_err(|_| "no random numbers".to_owned())?;
         Ok(Self {
+            path: path.to_owned(),
+            setup_lock: Mutex::new(()),
             password: Mutex::new(password),
             damaged,
             sessions: Mutex::new(HashMap::new()),
@@ -178,10 +225,9 @@ impl Auth {
         Ok(())
     }
 
-    /// Hashes `password` for storage (slow: call from a blocking thread). Returns the JSON to
-    /// write; [`Auth::install_password`] makes it current once it is on disk.
-    /// The stored form of `password` (PBKDF2 with a random salt); `None` if the RNG failed.
-    pub fn hash_password(&self, password: &str) -> Option<Vec<u8>> {
+    /// The stored form of `password` (PBKDF2 with a random salt) and its JSON; `None` if the RNG
+    /// failed. Slow: call from a blocking thread.
+    fn hash_password(&self, password: &str) -> Option<(StoredPassword, Vec<u8>)> {
         let mut salt = [0u8; 16];
         SystemRandom::new().fill(&mut salt).ok()?;
         let mut out = [0u8; 32];
@@ -192,17 +238,27 @@ impl Auth {
             salt: hex(&salt),
             hash: hex(&out),
         };
-        serde_json::to_vec(&stored).ok()
+        let json = serde_json::to_vec(&stored).ok()?;
+        Some((stored, json))
     }
 
-    /// Makes a hash produced by [`Auth::hash_password`] current (the caller serialises setups).
-    pub fn install_password(&self, stored_json: &[u8]) -> Result<(), AuthError> {
-        let stored: StoredPassword = serde_json::from_slice(stored_json).map_err(|_| AuthError::NoPassword)?;
-        let mut current = self.password.lock().map_err(|_| AuthError::NoPassword)?;
-        *current = Some(stored);
+    /// First-run setup: sets the password if none is set, durably, then ends every session.
+    /// Slow (PBKDF2 and an fsync): call it from a blocking task, which runs to the end even when
+    /// the client goes away, so what the caller answers always matches what is on disk.
+    /// "Already set" is decided under the lock from the file itself, not only from memory.
+    pub fn setup(&self, password: &str) -> Result<(), SetupError> {
+        let _guard = self.setup_lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if self.password_set() || self.path.symlink_metadata().is_ok() {
+            return Err(SetupError::AlreadySet);
+        }
+        Self::check_new_password(password).map_err(SetupError::Weak)?;
+        let (stored, json) = self.hash_password(password).ok_or(SetupError::NoRandomness)?;
+        write_atomic(&self.path, &json, SECRET_MODE).map_err(SetupError::Storage)?;
+        *self.password.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(stored);
         if let Ok(mut v) = self.verified.lock() {
             *v = None;
         }
+        self.end_all_sessions();
         Ok(())
     }
 
@@ -221,9 +277,15 @@ impl Auth {
 
     /// Waits imposed on `client` by earlier failures (its address's or its /64's).
     fn blocked(&self, client: IpAddr) -> Option<Duration> {
-        let failures = self.failures.lock().ok()?;
+        let mut failures = self.failures.lock().ok()?;
         let now = Instant::now();
-        limiter_keys(client).filter_map(|(key, _)| failures.get(&key)?.blocked_until?.checked_duration_since(now)).max()
+        limiter_keys(client)
+            .filter_map(|(key, free)| {
+                let entry = failures.get_mut(&key)?;
+                entry.decay(key, free, now);
+                entry.blocked_until?.checked_duration_since(now)
+            })
+            .max()
     }
 
     fn record_failure(&self, client: IpAddr) {
@@ -236,12 +298,30 @@ impl Auth {
                 }
             }
             let entry = failures.entry(key).or_insert(Failures { count: 0, blocked_until: None, last: now });
+            entry.decay(key, free, now);
             entry.count += 1;
             entry.last = now;
             if entry.count >= free {
                 let exponent = (entry.count - free).min(10);
                 let wait = Duration::from_secs(1u64 << exponent).min(MAX_LOCKOUT);
                 entry.blocked_until = Some(now + wait);
+            }
+        }
+    }
+
+    /// A correct password from `client`: its address starts afresh, and its mistakes no longer
+    /// count against its /64 (they were a user's typos, not a guesser's).
+    fn record_success(&self, client: IpAddr) {
+        let Ok(mut failures) = self.failures.lock() else { return };
+        let own = failures.remove(&Limited::Address(client_key(client))).map_or(0, |f| f.count);
+        let now = Instant::now();
+        for (key, free) in limiter_keys(client).skip(1) {
+            if let Some(entry) = failures.get_mut(&key) {
+                entry.decay(key, free, now);
+                entry.count = entry.count.saturating_sub(own);
+                if entry.count < free {
+                    entry.blocked_until = None;
+                }
             }
         }
     }
@@ -255,8 +335,8 @@ impl Auth {
             return Err(AuthError::TooManyAttempts { retry_after });
         }
         let key = self.cache_key(password);
-        if self.verified.lock().ok().and_then(|v| *v).is_some_and(|v| constant_time_eq(&v, &key)) {
-            self.failures.lock().map(|mut f| f.remove(&Limited::Address(client_key(client)))).ok();
+        if self.verified.lock().ok().and_then(|v| *v).is_some_and(|v| bool::from(v.ct_eq(&key))) {
+            self.record_success(client);
             return Ok(());
         }
         let (iterations, salt, hash) = {
@@ -271,7 +351,7 @@ impl Auth {
                 if let Ok(mut v) = self.verified.lock() {
                     *v = Some(key);
                 }
-                self.failures.lock().map(|mut f| f.remove(&Limited::Address(client_key(client)))).ok();
+                self.record_success(client);
                 Ok(())
             }
             Err(_) => {
@@ -329,14 +409,9 @@ impl Auth {
     }
 }
 
-/// Compares secrets in time that depends only on their lengths.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// Constant-time string comparison for tokens.
+/// Constant-time comparison for tokens (time depends only on the lengths).
 pub fn tokens_equal(a: &str, b: &str) -> bool {
-    constant_time_eq(a.as_bytes(), b.as_bytes())
+    bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
 #[cfg(test)]
@@ -344,9 +419,14 @@ pub fn tokens_equal(a: &str, b: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// An `Auth` whose password file is in a fresh temporary directory.
     fn auth() -> Auth {
-        let path = std::env::temp_dir().join(format!("camera-web-auth-{}-none", std::process::id()));
-        Auth::load(&path).unwrap().with_iterations(1000)
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("camera-web-auth-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Auth::load(&dir.join("admin-password.json")).unwrap().with_iterations(1000)
     }
 
     #[test]
@@ -354,7 +434,7 @@ mod tests {
         let auth = auth();
         let client: IpAddr = "10.0.0.9".parse().unwrap();
         assert_eq!(auth.verify(client, "whatever1"), Err(AuthError::NoPassword));
-        auth.install_password(&auth.hash_password("correct horse").unwrap()).unwrap();
+        auth.setup("correct horse").unwrap();
         assert!(auth.password_set());
         assert_eq!(auth.verify(client, "wrong horse"), Err(AuthError::WrongPassword));
         assert_eq!(auth.verify(client, "correct horse"), Ok(()));
@@ -365,7 +445,7 @@ mod tests {
     #[test]
     fn failures_slow_down_one_client_only_and_the_wait_is_capped() {
         let auth = auth();
-        auth.install_password(&auth.hash_password("correct horse").unwrap()).unwrap();
+        auth.setup("correct horse").unwrap();
         let attacker: IpAddr = "10.0.0.66".parse().unwrap();
         for _ in 0..FREE_FAILURES {
             assert_eq!(auth.verify(attacker, "guess"), Err(AuthError::WrongPassword));
@@ -384,7 +464,7 @@ mod tests {
     #[test]
     fn ipv6_hosts_are_limited_per_address_and_a_rotating_guesser_per_64() {
         let auth = auth();
-        auth.install_password(&auth.hash_password("correct horse").unwrap()).unwrap();
+        auth.setup("correct horse").unwrap();
         let attacker: IpAddr = "fd77::66".parse().unwrap();
         for _ in 0..FREE_FAILURES {
             assert_eq!(auth.verify(attacker, "guess"), Err(AuthError::WrongPassword));
@@ -404,6 +484,62 @@ mod tests {
             "another /64 is another client"
         );
         assert_eq!(auth.verify("10.0.0.1".parse().unwrap(), "correct horse"), Ok(()), "IPv4 clients are unaffected");
+    }
+
+    /// Audit finding 4: the /64 count never decayed, so 50 IPv6 users who each mistyped once (and
+    /// then logged in) locked the 51st out although it had the right password.
+    #[test]
+    fn typos_by_many_ipv6_users_who_then_log_in_lock_nobody_out() {
+        let auth = auth();
+        auth.setup("correct horse").unwrap();
+        for n in 0..FREE_FAILURES_PER_PREFIX {
+            let user: IpAddr = format!("fd77::{:x}", 0x2000 + n).parse().unwrap();
+            assert_eq!(auth.verify(user, "correct hrose"), Err(AuthError::WrongPassword));
+            assert_eq!(auth.verify(user, "correct horse"), Ok(()));
+        }
+        assert_eq!(auth.verify("fd77::51".parse().unwrap(), "correct horse"), Ok(()), "the 51st host gets in");
+        assert_eq!(
+            auth.verify("fd77::52".parse().unwrap(), "typo"),
+            Err(AuthError::WrongPassword),
+            "and a typo waits not"
+        );
+    }
+
+    /// ...and failures that stop coming are forgotten one per minute.
+    #[test]
+    fn the_64s_count_decays_with_time() {
+        let auth = auth();
+        auth.setup("correct horse").unwrap();
+        for n in 0..FREE_FAILURES_PER_PREFIX {
+            let _ = auth.verify(format!("fd77::{:x}", 0x3000 + n).parse().unwrap(), "guess");
+        }
+        let blocked_host: IpAddr = "fd77::4343".parse().unwrap();
+        assert!(matches!(auth.verify(blocked_host, "correct horse"), Err(AuthError::TooManyAttempts { .. })));
+        {
+            // Thirty minutes pass (the clock is the entry's own: move it back).
+            let mut failures = auth.failures.lock().unwrap();
+            let prefix = failures.get_mut(&Limited::Prefix64(ipv6_prefix(blocked_host).unwrap())).unwrap();
+            prefix.last -= Duration::from_secs(30 * 60);
+            prefix.blocked_until = Some(Instant::now() + Duration::from_secs(1));
+        }
+        assert_eq!(auth.verify(blocked_host, "correct horse"), Ok(()), "30 failures forgotten, the wait lifted");
+        let failures = auth.failures.lock().unwrap();
+        let left = failures.get(&Limited::Prefix64(ipv6_prefix(blocked_host).unwrap())).unwrap().count;
+        assert_eq!(left, FREE_FAILURES_PER_PREFIX - 30);
+    }
+
+    /// Setup decides "already set" from the file too: a password written by another process (or
+    /// by a setup whose answer never arrived) is never overwritten.
+    #[test]
+    fn setup_refuses_when_the_file_exists_and_sets_only_once() {
+        let auth = auth();
+        std::fs::write(&auth.path, b"{}").unwrap();
+        assert!(matches!(auth.setup("correct horse"), Err(SetupError::AlreadySet)));
+        std::fs::remove_file(&auth.path).unwrap();
+        assert!(matches!(auth.setup("short"), Err(SetupError::Weak(_))));
+        auth.setup("correct horse").unwrap();
+        assert!(matches!(auth.setup("another horse"), Err(SetupError::AlreadySet)));
+        assert_eq!(auth.verify("10.0.0.1".parse().unwrap(), "correct horse"), Ok(()));
     }
 
     #[test]

@@ -7,18 +7,45 @@
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, RwLock};
 
-use camera_pki::{describe, CertificateInfo, MintedServer, PendingCsr, SanName};
+use camera_pki::{describe, CertificateInfo, MintedServer, PendingCsr, PkiError, SanName};
 use camera_state::{read_optional, remove_durable, write_atomic, Layout, SECRET_MODE};
 use cert_provisioner::clock::unix_seconds;
 use rustls::crypto::CryptoProvider;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use serde::Serialize;
-use serde_json::{json, Value};
 use zeroize::Zeroizing;
 
+use crate::api::model::{
+    CaReplaced, CaStatus, CameraNames, CertificateStatus, Notice, OpenedAs, PendingRequest, Source,
+};
 use crate::log;
+
+/// Why a certificate could not be made the served one. Nothing changed in any case.
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    #[error("the certificate cannot be read back: {0}")]
+    Certificate(#[source] PkiError),
+    #[error("the chain is empty")]
+    EmptyChain,
+    #[error("the TLS stack cannot use the key: {0}")]
+    Key(#[source] rustls::Error),
+    #[error("the bundle on disk is unreadable: {0}")]
+    Bundle(String),
+    #[error("the state directory could not be written: {0}")]
+    Storage(#[source] std::io::Error),
+}
+
+/// What the camera is and how the request reached it, for [`Certificates::status`].
+#[derive(Debug)]
+pub struct StatusContext<'a> {
+    pub addresses: &'a [IpAddr],
+    pub names: &'a [SanName],
+    pub hostname: Option<&'a str>,
+    pub tls_profile: &'static str,
+    /// The host part of the request's `Host` header.
+    pub opened_as: Option<&'a str>,
+}
 
 /// The certificate new handshakes get. Swapped whole; readers never see a mix.
 #[derive(Debug)]
@@ -38,13 +65,6 @@ impl ResolvesServerCert for CurrentCertificate {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Source {
-    Device,
-    Uploaded,
-}
-
 /// A certificate chain with its key, ready to serve.
 #[derive(Debug)]
 struct Served {
@@ -54,39 +74,32 @@ struct Served {
 }
 
 impl Served {
-    fn new(provider: &CryptoProvider, chain: &[Vec<u8>], key_pkcs8: &[u8]) -> Result<Self, String> {
-        let leaf = chain.first().ok_or("no certificate")?;
-        let info = describe(leaf).map_err(|e| e.to_string())?;
+    fn new(provider: &CryptoProvider, chain: &[Vec<u8>], key_pkcs8: &[u8]) -> Result<Self, InstallError> {
+        let leaf = chain.first().ok_or(InstallError::EmptyChain)?;
+        let info = describe(leaf).map_err(InstallError::Certificate)?;
         let chain_info = chain[1..].iter().filter_map(|der| describe(der).ok()).collect();
         let key = provider
             .key_provider
             .load_private_key(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_pkcs8.to_vec())))
-            .map_err(|e| format!("the TLS stack cannot use the key: {e}"))?;
+            .map_err(InstallError::Key)?;
         let certs = chain.iter().map(|der| CertificateDer::from(der.clone())).collect();
         Ok(Self { certified: Arc::new(CertifiedKey::new(certs, key)), info, chain_info })
     }
 
     /// Key and chain from one PEM text.
-    fn from_bundle(provider: &CryptoProvider, text: &[u8]) -> Result<Self, String> {
-        let key = camera_pki::pem::pkcs8_key(text)?.ok_or("no PRIVATE KEY block")?;
-        let chain = camera_pki::pem::certificates(text)?;
+    fn from_bundle(provider: &CryptoProvider, text: &[u8]) -> Result<Self, InstallError> {
+        let key = camera_pki::pem::pkcs8_key(text)
+            .map_err(InstallError::Bundle)?
+            .ok_or_else(|| InstallError::Bundle("no PRIVATE KEY block".into()))?;
+        let chain = camera_pki::pem::certificates(text).map_err(InstallError::Bundle)?;
         Self::new(provider, &chain, &key)
     }
-}
-
-/// A pending certificate request made on the camera.
-#[derive(Debug, Serialize, Clone)]
-pub struct PendingInfo {
-    pub subject: String,
-    pub subject_alt_names: Vec<String>,
-    pub key_type: String,
-    pub created_at_unix: u64,
 }
 
 struct Inner {
     device: Served,
     uploaded: Option<Served>,
-    pending: Option<(PendingInfo, String)>,
+    pending: Option<(PendingRequest, String)>,
 }
 
 /// All certificate state of the web server.
@@ -98,6 +111,9 @@ pub struct Certificates {
     ca_der: Vec<u8>,
     ca_info: CertificateInfo,
     inner: Mutex<Inner>,
+    /// Held across each change of the served certificate (write to disk, then swap in memory), so
+    /// two uploads, or an upload and a restore, cannot leave disk and memory different.
+    changes: Mutex<()>,
 }
 
 impl std::fmt::Debug for Certificates {
@@ -110,9 +126,9 @@ fn now_unix() -> u64 {
     unix_seconds(std::time::SystemTime::now())
 }
 
-fn pending_info(pending: &PendingCsr, created_at_unix: u64) -> Option<(PendingInfo, String)> {
+fn pending_info(pending: &PendingCsr, created_at_unix: u64) -> Option<(PendingRequest, String)> {
     let csr = camera_pki::describe_csr(&pending.csr_der).ok()?;
-    let info = PendingInfo {
+    let info = PendingRequest {
         subject: csr.subject,
         subject_alt_names: csr.subject_alt_names,
         key_type: csr.key_type,
@@ -129,8 +145,8 @@ impl Certificates {
         provider: Arc<CryptoProvider>,
         minted: &MintedServer,
         ca_der: Vec<u8>,
-    ) -> Result<Self, String> {
-        let ca_info = describe(&ca_der).map_err(|e| e.to_string())?;
+    ) -> Result<Self, InstallError> {
+        let ca_info = describe(&ca_der).map_err(InstallError::Certificate)?;
         let ca_pem = camera_pki::pem::encode("CERTIFICATE", &ca_der).to_string();
         let device = Served::new(&provider, &[minted.cert_der.clone(), ca_der.clone()], minted.key.pkcs8_der())?;
         let uploaded = match read_optional(&layout.uploaded_bundle()) {
@@ -142,7 +158,7 @@ impl Certificates {
                 }
             },
             Ok(None) => None,
-            Err(e) => return Err(format!("cannot read {}: {e}", layout.uploaded_bundle().display())),
+            Err(e) => return Err(InstallError::Storage(e)),
         };
         let pending = match read_optional(&layout.pending_csr()) {
             Ok(Some(text)) => PendingCsr::from_bundle_pem(&text).ok().and_then(|p| {
@@ -161,6 +177,7 @@ impl Certificates {
             ca_der,
             ca_info,
             inner: Mutex::new(Inner { device, uploaded, pending }),
+            changes: Mutex::new(()),
         };
         this.log_served("the web server started");
         Ok(this)
@@ -229,39 +246,38 @@ impl Certificates {
     }
 
     /// Stores and serves a validated upload. Nothing changes if storing fails.
-    pub fn install_upload(&self, chain: &[Vec<u8>], key_pkcs8: &[u8]) -> Result<CertificateInfo, String> {
+    pub fn install_upload(&self, chain: &[Vec<u8>], key_pkcs8: &[u8]) -> Result<CertificateInfo, InstallError> {
         let served = Served::new(&self.provider, chain, key_pkcs8)?;
         let certs: Vec<&[u8]> = chain.iter().map(Vec::as_slice).collect();
         let bundle = camera_pki::pem::key_bundle(key_pkcs8, &certs, "CERTIFICATE");
-        write_atomic(&self.layout.uploaded_bundle(), bundle.as_bytes(), SECRET_MODE)
-            .map_err(|e| format!("the certificate could not be stored ({e}); nothing was changed"))?;
         let info = served.info.clone();
+        let _change = self.changes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        write_atomic(&self.layout.uploaded_bundle(), bundle.as_bytes(), SECRET_MODE).map_err(InstallError::Storage)?;
         self.lock().uploaded = Some(served);
         self.swap("an installer uploaded it (uploaded certificates take precedence)");
         Ok(info)
     }
 
     /// Deletes the uploaded certificate (also one on disk that could not be loaded) and goes back
-    /// to the camera's own. False if there was none in use.
-    pub fn restore(&self) -> Result<bool, String> {
-        if self.lock().uploaded.is_none() {
-            remove_durable(&self.layout.uploaded_bundle())
-                .map_err(|e| format!("the unusable uploaded certificate could not be deleted ({e})"))?;
+    /// to the camera's own. False if there was none in use. On failure it stays in use.
+    pub fn restore(&self) -> Result<bool, std::io::Error> {
+        let _change = self.changes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        remove_durable(&self.layout.uploaded_bundle())?;
+        if self.lock().uploaded.take().is_none() {
             return Ok(false);
         }
-        remove_durable(&self.layout.uploaded_bundle())
-            .map_err(|e| format!("the uploaded certificate could not be deleted ({e}); it stays in use"))?;
-        self.lock().uploaded = None;
         self.swap("the uploaded certificate was deleted (restore)");
         Ok(true)
     }
 
     /// Stores a new pending request, replacing any earlier one.
-    pub fn store_pending(&self, pending: &PendingCsr) -> Result<(), String> {
-        let info = pending_info(pending, now_unix()).ok_or("the request could not be described")?;
+    pub fn store_pending(&self, pending: &PendingCsr) -> Result<(), InstallError> {
+        let (info, pem) = pending_info(pending, now_unix())
+            .ok_or_else(|| InstallError::Bundle("the request just made cannot be described".into()))?;
+        let _change = self.changes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         write_atomic(&self.layout.pending_csr(), pending.to_bundle_pem().as_bytes(), SECRET_MODE)
-            .map_err(|e| format!("the request could not be stored ({e})"))?;
-        self.lock().pending = Some(info);
+            .map_err(InstallError::Storage)?;
+        self.lock().pending = Some((info, pem));
         Ok(())
     }
 
@@ -284,66 +300,112 @@ impl Certificates {
         }
     }
 
+    /// The SHA-256 of the leaf new handshakes get (tests compare it with what is on disk).
+    pub fn served_sha256(&self) -> String {
+        let inner = self.lock();
+        inner.uploaded.as_ref().unwrap_or(&inner.device).info.sha256.clone()
+    }
+
     /// The state `GET /api/v1/certificate` reports.
-    pub fn status(&self, addresses: &[IpAddr], names: &[SanName], hostname: Option<&str>, tls_profile: &str) -> Value {
+    pub fn status(&self, ctx: &StatusContext<'_>) -> CertificateStatus {
         let inner = self.lock();
         let (source, served, reason) = match &inner.uploaded {
-            Some(up) => (Source::Uploaded, up, "An installer uploaded this certificate; uploaded certificates take precedence over the camera's own."),
-            None => (Source::Device, &inner.device, "No certificate is uploaded, so the camera serves its own, made for its current addresses and renewed automatically when they change."),
+            Some(up) => (
+                Source::Uploaded,
+                up,
+                "An installer uploaded this certificate; uploaded certificates take precedence over the camera's own.",
+            ),
+            None => (
+                Source::Device,
+                &inner.device,
+                "No certificate is uploaded, so the camera serves its own, made for its current addresses and renewed automatically when they change.",
+            ),
         };
-        let warnings = coverage_warnings(&served.info, addresses, source);
-        let ca_replaced = read_optional(&self.layout.ca_replaced_record())
+        let replaced = read_optional(&self.layout.ca_replaced_record())
             .ok()
             .flatten()
-            .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok());
-        json!({
-            "source": source,
-            "reason": reason,
-            "certificate": served.info,
-            "chain": served.chain_info,
-            "camera": {
-                "addresses": addresses.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                "names": names.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                "hostname": hostname,
+            .and_then(|bytes| serde_json::from_slice::<CaReplaced>(&bytes).ok());
+        CertificateStatus {
+            source,
+            reason,
+            certificate: served.info.clone(),
+            chain: served.chain_info.clone(),
+            camera: CameraNames {
+                addresses: ctx.addresses.iter().map(ToString::to_string).collect(),
+                names: ctx.names.iter().map(ToString::to_string).collect(),
+                hostname: ctx.hostname.map(str::to_owned),
             },
-            "warnings": warnings,
-            "ca": {
-                "sha256": self.ca_info.sha256,
-                "subject": self.ca_info.subject,
-                "not_after": self.ca_info.not_after,
-                "replaced": ca_replaced,
+            opened_as: ctx.opened_as.map(|host| OpenedAs {
+                host: host.to_owned(),
+                covered: names_cover(&served.info.subject_alt_names, host),
+            }),
+            warnings: coverage_warnings(&served.info, ctx.addresses, source),
+            ca: CaStatus {
+                sha256: self.ca_info.sha256.clone(),
+                subject: self.ca_info.subject.clone(),
+                not_after: self.ca_info.not_after.clone(),
+                replaced,
             },
-            "pending_csr": inner.pending.as_ref().map(|(info, _)| info),
-            "tls_profile": tls_profile,
-        })
+            pending_csr: inner.pending.as_ref().map(|(info, _)| info.clone()),
+            tls_profile: ctx.tls_profile,
+        }
     }
+}
+
+/// Whether a certificate naming `names` is valid for `host` (an address or a DNS name, as in a
+/// `Host` header), by the same rule as the upload check.
+fn names_cover(names: &[String], host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let (ips, dns) = certificate_names(names);
+    match host.parse::<IpAddr>() {
+        Ok(ip) => ips.iter().any(|named| named.to_canonical() == ip.to_canonical()),
+        Err(_) => dns.iter().any(|name| camera_upload::dns_name_matches(name, host)),
+    }
+}
+
+/// The IP addresses and DNS names among a certificate's subjectAltNames.
+fn certificate_names(names: &[String]) -> (Vec<IpAddr>, Vec<String>) {
+    let mut ips = Vec::new();
+    let mut dns = Vec::new();
+    for name in names {
+        match name.parse::<IpAddr>() {
+            Ok(ip) => ips.push(ip),
+            Err(_) => dns.push(name.clone()),
+        }
+    }
+    (ips, dns)
 }
 
 /// Plain-language warnings about the served certificate: addresses it does not name (the same
 /// rule as the upload check, `camera_upload::address_notices`), expiry.
-pub fn coverage_warnings(info: &CertificateInfo, addresses: &[IpAddr], source: Source) -> Vec<Value> {
-    let mut names =
-        camera_upload::CertificateNames { has_san: !info.subject_alt_names.is_empty(), ..Default::default() };
-    for name in &info.subject_alt_names {
-        match name.parse::<IpAddr>() {
-            Ok(ip) => names.ips.push(ip),
-            Err(_) => names.dns.push(name.clone()),
-        }
-    }
+pub fn coverage_warnings(info: &CertificateInfo, addresses: &[IpAddr], source: Source) -> Vec<Notice> {
+    let (ips, dns) = certificate_names(&info.subject_alt_names);
+    let names = camera_upload::CertificateNames { ips, dns, has_san: !info.subject_alt_names.is_empty() };
     let advice = match source {
         Source::Uploaded => "Or Restore to use the camera's own certificate, which follows address changes.",
-        Source::Device => "The camera's CA may only sign private addresses: use a private address, or upload an installer's certificate.",
+        Source::Device => {
+            "The camera's CA may only sign private addresses: use a private address, or upload an installer's certificate."
+        }
     };
-    let mut warnings: Vec<Value> = camera_upload::address_notices(&names, addresses, &[])
+    let mut warnings: Vec<Notice> = camera_upload::address_notices(&names, addresses, &[])
         .into_iter()
-        .map(|notice| json!({"code": notice.code, "message": format!("{} {advice}", notice.message)}))
+        .map(|notice| Notice { code: notice.code, message: format!("{} {advice}", notice.message) })
         .collect();
     let now = now_unix() as i64;
     let days_left = (info.not_after_unix - now) / 86_400;
     if info.not_after_unix <= now {
-        warnings.push(json!({"code": "expired", "message": format!("This certificate expired on {}: browsers refuse it.", info.not_after)}));
+        warnings.push(Notice {
+            code: "expired",
+            message: format!("This certificate expired on {}: browsers refuse it.", info.not_after),
+        });
     } else if days_left < 30 && source == Source::Uploaded {
-        warnings.push(json!({"code": "expires_soon", "message": format!("This certificate expires in {days_left} days ({}): upload a renewed one.", info.not_after)}));
+        warnings.push(Notice {
+            code: "expires_soon",
+            message: format!(
+                "This certificate expires in {days_left} days ({}): upload a renewed one.",
+                info.not_after
+            ),
+        });
     }
     warnings
 }
@@ -380,16 +442,25 @@ mod tests {
     fn coverage_uses_the_upload_rule_with_advice_for_the_source() {
         let covered = coverage_warnings(&info(&["10.0.0.5", "cam.local"]), &ips(&["10.0.0.5"]), Source::Device);
         assert!(covered.is_empty(), "{covered:?}");
+        assert!(names_cover(&["10.0.0.5".into(), "cam.local".into()], "cam.local"));
+        assert!(names_cover(&["fd00::5".into()], "[fd00::5]"));
+        assert!(!names_cover(&["10.0.0.5".into()], "10.0.0.6"));
+        // The UI used to accept *.local for cam.local; the server's rule does not (one label
+        // under a public-suffix-like name is no wildcard target), and the UI shows this verdict.
+        assert_eq!(
+            names_cover(&["*.local".into()], "cam.local"),
+            camera_upload::dns_name_matches("*.local", "cam.local")
+        );
 
         let public_left_out =
             coverage_warnings(&info(&["10.0.0.5"]), &ips(&["10.0.0.5", "2001:db8::5"]), Source::Device);
-        assert_eq!(public_left_out[0]["code"], "name_partial");
-        let message = public_left_out[0]["message"].as_str().unwrap();
+        assert_eq!(public_left_out[0].code, "name_partial");
+        let message = &public_left_out[0].message;
         assert!(message.contains("2001:db8::5") && message.contains("may only sign private addresses"), "{message}");
 
         let moved = coverage_warnings(&info(&["192.168.1.50"]), &ips(&["10.0.0.5"]), Source::Uploaded);
-        assert_eq!(moved[0]["code"], "name_mismatch");
-        let message = moved[0]["message"].as_str().unwrap();
+        assert_eq!(moved[0].code, "name_mismatch");
+        let message = &moved[0].message;
         assert!(
             message.contains("names 192.168.1.50 but the camera is at 10.0.0.5") && message.contains("Restore"),
             "{message}"

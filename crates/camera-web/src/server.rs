@@ -79,7 +79,8 @@ impl Server {
         }
         log::info(&format!("camera-web: provisioned: {}", outcome.summary()));
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let certs = Certificates::load(layout.clone(), provider.clone(), &outcome.minted, outcome.ca_cert_der.clone())?;
+        let certs = Certificates::load(layout.clone(), provider.clone(), &outcome.minted, outcome.ca_cert_der.clone())
+            .map_err(|e| format!("cannot load the certificates: {e}"))?;
         let tls = tls_config(provider, web.tls, &certs)?;
         let mut auth = Auth::load(&layout.password())?;
         if let Some(iterations) = pbkdf2_iterations {
@@ -98,15 +99,7 @@ impl Server {
         if let Ok(bound) = https.local_addr() {
             web.https = bound;
         }
-        let app = Arc::new(App {
-            certs,
-            auth,
-            layout,
-            camera,
-            web,
-            setup_lock: tokio::sync::Mutex::new(()),
-            password_checks: tokio::sync::Semaphore::new(2),
-        });
+        let app = Arc::new(App::new(certs, auth, layout, camera, web));
         spawn_watcher(app.clone(), outcome.minted);
         Ok(Self { app, https, http, acceptor: TlsAcceptor::from(Arc::new(tls)) })
     }

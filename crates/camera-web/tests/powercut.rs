@@ -143,13 +143,9 @@ fn check_dirs(root: &Path, first_ca: &[u8], allow_incomplete_key: bool, log: &st
 /// which only widens the window before the write).
 fn fresh_camera(tag: &str) -> Camera {
     let dir = Camera::start_in(TempDir::new(tag), CONFIG).stop();
-    let auth = camera_web::auth::Auth::load(&dir.path().join("nowhere")).unwrap().with_iterations(1000);
-    camera_state::write_atomic(
-        &dir.path().join("state/admin-password.json"),
-        &auth.hash_password(PASSWORD).unwrap(),
-        camera_state::SECRET_MODE,
-    )
-    .unwrap();
+    let auth =
+        camera_web::auth::Auth::load(&dir.path().join("state/admin-password.json")).unwrap().with_iterations(1000);
+    auth.setup(PASSWORD).unwrap();
     Camera::start_in(dir, CONFIG)
 }
 

@@ -761,7 +761,7 @@ mod keys_never_leave_the_camera {
         assert_eq!(parts.len(), 2);
         let body = camera_web::api::PasswordBody { password: PASSWORD.to_owned() };
         let auth = camera_web::auth::Auth::load(&d.join("admin-password.json")).unwrap().with_iterations(1000);
-        auth.install_password(&auth.hash_password(PASSWORD).unwrap()).unwrap();
+        auth.setup(PASSWORD).unwrap();
 
         let printed = [
             ("Outcome (minted server certificate and key)", format!("{outcome:?}")),

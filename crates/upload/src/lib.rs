@@ -247,6 +247,32 @@ impl UploadError {
         }
     }
 
+    /// Every code [`UploadError::code`] can return (the API's contract lists them).
+    pub const CODES: &'static [&'static str] = &[
+        "nothing_uploaded",
+        "unrecognised_format",
+        "malformed_data",
+        "certificate_request_uploaded",
+        "certificate_missing",
+        "ambiguous_chain",
+        "too_many_items",
+        "key_required",
+        "not_for_this_camera",
+        "key_mismatch",
+        "passphrase_required",
+        "wrong_passphrase",
+        "kdf_too_expensive",
+        "unsupported_encryption",
+        "unsupported_key_type",
+        "invalid_key",
+        "expired",
+        "not_yet_valid",
+        "ca_certificate",
+        "broken_chain",
+        "not_server_certificate",
+        "key_usage_forbids_signing",
+    ];
+
     /// Code and message together, as the API returns them.
     pub fn notice(&self) -> Notice {
         Notice::new(self.code(), self.to_string())

@@ -1,0 +1,175 @@
+//! The certificate in use: `cacert.crt`, the status, uploads and restore.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use camera_pki::SanName;
+use cert_provisioner::provision::{camera_names, hostname};
+use cert_provisioner::CameraConfig;
+use hyper::body::Incoming;
+use hyper::header;
+use hyper::{Request, Response, StatusCode};
+use zeroize::Zeroizing;
+
+use super::error::ApiError;
+use super::http::{self, MAX_FILE, MAX_MULTIPART};
+use super::model::{Source, Uploaded};
+use super::{blocking, ApiResult, App, Body};
+use crate::certs::{Certificates, InstallError, StatusContext};
+use crate::{log, multipart};
+
+/// The CA certificate, PEM or (`?format=der`) DER.
+pub fn cacert(certs: &Certificates, query: Option<&str>) -> Response<Body> {
+    let der = query.is_some_and(|q| q.split('&').any(|kv| kv == "format=der"));
+    if der {
+        http::file("application/x-x509-ca-cert", certs.ca_der().to_vec(), Some("cacert.crt"))
+    } else {
+        http::file("application/x-pem-file", certs.ca_pem().to_owned(), Some("cacert.crt"))
+    }
+}
+
+/// The camera's addresses, names and host name right now (a netlink dump: blocking).
+pub(crate) fn camera_now(camera: &CameraConfig) -> (Vec<IpAddr>, Vec<SanName>, Option<String>) {
+    let mut warnings = Vec::new();
+    let addresses = cert_provisioner::provision::current_addresses(&mut warnings);
+    for warning in warnings {
+        log::warn(&warning);
+    }
+    let names = camera_names(camera, &addresses);
+    (addresses, names, hostname(camera))
+}
+
+/// The status as `GET /api/v1/certificate` and a restore answer it.
+fn status_body(app: &App, opened_as: Option<&str>) -> Response<Body> {
+    let (addresses, names, host) = camera_now(&app.camera);
+    let ctx = StatusContext {
+        addresses: &addresses,
+        names: &names,
+        hostname: host.as_deref(),
+        tls_profile: app.web.tls.as_str(),
+        opened_as,
+    };
+    http::json(StatusCode::OK, &app.certs.status(&ctx))
+}
+
+pub async fn status(app: &Arc<App>, opened_as: Option<String>) -> ApiResult {
+    let worker = app.clone();
+    blocking("Reading the certificate status", move || status_body(&worker, opened_as.as_deref())).await
+}
+
+/// Deleting when nothing is uploaded is not an error: the camera's own certificate is in use
+/// either way, and scripts can call this unconditionally.
+pub async fn restore(app: &Arc<App>) -> ApiResult {
+    let worker = app.clone();
+    blocking("Restoring the camera's certificate", move || {
+        worker
+            .certs
+            .restore()
+            .map_err(|e| ApiError::storage("the change (the uploaded certificate stays in use)", &e))?;
+        Ok(status_body(&worker, None))
+    })
+    .await?
+}
+
+/// What an upload carried: the certificate (or bundle, or PKCS#12), a key, a passphrase.
+#[derive(Default)]
+struct UploadParts {
+    certificate: Option<Zeroizing<Vec<u8>>>,
+    key: Option<Zeroizing<Vec<u8>>>,
+    passphrase: Option<Zeroizing<String>>,
+}
+
+/// The fields of a `multipart/form-data` upload.
+fn form_parts(body: &[u8], boundary: &str) -> Result<UploadParts, ApiError> {
+    let parts = multipart::parse(body, boundary, 8).map_err(|m| ApiError::BadForm { detail: m })?;
+    let mut upload = UploadParts::default();
+    for part in parts {
+        if part.data.len() > MAX_FILE {
+            return Err(ApiError::FieldTooLarge { name: part.name });
+        }
+        let empty = part.data.iter().all(u8::is_ascii_whitespace);
+        match part.name.as_str() {
+            "certificate" if !empty => upload.certificate = Some(part.data),
+            "key" if !empty => upload.key = Some(part.data),
+            "passphrase" if !part.data.is_empty() => {
+                let text = std::str::from_utf8(&part.data).map_err(|_| ApiError::BadPassphrase {})?;
+                upload.passphrase = Some(Zeroizing::new(text.to_owned()));
+            }
+            "certificate" | "key" | "passphrase" => {}
+            other => return Err(ApiError::UnknownField { name: other.chars().take(40).collect() }),
+        }
+    }
+    Ok(upload)
+}
+
+/// The upload's parts: multipart (`certificate`, `key`, `passphrase`) or a raw PEM / DER /
+/// PKCS#12 body (passphrase in `X-Passphrase`).
+async fn read_upload(req: Request<Incoming>) -> Result<UploadParts, ApiError> {
+    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    if let Some(boundary) = multipart::boundary(&content_type) {
+        let body = http::read_body(req, MAX_MULTIPART, "upload").await?;
+        return form_parts(&body, &boundary);
+    }
+    let passphrase =
+        req.headers().get("x-passphrase").and_then(|v| v.to_str().ok()).map(|s| Zeroizing::new(s.to_owned()));
+    let body = http::read_body(req, MAX_FILE, "certificate file").await?;
+    Ok(UploadParts { certificate: Some(body), key: None, passphrase })
+}
+
+/// `PUT /api/v1/certificate`: validated completely before anything changes, then stored and
+/// served. The checks (with any KDF) and the store run in one blocking task holding the upload
+/// permit, so at most one upload's KDF memory is in use at a time, even if clients go away.
+pub async fn upload(app: &Arc<App>, req: Request<Incoming>) -> ApiResult {
+    let parts = read_upload(req).await?;
+    if parts.certificate.is_none() && parts.key.is_none() {
+        return Err(ApiError::Empty {});
+    }
+    let permit =
+        app.upload_checks.clone().acquire_owned().await.map_err(|_| ApiError::Internal { what: "The upload" })?;
+    let worker = app.clone();
+    blocking("Checking the upload", move || {
+        let _permit = permit;
+        install(&worker, &parts)
+    })
+    .await?
+}
+
+fn install(app: &App, parts: &UploadParts) -> ApiResult {
+    let pending_key = app.certs.pending_key();
+    let (addresses, names, _) = camera_now(&app.camera);
+    let dns: Vec<String> = names
+        .iter()
+        .filter_map(|n| match n {
+            SanName::Dns(d) => Some(d.clone()),
+            SanName::Ip(_) => None,
+        })
+        .collect();
+    let input = camera_upload::UploadInput {
+        certificate: parts.certificate.as_deref().map(Vec::as_slice),
+        key: parts.key.as_deref().map(Vec::as_slice),
+        passphrase: parts.passphrase.as_deref().map(String::as_str),
+    };
+    let ctx = camera_upload::Context {
+        now: std::time::SystemTime::now(),
+        pending_key_pkcs8: pending_key.as_deref().map(Vec::as_slice),
+        current_ips: &addresses,
+        current_dns: &dns,
+    };
+    let accepted = camera_upload::validate_upload(&input, &ctx).map_err(|e| {
+        log::info(&format!("camera-web: upload refused ({}): the served certificate is unchanged", e.code()));
+        ApiError::from(e)
+    })?;
+    let info = app.certs.install_upload(&accepted.chain_der, &accepted.key_pkcs8).map_err(|e| match e {
+        InstallError::Storage(io) => ApiError::storage("the certificate", &io),
+        other => ApiError::Unusable { detail: other.to_string() },
+    })?;
+    Ok(http::json(
+        StatusCode::OK,
+        &Uploaded {
+            source: Source::Uploaded,
+            certificate: info,
+            warnings: accepted.warnings.into_iter().map(Into::into).collect(),
+            key_from_pending_csr: accepted.key_from_pending_csr,
+        },
+    ))
+}

@@ -1,0 +1,155 @@
+//! The HTTPS routes (the UI, `cacert.crt`, the JSON API) and plain HTTP's redirect.
+//!
+//! - [`routes`]: the route table (path, method, endpoint, who may call it).
+//! - [`error`]: every error answer (code, status, sentence).
+//! - [`model`]: every JSON answer's body.
+//! - [`http`]: body reading, answers, headers, cookies, the cross-site check.
+//! - [`access`]: who is asking (HTTP Basic, sessions and CSRF, password checks).
+//! - [`account`], [`certificate`], [`request`]: the handlers.
+//!
+//! Work that changes state runs in a blocking task that owns everything it needs (locks,
+//! permits): a client that goes away cannot cancel it half-way.
+
+pub mod access;
+pub mod account;
+pub mod certificate;
+pub mod error;
+pub mod http;
+pub mod model;
+pub mod request;
+pub mod routes;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use camera_state::Layout;
+use cert_provisioner::CameraConfig;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use tokio::sync::Semaphore;
+
+pub use account::PasswordBody;
+pub use error::ApiError;
+pub use http::{parse_json, Body};
+pub use routes::{Endpoint, ROUTES};
+
+use crate::assets;
+use crate::auth::Auth;
+use crate::certs::Certificates;
+use crate::config::WebConfig;
+
+/// PBKDF2 checks at once: slow on purpose, so a flood of guesses must not take every core.
+const PASSWORD_CHECKS: usize = 2;
+/// Upload checks at once: a KDF in an encrypted upload may take up to
+/// `camera_upload::MAX_KDF_MEMORY` of RAM, and a camera has little.
+const UPLOAD_CHECKS: usize = 1;
+
+/// Everything a request handler needs.
+pub struct App {
+    pub certs: Certificates,
+    pub auth: Auth,
+    pub layout: Layout,
+    pub camera: CameraConfig,
+    pub web: WebConfig,
+    /// A permit travels with each password check into its blocking task.
+    pub password_checks: Arc<Semaphore>,
+    /// A permit travels with each upload check (and its KDFs) into its blocking task.
+    pub upload_checks: Arc<Semaphore>,
+}
+
+impl App {
+    pub fn new(certs: Certificates, auth: Auth, layout: Layout, camera: CameraConfig, web: WebConfig) -> Self {
+        Self {
+            certs,
+            auth,
+            layout,
+            camera,
+            web,
+            password_checks: Arc::new(Semaphore::new(PASSWORD_CHECKS)),
+            upload_checks: Arc::new(Semaphore::new(UPLOAD_CHECKS)),
+        }
+    }
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App").field("layout", &self.layout).finish_non_exhaustive()
+    }
+}
+
+type ApiResult = Result<Response<Body>, ApiError>;
+
+/// Plain HTTP: `/cacert.crt` (users fetch it before they trust anything), else a redirect.
+pub fn handle_http(app: &App, req: &Request<Incoming>) -> Response<Body> {
+    if req.uri().path() == "/cacert.crt" && (req.method() == Method::GET || req.method() == Method::HEAD) {
+        return certificate::cacert(&app.certs, req.uri().query());
+    }
+    let host = request_host(req.headers()).unwrap_or_else(|| "camera.local".to_owned());
+    let port = app.web.https.port();
+    let authority = if port == 443 { host } else { format!("{host}:{port}") };
+    let path = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let mut response = Response::new(Body::default());
+    *response.status_mut() = StatusCode::MOVED_PERMANENTLY;
+    if let Ok(location) = HeaderValue::from_str(&format!("https://{authority}{path}")) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
+}
+
+/// The host a request was sent to (its `Host` header without the port), if plausible.
+pub fn request_host(headers: &hyper::HeaderMap) -> Option<String> {
+    headers.get(header::HOST).and_then(|h| h.to_str().ok()).and_then(http::host_without_port)
+}
+
+/// HTTPS: every route.
+pub async fn handle_https(app: Arc<App>, peer: IpAddr, req: Request<Incoming>) -> Response<Body> {
+    let mut response = route(&app, peer, req).await.unwrap_or_else(ApiError::into_response);
+    http::secure_headers(response.headers_mut());
+    response
+}
+
+async fn route(app: &Arc<App>, peer: IpAddr, req: Request<Incoming>) -> ApiResult {
+    let path = req.uri().path();
+    let route = match routes::lookup(path, req.method()) {
+        routes::Lookup::Found(route) => route,
+        routes::Lookup::WrongMethod(allow) => {
+            return Err(ApiError::MethodNotAllowed { method: req.method().to_string(), path: path.to_owned(), allow })
+        }
+        routes::Lookup::NotFound => return Err(ApiError::NotFound { path: path.to_owned() }),
+    };
+    if route.verb != routes::Verb::Get {
+        http::refuse_cross_site(req.headers())?;
+    }
+    if route.access == routes::Access::Admin {
+        access::authorize(app, peer, req.headers()).await?;
+    }
+    dispatch(route.endpoint, app, peer, req).await
+}
+
+async fn dispatch(endpoint: Endpoint, app: &Arc<App>, peer: IpAddr, req: Request<Incoming>) -> ApiResult {
+    match endpoint {
+        Endpoint::Page => Ok(http::file("text/html; charset=utf-8", assets::INDEX_HTML, None)),
+        Endpoint::Script => Ok(http::file("text/javascript; charset=utf-8", assets::APP_JS, None)),
+        Endpoint::Style => Ok(http::file("text/css; charset=utf-8", assets::APP_CSS, None)),
+        Endpoint::CaCertificate => Ok(certificate::cacert(&app.certs, req.uri().query())),
+        Endpoint::Session => Ok(account::session(app, req.headers())),
+        Endpoint::Setup => account::setup(app, req).await,
+        Endpoint::Login => account::login(app, peer, req).await,
+        Endpoint::Logout => Ok(account::logout(app, req.headers())),
+        Endpoint::CertificateStatus => certificate::status(app, request_host(req.headers())).await,
+        Endpoint::Upload => certificate::upload(app, req).await,
+        Endpoint::Restore => certificate::restore(app).await,
+        Endpoint::RequestDownload => request::download(app),
+        Endpoint::RequestCreate => request::create(app, req).await,
+    }
+}
+
+/// Runs `work` on the blocking pool (netlink dumps, fsyncs, KDFs must not stall the TLS
+/// handshakes on the runtime thread). The task runs to the end even if the client goes away.
+pub(crate) async fn blocking<T: Send + 'static>(
+    what: &'static str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work).await.map_err(|_| ApiError::Internal { what })
+}

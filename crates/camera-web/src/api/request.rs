@@ -1,0 +1,41 @@
+//! Certificate requests made on the camera: the key is generated here and never leaves it.
+
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::Request;
+
+use super::error::ApiError;
+use super::{blocking, http, ApiResult, App};
+use crate::certs::InstallError;
+use crate::log;
+
+/// `GET /api/v1/csr`: the pending request as `certreq.pem`.
+pub fn download(app: &App) -> ApiResult {
+    let pem = app.certs.pending_csr_pem().ok_or(ApiError::NoRequest {})?;
+    Ok(http::file("application/pkcs10", pem, Some("certreq.pem")))
+}
+
+/// `POST /api/v1/csr`: a new key and request, replacing any earlier pending one.
+pub async fn create(app: &Arc<App>, req: Request<Incoming>) -> ApiResult {
+    let request: camera_pki::CsrRequest = http::read_json(req).await?;
+    let worker = app.clone();
+    let pending = blocking("Creating the request", move || {
+        let pending = camera_pki::create_csr(&request)
+            .map_err(|e| ApiError::BadRequest { detail: e.to_string().trim_end_matches('.').to_owned() })?;
+        worker.certs.store_pending(&pending).map_err(|e| match e {
+            InstallError::Storage(io) => ApiError::storage("the request and its key", &io),
+            other => ApiError::Internal { what: leak_free_what(&other) },
+        })?;
+        Ok::<_, ApiError>(pending)
+    })
+    .await??;
+    log::info("camera-web: a certificate request was created; its key stays on the camera");
+    Ok(http::file("application/pkcs10", pending.csr_pem(), Some("certreq.pem")))
+}
+
+/// A fixed description: the error's own text stays in the log, never in the answer.
+fn leak_free_what(e: &InstallError) -> &'static str {
+    log::warn(&format!("camera-web: the new request could not be stored: {e}"));
+    "Storing the request"
+}
