@@ -156,6 +156,40 @@ async fn accept(listener: &TcpListener, admission: &Arc<Admission>) -> (tokio::n
     }
 }
 
+/// A connection is asked to close (`Connection: close` on its next answer) after this many
+/// requests or this long, so no client keeps a slot for ever by never going idle.
+const MAX_REQUESTS_PER_CONNECTION: u32 = 1000;
+const MAX_CONNECTION_AGE: Duration = Duration::from_secs(600);
+
+/// Serves HTTP/1.1 on one connection until it closes. Each request marks the slot busy while it
+/// is served and idle (evictable) once its answer is out.
+async fn serve_connection<I, H, F>(io: I, slot: Arc<Slot>, timeout: Duration, handler: H)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    H: Fn(hyper::Request<hyper::body::Incoming>) -> F + Send + Sync + 'static,
+    F: std::future::Future<Output = hyper::Response<api::Body>> + Send + 'static,
+{
+    let opened = std::time::Instant::now();
+    let served = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let handler = Arc::new(handler);
+    let service = service_fn(move |req| {
+        let (slot, handler, served) = (slot.clone(), handler.clone(), served.clone());
+        async move {
+            slot.request_started();
+            let mut response = handler(req).await;
+            let count = served.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            if count >= MAX_REQUESTS_PER_CONNECTION || opened.elapsed() >= MAX_CONNECTION_AGE {
+                response
+                    .headers_mut()
+                    .insert(hyper::header::CONNECTION, hyper::header::HeaderValue::from_static("close"));
+            }
+            slot.request_finished();
+            Ok::<_, std::convert::Infallible>(response)
+        }
+    });
+    let _ = http1_builder(timeout).serve_connection(TokioIo::new(io), service).await;
+}
+
 async fn serve_https(
     listener: TcpListener,
     acceptor: TlsAcceptor,
@@ -172,13 +206,8 @@ async fn serve_https(
             let connection = async {
                 let _ = stream.set_nodelay(true);
                 let Ok(Ok(tls)) = tokio::time::timeout(timeout, acceptor.accept(stream)).await else { return };
-                let slot = slot.clone();
-                let service = service_fn(move |req| {
-                    slot.request_started();
-                    let app = app.clone();
-                    async move { Ok::<_, std::convert::Infallible>(api::handle_https(app, peer_ip, req).await) }
-                });
-                let _ = http1_builder(timeout).serve_connection(TokioIo::new(tls), service).await;
+                serve_connection(tls, slot.clone(), timeout, move |req| api::handle_https(app.clone(), peer_ip, req))
+                    .await;
             };
             tokio::select! {
                 () = connection => {}
@@ -194,15 +223,10 @@ async fn serve_http(listener: TcpListener, app: Arc<App>, admission: Arc<Admissi
         let app = app.clone();
         tokio::spawn(async move {
             let slot = Arc::new(slot);
-            let connection = async {
-                let slot = slot.clone();
-                let service = service_fn(move |req| {
-                    slot.request_started();
-                    let app = app.clone();
-                    async move { Ok::<_, std::convert::Infallible>(api::handle_http(&app, &req)) }
-                });
-                let _ = http1_builder(timeout).serve_connection(TokioIo::new(stream), service).await;
-            };
+            let connection = serve_connection(stream, slot.clone(), timeout, move |req| {
+                let response = api::handle_http(&app, &req);
+                async move { response }
+            });
             tokio::select! {
                 () = connection => {}
                 () = slot.evicted() => {}

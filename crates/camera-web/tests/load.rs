@@ -15,116 +15,19 @@
 
 mod common;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::client::{addr, read_response, read_until_closed, request, runtime, Client};
 use common::{Camera, PASSWORD};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
-use tokio_rustls::client::TlsStream;
-use tokio_rustls::TlsConnector;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Shorter than the 10 s default so the slow-client phases stay short; same code paths.
 const TIMEOUT_SECS: u64 = 4;
 
 const PHASES: [&str; 7] = ["baseline", "idle-flood", "busy-1", "busy-2", "slow", "huge", "logins"];
-
-#[derive(Clone)]
-struct Client {
-    connector: TlsConnector,
-    server: SocketAddr,
-}
-
-impl Client {
-    fn new(camera: &Camera) -> Self {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(CertificateDer::from_pem_file(camera.ca_path()).unwrap()).unwrap();
-        let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        Self { connector: TlsConnector::from(Arc::new(config)), server: camera.https.parse().unwrap() }
-    }
-
-    async fn tcp_from(&self, source: Ipv4Addr) -> std::io::Result<TcpStream> {
-        let socket = TcpSocket::new_v4()?;
-        socket.bind(SocketAddr::new(IpAddr::V4(source), 0))?;
-        socket.connect(self.server).await
-    }
-
-    async fn tls_from(&self, source: Ipv4Addr) -> std::io::Result<TlsStream<TcpStream>> {
-        let tcp = self.tcp_from(source).await?;
-        self.connector.connect(ServerName::IpAddress(self.server.ip().into()), tcp).await
-    }
-}
-
-/// Sends one request and reads one response (status, body) on a keep-alive connection.
-async fn request<S: AsyncRead + AsyncWrite + Unpin>(
-    stream: &mut S,
-    head: &str,
-    body: &[u8],
-) -> std::io::Result<(u16, Vec<u8>)> {
-    stream.write_all(format!("{head}Host: 127.0.0.1\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes()).await?;
-    stream.write_all(body).await?;
-    read_response(stream).await
-}
-
-async fn read_response<S: AsyncRead + Unpin>(stream: &mut S) -> std::io::Result<(u16, Vec<u8>)> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break end + 4;
-        }
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
-    let status = head
-        .get(9..12)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("bad status line: {head:?}")))?;
-    let length: usize =
-        head.lines().find_map(|l| l.strip_prefix("content-length:")).map_or(0, |v| v.trim().parse().unwrap_or(0));
-    let mut body = buf[head_end..].to_vec();
-    while body.len() < length {
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        body.extend_from_slice(&chunk[..n]);
-    }
-    Ok((status, body))
-}
-
-/// Reads until the server closes the connection; returns what it said before closing.
-async fn read_until_closed<S: AsyncRead + Unpin>(stream: &mut S) -> Vec<u8> {
-    let mut said = Vec::new();
-    let mut chunk = [0u8; 1024];
-    while let Ok(n) = stream.read(&mut chunk).await {
-        if n == 0 {
-            break;
-        }
-        said.extend_from_slice(&chunk[..n]);
-    }
-    said
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
-}
-
-fn addr(a: u8, b: u8, c: u8) -> Ipv4Addr {
-    Ipv4Addr::new(127, a, b, c)
-}
 
 /// What /proc says about the server, sampled every 50 ms.
 #[derive(Default, Clone, Copy)]

@@ -45,17 +45,19 @@ pub async fn check_password(
     let worker = app.clone();
     let verdict = blocking("The password check", move || {
         let _permit = permit;
-        worker.auth.verify(peer, &password)
+        let verdict = worker.auth.verify(peer, &password);
+        // Here, not in the request: a guess whose client went away still counts and is recorded.
+        if verdict == Err(AuthError::WrongPassword) {
+            log::info(&format!("camera-web: failed login from {peer}"));
+        }
+        verdict
     })
     .await?;
     match verdict {
         Ok(()) => Ok(()),
         Err(AuthError::NoPassword) => Err(ApiError::SetupRequired {}),
         Err(AuthError::Damaged) => Err(ApiError::PasswordFileDamaged {}),
-        Err(AuthError::WrongPassword) => {
-            log::info(&format!("camera-web: failed login from {peer}"));
-            Err(ApiError::WrongPassword { basic })
-        }
+        Err(AuthError::WrongPassword) => Err(ApiError::WrongPassword { basic }),
         Err(AuthError::TooManyAttempts { retry_after }) => {
             Err(ApiError::TooManyAttempts { retry_after_secs: retry_after.as_secs().max(1) })
         }

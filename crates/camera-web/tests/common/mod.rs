@@ -2,6 +2,8 @@
 //! and talks to it with real clients (curl, openssl) that trust only the camera's `cacert.crt`.
 #![allow(dead_code)]
 
+pub mod client;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -40,6 +42,8 @@ pub struct Camera {
     pub https: String,
     pub http: String,
     pub log: Arc<Mutex<Vec<String>>>,
+    /// The state directory is a mount only the server sees ([`Camera::start_on_small_state_disk`]).
+    private_state: bool,
 }
 
 impl Camera {
@@ -54,12 +58,39 @@ impl Camera {
     /// Starts on an existing directory (a restart keeps state).
     pub fn start_in(dir: TempDir, config: &str) -> Self {
         std::fs::write(dir.path().join("config.json"), config).unwrap();
-        let mut child = camera_web_command(dir.path())
-            .args(["--https", "127.0.0.1:0", "--http", "127.0.0.1:0"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("camera-web starts");
+        let mut command = camera_web_command(dir.path());
+        command.args(["--https", "127.0.0.1:0", "--http", "127.0.0.1:0"]);
+        Self::spawn(dir, command)
+    }
+
+    /// Starts with the state directory on a tmpfs of `kib` KiB, mounted in a mount namespace of
+    /// the server's own (`unshare -rm`): a flash that fills up. The test reaches the files
+    /// through [`Camera::state_as_seen_by_server`].
+    pub fn start_on_small_state_disk(dir: TempDir, config: &str, kib: u32) -> Self {
+        std::fs::write(dir.path().join("config.json"), config).unwrap();
+        std::fs::create_dir_all(dir.path().join("state")).unwrap();
+        let inner = camera_web_command(dir.path());
+        let mut command = Command::new("unshare");
+        command
+            .args(["-rm", "sh", "-c", r#"mount -t tmpfs -o size="$1"k tmpfs "$2" && shift 2 && exec "$@""#, "sh"])
+            .arg(kib.to_string())
+            .arg(dir.path().join("state"))
+            .arg(inner.get_program())
+            .args(inner.get_args())
+            .args(["--https", "127.0.0.1:0", "--http", "127.0.0.1:0"]);
+        let mut camera = Self::spawn(dir, command);
+        camera.private_state = true;
+        camera
+    }
+
+    /// The state directory as the server sees it (through its mount namespace).
+    pub fn state_as_seen_by_server(&self) -> PathBuf {
+        let state = self.dir.path().join("state");
+        PathBuf::from(format!("/proc/{}/root{}", self.pid(), state.display()))
+    }
+
+    fn spawn(dir: TempDir, mut command: Command) -> Self {
+        let mut child = command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("camera-web starts");
         let stderr = child.stderr.take().unwrap();
         let log = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
@@ -80,11 +111,15 @@ impl Camera {
                 panic!("camera-web did not start: {:?}", log.lock().unwrap());
             }
         };
-        Self { child, dir, https, http, log }
+        Self { child, dir, https, http, log, private_state: false }
     }
 
     pub fn ca_path(&self) -> PathBuf {
-        self.dir.path().join("state/ca.crt")
+        if self.private_state {
+            self.state_as_seen_by_server().join("ca.crt")
+        } else {
+            self.dir.path().join("state/ca.crt")
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
