@@ -19,10 +19,11 @@
 //! ```
 //!
 //! How it works: outside, the current test binary is re-executed as
-//! `unshare -rn <test binary> <test name> --exact --nocapture --test-threads=1` with the environment
-//! variable [`INSIDE_ENV`] set to the test name. `unshare -r` creates a user namespace in which the
-//! caller is root (which also works when the caller already is root, as on CI), and `-n` a network
-//! namespace owned by it, so the test can create links and add addresses without touching the host.
+//! `unshare -rn <test binary> <test name> --exact --include-ignored --nocapture --test-threads=1`
+//! with the environment variable [`INSIDE_ENV`] set to the test name. `unshare -r` creates a user
+//! namespace in which the caller is root (which also works when the caller already is root, as on
+//! CI), and `-n` a network namespace owned by it, so the test can create links and add addresses
+//! without touching the host.
 //! Inside, [`in_private_netns`] runs the [`NetnsSetup`]'s `ip` commands once and returns true.
 //!
 //! Only loopback and private addresses are used, and only inside namespaces created here.
@@ -148,7 +149,9 @@ fn run_in_child(test_name: &str) {
         .arg("--")
         .args(&runner)
         .arg(&exe)
-        .args([test_name, "--exact", "--nocapture", "--test-threads=1"])
+        // --include-ignored: the parent runs this test, so the child must run it even when it is
+        // #[ignore]d (run on request with `cargo test -- --ignored`).
+        .args([test_name, "--exact", "--include-ignored", "--nocapture", "--test-threads=1"])
         .env(INSIDE_ENV, test_name)
         .output();
     let output = match output {
@@ -181,7 +184,7 @@ fn run_in_child(test_name: &str) {
     if !stdout.contains(" 1 passed;") {
         panic!(
             "camera-testns: the child ran no test named {test_name:?} (pass the name as libtest prints it, \
-             e.g. `module::function` for a test inside a module; ignored tests do not run)"
+             e.g. `module::function` for a test inside a module)"
         );
     }
 }

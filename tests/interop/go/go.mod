@@ -1,0 +1,3 @@
+module camera-interop
+
+go 1.19
