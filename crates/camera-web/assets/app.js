@@ -35,8 +35,6 @@ function fill(node, fp) {
 }
 function setFingerprint(id, fp) { fill($(id), fp); }
 
-const KEY = { 'ecdsa-p256': 'ECDSA P-256', 'ecdsa-p384': 'ECDSA P-384', 'rsa-2048': 'RSA 2048', 'rsa-3072': 'RSA 3072' };
-
 function plural(n, word) { return `${n} ${word}${n === 1 ? '' : 's'}`; }
 
 function when(unix) {
@@ -183,17 +181,6 @@ function render() {
   }
 }
 
-// Whether a certificate name covers the host this page was opened with.
-function covers(name, host) {
-  name = String(name).toLowerCase();
-  if (name === host) return true;
-  if (name.startsWith('*.')) {
-    const dot = host.indexOf('.');
-    return dot > 0 && host.slice(dot + 1) === name.slice(2) && !/^[0-9.]+$/.test(host) && !host.includes(':');
-  }
-  return false;
-}
-
 function renderCertificate(c) {
   const info = c.certificate || {};
   const badge = $('cert-source');
@@ -205,10 +192,11 @@ function renderCertificate(c) {
     : 'An uploaded certificate does not follow address changes. If the camera gets a new address, upload a certificate for it, or go back to the camera\'s own certificate.';
 
   const warnings = (c.warnings || []).map((w) => w.message || w.code);
-  const host = location.hostname.replace(/^\[|\]$/g, '').toLowerCase();
   const sans = info.subject_alt_names || [];
-  if (host && sans.length && !sans.some((n) => covers(n, host))) {
-    warnings.push(`You opened the camera as ${host}, but this certificate names only ${sans.join(', ')}: browsers will warn. Use one of those names, or make a certificate that includes ${host}.`);
+  // The server decides whether the certificate names the host this page was opened with.
+  const opened = c.opened_as;
+  if (opened && !opened.covered) {
+    warnings.push(`You opened the camera as ${opened.host}, but this certificate names only ${sans.join(', ') || 'other names'}: browsers will warn. Use one of those names, or make a certificate that includes ${opened.host}.`);
   }
   if (info.not_before_unix && info.not_before_unix * 1000 > Date.now() + 300000) {
     warnings.push(`This certificate is valid only from ${when(info.not_before_unix)}, but this PC's clock says ${when(Date.now() / 1000)}: check the date and time on this PC.`);
@@ -281,7 +269,7 @@ function renderCsr(c) {
   if (p) {
     setText('csr-p-subject', p.subject);
     setText('csr-p-sans', (p.subject_alt_names || []).join(', '));
-    setText('csr-p-key', KEY[p.key_type] || p.key_type);
+    setText('csr-p-key', p.key_type);
     setText('csr-p-created', when(p.created_at_unix));
   }
   const ta = $('csr-sans');
@@ -313,7 +301,7 @@ async function onSetup(ev) {
       say('status', 'The admin password is set and you are logged in. Keep the password safe: there is no default to fall back to.');
     } catch (e) {
       say(box, e.message, 'error');
-      if (e.code === 'password_already_set' || e.status === 409) await refresh();
+      if (e.code === 'already_set') await refresh();
     }
   });
 }

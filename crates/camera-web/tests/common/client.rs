@@ -105,3 +105,41 @@ pub fn runtime() -> tokio::runtime::Runtime {
 pub fn addr(a: u8, b: u8, c: u8) -> Ipv4Addr {
     Ipv4Addr::new(127, a, b, c)
 }
+
+/// One answer, whole: status, headers (names lower-cased) and body.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Sends a request with the given extra header lines (each `Name: value`) on a new connection and
+/// reads the whole answer.
+pub async fn exchange(client: &Client, method: &str, target: &str, headers: &[String], body: &[u8]) -> Answer {
+    let mut tls = client.tls_from(addr(0, 0, 1)).await.unwrap();
+    let mut head = format!("{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+    for header in headers {
+        head.push_str(header);
+        head.push_str("\r\n");
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    tls.write_all(head.as_bytes()).await.unwrap();
+    tls.write_all(body).await.unwrap();
+    let raw = read_until_closed(&mut tls).await;
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("an answer head") + 4;
+    let text = String::from_utf8_lossy(&raw[..end]).into_owned();
+    let mut lines = text.lines();
+    let status = lines.next().and_then(|l| l.get(9..12)).and_then(|s| s.parse().ok()).expect("a status line");
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    Answer { status, headers, body: raw[end..].to_vec() }
+}
