@@ -27,7 +27,7 @@ use tokio::net::TcpStream;
 
 pub use crate::error::{Error, TimeoutPhase, VerificationFailure};
 pub use crate::url::{Host, Scheme, Url, MAX_URL_LEN};
-pub use hyper::{HeaderMap, Method, StatusCode};
+pub use hyper::{header, HeaderMap, Method, StatusCode};
 
 /// Default cap on a response body.
 pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
