@@ -75,6 +75,8 @@ pub struct Issued {
     pub account_url: String,
     /// DER certificates, leaf first, as the server sent them.
     pub chain: Vec<Vec<u8>>,
+    /// Requests that had to be re-signed because the server refused their nonce (`badNonce`).
+    pub bad_nonce_retries: u32,
 }
 
 /// Where the conversation is, for a state sentence in the UI (each one displays as a sentence).
@@ -300,7 +302,7 @@ pub async fn obtain_certificate(
     let chain = wire::parse_pem_chain(&response.body)
         .map_err(|source| AcmeError::Malformed { operation: Operation::Certificate, source })?;
     progress(&Progress::Issued { certificates: chain.len() });
-    Ok(Issued { account_url, chain })
+    Ok(Issued { account_url, chain, bad_nonce_retries: session.bad_nonce_retries })
 }
 
 /// Publishes an answer for every pending authorization, asks the server to validate them, and

@@ -25,6 +25,8 @@ pub(crate) struct Session<'a> {
     directory_is_https: bool,
     nonce: Option<String>,
     pub(crate) kid: Option<String>,
+    /// Requests re-sent after `badNonce` (reported in [`crate::Issued`]).
+    pub(crate) bad_nonce_retries: u32,
 }
 
 pub(crate) enum Signer {
@@ -56,6 +58,7 @@ impl<'a> Session<'a> {
             directory_is_https: url.scheme() == Scheme::Https,
             nonce: None,
             kid: None,
+            bad_nonce_retries: 0,
         };
         for (kind, u) in [
             ("newNonce", session.directory.new_nonce.clone()),
@@ -143,6 +146,7 @@ impl<'a> Session<'a> {
             }
             let error = status_error(operation, &response);
             if error.is_problem("badNonce") && attempts <= self.options.bad_nonce_retries {
+                self.bad_nonce_retries += 1;
                 continue;
             }
             return Err(error);
