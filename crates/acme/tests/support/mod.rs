@@ -240,10 +240,25 @@ fn spawn_dying_with_this_thread(cmd: &mut Command, log: &Path) -> std::process::
     cmd.spawn().unwrap()
 }
 
+/// Earlier runs leave their directory (certificates, Pebble's log) for a look after a failure;
+/// drop those whose process is gone.
+fn remove_dirs_of_finished_runs(tmp: &Path) {
+    let Ok(entries) = std::fs::read_dir(tmp) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix("pebble-").and_then(|rest| rest.rsplit('-').next()) else { continue };
+        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 /// Starts the fixture on a thread that lives as long as the test process: a tokio runtime with the
 /// responder, Pebble (and challtestsrv). Returns once Pebble's directory answers.
 pub fn start(spec: PebbleSpec, tag: &str) -> Pebble {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("pebble-{tag}-{}", std::process::id()));
+    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    remove_dirs_of_finished_runs(&tmp);
+    let dir = tmp.join(format!("pebble-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let tls_ca_pem = pebble_tls_files(&dir);
