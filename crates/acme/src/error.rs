@@ -63,6 +63,13 @@ pub enum AcmeError {
         source: WireError,
     },
 
+    #[error("the ACME server sent a {url_kind} URL that cannot be used: {source}")]
+    BadServerUrl {
+        url_kind: &'static str,
+        #[source]
+        source: Box<camera_http_client::Error>,
+    },
+
     #[error("the ACME server sent an {url_kind} URL {url:?}, but the directory is on https: refusing to continue without TLS")]
     InsecureUrl { url_kind: &'static str, url: String },
 

@@ -462,6 +462,20 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_directory_url_is_the_installers_mistake_not_a_network_error() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let key = AccountKey::generate().unwrap();
+        let err = rt
+            .block_on(find_account(&HttpClient::plain_http_only(), "ftp://ca/dir", &key, &Options::default()))
+            .unwrap_err();
+        assert!(matches!(err, AcmeError::InvalidRequest { .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "the certificate request is not valid: the ACME directory URL is wrong: the URL \"ftp://ca/dir\" cannot be used: only http:// and https:// URLs are supported"
+        );
+    }
+
+    #[test]
     fn progress_reads_as_sentences() {
         let ip = Identifier::Ip("192.168.1.20".parse().unwrap());
         let p = Progress::Validating { identifier: ip.clone(), challenge: ChallengeType::TlsAlpn01 };

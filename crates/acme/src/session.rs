@@ -43,7 +43,8 @@ impl<'a> Session<'a> {
         key: &'a AccountKey,
         options: &'a Options,
     ) -> Result<Session<'a>, AcmeError> {
-        let url = Url::parse(directory_url)?;
+        let url = Url::parse(directory_url)
+            .map_err(|e| AcmeError::InvalidRequest { reason: format!("the ACME directory URL is wrong: {e}") })?;
         let response = http.get(directory_url).await?;
         if !response.status.is_success() {
             return Err(status_error(Operation::Directory, &response));
@@ -72,7 +73,8 @@ impl<'a> Session<'a> {
 
     /// Every URL the server hands out is followed only over https when the directory was on https.
     pub(crate) fn check_url(&self, kind: &'static str, url: &str) -> Result<(), AcmeError> {
-        let parsed = Url::parse(url)?;
+        let parsed =
+            Url::parse(url).map_err(|source| AcmeError::BadServerUrl { url_kind: kind, source: Box::new(source) })?;
         if self.directory_is_https && parsed.scheme() != Scheme::Https {
             return Err(AcmeError::InsecureUrl { url_kind: kind, url: wire::clean_text(url, 200) });
         }
