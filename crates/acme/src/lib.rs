@@ -5,6 +5,29 @@
 //!
 //! The one call a scheduler needs is [`obtain_certificate`]. The certificate key stays with the
 //! caller: it passes a CSR (DER) made on the camera and gets back the chain, leaf first.
+//!
+//! ```no_run
+//! # async fn run(responder: &dyn camera_acme::ChallengeResponder, csr_der: &[u8], trust_pem: &[u8])
+//! #     -> Result<(), Box<dyn std::error::Error>> {
+//! use camera_acme::{obtain_certificate, AccountKey, CertificateRequest, ChallengeType, Identifier, Options};
+//! let http = camera_http_client::HttpClient::with_trust_anchors_pem(trust_pem)?;
+//! let key = AccountKey::generate()?; // store key.pkcs8_der() (0600) and reuse it
+//! let identifiers = [Identifier::Ip("192.168.1.120".parse()?), Identifier::Dns("cam-lobby.local".into())];
+//! let request = CertificateRequest {
+//!     account_key: &key,
+//!     account_url: None, // or the Issued::account_url kept from last time
+//!     contact: &[],
+//!     eab: None,
+//!     identifiers: &identifiers,
+//!     challenge_types: &[ChallengeType::Http01, ChallengeType::TlsAlpn01],
+//!     csr_der,
+//!     options: Options::default(),
+//! };
+//! let issued = obtain_certificate(&http, "https://ca.site.home.arpa/acme/directory", &request, responder,
+//!     &|step| eprintln!("{step}")).await?;
+//! let (leaf, intermediates) = issued.chain.split_first().ok_or("empty chain")?;
+//! # let _ = (leaf, intermediates); Ok(()) }
+//! ```
 
 mod challenge;
 mod error;
