@@ -1,0 +1,444 @@
+//! What Pebble never does, from a scripted ACME server on loopback: `Retry-After` while polling,
+//! rate limiting, a validation that never ends, a nonce refused forever, a downgrade to http, and a
+//! caller that gives up half-way. Each checks the client's timing or its way out.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use camera_acme::{
+    obtain_certificate, AccountKey, AcmeError, CertificateRequest, ChallengeAnswer, ChallengeResponder, ChallengeType,
+    Identifier, Operation, Options,
+};
+use camera_http_client::HttpClient;
+use http_body_util::Full;
+use hyper_util::rt::TokioIo;
+
+/// (status, extra headers, body) for the n-th request (from 0) to a path.
+type Route = Box<dyn Fn(usize, &str) -> (u16, Vec<(&'static str, String)>, String) + Send + Sync>;
+
+#[derive(Default)]
+struct Log {
+    hits: HashMap<String, Vec<Instant>>,
+}
+
+struct Server {
+    base: String,
+    log: Arc<Mutex<Log>>,
+}
+
+impl Server {
+    fn times(&self, path: &str) -> Vec<Instant> {
+        self.log.lock().unwrap().hits.get(path).cloned().unwrap_or_default()
+    }
+}
+
+fn problem(kind: &str, detail: &str) -> (u16, Vec<(&'static str, String)>, String) {
+    (
+        400,
+        vec![("content-type", "application/problem+json".into())],
+        format!(r#"{{"type":"urn:ietf:params:acme:error:{kind}","detail":"{detail}","status":400}}"#),
+    )
+}
+
+fn json(status: u16, body: String) -> (u16, Vec<(&'static str, String)>, String) {
+    (status, vec![("content-type", "application/json".into())], body)
+}
+
+fn test_certificate_pem() -> String {
+    let key = rcgen::KeyPair::generate().unwrap();
+    rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap().self_signed(&key).unwrap().pem()
+}
+
+/// A plain-http ACME server whose every path follows the happy path unless `overrides` says otherwise.
+async fn start(overrides: Vec<(&'static str, Route)>) -> Server {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let log = Arc::new(Mutex::new(Log::default()));
+    let pem = test_certificate_pem();
+    let b = base.clone();
+    let mut routes: HashMap<&'static str, Route> = HashMap::new();
+    routes.insert(
+        "/dir",
+        Box::new(move |_, _| {
+            json(200, format!(r#"{{"newNonce":"{b}/nonce","newAccount":"{b}/acct","newOrder":"{b}/order"}}"#))
+        }),
+    );
+    routes.insert("/nonce", Box::new(|_, _| (200, vec![], String::new())));
+    let b = base.clone();
+    routes.insert(
+        "/acct",
+        Box::new(move |_, _| {
+            let (s, mut h, body) = json(201, r#"{"status":"valid"}"#.into());
+            h.push(("location", format!("{b}/acct/1")));
+            (s, h, body)
+        }),
+    );
+    let b = base.clone();
+    routes.insert(
+        "/order",
+        Box::new(move |_, _| {
+            let (s, mut h, body) = json(
+                201,
+                format!(r#"{{"status":"pending","authorizations":["{b}/authz/1"],"finalize":"{b}/finalize/1"}}"#),
+            );
+            h.push(("location", format!("{b}/order/1")));
+            (s, h, body)
+        }),
+    );
+    let b = base.clone();
+    let pending_authz = move |status: &str| {
+        format!(
+            r#"{{"status":"{status}","identifier":{{"type":"ip","value":"127.0.0.1"}},"challenges":[{{"type":"http-01","url":"{b}/chall/1","token":"tok_1","status":"pending"}}]}}"#
+        )
+    };
+    // First fetch pending (to publish), then valid.
+    routes.insert("/authz/1", Box::new(move |n, _| json(200, pending_authz(if n == 0 { "pending" } else { "valid" }))));
+    let b = base.clone();
+    routes.insert(
+        "/chall/1",
+        Box::new(move |_, _| {
+            json(200, format!(r#"{{"type":"http-01","url":"{b}/chall/1","token":"tok_1","status":"processing"}}"#))
+        }),
+    );
+    let b = base.clone();
+    routes.insert(
+        "/order/1",
+        Box::new(move |_, _| {
+            json(200, format!(r#"{{"status":"ready","authorizations":[],"finalize":"{b}/finalize/1"}}"#))
+        }),
+    );
+    let b = base.clone();
+    routes.insert(
+        "/finalize/1",
+        Box::new(move |_, _| {
+            json(200, format!(r#"{{"status":"valid","finalize":"{b}/finalize/1","certificate":"{b}/cert/1"}}"#))
+        }),
+    );
+    routes.insert(
+        "/cert/1",
+        Box::new(move |_, _| (200, vec![("content-type", "application/pem-certificate-chain".into())], pem.clone())),
+    );
+    for (path, route) in overrides {
+        routes.insert(path, route);
+    }
+    let routes = Arc::new(routes);
+    let server_log = log.clone();
+    tokio::spawn(async move {
+        let nonce = Arc::new(Mutex::new(0u64));
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else { return };
+            let (routes, log, nonce) = (routes.clone(), server_log.clone(), nonce.clone());
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let (routes, log, nonce) = (routes.clone(), log.clone(), nonce.clone());
+                    async move {
+                        let path = req.uri().path().to_owned();
+                        let n = {
+                            let mut log = log.lock().unwrap();
+                            let hits = log.hits.entry(path.clone()).or_default();
+                            hits.push(Instant::now());
+                            hits.len() - 1
+                        };
+                        let (status, headers, body) = match routes.get(path.as_str()) {
+                            Some(route) => route(n, &path),
+                            None => (404, vec![], String::new()),
+                        };
+                        let mut response = hyper::Response::new(Full::new(Bytes::from(body)));
+                        *response.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+                        let fresh = {
+                            let mut n = nonce.lock().unwrap();
+                            *n += 1;
+                            format!("nonce{n}")
+                        };
+                        response.headers_mut().insert("replay-nonce", fresh.parse().unwrap());
+                        for (k, v) in headers {
+                            response.headers_mut().insert(k, v.parse().unwrap());
+                        }
+                        Ok::<_, Infallible>(response)
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tcp), service).await;
+            });
+        }
+    });
+    Server { base, log }
+}
+
+#[derive(Default)]
+struct Recorder {
+    published: Mutex<usize>,
+    withdrawn: Mutex<usize>,
+}
+
+impl ChallengeResponder for Recorder {
+    fn publish(&self, _: &ChallengeAnswer) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        *self.published.lock().unwrap() += 1;
+        Ok(())
+    }
+    fn withdraw(&self, _: &ChallengeAnswer) {
+        *self.withdrawn.lock().unwrap() += 1;
+    }
+}
+
+struct Case {
+    key: AccountKey,
+    ids: Vec<Identifier>,
+    csr: Vec<u8>,
+}
+
+impl Case {
+    fn new() -> Case {
+        Case {
+            key: AccountKey::generate().unwrap(),
+            ids: vec![Identifier::Ip("127.0.0.1".parse().unwrap())],
+            csr: vec![0x30, 0],
+        }
+    }
+
+    fn request(&self, options: Options) -> CertificateRequest<'_> {
+        CertificateRequest {
+            account_key: &self.key,
+            account_url: None,
+            contact: &[],
+            eab: None,
+            identifiers: &self.ids,
+            challenge_types: &[ChallengeType::Http01],
+            csr_der: &self.csr,
+            options,
+        }
+    }
+}
+
+fn quick() -> Options {
+    Options { poll_interval: Duration::from_millis(100), max_wait: Duration::from_secs(20), bad_nonce_retries: 3 }
+}
+
+#[tokio::test]
+async fn polling_waits_as_long_as_retry_after_says() {
+    let b = Arc::new(Mutex::new(String::new()));
+    let bb = b.clone();
+    let server = start(vec![(
+        "/authz/1",
+        Box::new(move |n, _| {
+            let b = bb.lock().unwrap().clone();
+            let status = if n < 3 { "pending" } else { "valid" };
+            let (s, mut h, body) = json(
+                200,
+                format!(
+                    r#"{{"status":"{status}","identifier":{{"type":"ip","value":"127.0.0.1"}},"challenges":[{{"type":"http-01","url":"{b}/chall/1","token":"tok_1","status":"pending"}}]}}"#
+                ),
+            );
+            h.push(("retry-after", "1".into()));
+            (s, h, body)
+        }),
+    )])
+    .await;
+    *b.lock().unwrap() = server.base.clone();
+    let case = Case::new();
+    let responder = Recorder::default();
+    let issued = obtain_certificate(
+        &HttpClient::plain_http_only(),
+        &format!("{}/dir", server.base),
+        &case.request(quick()),
+        &responder,
+        &|_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(issued.chain.len(), 1);
+    // Fetch (publish), then polls: each poll after a pending answer waited the 1 s asked for,
+    // although the configured interval is 100 ms.
+    let t = server.times("/authz/1");
+    assert_eq!(t.len(), 4, "one fetch and three polls");
+    for pair in t[1..].windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(gap >= Duration::from_millis(990), "polled after {gap:?}");
+    }
+    assert_eq!((*responder.published.lock().unwrap(), *responder.withdrawn.lock().unwrap()), (1, 1));
+}
+
+#[tokio::test]
+async fn rate_limiting_is_its_own_error_with_the_delay() {
+    let server = start(vec![(
+        "/order",
+        Box::new(|_, _| {
+            let (_, mut h, body) = problem("rateLimited", "too many new orders recently");
+            h.push(("retry-after", "3600".into()));
+            (429, h, body)
+        }),
+    )])
+    .await;
+    let case = Case::new();
+    let err = obtain_certificate(
+        &HttpClient::plain_http_only(),
+        &format!("{}/dir", server.base),
+        &case.request(quick()),
+        &Recorder::default(),
+        &|_| {},
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, AcmeError::RateLimited { operation: Operation::NewOrder, .. }), "{err:?}");
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(3600)));
+    assert_eq!(
+        err.to_string(),
+        "the ACME server is limiting requests and refused the order; it asks to retry in 3600 s: too many new orders recently (rateLimited)"
+    );
+    assert_eq!(server.times("/order").len(), 1, "a rate-limited request is not retried");
+}
+
+#[tokio::test]
+async fn a_validation_that_never_ends_gives_up_in_time_and_withdraws() {
+    let b = Arc::new(Mutex::new(String::new()));
+    let bb = b.clone();
+    let server = start(vec![(
+        "/authz/1",
+        Box::new(move |_, _| {
+            let b = bb.lock().unwrap().clone();
+            json(
+                200,
+                format!(
+                    r#"{{"status":"pending","identifier":{{"type":"ip","value":"127.0.0.1"}},"challenges":[{{"type":"http-01","url":"{b}/chall/1","token":"tok_1","status":"pending"}}]}}"#
+                ),
+            )
+        }),
+    )])
+    .await;
+    *b.lock().unwrap() = server.base.clone();
+    let case = Case::new();
+    let responder = Recorder::default();
+    let options = Options { poll_interval: Duration::from_millis(300), max_wait: Duration::from_secs(2), ..quick() };
+    let started = Instant::now();
+    let err = obtain_certificate(
+        &HttpClient::plain_http_only(),
+        &format!("{}/dir", server.base),
+        &case.request(options),
+        &responder,
+        &|_| {},
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, AcmeError::Timeout { .. }), "{err:?}");
+    assert!(err.to_string().starts_with("gave up waiting for the ACME server to validate the camera after "), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(4));
+    // 2 s at one poll per 300 ms: no tight loop.
+    let polls = server.times("/authz/1").len();
+    assert!((5..=9).contains(&polls), "{polls} requests");
+    assert_eq!(*responder.withdrawn.lock().unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_nonce_refused_forever_is_retried_a_bounded_number_of_times() {
+    let server =
+        start(vec![("/acct", Box::new(|_, _| problem("badNonce", "JWS has an invalid anti-replay nonce")))]).await;
+    let case = Case::new();
+    let err = obtain_certificate(
+        &HttpClient::plain_http_only(),
+        &format!("{}/dir", server.base),
+        &case.request(quick()),
+        &Recorder::default(),
+        &|_| {},
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&err, AcmeError::Problem { operation: Operation::NewAccount, problem } if problem.is("badNonce")),
+        "{err:?}"
+    );
+    assert_eq!(server.times("/acct").len(), 4, "the first try and 3 retries");
+    // The nonce of each error answer was used: only the first request needed newNonce.
+    assert_eq!(server.times("/nonce").len(), 1);
+}
+
+#[tokio::test]
+async fn a_caller_that_gives_up_half_way_still_gets_every_answer_withdrawn() {
+    let b = Arc::new(Mutex::new(String::new()));
+    let bb = b.clone();
+    let server = start(vec![(
+        "/authz/1",
+        Box::new(move |_, _| {
+            let b = bb.lock().unwrap().clone();
+            json(
+                200,
+                format!(
+                    r#"{{"status":"pending","identifier":{{"type":"ip","value":"127.0.0.1"}},"challenges":[{{"type":"http-01","url":"{b}/chall/1","token":"tok_1","status":"pending"}}]}}"#
+                ),
+            )
+        }),
+    )])
+    .await;
+    *b.lock().unwrap() = server.base.clone();
+    let case = Case::new();
+    let responder = Recorder::default();
+    let req = case.request(Options { poll_interval: Duration::from_secs(10), ..quick() });
+    let client = HttpClient::plain_http_only();
+    let dir = format!("{}/dir", server.base);
+    // A scheduler's deadline drops the future while it sleeps between polls.
+    let result =
+        tokio::time::timeout(Duration::from_secs(1), obtain_certificate(&client, &dir, &req, &responder, &|_| {}))
+            .await;
+    assert!(result.is_err(), "the deadline cut it");
+    assert_eq!(*responder.published.lock().unwrap(), 1);
+    assert_eq!(*responder.withdrawn.lock().unwrap(), 1);
+}
+
+#[tokio::test]
+async fn an_https_directory_that_points_to_http_is_refused() {
+    // The directory itself is served over https by a CA made here; its newOrder URL is http.
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&leaf_key, &rcgen::Issuer::from_params(&ca_params, &ca_key))
+        .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf.der().clone()],
+            rustls_pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else { return };
+                let service = hyper::service::service_fn(
+                    move |_req: hyper::Request<hyper::body::Incoming>| async move {
+                        let body = format!(
+                            r#"{{"newNonce":"https://{addr}/nonce","newAccount":"https://{addr}/acct","newOrder":"http://{addr}/order"}}"#
+                        );
+                        Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from(body))))
+                    },
+                );
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), service).await;
+            });
+        }
+    });
+    let client = HttpClient::with_trust_anchors_pem(ca.pem().as_bytes()).unwrap();
+    let case = Case::new();
+    let err = obtain_certificate(
+        &client,
+        &format!("https://{addr}/dir"),
+        &case.request(quick()),
+        &Recorder::default(),
+        &|_| {},
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, AcmeError::InsecureUrl { url_kind: "newOrder", .. }), "{err:?}");
+    assert!(err.to_string().contains("refusing to continue without TLS"), "{err}");
+}
