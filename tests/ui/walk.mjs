@@ -128,10 +128,32 @@ async function main() {
     env: { ...process.env, HOME: home },
   });
   const context = await browser.newContext({ viewport: { width: 1100, height: 900 }, acceptDownloads: true });
+  // The contract, from the UI's side: every property the page reads from a JSON answer must be one
+  // the server sent (the server always sends every field, null when empty). Reads of anything
+  // else are reported on the console as "contract-miss: <path>".
+  await context.addInitScript(() => {
+    const original = Response.prototype.json;
+    const watch = (value, path) => {
+      if (value === null || typeof value !== 'object') return value;
+      return new Proxy(value, {
+        get(target, prop, receiver) {
+          if (typeof prop === 'string' && !(prop in target) && prop !== 'then' && prop !== 'toJSON') {
+            console.warn(`contract-miss: ${path}.${prop}`);
+          }
+          return watch(Reflect.get(target, prop, receiver), `${path}.${String(prop)}`);
+        },
+      });
+    };
+    Response.prototype.json = async function json() {
+      return watch(await original.call(this), new URL(this.url).pathname);
+    };
+  });
   page = await context.newPage();
   const problems = [];
+  const contractMisses = new Set();
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   page.on('console', (m) => {
+    if (m.text().startsWith('contract-miss: ')) contractMisses.add(m.text().slice(15).replace(/\.\d+\./g, '[].'));
     // 4xx answers are expected (refused upload, wrong password, no favicon); anything else is not.
     if (m.type() === 'error' && !/^Failed to load resource: the server responded with a status of 4\d\d/.test(m.text())) {
       problems.push(`console: ${m.text()}`);
@@ -356,6 +378,10 @@ async function main() {
 
     await step('no script errors or CSP violations in the console', async () => {
       check(problems.length === 0, problems.join(' | '));
+    });
+
+    await step('the page reads only fields the server sends', async () => {
+      check(contractMisses.size === 0, `fields the server does not have: ${[...contractMisses].join(', ')}`);
     });
   } finally {
     await browser.close();
