@@ -4,6 +4,7 @@
 //!   `dev-state/`, ports 8443 and 8080, loopback names), printing the URL and what to do next.
 //! - `test`: installs what the tests need on a Debian machine, then runs the whole suite.
 //! - `deps`: only the installing part of `test`.
+//! - `lint`: `cargo fmt --check` (workspace and `fuzz/`) and clippy with `-D warnings`.
 //! - `cross`: release builds and stripped sizes for the camera targets, and the tests under qemu-user.
 //! - `bench`: measures the design brief's budgets against nginx and the openssl CLI (see `bench/`).
 //! - `fuzz [TARGET...] [--seconds N]`: the cargo-fuzz targets in `fuzz/`, N seconds each (see `fuzz.rs`).
@@ -20,7 +21,8 @@ use std::process::{Command, ExitCode};
 
 type Result<T = ()> = std::result::Result<T, String>;
 
-/// Debian packages the test suite uses, by the command that shows each is present.
+/// Debian packages the test suite uses, by the command (or, with a leading `/`, the file) that
+/// shows each is present.
 const APT_TOOLS: &[(&str, &str)] = &[
     ("openssl", "openssl"),
     ("curl", "curl"),
@@ -36,10 +38,21 @@ const APT_TOOLS: &[(&str, &str)] = &[
     ("mke2fs", "e2fsprogs"),
     ("dpkg-deb", "dpkg"),
     ("gzip", "gzip"),
+    // Other TLS stacks the interop matrix verifies against (crates/camera-web/tests/interop.rs).
+    ("gnutls-cli", "gnutls-bin"),
+    ("go", "golang-go"),
+    ("javac", "default-jdk-headless"),
+    ("gcc", "gcc"),
+    ("/usr/include/mbedtls/ssl.h", "libmbedtls-dev"),
+    // The site CAs enrollment is tested against.
+    ("pebble", "pebble"),
+    ("pebble-challtestsrv", "pebble"),
+    ("scepserver", "scep"),
 ];
 
-/// PyPI tools, by the module that shows each is present.
-const PIP_TOOLS: &[(&str, &str)] = &[("pkilint", "pkilint"), ("sslyze", "sslyze")];
+/// PyPI tools, by the module that shows each is present (pinned: the tests read their output).
+const PIP_TOOLS: &[(&str, &str)] =
+    &[("pkilint", "pkilint"), ("sslyze", "sslyze"), ("openapi_core", "openapi-core==0.23.1")];
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
@@ -64,7 +77,9 @@ fn python_has(module: &str) -> bool {
 
 /// Installs what is missing; never skips a tool the tests need.
 fn deps() -> Result {
-    let missing: Vec<&str> = APT_TOOLS.iter().filter(|(tool, _)| !have(tool)).map(|(_, pkg)| *pkg).collect();
+    let present = |probe: &str| if probe.starts_with('/') { Path::new(probe).exists() } else { have(probe) };
+    let mut missing: Vec<&str> = APT_TOOLS.iter().filter(|(probe, _)| !present(probe)).map(|(_, pkg)| *pkg).collect();
+    missing.dedup();
     if !missing.is_empty() {
         eprintln!("xtask: installing Debian packages: {}", missing.join(" "));
         run(Command::new("apt-get").args(["update", "-qq"]))?;
@@ -88,8 +103,18 @@ fn deps() -> Result {
     cross::deps()
 }
 
+/// The lint gate: formatting (the workspace and `fuzz/`) and clippy with warnings as errors.
+fn lint() -> Result {
+    run(Command::new(env!("CARGO")).args(["fmt", "--all", "--check"]).current_dir(root()))?;
+    run(Command::new(env!("CARGO")).args(["fmt", "--all", "--check"]).current_dir(root().join("fuzz")))?;
+    run(Command::new(env!("CARGO"))
+        .args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"])
+        .current_dir(root()))
+}
+
 fn test() -> Result {
     deps()?;
+    lint()?;
     run(Command::new(env!("CARGO")).args(["test", "--workspace", "--locked"]).current_dir(root()))?;
     // Every parser that sees user input, fuzzed briefly (30 s per target) from the committed seeds.
     fuzz::smoke()?;
@@ -138,13 +163,14 @@ fn main() -> ExitCode {
         "run" => dev_run(),
         "test" => test(),
         "deps" => deps(),
+        "lint" => lint(),
         "cross" => cross::run_cli(std::env::args().skip(2)),
         "bench" => bench::run(std::env::args().skip(2)),
         "fuzz" => fuzz::run_cli(std::env::args().skip(2)),
         "image" => firmware::image_task(std::env::args().skip(2)),
         "qemu" => firmware::qemu_task(std::env::args().skip(2)),
         "system-test" => firmware::system_test_task(std::env::args().skip(2)),
-        _ => Err("usage: cargo xtask <run|test|deps|cross|bench|fuzz|image|qemu|system-test>".into()),
+        _ => Err("usage: cargo xtask <run|test|deps|lint|cross|bench|fuzz|image|qemu|system-test>".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
