@@ -5,7 +5,8 @@
    every recorded request that the server accepted validates too.
 2. The document's paths and methods are exactly the route table's API routes (`/api/...` and
    `/cacert.crt`), and changes (admin routes) declare the security schemes.
-3. The document's ErrorCode enum is exactly the server's error codes.
+3. The document's ErrorCode enum is exactly the server's error codes, and the other enums given
+   (event kinds, ...) exactly the server's values.
 4. The UI uses only what the contract has: every error code app.js compares with exists, every
    snake_case field it reads is a property somewhere in the document, and every key type the
    request form offers is a KeyTypeId.
@@ -49,7 +50,7 @@ def brief(e):
 
 def main():
     ap = argparse.ArgumentParser()
-    for name in ("spec", "exchanges", "routes", "codes", "app-js", "index-html"):
+    for name in ("spec", "exchanges", "routes", "codes", "enums", "app-js", "index-html"):
         ap.add_argument(f"--{name}", required=True)
     a = ap.parse_args()
 
@@ -131,6 +132,15 @@ def main():
     for extra in sorted(enum - codes):
         problems.append(f"the document's ErrorCode has {extra}, which the server never answers")
     print(f"compared {len(codes)} error codes with the document")
+    with open(a.enums) as f:
+        enums = json.load(f)
+    for schema, values in enums.items():
+        documented_values = set(document["components"]["schemas"][schema]["enum"])
+        for missing in sorted(set(values) - documented_values):
+            problems.append(f"{schema} value {missing} is not in the document")
+        for extra in sorted(documented_values - set(values)):
+            problems.append(f"the document's {schema} has {extra}, which the server does not")
+    print(f"compared the enums {', '.join(sorted(enums))} with the server's")
 
     # 4. The UI.
     with open(a.app_js) as f:

@@ -162,6 +162,29 @@ fn walk(camera: &Camera) -> Vec<Value> {
     assert_eq!(r.send("GET", "/api/v1/certificate", no, b"").status, 200, "while uploaded");
     assert_eq!(r.send("DELETE", "/api/v1/certificate", &[basic()], b"").status, 200);
     assert_eq!(r.send("POST", "/api/v1/logout", &[format!("Cookie: {cookie}")], b"").status, 200);
+
+    // The security event log saw it all.
+    let events = r.send("GET", "/api/v1/events?limit=50", &[basic()], b"");
+    assert_eq!(events.status, 200);
+    let kinds: Vec<String> = serde_json::from_slice::<Value>(&events.body).unwrap()["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_owned())
+        .collect();
+    for kind in [
+        "password_set",
+        "login",
+        "login_failed",
+        "request_created",
+        "upload_refused",
+        "certificate_uploaded",
+        "certificate_restored",
+    ] {
+        assert!(kinds.iter().any(|k| k == kind), "no {kind} event in {kinds:?}");
+    }
+    assert_eq!(r.send("GET", "/api/v1/events", no, b"").status, 401);
+    assert_eq!(r.send("GET", "/api/v1/events?limit=many", &[basic()], b"").status, 400);
     r.exchanges
 }
 
@@ -181,6 +204,8 @@ fn the_openapi_document_matches_the_server_the_route_table_and_the_ui() {
         .collect();
     let codes: Vec<Value> =
         camera_web::api::error::error_codes().into_iter().map(|(c, s)| json!({"code": c, "status": s})).collect();
+    let kinds: Vec<Value> = camera_events::EventKind::ALL.iter().map(|k| serde_json::to_value(k).unwrap()).collect();
+    let enums = json!({ "EventKind": kinds });
     let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = Command::new("python3")
         .arg(repo().join("tests/contract/validate.py"))
@@ -192,6 +217,8 @@ fn the_openapi_document_matches_the_server_the_route_table_and_the_ui() {
         .arg(file("routes.json", Value::from(routes)))
         .arg("--codes")
         .arg(file("codes.json", Value::from(codes)))
+        .arg("--enums")
+        .arg(file("enums.json", enums))
         .arg("--app-js")
         .arg(crate_dir.join("assets/app.js"))
         .arg("--index-html")

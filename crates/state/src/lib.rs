@@ -163,7 +163,8 @@ fn parent_dir(path: &Path) -> &Path {
     }
 }
 
-fn sync_dir(dir: &Path) -> io::Result<()> {
+/// Makes the directory's entries (a new, renamed or removed file) durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 

@@ -49,6 +49,9 @@ pub async fn check_password(
         // Here, not in the request: a guess whose client went away still counts and is recorded.
         if verdict == Err(AuthError::WrongPassword) {
             log::info(&format!("camera-web: failed login from {peer}"));
+            if let Err(e) = worker.events.failed_login(peer) {
+                log::warn(&format!("camera-web: the security event log cannot be written: {e}"));
+            }
         }
         verdict
     })

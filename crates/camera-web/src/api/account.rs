@@ -14,6 +14,7 @@ use super::model::{LoggedIn, LoggedOut, SessionState};
 use super::{access, blocking, http, ApiResult, App, Body};
 use crate::auth::{SetupError, SESSION_COOKIE};
 use crate::log;
+use camera_events::EventKind;
 
 /// Session cookies live at most this long (the server also ends them earlier when idle).
 const SESSION_COOKIE_MAX_AGE: u64 = 12 * 3600;
@@ -59,11 +60,19 @@ fn logged_in(app: &App) -> ApiResult {
 /// First run: sets the admin password. The whole of it (the "already set" decision, hashing,
 /// the durable write, making it current) runs in one blocking task that finishes even if the
 /// client goes away, so the answer and the disk always agree.
-pub async fn setup(app: &Arc<App>, req: Request<Incoming>) -> ApiResult {
+pub async fn setup(app: &Arc<App>, peer: IpAddr, req: Request<Incoming>) -> ApiResult {
     let body = read_password(req).await?;
     let password = Zeroizing::new(body.password.clone());
     let worker = app.clone();
-    blocking("Setting the password", move || worker.auth.setup(&password)).await?.map_err(|e| match e {
+    blocking("Setting the password", move || {
+        let set = worker.auth.setup(&password);
+        if set.is_ok() {
+            worker.event(EventKind::PasswordSet, Some(peer), "The admin password was set (first run).");
+        }
+        set
+    })
+    .await?
+    .map_err(|e| match e {
         SetupError::AlreadySet => ApiError::AlreadySet {},
         SetupError::Weak(rule) => ApiError::WeakPassword { rule: capitalised(&rule) },
         SetupError::NoRandomness => ApiError::NoRandomness {},
@@ -76,6 +85,7 @@ pub async fn setup(app: &Arc<App>, req: Request<Incoming>) -> ApiResult {
 pub async fn login(app: &Arc<App>, peer: IpAddr, req: Request<Incoming>) -> ApiResult {
     let body = read_password(req).await?;
     access::check_password(app, peer, Zeroizing::new(body.password.clone()), false).await?;
+    app.event(EventKind::Login, Some(peer), "The admin logged in to the web page.");
     logged_in(app)
 }
 

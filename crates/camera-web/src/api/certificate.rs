@@ -17,6 +17,7 @@ use super::model::{Source, Uploaded};
 use super::{blocking, ApiResult, App, Body};
 use crate::certs::{Certificates, InstallError, StatusContext};
 use crate::{log, multipart};
+use camera_events::EventKind;
 
 /// The CA certificate, PEM or (`?format=der`) DER.
 pub fn cacert(certs: &Certificates, query: Option<&str>) -> Response<Body> {
@@ -59,13 +60,20 @@ pub async fn status(app: &Arc<App>, opened_as: Option<String>) -> ApiResult {
 
 /// Deleting when nothing is uploaded is not an error: the camera's own certificate is in use
 /// either way, and scripts can call this unconditionally.
-pub async fn restore(app: &Arc<App>) -> ApiResult {
+pub async fn restore(app: &Arc<App>, peer: IpAddr) -> ApiResult {
     let worker = app.clone();
     blocking("Restoring the camera's certificate", move || {
-        worker
+        let removed = worker
             .certs
             .restore()
             .map_err(|e| ApiError::storage("the change (the uploaded certificate stays in use)", &e))?;
+        if removed {
+            worker.event(
+                EventKind::CertificateRestored,
+                Some(peer),
+                "The installer's certificate was deleted; the camera serves its own again.",
+            );
+        }
         Ok(status_body(&worker, None))
     })
     .await?
@@ -119,7 +127,7 @@ async fn read_upload(req: Request<Incoming>) -> Result<UploadParts, ApiError> {
 /// `PUT /api/v1/certificate`: validated completely before anything changes, then stored and
 /// served. The checks (with any KDF) and the store run in one blocking task holding the upload
 /// permit, so at most one upload's KDF memory is in use at a time, even if clients go away.
-pub async fn upload(app: &Arc<App>, req: Request<Incoming>) -> ApiResult {
+pub async fn upload(app: &Arc<App>, peer: IpAddr, req: Request<Incoming>) -> ApiResult {
     let parts = read_upload(req).await?;
     if parts.certificate.is_none() && parts.key.is_none() {
         return Err(ApiError::Empty {});
@@ -129,12 +137,12 @@ pub async fn upload(app: &Arc<App>, req: Request<Incoming>) -> ApiResult {
     let worker = app.clone();
     blocking("Checking the upload", move || {
         let _permit = permit;
-        install(&worker, &parts)
+        install(&worker, peer, &parts)
     })
     .await?
 }
 
-fn install(app: &App, parts: &UploadParts) -> ApiResult {
+fn install(app: &App, peer: IpAddr, parts: &UploadParts) -> ApiResult {
     let pending_key = app.certs.pending_key();
     let (addresses, names, _) = camera_now(&app.camera);
     let dns: Vec<String> = names
@@ -157,12 +165,18 @@ fn install(app: &App, parts: &UploadParts) -> ApiResult {
     };
     let accepted = camera_upload::validate_upload(&input, &ctx).map_err(|e| {
         log::info(&format!("camera-web: upload refused ({}): the served certificate is unchanged", e.code()));
+        app.event(EventKind::UploadRefused, Some(peer), format!("An upload was refused ({}).", e.code()));
         ApiError::from(e)
     })?;
     let info = app.certs.install_upload(&accepted.chain_der, &accepted.key_pkcs8).map_err(|e| match e {
         InstallError::Storage(io) => ApiError::storage("the certificate", &io),
         other => ApiError::Unusable { detail: other.to_string() },
     })?;
+    app.event(
+        EventKind::CertificateUploaded,
+        Some(peer),
+        format!("An installer's certificate was uploaded and is served: {} (SHA-256 {}).", info.subject, info.sha256),
+    );
     Ok(http::json(
         StatusCode::OK,
         &Uploaded {

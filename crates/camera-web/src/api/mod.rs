@@ -14,6 +14,7 @@ pub mod access;
 pub mod account;
 pub mod certificate;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod model;
 pub mod request;
@@ -22,6 +23,7 @@ pub mod routes;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use camera_events::{EventKind, EventLog};
 use camera_state::Layout;
 use cert_provisioner::CameraConfig;
 use hyper::body::Incoming;
@@ -52,6 +54,8 @@ pub struct App {
     pub layout: Layout,
     pub camera: CameraConfig,
     pub web: WebConfig,
+    /// The security event log (`GET /api/v1/events`).
+    pub events: EventLog,
     /// A permit travels with each password check into its blocking task.
     pub password_checks: Arc<Semaphore>,
     /// A permit travels with each upload check (and its KDFs) into its blocking task.
@@ -61,6 +65,7 @@ pub struct App {
 impl App {
     pub fn new(certs: Certificates, auth: Auth, layout: Layout, camera: CameraConfig, web: WebConfig) -> Self {
         Self {
+            events: EventLog::new(&layout.state_dir),
             certs,
             auth,
             layout,
@@ -68,6 +73,15 @@ impl App {
             web,
             password_checks: Arc::new(Semaphore::new(PASSWORD_CHECKS)),
             upload_checks: Arc::new(Semaphore::new(UPLOAD_CHECKS)),
+        }
+    }
+}
+
+impl App {
+    /// Records a security event; a failed write is logged, never fatal to the request.
+    pub fn event(&self, kind: EventKind, client: Option<IpAddr>, message: impl Into<String>) {
+        if let Err(e) = self.events.record(kind, client, message) {
+            crate::log::warn(&format!("camera-web: the security event log cannot be written: {e}"));
         }
     }
 }
@@ -134,14 +148,15 @@ async fn dispatch(endpoint: Endpoint, app: &Arc<App>, peer: IpAddr, req: Request
         Endpoint::Style => Ok(http::file("text/css; charset=utf-8", assets::APP_CSS, None)),
         Endpoint::CaCertificate => Ok(certificate::cacert(&app.certs, req.uri().query())),
         Endpoint::Session => Ok(account::session(app, req.headers())),
-        Endpoint::Setup => account::setup(app, req).await,
+        Endpoint::Events => events::list(app, req.uri().query()).await,
+        Endpoint::Setup => account::setup(app, peer, req).await,
         Endpoint::Login => account::login(app, peer, req).await,
         Endpoint::Logout => Ok(account::logout(app, req.headers())),
         Endpoint::CertificateStatus => certificate::status(app, request_host(req.headers())).await,
-        Endpoint::Upload => certificate::upload(app, req).await,
-        Endpoint::Restore => certificate::restore(app).await,
+        Endpoint::Upload => certificate::upload(app, peer, req).await,
+        Endpoint::Restore => certificate::restore(app, peer).await,
         Endpoint::RequestDownload => request::download(app),
-        Endpoint::RequestCreate => request::create(app, req).await,
+        Endpoint::RequestCreate => request::create(app, peer, req).await,
     }
 }
 

@@ -118,3 +118,9 @@ pub struct Uploaded {
     /// The certificate paired with the key of the request made on this camera.
     pub key_from_pending_csr: bool,
 }
+
+/// `GET /api/v1/events`: the security event log, newest first.
+#[derive(Debug, Serialize)]
+pub struct Events {
+    pub events: Vec<camera_events::Event>,
+}

@@ -17,7 +17,7 @@ pub fn download(app: &App) -> ApiResult {
 }
 
 /// `POST /api/v1/csr`: a new key and request, replacing any earlier pending one.
-pub async fn create(app: &Arc<App>, req: Request<Incoming>) -> ApiResult {
+pub async fn create(app: &Arc<App>, peer: std::net::IpAddr, req: Request<Incoming>) -> ApiResult {
     let request: camera_pki::CsrRequest = http::read_json(req).await?;
     let worker = app.clone();
     let pending = blocking("Creating the request", move || {
@@ -31,6 +31,11 @@ pub async fn create(app: &Arc<App>, req: Request<Incoming>) -> ApiResult {
     })
     .await??;
     log::info("camera-web: a certificate request was created; its key stays on the camera");
+    app.event(
+        camera_events::EventKind::RequestCreated,
+        Some(peer),
+        "A certificate request was created on the camera; its key stays on the camera.",
+    );
     Ok(http::file("application/pkcs10", pending.csr_pem(), Some("certreq.pem")))
 }
 

@@ -50,6 +50,7 @@ pub enum Endpoint {
     Style,
     CaCertificate,
     Session,
+    Events,
     Setup,
     Login,
     Logout,
@@ -84,6 +85,7 @@ pub const ROUTES: &[Route] = &[
     route("/app.css", Get, Endpoint::Style, Anyone),
     route("/cacert.crt", Get, Endpoint::CaCertificate, Anyone),
     route("/api/v1/session", Get, Endpoint::Session, Anyone),
+    route("/api/v1/events", Get, Endpoint::Events, Admin),
     route("/api/v1/setup", Post, Endpoint::Setup, Anyone),
     route("/api/v1/login", Post, Endpoint::Login, Anyone),
     route("/api/v1/logout", Post, Endpoint::Logout, Anyone),
@@ -135,8 +137,8 @@ mod tests {
                 r.path,
                 r.verb
             );
-            let reads_or_logs_in =
-                r.verb == Get || matches!(r.endpoint, Endpoint::Setup | Endpoint::Login | Endpoint::Logout);
+            let reads_or_logs_in = (r.verb == Get && r.endpoint != Endpoint::Events)
+                || matches!(r.endpoint, Endpoint::Setup | Endpoint::Login | Endpoint::Logout);
             assert_eq!(r.access == Anyone, reads_or_logs_in, "{} {:?}", r.path, r.verb);
         }
     }

@@ -1,0 +1,296 @@
+//! The security event log (the EU Cyber Resilience Act asks security cameras for one): logins and
+//! failed logins, the password being set, uploads, restores, requests, enrollment results, CA
+//! changes and expiry warnings, each with its time and the client's address. Never a secret:
+//! callers pass sentences about what happened, not what was sent.
+//!
+//! On disk: `events.log` in the state directory, one JSON object per line, appended and fsynced
+//! (an event is written before the action it records is answered). When it passes
+//! [`ROTATE_AT`] bytes it becomes `events.log.1` (replacing the older one), so the log never
+//! takes more than twice that. A power cut can tear at most the last line, which readers skip.
+//!
+//! Flash wear: a flood of wrong passwords writes at most one line per client address per
+//! [`COALESCE`] (carrying the count) and at most [`MAX_FLOOD_LINES_PER_HOUR`] such lines an hour.
+
+use std::collections::HashMap;
+use std::fs::OpenOptions;
+use std::io::{self, Write};
+use std::net::IpAddr;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+/// Size at which the log is rotated.
+pub const ROTATE_AT: u64 = 64 * 1024;
+/// Failed logins from one address within this time share one line.
+pub const COALESCE: Duration = Duration::from_secs(60);
+/// Failed-login lines written per hour at most (a guesser rotating addresses).
+pub const MAX_FLOOD_LINES_PER_HOUR: u32 = 120;
+/// Lines kept in memory for `GET /api/v1/events` besides what is read back from disk.
+const FILE_NAME: &str = "events.log";
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Login,
+    LoginFailed,
+    PasswordSet,
+    CertificateUploaded,
+    UploadRefused,
+    CertificateRestored,
+    RequestCreated,
+    EnrollmentConfigured,
+    EnrollmentStopped,
+    EnrollmentSucceeded,
+    EnrollmentFailed,
+    CaReplaced,
+    ExpiryWarning,
+    CertificateExpired,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 14] = [
+        Self::Login,
+        Self::LoginFailed,
+        Self::PasswordSet,
+        Self::CertificateUploaded,
+        Self::UploadRefused,
+        Self::CertificateRestored,
+        Self::RequestCreated,
+        Self::EnrollmentConfigured,
+        Self::EnrollmentStopped,
+        Self::EnrollmentSucceeded,
+        Self::EnrollmentFailed,
+        Self::CaReplaced,
+        Self::ExpiryWarning,
+        Self::CertificateExpired,
+    ];
+}
+
+/// One line of the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Seconds since the epoch, by the camera's clock when it happened (a camera that booted
+    /// without a real-time clock may say 1970 until NTP sets it).
+    pub time_unix: u64,
+    pub kind: EventKind,
+    /// The client's address, for events a client caused.
+    pub client: Option<IpAddr>,
+    /// What happened, in a sentence.
+    pub message: String,
+}
+
+#[derive(Default)]
+struct Flood {
+    /// Per client: when its last failed-login line was written, and failures since.
+    per_client: HashMap<IpAddr, (Instant, u32)>,
+    hour_started: Option<Instant>,
+    lines_this_hour: u32,
+    /// Failures not written because of the hourly cap, told in the next line.
+    untold: u32,
+}
+
+/// The event log of one state directory.
+pub struct EventLog {
+    path: PathBuf,
+    rotate_at: u64,
+    flood: Mutex<Flood>,
+    /// Serialises appends and rotation.
+    writing: Mutex<()>,
+}
+
+impl std::fmt::Debug for EventLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventLog").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+impl EventLog {
+    /// The log in `state_dir` (created on the first event).
+    pub fn new(state_dir: &Path) -> Self {
+        Self { path: state_dir.join(FILE_NAME), rotate_at: ROTATE_AT, flood: Mutex::default(), writing: Mutex::new(()) }
+    }
+
+    /// Rotates at `bytes` instead of [`ROTATE_AT`] (tests, so they need fewer fsyncs).
+    pub fn with_rotation_at(mut self, bytes: u64) -> Self {
+        self.rotate_at = bytes;
+        self
+    }
+
+    /// Records an event. A failure to write is returned (the caller decides whether the action
+    /// may go on without its record; the web server logs it and goes on).
+    pub fn record(&self, kind: EventKind, client: Option<IpAddr>, message: impl Into<String>) -> io::Result<()> {
+        self.append(&Event { time_unix: now_unix(), kind, client, message: message.into() })
+    }
+
+    /// Records a failed login from `client`, coalesced (see the module documentation).
+    pub fn failed_login(&self, client: IpAddr) -> io::Result<()> {
+        let message = {
+            let mut flood = self.flood.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let now = Instant::now();
+            if flood.hour_started.is_none_or(|start| now.duration_since(start) >= Duration::from_secs(3600)) {
+                flood.hour_started = Some(now);
+                flood.lines_this_hour = 0;
+            }
+            if flood.per_client.len() > 1024 {
+                flood.per_client.retain(|_, (last, _)| now.duration_since(*last) < COALESCE);
+            }
+            let entry = flood.per_client.entry(client).or_insert((now - COALESCE, 0));
+            entry.1 += 1;
+            if now.duration_since(entry.0) < COALESCE {
+                return Ok(());
+            }
+            if flood.lines_this_hour >= MAX_FLOOD_LINES_PER_HOUR {
+                flood.untold += 1;
+                return Ok(());
+            }
+            let entry = flood.per_client.get_mut(&client).map(|e| std::mem::replace(e, (now, 0)));
+            let count = entry.map_or(1, |(_, n)| n);
+            flood.lines_this_hour += 1;
+            let untold = std::mem::take(&mut flood.untold);
+            let mut message = if count == 1 {
+                "A wrong admin password was given.".to_owned()
+            } else {
+                format!("{count} wrong admin passwords were given from this address within a minute.")
+            };
+            if untold > 0 {
+                message.push_str(&format!(
+                    " {untold} more wrong passwords from other addresses were not recorded one by one (too many this hour)."
+                ));
+            }
+            message
+        };
+        self.record(EventKind::LoginFailed, Some(client), message)
+    }
+
+    fn append(&self, event: &Event) -> io::Result<()> {
+        let mut line = serde_json::to_vec(event).map_err(io::Error::other)?;
+        line.push(b'\n');
+        let _writing = self.writing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if std::fs::metadata(&self.path).is_ok_and(|m| m.len() + line.len() as u64 > self.rotate_at) {
+            camera_state::rename_durable(&self.path, &self.rotated())?;
+        }
+        let created = !self.path.exists();
+        let mut file = OpenOptions::new().append(true).create(true).mode(camera_state::PUBLIC_MODE).open(&self.path)?;
+        file.write_all(&line)?;
+        file.sync_data()?;
+        if created {
+            camera_state::sync_dir(self.path.parent().unwrap_or(Path::new(".")))?;
+        }
+        Ok(())
+    }
+
+    fn rotated(&self) -> PathBuf {
+        let mut name = self.path.as_os_str().to_owned();
+        name.push(".1");
+        PathBuf::from(name)
+    }
+
+    /// The newest `limit` events, newest first. Lines that do not parse (a torn last line after a
+    /// power cut) are skipped.
+    pub fn recent(&self, limit: usize) -> io::Result<Vec<Event>> {
+        let mut events = Vec::new();
+        for path in [self.rotated(), self.path.clone()] {
+            match std::fs::read(&path) {
+                Ok(bytes) => events
+                    .extend(bytes.split(|b| *b == b'\n').filter_map(|line| serde_json::from_slice::<Event>(line).ok())),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        events.reverse();
+        events.truncate(limit);
+        Ok(events)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn temp(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("camera-events-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn events_are_kept_newest_first_and_a_torn_line_is_skipped() {
+        let dir = temp("order");
+        let log = EventLog::new(&dir);
+        log.record(EventKind::PasswordSet, Some("10.0.0.5".parse().unwrap()), "The admin password was set.").unwrap();
+        log.record(EventKind::CertificateUploaded, None, "An installer's certificate was uploaded.").unwrap();
+        // A power cut in the middle of a line.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.join(FILE_NAME))
+            .unwrap()
+            .write_all(b"{\"time_unix\":1,\"ki")
+            .unwrap();
+        let events = log.recent(10).unwrap();
+        assert_eq!(
+            events.iter().map(|e| e.kind).collect::<Vec<_>>(),
+            [EventKind::CertificateUploaded, EventKind::PasswordSet]
+        );
+        assert_eq!(events[1].client, Some("10.0.0.5".parse().unwrap()));
+        let mode =
+            std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(dir.join(FILE_NAME)).unwrap().permissions());
+        assert_eq!(mode & 0o777, 0o644);
+    }
+
+    #[test]
+    fn the_log_is_bounded_by_rotation() {
+        let dir = temp("rotate");
+        let log = EventLog::new(&dir).with_rotation_at(4096);
+        for n in 0..200 {
+            log.record(EventKind::RequestCreated, None, format!("request {n} with some words to make the line longer"))
+                .unwrap();
+        }
+        let size = |name: &str| std::fs::metadata(dir.join(name)).map(|m| m.len()).unwrap_or(0);
+        assert!(size(FILE_NAME) <= 4096 && size("events.log.1") <= 4096);
+        assert!(size("events.log.1") > 2048, "the rotated file holds the older events");
+        let recent = log.recent(5).unwrap();
+        assert_eq!(recent[0].message, "request 199 with some words to make the line longer");
+    }
+
+    #[test]
+    fn a_flood_of_wrong_passwords_writes_one_line_per_address_per_minute() {
+        let dir = temp("flood");
+        let log = EventLog::new(&dir);
+        let guesser: IpAddr = "10.0.0.66".parse().unwrap();
+        for _ in 0..500 {
+            log.failed_login(guesser).unwrap();
+        }
+        log.failed_login("10.0.0.7".parse().unwrap()).unwrap();
+        let events = log.recent(100).unwrap();
+        assert_eq!(events.len(), 2, "{events:?}");
+        // The guesser's next line (after the minute) would carry the count; force the minute by hand.
+        log.flood.lock().unwrap().per_client.get_mut(&guesser).unwrap().0 -= COALESCE;
+        log.failed_login(guesser).unwrap();
+        let newest = &log.recent(1).unwrap()[0];
+        assert!(newest.message.starts_with("500 wrong admin passwords"), "{newest:?}");
+    }
+
+    #[test]
+    fn a_guesser_rotating_addresses_is_capped_per_hour_and_told_in_a_count() {
+        let dir = temp("rotating");
+        let log = EventLog::new(&dir);
+        for n in 0..1000u32 {
+            log.failed_login(IpAddr::from([10, 1, (n >> 8) as u8, n as u8])).unwrap();
+        }
+        assert_eq!(log.recent(10_000).unwrap().len(), MAX_FLOOD_LINES_PER_HOUR as usize);
+        log.flood.lock().unwrap().hour_started = Some(Instant::now() - Duration::from_secs(3600));
+        log.failed_login("10.2.0.1".parse().unwrap()).unwrap();
+        let newest = &log.recent(1).unwrap()[0];
+        assert!(newest.message.contains("880 more wrong passwords"), "{newest:?}");
+    }
+}
