@@ -1,8 +1,9 @@
 //! Which certificate is served, and swapping it without a restart.
 //!
-//! Precedence: an installer's uploaded certificate, else the device-minted one. Every change
-//! (upload, restore, re-mint after an address or clock change) replaces one `Arc<CertifiedKey>`
-//! that the TLS resolver hands to each new handshake; open connections keep theirs.
+//! Precedence: the installer's certificate (uploaded by hand or obtained by enrollment) unless it
+//! has expired, else the device-minted one. Every change (upload, enrollment, restore, expiry,
+//! re-mint after an address or clock change) replaces one `Arc<CertifiedKey>` that the TLS
+//! resolver hands to each new handshake; open connections keep theirs.
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, RwLock};
@@ -47,21 +48,71 @@ pub struct StatusContext<'a> {
     pub opened_as: Option<&'a str>,
 }
 
-/// The certificate new handshakes get. Swapped whole; readers never see a mix.
+/// The certificate new handshakes get, swapped whole (readers never see a mix), and the
+/// tls-alpn-01 validation certificates of an ACME enrollment in progress, which only a ClientHello
+/// offering ALPN `acme-tls/1` for their name gets.
 #[derive(Debug)]
-pub struct CurrentCertificate(RwLock<Arc<CertifiedKey>>);
+pub struct CurrentCertificate {
+    served: RwLock<ServedNow>,
+    validation: RwLock<Vec<(String, Arc<CertifiedKey>)>>,
+}
+
+/// What the resolver hands out: the active certificate, and from the second an installer's
+/// certificate expires, the camera's own (no handshake ever gets an expired certificate, even
+/// before the expiry monitor has woken up to log it).
+#[derive(Debug, Clone)]
+struct ServedNow {
+    key: Arc<CertifiedKey>,
+    expires_unix: Option<i64>,
+    fallback: Arc<CertifiedKey>,
+}
+
+impl ServedNow {
+    fn key(&self, now: i64) -> &Arc<CertifiedKey> {
+        match self.expires_unix {
+            Some(expires) if expires <= now => &self.fallback,
+            _ => &self.key,
+        }
+    }
+}
 
 impl CurrentCertificate {
-    fn set(&self, key: Arc<CertifiedKey>) {
-        if let Ok(mut current) = self.0.write() {
-            *current = key;
+    fn set(&self, now: ServedNow) {
+        if let Ok(mut current) = self.served.write() {
+            *current = now;
+        }
+    }
+
+    /// The certificate a handshake gets now.
+    fn current(&self) -> Option<Arc<CertifiedKey>> {
+        self.served.read().ok().map(|s| s.key(now_signed()).clone())
+    }
+
+    /// Serves `key` to tls-alpn-01 validations for `sni` until [`Self::withdraw_validation`].
+    pub fn publish_validation(&self, sni: &str, key: Arc<CertifiedKey>) {
+        if let Ok(mut list) = self.validation.write() {
+            list.retain(|(name, _)| name != sni);
+            list.push((sni.to_ascii_lowercase(), key));
+        }
+    }
+
+    pub fn withdraw_validation(&self, sni: &str) {
+        if let Ok(mut list) = self.validation.write() {
+            list.retain(|(name, _)| !name.eq_ignore_ascii_case(sni));
         }
     }
 }
 
 impl ResolvesServerCert for CurrentCertificate {
-    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        self.0.read().ok().map(|current| current.clone())
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let acme = hello.alpn().is_some_and(|mut offered| offered.any(|p| p == camera_acme::ACME_TLS_ALPN));
+        if acme {
+            // Only an ACME validation offers acme-tls/1; it never gets the served certificate.
+            let sni = hello.server_name()?.to_ascii_lowercase();
+            let list = self.validation.read().ok()?;
+            return list.iter().find(|(name, _)| *name == sni).map(|(_, key)| key.clone());
+        }
+        self.current()
     }
 }
 
@@ -94,12 +145,82 @@ impl Served {
         let chain = camera_pki::pem::certificates(text).map_err(InstallError::Bundle)?;
         Self::new(provider, &chain, &key)
     }
+
+    fn expired(&self, now: i64) -> bool {
+        self.info.not_after_unix <= now
+    }
+}
+
+/// Where the installer's certificate came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// Uploaded by hand (`PUT /api/v1/certificate`).
+    Uploaded,
+    /// Obtained by automatic enrollment with this protocol (`acme`, `scep`).
+    Enrolled(String),
+}
+
+/// The first line of `uploaded.pem` for an enrolled certificate: explanatory text before the
+/// PEM blocks (RFC 7468 section 2), so the origin changes with the certificate in one rename.
+const ENROLLED_MARK: &str = "Enrolled-via: ";
+
+impl Origin {
+    fn of_bundle(text: &[u8]) -> Self {
+        let first = text.split(|b| *b == b'\n').next().unwrap_or_default();
+        match std::str::from_utf8(first).ok().and_then(|l| l.strip_prefix(ENROLLED_MARK)) {
+            Some(protocol) if matches!(protocol.trim(), "acme" | "scep") => Self::Enrolled(protocol.trim().to_owned()),
+            _ => Self::Uploaded,
+        }
+    }
+
+    fn source(&self) -> Source {
+        match self {
+            Self::Uploaded => Source::Uploaded,
+            Self::Enrolled(_) => Source::Enrolled,
+        }
+    }
+}
+
+/// The installer's certificate (uploaded or enrolled).
+#[derive(Debug)]
+struct Installer {
+    served: Served,
+    origin: Origin,
+    /// Its expiry was logged ([`Certificates::fall_back_if_expired`]).
+    expiry_told: bool,
 }
 
 struct Inner {
     device: Served,
-    uploaded: Option<Served>,
+    installer: Option<Installer>,
     pending: Option<(PendingRequest, String)>,
+}
+
+impl Inner {
+    /// What new handshakes get: the installer's certificate unless it has expired (then the
+    /// camera's own, which users who imported cacert.crt trust), else the camera's own.
+    fn active(&self, now: i64) -> (Source, &Served) {
+        match &self.installer {
+            Some(i) if !i.served.expired(now) => (i.origin.source(), &i.served),
+            _ => (Source::Device, &self.device),
+        }
+    }
+
+    /// What the resolver needs to hand out [`Inner::active`] at any second.
+    fn served_now(&self) -> ServedNow {
+        match &self.installer {
+            Some(i) => ServedNow {
+                key: i.served.certified.clone(),
+                expires_unix: Some(i.served.info.not_after_unix),
+                fallback: self.device.certified.clone(),
+            },
+            None => ServedNow {
+                key: self.device.certified.clone(),
+                expires_unix: None,
+                fallback: self.device.certified.clone(),
+            },
+        }
+    }
 }
 
 /// All certificate state of the web server.
@@ -114,6 +235,8 @@ pub struct Certificates {
     /// Held across each change of the served certificate (write to disk, then swap in memory), so
     /// two uploads, or an upload and a restore, cannot leave disk and memory different.
     changes: Mutex<()>,
+    /// Told after every swap (the expiry monitor sleeps until the served certificate changes).
+    swapped: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for Certificates {
@@ -124,6 +247,10 @@ impl std::fmt::Debug for Certificates {
 
 fn now_unix() -> u64 {
     unix_seconds(std::time::SystemTime::now())
+}
+
+fn now_signed() -> i64 {
+    i64::try_from(now_unix()).unwrap_or(i64::MAX)
 }
 
 fn pending_info(pending: &PendingCsr, created_at_unix: u64) -> Option<(PendingRequest, String)> {
@@ -137,9 +264,16 @@ fn pending_info(pending: &PendingCsr, created_at_unix: u64) -> Option<(PendingRe
     Some((info, pending.csr_pem()))
 }
 
+/// The installer's certificate as enrollment sees it.
+#[derive(Debug, Clone)]
+pub struct InstallerSummary {
+    pub origin: Origin,
+    pub info: CertificateInfo,
+}
+
 impl Certificates {
     /// Loads the device certificate just provisioned, its CA (the one in use: a factory CA when
-    /// there is one), and any upload and pending request.
+    /// there is one), and any installer's certificate and pending request.
     pub fn load(
         layout: Layout,
         provider: Arc<CryptoProvider>,
@@ -149,9 +283,9 @@ impl Certificates {
         let ca_info = describe(&ca_der).map_err(InstallError::Certificate)?;
         let ca_pem = camera_pki::pem::encode("CERTIFICATE", &ca_der).to_string();
         let device = Served::new(&provider, &[minted.cert_der.clone(), ca_der.clone()], minted.key.pkcs8_der())?;
-        let uploaded = match read_optional(&layout.uploaded_bundle()) {
+        let installer = match read_optional(&layout.uploaded_bundle()) {
             Ok(Some(text)) => match Served::from_bundle(&provider, &text) {
-                Ok(served) => Some(served),
+                Ok(served) => Some(Installer { served, origin: Origin::of_bundle(&text), expiry_told: false }),
                 Err(e) => {
                     log::warn(&format!("the uploaded certificate cannot be used ({e}); serving the camera's own"));
                     None
@@ -168,16 +302,18 @@ impl Certificates {
             }),
             _ => None,
         };
-        let active = uploaded.as_ref().unwrap_or(&device).certified.clone();
+        let inner = Inner { device, installer, pending };
+        let served = RwLock::new(inner.served_now());
         let this = Self {
-            resolver: Arc::new(CurrentCertificate(RwLock::new(active))),
+            resolver: Arc::new(CurrentCertificate { served, validation: RwLock::default() }),
             layout,
             provider,
             ca_pem,
             ca_der,
             ca_info,
-            inner: Mutex::new(Inner { device, uploaded, pending }),
+            inner: Mutex::new(inner),
             changes: Mutex::new(()),
+            swapped: tokio::sync::Notify::new(),
         };
         this.log_served("the web server started");
         Ok(this)
@@ -195,15 +331,22 @@ impl Certificates {
         &self.ca_der
     }
 
+    /// The camera CA's description (its expiry is monitored too).
+    pub fn ca_info(&self) -> &CertificateInfo {
+        &self.ca_info
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn log_served(&self, why: &str) {
         let inner = self.lock();
-        let (source, served) = match &inner.uploaded {
-            Some(up) => ("uploaded", up),
-            None => ("device-minted", &inner.device),
+        let (source, served) = inner.active(now_signed());
+        let source = match source {
+            Source::Device => "device-minted",
+            Source::Uploaded => "uploaded",
+            Source::Enrolled => "enrolled",
         };
         log::info(&format!(
             "camera-web: serving the {source} certificate \"{}\" (issuer \"{}\") for [{}], expires {}: {why}",
@@ -214,59 +357,103 @@ impl Certificates {
         ));
     }
 
+    /// Hands new handshakes what [`Inner::active`] says; logs the change with `why`.
     fn swap(&self, why: &str) {
         {
             // Under the lock, so a re-mint racing an upload cannot leave the device certificate
             // served while an upload exists.
             let inner = self.lock();
-            self.resolver.set(inner.uploaded.as_ref().unwrap_or(&inner.device).certified.clone());
+            self.resolver.set(inner.served_now());
         }
         self.log_served(why);
+        self.swapped.notify_one();
+    }
+
+    /// Resolves at the next change of the served certificate (one waiter: the expiry monitor; a
+    /// change while it is busy is kept for its next wait).
+    pub async fn swapped(&self) {
+        self.swapped.notified().await;
+    }
+
+    /// Whether the installer's certificate expired since the last call (the resolver already
+    /// hands out the camera's own from that second); logs it once.
+    pub fn fall_back_if_expired(&self) -> bool {
+        let newly_expired = {
+            let mut inner = self.lock();
+            match &mut inner.installer {
+                Some(i) if i.served.expired(now_signed()) && !i.expiry_told => {
+                    i.expiry_told = true;
+                    true
+                }
+                _ => false,
+            }
+        };
+        if newly_expired {
+            self.log_served("the installer's certificate expired and nothing replaced it, so the camera serves its own (trusted by whoever imported cacert.crt)");
+        }
+        newly_expired
     }
 
     /// A new device certificate from the watcher.
     pub fn set_device(&self, minted: &MintedServer, why: &str) {
         match Served::new(&self.provider, &[minted.cert_der.clone(), self.ca_der.clone()], minted.key.pkcs8_der()) {
             Ok(served) => {
-                let uploaded_active = {
+                let device_active = {
                     let mut inner = self.lock();
                     inner.device = served;
-                    inner.uploaded.is_some()
+                    inner.active(now_signed()).0 == Source::Device
                 };
-                if uploaded_active {
-                    log::info(&format!(
-                        "camera-web: re-minted the camera's own certificate ({why}); the uploaded one stays in use"
-                    ));
-                } else {
+                if device_active {
                     self.swap(why);
+                } else {
+                    log::info(&format!(
+                        "camera-web: re-minted the camera's own certificate ({why}); the installer's stays in use"
+                    ));
                 }
             }
             Err(e) => log::warn(&format!("camera-web: the re-minted certificate cannot be served: {e}")),
         }
     }
 
-    /// Stores and serves a validated upload. Nothing changes if storing fails.
-    pub fn install_upload(&self, chain: &[Vec<u8>], key_pkcs8: &[u8]) -> Result<CertificateInfo, InstallError> {
+    /// Stores and serves an installer's certificate (validated by the caller). Nothing changes if
+    /// storing fails.
+    pub fn install(
+        &self,
+        chain: &[Vec<u8>],
+        key_pkcs8: &[u8],
+        origin: Origin,
+    ) -> Result<CertificateInfo, InstallError> {
         let served = Served::new(&self.provider, chain, key_pkcs8)?;
         let certs: Vec<&[u8]> = chain.iter().map(Vec::as_slice).collect();
         let bundle = camera_pki::pem::key_bundle(key_pkcs8, &certs, "CERTIFICATE");
+        let mut text = Zeroizing::new(String::with_capacity(bundle.len() + 32));
+        if let Origin::Enrolled(protocol) = &origin {
+            text.push_str(&format!("{ENROLLED_MARK}{protocol}\n"));
+        }
+        text.push_str(&bundle);
         let info = served.info.clone();
+        let why = match &origin {
+            Origin::Uploaded => "an installer uploaded it (the installer's certificate takes precedence)".to_owned(),
+            Origin::Enrolled(p) => {
+                format!("the site's CA issued it by {p} enrollment (the installer's certificate takes precedence)")
+            }
+        };
         let _change = self.changes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        write_atomic(&self.layout.uploaded_bundle(), bundle.as_bytes(), SECRET_MODE).map_err(InstallError::Storage)?;
-        self.lock().uploaded = Some(served);
-        self.swap("an installer uploaded it (uploaded certificates take precedence)");
+        write_atomic(&self.layout.uploaded_bundle(), text.as_bytes(), SECRET_MODE).map_err(InstallError::Storage)?;
+        self.lock().installer = Some(Installer { served, origin, expiry_told: false });
+        self.swap(&why);
         Ok(info)
     }
 
-    /// Deletes the uploaded certificate (also one on disk that could not be loaded) and goes back
-    /// to the camera's own. False if there was none in use. On failure it stays in use.
+    /// Deletes the installer's certificate (also one on disk that could not be loaded) and goes
+    /// back to the camera's own. False if there was none in use. On failure it stays in use.
     pub fn restore(&self) -> Result<bool, std::io::Error> {
         let _change = self.changes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         remove_durable(&self.layout.uploaded_bundle())?;
-        if self.lock().uploaded.take().is_none() {
+        if self.lock().installer.take().is_none() {
             return Ok(false);
         }
-        self.swap("the uploaded certificate was deleted (restore)");
+        self.swap("the installer's certificate was deleted (restore)");
         Ok(true)
     }
 
@@ -292,34 +479,42 @@ impl Certificates {
         camera_pki::pem::pkcs8_key(&text).ok()?
     }
 
+    /// Which certificate new handshakes get.
     pub fn source(&self) -> Source {
-        if self.lock().uploaded.is_some() {
-            Source::Uploaded
-        } else {
-            Source::Device
-        }
+        self.lock().active(now_signed()).0
     }
 
-    /// The SHA-256 of the leaf new handshakes get (tests compare it with what is on disk).
-    pub fn served_sha256(&self) -> String {
-        let inner = self.lock();
-        inner.uploaded.as_ref().unwrap_or(&inner.device).info.sha256.clone()
+    /// The installer's certificate, in service or expired.
+    pub fn installer(&self) -> Option<InstallerSummary> {
+        self.lock()
+            .installer
+            .as_ref()
+            .map(|i| InstallerSummary { origin: i.origin.clone(), info: i.served.info.clone() })
+    }
+
+    /// The leaf new handshakes get.
+    pub fn served_info(&self) -> CertificateInfo {
+        self.lock().active(now_signed()).1.info.clone()
     }
 
     /// The state `GET /api/v1/certificate` reports.
     pub fn status(&self, ctx: &StatusContext<'_>) -> CertificateStatus {
         let inner = self.lock();
-        let (source, served, reason) = match &inner.uploaded {
-            Some(up) => (
-                Source::Uploaded,
-                up,
-                "An installer uploaded this certificate; uploaded certificates take precedence over the camera's own.",
-            ),
-            None => (
-                Source::Device,
-                &inner.device,
-                "No certificate is uploaded, so the camera serves its own, made for its current addresses and renewed automatically when they change.",
-            ),
+        let now = now_signed();
+        let (source, served) = inner.active(now);
+        let reason = match (source, &inner.installer) {
+            (Source::Uploaded, _) => {
+                "An installer uploaded this certificate; the installer's certificate takes precedence over the camera's own."
+            }
+            (Source::Enrolled, _) => {
+                "The site's CA issued this certificate to the camera by automatic enrollment; it is renewed before it expires."
+            }
+            (Source::Device, Some(_)) => {
+                "The installer's certificate has expired and nothing replaced it, so the camera serves its own (trusted by whoever imported cacert.crt)."
+            }
+            (Source::Device, None) => {
+                "No certificate is uploaded, so the camera serves its own, made for its current addresses and renewed automatically when they change."
+            }
         };
         let replaced = read_optional(&self.layout.ca_replaced_record())
             .ok()
@@ -348,6 +543,7 @@ impl Certificates {
             },
             pending_csr: inner.pending.as_ref().map(|(info, _)| info.clone()),
             tls_profile: ctx.tls_profile,
+            expiry: Vec::new(),
         }
     }
 }
@@ -383,6 +579,7 @@ pub fn coverage_warnings(info: &CertificateInfo, addresses: &[IpAddr], source: S
     let names = camera_upload::CertificateNames { ips, dns, has_san: !info.subject_alt_names.is_empty() };
     let advice = match source {
         Source::Uploaded => "Or Restore to use the camera's own certificate, which follows address changes.",
+        Source::Enrolled => "The camera asks the site's CA for a new certificate naming its addresses.",
         Source::Device => {
             "The camera's CA may only sign private addresses: use a private address, or upload an installer's certificate."
         }

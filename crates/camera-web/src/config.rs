@@ -38,6 +38,9 @@ pub struct WebConfig {
     pub max_connections_per_client: usize,
     /// Seconds a client has to finish the TLS handshake and to send each request's headers.
     pub handshake_timeout_secs: u64,
+    /// Certificates that expire within this many days are shown with a warning (UI banner, API)
+    /// and logged once a day.
+    pub expiry_warning_days: u32,
 }
 
 impl Default for WebConfig {
@@ -50,6 +53,7 @@ impl Default for WebConfig {
             // A browser opens at most 6 per host; scripts one or two.
             max_connections_per_client: 16,
             handshake_timeout_secs: 10,
+            expiry_warning_days: 30,
         }
     }
 }

@@ -96,7 +96,18 @@ fn options(args: impl Iterator<Item = String>) -> Result<Option<(Options, bool)>
         Some("off") => web.http = None,
         Some(addr) => web.http = Some(addr.parse().map_err(|_| format!("--http {addr:?} is not ADDR:PORT or off"))?),
     }
-    Ok(Some((Options { layout: common.layout(), camera: file.camera, web, pbkdf2_iterations: None }, respawn)))
+    let enrollment = if file.enrollment.is_null() {
+        None
+    } else {
+        Some(
+            camera_enroll::Settings::from_json(file.enrollment.clone())
+                .map_err(|e| format!("enrollment section: {e}"))?,
+        )
+    };
+    Ok(Some((
+        Options { layout: common.layout(), camera: file.camera, web, enrollment, pbkdf2_iterations: None },
+        respawn,
+    )))
 }
 
 async fn terminate() {

@@ -40,7 +40,9 @@ pub fn tls_config(
         .map_err(|e| format!("TLS setup: {e}"))?
         .with_no_client_auth()
         .with_cert_resolver(certs.resolver());
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // acme-tls/1 only for ACME tls-alpn-01 validations (the resolver answers those with the
+    // validation certificate, and the connection is closed after the handshake).
+    config.alpn_protocols = vec![b"http/1.1".to_vec(), camera_acme::ACME_TLS_ALPN.to_vec()];
     Ok(config)
 }
 
@@ -50,6 +52,8 @@ pub struct Options {
     pub layout: Layout,
     pub camera: CameraConfig,
     pub web: WebConfig,
+    /// The configuration file's `enrollment` section, if any.
+    pub enrollment: Option<camera_enroll::Settings>,
     /// PBKDF2 rounds override, for tests.
     pub pbkdf2_iterations: Option<u32>,
 }
@@ -72,7 +76,7 @@ impl Server {
     /// Provisions (or reuses the boot step's certificate), loads state, binds the listeners,
     /// and starts the watcher thread.
     pub async fn start(options: Options) -> Result<Self, String> {
-        let Options { layout, camera, web, pbkdf2_iterations } = options;
+        let Options { layout, camera, web, enrollment, pbkdf2_iterations } = options;
         let outcome = cert_provisioner::reuse_or_provision(&layout, &camera).map_err(|e| e.to_string())?;
         for warning in &outcome.warnings {
             log::warn(warning);
@@ -81,7 +85,7 @@ impl Server {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let certs = Certificates::load(layout.clone(), provider.clone(), &outcome.minted, outcome.ca_cert_der.clone())
             .map_err(|e| format!("cannot load the certificates: {e}"))?;
-        let tls = tls_config(provider, web.tls, &certs)?;
+        let tls = tls_config(provider.clone(), web.tls, &certs)?;
         let mut auth = Auth::load(&layout.password())?;
         if let Some(iterations) = pbkdf2_iterations {
             auth = auth.with_iterations(iterations);
@@ -99,7 +103,11 @@ impl Server {
         if let Ok(bound) = https.local_addr() {
             web.https = bound;
         }
-        let app = Arc::new(App::new(certs, auth, layout, camera, web));
+        let (app, warnings) = App::new(certs, auth, layout, camera, web, provider, enrollment);
+        for warning in warnings {
+            log::warn(&format!("camera-web: enrollment: {warning}"));
+        }
+        let app = Arc::new(app);
         spawn_watcher(app.clone(), outcome.minted);
         Ok(Self { app, https, http, acceptor: TlsAcceptor::from(Arc::new(tls)) })
     }
@@ -119,6 +127,8 @@ impl Server {
         if let Some(http) = self.http {
             tokio::spawn(serve_http(http, self.app.clone(), admission.clone(), timeout));
         }
+        tokio::spawn(self.app.enrollment.clone().run());
+        tokio::spawn(crate::expiry::watch(self.app.clone()));
         serve_https(self.https, self.acceptor, self.app, admission, timeout).await;
     }
 }
@@ -206,6 +216,9 @@ async fn serve_https(
             let connection = async {
                 let _ = stream.set_nodelay(true);
                 let Ok(Ok(tls)) = tokio::time::timeout(timeout, acceptor.accept(stream)).await else { return };
+                if tls.get_ref().1.alpn_protocol() == Some(camera_acme::ACME_TLS_ALPN) {
+                    return; // an ACME validation: the handshake was the answer (RFC 8737 section 3)
+                }
                 serve_connection(tls, slot.clone(), timeout, move |req| api::handle_https(app.clone(), peer_ip, req))
                     .await;
             };
@@ -240,6 +253,8 @@ fn spawn_watcher(app: Arc<App>, minted: camera_pki::MintedServer) {
     let spawned = std::thread::Builder::new().name("cert-watch".into()).spawn(move || {
         let result = cert_provisioner::watch::watch(&app.layout, &app.camera, minted, |minted, reason| {
             app.certs.set_device(minted, &reason.to_string());
+            // The enrolled certificate may no longer name the camera's addresses.
+            app.enrollment.wake();
             ControlFlow::Continue(())
         });
         if let Err(e) = result {

@@ -163,6 +163,32 @@ fn walk(camera: &Camera) -> Vec<Value> {
     assert_eq!(r.send("DELETE", "/api/v1/certificate", &[basic()], b"").status, 200);
     assert_eq!(r.send("POST", "/api/v1/logout", &[format!("Cookie: {cookie}")], b"").status, 200);
 
+    // Enrollment: refused settings, then settings for a CA that is not there (it fails in the
+    // background, which the state then says), then stop.
+    assert_eq!(r.send("GET", "/api/v1/enrollment", &[basic()], b"").status, 200);
+    assert_eq!(
+        r.json("PUT", "/api/v1/enrollment", &[basic()], r#"{"protocol":"acme","url":"https://127.0.0.1:9/dir"}"#).0,
+        400
+    );
+    assert_eq!(
+        r.json("PUT", "/api/v1/enrollment", &[basic()], r#"{"protocol":"scep","url":"http://127.0.0.1:9/scep"}"#).0,
+        400
+    );
+    let (status, body) = r.json(
+        "PUT",
+        "/api/v1/enrollment",
+        &[basic()],
+        r#"{"protocol":"acme","url":"http://127.0.0.1:9/dir","challenge_types":["http-01"]}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(wait_for(std::time::Duration::from_secs(30), || {
+        let answer = r.send("GET", "/api/v1/enrollment", &[basic()], b"");
+        (serde_json::from_slice::<Value>(&answer.body).unwrap()["last_attempt"]["ok"] == false).then_some(())
+    })
+    .is_some());
+    assert_eq!(r.send("DELETE", "/api/v1/enrollment", &[basic()], b"").status, 200);
+    assert_eq!(r.send("GET", "/api/v1/enrollment", no, b"").status, 401);
+
     // The security event log saw it all.
     let events = r.send("GET", "/api/v1/events?limit=50", &[basic()], b"");
     assert_eq!(events.status, 200);
@@ -205,7 +231,7 @@ fn the_openapi_document_matches_the_server_the_route_table_and_the_ui() {
     let codes: Vec<Value> =
         camera_web::api::error::error_codes().into_iter().map(|(c, s)| json!({"code": c, "status": s})).collect();
     let kinds: Vec<Value> = camera_events::EventKind::ALL.iter().map(|k| serde_json::to_value(k).unwrap()).collect();
-    let enums = json!({ "EventKind": kinds });
+    let enums = json!({ "EventKind": kinds, "Source": ["device", "uploaded", "enrolled"] });
     let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = Command::new("python3")
         .arg(repo().join("tests/contract/validate.py"))

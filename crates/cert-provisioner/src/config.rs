@@ -82,6 +82,8 @@ pub struct ConfigFile {
     pub camera: CameraConfig,
     #[serde(default)]
     pub web: serde_json::Value,
+    #[serde(default)]
+    pub enrollment: serde_json::Value,
 }
 
 impl ConfigFile {

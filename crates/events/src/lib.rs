@@ -3,7 +3,7 @@
 //! changes and expiry warnings, each with its time and the client's address. Never a secret:
 //! callers pass sentences about what happened, not what was sent.
 //!
-//! On disk: `events.log` in the state directory, one JSON object per line, appended and fsynced
+//! On disk: `events.log` in the state directory (`camera_state::Layout::events`), one JSON object per line, appended and fsynced
 //! (an event is written before the action it records is answered). When it passes
 //! [`ROTATE_AT`] bytes it becomes `events.log.1` (replacing the older one), so the log never
 //! takes more than twice that. A power cut can tear at most the last line, which readers skip.
@@ -28,8 +28,6 @@ pub const ROTATE_AT: u64 = 64 * 1024;
 pub const COALESCE: Duration = Duration::from_secs(60);
 /// Failed-login lines written per hour at most (a guesser rotating addresses).
 pub const MAX_FLOOD_LINES_PER_HOUR: u32 = 120;
-/// Lines kept in memory for `GET /api/v1/events` besides what is read back from disk.
-const FILE_NAME: &str = "events.log";
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -113,9 +111,9 @@ fn now_unix() -> u64 {
 }
 
 impl EventLog {
-    /// The log in `state_dir` (created on the first event).
-    pub fn new(state_dir: &Path) -> Self {
-        Self { path: state_dir.join(FILE_NAME), rotate_at: ROTATE_AT, flood: Mutex::default(), writing: Mutex::new(()) }
+    /// The log at `path` (`camera_state::Layout::events`; created on the first event).
+    pub fn new(path: &Path) -> Self {
+        Self { path: path.to_owned(), rotate_at: ROTATE_AT, flood: Mutex::default(), writing: Mutex::new(()) }
     }
 
     /// Rotates at `bytes` instead of [`ROTATE_AT`] (tests, so they need fewer fsyncs).
@@ -216,6 +214,8 @@ impl EventLog {
 mod tests {
     use super::*;
 
+    const FILE_NAME: &str = "events.log";
+
     fn temp(tag: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("camera-events-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -226,7 +226,7 @@ mod tests {
     #[test]
     fn events_are_kept_newest_first_and_a_torn_line_is_skipped() {
         let dir = temp("order");
-        let log = EventLog::new(&dir);
+        let log = EventLog::new(&dir.join(FILE_NAME));
         log.record(EventKind::PasswordSet, Some("10.0.0.5".parse().unwrap()), "The admin password was set.").unwrap();
         log.record(EventKind::CertificateUploaded, None, "An installer's certificate was uploaded.").unwrap();
         // A power cut in the middle of a line.
@@ -250,7 +250,7 @@ mod tests {
     #[test]
     fn the_log_is_bounded_by_rotation() {
         let dir = temp("rotate");
-        let log = EventLog::new(&dir).with_rotation_at(4096);
+        let log = EventLog::new(&dir.join(FILE_NAME)).with_rotation_at(4096);
         for n in 0..200 {
             log.record(EventKind::RequestCreated, None, format!("request {n} with some words to make the line longer"))
                 .unwrap();
@@ -265,7 +265,7 @@ mod tests {
     #[test]
     fn a_flood_of_wrong_passwords_writes_one_line_per_address_per_minute() {
         let dir = temp("flood");
-        let log = EventLog::new(&dir);
+        let log = EventLog::new(&dir.join(FILE_NAME));
         let guesser: IpAddr = "10.0.0.66".parse().unwrap();
         for _ in 0..500 {
             log.failed_login(guesser).unwrap();
@@ -283,7 +283,7 @@ mod tests {
     #[test]
     fn a_guesser_rotating_addresses_is_capped_per_hour_and_told_in_a_count() {
         let dir = temp("rotating");
-        let log = EventLog::new(&dir);
+        let log = EventLog::new(&dir.join(FILE_NAME));
         for n in 0..1000u32 {
             log.failed_login(IpAddr::from([10, 1, (n >> 8) as u8, n as u8])).unwrap();
         }

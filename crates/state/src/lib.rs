@@ -246,6 +246,19 @@ impl Layout {
     pub fn password(&self) -> PathBuf {
         self.state_dir.join("admin-password.json")
     }
+    /// Automatic enrollment: the settings (with their secrets: EAB key, SCEP challenge) and
+    /// what the camera last did (JSON, 0600).
+    pub fn enrollment(&self) -> PathBuf {
+        self.state_dir.join("enrollment.json")
+    }
+    /// The ACME account key (PKCS#8 PEM, 0600).
+    pub fn acme_account_key(&self) -> PathBuf {
+        self.state_dir.join("acme-account.key")
+    }
+    /// The security event log (JSON lines) and its predecessor `events.log.1`.
+    pub fn events(&self) -> PathBuf {
+        self.state_dir.join("events.log")
+    }
     /// The minted server certificate, its key and the CA certificate, in one PEM file (0600).
     pub fn minted_bundle(&self) -> PathBuf {
         self.run_dir.join("server.pem")

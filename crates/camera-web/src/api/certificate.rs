@@ -15,7 +15,7 @@ use super::error::ApiError;
 use super::http::{self, MAX_FILE, MAX_MULTIPART};
 use super::model::{Source, Uploaded};
 use super::{blocking, ApiResult, App, Body};
-use crate::certs::{Certificates, InstallError, StatusContext};
+use crate::certs::{Certificates, InstallError, Origin, StatusContext};
 use crate::{log, multipart};
 use camera_events::EventKind;
 
@@ -50,7 +50,9 @@ fn status_body(app: &App, opened_as: Option<&str>) -> Response<Body> {
         tls_profile: app.web.tls.as_str(),
         opened_as,
     };
-    http::json(StatusCode::OK, &app.certs.status(&ctx))
+    let mut status = app.certs.status(&ctx);
+    status.expiry = crate::expiry::report(app);
+    http::json(StatusCode::OK, &status)
 }
 
 pub async fn status(app: &Arc<App>, opened_as: Option<String>) -> ApiResult {
@@ -63,6 +65,13 @@ pub async fn status(app: &Arc<App>, opened_as: Option<String>) -> ApiResult {
 pub async fn restore(app: &Arc<App>, peer: IpAddr) -> ApiResult {
     let worker = app.clone();
     blocking("Restoring the camera's certificate", move || {
+        // Restore also stops enrollment, or it would fetch a certificate again at once.
+        worker.enrollment.stop().map_err(|e| match e {
+            camera_enroll::EnrollError::Storage(io) => {
+                ApiError::storage("the change (the uploaded certificate stays in use)", &io)
+            }
+            other => ApiError::Internal { what: leak_free(&other) },
+        })?;
         let removed = worker
             .certs
             .restore()
@@ -142,9 +151,16 @@ pub async fn upload(app: &Arc<App>, peer: IpAddr, req: Request<Incoming>) -> Api
     .await?
 }
 
-fn install(app: &App, peer: IpAddr, parts: &UploadParts) -> ApiResult {
-    let pending_key = app.certs.pending_key();
-    let (addresses, names, _) = camera_now(&app.camera);
+/// The upload checks against the camera as it is now: its addresses and names, and the key of a
+/// request made on it. Enrollment installs through the same checks.
+pub(crate) fn check_upload(
+    camera: &CameraConfig,
+    pending_key: Option<&[u8]>,
+    certificate: Option<&[u8]>,
+    key: Option<&[u8]>,
+    passphrase: Option<&str>,
+) -> Result<camera_upload::Accepted, camera_upload::UploadError> {
+    let (addresses, names, _) = camera_now(camera);
     let dns: Vec<String> = names
         .iter()
         .filter_map(|n| match n {
@@ -152,23 +168,31 @@ fn install(app: &App, peer: IpAddr, parts: &UploadParts) -> ApiResult {
             SanName::Ip(_) => None,
         })
         .collect();
-    let input = camera_upload::UploadInput {
-        certificate: parts.certificate.as_deref().map(Vec::as_slice),
-        key: parts.key.as_deref().map(Vec::as_slice),
-        passphrase: parts.passphrase.as_deref().map(String::as_str),
-    };
+    let input = camera_upload::UploadInput { certificate, key, passphrase };
     let ctx = camera_upload::Context {
         now: std::time::SystemTime::now(),
-        pending_key_pkcs8: pending_key.as_deref().map(Vec::as_slice),
+        pending_key_pkcs8: pending_key,
         current_ips: &addresses,
         current_dns: &dns,
     };
-    let accepted = camera_upload::validate_upload(&input, &ctx).map_err(|e| {
+    camera_upload::validate_upload(&input, &ctx)
+}
+
+fn install(app: &App, peer: IpAddr, parts: &UploadParts) -> ApiResult {
+    let pending_key = app.certs.pending_key();
+    let accepted = check_upload(
+        &app.camera,
+        pending_key.as_deref().map(Vec::as_slice),
+        parts.certificate.as_deref().map(Vec::as_slice),
+        parts.key.as_deref().map(Vec::as_slice),
+        parts.passphrase.as_deref().map(String::as_str),
+    )
+    .map_err(|e| {
         log::info(&format!("camera-web: upload refused ({}): the served certificate is unchanged", e.code()));
         app.event(EventKind::UploadRefused, Some(peer), format!("An upload was refused ({}).", e.code()));
         ApiError::from(e)
     })?;
-    let info = app.certs.install_upload(&accepted.chain_der, &accepted.key_pkcs8).map_err(|e| match e {
+    let info = app.certs.install(&accepted.chain_der, &accepted.key_pkcs8, Origin::Uploaded).map_err(|e| match e {
         InstallError::Storage(io) => ApiError::storage("the certificate", &io),
         other => ApiError::Unusable { detail: other.to_string() },
     })?;
@@ -186,4 +210,10 @@ fn install(app: &App, peer: IpAddr, parts: &UploadParts) -> ApiResult {
             key_from_pending_csr: accepted.key_from_pending_csr,
         },
     ))
+}
+
+/// A fixed description for an unexpected error: its text goes to the log, not the answer.
+fn leak_free(e: &dyn std::fmt::Display) -> &'static str {
+    log::warn(&format!("camera-web: restore: {e}"));
+    "Stopping enrollment"
 }

@@ -112,6 +112,9 @@ api_errors! {
     Unusable { detail: String } => (UNPROCESSABLE_ENTITY, "unusable",
         "The TLS stack cannot use this certificate and key ({detail}); the certificate in use is unchanged."),
 
+    // Enrollment.
+    BadEnrollment { detail: String } => (BAD_REQUEST, "bad_enrollment", "The enrollment settings are not usable: {detail}."),
+
     // The camera itself.
     StorageFull { what: &'static str } => (INSUFFICIENT_STORAGE, "storage_full",
         "The camera's storage is full, so {what} could not be saved; nothing was changed. Free space on the camera (or restore its own certificate) and try again."),

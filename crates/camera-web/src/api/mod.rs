@@ -13,6 +13,7 @@
 pub mod access;
 pub mod account;
 pub mod certificate;
+pub mod enrollment;
 pub mod error;
 pub mod events;
 pub mod http;
@@ -40,6 +41,8 @@ use crate::assets;
 use crate::auth::Auth;
 use crate::certs::Certificates;
 use crate::config::WebConfig;
+use crate::enrollment::{Http01Answers, WebHost};
+use camera_enroll::Enrollment;
 
 /// PBKDF2 checks at once: slow on purpose, so a flood of guesses must not take every core.
 const PASSWORD_CHECKS: usize = 2;
@@ -49,13 +52,17 @@ const UPLOAD_CHECKS: usize = 1;
 
 /// Everything a request handler needs.
 pub struct App {
-    pub certs: Certificates,
+    pub certs: Arc<Certificates>,
     pub auth: Auth,
     pub layout: Layout,
     pub camera: CameraConfig,
     pub web: WebConfig,
     /// The security event log (`GET /api/v1/events`).
-    pub events: EventLog,
+    pub events: Arc<EventLog>,
+    /// Automatic enrollment (`/api/v1/enrollment`).
+    pub enrollment: Arc<Enrollment>,
+    /// ACME http-01 answers the plain-HTTP listener serves while an enrollment runs.
+    pub http01: Arc<Http01Answers>,
     /// A permit travels with each password check into its blocking task.
     pub password_checks: Arc<Semaphore>,
     /// A permit travels with each upload check (and its KDFs) into its blocking task.
@@ -63,21 +70,43 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(certs: Certificates, auth: Auth, layout: Layout, camera: CameraConfig, web: WebConfig) -> Self {
-        Self {
-            events: EventLog::new(&layout.state_dir),
+    /// Everything the server needs, with enrollment wired to the certificates and the ports.
+    /// Also returns warnings about the stored enrollment record (logged by the caller).
+    pub fn new(
+        certs: Certificates,
+        auth: Auth,
+        layout: Layout,
+        camera: CameraConfig,
+        web: WebConfig,
+        provider: Arc<rustls::crypto::CryptoProvider>,
+        enrollment_config: Option<camera_enroll::Settings>,
+    ) -> (Self, Vec<String>) {
+        let certs = Arc::new(certs);
+        let events = Arc::new(EventLog::new(&layout.events()));
+        let http01 = Arc::new(Http01Answers::default());
+        let host = Arc::new(WebHost {
+            certs: certs.clone(),
+            events: events.clone(),
+            camera: camera.clone(),
+            provider,
+            http01: http01.clone(),
+        });
+        let (enrollment, warnings) = Enrollment::load(&layout, enrollment_config, host);
+        let app = Self {
             certs,
             auth,
             layout,
             camera,
             web,
+            events,
+            enrollment: Arc::new(enrollment),
+            http01,
             password_checks: Arc::new(Semaphore::new(PASSWORD_CHECKS)),
             upload_checks: Arc::new(Semaphore::new(UPLOAD_CHECKS)),
-        }
+        };
+        (app, warnings)
     }
-}
 
-impl App {
     /// Records a security event; a failed write is logged, never fatal to the request.
     pub fn event(&self, kind: EventKind, client: Option<IpAddr>, message: impl Into<String>) {
         if let Err(e) = self.events.record(kind, client, message) {
@@ -96,8 +125,13 @@ type ApiResult = Result<Response<Body>, ApiError>;
 
 /// Plain HTTP: `/cacert.crt` (users fetch it before they trust anything), else a redirect.
 pub fn handle_http(app: &App, req: &Request<Incoming>) -> Response<Body> {
-    if req.uri().path() == "/cacert.crt" && (req.method() == Method::GET || req.method() == Method::HEAD) {
+    let readable = req.method() == Method::GET || req.method() == Method::HEAD;
+    if req.uri().path() == "/cacert.crt" && readable {
         return certificate::cacert(&app.certs, req.uri().query());
+    }
+    // ACME http-01 (RFC 8555 section 8.3): the key authorization, while an enrollment runs.
+    if let Some(answer) = readable.then(|| app.http01.answer(req.uri().path())).flatten() {
+        return http::file("application/octet-stream", answer, None);
     }
     let host = request_host(req.headers()).unwrap_or_else(|| "camera.local".to_owned());
     let port = app.web.https.port();
@@ -157,6 +191,9 @@ async fn dispatch(endpoint: Endpoint, app: &Arc<App>, peer: IpAddr, req: Request
         Endpoint::Restore => certificate::restore(app, peer).await,
         Endpoint::RequestDownload => request::download(app),
         Endpoint::RequestCreate => request::create(app, peer, req).await,
+        Endpoint::EnrollmentStatus => enrollment::status(app).await,
+        Endpoint::EnrollmentConfigure => enrollment::configure(app, peer, req).await,
+        Endpoint::EnrollmentStop => enrollment::stop(app, peer).await,
     }
 }
 

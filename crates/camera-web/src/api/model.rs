@@ -33,8 +33,10 @@ pub struct LoggedOut {
 pub enum Source {
     /// Minted by the camera for its current addresses.
     Device,
-    /// An installer's certificate.
+    /// An installer's certificate, uploaded by hand.
     Uploaded,
+    /// An installer's certificate, obtained by automatic enrollment from the site's CA.
+    Enrolled,
 }
 
 /// A warning or notice: a stable code and a sentence.
@@ -107,6 +109,8 @@ pub struct CertificateStatus {
     pub ca: CaStatus,
     pub pending_csr: Option<PendingRequest>,
     pub tls_profile: &'static str,
+    /// Days left for each certificate the camera holds (served, installer's, camera CA).
+    pub expiry: Vec<crate::expiry::Expiry>,
 }
 
 /// `PUT /api/v1/certificate`.

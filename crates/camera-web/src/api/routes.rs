@@ -59,6 +59,9 @@ pub enum Endpoint {
     Restore,
     RequestDownload,
     RequestCreate,
+    EnrollmentStatus,
+    EnrollmentConfigure,
+    EnrollmentStop,
 }
 
 /// One route.
@@ -94,6 +97,9 @@ pub const ROUTES: &[Route] = &[
     route("/api/v1/certificate", Delete, Endpoint::Restore, Admin),
     route("/api/v1/csr", Get, Endpoint::RequestDownload, Anyone),
     route("/api/v1/csr", Post, Endpoint::RequestCreate, Admin),
+    route("/api/v1/enrollment", Get, Endpoint::EnrollmentStatus, Admin),
+    route("/api/v1/enrollment", Put, Endpoint::EnrollmentConfigure, Admin),
+    route("/api/v1/enrollment", Delete, Endpoint::EnrollmentStop, Admin),
 ];
 
 /// What the table says about a request.
@@ -137,7 +143,8 @@ mod tests {
                 r.path,
                 r.verb
             );
-            let reads_or_logs_in = (r.verb == Get && r.endpoint != Endpoint::Events)
+            let admin_reads = matches!(r.endpoint, Endpoint::Events | Endpoint::EnrollmentStatus);
+            let reads_or_logs_in = (r.verb == Get && !admin_reads)
                 || matches!(r.endpoint, Endpoint::Setup | Endpoint::Login | Endpoint::Logout);
             assert_eq!(r.access == Anyone, reads_or_logs_in, "{} {:?}", r.path, r.verb);
         }

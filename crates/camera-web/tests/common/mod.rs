@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod client;
+pub mod pebble;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -60,6 +61,14 @@ impl Camera {
         std::fs::write(dir.path().join("config.json"), config).unwrap();
         let mut command = camera_web_command(dir.path());
         command.args(["--https", "127.0.0.1:0", "--http", "127.0.0.1:0"]);
+        Self::spawn(dir, command)
+    }
+
+    /// Starts listening on the given addresses (inside a private network namespace).
+    pub fn start_listening(dir: TempDir, config: &str, https: &str, http: &str) -> Self {
+        std::fs::write(dir.path().join("config.json"), config).unwrap();
+        let mut command = camera_web_command(dir.path());
+        command.args(["--https", https, "--http", http]);
         Self::spawn(dir, command)
     }
 

@@ -1,0 +1,48 @@
+//! `/api/v1/enrollment`: automatic enrollment from the site's CA (admin only; the settings'
+//! secrets are stored 0600 and never answered).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use camera_enroll::{EnrollError, Settings};
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+
+use super::error::ApiError;
+use super::{blocking, http, ApiResult, App};
+
+pub async fn status(app: &Arc<App>) -> ApiResult {
+    let worker = app.clone();
+    let status = blocking("Reading the enrollment state", move || worker.enrollment.status()).await?;
+    Ok(http::json(StatusCode::OK, &status))
+}
+
+/// Stores the settings and starts enrolling at once; answers with the state right away (an
+/// enrollment takes seconds to minutes: `GET` shows how it goes).
+pub async fn configure(app: &Arc<App>, peer: IpAddr, req: Request<Incoming>) -> ApiResult {
+    let json: serde_json::Value = http::read_json(req).await?;
+    let settings = Settings::from_json(json).map_err(|e| ApiError::BadEnrollment { detail: e.to_string() })?;
+    let worker = app.clone();
+    let status = blocking("Storing the enrollment settings", move || {
+        let _ = peer;
+        worker.enrollment.configure(settings)
+    })
+    .await?
+    .map_err(|e| match e {
+        EnrollError::Settings(e) => ApiError::BadEnrollment { detail: e.to_string() },
+        EnrollError::Storage(io) => ApiError::storage("the enrollment settings", &io),
+    })?;
+    Ok(http::json(StatusCode::OK, &status))
+}
+
+/// Stops enrolling; the certificate in service stays until a restore.
+pub async fn stop(app: &Arc<App>, _peer: IpAddr) -> ApiResult {
+    let worker = app.clone();
+    let status = blocking("Stopping enrollment", move || worker.enrollment.stop().map(|_| worker.enrollment.status()))
+        .await?
+        .map_err(|e| match e {
+            EnrollError::Storage(io) => ApiError::storage("the enrollment settings", &io),
+            other => ApiError::BadEnrollment { detail: other.to_string() },
+        })?;
+    Ok(http::json(StatusCode::OK, &status))
+}

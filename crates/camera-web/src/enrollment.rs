@@ -1,0 +1,136 @@
+//! The web server's side of automatic enrollment ([`camera_enroll`]): the camera's names, the
+//! install (validated exactly like an upload), and the ACME challenge answers on its own ports:
+//! http-01 on the plain-HTTP listener, tls-alpn-01 through the TLS resolver.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use camera_acme::{ChallengeAnswer, ChallengeResponder};
+use camera_enroll::{Host, Installed};
+use camera_events::{EventKind, EventLog};
+use camera_pki::SanName;
+use cert_provisioner::CameraConfig;
+use rustls::crypto::CryptoProvider;
+use rustls::sign::CertifiedKey;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+use crate::certs::{Certificates, Origin};
+use crate::log;
+
+/// The http-01 answers being served: token -> key authorization.
+#[derive(Debug, Default)]
+pub struct Http01Answers(Mutex<HashMap<String, String>>);
+
+impl Http01Answers {
+    /// The key authorization for `/.well-known/acme-challenge/<token>`, if one is published.
+    pub fn answer(&self, path: &str) -> Option<String> {
+        let token = path.strip_prefix("/.well-known/acme-challenge/")?;
+        self.0.lock().ok()?.get(token).cloned()
+    }
+}
+
+/// What enrollment needs from the web server.
+pub struct WebHost {
+    pub certs: Arc<Certificates>,
+    pub events: Arc<EventLog>,
+    pub camera: CameraConfig,
+    pub provider: Arc<CryptoProvider>,
+    pub http01: Arc<Http01Answers>,
+}
+
+impl std::fmt::Debug for WebHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebHost").finish_non_exhaustive()
+    }
+}
+
+/// The camera's names for an enrolled certificate: its addresses and the DNS names with a dot
+/// (`hostname.local`, configured names). A bare host name is no name a site's CA can vouch for.
+pub fn enrollment_names(camera: &CameraConfig) -> Vec<SanName> {
+    let (_, names, _) = crate::api::certificate::camera_now(camera);
+    names
+        .into_iter()
+        .filter(|n| matches!(n, SanName::Ip(_)) || matches!(n, SanName::Dns(d) if d.contains('.')))
+        .collect()
+}
+
+fn installed(info: &camera_pki::CertificateInfo, enrolled: bool) -> Installed {
+    Installed {
+        enrolled,
+        not_before_unix: u64::try_from(info.not_before_unix).unwrap_or(0),
+        not_after_unix: u64::try_from(info.not_after_unix).unwrap_or(0),
+        names: info.subject_alt_names.iter().filter_map(|n| SanName::parse(n).ok()).collect(),
+    }
+}
+
+impl Host for WebHost {
+    fn names(&self) -> Vec<SanName> {
+        enrollment_names(&self.camera)
+    }
+
+    fn installed(&self) -> Option<Installed> {
+        self.certs.installer().map(|i| installed(&i.info, matches!(i.origin, Origin::Enrolled(_))))
+    }
+
+    fn install(&self, chain: &[Vec<u8>], key_pkcs8: &[u8], protocol: &'static str) -> Result<Installed, String> {
+        // The same checks as an upload: the key pairs, the chain is ordered and signed, the
+        // certificate is valid now and for a server, its names are compared with the camera's.
+        let mut pem = zeroize::Zeroizing::new(camera_pki::pem::encode("PRIVATE KEY", key_pkcs8).to_string());
+        for der in chain {
+            pem.push_str(&camera_pki::pem::encode("CERTIFICATE", der));
+        }
+        let accepted = crate::api::certificate::check_upload(&self.camera, None, Some(pem.as_bytes()), None, None)
+            .map_err(|e| e.to_string())?;
+        let info = self
+            .certs
+            .install(&accepted.chain_der, &accepted.key_pkcs8, Origin::Enrolled(protocol.to_owned()))
+            .map_err(|e| e.to_string())?;
+        Ok(installed(&info, true))
+    }
+
+    fn responder(&self) -> &dyn ChallengeResponder {
+        self
+    }
+
+    fn event(&self, kind: EventKind, message: String) {
+        log::info(&format!("camera-web: enrollment: {message}"));
+        if let Err(e) = self.events.record(kind, None::<IpAddr>, message) {
+            log::warn(&format!("camera-web: the security event log cannot be written: {e}"));
+        }
+    }
+}
+
+impl ChallengeResponder for WebHost {
+    fn publish(&self, answer: &ChallengeAnswer) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        match answer {
+            ChallengeAnswer::Http01 { token, key_authorization, .. } => {
+                self.http01
+                    .0
+                    .lock()
+                    .map_err(|_| "the http-01 answers are unavailable")?
+                    .insert(token.clone(), key_authorization.clone());
+            }
+            ChallengeAnswer::TlsAlpn01 { sni, certificate_der, key_pkcs8, .. } => {
+                let key = self
+                    .provider
+                    .key_provider
+                    .load_private_key(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_pkcs8.to_vec())))?;
+                let certified = CertifiedKey::new(vec![CertificateDer::from(certificate_der.clone())], key);
+                self.certs.resolver().publish_validation(sni, Arc::new(certified));
+            }
+        }
+        Ok(())
+    }
+
+    fn withdraw(&self, answer: &ChallengeAnswer) {
+        match answer {
+            ChallengeAnswer::Http01 { token, .. } => {
+                if let Ok(mut answers) = self.http01.0.lock() {
+                    answers.remove(token);
+                }
+            }
+            ChallengeAnswer::TlsAlpn01 { sni, .. } => self.certs.resolver().withdraw_validation(sni),
+        }
+    }
+}

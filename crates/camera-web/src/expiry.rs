@@ -1,0 +1,166 @@
+//! Expiry monitoring of everything the camera holds: the served certificate, the installer's
+//! (uploaded or enrolled), the camera CA. The API and the UI show days left and a state for each;
+//! inside the warning window the log gets one line a day per certificate (and the event log one
+//! event); an installer's certificate that expires with no successor gives way to the camera's
+//! own, said in the log, the API and the event log.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use camera_events::EventKind;
+use camera_pki::CertificateInfo;
+use serde::Serialize;
+
+use crate::api::App;
+use crate::certs::Origin;
+use crate::log;
+
+/// One monitored certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Expiry {
+    /// `served`, `installer` (when it is not the one served, e.g. expired) or `camera_ca`.
+    pub what: &'static str,
+    pub subject: String,
+    pub not_after: String,
+    pub not_after_unix: i64,
+    /// Whole days left (negative once expired).
+    pub days_left: i64,
+    /// `ok`, `warning` (inside the warning window) or `expired`.
+    pub state: &'static str,
+}
+
+fn expiry(what: &'static str, info: &CertificateInfo, now: i64, window_days: u32) -> Expiry {
+    let left = info.not_after_unix - now;
+    let state = if left <= 0 {
+        "expired"
+    } else if left < i64::from(window_days) * 86_400 {
+        "warning"
+    } else {
+        "ok"
+    };
+    Expiry {
+        what,
+        subject: info.subject.clone(),
+        not_after: info.not_after.clone(),
+        not_after_unix: info.not_after_unix,
+        days_left: left.div_euclid(86_400),
+        state,
+    }
+}
+
+fn now() -> i64 {
+    i64::try_from(cert_provisioner::clock::unix_seconds(std::time::SystemTime::now())).unwrap_or(i64::MAX)
+}
+
+/// The monitored certificates now.
+pub fn report(app: &App) -> Vec<Expiry> {
+    let window = app.web.expiry_warning_days;
+    let now = now();
+    let served = app.certs.served_info();
+    let mut list = vec![expiry("served", &served, now, window)];
+    if let Some(installer) = app.certs.installer() {
+        if installer.info.sha256 != served.sha256 {
+            list.push(expiry("installer", &installer.info, now, window));
+        }
+    }
+    list.push(expiry("camera_ca", app.certs.ca_info(), now, window));
+    list
+}
+
+/// How often the monitor looks, at most (the wall clock may jump).
+const LOOK_EVERY: Duration = Duration::from_secs(3600);
+
+/// Runs for as long as the server: falls back from an expired installer's certificate at the
+/// second it expires, and warns once a day for each certificate inside the window.
+pub async fn watch(app: Arc<App>) {
+    let mut last_warning_day: Vec<(String, i64)> = Vec::new();
+    loop {
+        if app.certs.fall_back_if_expired() {
+            let what = match app.certs.installer().map(|i| i.origin) {
+                Some(Origin::Enrolled(p)) => format!("The certificate obtained by {p} enrollment"),
+                _ => "The installer's certificate".to_owned(),
+            };
+            app.event(
+                EventKind::CertificateExpired,
+                None,
+                format!("{what} expired and nothing replaced it; the camera serves its own certificate (trusted by whoever imported cacert.crt)."),
+            );
+        }
+        let today = now().div_euclid(86_400);
+        for item in report(&app).into_iter().filter(|i| i.state != "ok") {
+            let key = format!("{}:{}", item.what, item.not_after_unix);
+            if last_warning_day.iter().any(|(k, day)| *k == key && *day == today) {
+                continue;
+            }
+            last_warning_day.retain(|(k, _)| *k != key);
+            last_warning_day.push((key, today));
+            let sentence = if item.state == "expired" {
+                format!(
+                    "the {} certificate \"{}\" expired on {}",
+                    item.what.replace('_', " "),
+                    item.subject,
+                    item.not_after
+                )
+            } else {
+                format!(
+                    "the {} certificate \"{}\" expires in {} days ({})",
+                    item.what.replace('_', " "),
+                    item.subject,
+                    item.days_left,
+                    item.not_after
+                )
+            };
+            log::warn(&format!("camera-web: {sentence}"));
+            app.event(EventKind::ExpiryWarning, None, format!("{}.", capitalised(&sentence)));
+        }
+        // Wake at the installer's expiry if it comes before the next regular look.
+        let until_expiry = app
+            .certs
+            .installer()
+            .map(|i| i.info.not_after_unix - now())
+            .filter(|left| *left > 0)
+            .map(|left| Duration::from_secs(u64::try_from(left).unwrap_or(0) + 1));
+        tokio::select! {
+            () = tokio::time::sleep(until_expiry.map_or(LOOK_EVERY, |d| d.min(LOOK_EVERY))) => {}
+            () = app.certs.swapped() => {}
+        }
+    }
+}
+
+fn capitalised(sentence: &str) -> String {
+    let mut chars = sentence.chars();
+    chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(not_after_unix: i64) -> CertificateInfo {
+        CertificateInfo {
+            subject: "CN=x".into(),
+            issuer: String::new(),
+            serial: String::new(),
+            not_before: String::new(),
+            not_after: String::new(),
+            not_before_unix: 0,
+            not_after_unix,
+            sha256: String::new(),
+            public_key_sha256: String::new(),
+            subject_alt_names: Vec::new(),
+            key_type: String::new(),
+            is_ca: false,
+            self_signed: false,
+        }
+    }
+
+    #[test]
+    fn states_follow_the_warning_window() {
+        let now = 1_000_000;
+        assert_eq!(expiry("served", &info(now + 31 * 86_400), now, 30).state, "ok");
+        let soon = expiry("served", &info(now + 29 * 86_400 + 5), now, 30);
+        assert_eq!((soon.state, soon.days_left), ("warning", 29));
+        let gone = expiry("served", &info(now - 10), now, 30);
+        assert_eq!((gone.state, gone.days_left), ("expired", -1));
+    }
+}

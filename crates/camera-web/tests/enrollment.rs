@@ -1,0 +1,317 @@
+//! Automatic enrollment with a real ACME server: Pebble validates http-01 and tls-alpn-01 by
+//! connecting to the camera's own ports, inside a private network namespace (cam0 with
+//! 10.77.0.2/24 and fd77::2/64, never a real outside address). The camera enrolls by itself,
+//! serves and renews the certificate, follows an address change, and keeps serving what it has
+//! when the CA fails.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use camera_testns::{in_private_netns, ip, NetnsSetup};
+use common::pebble::{Pebble, PebbleSpec};
+use common::*;
+use serde_json::{json, Value};
+
+const HTTPS_PORT: u16 = 5001;
+const HTTP_PORT: u16 = 5002;
+const CONFIG: &str = r#"{"camera": {"hostname": "testcam"}}"#;
+
+/// The camera in the namespace, listening on every address (Pebble validates new ones too), and
+/// a trust file holding both the camera CA and Pebble's root, so curl follows the switch.
+struct Site {
+    camera: Camera,
+    pebble: Pebble,
+    trust: PathBuf,
+}
+
+impl Site {
+    fn start(spec: PebbleSpec, config: &str) -> Self {
+        let spec = PebbleSpec { http_port: HTTP_PORT, tls_port: HTTPS_PORT, ..spec };
+        let pebble = Pebble::start(&spec);
+        let camera = Camera::start_listening(
+            TempDir::new("enroll"),
+            config,
+            &format!("[::]:{HTTPS_PORT}"),
+            &format!("[::]:{HTTP_PORT}"),
+        );
+        let trust = camera.dir.path().join("trust.pem");
+        let mut pem = std::fs::read(camera.ca_path()).unwrap();
+        pem.extend(pebble.root_pem().as_bytes());
+        std::fs::write(&trust, pem).unwrap();
+        let site = Self { camera, pebble, trust };
+        let (status, body) = site.call(
+            &["-X", "POST", "-H", "Content-Type: application/json", "-d"],
+            "/api/v1/setup",
+            &format!(r#"{{"password":"{PASSWORD}"}}"#),
+        );
+        assert_eq!(status, 200, "{body}");
+        site
+    }
+
+    fn url(path: &str) -> String {
+        format!("https://10.77.0.2:{HTTPS_PORT}{path}")
+    }
+
+    /// curl trusting the camera CA and Pebble's root, as the admin; `last` is appended after `args`.
+    fn call(&self, args: &[&str], path: &str, last: &str) -> (u16, Value) {
+        let admin = format!("admin:{PASSWORD}");
+        let mut all: Vec<&str> = vec!["-u", &admin];
+        all.extend(args);
+        if !last.is_empty() {
+            all.push(last);
+        }
+        let url = Self::url(path);
+        all.push(&url);
+        let (status, body) = curl_with_ca(&self.trust, &all);
+        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+
+    fn get(&self, path: &str) -> Value {
+        let (status, body) = self.call(&[], path, "");
+        assert_eq!(status, 200, "{path}: {body}");
+        body
+    }
+
+    fn configure(&self, settings: Value) -> (u16, Value) {
+        self.call(
+            &["-X", "PUT", "-H", "Content-Type: application/json", "-d"],
+            "/api/v1/enrollment",
+            &settings.to_string(),
+        )
+    }
+
+    fn acme(&self, challenges: &[&str]) -> Value {
+        json!({"protocol": "acme", "url": self.pebble.directory, "trust": self.pebble.tls_ca_pem, "challenge_types": challenges})
+    }
+
+    /// Waits until the served certificate is an enrolled one other than `previous`; returns the status.
+    fn wait_enrolled(&self, previous: Option<&str>, why: &str) -> Value {
+        let got = wait_for(Duration::from_secs(60), || {
+            let status = self.get("/api/v1/certificate");
+            let fresh = status["source"] == "enrolled" && Some(status["certificate"]["sha256"].as_str()?) != previous;
+            fresh.then_some(status)
+        });
+        got.unwrap_or_else(|| {
+            panic!(
+                "{why}: no enrolled certificate; enrollment: {}\ncamera log:\n{}\npebble log:\n{}",
+                self.get("/api/v1/enrollment"),
+                self.camera.log_text(),
+                self.pebble.log()
+            )
+        })
+    }
+
+    /// Waits for an attempt to fail with another sentence than the last failure's; returns it.
+    fn wait_failure(&self, previous: &mut String) -> String {
+        let failed = wait_for(Duration::from_secs(60), || {
+            let e = self.get("/api/v1/enrollment");
+            let message = e["last_attempt"]["message"].as_str().unwrap_or_default().to_owned();
+            (e["last_attempt"]["ok"] == false && message != *previous).then_some(message)
+        });
+        if let Some(message) = &failed {
+            previous.clone_from(message);
+        }
+        failed.unwrap_or_else(|| {
+            panic!("no failure recorded: {}\n{}", self.get("/api/v1/enrollment"), self.camera.log_text())
+        })
+    }
+
+    /// The served chain, verified by openssl against Pebble's root only, for `address`.
+    fn verify_served(&self, address: &str) {
+        let root = self.camera.dir.path().join("pebble-root.pem");
+        std::fs::write(&root, self.pebble.root_pem()).unwrap();
+        let target =
+            if address.contains(':') { format!("[{address}]:{HTTPS_PORT}") } else { format!("{address}:{HTTPS_PORT}") };
+        let out = Command::new("openssl")
+            .args(["s_client", "-connect", &target, "-verify_return_error", "-verify_ip", address, "-CAfile"])
+            .arg(&root)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("Verify return code: 0 (ok)"),
+            "{address}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn names(status: &Value) -> Vec<String> {
+        status["certificate"]["subject_alt_names"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+/// http-01: enrolled for every address and testcam.local, verified by openssl against Pebble's
+/// root; an address added in the namespace leads to a new order naming it; with a short lifetime
+/// the camera renews by itself and a client sees the new certificate.
+#[test]
+fn acme_http01_enrolls_follows_an_added_address_and_renews() {
+    if !in_private_netns("acme_http01_enrolls_follows_an_added_address_and_renews", &NetnsSetup::default()) {
+        return;
+    }
+    let site = Site::start(
+        PebbleSpec { validity_secs: Some(24), dns_for: Some(("10.77.0.2", "fd77::2")), ..Default::default() },
+        CONFIG,
+    );
+    let (status, state) = site.configure(site.acme(&["http-01"]));
+    assert_eq!(status, 200, "{state}");
+    assert_eq!(state["settings"]["protocol"], "acme");
+    let first = site.wait_enrolled(None, "first enrollment");
+    let names = Site::names(&first);
+    for name in ["10.77.0.2", "fd77::2", "testcam.local"] {
+        assert!(names.contains(&name.to_owned()), "{name} missing from {names:?}");
+    }
+    site.verify_served("10.77.0.2");
+    site.verify_served("fd77::2");
+    let enrollment = site.get("/api/v1/enrollment");
+    assert_eq!(enrollment["last_attempt"]["ok"], true, "{enrollment}");
+    assert!(
+        enrollment["certificate"]["renew_at_unix"].as_u64().unwrap()
+            < first["certificate"]["not_after_unix"].as_u64().unwrap()
+    );
+
+    // A new address: a new order names it.
+    ip(&["addr", "add", "10.77.0.3/24", "dev", "cam0"]);
+    let moved = site.wait_enrolled(first["certificate"]["sha256"].as_str(), "after an added address");
+    assert!(Site::names(&moved).contains(&"10.77.0.3".to_owned()), "{moved}");
+    site.verify_served("10.77.0.3");
+
+    // Renewal two thirds into the 24 s lifetime, with no restart and no address change.
+    let renewed = site.wait_enrolled(moved["certificate"]["sha256"].as_str(), "renewal");
+    assert!(renewed["certificate"]["not_after_unix"].as_i64() > moved["certificate"]["not_after_unix"].as_i64());
+    site.verify_served("10.77.0.2");
+    let events = site.get("/api/v1/events");
+    let succeeded = events["events"].as_array().unwrap().iter().filter(|e| e["kind"] == "enrollment_succeeded").count();
+    assert!(succeeded >= 3, "{events}");
+}
+
+/// tls-alpn-01 only: Pebble's validation handshakes offer acme-tls/1 and get the validation
+/// certificate from the camera's TLS resolver; browsers still get the served certificate.
+#[test]
+fn acme_tls_alpn01_enrolls() {
+    if !in_private_netns("acme_tls_alpn01_enrolls", &NetnsSetup::default()) {
+        return;
+    }
+    let site = Site::start(PebbleSpec { dns_for: Some(("10.77.0.2", "fd77::2")), ..Default::default() }, CONFIG);
+    let (status, state) = site.configure(site.acme(&["tls-alpn-01"]));
+    assert_eq!(status, 200, "{state}");
+    site.wait_enrolled(None, "tls-alpn-01");
+    site.verify_served("10.77.0.2");
+    // Restore stops enrollment and brings the camera's own certificate back.
+    let (status, restored) = site.call(&["-X", "DELETE"], "/api/v1/certificate", "");
+    assert_eq!((status, restored["source"].as_str()), (200, Some("device")), "{restored}");
+    assert_eq!(site.get("/api/v1/enrollment")["state"], "off");
+}
+
+/// What goes wrong with a site's CA leaves the served certificate alone and says why: EAB
+/// required but not given, a wrong trust anchor, a CA that is down, an order the CA refuses;
+/// then with the key id and HMAC key it works.
+#[test]
+fn acme_failures_keep_the_certificate_and_say_why() {
+    if !in_private_netns("acme_failures_keep_the_certificate_and_say_why", &NetnsSetup::default()) {
+        return;
+    }
+    let config = r#"{"camera": {"hostname": "testcam", "extra_names": ["blocked.home.arpa"]}}"#;
+    let spec = PebbleSpec {
+        eab_keys: vec![("kid-1", "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W")],
+        domain_blocklist: vec!["blocked.home.arpa"],
+        dns_for: Some(("10.77.0.2", "fd77::2")),
+        ..Default::default()
+    };
+    let site = Site::start(spec, config);
+    let own = site.get("/api/v1/certificate")["certificate"]["sha256"].clone();
+    let unchanged = |why: &str| {
+        let now = site.get("/api/v1/certificate");
+        assert_eq!((now["source"].as_str(), &now["certificate"]["sha256"]), (Some("device"), &own), "{why}: {now}");
+    };
+
+    let mut last = String::new();
+    site.configure(site.acme(&["http-01"]));
+    let sentence = site.wait_failure(&mut last);
+    assert!(sentence.contains("external account binding"), "{sentence}");
+    unchanged("no EAB");
+
+    let other = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    let wrong = other.self_signed(&rcgen::KeyPair::generate().unwrap()).unwrap().pem();
+    let mut settings = site.acme(&["http-01"]);
+    settings["trust"] = json!(wrong);
+    site.configure(settings);
+    let sentence = site.wait_failure(&mut last);
+    assert!(sentence.contains("not signed by the configured trust anchor"), "{sentence}");
+    unchanged("wrong trust anchor");
+
+    let mut settings = site.acme(&["http-01"]);
+    settings["url"] = json!("https://127.0.0.1:9/dir");
+    site.configure(settings);
+    let sentence = site.wait_failure(&mut last);
+    assert!(sentence.contains("could not be reached"), "{sentence}");
+    unchanged("CA down");
+    let state = site.get("/api/v1/enrollment");
+    assert!(
+        state["next_attempt_unix"].as_u64().unwrap() >= state["last_attempt"]["at_unix"].as_u64().unwrap() + 60,
+        "backs off: {state}"
+    );
+
+    let mut settings = site.acme(&["http-01"]);
+    settings["eab"] =
+        json!({"kid": "kid-1", "hmac_key": "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W"});
+    site.configure(settings.clone());
+    let sentence = site.wait_failure(&mut last);
+    assert!(sentence.contains("blocked.home.arpa"), "the CA's own reason: {sentence}");
+    unchanged("refused order");
+
+    // The secrets never come back.
+    let shown = site.get("/api/v1/enrollment").to_string();
+    assert!(!shown.contains("zWNDZM6eQGHW") && shown.contains("kid-1"), "{shown}");
+    let log = site.camera.log_text();
+    assert!(!log.contains("zWNDZM6eQGHW"), "the EAB key is in the log");
+}
+
+/// A certificate whose CA goes away expires with no successor: the camera serves its own again
+/// (users who imported cacert.crt keep a trusted page), and says so.
+#[test]
+fn an_enrolled_certificate_that_expires_with_no_successor_gives_way_to_the_cameras_own() {
+    if !in_private_netns(
+        "an_enrolled_certificate_that_expires_with_no_successor_gives_way_to_the_cameras_own",
+        &NetnsSetup::default(),
+    ) {
+        return;
+    }
+    let spec = PebbleSpec { validity_secs: Some(12), dns_for: Some(("10.77.0.2", "fd77::2")), ..Default::default() };
+    let mut site = Site::start(spec, CONFIG);
+    site.configure(site.acme(&["http-01"]));
+    let enrolled = site.wait_enrolled(None, "enrollment");
+    site.pebble.stop();
+    let fell_back = wait_for(Duration::from_secs(40), || {
+        let now = site.get("/api/v1/certificate");
+        (now["source"] == "device").then_some(now)
+    })
+    .unwrap_or_else(|| panic!("still serving the expired certificate:\n{}", site.camera.log_text()));
+    assert!(fell_back["reason"].as_str().unwrap().contains("expired"), "{fell_back}");
+    assert!(
+        fell_back["expiry"].as_array().unwrap().iter().any(|e| e["what"] == "installer" && e["state"] == "expired"),
+        "{fell_back}"
+    );
+    // New handshakes get the camera's own from the second of expiry (the monitor wakes then).
+    let logged = wait_for(Duration::from_secs(10), || {
+        site.camera.log_text().contains("expired and nothing replaced it").then_some(())
+    });
+    assert!(logged.is_some(), "{}", site.camera.log_text());
+    let served = site.camera.dir.path().join("served.pem");
+    let chain = served_chain(&format!("10.77.0.2:{HTTPS_PORT}"));
+    std::fs::write(&served, &chain[0]).unwrap();
+    let issuer = openssl_stdin(&["x509", "-noout", "-issuer"], chain[0].as_bytes());
+    assert!(issuer.contains("Root CA"), "a client gets the camera's own certificate: {issuer}");
+    let events = site.get("/api/v1/events").to_string();
+    assert!(events.contains("certificate_expired") && events.contains("enrollment_failed"), "{events}");
+    assert_ne!(fell_back["certificate"]["sha256"], enrolled["certificate"]["sha256"]);
+}

@@ -1,0 +1,407 @@
+//! Automatic enrollment and renewal from the site's CA: ACME (RFC 8555 + RFC 8738 IP identifiers)
+//! or SCEP (RFC 8894). Pointed once at the CA, the camera gets a certificate for its current
+//! names, renews it two thirds into its lifetime or as soon as its addresses change, and backs
+//! off (doubling, up to six hours, longer when the server says so) when the CA fails.
+//!
+//! - [`settings`]: what the installer configures (API and configuration file), secrets kept out
+//!   of views.
+//! - [`schedule`]: when to enroll, pure.
+//! - [`Enrollment`]: the stored record, the state shown to users, and the loop ([`Enrollment::run`]).
+//!
+//! The web server is the [`Host`]: it knows the camera's names, installs a certificate exactly
+//! like an upload (validated first, stored atomically, hot-swapped), and answers the ACME
+//! challenges on its ports. The certificate key is generated here, on the camera, and never leaves.
+
+mod acme;
+mod scep;
+pub mod schedule;
+pub mod settings;
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use camera_events::EventKind;
+use camera_pki::SanName;
+use camera_state::{read_optional, write_atomic, Layout, SECRET_MODE};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+use zeroize::Zeroizing;
+
+pub use schedule::{Due, Installed, Reason};
+pub use settings::{PublicSettings, Settings, SettingsError};
+
+/// The longest the loop sleeps before looking again (the wall clock may jump).
+const MAX_SLEEP: Duration = Duration::from_secs(3600);
+
+/// What the web server does for enrollment.
+pub trait Host: Send + Sync + 'static {
+    /// The names the certificate should carry now: the camera's addresses, `hostname.local`,
+    /// configured names (as the device certificate has them).
+    fn names(&self) -> Vec<SanName>;
+    /// The installer's certificate in service, if any.
+    fn installed(&self) -> Option<Installed>;
+    /// Validates (as an upload) and installs an enrolled certificate; the current one stays in
+    /// service when this fails. The error is a sentence.
+    fn install(&self, chain: &[Vec<u8>], key_pkcs8: &[u8], protocol: &'static str) -> Result<Installed, String>;
+    /// Answers ACME challenges on the camera's ports.
+    fn responder(&self) -> &dyn camera_acme::ChallengeResponder;
+    /// A security event (never a secret).
+    fn event(&self, kind: EventKind, message: String);
+}
+
+/// The last attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub at_unix: u64,
+    pub ok: bool,
+    /// What happened, in a sentence an installer understands.
+    pub message: String,
+}
+
+/// What is kept in `enrollment.json` (0600): the settings with their secrets, and what happened.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Record {
+    settings: Option<Settings>,
+    /// The configuration file's `enrollment` section last adopted, so a changed section is
+    /// adopted again while an unchanged one does not undo a DELETE.
+    adopted_config: Option<String>,
+    account_url: Option<String>,
+    last_attempt: Option<Attempt>,
+    failures: u32,
+    /// No attempt before this time (seconds since the epoch): the backoff.
+    not_before_unix: u64,
+}
+
+/// The state `GET /api/v1/enrollment` shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    /// `off` (nothing configured), `waiting` (enrolled, or waiting to retry), `working`.
+    pub state: &'static str,
+    pub settings: Option<PublicSettings>,
+    /// What the camera is doing right now, in a sentence (while working).
+    pub progress: Option<String>,
+    pub last_attempt: Option<Attempt>,
+    /// Consecutive failures since the last success.
+    pub failures: u32,
+    /// When the camera will next try (a retry, or the renewal), seconds since the epoch.
+    pub next_attempt_unix: Option<u64>,
+    /// The enrolled certificate in service, if any.
+    pub certificate: Option<EnrolledCertificate>,
+}
+
+/// The enrolled certificate in service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EnrolledCertificate {
+    pub not_before_unix: u64,
+    pub not_after_unix: u64,
+    pub renew_at_unix: u64,
+    pub names: Vec<String>,
+}
+
+/// Why a change to the enrollment was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum EnrollError {
+    #[error("{0}")]
+    Settings(#[from] SettingsError),
+    #[error("the enrollment settings could not be stored: {0}")]
+    Storage(#[source] io::Error),
+}
+
+fn now_unix() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// Enrollment for one camera.
+pub struct Enrollment {
+    path: PathBuf,
+    account_key_path: PathBuf,
+    record: Mutex<Record>,
+    progress: Mutex<Option<String>>,
+    working: Mutex<bool>,
+    wake: Notify,
+    host: Arc<dyn Host>,
+}
+
+impl std::fmt::Debug for Enrollment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Enrollment").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+impl Enrollment {
+    /// Loads the stored record; adopts the configuration file's `enrollment` section when it is
+    /// new or changed since it was last adopted. A damaged record is set aside with a warning in
+    /// the returned list, never fatal: the camera must serve.
+    pub fn load(layout: &Layout, from_config: Option<Settings>, host: Arc<dyn Host>) -> (Self, Vec<String>) {
+        let path = layout.enrollment();
+        let mut warnings = Vec::new();
+        let mut record = match read_optional(&path) {
+            Ok(Some(bytes)) => serde_json::from_slice::<Record>(&bytes).unwrap_or_else(|e| {
+                warnings.push(format!(
+                    "{} is damaged ({e}); enrollment is off until it is configured again",
+                    path.display()
+                ));
+                Record::default()
+            }),
+            Ok(None) => Record::default(),
+            Err(e) => {
+                warnings.push(format!("cannot read {} ({e}); enrollment is off", path.display()));
+                Record::default()
+            }
+        };
+        if let Some(settings) = from_config {
+            let digest = settings.digest();
+            if record.adopted_config.as_deref() != Some(digest.as_str()) {
+                match settings.check() {
+                    Ok(()) => {
+                        record.settings = Some(settings);
+                        record.adopted_config = Some(digest);
+                        record.failures = 0;
+                        record.not_before_unix = 0;
+                    }
+                    Err(e) => warnings.push(format!("the configuration's enrollment section is not used: {e}")),
+                }
+            }
+        }
+        let this = Self {
+            path,
+            account_key_path: layout.acme_account_key(),
+            record: Mutex::new(record),
+            progress: Mutex::new(None),
+            working: Mutex::new(false),
+            wake: Notify::new(),
+            host,
+        };
+        if let Err(e) = this.save() {
+            warnings.push(format!("cannot store {}: {e}", this.path.display()));
+        }
+        (this, warnings)
+    }
+
+    fn record(&self) -> std::sync::MutexGuard<'_, Record> {
+        self.record.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn save(&self) -> io::Result<()> {
+        let json = Zeroizing::new(serde_json::to_vec(&*self.record()).map_err(io::Error::other)?);
+        write_atomic(&self.path, &json, SECRET_MODE)
+    }
+
+    /// Whether settings are configured.
+    pub fn enabled(&self) -> bool {
+        self.record().settings.is_some()
+    }
+
+    /// The state for `GET /api/v1/enrollment`.
+    pub fn status(&self) -> Status {
+        let record = self.record().clone();
+        let installed = self.host.installed().filter(|i| i.enrolled);
+        let working = *self.working.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let next = record.settings.as_ref().map(|_| {
+            match schedule::due(now_unix(), installed.as_ref(), &self.host.names(), record.not_before_unix) {
+                Due::At(t) => t,
+                Due::Now(_) => now_unix(),
+            }
+        });
+        Status {
+            state: match (&record.settings, working) {
+                (None, _) => "off",
+                (Some(_), true) => "working",
+                (Some(_), false) => "waiting",
+            },
+            settings: record.settings.as_ref().map(Settings::public_view),
+            progress: self.progress.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone(),
+            last_attempt: record.last_attempt,
+            failures: record.failures,
+            next_attempt_unix: next,
+            certificate: installed.map(|i| EnrolledCertificate {
+                renew_at_unix: schedule::renew_at(&i),
+                not_before_unix: i.not_before_unix,
+                not_after_unix: i.not_after_unix,
+                names: i.names.iter().map(ToString::to_string).collect(),
+            }),
+        }
+    }
+
+    /// `PUT /api/v1/enrollment`: stores the settings and starts at once.
+    pub fn configure(&self, settings: Settings) -> Result<Status, EnrollError> {
+        settings.check()?;
+        let description = format!("Enrollment with {} at {} was configured.", settings.protocol(), settings.url());
+        {
+            let mut record = self.record();
+            let same_server = record.settings.as_ref().is_some_and(|s| s.url() == settings.url());
+            if !same_server {
+                record.account_url = None;
+            }
+            record.settings = Some(settings);
+            record.failures = 0;
+            record.not_before_unix = 0;
+        }
+        self.save().map_err(EnrollError::Storage)?;
+        self.host.event(EventKind::EnrollmentConfigured, description);
+        self.wake.notify_one();
+        Ok(self.status())
+    }
+
+    /// `DELETE /api/v1/enrollment` (and restore): stops; the certificate in service stays until a
+    /// restore. Returns whether enrollment was on.
+    pub fn stop(&self) -> Result<bool, EnrollError> {
+        let was_on = self.record().settings.take().is_some();
+        if was_on {
+            self.save().map_err(EnrollError::Storage)?;
+            self.host.event(EventKind::EnrollmentStopped, "Automatic enrollment was stopped.".into());
+            self.wake.notify_one();
+        }
+        Ok(was_on)
+    }
+
+    /// Something changed (the camera's addresses): look again now.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    fn set_progress(&self, sentence: Option<String>) {
+        *self.progress.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = sentence;
+    }
+
+    /// Enrolls and renews for as long as the camera runs.
+    pub async fn run(self: Arc<Self>) {
+        loop {
+            let (settings, not_before) = {
+                let record = self.record();
+                (record.settings.clone(), record.not_before_unix)
+            };
+            let Some(settings) = settings else {
+                self.wake.notified().await;
+                continue;
+            };
+            let installed = self.host.installed();
+            let names = self.host.names();
+            match schedule::due(now_unix(), installed.as_ref(), &names, not_before) {
+                Due::Now(reason) => self.attempt(&settings, &reason, &names).await,
+                Due::At(t) => {
+                    let wait = Duration::from_secs(t.saturating_sub(now_unix()).max(1)).min(MAX_SLEEP);
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => {}
+                        () = self.wake.notified() => {}
+                    }
+                }
+            }
+        }
+    }
+
+    async fn attempt(&self, settings: &Settings, reason: &Reason, names: &[SanName]) {
+        *self.working.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = true;
+        self.set_progress(Some(format!(
+            "Enrolling with {} at {} because {reason}.",
+            settings.protocol(),
+            settings.url()
+        )));
+        let account_url = self.record().account_url.clone();
+        let outcome = match settings {
+            Settings::Acme(acme) => {
+                acme::enroll(acme, names, &self.account_key_path, account_url, &*self.host, &|s| {
+                    self.set_progress(Some(s))
+                })
+                .await
+            }
+            Settings::Scep(scep) => scep::enroll(scep, names, &*self.host, &|s| self.set_progress(Some(s))).await,
+        };
+        let now = now_unix();
+        let event = {
+            let mut record = self.record();
+            // Settings changed or were removed while this ran: what it learnt no longer applies.
+            let current = record.settings.as_ref().map(Settings::digest) == Some(settings.digest());
+            match outcome {
+                Ok(done) => {
+                    if current {
+                        record.account_url = done.account_url.or(record.account_url.take());
+                    }
+                    record.failures = 0;
+                    record.not_before_unix = 0;
+                    let message = format!(
+                        "The {} server issued a certificate for {} (valid until {}); it is served.",
+                        settings.protocol(),
+                        done.installed.names.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+                        rfc3339(done.installed.not_after_unix)
+                    );
+                    record.last_attempt = Some(Attempt { at_unix: now, ok: true, message: message.clone() });
+                    (EventKind::EnrollmentSucceeded, message)
+                }
+                Err(failure) => {
+                    record.failures = record.failures.saturating_add(1);
+                    let wait = schedule::backoff(record.failures, failure.retry_after);
+                    record.not_before_unix = now + wait.as_secs();
+                    let message = format!(
+                        "Enrollment with {} failed: {}. The certificate in service is unchanged; the camera tries again in {}.",
+                        settings.protocol(),
+                        failure.sentence,
+                        human(wait)
+                    );
+                    record.last_attempt = Some(Attempt { at_unix: now, ok: false, message: message.clone() });
+                    (EventKind::EnrollmentFailed, message)
+                }
+            }
+        };
+        if let Err(e) = self.save() {
+            self.host.event(EventKind::EnrollmentFailed, format!("The enrollment record could not be stored: {e}."));
+        }
+        self.host.event(event.0, event.1);
+        self.set_progress(None);
+        *self.working.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = false;
+    }
+}
+
+/// A successful enrollment.
+struct Done {
+    installed: Installed,
+    account_url: Option<String>,
+}
+
+/// A failed enrollment: a sentence, and how long the server asked to wait.
+struct Failure {
+    sentence: String,
+    retry_after: Option<Duration>,
+}
+
+impl Failure {
+    fn new(sentence: impl Into<String>) -> Self {
+        Self { sentence: sentence.into(), retry_after: None }
+    }
+}
+
+fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..=119 => format!("{s} seconds"),
+        120..=7199 => format!("{} minutes", s / 60),
+        _ => format!("{} hours", s / 3600),
+    }
+}
+
+fn rfc3339(unix: u64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(i64::try_from(unix).unwrap_or(i64::MAX))
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| unix.to_string())
+}
+
+/// A certificate request and its key for `names`, made on the camera (blocking: RSA key
+/// generation takes seconds on a camera's core).
+async fn request_for(
+    names: &[SanName],
+    key_type: settings::EnrollKeyType,
+    common_name: Option<String>,
+) -> Result<camera_pki::PendingCsr, Failure> {
+    let request = camera_pki::CsrRequest {
+        subject: camera_pki::CsrSubject { common_name, ..Default::default() },
+        subject_alt_names: names.iter().map(ToString::to_string).collect(),
+        key_type: key_type.pki(),
+    };
+    tokio::task::spawn_blocking(move || camera_pki::create_csr(&request))
+        .await
+        .map_err(|_| Failure::new("the key could not be generated"))?
+        .map_err(|e| Failure::new(format!("the certificate request could not be made: {e}")))
+}

@@ -1,0 +1,414 @@
+//! What the installer configures: the site's CA and how to reach it. The same JSON comes from
+//! `PUT /api/v1/enrollment` and from the `enrollment` section of the configuration file, and is
+//! stored in the state directory (0600: it holds secrets). Secrets never leave through
+//! [`Settings::public_view`] or `Debug`.
+
+use std::fmt;
+
+use base64ct::Encoding;
+use camera_http_client::{Scheme, Url};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+/// Why settings were refused; the sentence names the field.
+#[derive(Debug, thiserror::Error)]
+#[error("{field}: {reason}")]
+pub struct SettingsError {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+fn refuse(field: &'static str, reason: impl Into<String>) -> SettingsError {
+    SettingsError { field, reason: reason.into() }
+}
+
+/// Key types an enrolled certificate may have (the key is generated on the camera).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EnrollKeyType {
+    #[serde(rename = "ecdsa-p256")]
+    EcdsaP256,
+    #[serde(rename = "rsa-2048")]
+    Rsa2048,
+}
+
+impl EnrollKeyType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EcdsaP256 => "ecdsa-p256",
+            Self::Rsa2048 => "rsa-2048",
+        }
+    }
+
+    pub fn pki(self) -> camera_pki::KeyType {
+        match self {
+            Self::EcdsaP256 => camera_pki::KeyType::EcdsaP256,
+            Self::Rsa2048 => camera_pki::KeyType::Rsa2048,
+        }
+    }
+}
+
+/// A secret string: zeroized on drop, never printed.
+#[derive(Clone)]
+pub struct Secret(Zeroizing<String>);
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(|s| Secret(Zeroizing::new(s)))
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// External account binding: the key id and base64url HMAC key the CA's administrator gives.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EabSettings {
+    pub kid: String,
+    pub hmac_key: Secret,
+}
+
+/// ACME (RFC 8555 with RFC 8738 IP identifiers).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AcmeSettings {
+    /// The directory URL.
+    pub url: String,
+    /// The CA certificate(s) (PEM) that the ACME server's TLS certificate must chain to.
+    #[serde(default)]
+    pub trust: Option<String>,
+    #[serde(default)]
+    pub eab: Option<EabSettings>,
+    /// Allowed challenges in order of preference.
+    #[serde(default = "default_challenges")]
+    pub challenge_types: Vec<String>,
+    #[serde(default = "default_acme_key")]
+    pub key_type: EnrollKeyType,
+    /// `mailto:` addresses for the CA's notices.
+    #[serde(default)]
+    pub contact: Vec<String>,
+}
+
+fn default_challenges() -> Vec<String> {
+    vec!["http-01".into(), "tls-alpn-01".into()]
+}
+
+fn default_acme_key() -> EnrollKeyType {
+    EnrollKeyType::EcdsaP256
+}
+
+fn default_scep_key() -> EnrollKeyType {
+    EnrollKeyType::Rsa2048
+}
+
+/// The subject a SCEP request carries (SCEP servers often want a CN; names go in subjectAltName).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScepSubject {
+    #[serde(rename = "CN", default)]
+    pub common_name: Option<String>,
+    #[serde(rename = "O", default)]
+    pub organization: Option<String>,
+    #[serde(rename = "OU", default)]
+    pub organizational_unit: Option<String>,
+}
+
+/// SCEP (RFC 8894).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScepSettings {
+    /// The SCEP URL (e.g. `http://ca.site/scep` or an NDES `.../mscep/mscep.dll`).
+    pub url: String,
+    /// The CA certificate(s) (PEM) for an https URL; optional for http (SCEP messages carry their
+    /// own protection, and the CA certificate is pinned at the first GetCACert).
+    #[serde(default)]
+    pub trust: Option<String>,
+    /// The challenge password the SCEP server expects.
+    pub challenge: Secret,
+    #[serde(default)]
+    pub subject: ScepSubject,
+    #[serde(default = "default_scep_key")]
+    pub key_type: EnrollKeyType,
+}
+
+/// The enrollment settings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(tag = "protocol", rename_all = "lowercase")]
+pub enum Settings {
+    Acme(AcmeSettings),
+    Scep(ScepSettings),
+}
+
+/// What `GET /api/v1/enrollment` shows of the settings: everything but the secrets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PublicSettings {
+    pub protocol: &'static str,
+    pub url: String,
+    /// The trust anchors' subjects (the PEM itself is not repeated).
+    pub trust: Vec<String>,
+    pub challenge_types: Vec<String>,
+    pub key_type: &'static str,
+    pub eab_kid: Option<String>,
+    /// A SCEP challenge password is configured (it is never shown).
+    pub has_challenge: bool,
+}
+
+const MAX_URL: usize = 512;
+const MAX_TRUST: usize = 32 * 1024;
+
+fn check_url(url: &str, https_needs_trust: bool, trust: Option<&str>) -> Result<(), SettingsError> {
+    if url.len() > MAX_URL {
+        return Err(refuse("url", format!("is longer than {MAX_URL} characters")));
+    }
+    let parsed = Url::parse(url).map_err(|e| refuse("url", e.to_string()))?;
+    if parsed.scheme() == Scheme::Https && https_needs_trust && trust.is_none() {
+        return Err(refuse(
+            "trust",
+            "give the certificate (PEM) of the CA that signed the server's TLS certificate: the camera never talks to a server it cannot verify",
+        ));
+    }
+    Ok(())
+}
+
+/// The subjects of the certificates in a trust PEM; refused when it holds none.
+pub fn trust_subjects(pem: &str) -> Result<Vec<String>, SettingsError> {
+    if pem.len() > MAX_TRUST {
+        return Err(refuse("trust", format!("is larger than {} KiB", MAX_TRUST / 1024)));
+    }
+    let certs = camera_pki::pem::certificates(pem.as_bytes()).map_err(|e| refuse("trust", e.to_string()))?;
+    if certs.is_empty() {
+        return Err(refuse("trust", "holds no PEM certificate (-----BEGIN CERTIFICATE-----)"));
+    }
+    certs
+        .iter()
+        .map(|der| camera_pki::describe(der).map(|i| i.subject).map_err(|e| refuse("trust", e.to_string())))
+        .collect()
+}
+
+/// serde's message with quoted strings cut out: it may quote a secret ("invalid type: string
+/// \"...\""), so it says where the problem is, not what was sent. (Field names come in
+/// backticks and stay.)
+fn without_values(detail: &str) -> String {
+    let mut out = String::new();
+    let mut quoted = false;
+    for c in detail.chars() {
+        match c {
+            '"' if !quoted => {
+                quoted = true;
+                out.push_str("\"...");
+            }
+            '"' => {
+                quoted = false;
+                out.push('"');
+            }
+            c if !quoted => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+impl Settings {
+    /// Parses and checks settings from JSON (the API's body, the configuration's section).
+    pub fn from_json(value: serde_json::Value) -> Result<Self, SettingsError> {
+        let settings: Self =
+            serde_json::from_value(value).map_err(|e| refuse("settings", without_values(&e.to_string())))?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// Checks everything that can be checked without the network.
+    pub fn check(&self) -> Result<(), SettingsError> {
+        match self {
+            Settings::Acme(a) => {
+                check_url(&a.url, true, a.trust.as_deref())?;
+                if let Some(trust) = &a.trust {
+                    trust_subjects(trust)?;
+                }
+                if a.challenge_types.is_empty() {
+                    return Err(refuse("challenge_types", "name at least one of http-01, tls-alpn-01"));
+                }
+                for c in &a.challenge_types {
+                    if camera_acme::ChallengeType::parse(c).is_none() {
+                        return Err(refuse("challenge_types", format!("{c:?} is not one of http-01, tls-alpn-01")));
+                    }
+                }
+                if let Some(eab) = &a.eab {
+                    if eab.kid.is_empty() || eab.kid.len() > 256 {
+                        return Err(refuse("eab.kid", "must be 1 to 256 characters"));
+                    }
+                    camera_acme::Eab::new(eab.kid.clone(), eab.hmac_key.expose()).map_err(|_| {
+                        refuse("eab.hmac_key", "is not a base64url key (as the CA's administrator gives it)")
+                    })?;
+                }
+                for contact in &a.contact {
+                    if !contact.starts_with("mailto:") || contact.len() > 256 {
+                        return Err(refuse("contact", format!("{contact:?} is not a mailto: address")));
+                    }
+                }
+                Ok(())
+            }
+            Settings::Scep(s) => {
+                check_url(&s.url, true, s.trust.as_deref())?;
+                if let Some(trust) = &s.trust {
+                    trust_subjects(trust)?;
+                }
+                if s.challenge.expose().is_empty() || s.challenge.expose().len() > 255 {
+                    return Err(refuse("challenge", "give the SCEP challenge password (1 to 255 characters)"));
+                }
+                if s.key_type != EnrollKeyType::Rsa2048 {
+                    return Err(refuse(
+                        "key_type",
+                        "SCEP encrypts its answers to the camera's key with RSA, so the key must be rsa-2048",
+                    ));
+                }
+                for (field, value) in [
+                    ("subject.CN", &s.subject.common_name),
+                    ("subject.O", &s.subject.organization),
+                    ("subject.OU", &s.subject.organizational_unit),
+                ] {
+                    if value.as_ref().is_some_and(|v| v.len() > 64 || v.chars().any(char::is_control)) {
+                        return Err(refuse(field, "must be at most 64 characters, without control characters"));
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    pub fn protocol(&self) -> &'static str {
+        match self {
+            Settings::Acme(_) => "acme",
+            Settings::Scep(_) => "scep",
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        match self {
+            Settings::Acme(a) => &a.url,
+            Settings::Scep(s) => &s.url,
+        }
+    }
+
+    pub fn trust(&self) -> Option<&str> {
+        match self {
+            Settings::Acme(a) => a.trust.as_deref(),
+            Settings::Scep(s) => s.trust.as_deref(),
+        }
+    }
+
+    pub fn key_type(&self) -> EnrollKeyType {
+        match self {
+            Settings::Acme(a) => a.key_type,
+            Settings::Scep(s) => s.key_type,
+        }
+    }
+
+    /// Everything but the secrets.
+    pub fn public_view(&self) -> PublicSettings {
+        let trust = self.trust().and_then(|t| trust_subjects(t).ok()).unwrap_or_default();
+        match self {
+            Settings::Acme(a) => PublicSettings {
+                protocol: "acme",
+                url: a.url.clone(),
+                trust,
+                challenge_types: a.challenge_types.clone(),
+                key_type: a.key_type.as_str(),
+                eab_kid: a.eab.as_ref().map(|e| e.kid.clone()),
+                has_challenge: false,
+            },
+            Settings::Scep(s) => PublicSettings {
+                protocol: "scep",
+                url: s.url.clone(),
+                trust,
+                challenge_types: Vec::new(),
+                key_type: s.key_type.as_str(),
+                eab_kid: None,
+                has_challenge: true,
+            },
+        }
+    }
+
+    /// A digest of the settings (secrets included), to tell whether a configuration file's
+    /// `enrollment` section changed since it was last adopted.
+    pub fn digest(&self) -> String {
+        let json = Zeroizing::new(serde_json::to_vec(self).unwrap_or_default());
+        base64ct::Base64UrlUnpadded::encode_string(ring::digest::digest(&ring::digest::SHA256, &json).as_ref())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<Settings, String> {
+        Settings::from_json(serde_json::from_str(json).map_err(|e| e.to_string())?).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn acme_and_scep_settings_parse_with_defaults_and_typos_are_refused() {
+        let acme = parse(r#"{"protocol":"acme","url":"http://10.0.0.9:14000/dir"}"#).unwrap();
+        assert_eq!(acme.public_view().challenge_types, ["http-01", "tls-alpn-01"]);
+        assert_eq!(acme.key_type(), EnrollKeyType::EcdsaP256);
+        let scep =
+            parse(r#"{"protocol":"scep","url":"http://10.0.0.9/scep","challenge":"s3cret","subject":{"CN":"cam"}}"#)
+                .unwrap();
+        assert_eq!(scep.key_type(), EnrollKeyType::Rsa2048);
+        assert!(parse(r#"{"protocol":"acme","url":"http://x/","challenge_type":["http-01"]}"#)
+            .unwrap_err()
+            .contains("challenge_type"));
+        assert!(parse(r#"{"protocol":"est","url":"http://x/"}"#).is_err());
+        assert!(parse(r#"{"protocol":"acme","url":"ftp://x/"}"#).is_err());
+    }
+
+    #[test]
+    fn https_needs_a_trust_anchor_and_scep_needs_rsa_and_a_challenge() {
+        let e = parse(r#"{"protocol":"acme","url":"https://ca.site.home.arpa/dir"}"#).unwrap_err();
+        assert!(e.starts_with("trust:"), "{e}");
+        assert!(parse(r#"{"protocol":"acme","url":"https://ca/dir","trust":"not pem"}"#).is_err());
+        let e =
+            parse(r#"{"protocol":"scep","url":"http://ca/scep","challenge":"x","key_type":"ecdsa-p256"}"#).unwrap_err();
+        assert!(e.starts_with("key_type:"), "{e}");
+        assert!(parse(r#"{"protocol":"scep","url":"http://ca/scep","challenge":""}"#).is_err());
+        assert!(parse(r#"{"protocol":"acme","url":"http://ca/","challenge_types":["dns-01"]}"#).is_err());
+        assert!(parse(r#"{"protocol":"acme","url":"http://ca/","eab":{"kid":"k","hmac_key":"not base64!"}}"#).is_err());
+    }
+
+    #[test]
+    fn parse_errors_never_quote_what_was_sent() {
+        let e = parse(r#"{"protocol":"scep","url":"http://ca/scep","challenge":["hunter2-secret"]}"#).unwrap_err();
+        assert!(!e.contains("hunter2"), "{e}");
+        let e = parse(r#"{"protocol":"acme","url":"http://ca/","eab":{"kid":"k","hmac_key":7,"x":"hunter2"}}"#)
+            .unwrap_err();
+        assert!(!e.contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn secrets_never_show() {
+        let s = parse(
+            r#"{"protocol":"acme","url":"http://ca/","eab":{"kid":"kid-1","hmac_key":"c2VjcmV0LWhtYWMta2V5LWJ5dGVz"}}"#,
+        )
+        .unwrap();
+        let shown = format!("{s:?} {}", serde_json::to_string(&s.public_view()).unwrap());
+        assert!(!shown.contains("c2VjcmV0") && shown.contains("kid-1"), "{shown}");
+        let scep = parse(r#"{"protocol":"scep","url":"http://ca/scep","challenge":"pa55word-xyz"}"#).unwrap();
+        let shown = format!("{scep:?} {}", serde_json::to_string(&scep.public_view()).unwrap());
+        assert!(!shown.contains("pa55word"), "{shown}");
+    }
+}
