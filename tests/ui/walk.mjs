@@ -32,10 +32,14 @@ function args() {
     password: a.password || process.env.UI_PASSWORD || 'walk-password-1',
     existingPassword: !!(a.password || process.env.UI_PASSWORD),
     chromium: a.chromium || process.env.CHROMIUM || '/usr/bin/chromium',
+    // A test ACME server (Pebble) and the CA its TLS certificate chains to: the enrollment steps.
+    acmeDirectory: a['acme-directory'] || process.env.ACME_DIRECTORY,
+    acmeTrust: a['acme-trust'] || process.env.ACME_TRUST,
+    acmeRoot: a['acme-root'] || process.env.ACME_ROOT,
     tmp,
   };
-  if (!o.url || !o.ca) {
-    console.error('usage: node walk.mjs --url https://HOST:PORT --ca cacert.pem [--artifacts DIR] [--signer-dir DIR] [--password PW]');
+  if (!o.url || !o.ca || !o.acmeDirectory || !o.acmeTrust || !o.acmeRoot) {
+    console.error('usage: node walk.mjs --url https://HOST:PORT --ca cacert.pem --acme-directory URL --acme-trust tls-ca.pem --acme-root issuing-root.pem [--artifacts DIR] [--signer-dir DIR] [--password PW]');
     process.exit(2);
   }
   o.url = o.url.replace(/\/+$/, '');
@@ -96,6 +100,8 @@ function prepare() {
   ].join('\n'));
   run('openssl', ['req', '-x509', '-config', 'testca.cnf', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
     '-nodes', '-keyout', 'testca.key', '-out', 'testca.pem', '-days', '30'], opt.signerDir);
+  // The root the test ACME server issues from, as a site that runs its own CA has it installed.
+  run('certutil', ['-A', '-n', 'site-acme-root', '-t', 'C,,', '-i', opt.acmeRoot, '-d', `sql:${nssdb}`]);
   check(run('certutil', ['-L', '-d', `sql:${nssdb}`]).includes('camera-ca'), 'camera CA not in the NSS database');
 }
 
@@ -348,14 +354,51 @@ async function main() {
       await shot('09-restored.png');
     });
 
+    await step('automatic enrollment: a refused setting shows the server\'s sentence', async () => {
+      await page.locator('#enroll').scrollIntoViewIfNeeded();
+      await page.fill('#enroll-url', 'https://ca.site.home.arpa/acme/directory');
+      await page.click('#enroll-submit');
+      const msg = await page.locator('#enroll [role=alert]').textContent({ timeout: 10000 });
+      check(/trust/.test(msg || ''), `message "${msg}"`);
+    });
+
+    await step('automatic enrollment with the test ACME server: the page shows it working, then the issued certificate is served', async () => {
+      await page.fill('#enroll-url', opt.acmeDirectory);
+      await page.fill('#enroll-trust', fs.readFileSync(opt.acmeTrust, 'utf8'));
+      await page.uncheck('#enroll-alpn');
+      await page.click('#enroll-submit');
+      await page.waitForFunction(() => document.getElementById('cert-source').textContent.startsWith('Issued by the site'), null, { timeout: 60000 });
+      check((await text('#enroll-last')).includes('issued a certificate'), `last attempt "${await text('#enroll-last')}"; state box: "${await text('#enroll-state')}", hidden ${await page.locator('#enroll-state').isHidden()}`);
+      check(await visible('#enroll-stop'), 'no Stop button while enrollment is on');
+      await shot('10-enrolled.png');
+      const sd = await tlsCheck(browser, (await text('#cert-issuer')).replace(/^CN=/, ''));
+      check(sd, 'no trusted connection with the enrolled certificate');
+    });
+
+    await step('the security events list shows the login, the upload and the enrollment', async () => {
+      await page.click('#events-load');
+      await page.locator('#events-list li').first().waitFor();
+      const all = await text('#events-list');
+      for (const word of ['Login', 'Certificate uploaded', 'Enrolled', 'Password set']) check(all.includes(word), `no "${word}" in the events`);
+      await shot('11-events.png');
+    });
+
+    await step('Restore stops enrollment and the camera\'s own certificate is back', async () => {
+      await page.click('#restore-ask');
+      await page.click('#restore-yes');
+      await page.waitForFunction(() => document.getElementById('cert-source').textContent === 'Made by this camera');
+      await tlsCheck(browser, caCn);
+      check(!(await visible('#enroll-stop')), 'enrollment still on after restore');
+    });
+
     await step('phone width (360 px): no sideways scrolling', async () => {
       await page.setViewportSize({ width: 360, height: 800 });
       const wide = await page.evaluate(() => document.documentElement.scrollWidth);
       check(wide <= 360, `page is ${wide}px wide`);
       await page.evaluate(() => window.scrollTo(0, 0));
-      await page.screenshot({ path: path.join(opt.artifacts, '10-phone.png') });
+      await page.screenshot({ path: path.join(opt.artifacts, '12-phone.png') });
       await page.locator('#ca').scrollIntoViewIfNeeded();
-      await page.screenshot({ path: path.join(opt.artifacts, '11-phone-ca.png') });
+      await page.screenshot({ path: path.join(opt.artifacts, '13-phone-ca.png') });
     });
 
     // Last of the page's steps: if the answer never comes (a 401 with "WWW-Authenticate: Basic" makes

@@ -3,9 +3,13 @@
 'use strict';
 
 const $ = (id) => document.getElementById(id);
-const state = { session: null, cert: null, csrf: null, sansTouched: false };
+const state = { session: null, cert: null, csrf: null, sansTouched: false, enrollment: null };
 
-const SOURCE = { device: 'Made by this camera', uploaded: 'Uploaded by an installer' };
+const SOURCE = {
+  device: 'Made by this camera',
+  uploaded: 'Uploaded by an installer',
+  enrolled: 'Issued by the site\'s CA (automatic enrollment)',
+};
 const TLS = {
   standard: 'Standard (TLS 1.2 and TLS 1.3)',
   'high-security': 'High security (TLS 1.3 only)',
@@ -153,8 +157,20 @@ async function loadCertificate() {
   }
 }
 
+async function loadEnrollment() {
+  if (!(state.session && state.session.logged_in)) { state.enrollment = null; return; }
+  try {
+    const res = await api('GET', '/api/v1/enrollment');
+    state.enrollment = await res.json();
+  } catch (e) {
+    state.enrollment = null;
+    if (e.status !== 401) say(msgOf($('enroll-form')), e.message, 'error');
+  }
+}
+
 async function refresh() {
   await Promise.all([loadSession(), loadCertificate()]);
+  await loadEnrollment();
   render();
 }
 
@@ -172,13 +188,156 @@ function render() {
   show('ca', !!c);
   show('csr', loggedIn);
   show('upload', loggedIn);
-  show('restore', loggedIn && !!c && c.source === 'uploaded');
-  if (!(loggedIn && c && c.source === 'uploaded')) show('restore-confirm', false);
+  const installer = !!c && (c.source !== 'device' || (c.expiry || []).some((e) => e.what === 'installer'));
+  show('restore', loggedIn && installer);
+  if (!(loggedIn && installer)) show('restore-confirm', false);
+  show('enroll', loggedIn);
+  show('events', loggedIn);
   if (c) {
     renderCertificate(c);
     renderCa(c);
     renderCsr(c);
+    renderExpiry(c);
   }
+  if (loggedIn) renderEnrollment(state.enrollment);
+}
+
+const WHAT = { served: 'The certificate in use', installer: 'The installer\'s certificate', camera_ca: 'The camera\'s CA certificate' };
+
+// A banner for every certificate inside the warning window or expired (the server decides which).
+function renderExpiry(c) {
+  const items = (c.expiry || []).filter((e) => e.state !== 'ok');
+  const banner = $('expiry-banner');
+  banner.replaceChildren(...items.map((e) => el('p', e.state === 'expired'
+    ? `${WHAT[e.what] || e.what} (${e.subject}) expired on ${whenIso(e.not_after)}.`
+    : `${WHAT[e.what] || e.what} (${e.subject}) expires in ${plural(e.days_left, 'day')}, on ${whenIso(e.not_after)}.`)));
+  banner.className = `box ${items.some((e) => e.state === 'expired') ? 'error' : 'warn'}`;
+  banner.hidden = items.length === 0;
+}
+
+function renderEnrollment(en) {
+  const box = $('enroll-state');
+  show('enroll-stop', !!en && en.state !== 'off');
+  if (!en || en.state === 'off') {
+    box.hidden = !en || !en.last_attempt;
+    if (en && en.last_attempt) setText('enroll-summary', 'Automatic enrollment is off.');
+    renderLastAttempt(en);
+    return;
+  }
+  box.hidden = false;
+  const st = en.settings || {};
+  const doing = en.state === 'working' ? (en.progress || 'Enrolling…') : 'Waiting.';
+  setText('enroll-summary', `Enrolling with ${String(st.protocol || '').toUpperCase()} at ${st.url}. ${doing}`);
+  renderLastAttempt(en);
+  const cert = en.certificate;
+  const next = en.next_attempt_unix ? `Next: ${when(en.next_attempt_unix)}.` : '';
+  setText('enroll-next', cert ? `The enrolled certificate is valid until ${when(cert.not_after_unix)}; renewal from ${when(cert.renew_at_unix)}. ${next}` : next);
+  if (!state.enrollTouched && st.url) {
+    $('enroll-protocol').value = st.protocol;
+    $('enroll-url').value = st.url;
+    onProtocol();
+  }
+}
+
+function renderLastAttempt(en) {
+  const last = en && en.last_attempt;
+  $('enroll-last').textContent = last ? `${when(last.at_unix)}: ${last.message}` : '';
+  $('enroll-last').className = last && !last.ok ? 'bad' : '';
+  if (!(en && en.state !== 'off')) $('enroll-next').textContent = '';
+}
+
+function onProtocol() {
+  const scep = $('enroll-protocol').value === 'scep';
+  show('enroll-acme', !scep);
+  show('enroll-scep', scep);
+}
+
+async function onEnroll(ev) {
+  ev.preventDefault();
+  const box = msgOf(ev.currentTarget);
+  const protocol = $('enroll-protocol').value;
+  const url = $('enroll-url').value.trim();
+  if (!url) { say(box, 'Give the server URL.', 'error'); $('enroll-url').focus(); return; }
+  const body = { protocol, url };
+  const trust = $('enroll-trust').value.trim();
+  if (trust) body.trust = trust + '\n';
+  if (protocol === 'acme') {
+    body.challenge_types = ['enroll-http01', 'enroll-alpn'].filter((id) => $(id).checked).map((id) => $(id).value);
+    body.key_type = $('enroll-key').value;
+    const kid = $('enroll-kid').value.trim();
+    if (kid) body.eab = { kid, hmac_key: $('enroll-hmac').value.trim() };
+  } else {
+    body.challenge = $('enroll-challenge').value;
+    const cn = $('enroll-cn').value.trim();
+    if (cn) body.subject = { CN: cn };
+  }
+  await withBusy($('enroll-submit'), async () => {
+    try {
+      const res = await api('PUT', '/api/v1/enrollment', body);
+      state.enrollment = await res.json();
+      $('enroll-hmac').value = '';
+      $('enroll-challenge').value = '';
+      say(box, 'Saved. The camera is enrolling now; this page shows how it goes.');
+      render();
+      pollEnrollment();
+    } catch (e) {
+      await handleError(box, e);
+    }
+  });
+}
+
+// While an enrollment runs, look every two seconds (at most a minute).
+async function pollEnrollment() {
+  for (let i = 0; i < 30; i++) {
+    await new Promise((r) => setTimeout(r, 2000));
+    await loadEnrollment();
+    if (!state.enrollment || state.enrollment.state !== 'working') break;
+    renderEnrollment(state.enrollment);
+  }
+  await loadCertificate();
+  render();
+}
+
+async function onEnrollStop() {
+  const box = msgOf($('enroll-form'));
+  await withBusy($('enroll-stop'), async () => {
+    try {
+      const res = await api('DELETE', '/api/v1/enrollment');
+      state.enrollment = await res.json();
+      say(box, 'Automatic enrollment is off. The certificate in use stays until you restore the camera\'s own.');
+      render();
+    } catch (e) {
+      await handleError(box, e);
+    }
+  });
+}
+
+const EVENT = {
+  login: 'Login', login_failed: 'Wrong password', password_set: 'Password set',
+  certificate_uploaded: 'Certificate uploaded', upload_refused: 'Upload refused', certificate_restored: 'Restored',
+  request_created: 'Request created', enrollment_configured: 'Enrollment configured', enrollment_stopped: 'Enrollment stopped',
+  enrollment_succeeded: 'Enrolled', enrollment_failed: 'Enrollment failed', ca_replaced: 'CA replaced',
+  expiry_warning: 'Expiry warning', certificate_expired: 'Certificate expired',
+};
+
+async function onEvents() {
+  const box = msgOf($('events-load'));
+  await withBusy($('events-load'), async () => {
+    try {
+      const res = await api('GET', '/api/v1/events?limit=100');
+      const list = (await res.json()).events || [];
+      $('events-list').replaceChildren(...list.map((e) => {
+        const li = el('li');
+        li.append(el('span', when(e.time_unix), 'muted'), ' ', el('strong', EVENT[e.kind] || e.kind), ' ');
+        if (e.client) li.append(el('span', `from ${e.client}`, 'mono'), ' ');
+        li.append(el('span', e.message));
+        return li;
+      }));
+      say(box, list.length ? '' : 'No events yet.');
+    } catch (e) {
+      await handleError(box, e);
+    }
+  });
 }
 
 function renderCertificate(c) {
@@ -187,9 +346,12 @@ function renderCertificate(c) {
   badge.textContent = SOURCE[c.source] || c.source;
   badge.className = `badge ${c.source === 'uploaded' ? 'uploaded' : 'device'}`;
   setText('cert-reason', c.reason);
-  $('cert-auto').textContent = c.source === 'device'
-    ? 'When the camera\'s address changes, it makes a new certificate for the new address by itself within a second. No reboot is needed.'
-    : 'An uploaded certificate does not follow address changes. If the camera gets a new address, upload a certificate for it, or go back to the camera\'s own certificate.';
+  const AUTO = {
+    device: 'When the camera\'s address changes, it makes a new certificate for the new address by itself within a second. No reboot is needed.',
+    enrolled: 'When the camera\'s address changes, it asks the site\'s CA for a new certificate by itself, and it renews it before it expires.',
+    uploaded: 'An uploaded certificate does not follow address changes. If the camera gets a new address, upload a certificate for it, or go back to the camera\'s own certificate.',
+  };
+  $('cert-auto').textContent = AUTO[c.source] || '';
 
   const warnings = (c.warnings || []).map((w) => w.message || w.code);
   const sans = info.subject_alt_names || [];
@@ -440,8 +602,9 @@ async function onRestoreYes() {
       await api('DELETE', '/api/v1/certificate');
       show('restore-confirm', false);
       await loadCertificate();
+      await loadEnrollment();
       render();
-      say('status', 'The camera\'s own certificate is back in use. Reload the page to connect with it.');
+      say('status', 'The camera\'s own certificate is back in use, and automatic enrollment is off. Reload the page to connect with it.');
       $('cert').scrollIntoView({ block: 'start' });
     } catch (e) {
       await handleError(box, e);
@@ -460,6 +623,11 @@ function init() {
   $('restore-ask').addEventListener('click', onRestoreAsk);
   $('restore-no').addEventListener('click', onRestoreNo);
   $('restore-yes').addEventListener('click', onRestoreYes);
+  $('enroll-form').addEventListener('submit', onEnroll);
+  $('enroll-form').addEventListener('input', () => { state.enrollTouched = true; });
+  $('enroll-protocol').addEventListener('change', onProtocol);
+  $('enroll-stop').addEventListener('click', onEnrollStop);
+  $('events-load').addEventListener('click', onEvents);
   refresh();
 }
 

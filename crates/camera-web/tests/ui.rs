@@ -1,7 +1,8 @@
 //! The UI in headless Chromium (tests/ui/walk.mjs, playwright-core driving Debian's chromium),
 //! trusting the camera CA through an NSS database: set the password, create a CSR, sign it with a
 //! test CA, upload it, see it served with no certificate error, restore. Screenshots of each page
-//! are kept in tests/artifacts/ui.
+//! are kept in tests/artifacts/ui. Then automatic enrollment with a test ACME server (Pebble),
+//! the security events, and restore.
 
 #![allow(clippy::unwrap_used)]
 
@@ -10,10 +11,17 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
+use camera_testns::{in_private_netns, NetnsSetup};
+use common::pebble::{Pebble, PebbleSpec};
 use common::*;
 
 #[test]
 fn browser_walk_through_every_page() {
+    // In a network namespace with only loopback: the camera's names are loopback and its
+    // hostname.local, so the test ACME server validates nothing but this test's own ports.
+    if !in_private_netns("browser_walk_through_every_page", &NetnsSetup::loopback_only()) {
+        return;
+    }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let walk = root.join("tests/ui/walk.mjs");
     assert!(
@@ -22,17 +30,35 @@ fn browser_walk_through_every_page() {
     );
     let artifacts = root.join("tests/artifacts/ui");
     std::fs::create_dir_all(&artifacts).unwrap();
-    let cam = Camera::start();
+    let cam =
+        Camera::start_listening(TempDir::new("ui"), r#"{"camera": {"loopback": true}}"#, "[::]:8443", "[::]:8080");
+    // A test ACME server validating the camera's own ports on loopback; its DNS answers every
+    // name with 127.0.0.1, so the camera's hostname.local validates too.
+    let pebble = Pebble::start(&PebbleSpec {
+        http_port: 8080,
+        tls_port: 8443,
+        dns_for: Some(("127.0.0.1", "::1")),
+        ..Default::default()
+    });
     let signer = TempDir::new("ui-signer");
+    let acme_trust = signer.path().join("acme-tls-ca.pem");
+    std::fs::write(&acme_trust, &pebble.tls_ca_pem).unwrap();
+    let acme_root = signer.path().join("acme-root.pem");
+    std::fs::write(&acme_root, pebble.root_pem()).unwrap();
     let out = Command::new("node")
         .arg(&walk)
-        .args(["--url", &cam.url("")])
+        .args(["--url", "https://127.0.0.1:8443"])
         .arg("--ca")
         .arg(cam.ca_path())
         .arg("--artifacts")
         .arg(&artifacts)
         .arg("--signer-dir")
         .arg(signer.path())
+        .args(["--acme-directory", &pebble.directory])
+        .arg("--acme-trust")
+        .arg(&acme_trust)
+        .arg("--acme-root")
+        .arg(&acme_root)
         .output()
         .expect("node runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -40,8 +66,9 @@ fn browser_walk_through_every_page() {
     let summary = stdout.lines().rev().find(|l| l.contains(" passed, ")).unwrap_or_default().to_owned();
     assert!(
         out.status.success() && summary.ends_with(" 0 failed"),
-        "browser walk failed ({summary}):\n{stdout}\n{stderr}\nserver log:\n{}",
-        cam.log_text()
+        "browser walk failed ({summary}):\n{stdout}\n{stderr}\nserver log:\n{}\npebble log:\n{}",
+        cam.log_text(),
+        pebble.log()
     );
     println!("{stdout}");
     assert!(artifacts.join("02-certificate.png").exists());

@@ -12,8 +12,10 @@ use super::{blocking, http, App};
 use crate::auth::{tokens_equal, AuthError, SESSION_COOKIE};
 use crate::log;
 
-/// A change needs HTTP Basic (`admin`) or a session cookie with its CSRF token.
-pub async fn authorize(app: &Arc<App>, peer: IpAddr, headers: &HeaderMap) -> Result<(), ApiError> {
+/// The admin: HTTP Basic (`admin`), or a session cookie, with its CSRF token for a change (a
+/// read of an admin route, e.g. the event log, needs only the cookie: it is SameSite=Strict, and
+/// another site's page cannot read the answer).
+pub async fn authorize(app: &Arc<App>, peer: IpAddr, headers: &HeaderMap, change: bool) -> Result<(), ApiError> {
     if !app.auth.password_set() {
         return Err(ApiError::SetupRequired {});
     }
@@ -25,6 +27,9 @@ pub async fn authorize(app: &Arc<App>, peer: IpAddr, headers: &HeaderMap) -> Res
     }
     let token = http::cookie(headers, SESSION_COOKIE).ok_or(ApiError::LoginRequired {})?;
     let csrf = app.auth.session_csrf(token).ok_or(ApiError::SessionExpired {})?;
+    if !change {
+        return Ok(());
+    }
     let sent = headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("");
     if !tokens_equal(sent, &csrf) {
         return Err(ApiError::Csrf {});

@@ -170,7 +170,7 @@ async fn route(app: &Arc<App>, peer: IpAddr, req: Request<Incoming>) -> ApiResul
         http::refuse_cross_site(req.headers())?;
     }
     if route.access == routes::Access::Admin {
-        access::authorize(app, peer, req.headers()).await?;
+        access::authorize(app, peer, req.headers(), route.verb != routes::Verb::Get).await?;
     }
     dispatch(route.endpoint, app, peer, req).await
 }
