@@ -379,6 +379,9 @@ fn provision_inner(
             }
         }
     }
+    if let Err(e) = clock::saved_time(layout) {
+        warnings.push(format!("{}: ignored; the floor is the build time until the clock is set", log::chain(&e)));
+    }
     let (ca, ca_origin) = ensure_ca(layout, config, now)?;
     if addresses.is_empty() {
         warnings.push("no network address (cable unplugged?): the certificate names only the host name".to_owned());
