@@ -71,6 +71,10 @@ fn wait(addresses: &AddressWatcher, timer: &TimerFd, timeout: Duration) -> Resul
 }
 
 /// Watches until `on_mint` says stop. `served` is the certificate minted before the call.
+///
+/// Subscribes first and then compares the addresses at once, without waiting: an address that
+/// changed between the caller's provisioning (its read of the addresses) and the subscription is
+/// followed right away, and every later change wakes the loop.
 pub fn watch(
     layout: &Layout,
     config: &CameraConfig,
@@ -83,8 +87,8 @@ pub fn watch(
         let _lock = lock_state(layout)?;
         ensure_ca(layout, config, SystemTime::now())?.0
     };
+    let mut wakeup = Wakeup { addresses: false, clock: false };
     loop {
-        let wakeup = wait(&addresses, &timer, HOUSEKEEPING)?;
         let jumped = wakeup.clock && clock_jumped(&timer);
         if wakeup.addresses {
             std::thread::sleep(SETTLE);
@@ -124,5 +128,6 @@ pub fn watch(
             }
             served = new;
         }
+        wakeup = wait(&addresses, &timer, HOUSEKEEPING)?;
     }
 }
