@@ -1,10 +1,13 @@
 //! `--watch`: stays running and re-mints when an address changes, when the wall clock jumps
 //! (NTP sync after a boot at 1970), and before the certificate expires. The web server runs the
 //! same loop in a thread and swaps the served certificate from the callback.
+//!
+//! Flash wear: the clock floor is saved on a re-mint and at most hourly, never per netlink event
+//! (router advertisements refreshing IPv6 lifetimes wake the loop every few seconds on a busy LAN).
 
 use std::ops::ControlFlow;
 use std::os::fd::AsFd;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use camera_config::CameraConfig;
 use camera_log as log;
@@ -19,7 +22,7 @@ use crate::provision::{camera_names, certificate_names, current_addresses, ensur
 use crate::renewal::{reason_to_replace, MintReason};
 use crate::{clock, ProvisionError};
 
-/// How long the watcher sleeps at most: it saves the clock floor this often.
+/// The longest sleep, and how often the clock floor is saved when nothing is minted.
 const HOUSEKEEPING: Duration = Duration::from_secs(3600);
 /// Address changes come in bursts (an interface going up adds several); wait for the burst.
 const SETTLE: Duration = Duration::from_millis(50);
@@ -87,6 +90,8 @@ pub fn watch(
         let _lock = lock_state(layout)?;
         ensure_ca(layout, config, SystemTime::now())?.0
     };
+    // Provisioning saved the clock just before.
+    let mut clock_saved = Instant::now();
     let mut wakeup = Wakeup { addresses: false, clock: false };
     loop {
         let jumped = wakeup.clock && clock_jumped(&timer);
@@ -119,8 +124,11 @@ pub fn watch(
                 Err(e) => log::warn(&format!("re-minting after {reason} failed: {}", log::chain(&e))),
             }
         }
-        if let Err(e) = clock::save(layout, now) {
-            log::warn(&format!("cannot save the clock floor to {}: {e}", layout.saved_clock().display()));
+        if minted.is_some() || clock_saved.elapsed() >= HOUSEKEEPING {
+            if let Err(e) = clock::save(layout, now) {
+                log::warn(&format!("cannot save the clock floor to {}: {e}", layout.saved_clock().display()));
+            }
+            clock_saved = Instant::now();
         }
         if let Some((new, reason)) = minted {
             if on_mint(&new, &reason).is_break() {
@@ -128,6 +136,6 @@ pub fn watch(
             }
             served = new;
         }
-        wakeup = wait(&addresses, &timer, HOUSEKEEPING)?;
+        wakeup = wait(&addresses, &timer, HOUSEKEEPING.saturating_sub(clock_saved.elapsed()))?;
     }
 }
