@@ -1,5 +1,5 @@
-//! The configuration file (`/etc/camera-https/config.json`): `cert_provisioner::ConfigFile::parse`
-//! (the `camera` section) and `camera_web::config::WebConfig::from_json` (the `web` section).
+//! The configuration file (`/etc/camera-https/config.json`): `camera_config::ConfigFile::parse`,
+//! every section (both programs parse the whole file).
 //!
 //! Whatever `parse` accepts must provision: a CA made with its name constraints and model, and a
 //! server certificate minted for its names, as `cert-provisioner` does at boot (a config that
@@ -13,14 +13,15 @@
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
+use camera_config::ConfigFile;
 use camera_pki::{CaSpec, RootCa, ServerSpec};
 use cert_provisioner::provision::{camera_names, certificate_names};
-use cert_provisioner::ConfigFile;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(file) = ConfigFile::parse(data) else { return };
-    let _ = camera_web::config::WebConfig::from_json(&file.web);
+    // What camera-web derives from the `web` section: a timeout hyper adds to an Instant.
+    let _ = std::time::Instant::now() + Duration::from_secs(file.web.handshake_timeout_secs);
     let camera = &file.camera;
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
     let not_before = cert_provisioner::clock::not_before(now, now);

@@ -166,6 +166,8 @@ fn main() -> ExitCode {
         "lint" => lint(),
         "cross" => cross::run_cli(std::env::args().skip(2)),
         "bench" => bench::run(std::env::args().skip(2)),
+        // Internal: the part of `bench` that runs inside a network namespace.
+        bench::LATENCY_INSIDE_TASK => bench::latency_inside(std::env::args().skip(2)),
         "fuzz" => fuzz::run_cli(std::env::args().skip(2)),
         "image" => firmware::image_task(std::env::args().skip(2)),
         "qemu" => firmware::qemu_task(std::env::args().skip(2)),

@@ -4,10 +4,10 @@
 
 use std::process::ExitCode;
 
-use crate::config::WebConfig;
+use crate::log;
 use crate::respawn;
 use crate::server::{Options, Server};
-use cert_provisioner::cli::{normalize, CommonArgs};
+use camera_config::{normalize, CommonArgs};
 
 const USAGE: &str = "usage: camera-web [--config FILE] [--state-dir DIR] [--run-dir DIR] [--https ADDR:PORT] [--http ADDR:PORT|off] [--respawn]";
 
@@ -33,7 +33,7 @@ pub fn main_with_args(args: impl Iterator<Item = String>) -> ExitCode {
 }
 
 fn fail(reason: &str) -> ExitCode {
-    eprintln!("camera-web: {reason}");
+    log::info(&format!("camera-web: {reason}"));
     ExitCode::FAILURE
 }
 
@@ -49,12 +49,12 @@ fn serve(options: &Options, ready: &dyn Fn()) -> ExitCode {
             let server = Server::start(options.clone()).await?;
             let https = server.https_addr().map(|a| a.to_string()).unwrap_or_default();
             let http = server.http_addr().map(|a| a.to_string()).unwrap_or_else(|| "off".into());
-            eprintln!("camera-web: listening on https://{https} (HTTP {http})");
+            log::info(&format!("camera-web: listening on https://{https} (HTTP {http})"));
             ready();
             tokio::select! {
                 () = server.run() => {}
-                _ = tokio::signal::ctrl_c() => eprintln!("camera-web: interrupted, stopping"),
-                () = terminate() => eprintln!("camera-web: SIGTERM, stopping"),
+                _ = tokio::signal::ctrl_c() => log::info("camera-web: interrupted, stopping"),
+                () = terminate() => log::info("camera-web: SIGTERM, stopping"),
             }
             Ok(())
         })
@@ -71,7 +71,7 @@ fn options(args: impl Iterator<Item = String>) -> Result<Option<(Options, bool)>
     let (mut https, mut http, mut respawn) = (None, None, false);
     let mut args = normalize(args);
     while let Some(arg) = args.next() {
-        if common.take(&arg, &mut args)? {
+        if common.take(&arg, &mut args).map_err(|e| e.to_string())? {
             continue;
         }
         match arg.as_str() {
@@ -85,8 +85,8 @@ fn options(args: impl Iterator<Item = String>) -> Result<Option<(Options, bool)>
             other => return Err(format!("unknown argument {other:?}; {USAGE}")),
         }
     }
-    let file = common.config()?;
-    let mut web = WebConfig::from_json(&file.web)?;
+    let file = common.config().map_err(|e| log::chain(&e))?;
+    let mut web = file.web;
     if let Some(addr) = https {
         web.https =
             addr.parse().map_err(|_| format!("--https {addr:?} is not ADDR:PORT (e.g. [::]:443 or 0.0.0.0:8443)"))?;
@@ -96,14 +96,10 @@ fn options(args: impl Iterator<Item = String>) -> Result<Option<(Options, bool)>
         Some("off") => web.http = None,
         Some(addr) => web.http = Some(addr.parse().map_err(|_| format!("--http {addr:?} is not ADDR:PORT or off"))?),
     }
-    let enrollment = if file.enrollment.is_null() {
-        None
-    } else {
-        Some(
-            camera_enroll::Settings::from_json(file.enrollment.clone())
-                .map_err(|e| format!("enrollment section: {e}"))?,
-        )
-    };
+    let enrollment = file
+        .enrollment
+        .map(|section| camera_enroll::Settings::from_json(section).map_err(|e| format!("enrollment section: {e}")))
+        .transpose()?;
     Ok(Some((
         Options { layout: common.layout(), camera: file.camera, web, enrollment, pbkdf2_iterations: None },
         respawn,

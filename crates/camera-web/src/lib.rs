@@ -20,4 +20,5 @@ pub mod multipart;
 pub mod respawn;
 pub mod server;
 
-pub use cert_provisioner::log;
+/// The one-line log both programs write (`camera-log`).
+pub(crate) use camera_log as log;

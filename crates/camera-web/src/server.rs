@@ -77,7 +77,7 @@ impl Server {
     /// and starts the watcher thread.
     pub async fn start(options: Options) -> Result<Self, String> {
         let Options { layout, camera, web, enrollment, pbkdf2_iterations } = options;
-        let outcome = cert_provisioner::reuse_or_provision(&layout, &camera).map_err(|e| e.to_string())?;
+        let outcome = cert_provisioner::reuse_or_provision(&layout, &camera).map_err(|e| log::chain(&e))?;
         for warning in &outcome.warnings {
             log::warn(warning);
         }
@@ -258,7 +258,10 @@ fn spawn_watcher(app: Arc<App>, minted: camera_pki::MintedServer) {
             ControlFlow::Continue(())
         });
         if let Err(e) = result {
-            log::warn(&format!("camera-web: the address watcher stopped ({e}); certificates will follow address changes after a restart only"));
+            log::warn(&format!(
+                "camera-web: the address watcher stopped ({}); certificates will follow address changes after a restart only",
+                log::chain(&e)
+            ));
         }
     });
     if let Err(e) = spawned {

@@ -206,7 +206,8 @@ fn keep_alive_clients_from_sixteen_addresses_cannot_lock_the_owner_out() {
         .collect();
     // Give the attackers time to take every slot, then the owner comes from a 17th address.
     let held = || descriptors(camera.pid()) - baseline;
-    let ready = || (held() >= 256 && used.load(std::sync::atomic::Ordering::SeqCst) >= 256).then_some(());
+    // (Descriptors other than connections come and go: a margin of a few.)
+    let ready = || (held() >= 250 && used.load(std::sync::atomic::Ordering::SeqCst) >= 256).then_some(());
     assert!(wait_for(Duration::from_secs(30), ready).is_some(), "{} held", held());
     let owner = addr(0, 3, 100);
     let mut answered = 0;

@@ -115,7 +115,8 @@ fn names(dir: &Path) -> Vec<String> {
 fn check_dirs(root: &Path, first_ca: &[u8], allow_incomplete_key: bool, log: &str) {
     let state = root.join("state");
     assert_eq!(std::fs::read(state.join("ca.crt")).unwrap(), first_ca, "the camera CA changed");
-    const KNOWN: [&str; 8] = [
+    const KNOWN: [&str; 9] = [
+        "events.log",
         "ca.crt",
         "ca.key",
         "ca-in-use.sha256",

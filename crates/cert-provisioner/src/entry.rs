@@ -5,10 +5,25 @@
 use std::ops::ControlFlow;
 use std::process::ExitCode;
 
-use crate::cli::{normalize, CommonArgs};
-use crate::{log, provision, watch};
+use camera_config::{normalize, CommonArgs, ConfigError, MissingValue};
+use camera_log as log;
+
+use crate::{provision, watch, ProvisionError};
 
 const USAGE: &str = "usage: cert-provisioner [--config FILE] [--state-dir DIR] [--run-dir DIR] [--watch | --new-ca]";
+
+/// Why the program stopped; printed as one line with its causes.
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error("{0}; {USAGE}")]
+    Usage(String),
+    #[error("{0}; {USAGE}")]
+    MissingValue(#[from] MissingValue),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Provision(#[from] ProvisionError),
+}
 
 /// `cert-provisioner` with the process's own arguments.
 pub fn main_entry() -> ExitCode {
@@ -21,14 +36,14 @@ pub fn main_with_args(args: impl Iterator<Item = String>) -> ExitCode {
     let _ = nix::sys::prctl::set_dumpable(false);
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(reason) => {
-            eprintln!("cert-provisioner: {reason}");
+        Err(e) => {
+            log::info(&format!("cert-provisioner: {}", log::chain(&e)));
             ExitCode::FAILURE
         }
     }
 }
 
-fn run(args: impl Iterator<Item = String>) -> Result<(), String> {
+fn run(args: impl Iterator<Item = String>) -> Result<(), CliError> {
     let mut common = CommonArgs::default();
     let (mut watch_mode, mut new_ca) = (false, false);
     let mut args = normalize(args);
@@ -43,33 +58,32 @@ fn run(args: impl Iterator<Item = String>) -> Result<(), String> {
                 println!("{USAGE}");
                 return Ok(());
             }
-            other => return Err(format!("unknown argument {other:?}; {USAGE}")),
+            other => return Err(CliError::Usage(format!("unknown argument {other:?}"))),
         }
     }
     if watch_mode && new_ca {
-        return Err(format!("--new-ca is a one-off action and cannot be combined with --watch; {USAGE}"));
+        return Err(CliError::Usage("--new-ca is a one-off action and cannot be combined with --watch".into()));
     }
     let config = common.config()?.camera;
     let layout = common.layout();
     if new_ca {
-        let old = provision::retire_ca(&layout).map_err(|e| e.to_string())?;
+        let old = provision::retire_ca(&layout)?;
         log::warn(&format!(
             "cert-provisioner: --new-ca: the camera CA {} was deleted; restart camera-web (/etc/init.d/S60camera-web restart) and import the new cacert.crt everywhere",
             old.as_deref().unwrap_or("(none)")
         ));
     }
-    let outcome = provision(&layout, &config).map_err(|e| e.to_string())?;
+    let outcome = provision(&layout, &config)?;
     for warning in &outcome.warnings {
         log::warn(warning);
     }
-    println!("cert-provisioner: {}", outcome.summary());
+    println!("cert-provisioner: {}", log::escape(&outcome.summary()));
     if watch_mode {
         watch::watch(&layout, &config, outcome.minted, |minted, reason| {
             let names: Vec<String> = minted.names.iter().map(ToString::to_string).collect();
             log::info(&format!("cert-provisioner: re-minted because {reason}: now for {}", names.join(", ")));
             ControlFlow::Continue(())
-        })
-        .map_err(|e| e.to_string())?;
+        })?;
     }
     Ok(())
 }

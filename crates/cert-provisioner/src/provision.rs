@@ -6,54 +6,15 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
-use camera_pki::{CaSpec, MintedServer, PkiError, RootCa, SanName, ServerSpec};
+use camera_config::CameraConfig;
+use camera_log as log;
+use camera_pki::{CaSpec, MintedServer, RootCa, SanName, ServerSpec};
 use camera_state::{read_optional, rename_durable, write_atomic, Layout, StateLock, PUBLIC_MODE, SECRET_MODE};
-
-use crate::clock::{self, unix_seconds};
-use crate::config::CameraConfig;
-use crate::log;
 use zeroize::Zeroizing;
 
-/// Why provisioning failed; each says what and where, never key material.
-#[derive(Debug)]
-pub enum ProvisionError {
-    /// A directory cannot be created or used.
-    Directory { path: PathBuf, source: std::io::Error },
-    /// A file cannot be read.
-    Read { path: PathBuf, source: std::io::Error },
-    /// A file cannot be written (full disk, read-only flash, permissions).
-    Write { path: PathBuf, source: std::io::Error },
-    /// Certificate generation failed.
-    Pki(PkiError),
-    /// `--new-ca` on a camera whose CA is the factory's (the installer's to change).
-    FactoryCaInUse { path: PathBuf },
-}
-
-impl fmt::Display for ProvisionError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Directory { path, source } => write!(f, "cannot use directory {}: {source}", path.display()),
-            Self::Read { path, source } => write!(f, "cannot read {}: {source}", path.display()),
-            Self::Write { path, source } => write!(f, "cannot write {}: {source}", path.display()),
-            Self::Pki(e) => write!(f, "{e}"),
-            Self::FactoryCaInUse { path } => {
-                write!(
-                    f,
-                    "this camera uses the factory CA in {}: replace or remove those files to change it",
-                    path.display()
-                )
-            }
-        }
-    }
-}
-
-impl std::error::Error for ProvisionError {}
-
-impl From<PkiError> for ProvisionError {
-    fn from(e: PkiError) -> Self {
-        Self::Pki(e)
-    }
-}
+use crate::clock::{self, unix_seconds};
+use crate::renewal;
+use crate::ProvisionError;
 
 fn write(path: &Path, contents: &[u8], mode: u32) -> Result<(), ProvisionError> {
     write_atomic(path, contents, mode).map_err(|source| ProvisionError::Write { path: path.to_owned(), source })
@@ -105,7 +66,11 @@ fn move_aside(path: &Path, suffix: &str, now: SystemTime) -> Result<Option<PathB
         next.push(format!(".{n}"));
         target = PathBuf::from(next);
     }
-    rename_durable(path, &target).map_err(|source| ProvisionError::Write { path: target.clone(), source })?;
+    rename_durable(path, &target).map_err(|source| ProvisionError::MoveAside {
+        from: path.to_owned(),
+        to: target.clone(),
+        source,
+    })?;
     Ok(Some(target))
 }
 
@@ -160,8 +125,9 @@ fn select_ca(layout: &Layout, config: &CameraConfig, now: SystemTime) -> Result<
         match RootCa::from_pem(&cert, &key) {
             Ok(ca) => return Ok((ca, CaOrigin::Factory)),
             Err(e) => log::warn(&format!(
-                "factory CA in {} is unusable ({e}); using the camera's own CA",
-                layout.factory_ca_cert().display()
+                "factory CA in {} is unusable ({}); using the camera's own CA",
+                layout.factory_ca_cert().display(),
+                log::chain(&e)
             )),
         }
     }
@@ -170,7 +136,7 @@ fn select_ca(layout: &Layout, config: &CameraConfig, now: SystemTime) -> Result<
     let replaced = match (&cert, &key) {
         (Some(cert), Some(key)) => match RootCa::from_pem(cert, key) {
             Ok(ca) => return Ok((ca, CaOrigin::Existing)),
-            Err(e) => Some(e.to_string()),
+            Err(e) => Some(log::chain(&e)),
         },
         (Some(_), None) => Some("the CA key file is missing".to_owned()),
         // A key without a certificate: first-boot creation was interrupted before the
@@ -373,14 +339,7 @@ fn reusable(
     let issued_by_ca = crate::pem_certificates(&text).get(1).is_some_and(|der| der.as_slice() == ca.cert_der());
     // A lifetime longer than configured now (e.g. after switching to High-Security) is re-minted.
     let lifetime_ok = (minted.not_after - minted.not_before).whole_days() <= config.server_cert_days;
-    let reason = crate::watch::mint_reason(
-        &minted.names,
-        &certificate_names(ca, names),
-        crate::watch::to_system_time(minted.not_before),
-        crate::watch::to_system_time(minted.not_after),
-        std::time::Duration::from_secs(config.renew_before_days as u64 * 86_400),
-        now,
-    );
+    let reason = renewal::reason_to_replace(&minted, &certificate_names(ca, names), config.renew_before(), now);
     (issued_by_ca && lifetime_ok && reason.is_none()).then_some(minted)
 }
 
@@ -391,7 +350,7 @@ pub(crate) fn lock_state(layout: &Layout) -> Result<Option<StateLock>, Provision
     match StateLock::acquire(&layout.state_dir) {
         Ok(lock) => Ok(Some(lock)),
         Err(e) if e.kind() == std::io::ErrorKind::ReadOnlyFilesystem => Ok(None),
-        Err(source) => Err(ProvisionError::Directory { path: layout.state_dir.clone(), source }),
+        Err(source) => Err(ProvisionError::Lock { path: layout.state_dir.clone(), source }),
     }
 }
 
@@ -416,9 +375,12 @@ fn provision_inner(
         match camera_state::remove_stale_temporaries(dir) {
             Err(e) if e.kind() == std::io::ErrorKind::ReadOnlyFilesystem => {}
             other => {
-                other.map_err(|source| ProvisionError::Directory { path: dir.clone(), source })?;
+                other.map_err(|source| ProvisionError::CleanUp { path: dir.clone(), source })?;
             }
         }
+    }
+    if let Err(e) = clock::saved_time(layout) {
+        warnings.push(format!("{}: ignored; the floor is the build time until the clock is set", log::chain(&e)));
     }
     let (ca, ca_origin) = ensure_ca(layout, config, now)?;
     if addresses.is_empty() {
@@ -432,7 +394,7 @@ fn provision_inner(
         None => mint(layout, config, &ca, &names, now)?,
     };
     if let Err(e) = clock::save(layout, now) {
-        warnings.push(format!("cannot save the clock floor: {e}"));
+        warnings.push(format!("cannot save the clock floor to {}: {e}", layout.saved_clock().display()));
     }
     Ok(Outcome {
         ca_fingerprint: ca.fingerprint(),
@@ -452,7 +414,7 @@ pub fn current_addresses(warnings: &mut Vec<String>) -> Vec<IpAddr> {
     match camera_netlink::current_addresses() {
         Ok(list) => list.into_iter().map(|a| a.address).collect(),
         Err(e) => {
-            warnings.push(format!("cannot read the network addresses: {e}"));
+            warnings.push(format!("cannot read the network addresses: {}", log::chain(&e)));
             Vec::new()
         }
     }
@@ -468,7 +430,7 @@ pub fn retire_ca(layout: &Layout) -> Result<Option<String>, ProvisionError> {
             .map_err(|source| ProvisionError::Directory { path: dir.clone(), source })?;
     }
     let _lock = StateLock::acquire(&layout.state_dir)
-        .map_err(|source| ProvisionError::Directory { path: layout.state_dir.clone(), source })?;
+        .map_err(|source| ProvisionError::Lock { path: layout.state_dir.clone(), source })?;
     if layout.factory_ca_cert().exists() && layout.factory_ca_key().exists() {
         return Err(ProvisionError::FactoryCaInUse { path: layout.factory_ca_cert() });
     }
@@ -476,8 +438,8 @@ pub fn retire_ca(layout: &Layout) -> Result<Option<String>, ProvisionError> {
         .and_then(|pem| crate::pem_certificates(&pem).first().map(|der| camera_pki::fingerprint(der)));
     for path in [layout.ca_key(), layout.ca_cert()] {
         match camera_state::remove_durable(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(ProvisionError::Write { path, source: e })
+            Err(source) if source.kind() != std::io::ErrorKind::NotFound => {
+                return Err(ProvisionError::Delete { path, source })
             }
             _ => {}
         }

@@ -1,74 +1,31 @@
 //! `--watch`: stays running and re-mints when an address changes, when the wall clock jumps
 //! (NTP sync after a boot at 1970), and before the certificate expires. The web server runs the
 //! same loop in a thread and swaps the served certificate from the callback.
+//!
+//! Flash wear: the clock floor is saved on a re-mint and at most hourly, never per netlink event
+//! (router advertisements refreshing IPv6 lifetimes wake the loop every few seconds on a busy LAN).
 
 use std::ops::ControlFlow;
 use std::os::fd::AsFd;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
+use camera_config::CameraConfig;
+use camera_log as log;
 use camera_netlink::AddressWatcher;
-use camera_pki::{MintedServer, SanName};
+use camera_pki::MintedServer;
 use camera_state::Layout;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::time::TimeSpec;
 use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
 
-use crate::config::CameraConfig;
-use crate::provision::{
-    camera_names, certificate_names, current_addresses, ensure_ca, lock_state, mint, ProvisionError,
-};
-use crate::{clock, log};
+use crate::provision::{camera_names, certificate_names, current_addresses, ensure_ca, lock_state, mint};
+use crate::renewal::{reason_to_replace, MintReason};
+use crate::{clock, ProvisionError};
 
-/// Why the watcher minted a new certificate.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MintReason {
-    AddressChange { added: Vec<SanName>, removed: Vec<SanName> },
-    ClockJump,
-    Renewal,
-}
-
-impl std::fmt::Display for MintReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let list = |v: &[SanName]| v.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
-        match self {
-            Self::AddressChange { added, removed } => {
-                write!(f, "addresses changed (added: [{}], removed: [{}])", list(added), list(removed))
-            }
-            Self::ClockJump => f.write_str("the wall clock jumped"),
-            Self::Renewal => f.write_str("the certificate is due for renewal"),
-        }
-    }
-}
-
-/// How long the watcher sleeps at most: it saves the clock floor this often.
+/// The longest sleep, and how often the clock floor is saved when nothing is minted.
 const HOUSEKEEPING: Duration = Duration::from_secs(3600);
 /// Address changes come in bursts (an interface going up adds several); wait for the burst.
 const SETTLE: Duration = Duration::from_millis(50);
-
-/// What decides whether to mint: pure, so it is tested without a kernel.
-pub fn mint_reason(
-    served: &[SanName],
-    wanted: &[SanName],
-    not_before: SystemTime,
-    not_after: SystemTime,
-    renew_before: Duration,
-    now: SystemTime,
-) -> Option<MintReason> {
-    let added: Vec<SanName> = wanted.iter().filter(|n| !served.contains(n)).cloned().collect();
-    let removed: Vec<SanName> = served.iter().filter(|n| !wanted.contains(n)).cloned().collect();
-    if !added.is_empty() || !removed.is_empty() {
-        return Some(MintReason::AddressChange { added, removed });
-    }
-    let renew_at = not_after.checked_sub(renew_before).unwrap_or(not_before);
-    if now >= renew_at || now + Duration::from_secs(600) < not_before {
-        return Some(MintReason::Renewal);
-    }
-    None
-}
-
-pub(crate) fn to_system_time(t: time::OffsetDateTime) -> SystemTime {
-    SystemTime::UNIX_EPOCH + Duration::from_secs(t.unix_timestamp().max(0) as u64)
-}
 
 /// A timer that fires when CLOCK_REALTIME is set (ECANCELED on read).
 fn clock_jump_timer() -> Result<TimerFd, nix::Error> {
@@ -97,40 +54,51 @@ fn clock_jumped(timer: &TimerFd) -> bool {
     jumped
 }
 
+/// What woke the watcher.
+struct Wakeup {
+    addresses: bool,
+    clock: bool,
+}
+
+/// Sleeps until an address or link changes, the clock is set, or `timeout` passes.
+fn wait(addresses: &AddressWatcher, timer: &TimerFd, timeout: Duration) -> Result<Wakeup, ProvisionError> {
+    let mut fds = [PollFd::new(addresses.as_fd(), PollFlags::POLLIN), PollFd::new(timer.as_fd(), PollFlags::POLLIN)];
+    // Rounded up: a sub-millisecond remainder must not spin with a zero timeout.
+    let millis = timeout.as_millis().saturating_add(u128::from(timeout.subsec_nanos() % 1_000_000 != 0));
+    match poll(&mut fds, PollTimeout::try_from(millis).unwrap_or(PollTimeout::MAX)) {
+        Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+        Err(e) => return Err(ProvisionError::Poll(e)),
+    }
+    let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
+    Ok(Wakeup { addresses: ready(&fds[0]), clock: ready(&fds[1]) })
+}
+
 /// Watches until `on_mint` says stop. `served` is the certificate minted before the call.
+///
+/// Subscribes first and then compares the addresses at once, without waiting: an address that
+/// changed between the caller's provisioning (its read of the addresses) and the subscription is
+/// followed right away, and every later change wakes the loop.
 pub fn watch(
     layout: &Layout,
     config: &CameraConfig,
     mut served: MintedServer,
     mut on_mint: impl FnMut(&MintedServer, &MintReason) -> ControlFlow<()>,
 ) -> Result<(), ProvisionError> {
-    let watch_error = |what: &str, e: &dyn std::fmt::Display| ProvisionError::Directory {
-        path: layout.run_dir.clone(),
-        source: std::io::Error::other(format!("{what}: {e}")),
-    };
-    let mut addresses = AddressWatcher::subscribe().map_err(|e| watch_error("netlink subscription", &e))?;
-    let timer = clock_jump_timer().map_err(|e| watch_error("clock timer", &e))?;
-    let renew_before = Duration::from_secs(config.renew_before_days as u64 * 86_400);
+    let mut addresses = AddressWatcher::subscribe().map_err(ProvisionError::Subscribe)?;
+    let timer = clock_jump_timer().map_err(ProvisionError::ClockTimer)?;
     let ca = {
         let _lock = lock_state(layout)?;
         ensure_ca(layout, config, SystemTime::now())?.0
     };
+    // Provisioning saved the clock just before.
+    let mut clock_saved = Instant::now();
+    let mut wakeup = Wakeup { addresses: false, clock: false };
     loop {
-        let (net_ready, clock_ready) = {
-            let mut fds =
-                [PollFd::new(addresses.as_fd(), PollFlags::POLLIN), PollFd::new(timer.as_fd(), PollFlags::POLLIN)];
-            match poll(&mut fds, PollTimeout::try_from(HOUSEKEEPING).unwrap_or(PollTimeout::MAX)) {
-                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-                Err(e) => return Err(watch_error("poll", &e)),
-            }
-            let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
-            (ready(&fds[0]), ready(&fds[1]))
-        };
-        let jumped = clock_ready && clock_jumped(&timer);
-        if net_ready {
+        let jumped = wakeup.clock && clock_jumped(&timer);
+        if wakeup.addresses {
             std::thread::sleep(SETTLE);
             if let Err(e) = addresses.drain() {
-                log::warn(&format!("netlink: {e}"));
+                log::warn(&format!("netlink: {}", log::chain(&e)));
             }
         }
         let now = SystemTime::now();
@@ -142,32 +110,32 @@ pub fn watch(
         let reason = if jumped {
             Some(MintReason::ClockJump)
         } else {
-            mint_reason(
-                &served.names,
-                &certificate_names(&ca, &wanted),
-                to_system_time(served.not_before),
-                to_system_time(served.not_after),
-                renew_before,
-                now,
-            )
+            reason_to_replace(&served, &certificate_names(&ca, &wanted), config.renew_before(), now)
         };
-        if let Err(e) = clock::save(layout, now) {
-            log::warn(&format!("cannot save the clock floor: {e}"));
-        }
-        let Some(reason) = reason else { continue };
-        let minted = {
-            let _lock = lock_state(layout)?;
-            mint(layout, config, &ca, &wanted, now)
-        };
-        match minted {
-            Ok(minted) => {
-                if on_mint(&minted, &reason).is_break() {
-                    return Ok(());
-                }
-                served = minted;
+        let mut minted = None;
+        if let Some(reason) = reason {
+            let result = {
+                let _lock = lock_state(layout)?;
+                mint(layout, config, &ca, &wanted, now)
+            };
+            match result {
+                Ok(new) => minted = Some((new, reason)),
+                // A full disk or similar: keep serving the old certificate, try again next event.
+                Err(e) => log::warn(&format!("re-minting after {reason} failed: {}", log::chain(&e))),
             }
-            // A full disk or similar: keep serving the old certificate, try again next event.
-            Err(e) => log::warn(&format!("re-minting after {reason} failed: {e}")),
         }
+        if minted.is_some() || clock_saved.elapsed() >= HOUSEKEEPING {
+            if let Err(e) = clock::save(layout, now) {
+                log::warn(&format!("cannot save the clock floor to {}: {e}", layout.saved_clock().display()));
+            }
+            clock_saved = Instant::now();
+        }
+        if let Some((new, reason)) = minted {
+            if on_mint(&new, &reason).is_break() {
+                return Ok(());
+            }
+            served = new;
+        }
+        wakeup = wait(&addresses, &timer, HOUSEKEEPING.saturating_sub(clock_saved.elapsed()))?;
     }
 }

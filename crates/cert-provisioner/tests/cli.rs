@@ -109,17 +109,40 @@ fn config_with_a_typo_key_is_refused_with_one_line() {
 }
 
 /// Found by the `config` fuzz target: a non-ASCII permitted_dns passed the checks, then rcgen
-/// panicked writing it into the CA (the shipped binary aborts on panic: no HTTPS at all).
+/// panicked writing it into the CA (the shipped binary aborts on panic: no HTTPS at all). The
+/// fuzzer's file also has typos in the `web` section, which both programs now refuse first; with
+/// that section fixed, the line names the constraint.
 #[test]
 fn non_ascii_dns_constraint_is_refused_with_one_line() {
     let dir = TempDir::new("cli-nonascii-constraint");
     let crash = include_str!("data/fuzz-config-non-ascii-dns-constraint.json");
-    let config = config_file(&dir, crash);
-    let run = provision(&dir, &["--config", config.to_str().unwrap()]);
-    run.assert_no_panic();
-    let line = run.assert_one_line_failure();
-    assert!(line.contains("permitted_dns"), "the line names the setting: {line}");
-    assert!(!dir.state().join("ca.key").exists());
+    let fixed_web = crash.replace(r#""(http":null,"#, "").replace(r#","handshake_timet_oesucs":5"#, "");
+    assert_ne!(fixed_web, crash);
+    for (text, setting) in [(crash, "(http"), (fixed_web.as_str(), "permitted_dns")] {
+        let config = config_file(&dir, text);
+        let run = provision(&dir, &["--config", config.to_str().unwrap()]);
+        run.assert_no_panic();
+        let line = run.assert_one_line_failure();
+        assert!(line.contains(setting), "the line names the setting: {line}");
+        assert!(!dir.state().join("ca.key").exists());
+    }
+}
+
+/// Both programs read the whole file: camera-web's section is checked at boot too (a typo there
+/// would stop camera-web anyway), and High-Security's 90-day rule applies to the boot step's
+/// certificate.
+#[test]
+fn the_web_section_is_checked_and_high_security_mints_90_days() {
+    let dir = TempDir::new("cli-web-section");
+    let config = config_file(&dir, r#"{"web": {"tsl": "high-security"}}"#);
+    let line = provision(&dir, &["--config", config.to_str().unwrap()]).assert_one_line_failure();
+    assert!(line.contains(r#"section "web""#) && line.contains("tsl"), "{line}");
+    assert!(!dir.state().exists());
+
+    let config = config_file(&dir, r#"{"web": {"tls": "high-security"}}"#);
+    provision(&dir, &["--config", config.to_str().unwrap()]).assert_ok();
+    let leaf = camera_pki::describe(&split_bundle(&dir.run().join("server.pem")).leaf_der).unwrap();
+    assert_eq!(leaf.not_after_unix - leaf.not_before_unix, 90 * 86_400 - 1);
 }
 
 #[test]
@@ -136,7 +159,7 @@ fn valid_config_is_applied() {
     let config = config_file(
         &dir,
         r#"{"camera": {"model": "Test Cam 9", "hostname": "testcam", "extra_names": ["door.home.arpa"], "server_cert_days": 90},
-            "web": {"anything": "kept for the web server"}}"#,
+            "web": {"tls": "standard"}}"#,
     );
     let run = provision(&dir, &["--config", config.to_str().unwrap()]);
     run.assert_ok();

@@ -138,3 +138,46 @@ fn the_binary_saves_the_current_time() {
     // The build time is at most a few minutes ago, so a real clock is later and gets saved.
     assert!((before..=after).contains(&saved), "saved {saved} not in {before}..={after}");
 }
+
+/// Audit finding (issue 10, item 10): `18446744073709551615` in `state/clock` made provisioning
+/// panic ("overflow when adding duration to instant"), so the boot step and camera-web's start
+/// died. An out-of-range clock file is treated as absent, with a warning, whether the clock is set
+/// or not; a set clock then repairs the file.
+#[test]
+fn an_out_of_range_clock_file_is_ignored_with_a_warning() {
+    let (_dir, layout, config) = setup("clock-huge");
+    std::fs::create_dir_all(&layout.state_dir).unwrap();
+    let unset = UNIX_EPOCH + Duration::from_secs(DAY);
+    let set = build_time() + Duration::from_secs(DAY);
+    // u64::MAX, i64::MAX, and the first second after 9999-12-31 (no X.509 time can hold it).
+    for content in ["18446744073709551615\n", "9223372036854775807\n", "253402300800\n"] {
+        std::fs::write(layout.saved_clock(), content).unwrap();
+        let outcome = provision_for(&layout, &config, &addresses(), unset).unwrap();
+        assert_eq!(leaf_validity(&layout).0, secs(build_time()), "clock file {content:?}: the floor is the build time");
+        let warnings: Vec<&String> = outcome.warnings.iter().filter(|w| w.contains("clock")).collect();
+        assert_eq!(warnings.len(), 1, "one warning names the clock file {content:?}: {:?}", outcome.warnings);
+        assert!(warnings[0].contains(&layout.saved_clock().display().to_string()), "{}", warnings[0]);
+
+        let outcome = provision_for(&layout, &config, &addresses(), set).unwrap();
+        assert_eq!(outcome.warnings.iter().filter(|w| w.contains("clock")).count(), 1, "{:?}", outcome.warnings);
+        assert_eq!(saved_clock(&layout).unwrap().trim(), secs(set).to_string(), "a set clock repairs the file");
+    }
+}
+
+/// The same through the binary: one warning line, the summary, exit 0.
+#[test]
+fn the_binary_survives_an_out_of_range_clock_file() {
+    let dir = TempDir::new("clock-bin-huge");
+    std::fs::create_dir_all(dir.state()).unwrap();
+    std::fs::write(dir.state().join("clock"), "18446744073709551615\n").unwrap();
+    let run = provision(&dir, &[]);
+    run.assert_ok();
+    run.summary();
+    // (A machine without a network address adds a warning of its own.)
+    let lines: Vec<&str> = run.stderr.lines().filter(|l| l.contains("clock")).collect();
+    assert_eq!(lines.len(), 1, "one warning line about the clock: {:?}", run.stderr);
+    assert!(lines[0].starts_with("warning: ") && lines[0].contains(&dir.state().join("clock").display().to_string()));
+    assert!(run.stderr.lines().all(|l| l.starts_with("warning: ")), "{}", run.stderr);
+    let saved: u64 = read_string(&dir.state().join("clock")).trim().parse().unwrap();
+    assert!(saved > secs(build_time()) as u64 && saved < 253_402_300_800, "the file was repaired: {saved}");
+}

@@ -74,9 +74,47 @@ impl Drop for Watcher {
     }
 }
 
-/// Adds or removes an address and measures how long until server.pem says so.
-fn change_and_measure(dir: &TempDir, action: &str, addr: &str, san: &str) -> Duration {
-    let started = Instant::now();
+/// The watcher's stderr, line by line as it comes.
+struct Log {
+    lines: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Log {
+    fn follow(stderr: std::process::ChildStderr) -> Self {
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { lines, seen: Vec::new() }
+    }
+
+    /// Waits (up to `timeout`) for a line that satisfies `wanted`.
+    fn wait_for(&mut self, timeout: Duration, wanted: impl Fn(&str) -> bool) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let line = self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())).ok()?;
+            self.seen.push(line.clone());
+            if wanted(&line) {
+                return Some(line);
+            }
+        }
+    }
+
+    /// Everything said so far.
+    fn text(&mut self) -> String {
+        self.seen.extend(self.lines.try_iter());
+        self.seen.join("\n")
+    }
+}
+
+/// Adds or removes an address and waits until server.pem says so (how fast is `cargo xtask
+/// bench`'s business: tests only wait, with a generous deadline).
+fn change_and_wait(dir: &TempDir, action: &str, addr: &str, san: &str) {
     let mut args = vec!["addr", action, addr, "dev", CAM_IF];
     if action == "add" && addr.contains(':') {
         // Usable at once: without this the address is tentative during duplicate address
@@ -85,17 +123,15 @@ fn change_and_measure(dir: &TempDir, action: &str, addr: &str, san: &str) -> Dur
     }
     ip(&args);
     let want_present = action == "add";
-    let seen = wait_until(Duration::from_secs(5), || {
+    let seen = wait_until(Duration::from_secs(30), || {
         served_names(dir).is_some_and(|names| names.contains(san) == want_present)
     });
-    let latency = started.elapsed();
-    assert!(seen, "server.pem did not follow `ip addr {action} {addr}` within 5 s: {:?}", served_names(dir));
-    latency
+    assert!(seen, "server.pem did not follow `ip addr {action} {addr}` within 30 s: {:?}", served_names(dir));
 }
 
 #[test]
-fn watch_re_mints_within_a_second_of_an_address_change() {
-    if !in_private_netns("watch_re_mints_within_a_second_of_an_address_change", &NetnsSetup::default()) {
+fn watch_follows_every_address_change() {
+    if !in_private_netns("watch_follows_every_address_change", &NetnsSetup::default()) {
         return;
     }
     let dir = TempDir::new("netns-watch");
@@ -116,40 +152,38 @@ fn watch_re_mints_within_a_second_of_an_address_change() {
     let stdout = child.stdout.take().unwrap();
     let stderr = child.stderr.take().unwrap();
     let watcher = Watcher(child);
-    // Collect stderr in the background, for the re-mint log lines.
-    let log = std::thread::spawn(move || BufReader::new(stderr).lines().map_while(Result::ok).collect::<Vec<_>>());
+    let mut log = Log::follow(stderr);
     let mut summary = String::new();
     BufReader::new(stdout).read_line(&mut summary).unwrap();
     assert!(summary.starts_with("cert-provisioner: CA "), "{summary:?}");
     assert_eq!(served_names(&dir).unwrap(), set(&["10.77.0.2", "fd77::2", "testcam.local"]));
-    // Give the watcher a moment to subscribe (it subscribes right after printing the summary).
-    std::thread::sleep(Duration::from_millis(200));
+    // No pause here: the watcher may not have subscribed yet, and must follow the change anyway.
 
-    let add = change_and_measure(&dir, "add", "10.77.1.9/24", "10.77.1.9");
-    println!("watch latency, ip addr add 10.77.1.9/24 -> new server.pem: {} ms", add.as_millis());
+    change_and_wait(&dir, "add", "10.77.1.9/24", "10.77.1.9");
     assert_eq!(served_names(&dir).unwrap(), set(&["10.77.0.2", "10.77.1.9", "fd77::2", "testcam.local"]));
-
-    let add6 = change_and_measure(&dir, "add", "fd77:1::9/64", "fd77:1::9");
-    println!("watch latency, ip addr add fd77:1::9/64 -> new server.pem: {} ms", add6.as_millis());
+    change_and_wait(&dir, "add", "fd77:1::9/64", "fd77:1::9");
 
     // With duplicate address detection the address is named once it is over: the watcher also
-    // follows the kernel's notification that the address stopped being tentative.
-    let started = Instant::now();
+    // follows the kernel's notification that the address stopped being tentative. Five probes
+    // keep it tentative for about five seconds.
+    camera_testns::sysctl(&format!("net/ipv6/conf/{CAM_IF}/dad_transmits"), "5");
     ip(&["addr", "add", "fd77:2::9/64", "dev", CAM_IF]);
-    std::thread::sleep(Duration::from_millis(300));
-    if ip(&["-6", "addr", "show", "tentative"]).contains("fd77:2::9") {
-        assert!(!served_names(&dir).unwrap().contains("fd77:2::9"), "a tentative address is not named yet");
-    }
-    let dad = wait_until(Duration::from_secs(10), || served_names(&dir).is_some_and(|n| n.contains("fd77:2::9")));
-    assert!(dad, "fd77:2::9 not named 10 s after it was added (DAD over?): {:?}", served_names(&dir));
-    println!("ip addr add fd77:2::9/64 (with DAD) -> new server.pem: {} ms", started.elapsed().as_millis());
+    // A marker added after it: once the marker is served, the watcher has read the addresses
+    // after fd77:2::9 appeared.
+    change_and_wait(&dir, "add", "10.77.2.2/24", "10.77.2.2");
+    let names = served_names(&dir).unwrap();
+    let still_tentative = ip(&["-6", "addr", "show", "tentative"]).contains("fd77:2::9");
+    assert!(still_tentative, "duplicate address detection ended sooner than five probes take");
+    assert!(!names.contains("fd77:2::9"), "a tentative address is not named: {names:?}");
+    let dad = wait_until(Duration::from_secs(30), || served_names(&dir).is_some_and(|n| n.contains("fd77:2::9")));
+    assert!(dad, "fd77:2::9 not named 30 s after it was added (DAD over?): {:?}", served_names(&dir));
 
-    let del = change_and_measure(&dir, "del", "10.77.1.9/24", "10.77.1.9");
-    println!("watch latency, ip addr del 10.77.1.9/24 -> new server.pem: {} ms", del.as_millis());
+    change_and_wait(&dir, "del", "10.77.1.9/24", "10.77.1.9");
 
-    // A public address on the interface is never named (the CA could not vouch for it).
+    // A public address on the interface is never named (the CA could not vouch for it): added
+    // before a marker, and the marker's certificate does not name it.
     ip(&["addr", "add", "192.0.2.7/24", "dev", CAM_IF]);
-    std::thread::sleep(Duration::from_millis(500));
+    change_and_wait(&dir, "add", "10.77.3.3/24", "10.77.3.3");
     assert!(!served_names(&dir).unwrap().contains("192.0.2.7"));
 
     let bundle = split_bundle(&dir.run().join("server.pem"));
@@ -158,21 +192,15 @@ fn watch_re_mints_within_a_second_of_an_address_change() {
     assert_eq!(mode(&dir.run().join("server.pem")), 0o600);
     assert_no_temporaries(&dir.run());
 
+    let line = log.wait_for(Duration::from_secs(30), |l| l.contains("added: [10.77.3.3]"));
     drop(watcher);
-    let log = log.join().unwrap();
-    let text = log.join("\n");
+    let text = log.text();
+    assert!(line.is_some(), "a log line per re-mint:\n{text}");
     assert!(!text.contains("panicked"), "{text}");
     assert!(
-        log.iter().any(|l| l.contains("re-minted because addresses changed") && l.contains("10.77.1.9")),
+        text.lines().any(|l| l.contains("re-minted because addresses changed") && l.contains("removed: [10.77.1.9]")),
         "a log line per re-mint:\n{text}"
     );
-    for (what, latency) in [("add", add), ("add v6", add6), ("del", del)] {
-        assert!(
-            latency < Duration::from_secs(1),
-            "{what}: new certificate after {} ms, budget 1 s",
-            latency.as_millis()
-        );
-    }
 }
 
 #[test]
@@ -206,4 +234,177 @@ fn interface_down_and_flushed_still_provisions_with_host_names() {
     let config = config_file(&dir, r#"{"camera": {"hostname": "localhost"}}"#);
     provision(&dir, &["--config", config.to_str().unwrap()]).assert_ok();
     assert_eq!(served_names(&dir).unwrap(), set(&["camera.local"]));
+}
+
+/// Issue 11: an address that appears after provisioning read the addresses but before the watcher
+/// subscribed (DHCP racing the boot scripts) was missed until the next netlink event or the hourly
+/// housekeeping. Made deterministic: the address is added between the two calls, exactly as the
+/// CLI and camera-web call them.
+#[test]
+fn an_address_added_between_provisioning_and_the_watch_is_followed() {
+    // IPv6 settled first: no later kernel notification (the end of duplicate address detection
+    // on the fe80:: addresses) may wake the watcher and hide the miss.
+    let setup = NetnsSetup::default().wait_for_dad(true);
+    if !in_private_netns("an_address_added_between_provisioning_and_the_watch_is_followed", &setup) {
+        return;
+    }
+    let dir = TempDir::new("netns-race");
+    let layout = camera_state::Layout::new(dir.state(), dir.run());
+    let config = cert_provisioner::CameraConfig { hostname: Some("testcam".into()), ..Default::default() };
+    let outcome = cert_provisioner::provision(&layout, &config).unwrap();
+    assert_eq!(served_names(&dir).unwrap(), set(&["10.77.0.2", "fd77::2", "testcam.local"]));
+
+    ip(&["addr", "add", "10.77.1.9/24", "dev", CAM_IF]);
+
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let result = cert_provisioner::watch::watch(&layout, &config, outcome.minted, |minted, reason| {
+            let names: BTreeSet<String> = minted.names.iter().map(ToString::to_string).collect();
+            let _ = tx.send(Ok((names, reason.to_string())));
+            std::ops::ControlFlow::Break(())
+        });
+        if let Err(e) = result {
+            let _ = tx.send(Err(e.to_string()));
+        }
+    });
+    // Generous: the re-mint takes milliseconds; the bug made it wait for an hour.
+    let (names, reason) = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("no re-mint 30 s after the watch started: the address added before it subscribed was missed")
+        .unwrap();
+    assert_eq!(names, set(&["10.77.0.2", "10.77.1.9", "fd77::2", "testcam.local"]), "{reason}");
+    assert!(reason.contains("10.77.1.9"), "{reason}");
+    assert_eq!(served_names(&dir).unwrap(), names);
+}
+
+/// Counts the renames into a directory (each one a durable `write_atomic` commit: on flash, a data
+/// block, an inode and a directory block), by file name.
+struct WriteCounter {
+    inotify: nix::sys::inotify::Inotify,
+    renames: std::collections::BTreeMap<String, usize>,
+}
+
+impl WriteCounter {
+    fn watch(dir: &std::path::Path) -> Self {
+        use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+        let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC).unwrap();
+        // Creations and moves-from too, though not counted: the kernel merges an event into the
+        // previous unread one when they are alike, so ten renames onto `clock` in a row would read
+        // as one; the temporary files' own (unique) names in between keep them apart.
+        let flags = AddWatchFlags::IN_CREATE
+            | AddWatchFlags::IN_MOVED_FROM
+            | AddWatchFlags::IN_MOVED_TO
+            | AddWatchFlags::IN_DELETE;
+        inotify.add_watch(dir, flags).unwrap();
+        Self { inotify, renames: Default::default() }
+    }
+
+    /// Takes in the events so far; returns the total count.
+    fn count(&mut self) -> usize {
+        loop {
+            match self.inotify.read_events() {
+                Ok(events) => {
+                    for event in events {
+                        use nix::sys::inotify::AddWatchFlags;
+                        let name = event.name.map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                        let commit = event.mask.intersects(AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_DELETE);
+                        if commit && !name.starts_with(".tmp-") {
+                            *self.renames.entry(name).or_default() += 1;
+                        }
+                    }
+                }
+                Err(nix::errno::Errno::EAGAIN) => break,
+                Err(e) => panic!("inotify: {e}"),
+            }
+        }
+        self.renames.values().sum()
+    }
+}
+
+/// Audit finding (issue 10, item 6): the watcher saved the clock floor to flash on every netlink
+/// event that woke it in a new second: router advertisements refreshing IPv6 lifetimes would write
+/// about once a second for years. Churns addresses whose names never reach the certificate (on
+/// `lo`, lifetime refreshes of cam0's address, a public address the CA may not sign) for several
+/// seconds, with a few changes that do re-mint; the state directory (flash) may be written at
+/// most once per re-mint. Prints the rate extrapolated to a day of a busy LAN.
+#[test]
+fn address_churn_does_not_wear_the_flash() {
+    if !in_private_netns("address_churn_does_not_wear_the_flash", &NetnsSetup::default().wait_for_dad(true)) {
+        return;
+    }
+    let dir = TempDir::new("netns-churn");
+    let config = config_file(&dir, CONFIG);
+    let mut child = Command::new(BIN)
+        .args(["--config".as_ref(), config.as_os_str(), "--state-dir".as_ref(), dir.state().as_os_str()])
+        .args(["--run-dir".as_ref(), dir.run().as_os_str(), "--watch".as_ref()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let watcher = Watcher(child);
+    let mut log = Log::follow(stderr);
+    let mut summary = String::new();
+    BufReader::new(stdout).read_line(&mut summary).unwrap();
+    assert!(summary.starts_with("cert-provisioner: CA "), "{summary:?}");
+    let mut writes = WriteCounter::watch(&dir.state());
+
+    // Each round: ten events that change no name, 200 ms apart (so they span every second of the
+    // run), then one change that does, waited for: once it is served, the watcher has handled
+    // every event before it too.
+    let rounds = 4;
+    let mut quiet_events = 0;
+    let started = Instant::now();
+    for round in 0..rounds {
+        for i in 0..10 {
+            let public = if i == 3 { "add" } else { "del" };
+            let args: &[&str] = match i % 4 {
+                0 => &["addr", "add", "127.0.0.2/8", "dev", "lo"],
+                1 => &["addr", "del", "127.0.0.2/8", "dev", "lo"],
+                // What a router advertisement does to an autoconfigured address.
+                2 => {
+                    &["-6", "addr", "change", "fd77::2/64", "dev", CAM_IF, "valid_lft", "3600", "preferred_lft", "1800"]
+                }
+                // A public address: the CA may not sign it, so it is never named.
+                _ => &["addr", public, "192.0.2.7/24", "dev", CAM_IF],
+            };
+            ip(args);
+            quiet_events += 1;
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let naming = format!("10.77.1.{}", 10 + round);
+        ip(&["addr", "add", &format!("{naming}/24"), "dev", CAM_IF]);
+        let added = format!("added: [{naming}]");
+        if log.wait_for(Duration::from_secs(30), |l| l.contains("re-minted because") && l.contains(&added)).is_none() {
+            panic!("no re-mint for {naming} 30 s after it was added:\n{}", log.text());
+        }
+    }
+    let elapsed = started.elapsed();
+    let total = writes.count();
+    drop(watcher);
+    let text = log.text();
+    let re_mints = text.lines().filter(|l| l.contains("re-minted because")).count();
+    println!(
+        "address churn: {quiet_events} events that change no name + {rounds} that do, in {:.1} s: {re_mints} re-mints, {total} writes to the state dir {:?}",
+        elapsed.as_secs_f64(),
+        writes.renames
+    );
+    // A busy LAN: at least one event per second that changes no name (router advertisements
+    // refreshing lifetimes, addresses coming and going on other interfaces), as in this run (an
+    // event every 200 ms); a re-mint a day (a new DHCP lease); and the hourly save of the clock
+    // floor that the watcher does by design (longer than this run).
+    let excess = total.saturating_sub(re_mints) as f64;
+    let per_day = excess / elapsed.as_secs_f64() * 86_400.0 + 1.0 + 24.0;
+    println!(
+        "flash writes per day of a busy LAN: {per_day:.0} ({excess} writes beyond the re-mints in {:.1} s of churn, extrapolated to a day, + 1 re-mint + 24 hourly clock saves)",
+        elapsed.as_secs_f64()
+    );
+    assert_eq!(re_mints, rounds, "one re-mint per naming change:\n{text}");
+    assert!(
+        total <= re_mints,
+        "the state dir (flash) was written {total} times for {re_mints} re-mints: {:?}",
+        writes.renames
+    );
 }

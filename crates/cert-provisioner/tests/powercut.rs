@@ -6,7 +6,11 @@
 //! file, and its server certificate verifies against the CA.
 //!
 //! Each kind measures an unkilled run first and spreads the kills over 0..1.5x of it, one in four
-//! over 0..8x (`tests/support/kill_schedule.rs`, microsecond resolution); both "before" and "after" kills must occur. `POWERCUT_ROUNDS` = kills per kind
+//! over 0..8x (`tests/support/kill_schedule.rs`, microsecond resolution). Every tenth kill instead
+//! waits for the commit itself (inotify reports the rename of `ca.crt`, or of `server.pem`) and
+//! strikes at once: what follows the commit (the directory fsync, the clock, the exit) is too short
+//! for random kills to hit reliably. Kills must land on both sides of the commit point, and some
+//! after it while the run was still going (`after_in_window`). `POWERCUT_ROUNDS` = kills per kind
 //! (default 150), `POWERCUT_SEED` replays a run (the seed is printed). SIGKILL proves atomicity
 //! against process death; durability against a real power loss rests on the fsyncs.
 
@@ -16,6 +20,7 @@ mod common;
 #[path = "../../../tests/support/kill_schedule.rs"]
 mod kill_schedule;
 
+use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -64,6 +69,63 @@ fn run_and_kill(dir: &TempDir, config: &Path, delay: Duration) -> bool {
     let _ = child.kill();
     child.wait().unwrap();
     running
+}
+
+/// Every this many rounds, the kill follows the commit instead of a random delay.
+const AT_COMMIT_EVERY: usize = 10;
+
+/// How one round kills the run.
+#[derive(Debug, Clone, Copy)]
+enum Kill {
+    /// This long after the start.
+    After(Duration),
+    /// As soon as `file` is renamed into place in its directory (the commit point).
+    AtCommit { file: &'static str },
+}
+
+/// Runs until the kill, then SIGKILL. True if it was still running.
+fn run_and(dir: &TempDir, config: &Path, kill: Kill) -> bool {
+    match kill {
+        Kill::After(delay) => run_and_kill(dir, config, delay),
+        Kill::AtCommit { file } => run_and_kill_at_commit(dir, config, file),
+    }
+}
+
+/// Runs until `file` is renamed into place, then SIGKILL at once. True if it was still running.
+fn run_and_kill_at_commit(dir: &TempDir, config: &Path, file: &str) -> bool {
+    use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+    let watched = if file == "server.pem" { dir.run() } else { dir.state() };
+    // The provisioner accepts existing directories (on a camera the state dir is a mount point).
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&watched).unwrap();
+    let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC).unwrap();
+    inotify.add_watch(&watched, AddWatchFlags::IN_MOVED_TO).unwrap();
+    let mut child = spawn(dir, config);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    'wait: while Instant::now() < deadline {
+        let mut fds = [nix::poll::PollFd::new(std::os::fd::AsFd::as_fd(&inotify), nix::poll::PollFlags::POLLIN)];
+        let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(100u16));
+        if let Ok(events) = inotify.read_events() {
+            if events.iter().any(|e| e.name.as_deref() == Some(std::ffi::OsStr::new(file))) {
+                break 'wait;
+            }
+        }
+        if child.try_wait().unwrap().is_some() {
+            break; // finished without the commit being seen: counted as not running
+        }
+    }
+    let running = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    child.wait().unwrap();
+    running
+}
+
+/// The kill of round `round`: at the commit of `file` every [`AT_COMMIT_EVERY`] rounds, else random.
+fn kill_for(round: usize, rng: &mut Rng, window: Duration, file: &'static str) -> Kill {
+    if round % AT_COMMIT_EVERY == AT_COMMIT_EVERY - 1 {
+        Kill::AtCommit { file }
+    } else {
+        Kill::After(rng.delay(window))
+    }
 }
 
 /// Whether the first key and the first certificate of a PEM file belong together (openssl).
@@ -135,11 +197,15 @@ fn first_boot_killed_at_random_points_creates_one_whole_ca() {
         (dir, config)
     });
     let mut counts = Counts::default();
+    let mut at_commit = (0, 0);
     for round in 0..rounds(DEFAULT_ROUNDS) {
         let dir = TempDir::new("powercut-firstboot");
         let config = config_file(&dir, json);
-        let delay = rng.delay(window);
-        let running = run_and_kill(&dir, &config, delay);
+        let delay = kill_for(round, &mut rng, window, "ca.crt");
+        let running = run_and(&dir, &config, delay);
+        if matches!(delay, Kill::AtCommit { .. }) {
+            at_commit = (at_commit.0 + 1, at_commit.1 + usize::from(running));
+        }
         counts.kills += 1;
         let state = dir.state();
         let cert = std::fs::read(state.join("ca.crt")).ok();
@@ -165,7 +231,15 @@ fn first_boot_killed_at_random_points_creates_one_whole_ca() {
         };
         check_rerun(&dir, &config, whole.as_deref(), cert.is_none() && key.is_some());
     }
+    println!(
+        "powercut provisioner {kind}: {} kills at the commit, {} of them while it still ran",
+        at_commit.0, at_commit.1
+    );
     counts.finish(&format!("powercut provisioner {kind}"), "while it still ran", seed, window, started);
+    assert!(
+        counts.after_in_window > 0,
+        "{kind}: no kill landed after the commit point while the run went on: {counts:?}"
+    );
 }
 
 #[test]
@@ -189,11 +263,15 @@ fn re_mint_killed_at_random_points_leaves_the_old_or_a_whole_new_certificate() {
     });
     let bundle_path = dir.run().join("server.pem");
     let mut counts = Counts::default();
+    let mut at_commit = (0, 0);
     for round in 1..=rounds(DEFAULT_ROUNDS) {
         let old = read(&bundle_path);
         let config = config_file(&dir, &json(round));
-        let delay = rng.delay(window);
-        let running = run_and_kill(&dir, &config, delay);
+        let delay = kill_for(round, &mut rng, window, "server.pem");
+        let running = run_and(&dir, &config, delay);
+        if matches!(delay, Kill::AtCommit { .. }) {
+            at_commit = (at_commit.0 + 1, at_commit.1 + usize::from(running));
+        }
         counts.kills += 1;
         let now = std::fs::read(&bundle_path).ok();
         assert!(now.is_some(), "round {round} ({delay:?}): neither the old nor a new server.pem");
@@ -215,5 +293,13 @@ fn re_mint_killed_at_random_points_leaves_the_old_or_a_whole_new_certificate() {
         assert!(read(&dir.state().join("ca.crt")) == ca, "round {round}: the CA changed");
         check_rerun(&dir, &config, Some(&ca), false);
     }
+    println!(
+        "powercut provisioner {kind}: {} kills at the commit, {} of them while it still ran",
+        at_commit.0, at_commit.1
+    );
     counts.finish(&format!("powercut provisioner {kind}"), "while it still ran", seed, window, started);
+    assert!(
+        counts.after_in_window > 0,
+        "{kind}: no kill landed after the commit point while the run went on: {counts:?}"
+    );
 }

@@ -137,6 +137,7 @@ impl Enrollment {
     pub fn load(layout: &Layout, from_config: Option<Settings>, host: Arc<dyn Host>) -> (Self, Vec<String>) {
         let path = layout.enrollment();
         let mut warnings = Vec::new();
+        let mut changed = false;
         let mut record = match read_optional(&path) {
             Ok(Some(bytes)) => serde_json::from_slice::<Record>(&bytes).unwrap_or_else(|e| {
                 warnings.push(format!(
@@ -160,6 +161,7 @@ impl Enrollment {
                         record.adopted_config = Some(digest);
                         record.failures = 0;
                         record.not_before_unix = 0;
+                        changed = true;
                     }
                     Err(e) => warnings.push(format!("the configuration's enrollment section is not used: {e}")),
                 }
@@ -174,8 +176,11 @@ impl Enrollment {
             wake: Notify::new(),
             host,
         };
-        if let Err(e) = this.save() {
-            warnings.push(format!("cannot store {}: {e}", this.path.display()));
+        // Written only when the configuration brought something new: no flash write per start.
+        if changed {
+            if let Err(e) = this.save() {
+                warnings.push(format!("cannot store {}: {e}", this.path.display()));
+            }
         }
         (this, warnings)
     }

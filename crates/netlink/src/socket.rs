@@ -136,7 +136,7 @@ impl RouteSocket {
                 Err(Errno::EINTR) => continue,
                 Err(Errno::EAGAIN) => {
                     if !self.wait_readable(Some(deadline))? {
-                        return Err(NetlinkError::Receive(Errno::ETIMEDOUT));
+                        return Err(NetlinkError::NoAnswer(DUMP_TIMEOUT));
                     }
                     continue;
                 }

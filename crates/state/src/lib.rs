@@ -21,6 +21,11 @@ pub const PUBLIC_MODE: u32 = 0o644;
 /// Prefix of temporary files; [`remove_stale_temporaries`] cleans up what a power cut leaves.
 const TEMP_PREFIX: &str = ".tmp-";
 
+/// The largest file [`read_optional`] reads. The camera's own files are a few KiB (an uploaded
+/// chain at most a few hundred); anything larger did not come from this camera (a link to a
+/// device, a file copied over by mistake), and reading it whole could exhaust a camera's memory.
+pub const MAX_STATE_FILE: u64 = 1024 * 1024;
+
 /// Replaces `path` with `contents` atomically and durably, with the given file mode.
 ///
 /// The temporary file is created with `mode` from the start, so a secret is never readable by
@@ -74,16 +79,30 @@ pub fn rename_durable(from: &Path, to: &Path) -> io::Result<()> {
 }
 
 /// Reads a file if it exists, into memory that is wiped when dropped (most state files hold keys).
+/// A file larger than [`MAX_STATE_FILE`] is an error (`FileTooLarge`), not read.
 pub fn read_optional(path: &Path) -> io::Result<Option<Zeroizing<Vec<u8>>>> {
-    let mut file = match File::open(path) {
+    let file = match File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
-    // Sized up front (one byte spare to see the end) so no unwiped smaller buffer is freed.
-    let len = file.metadata()?.len() as usize;
-    let mut contents = Zeroizing::new(Vec::with_capacity(len.saturating_add(1)));
-    io::Read::read_to_end(&mut file, &mut contents)?;
+    let too_large = || {
+        io::Error::new(
+            io::ErrorKind::FileTooLarge,
+            format!("larger than {} KiB: not a camera state file", MAX_STATE_FILE / 1024),
+        )
+    };
+    let len = file.metadata()?.len();
+    if len > MAX_STATE_FILE {
+        return Err(too_large());
+    }
+    // Sized up front (one byte spare to see the end) so no unwiped smaller buffer is freed. The
+    // limit holds for files whose size says 0 too (a device, a file growing while read).
+    let mut contents = Zeroizing::new(Vec::with_capacity(len as usize + 1));
+    io::Read::read_to_end(&mut io::Read::take(file, MAX_STATE_FILE + 1), &mut contents)?;
+    if contents.len() as u64 > MAX_STATE_FILE {
+        return Err(too_large());
+    }
     Ok(Some(contents))
 }
 
@@ -142,7 +161,7 @@ pub fn ensure_dir(dir: &Path, mode: u32) -> io::Result<()> {
     match fs::metadata(dir) {
         Ok(meta) if meta.is_dir() => Ok(()),
         Ok(_) => Err(io::Error::new(
-            io::ErrorKind::AlreadyExists,
+            io::ErrorKind::NotADirectory,
             format!("{} exists but is not a directory", dir.display()),
         )),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -328,7 +347,26 @@ mod tests {
         let file = dir.join("state");
         fs::write(&file, b"").unwrap();
         let err = ensure_dir(&file, 0o700).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotADirectory);
         assert!(err.to_string().contains("not a directory"), "{err}");
+    }
+
+    #[test]
+    fn read_optional_reads_small_files_and_refuses_huge_ones() {
+        let dir = temp_dir("read");
+        assert!(read_optional(&dir.join("absent")).unwrap().is_none());
+        let path = dir.join("clock");
+        fs::write(&path, b"1700000000\n").unwrap();
+        assert_eq!(read_optional(&path).unwrap().unwrap().as_slice(), b"1700000000\n");
+        let exact = vec![b'x'; MAX_STATE_FILE as usize];
+        fs::write(&path, &exact).unwrap();
+        assert_eq!(read_optional(&path).unwrap().unwrap().len(), exact.len());
+        fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"x").unwrap();
+        assert_eq!(read_optional(&path).unwrap_err().kind(), io::ErrorKind::FileTooLarge);
+        // A file whose size says nothing: stopped at the limit, not read to the end of memory.
+        let zero = std::os::unix::fs::symlink("/dev/zero", dir.join("zero"));
+        zero.unwrap();
+        assert_eq!(read_optional(&dir.join("zero")).unwrap_err().kind(), io::ErrorKind::FileTooLarge);
     }
 
     #[test]

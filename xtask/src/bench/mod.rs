@@ -3,11 +3,14 @@
 //! nginx + OpenSSL), prints a table, and with `--check` exits non-zero when a budget is missed.
 //!
 //! Runs in well under five minutes on two cores once the binaries are built: provisioning a few
-//! seconds, handshakes 4 x (warm-up + duration), memory a few seconds, sizes a `strip` each.
+//! seconds, handshakes 4 x (warm-up + duration), memory a few seconds, sizes a `strip` each,
+//! address changes in a network namespace a few seconds (`unshare -rn`: needs root or
+//! unprivileged user namespaces).
 //! Every server started is stopped on success and on failure ([`procs::ChildGuard`]).
 
 mod client;
 mod handshakes;
+mod latency;
 mod memory;
 mod procs;
 mod provisioning;
@@ -27,10 +30,13 @@ use stats::{fmt_bytes, fmt_duration, Stats};
 
 use crate::{root, Result};
 
+pub use latency::{inside as latency_inside, INSIDE_TASK as LATENCY_INSIDE_TASK};
+
 const MIB: u64 = 1024 * 1024;
 const IDLE_RSS_BUDGET: u64 = 4 * MIB;
 const CAMERA_SIZE_BUDGET: u64 = 5 * MIB / 2;
 const PROVISIONING_SPEEDUP_BUDGET: f64 = 10.0;
+const ADDRESS_CHANGE_BUDGET: Duration = Duration::from_secs(1);
 const CONNECTIONS: usize = 200;
 
 #[derive(Debug)]
@@ -417,6 +423,32 @@ pub fn run(args: impl Iterator<Item = String>) -> Result {
             verdict: Verdict::Skipped,
         },
     });
+
+    // 5. Address change to new certificate served, in a network namespace.
+    eprintln!("bench: address changes");
+    let latency_dir = TempDir::new(&std::env::temp_dir(), "latency")?;
+    let latency = latency::measure(&release.join("camera-web"), latency_dir.path())?;
+    println!(
+        "\n5. Address change to new certificate served (network namespace, veth; ip addr add/del, then TLS handshakes every\n   \
+         millisecond until the served certificate says so; start-up: the address added as soon as camera-web wrote its first certificate)"
+    );
+    let mut rows = vec![["", "n", "mean", "median", "p99", "min", "max"].map(String::from).to_vec()];
+    rows.push(stats_row("during start-up", &latency.startup));
+    rows.push(stats_row("address added", &latency.add));
+    rows.push(stats_row("address removed", &latency.remove));
+    print!("{}", table(&rows));
+    for (name, stats) in [
+        ("address change to certificate served, at start-up (max)", &latency.startup),
+        ("address change to certificate served, running (max)", &latency.add),
+        ("address removal to certificate served, running (max)", &latency.remove),
+    ] {
+        budgets.push(Budget {
+            name: name.into(),
+            measured: format!("{} (median {}, n {})", fmt_duration(stats.max), fmt_duration(stats.median), stats.n),
+            limit: format!("< {}", fmt_duration(ADDRESS_CHANGE_BUDGET)),
+            verdict: if stats.max < ADDRESS_CHANGE_BUDGET { Verdict::Pass } else { Verdict::Fail },
+        });
+    }
 
     println!("\nBudgets (design brief), each against a reference measured in this run");
     let mut rows = vec![["budget", "measured", "limit", "verdict"].map(String::from).to_vec()];
