@@ -223,7 +223,11 @@ pub(crate) fn essence(content_type: &str) -> String {
 /// The beginning of a text answer, for an error message.
 pub(crate) fn text_start(body: &[u8]) -> Option<String> {
     let head = &body[..body.len().min(400)];
-    let text = std::str::from_utf8(head).ok()?;
+    // Binary answers get no excerpt; text cut mid-character is fine.
+    if head.iter().filter(|b| b.is_ascii_control() && !b.is_ascii_whitespace()).count() > 2 {
+        return None;
+    }
+    let text = String::from_utf8_lossy(head);
     // HTML error pages: show the text without tags.
     let mut plain = String::new();
     let mut in_tag = false;

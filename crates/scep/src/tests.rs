@@ -692,6 +692,10 @@ fn answers_that_are_not_scep_messages() {
     assert!(matches!(err, ScepError::Malformed { .. }), "{err:?}");
     let err = request.reply.open(&signer, &ca, None, b"").unwrap_err();
     assert!(matches!(err, ScepError::UnexpectedContentType { .. }), "{err:?}");
+    // Binary junk gets no excerpt in the message.
+    let err =
+        request.reply.open(&signer, &ca, Some("application/octet-stream"), &[0x01, 0x02, 0x03, 0x00]).unwrap_err();
+    assert!(matches!(&err, ScepError::UnexpectedContentType { body_start: None, .. }), "{err:?}");
     // The right content type with a body that is not DER: a malformed answer, not a wrong URL.
     let err = request.reply.open(&signer, &ca, Some("application/x-pki-message"), b"oops").unwrap_err();
     assert!(matches!(err, ScepError::Malformed { .. }), "{err:?}");
