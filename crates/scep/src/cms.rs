@@ -1,29 +1,20 @@
 //! The CMS layer of SCEP (RFC 8894 section 3): SignedData around EnvelopedData.
 //!
-//! Encoding uses the `cms` crate's types (our own output, built from trusted values). Decoding of
-//! the server's bytes uses small borrowed `der` structures instead: signatures are checked over
-//! the signed attributes exactly as received, and `SET OF` contents are walked in the order they
-//! came rather than re-sorted (the `SetOfVec` decoder sorts with an insertion sort, quadratic on
-//! hostile input).
+//! Small borrowed `der` structures serve both ways. Decoding the server's bytes with them, the
+//! signature is checked over the signed attributes exactly as received, and `SET OF` contents
+//! are walked in the order they came rather than re-sorted (the `SetOfVec` decoder sorts with an
+//! insertion sort, quadratic on hostile input). Encoding with them, certificates and names go in
+//! as the bytes they are: the `cms` crate's types would decode every certificate and name into
+//! `x509-cert` structures first, which on aarch64-musl cost about 60 KB of code more than these.
 
 use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit};
-use cms::cert::IssuerAndSerialNumber;
-use cms::content_info::{CmsVersion, ContentInfo};
-use cms::enveloped_data::{
-    EncryptedContentInfo, EnvelopedData, KeyTransRecipientInfo, RecipientIdentifier, RecipientInfo, RecipientInfos,
-};
-use cms::signed_data::{
-    CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo, SignerInfos,
-};
-use der::asn1::{AnyRef, ObjectIdentifier, OctetString, OctetStringRef, SetOfVec};
+use der::asn1::{AnyRef, ObjectIdentifier, OctetStringRef};
 use der::{
-    Any, Decode, DecodeValue, Encode, EncodeValue, FixedTag, Header, Length, Reader, Sequence, SliceReader, Tag,
-    Tagged, Writer,
+    Decode, DecodeValue, Encode, EncodeValue, FixedTag, Header, Length, Reader, Sequence, SliceReader, Tag, Tagged,
+    Writer,
 };
 use rand_core::{OsRng, RngCore};
 use rsa::pkcs8::DecodePublicKey;
-use x509_cert::attr::Attribute;
-use x509_cert::spki::{AlgorithmIdentifierOwned, AlgorithmIdentifierRef};
 use zeroize::Zeroizing;
 
 use crate::caps::{ContentCipher, DigestAlgorithm};
@@ -37,19 +28,38 @@ const MAX_SET_ELEMENTS: usize = 32;
 // ---------------------------------------------------------------------------------------------
 // Encoding
 
+/// A signed attribute, as DER.
+#[derive(Debug, Clone)]
+pub(crate) struct Attr(pub Vec<u8>);
+
 /// A signed attribute with one value.
-pub(crate) fn attribute(oid: ObjectIdentifier, value: impl Encode) -> Result<Attribute, ScepError> {
-    let value = Any::from_der(&value.to_der().map_err(ScepError::Encode)?).map_err(ScepError::Encode)?;
-    let values = SetOfVec::try_from(vec![value]).map_err(ScepError::Encode)?;
-    Ok(Attribute { oid, values })
+pub(crate) fn attribute(oid: ObjectIdentifier, value: impl Encode) -> Result<Attr, ScepError> {
+    attribute_values(oid, &[value.to_der().map_err(ScepError::Encode)?])
 }
 
-fn algorithm(oid: ObjectIdentifier, params: Option<Any>) -> AlgorithmIdentifierOwned {
-    AlgorithmIdentifierOwned { oid, parameters: params }
+/// An attribute with the given values (DER each).
+pub(crate) fn attribute_values(oid: ObjectIdentifier, values: &[Vec<u8>]) -> Result<Attr, ScepError> {
+    let values = set_contents(values.to_vec());
+    Ok(Attr(AttributeRef { oid, values: RawSet(&values) }.to_der().map_err(ScepError::Encode)?))
 }
 
-fn null() -> Option<Any> {
-    Some(Any::from(AnyRef::NULL))
+/// The contents of a DER SET OF: the elements' encodings in ascending order (X.690 11.6; whole
+/// TLVs never prefix one another, so byte order is the padded order the rule asks for).
+fn set_contents(mut elements: Vec<Vec<u8>>) -> Vec<u8> {
+    elements.sort();
+    elements.concat()
+}
+
+fn any(der: &[u8]) -> Result<AnyRef<'_>, ScepError> {
+    AnyRef::try_from(der).map_err(ScepError::Encode)
+}
+
+fn to_der(value: &impl Encode) -> Result<Vec<u8>, ScepError> {
+    value.to_der().map_err(ScepError::Encode)
+}
+
+fn content_info(content_type: ObjectIdentifier, content: &[u8]) -> Result<Vec<u8>, ScepError> {
+    to_der(&ContentInfoRef { content_type, content: any(content)? })
 }
 
 /// SignedData (as a ContentInfo) over `content` (the eContent octets, content type id-data),
@@ -60,48 +70,48 @@ pub(crate) fn sign(
     cert: &Cert,
     digest: DigestAlgorithm,
     content: &[u8],
-    extra: Vec<Attribute>,
+    extra: Vec<Attr>,
 ) -> Result<Vec<u8>, ScepError> {
+    let message_digest = cert::digest(digest, content);
     let mut attrs = vec![
-        attribute(oid::CONTENT_TYPE, oid::DATA)?,
-        attribute(
-            oid::MESSAGE_DIGEST,
-            OctetStringRef::new(&cert::digest(digest, content)).map_err(ScepError::Encode)?,
-        )?,
+        attribute(oid::CONTENT_TYPE, oid::DATA)?.0,
+        attribute(oid::MESSAGE_DIGEST, OctetStringRef::new(&message_digest).map_err(ScepError::Encode)?)?.0,
     ];
-    attrs.extend(extra);
-    let signed_attrs = SetOfVec::try_from(attrs).map_err(ScepError::Encode)?;
+    attrs.extend(extra.into_iter().map(|a| a.0));
+    let signed_attrs = set_contents(attrs);
     // The signature covers the attributes' DER with the SET OF tag (RFC 5652 section 5.4).
-    let signature = key.sign(digest, &signed_attrs.to_der().map_err(ScepError::Encode)?)?;
-    let digest_alg = algorithm(cert::digest_oid(digest), None);
-    let sid = IssuerAndSerialNumber::from_der(&cert.issuer_and_serial()?).map_err(ScepError::Encode)?;
-    let signer = SignerInfo {
-        version: CmsVersion::V1,
-        sid: SignerIdentifier::IssuerAndSerialNumber(sid),
-        digest_alg: digest_alg.clone(),
-        signed_attrs: Some(signed_attrs),
-        signature_algorithm: algorithm(oid::RSA_ENCRYPTION, null()),
-        signature: OctetString::new(signature).map_err(ScepError::Encode)?,
+    let signature = key.sign(digest, &set_der(&signed_attrs)?)?;
+    let digest_alg = AlgorithmRef { oid: cert::digest_oid(digest), parameters: None };
+    let sid = cert.issuer_and_serial()?;
+    let signer = to_der(&SignerInfoRef {
+        version: 1,
+        sid: any(&sid)?,
+        digest_alg,
+        signed_attrs: Some(RawSet(&signed_attrs)),
+        signature_algorithm: AlgorithmRef { oid: oid::RSA_ENCRYPTION, parameters: Some(AnyRef::NULL) },
+        signature: OctetStringRef::new(&signature).map_err(ScepError::Encode)?,
         unsigned_attrs: None,
-    };
-    let certificate = x509_cert::Certificate::from_der(&cert.der).map_err(ScepError::Encode)?;
-    let certs =
-        SetOfVec::try_from(vec![cms::cert::CertificateChoices::Certificate(certificate)]).map_err(ScepError::Encode)?;
-    let econtent = Any::new(Tag::OctetString, content).map_err(ScepError::Encode)?;
-    let signed = SignedData {
-        version: CmsVersion::V1,
-        digest_algorithms: SetOfVec::try_from(vec![digest_alg]).map_err(ScepError::Encode)?,
-        encap_content_info: EncapsulatedContentInfo { econtent_type: oid::DATA, econtent: Some(econtent) },
-        certificates: Some(CertificateSet(certs)),
+    })?;
+    let digest_algs = to_der(&digest_alg)?;
+    let signed = to_der(&SignedDataRef {
+        version: 1,
+        digest_algorithms: RawSet(&digest_algs),
+        encap: EncapRef {
+            econtent_type: oid::DATA,
+            econtent: Some(OctetStringRef::new(content).map_err(ScepError::Encode)?),
+        },
+        certificates: Some(RawSet(&cert.der)),
         crls: None,
-        signer_infos: SignerInfos(SetOfVec::try_from(vec![signer]).map_err(ScepError::Encode)?),
-    };
+        signer_infos: RawSet(&signer),
+    })?;
     content_info(oid::SIGNED_DATA, &signed)
 }
 
-fn content_info(content_type: ObjectIdentifier, content: &impl Encode) -> Result<Vec<u8>, ScepError> {
-    let content = Any::from_der(&content.to_der().map_err(ScepError::Encode)?).map_err(ScepError::Encode)?;
-    ContentInfo { content_type, content }.to_der().map_err(ScepError::Encode)
+fn set_der(contents: &[u8]) -> Result<Vec<u8>, ScepError> {
+    let len = Length::try_from(contents.len()).map_err(ScepError::Encode)?;
+    let mut out = to_der(&Header::new(Tag::Set, len).map_err(ScepError::Encode)?)?;
+    out.extend_from_slice(contents);
+    Ok(out)
 }
 
 /// EnvelopedData (as a ContentInfo) of `plaintext` for `recipient`: a fresh content key
@@ -121,25 +131,26 @@ pub(crate) fn envelope(recipient: &Cert, cipher: ContentCipher, plaintext: &[u8]
     OsRng.try_fill_bytes(&mut iv).map_err(|_| ScepError::Random)?;
     let ciphertext = cbc_encrypt(cipher, &key, &iv, plaintext)?;
     let encrypted_key = public.encrypt(&mut OsRng, rsa::Pkcs1v15Encrypt, &key).map_err(|_| ScepError::Random)?;
-    let rid = IssuerAndSerialNumber::from_der(&recipient.issuer_and_serial()?).map_err(ScepError::Encode)?;
-    let ktri = KeyTransRecipientInfo {
-        version: CmsVersion::V0,
-        rid: RecipientIdentifier::IssuerAndSerialNumber(rid),
-        key_enc_alg: algorithm(oid::RSA_ENCRYPTION, null()),
-        enc_key: OctetString::new(encrypted_key).map_err(ScepError::Encode)?,
-    };
-    let iv_param = Any::new(Tag::OctetString, iv).map_err(ScepError::Encode)?;
-    let enveloped = EnvelopedData {
-        version: CmsVersion::V0,
+    let rid = recipient.issuer_and_serial()?;
+    let ktri = to_der(&KeyTransRef {
+        version: 0,
+        rid: any(&rid)?,
+        key_enc_alg: AlgorithmRef { oid: oid::RSA_ENCRYPTION, parameters: Some(AnyRef::NULL) },
+        enc_key: OctetStringRef::new(&encrypted_key).map_err(ScepError::Encode)?,
+    })?;
+    let iv_param = to_der(&OctetStringRef::new(&iv).map_err(ScepError::Encode)?)?;
+    let implicit_0 = Tag::ContextSpecific { constructed: false, number: der::TagNumber::N0 };
+    let enveloped = to_der(&EnvelopedDataRef {
+        version: 0,
         originator_info: None,
-        recip_infos: RecipientInfos(SetOfVec::try_from(vec![RecipientInfo::Ktri(ktri)]).map_err(ScepError::Encode)?),
-        encrypted_content: EncryptedContentInfo {
+        recipient_infos: RawSet(&ktri),
+        encrypted_content_info: EncryptedContentInfoRef {
             content_type: oid::DATA,
-            content_enc_alg: algorithm(alg_oid, Some(iv_param)),
-            encrypted_content: Some(OctetString::new(ciphertext).map_err(ScepError::Encode)?),
+            algorithm: AlgorithmRef { oid: alg_oid, parameters: Some(any(&iv_param)?) },
+            encrypted_content: Some(AnyRef::new(implicit_0, &ciphertext).map_err(ScepError::Encode)?),
         },
         unprotected_attrs: None,
-    };
+    })?;
     content_info(oid::ENVELOPED_DATA, &enveloped)
 }
 
@@ -147,20 +158,15 @@ pub(crate) fn envelope(recipient: &Cert, cipher: ContentCipher, plaintext: &[u8]
 /// send in GetCACert and inside a successful CertRep (tests play the server).
 #[cfg(test)]
 pub(crate) fn degenerate(certs: &[&[u8]]) -> Result<Vec<u8>, ScepError> {
-    let mut set = Vec::new();
-    for der in certs {
-        set.push(cms::cert::CertificateChoices::Certificate(
-            x509_cert::Certificate::from_der(der).map_err(ScepError::Encode)?,
-        ));
-    }
-    let signed = SignedData {
-        version: CmsVersion::V1,
-        digest_algorithms: SetOfVec::new(),
-        encap_content_info: EncapsulatedContentInfo { econtent_type: oid::DATA, econtent: None },
-        certificates: Some(CertificateSet(SetOfVec::try_from(set).map_err(ScepError::Encode)?)),
+    let certs = set_contents(certs.iter().map(|c| c.to_vec()).collect());
+    let signed = to_der(&SignedDataRef {
+        version: 1,
+        digest_algorithms: RawSet(&[]),
+        encap: EncapRef { econtent_type: oid::DATA, econtent: None },
+        certificates: Some(RawSet(&certs)),
         crls: None,
-        signer_infos: SignerInfos(SetOfVec::new()),
-    };
+        signer_infos: RawSet(&[]),
+    })?;
     content_info(oid::SIGNED_DATA, &signed)
 }
 
@@ -251,6 +257,13 @@ impl FixedTag for RawSeq<'_> {
     const TAG: Tag = Tag::Sequence;
 }
 
+/// AlgorithmIdentifier (RFC 5280), borrowed.
+#[derive(Clone, Copy, Sequence)]
+struct AlgorithmRef<'a> {
+    oid: ObjectIdentifier,
+    parameters: Option<AnyRef<'a>>,
+}
+
 #[derive(Sequence)]
 struct ContentInfoRef<'a> {
     content_type: ObjectIdentifier,
@@ -281,10 +294,10 @@ struct SignedDataRef<'a> {
 struct SignerInfoRef<'a> {
     version: u8,
     sid: AnyRef<'a>,
-    digest_alg: AlgorithmIdentifierRef<'a>,
+    digest_alg: AlgorithmRef<'a>,
     #[asn1(context_specific = "0", tag_mode = "IMPLICIT", constructed = "true", optional = "true")]
     signed_attrs: Option<RawSet<'a>>,
-    signature_algorithm: AlgorithmIdentifierRef<'a>,
+    signature_algorithm: AlgorithmRef<'a>,
     signature: OctetStringRef<'a>,
     #[asn1(context_specific = "1", tag_mode = "IMPLICIT", constructed = "true", optional = "true")]
     unsigned_attrs: Option<RawSet<'a>>,
@@ -310,7 +323,7 @@ struct EnvelopedDataRef<'a> {
 #[derive(Sequence)]
 struct EncryptedContentInfoRef<'a> {
     content_type: ObjectIdentifier,
-    algorithm: AlgorithmIdentifierRef<'a>,
+    algorithm: AlgorithmRef<'a>,
     /// `[0] IMPLICIT OCTET STRING`, which BER also allows in constructed form (segments), as Go's
     /// pkcs7 (scepserver) writes it: read by [`encrypted_content`].
     encrypted_content: Option<AnyRef<'a>>,
@@ -341,7 +354,7 @@ fn encrypted_content(field: Option<AnyRef<'_>>) -> Result<Vec<u8>, ScepError> {
 struct KeyTransRef<'a> {
     version: u8,
     rid: AnyRef<'a>,
-    key_enc_alg: AlgorithmIdentifierRef<'a>,
+    key_enc_alg: AlgorithmRef<'a>,
     enc_key: OctetStringRef<'a>,
 }
 
@@ -715,8 +728,8 @@ mod tests {
     fn duplicate_attributes_are_refused() {
         let a = attribute(oid::SCEP_SENDER_NONCE, OctetStringRef::new(&[1; 16]).unwrap()).unwrap();
         let b = attribute(oid::SCEP_SENDER_NONCE, OctetStringRef::new(&[2; 16]).unwrap()).unwrap();
-        let mut contents = a.to_der().unwrap();
-        contents.extend(b.to_der().unwrap());
+        let mut contents = a.0.clone();
+        contents.extend(b.0);
         assert!(matches!(parse_attributes(&contents), Err(ScepError::DuplicateAttribute("senderNonce"))));
     }
 }

@@ -5,7 +5,6 @@ use std::sync::OnceLock;
 
 use der::asn1::{OctetStringRef, PrintableStringRef, Utf8StringRef};
 use der::{Decode, Encode};
-use x509_cert::attr::Attribute;
 use zeroize::Zeroizing;
 
 use crate::cert::Cert;
@@ -118,7 +117,7 @@ struct Reply {
     recipient_nonce: Option<Vec<u8>>,
     digest: DigestAlgorithm,
     content: Vec<u8>,
-    extra: Vec<Attribute>,
+    extra: Vec<cms::Attr>,
 }
 
 impl Reply {
@@ -408,12 +407,8 @@ fn unknown_attributes_are_ignored_whatever_their_shape() {
     let (signer, _, request) = enrollment(1, &cas, Algorithms::RECOMMENDED);
     let recv = server_receive(&ca, &request.der);
     let odd = der::asn1::ObjectIdentifier::new_unwrap("1.3.6.1.4.1.311.13.2.3");
-    let values = der::asn1::SetOfVec::try_from(vec![
-        der::Any::from(der::asn1::AnyRef::NULL),
-        der::Any::new(der::Tag::Utf8String, b"two".to_vec()).unwrap(),
-    ])
-    .unwrap();
-    let reply = Reply { extra: vec![Attribute { oid: odd, values }], status: "3", ..Reply::to(&recv) };
+    let values = [vec![0x05, 0x00], Utf8StringRef::new("two").unwrap().to_der().unwrap()];
+    let reply = Reply { extra: vec![cms::attribute_values(odd, &values).unwrap()], status: "3", ..Reply::to(&recv) };
     assert_eq!(request.reply.open(&signer, &cas, None, &reply.signed_by(&ca.key, &ca.cert)).unwrap(), CertRep::Pending);
 }
 
