@@ -720,3 +720,58 @@ fn the_fuzz_entry_point_survives_damaged_answers() {
     crate::fuzzing::parse_untrusted(&cms::degenerate(&[&cert]).unwrap());
     crate::fuzzing::parse_untrusted(&request.der);
 }
+
+/// A second implementation reads what we send: OpenSSL verifies the PKCSReq's signature (and so
+/// its messageDigest and attribute encoding), decrypts the envelope with the CA's key to the
+/// very request, and sees the SCEP attributes.
+#[test]
+fn openssl_verifies_and_decrypts_our_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, bytes: &[u8]| std::fs::write(dir.path().join(name), bytes).unwrap();
+    let pem = |label: &str, der: &[u8]| {
+        use base64ct::{Base64, Encoding};
+        let b64 = Base64::encode_string(der);
+        let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
+        format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
+    };
+    let openssl = |args: &str| {
+        let out = std::process::Command::new("openssl")
+            .args(args.split_whitespace())
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let ca = TestCa::new(key(0), "Test CA");
+    write("ca.pem", pem("CERTIFICATE", &ca.cert.der).as_bytes());
+    write("ca.key", pem("PRIVATE KEY", ca.key.pkcs8_der()).as_bytes());
+    let cas = ca.ca_certs();
+    for algs in [
+        Algorithms::RECOMMENDED,
+        Algorithms { digest: DigestAlgorithm::Sha1, cipher: ContentCipher::Des3Cbc },
+        Algorithms { digest: DigestAlgorithm::Sha512, cipher: ContentCipher::Aes256Cbc },
+    ] {
+        let (_, csr, request) = enrollment(1, &cas, algs);
+        write("req.der", &request.der);
+        let (ok, out) = openssl("cms -verify -noverify -binary -inform DER -in req.der -out env.der");
+        assert!(ok && out.contains("Verification successful"), "{algs}: {out}");
+        let (ok, out) =
+            openssl("cms -decrypt -binary -inform DER -in env.der -recip ca.pem -inkey ca.key -out csr.der");
+        assert!(ok, "{algs}: {out}");
+        assert_eq!(std::fs::read(dir.path().join("csr.der")).unwrap(), csr.as_slice(), "{algs}");
+        let (ok, out) = openssl("cms -cmsout -print -inform DER -in req.der");
+        assert!(ok, "{out}");
+        assert!(out.contains("2.16.840.1.113733.1.9.2") && out.contains("PRINTABLESTRING:19"), "{out}");
+        assert!(out.contains(&format!("PRINTABLESTRING:{}", request.reply.poll.transaction_id)), "{out}");
+
+        // The same message with one signature bit changed: OpenSSL refuses it too.
+        let mut bad = request.der.clone();
+        *bad.last_mut().unwrap() ^= 1;
+        write("bad.der", &bad);
+        let (ok, _) = openssl("cms -verify -noverify -binary -inform DER -in bad.der -out x");
+        assert!(!ok);
+    }
+}
