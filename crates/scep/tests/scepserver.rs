@@ -272,8 +272,18 @@ fn enrollment_with_the_right_challenge_gives_a_verifiable_certificate() {
     let issued = issued(rep, &server);
     check_issued(&issued.certificate, signer.key(), "cam-lobby");
     openssl_verify(&server, &issued.certificate, server.depot.path());
-    // scepserver 2.1.0 signs its CertRep with SHA-1 and sends the chain with the certificate.
+    // scepserver 2.1.0 signs its CertRep with SHA-1, and the envelope holds the issued
+    // certificate alone (the CA comes from GetCACert).
     assert_eq!(issued.reply_digest, DigestAlgorithm::Sha1);
+    assert!(issued.chain.is_empty());
+    // What scepserver 2.1.0 puts in every certificate (depot/signer.go): keyUsage
+    // digitalSignature and extendedKeyUsage clientAuth only, no serverAuth. camera-upload's
+    // validation refuses such a certificate for the web server; this records the fact.
+    let (_, cert) = X509Certificate::from_der(&issued.certificate).expect("parse");
+    let eku = cert.extended_key_usage().expect("EKU parses").expect("EKU present").value;
+    assert!(eku.client_auth && !eku.server_auth);
+    let ku = cert.key_usage().expect("KU parses").expect("KU present").value;
+    assert!(ku.digital_signature() && !ku.key_encipherment());
 }
 
 #[test]
