@@ -48,6 +48,8 @@ const APT_TOOLS: &[(&str, &str)] = &[
     ("pebble", "pebble"),
     ("pebble-challtestsrv", "pebble"),
     ("scepserver", "scep"),
+    // micromdm's SCEP library, built into a SCEP server issuing server certificates (tests/enrollment).
+    ("/usr/share/gocode/src/github.com/micromdm/scep/server/service.go", "golang-github-micromdm-scep-dev"),
 ];
 
 /// PyPI tools, by the module that shows each is present (pinned: the tests read their output).

@@ -492,6 +492,17 @@ impl Certificates {
             .map(|i| InstallerSummary { origin: i.origin.clone(), info: i.served.info.clone() })
     }
 
+    /// The installer's certificate (leaf DER) and key, read from disk, if it has `origin`.
+    pub fn installer_credentials(&self, origin: &Origin) -> Option<(Vec<u8>, Zeroizing<Vec<u8>>)> {
+        if self.lock().installer.as_ref().map(|i| &i.origin) != Some(origin) {
+            return None;
+        }
+        let text = read_optional(&self.layout.uploaded_bundle()).ok()??;
+        let key = camera_pki::pem::pkcs8_key(&text).ok()??;
+        let leaf = camera_pki::pem::certificates(&text).ok()?.into_iter().next()?;
+        Some((leaf, key))
+    }
+
     /// The leaf new handshakes get.
     pub fn served_info(&self) -> CertificateInfo {
         self.lock().active(now_signed()).1.info.clone()

@@ -93,6 +93,10 @@ impl Host for WebHost {
         self
     }
 
+    fn enrolled_credentials(&self, protocol: &str) -> Option<(Vec<u8>, zeroize::Zeroizing<Vec<u8>>)> {
+        self.certs.installer_credentials(&Origin::Enrolled(protocol.to_owned()))
+    }
+
     fn event(&self, kind: EventKind, message: String) {
         log::info(&format!("camera-web: enrollment: {message}"));
         if let Err(e) = self.events.record(kind, None::<IpAddr>, message) {

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use camera_testns::{in_private_netns, ip, NetnsSetup};
 use common::pebble::{Pebble, PebbleSpec};
+use common::scep::ScepServer;
 use common::*;
 use serde_json::{json, Value};
 
@@ -24,7 +25,9 @@ const CONFIG: &str = r#"{"camera": {"hostname": "testcam"}}"#;
 /// a trust file holding both the camera CA and Pebble's root, so curl follows the switch.
 struct Site {
     camera: Camera,
-    pebble: Pebble,
+    /// The site's CA: Pebble (ACME) or a SCEP server.
+    pebble: Option<Pebble>,
+    scep: Option<ScepServer>,
     trust: PathBuf,
 }
 
@@ -32,6 +35,23 @@ impl Site {
     fn start(spec: PebbleSpec, config: &str) -> Self {
         let spec = PebbleSpec { http_port: HTTP_PORT, tls_port: HTTPS_PORT, ..spec };
         let pebble = Pebble::start(&spec);
+        let root = pebble.root_pem();
+        let mut site = Self::with_camera(config, &root);
+        site.pebble = Some(pebble);
+        site
+    }
+
+    fn with_scep(scep: ScepServer, config: &str) -> Self {
+        let mut site = Self::with_camera(config, &scep.ca_pem.clone());
+        site.scep = Some(scep);
+        site
+    }
+
+    fn pebble(&self) -> &Pebble {
+        self.pebble.as_ref().unwrap()
+    }
+
+    fn with_camera(config: &str, issuer_root_pem: &str) -> Self {
         let camera = Camera::start_listening(
             TempDir::new("enroll"),
             config,
@@ -40,9 +60,9 @@ impl Site {
         );
         let trust = camera.dir.path().join("trust.pem");
         let mut pem = std::fs::read(camera.ca_path()).unwrap();
-        pem.extend(pebble.root_pem().as_bytes());
+        pem.extend(issuer_root_pem.as_bytes());
         std::fs::write(&trust, pem).unwrap();
-        let site = Self { camera, pebble, trust };
+        let site = Self { camera, pebble: None, scep: None, trust };
         let (status, body) = site.call(
             &["-X", "POST", "-H", "Content-Type: application/json", "-d"],
             "/api/v1/setup",
@@ -85,7 +105,7 @@ impl Site {
     }
 
     fn acme(&self, challenges: &[&str]) -> Value {
-        json!({"protocol": "acme", "url": self.pebble.directory, "trust": self.pebble.tls_ca_pem, "challenge_types": challenges})
+        json!({"protocol": "acme", "url": self.pebble().directory, "trust": self.pebble().tls_ca_pem, "challenge_types": challenges})
     }
 
     /// Waits until the served certificate is an enrolled one other than `previous`; returns the status.
@@ -97,10 +117,10 @@ impl Site {
         });
         got.unwrap_or_else(|| {
             panic!(
-                "{why}: no enrolled certificate; enrollment: {}\ncamera log:\n{}\npebble log:\n{}",
+                "{why}: no enrolled certificate; enrollment: {}\ncamera log:\n{}\nCA log:\n{}",
                 self.get("/api/v1/enrollment"),
                 self.camera.log_text(),
-                self.pebble.log()
+                self.pebble.as_ref().map(Pebble::log).or(self.scep.as_ref().map(ScepServer::log)).unwrap_or_default()
             )
         })
     }
@@ -120,10 +140,15 @@ impl Site {
         })
     }
 
-    /// The served chain, verified by openssl against Pebble's root only, for `address`.
+    /// The served chain, verified by openssl against the site CA's root only, for `address`.
     fn verify_served(&self, address: &str) {
-        let root = self.camera.dir.path().join("pebble-root.pem");
-        std::fs::write(&root, self.pebble.root_pem()).unwrap();
+        let root = self.camera.dir.path().join("site-root.pem");
+        let pem = match (&self.pebble, &self.scep) {
+            (Some(pebble), _) => pebble.root_pem(),
+            (None, Some(scep)) => scep.ca_pem.clone(),
+            (None, None) => unreachable!("a site has a CA"),
+        };
+        std::fs::write(&root, pem).unwrap();
         let target =
             if address.contains(':') { format!("[{address}]:{HTTPS_PORT}") } else { format!("{address}:{HTTPS_PORT}") };
         let out = Command::new("openssl")
@@ -290,7 +315,7 @@ fn an_enrolled_certificate_that_expires_with_no_successor_gives_way_to_the_camer
     let mut site = Site::start(spec, CONFIG);
     site.configure(site.acme(&["http-01"]));
     let enrolled = site.wait_enrolled(None, "enrollment");
-    site.pebble.stop();
+    site.pebble.as_mut().unwrap().stop();
     let fell_back = wait_for(Duration::from_secs(40), || {
         let now = site.get("/api/v1/certificate");
         (now["source"] == "device").then_some(now)
@@ -314,4 +339,71 @@ fn an_enrolled_certificate_that_expires_with_no_successor_gives_way_to_the_camer
     let events = site.get("/api/v1/events").to_string();
     assert!(events.contains("certificate_expired") && events.contains("enrollment_failed"), "{events}");
     assert_ne!(fell_back["certificate"]["sha256"], enrolled["certificate"]["sha256"]);
+}
+
+const SCEP_PORT: u16 = 5080;
+const CHALLENGE: &str = "site-scep-challenge-1";
+
+fn scep_settings(site: &Site, challenge: &str) -> Value {
+    json!({"protocol": "scep", "url": site.scep.as_ref().unwrap().url, "challenge": challenge, "subject": {"CN": "testcam"}})
+}
+
+/// SCEP with micromdm's SCEP library issuing server certificates: enrolled and served (verified by
+/// openssl against the SCEP CA only), the CA pinned on first use; an added address leads to a
+/// RenewalReq signed with the certificate in service, and the new certificate names it.
+#[test]
+fn scep_enrolls_serves_and_renews() {
+    if !in_private_netns("scep_enrolls_serves_and_renews", &NetnsSetup::default()) {
+        return;
+    }
+    let scep = ScepServer::issuing_server_certificates(CHALLENGE, SCEP_PORT, Duration::from_secs(3600));
+    let site = Site::with_scep(scep, CONFIG);
+    let (status, state) = site.configure(scep_settings(&site, CHALLENGE));
+    assert_eq!(status, 200, "{state}");
+    let first = site.wait_enrolled(None, "SCEP enrollment");
+    let names = Site::names(&first);
+    for name in ["10.77.0.2", "fd77::2", "testcam.local"] {
+        assert!(names.contains(&name.to_owned()), "{name} missing from {names:?}");
+    }
+    site.verify_served("10.77.0.2");
+    let state = site.get("/api/v1/enrollment");
+    let pinned = state["scep_ca_sha256"].as_str().unwrap().to_owned();
+    assert_eq!(pinned.len(), 95, "{state}");
+    assert!(!state.to_string().contains(CHALLENGE), "the challenge is never shown: {state}");
+
+    ip(&["addr", "add", "10.77.0.3/24", "dev", "cam0"]);
+    let renewed = site.wait_enrolled(first["certificate"]["sha256"].as_str(), "after an added address");
+    assert!(Site::names(&renewed).contains(&"10.77.0.3".to_owned()), "{renewed}");
+    site.verify_served("10.77.0.3");
+    assert!(
+        site.camera.log_text().contains("RenewalReq"),
+        "the second request is a renewal:\n{}",
+        site.camera.log_text()
+    );
+}
+
+/// Debian's scepserver 2.1.0 as packaged: a wrong challenge is refused with the server's reason;
+/// with the right one it issues a certificate, which is for TLS clients only (clientAuth): the
+/// camera does not serve it, says why, and keeps its own.
+#[test]
+fn scep_with_debians_scepserver_refuses_a_wrong_challenge_and_a_client_only_certificate() {
+    if !in_private_netns(
+        "scep_with_debians_scepserver_refuses_a_wrong_challenge_and_a_client_only_certificate",
+        &NetnsSetup::default(),
+    ) {
+        return;
+    }
+    let scep = ScepServer::debian(CHALLENGE, SCEP_PORT);
+    let site = Site::with_scep(scep, CONFIG);
+    let own = site.get("/api/v1/certificate")["certificate"]["sha256"].clone();
+    let mut last = String::new();
+    site.configure(scep_settings(&site, "not-the-challenge"));
+    let sentence = site.wait_failure(&mut last);
+    assert!(sentence.contains("challenge password is wrong"), "{sentence}");
+    site.configure(scep_settings(&site, CHALLENGE));
+    let sentence = site.wait_failure(&mut last);
+    assert!(sentence.contains("not installed") && sentence.to_lowercase().contains("server"), "{sentence}");
+    let now = site.get("/api/v1/certificate");
+    assert_eq!((now["source"].as_str(), &now["certificate"]["sha256"]), (Some("device"), &own), "{now}");
+    assert!(!site.camera.log_text().contains(CHALLENGE), "the challenge is in the log");
 }

@@ -87,7 +87,7 @@ pub(crate) async fn enroll(
     let installed = host
         .install(&issued.chain, pending.key.pkcs8_der(), "acme")
         .map_err(|e| Failure::new(format!("the issued certificate was not installed: {e}")))?;
-    Ok(Done { installed, account_url: Some(issued.account_url) })
+    Ok(Done { installed, account_url: Some(issued.account_url), scep_ca: None, how: "by an ACME order" })
 }
 
 fn capitalised(sentence: &str) -> String {

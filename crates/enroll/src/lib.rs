@@ -47,6 +47,9 @@ pub trait Host: Send + Sync + 'static {
     fn install(&self, chain: &[Vec<u8>], key_pkcs8: &[u8], protocol: &'static str) -> Result<Installed, String>;
     /// Answers ACME challenges on the camera's ports.
     fn responder(&self) -> &dyn camera_acme::ChallengeResponder;
+    /// The enrolled certificate in service (leaf DER) and its key, if it came by `protocol`:
+    /// a SCEP renewal is signed with them.
+    fn enrolled_credentials(&self, protocol: &str) -> Option<(Vec<u8>, Zeroizing<Vec<u8>>)>;
     /// A security event (never a secret).
     fn event(&self, kind: EventKind, message: String);
 }
@@ -68,6 +71,9 @@ struct Record {
     /// adopted again while an unchanged one does not undo a DELETE.
     adopted_config: Option<String>,
     account_url: Option<String>,
+    /// SHA-256 of the SCEP server's CA, pinned at the first enrollment (checked on every later one
+    /// when no trust anchor is configured).
+    scep_ca_sha256: Option<String>,
     last_attempt: Option<Attempt>,
     failures: u32,
     /// No attempt before this time (seconds since the epoch): the backoff.
@@ -89,6 +95,9 @@ pub struct Status {
     pub next_attempt_unix: Option<u64>,
     /// The enrolled certificate in service, if any.
     pub certificate: Option<EnrolledCertificate>,
+    /// SCEP: the fingerprint of the server's CA, as the camera saw it at the first enrollment
+    /// (compare it with the CA's, out of band, when no trust anchor is configured).
+    pub scep_ca_sha256: Option<String>,
 }
 
 /// The enrolled certificate in service.
@@ -221,6 +230,7 @@ impl Enrollment {
             last_attempt: record.last_attempt,
             failures: record.failures,
             next_attempt_unix: next,
+            scep_ca_sha256: record.scep_ca_sha256.clone(),
             certificate: installed.map(|i| EnrolledCertificate {
                 renew_at_unix: schedule::renew_at(&i),
                 not_before_unix: i.not_before_unix,
@@ -239,6 +249,7 @@ impl Enrollment {
             let same_server = record.settings.as_ref().is_some_and(|s| s.url() == settings.url());
             if !same_server {
                 record.account_url = None;
+                record.scep_ca_sha256 = None;
             }
             record.settings = Some(settings);
             record.failures = 0;
@@ -304,15 +315,16 @@ impl Enrollment {
             settings.protocol(),
             settings.url()
         )));
-        let account_url = self.record().account_url.clone();
+        let (account_url, pinned) = {
+            let record = self.record();
+            (record.account_url.clone(), record.scep_ca_sha256.clone())
+        };
+        let progress = |s: String| self.set_progress(Some(s));
         let outcome = match settings {
             Settings::Acme(acme) => {
-                acme::enroll(acme, names, &self.account_key_path, account_url, &*self.host, &|s| {
-                    self.set_progress(Some(s))
-                })
-                .await
+                acme::enroll(acme, names, &self.account_key_path, account_url, &*self.host, &progress).await
             }
-            Settings::Scep(scep) => scep::enroll(scep, names, &*self.host, &|s| self.set_progress(Some(s))).await,
+            Settings::Scep(scep) => scep::enroll(scep, names, pinned, &*self.host, &progress).await,
         };
         let now = now_unix();
         let event = {
@@ -323,12 +335,14 @@ impl Enrollment {
                 Ok(done) => {
                     if current {
                         record.account_url = done.account_url.or(record.account_url.take());
+                        record.scep_ca_sha256 = done.scep_ca.or(record.scep_ca_sha256.take());
                     }
                     record.failures = 0;
                     record.not_before_unix = 0;
                     let message = format!(
-                        "The {} server issued a certificate for {} (valid until {}); it is served.",
+                        "The {} server issued a certificate {} for {} (valid until {}); it is served.",
                         settings.protocol(),
+                        done.how,
                         done.installed.names.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
                         rfc3339(done.installed.not_after_unix)
                     );
@@ -363,6 +377,10 @@ impl Enrollment {
 struct Done {
     installed: Installed,
     account_url: Option<String>,
+    /// SCEP: the server's CA fingerprint (pinned when no trust anchor is configured).
+    scep_ca: Option<String>,
+    /// How it was asked for, for the record (e.g. "by a renewal request (RenewalReq)").
+    how: &'static str,
 }
 
 /// A failed enrollment: a sentence, and how long the server asked to wait.

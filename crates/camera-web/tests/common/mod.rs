@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod pebble;
+pub mod scep;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
