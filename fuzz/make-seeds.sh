@@ -17,7 +17,7 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK"
 
-for t in upload multipart json_bodies csr_subject config netlink; do
+for t in upload multipart json_bodies csr_subject config netlink acme scep enrollment; do
     mkdir -p "$CORPUS/$t"
     rm -f "$CORPUS/$t"/seed-*
 done
@@ -258,5 +258,56 @@ with open(f"{out}/seed-deladdr-notification", "wb") as f:
 with open(f"{out}/seed-error", "wb") as f:
     f.write(struct.pack("=IHHIIi", 36, 2, 0, 1, 0, -16) + bytes(16))
 EOF
+
+# ---------- ACME answers (RFC 8555 section 7 shapes, as Pebble sends them) ----------
+
+A="$CORPUS/acme"
+cat > "$A/seed-directory" <<'JSON'
+{"keyChange":"https://ca.site.home.arpa/rollover-account-key","meta":{"externalAccountRequired":true,"termsOfService":"data:text/plain,Do%20what%20thou%20wilt"},"newAccount":"https://ca.site.home.arpa/sign-me-up","newNonce":"https://ca.site.home.arpa/nonce-plz","newOrder":"https://ca.site.home.arpa/order-plz","revokeCert":"https://ca.site.home.arpa/revoke-cert"}
+JSON
+cat > "$A/seed-account" <<'JSON'
+{"status":"valid","contact":["mailto:cameras@site.home.arpa"],"orders":"https://ca.site.home.arpa/list-orderz/1","key":{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}}
+JSON
+cat > "$A/seed-order" <<'JSON'
+{"status":"pending","expires":"2027-01-15T00:00:00Z","identifiers":[{"type":"ip","value":"192.168.1.120"},{"type":"ip","value":"fd00::120"},{"type":"dns","value":"cam-lobby.local"}],"finalize":"https://ca.site.home.arpa/finalize-order/x","authorizations":["https://ca.site.home.arpa/authZ/a","https://ca.site.home.arpa/authZ/b"],"certificate":"https://ca.site.home.arpa/certZ/c"}
+JSON
+cat > "$A/seed-authorization" <<'JSON'
+{"status":"pending","identifier":{"type":"ip","value":"192.168.1.120"},"challenges":[{"type":"http-01","url":"https://ca.site.home.arpa/chalZ/1","token":"DGyRejmCefe7v4NfDGDKfA","status":"pending"},{"type":"tls-alpn-01","url":"https://ca.site.home.arpa/chalZ/2","token":"evaGxfADs6pSRb2LAv9IZf17Dt3juxGJ-PCt92wr-oA","status":"pending"}],"expires":"2027-01-15T00:00:00Z"}
+JSON
+cat > "$A/seed-challenge" <<'JSON'
+{"type":"http-01","url":"https://ca.site.home.arpa/chalZ/1","token":"DGyRejmCefe7v4NfDGDKfA","status":"invalid","error":{"type":"urn:ietf:params:acme:error:connection","detail":"connection refused","status":400}}
+JSON
+cat > "$A/seed-problem" <<'JSON'
+{"type":"urn:ietf:params:acme:error:rejectedIdentifier","detail":"Order included an identifier for which issuance is forbidden by policy","status":400,"subproblems":[{"type":"urn:ietf:params:acme:error:rejectedIdentifier","detail":"blocked","identifier":{"type":"dns","value":"blocked.home.arpa"}}]}
+JSON
+cat ec.crt inter.crt > "$A/seed-chain.pem"
+
+# ---------- SCEP answers (Debian's scepserver, on loopback) and a CMS SignedData ----------
+
+S="$CORPUS/scep"
+scepserver ca -init -keySize 2048 -depot scepdepot >/dev/null
+scepserver -depot scepdepot -port 18981 -challenge seed >scepserver.log 2>&1 &
+SCEP_PID=$!
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:18981/scep?operation=GetCACaps" -o "$S/seed-getcacaps" && break; sleep 0.1; done
+curl -sf "http://127.0.0.1:18981/scep?operation=GetCACert" -o "$S/seed-getcacert"
+kill "$SCEP_PID"
+openssl cms -sign -binary -nodetach -in ec.crt -signer inter.crt -inkey inter.key -outform DER -out "$S/seed-signed-data.der"
+openssl crl2pkcs7 -nocrl -certfile inter.crt -outform DER -out "$S/seed-degenerate.p7b"
+
+# ---------- enrollment settings ----------
+
+E="$CORPUS/enrollment"
+printf '%s' '{"protocol":"acme","url":"http://10.0.0.9:14000/dir","challenge_types":["http-01"]}' > "$E/seed-acme-http"
+python3 - "$E" root.crt <<'PY'
+import json, sys
+out, ca = sys.argv[1], open(sys.argv[2]).read()
+json.dump({"protocol": "acme", "url": "https://ca.site.home.arpa/acme/directory", "trust": ca,
+           "eab": {"kid": "kid-1", "hmac_key": "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W"},
+           "challenge_types": ["tls-alpn-01", "http-01"], "key_type": "rsa-2048", "contact": ["mailto:a@site.home.arpa"]},
+          open(f"{out}/seed-acme-full", "w"))
+json.dump({"protocol": "scep", "url": "https://ca.site.home.arpa/certsrv/mscep/mscep.dll", "trust": ca,
+           "challenge": "0123456789ABCDEF", "subject": {"CN": "cam-lobby", "O": "Site", "OU": "Cameras"}},
+          open(f"{out}/seed-scep", "w"))
+PY
 
 du -sh "$CORPUS" "$FUZZ/data"

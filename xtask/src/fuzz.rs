@@ -24,6 +24,9 @@ const TARGETS: &[(&str, usize)] = &[
     ("csr_subject", 2048),
     ("config", 4096),
     ("netlink", 8192),
+    ("acme", 8192),
+    ("scep", 16 * 1024),
+    ("enrollment", 4096),
 ];
 
 /// Seconds per target in `cargo xtask test` (six targets: three minutes plus the build).
