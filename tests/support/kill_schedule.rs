@@ -91,5 +91,9 @@ impl Counts {
         );
         assert!(self.before > 0, "{label}: no kill landed before the commit point: {self:?}");
         assert!(self.after > 0, "{label}: no kill landed after the commit point: {self:?}");
+        assert!(
+            self.after_in_window > 0,
+            "{label}: no kill landed between the commit point and the end of the operation ({in_window}): {self:?}"
+        );
     }
 }

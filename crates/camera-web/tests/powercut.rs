@@ -9,7 +9,9 @@
 //! Each kind first measures how long its operation takes, then spreads the kills over 0..1.5x of
 //! that, one in four over 0..8x (`tests/support/kill_schedule.rs`, microsecond resolution), so some
 //! land before the commit point and some after;
-//! both must happen for every kind, which shows the kills really hit the window.
+//! both must happen for every kind, which shows the kills really hit the window. Every tenth kill
+//! of an API operation waits for the commit itself (inotify reports the rename or unlink) and
+//! strikes at once, so kills after the commit but before the answer are never left to chance.
 //!
 //! `POWERCUT_ROUNDS` = kills per kind (default 100, four kinds); `POWERCUT_SEED` replays a run (the
 //! seed is printed). SIGKILL proves the rename protocol is atomic against process death; it does
@@ -31,6 +33,68 @@ use kill_schedule::{rounds, Counts, Rng};
 
 const CONFIG: &str = r#"{"camera": {"loopback": true}}"#;
 const DEFAULT_ROUNDS: usize = 100;
+
+/// Every this many rounds the kill follows the commit itself instead of a random delay: what
+/// comes after the rename (directory fsync, the swap, the answer) is too short for random kills
+/// to hit reliably, least of all at the fewer rounds run under qemu-user.
+const AT_COMMIT_EVERY: usize = 10;
+
+/// What the commit point of an operation looks like in the state directory.
+#[derive(Clone, Copy)]
+enum Commit {
+    /// `name` renamed into place (a write).
+    Renamed(&'static str),
+    /// `name` unlinked (a restore).
+    Removed(&'static str),
+}
+
+/// Watches the state directory for `commit`; call [`CommitWatch::wait`] after starting the operation.
+struct CommitWatch {
+    inotify: nix::sys::inotify::Inotify,
+    commit: Commit,
+}
+
+impl CommitWatch {
+    fn new(state: &Path, commit: Commit) -> Self {
+        use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+        let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC).unwrap();
+        let mask = match commit {
+            Commit::Renamed(_) => AddWatchFlags::IN_MOVED_TO,
+            Commit::Removed(_) => AddWatchFlags::IN_DELETE,
+        };
+        inotify.add_watch(state, mask).unwrap();
+        Self { inotify, commit }
+    }
+
+    /// Returns as soon as the commit happened (true), or after `limit` (false).
+    fn wait(&self, limit: Duration) -> bool {
+        let name = match self.commit {
+            Commit::Renamed(n) | Commit::Removed(n) => n,
+        };
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            let mut fds =
+                [nix::poll::PollFd::new(std::os::fd::AsFd::as_fd(&self.inotify), nix::poll::PollFlags::POLLIN)];
+            let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(10u16));
+            if let Ok(events) = self.inotify.read_events() {
+                if events.iter().any(|e| e.name.as_ref().is_some_and(|n| n == name)) {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+}
+
+/// Waits for the kill: a random delay, or every [`AT_COMMIT_EVERY`] rounds the commit itself.
+fn wait_to_kill(round: usize, watch: Option<&CommitWatch>, delay: Duration, window: Duration) {
+    match watch {
+        Some(watch) if round % AT_COMMIT_EVERY == AT_COMMIT_EVERY - 1 => {
+            assert!(watch.wait(window * 20 + Duration::from_secs(5)), "round {round}: the commit never came");
+        }
+        _ => std::thread::sleep(delay),
+    }
+}
 
 fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
@@ -334,8 +398,13 @@ fn upload_or_restore(op: Op, kind: &str) {
             _ => restore_args(&cam),
         };
         let delay = rng.delay(window);
+        let commit = match op {
+            Op::Upload => Commit::Renamed("uploaded.pem"),
+            Op::Restore => Commit::Removed("uploaded.pem"),
+        };
+        let watch = CommitWatch::new(&cam.dir.path().join("state"), commit);
         let op_thread = in_thread(inst.trust.clone(), args);
-        std::thread::sleep(delay);
+        wait_to_kill(round, Some(&watch), delay, window);
         let dir = cam.stop();
         let reply = op_thread.join().unwrap();
         counts.kills += 1;
@@ -436,8 +505,9 @@ fn csr_creation_killed_at_random_points_leaves_the_old_or_the_new_request() {
     for round in 0..rounds(DEFAULT_ROUNDS) {
         let old = read_opt(&cam.dir.path().join("state/pending-csr.pem"));
         let delay = rng.delay(window);
+        let watch = CommitWatch::new(&cam.dir.path().join("state"), Commit::Renamed("pending-csr.pem"));
         let op_thread = in_thread(cam.ca_path(), args(&cam));
-        std::thread::sleep(delay);
+        wait_to_kill(round, Some(&watch), delay, window);
         let dir = cam.stop();
         let reply = op_thread.join().unwrap();
         counts.kills += 1;
