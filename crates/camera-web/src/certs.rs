@@ -68,8 +68,8 @@ impl Served {
 
     /// Key and chain from one PEM text.
     fn from_bundle(provider: &CryptoProvider, text: &[u8]) -> Result<Self, String> {
-        let key = camera_pki::pem::pkcs8_key(text)?.ok_or("no PRIVATE KEY block")?;
-        let chain = camera_pki::pem::certificates(text)?;
+        let key = camera_pki::pem::pkcs8_key(text).map_err(|e| e.to_string())?.ok_or("no PRIVATE KEY block")?;
+        let chain = camera_pki::pem::certificates(text).map_err(|e| e.to_string())?;
         Self::new(provider, &chain, &key)
     }
 }

@@ -299,7 +299,7 @@ mod tests {
     use super::*;
 
     fn hex(s: &str) -> Vec<u8> {
-        (0..s.len()).step_by(2).filter_map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
+        camera_pki::text::unhex(s).unwrap()
     }
 
     #[test]

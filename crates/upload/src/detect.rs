@@ -7,7 +7,9 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::crypto::{self, Budget, DecryptError, Passphrase};
 use crate::keys::{self, PrivateKey};
-use crate::{p12, pem, UploadError};
+use camera_pki::pem;
+
+use crate::{p12, UploadError};
 
 /// Most certificates and keys one upload may hold.
 pub(crate) const MAX_CERTS: usize = 32;
@@ -226,14 +228,6 @@ fn is_encrypted_legacy(headers: &[(String, String)]) -> bool {
         .any(|(k, v)| k.eq_ignore_ascii_case("Proc-Type") && v.replace(' ', "").eq_ignore_ascii_case("4,ENCRYPTED"))
 }
 
-fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    let s = s.trim();
-    if s.len() % 2 != 0 || !s.is_ascii() {
-        return None;
-    }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
-}
-
 /// Decrypts a legacy OpenSSL encrypted PEM body (`DEK-Info`, key from EVP_BytesToKey with MD5, one round).
 fn legacy_decrypt(
     headers: &[(String, String)],
@@ -249,7 +243,7 @@ fn legacy_decrypt(
         .ok_or(UploadError::Malformed { what: "encrypted PEM key (no DEK-Info)" })?;
     let (cipher, iv_hex) = dek.split_once(',').ok_or(UploadError::Malformed { what: "encrypted PEM key" })?;
     let cipher = cipher.trim().to_ascii_uppercase();
-    let iv = hex_decode(iv_hex).ok_or(UploadError::Malformed { what: "encrypted PEM key" })?;
+    let iv = camera_pki::text::unhex(iv_hex).ok_or(UploadError::Malformed { what: "encrypted PEM key" })?;
     let (key_len, iv_len) = match cipher.as_str() {
         "AES-128-CBC" => (16, 16),
         "AES-192-CBC" => (24, 16),

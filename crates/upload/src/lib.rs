@@ -18,7 +18,6 @@ mod crypto;
 mod detect;
 mod keys;
 mod p12;
-mod pem;
 
 use std::fmt;
 use std::net::IpAddr;
