@@ -140,9 +140,9 @@ impl Served {
     /// Key and chain from one PEM text.
     fn from_bundle(provider: &CryptoProvider, text: &[u8]) -> Result<Self, InstallError> {
         let key = camera_pki::pem::pkcs8_key(text)
-            .map_err(InstallError::Bundle)?
+            .map_err(|e| InstallError::Bundle(e.to_string()))?
             .ok_or_else(|| InstallError::Bundle("no PRIVATE KEY block".into()))?;
-        let chain = camera_pki::pem::certificates(text).map_err(InstallError::Bundle)?;
+        let chain = camera_pki::pem::certificates(text).map_err(|e| InstallError::Bundle(e.to_string()))?;
         Self::new(provider, &chain, &key)
     }
 

@@ -56,7 +56,7 @@ pub enum ConfigError {
     OutOfRange { setting: &'static str, requirement: String },
     /// A name or name constraint the certificates could not carry.
     #[error("{setting} is not usable")]
-    Rejected { setting: &'static str, source: camera_pki::PkiError },
+    Rejected { setting: &'static str, source: camera_pki::RequestError },
 }
 
 /// The whole file.

@@ -55,7 +55,7 @@ fn trusted(ca: &CaCerts, trust_pem: Option<&str>, pinned: Option<&str>) -> Resul
     // The camera's one fingerprint form (AB:CD:...), as the UI shows every other.
     let fingerprint = camera_pki::fingerprint(ca.ca());
     if let Some(pem) = trust_pem {
-        let anchors = camera_pki::pem::certificates(pem.as_bytes()).map_err(Failure::new)?;
+        let anchors = camera_pki::pem::certificates(pem.as_bytes()).map_err(|e| Failure::new(e.to_string()))?;
         let refs: Vec<&[u8]> = anchors.iter().map(Vec::as_slice).collect();
         ca.check_trust(&refs)?;
     } else if let Some(pinned) = pinned {

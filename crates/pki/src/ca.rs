@@ -39,9 +39,7 @@ impl std::fmt::Debug for RootCa {
 /// A positive, non-zero 16-byte serial number from the system RNG.
 pub(crate) fn random_serial() -> Result<rcgen::SerialNumber, PkiError> {
     let mut bytes = [0u8; 16];
-    ring::rand::SystemRandom::new()
-        .fill(&mut bytes)
-        .map_err(|_| PkiError::Crypto("the random number generator failed".into()))?;
+    ring::rand::SystemRandom::new().fill(&mut bytes).map_err(|_| PkiError::Random)?;
     bytes[0] &= 0x7f;
     bytes[0] |= 0x01;
     Ok(rcgen::SerialNumber::from_slice(&bytes))
@@ -50,7 +48,7 @@ pub(crate) fn random_serial() -> Result<rcgen::SerialNumber, PkiError> {
 /// A short id derived from a public key: 8 hex digits, stable for the key's lifetime.
 pub(crate) fn short_id(public_key: &[u8]) -> String {
     let digest = ring::digest::digest(&ring::digest::SHA256, public_key);
-    digest.as_ref()[..4].iter().map(|b| format!("{b:02X}")).collect()
+    crate::text::hex_upper(&digest.as_ref()[..4], None)
 }
 
 impl RootCa {
@@ -73,7 +71,7 @@ impl RootCa {
         params.serial_number = Some(random_serial()?);
         params.not_before = spec.not_before;
         params.not_after = spec.not_before + Duration::days(CA_VALIDITY_DAYS);
-        let cert = params.self_signed(&pair)?;
+        let cert = params.self_signed(&pair).map_err(|source| PkiError::Sign { what: "CA certificate", source })?;
         Ok(Self {
             cert_der: cert.der().to_vec(),
             key,
@@ -85,28 +83,25 @@ impl RootCa {
     /// Loads a CA from its PEM certificate and PKCS#8 PEM key, checking that they pair and that
     /// the certificate really is a CA.
     pub fn from_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<Self, PkiError> {
-        let cert_der = crate::pem::certificates(cert_pem)
-            .map_err(PkiError::CorruptCa)?
+        let cert_der = crate::pem::certificates(cert_pem)?
             .into_iter()
             .next()
-            .ok_or_else(|| PkiError::CorruptCa("the certificate file holds no CERTIFICATE block".into()))?;
+            .ok_or(PkiError::MissingPem { label: "CERTIFICATE" })?;
         let key = SecretKey::from_pkcs8_pem(key_pem)?;
         Self::from_parts(cert_der, key)
     }
 
     fn from_parts(cert_der: Vec<u8>, key: SecretKey) -> Result<Self, PkiError> {
         let pair = key.key_pair()?;
-        let (_, cert) = X509Certificate::from_der(&cert_der)
-            .map_err(|e| PkiError::CorruptCa(format!("the certificate does not parse: {e}")))?;
+        let (_, cert) = X509Certificate::from_der(&cert_der).map_err(|e| PkiError::ParseCertificate(e.into()))?;
         if cert.public_key().subject_public_key.data.as_ref() != pair.public_key_raw() {
-            return Err(PkiError::CorruptCa("the key does not belong to the certificate".into()));
+            return Err(PkiError::CaKeyMismatch);
         }
         if !cert.is_ca() {
-            return Err(PkiError::CorruptCa("the certificate is not a CA certificate".into()));
+            return Err(PkiError::NotCa);
         }
         let constraints = constraints_of(&cert)?;
-        let issuer = Issuer::from_ca_cert_der(&cert_der.clone().into(), pair)
-            .map_err(|e| PkiError::CorruptCa(format!("the certificate cannot issue: {e}")))?;
+        let issuer = Issuer::from_ca_cert_der(&cert_der.clone().into(), pair).map_err(PkiError::CaCannotIssue)?;
         Ok(Self { cert_der, key, issuer, constraints })
     }
 
@@ -144,17 +139,18 @@ impl RootCa {
 
 /// Reads the permitted subtrees of a CA certificate's nameConstraints extension.
 fn constraints_of(cert: &X509Certificate<'_>) -> Result<Option<NameConstraintsPolicy>, PkiError> {
-    let ext = cert.name_constraints().map_err(|e| PkiError::CorruptCa(format!("bad name constraints: {e}")))?;
+    let ext = cert.name_constraints().map_err(PkiError::CaNameConstraints)?;
     let Some(ext) = ext else { return Ok(None) };
     let mut policy = NameConstraintsPolicy { permitted_subnets: Vec::new(), permitted_dns: Vec::new() };
     for subtree in ext.value.permitted_subtrees.iter().flatten() {
         match &subtree.base {
             GeneralName::DNSName(name) => policy.permitted_dns.push(name.to_string()),
             GeneralName::IPAddress(bytes) => {
+                let bad_length = || PkiError::BadIpConstraint { len: bytes.len() };
                 let (addr, mask): (std::net::IpAddr, &[u8]) = match bytes.len() {
-                    8 => (<[u8; 4]>::try_from(&bytes[..4]).map(Into::into).map_err(corrupt)?, &bytes[4..]),
-                    32 => (<[u8; 16]>::try_from(&bytes[..16]).map(Into::into).map_err(corrupt)?, &bytes[16..]),
-                    _ => return Err(PkiError::CorruptCa("bad IP name constraint".into())),
+                    8 => (<[u8; 4]>::try_from(&bytes[..4]).map(Into::into).map_err(|_| bad_length())?, &bytes[4..]),
+                    32 => (<[u8; 16]>::try_from(&bytes[..16]).map(Into::into).map_err(|_| bad_length())?, &bytes[16..]),
+                    _ => return Err(bad_length()),
                 };
                 let prefix = mask.iter().map(|b| b.count_ones()).sum::<u32>() as u8;
                 policy.permitted_subnets.push(Subnet { addr, prefix });
@@ -163,8 +159,4 @@ fn constraints_of(cert: &X509Certificate<'_>) -> Result<Option<NameConstraintsPo
         }
     }
     Ok(Some(policy))
-}
-
-fn corrupt(_: std::array::TryFromSliceError) -> PkiError {
-    PkiError::CorruptCa("bad IP name constraint".into())
 }

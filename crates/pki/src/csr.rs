@@ -2,7 +2,7 @@ use rcgen::{CertificateParams, DistinguishedName, DnType};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use crate::{KeyType, PkiError, SanName, SecretKey};
+use crate::{KeyType, PkiError, RequestError, SanName, SecretKey};
 
 /// The subject fields of seed 002's request form.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -61,25 +61,24 @@ impl PendingCsr {
 
     pub fn from_bundle_pem(text: &[u8]) -> Result<Self, PkiError> {
         let key = SecretKey::from_pkcs8_pem(text)?;
-        let csr_der = crate::pem::sections(text)
-            .map_err(PkiError::CorruptCa)?
+        let csr_der = crate::pem::sections(text)?
             .into_iter()
             .find(|(kind, _)| *kind == rustls_pki_types::pem::SectionKind::Csr)
             .map(|(_, der)| der.to_vec())
-            .ok_or_else(|| PkiError::CorruptCa("the pending request file holds no CERTIFICATE REQUEST".into()))?;
+            .ok_or(PkiError::MissingPem { label: "CERTIFICATE REQUEST" })?;
         Ok(Self { csr_der, key })
     }
 }
 
-fn checked_field(label: &str, value: &Option<String>, max: usize) -> Result<Option<String>, PkiError> {
+fn checked_field(field: &'static str, value: &Option<String>, max: usize) -> Result<Option<String>, RequestError> {
     let Some(value) = value.as_deref().map(str::trim).filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
     if value.chars().count() > max {
-        return Err(PkiError::InvalidRequest(format!("{label} is longer than {max} characters")));
+        return Err(RequestError::FieldTooLong { field, max });
     }
     if value.chars().any(char::is_control) {
-        return Err(PkiError::InvalidRequest(format!("{label} contains control characters")));
+        return Err(RequestError::ControlCharacters { field });
     }
     Ok(Some(value.to_owned()))
 }
@@ -91,9 +90,7 @@ pub fn create_csr(request: &CsrRequest) -> Result<PendingCsr, PkiError> {
     let country = checked_field("Country (C)", &s.country, 64)?;
     if let Some(c) = &country {
         if c.len() != 2 || !c.bytes().all(|b| b.is_ascii_alphabetic()) {
-            return Err(PkiError::InvalidRequest(format!(
-                "Country (C) must be a two-letter ISO 3166 code such as CN or DE, not \"{c}\""
-            )));
+            return Err(RequestError::Country { value: c.clone() }.into());
         }
     }
     let fields = [
@@ -105,7 +102,7 @@ pub fn create_csr(request: &CsrRequest) -> Result<PendingCsr, PkiError> {
         (DnType::CommonName, checked_field("Common name (CN)", &s.common_name, 64)?),
     ];
     if request.subject_alt_names.len() > MAX_NAMES {
-        return Err(PkiError::InvalidRequest(format!("at most {MAX_NAMES} subject alternative names")));
+        return Err(RequestError::TooManyNames { max: MAX_NAMES }.into());
     }
     let mut names = Vec::new();
     for raw in request.subject_alt_names.iter().filter(|n| !n.trim().is_empty()) {
@@ -122,10 +119,7 @@ pub fn create_csr(request: &CsrRequest) -> Result<PendingCsr, PkiError> {
         }
     }
     if names.is_empty() {
-        return Err(PkiError::InvalidRequest(
-            "give at least one subject alternative name (the camera's IP address or DNS name): browsers ignore the CN"
-                .into(),
-        ));
+        return Err(RequestError::NoNames.into());
     }
     let mut dn = DistinguishedName::new();
     for (ty, value) in fields {
@@ -137,6 +131,8 @@ pub fn create_csr(request: &CsrRequest) -> Result<PendingCsr, PkiError> {
     params.distinguished_name = dn;
     params.subject_alt_names = names.iter().map(SanName::to_rcgen).collect::<Result<_, _>>()?;
     let key = SecretKey::generate(request.key_type)?;
-    let csr = params.serialize_request(&key.key_pair()?)?;
+    let csr = params
+        .serialize_request(&key.key_pair()?)
+        .map_err(|source| PkiError::Sign { what: "certificate request", source })?;
     Ok(PendingCsr { csr_der: csr.der().to_vec(), key })
 }

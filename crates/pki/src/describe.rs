@@ -30,9 +30,7 @@ pub struct CertificateInfo {
 
 /// SHA-256 fingerprint of `der` as `AB:CD:...`.
 pub fn fingerprint(der: &[u8]) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, der);
-    let hex: Vec<String> = digest.as_ref().iter().map(|b| format!("{b:02X}")).collect();
-    hex.join(":")
+    crate::text::hex_upper(ring::digest::digest(&ring::digest::SHA256, der).as_ref(), Some(':'))
 }
 
 fn rfc3339(t: ASN1Time) -> String {
@@ -87,7 +85,7 @@ pub struct CsrInfo {
 
 /// Describes a DER certificate request.
 pub fn describe_csr(der: &[u8]) -> Result<CsrInfo, PkiError> {
-    let (_, csr) = X509CertificationRequest::from_der(der).map_err(|e| PkiError::BadCertificate(e.to_string()))?;
+    let (_, csr) = X509CertificationRequest::from_der(der).map_err(|e| PkiError::ParseRequest(e.into()))?;
     let info = &csr.certification_request_info;
     let mut names = Vec::new();
     for ext in csr.requested_extensions().into_iter().flatten() {
@@ -100,18 +98,17 @@ pub fn describe_csr(der: &[u8]) -> Result<CsrInfo, PkiError> {
 
 /// Describes a DER certificate.
 pub fn describe(der: &[u8]) -> Result<CertificateInfo, PkiError> {
-    let (_, cert) = X509Certificate::from_der(der).map_err(|e| PkiError::BadCertificate(e.to_string()))?;
+    let (_, cert) = X509Certificate::from_der(der).map_err(|e| PkiError::ParseCertificate(e.into()))?;
     let subject_alt_names = match cert.subject_alternative_name() {
         Ok(Some(san)) => general_names(&san.value.general_names),
         _ => Vec::new(),
     };
     let spki = cert.public_key();
     let key_type = key_type(spki);
-    let serial: Vec<String> = cert.raw_serial().iter().map(|b| format!("{b:02X}")).collect();
     Ok(CertificateInfo {
         subject: cert.subject().to_string(),
         issuer: cert.issuer().to_string(),
-        serial: serial.join(":"),
+        serial: crate::text::hex_upper(cert.raw_serial(), Some(':')),
         not_before: rfc3339(cert.validity().not_before),
         not_after: rfc3339(cert.validity().not_after),
         not_before_unix: cert.validity().not_before.timestamp(),

@@ -61,15 +61,14 @@ impl SecretKey {
     pub fn generate(key_type: KeyType) -> Result<Self, PkiError> {
         match key_type {
             KeyType::EcdsaP256 | KeyType::EcdsaP384 => {
-                let pair = KeyPair::generate_for(key_type.signature_algorithm())?;
+                let pair = KeyPair::generate_for(key_type.signature_algorithm()).map_err(PkiError::GenerateKey)?;
                 Ok(Self { pkcs8: Zeroizing::new(pair.serialize_der()) })
             }
             KeyType::Rsa2048 | KeyType::Rsa3072 => {
                 use rsa::pkcs8::EncodePrivateKey;
                 let bits = if key_type == KeyType::Rsa2048 { 2048 } else { 3072 };
-                let key = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, bits)
-                    .map_err(|e| PkiError::Crypto(format!("RSA key generation: {e}")))?;
-                let doc = key.to_pkcs8_der().map_err(|e| PkiError::Crypto(format!("RSA key encoding: {e}")))?;
+                let key = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, bits).map_err(PkiError::GenerateRsaKey)?;
+                let doc = key.to_pkcs8_der().map_err(PkiError::EncodeRsaKey)?;
                 Ok(Self { pkcs8: Zeroizing::new(doc.as_bytes().to_vec()) })
             }
         }
@@ -84,9 +83,7 @@ impl SecretKey {
 
     /// Reads the first `PRIVATE KEY` block of a PEM text.
     pub fn from_pkcs8_pem(text: &[u8]) -> Result<Self, PkiError> {
-        let der = crate::pem::pkcs8_key(text)
-            .map_err(PkiError::CorruptCa)?
-            .ok_or_else(|| PkiError::CorruptCa("no PRIVATE KEY block".into()))?;
+        let der = crate::pem::pkcs8_key(text)?.ok_or(PkiError::MissingPem { label: "PRIVATE KEY" })?;
         Self::from_pkcs8_der(&der)
     }
 
@@ -103,8 +100,9 @@ impl SecretKey {
         let der = rustls_pki_types::PrivatePkcs8KeyDer::from(self.pkcs8.as_slice());
         match KeyPair::try_from(&der) {
             Ok(pair) => Ok(pair),
-            Err(_) => KeyPair::from_pkcs8_der_and_sign_algo(&der, &rcgen::PKCS_RSA_SHA256)
-                .map_err(|_| PkiError::InvalidRequest("unsupported or malformed private key".into())),
+            Err(_) => {
+                KeyPair::from_pkcs8_der_and_sign_algo(&der, &rcgen::PKCS_RSA_SHA256).map_err(PkiError::UnusableKey)
+            }
         }
     }
 }

@@ -16,11 +16,12 @@ mod keys;
 mod names;
 pub mod pem;
 mod server;
+pub mod text;
 
 pub use ca::{CaSpec, RootCa, CA_VALIDITY_DAYS};
 pub use csr::{create_csr, CsrRequest, CsrSubject, PendingCsr};
 pub use describe::{describe, describe_csr, fingerprint, CertificateInfo, CsrInfo};
-pub use error::PkiError;
+pub use error::{PkiError, RequestError};
 pub use keys::{KeyType, SecretKey};
 pub use names::{NameConstraintsPolicy, SanName, Subnet};
 pub use server::{MintedServer, ServerSpec, MAX_SERVER_VALIDITY_DAYS};

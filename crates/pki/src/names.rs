@@ -5,7 +5,7 @@ use std::str::FromStr;
 use rcgen::{CidrSubnet, GeneralSubtree, NameConstraints};
 use serde::{Deserialize, Serialize};
 
-use crate::PkiError;
+use crate::RequestError;
 
 /// A name a server certificate can carry in its subjectAltName.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -17,7 +17,7 @@ pub enum SanName {
 impl SanName {
     /// Parses an IP address or a DNS name (lower-cased; letters, digits, '-' and '.', labels of
     /// 1-63 characters). A leading `*.` wildcard is allowed for requests only.
-    pub fn parse(s: &str) -> Result<Self, PkiError> {
+    pub fn parse(s: &str) -> Result<Self, RequestError> {
         let s = s.trim();
         if let Ok(ip) = IpAddr::from_str(s.trim_start_matches('[').trim_end_matches(']')) {
             return Ok(Self::Ip(ip));
@@ -36,20 +36,17 @@ impl SanName {
         if valid {
             Ok(Self::Dns(name))
         } else {
-            Err(PkiError::InvalidRequest(format!(
-                "\"{}\" is neither an IP address nor a valid DNS name",
-                s.chars().take(80).collect::<String>()
-            )))
+            Err(RequestError::NotAName { input: s.chars().take(80).collect() })
         }
     }
 
-    pub(crate) fn to_rcgen(&self) -> Result<rcgen::SanType, PkiError> {
+    pub(crate) fn to_rcgen(&self) -> Result<rcgen::SanType, RequestError> {
         Ok(match self {
             Self::Ip(ip) => rcgen::SanType::IpAddress(*ip),
             Self::Dns(name) => rcgen::SanType::DnsName(
                 name.clone()
                     .try_into()
-                    .map_err(|_| PkiError::InvalidRequest(format!("\"{name}\" is not a valid DNS name")))?,
+                    .map_err(|_| RequestError::NotAName { input: name.chars().take(80).collect() })?,
             ),
         })
     }
@@ -88,14 +85,15 @@ impl Subnet {
 }
 
 impl FromStr for Subnet {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (addr, prefix) = s.split_once('/').ok_or_else(|| format!("\"{s}\" is not in CIDR form (a.b.c.d/n)"))?;
-        let addr: IpAddr = addr.parse().map_err(|_| format!("\"{addr}\" is not an IP address"))?;
-        let prefix: u8 = prefix.parse().map_err(|_| format!("\"{prefix}\" is not a prefix length"))?;
+    type Err = RequestError;
+    fn from_str(s: &str) -> Result<Self, RequestError> {
+        let quoted = |t: &str| t.chars().take(80).collect::<String>();
+        let (addr, prefix) = s.split_once('/').ok_or_else(|| RequestError::NotCidr { input: quoted(s) })?;
+        let addr: IpAddr = addr.parse().map_err(|_| RequestError::NotAnAddress { input: quoted(addr) })?;
+        let prefix: u8 = prefix.parse().map_err(|_| RequestError::NotAPrefix { input: quoted(prefix) })?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         if prefix > max {
-            return Err(format!("prefix /{prefix} is longer than {max} bits"));
+            return Err(RequestError::PrefixTooLong { prefix, max });
         }
         Ok(Self { addr, prefix })
     }
@@ -167,15 +165,12 @@ impl NameConstraintsPolicy {
     /// Checks that every permitted DNS suffix is a DNS domain (`local`, `.site.home.arpa`: labels of
     /// letters, digits and '-'). The extension stores them as ASCII (IA5) strings; rcgen panics on
     /// anything else, so this runs before a CA is made.
-    pub fn check(&self) -> Result<(), PkiError> {
+    pub fn check(&self) -> Result<(), RequestError> {
         for suffix in &self.permitted_dns {
             let domain = suffix.strip_prefix('.').unwrap_or(suffix);
             let valid = matches!(SanName::parse(domain), Ok(SanName::Dns(d)) if !d.starts_with("*.") && d == domain.to_ascii_lowercase());
             if !valid {
-                return Err(PkiError::InvalidRequest(format!(
-                    "permitted_dns \"{}\" is not a DNS domain such as local or site.home.arpa (ASCII letters, digits, '-' and '.')",
-                    suffix.chars().take(80).collect::<String>()
-                )));
+                return Err(RequestError::DnsConstraint { suffix: suffix.chars().take(80).collect() });
             }
         }
         Ok(())

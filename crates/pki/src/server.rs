@@ -2,7 +2,7 @@ use ::time::{Duration, OffsetDateTime};
 use rcgen::{CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyUsagePurpose};
 use zeroize::Zeroizing;
 
-use crate::{KeyType, PkiError, RootCa, SanName, SecretKey};
+use crate::{KeyType, PkiError, RequestError, RootCa, SanName, SecretKey};
 
 /// Mozilla's TLS policy caps server certificates below 366 days; Apple's 825-day limit is looser.
 pub const MAX_SERVER_VALIDITY_DAYS: i64 = 365;
@@ -42,10 +42,7 @@ impl RootCa {
     /// Mints an ECDSA P-256 server certificate for `spec.names`.
     pub fn mint_server(&self, spec: &ServerSpec) -> Result<MintedServer, PkiError> {
         if !(1..=MAX_SERVER_VALIDITY_DAYS).contains(&spec.validity_days) {
-            return Err(PkiError::InvalidRequest(format!(
-                "server certificate validity must be 1 to {MAX_SERVER_VALIDITY_DAYS} days, not {}",
-                spec.validity_days
-            )));
+            return Err(RequestError::Validity { days: spec.validity_days, max: MAX_SERVER_VALIDITY_DAYS }.into());
         }
         let mut names = Vec::new();
         let mut skipped = Vec::new();
@@ -60,9 +57,7 @@ impl RootCa {
             }
         }
         if names.is_empty() {
-            return Err(PkiError::InvalidRequest(
-                "none of the camera's names is permitted by its CA, so no certificate can name it".into(),
-            ));
+            return Err(RequestError::NoPermittedName.into());
         }
         let key = SecretKey::generate(KeyType::EcdsaP256)?;
         let pair = key.key_pair()?;
@@ -79,7 +74,9 @@ impl RootCa {
         params.not_before = spec.not_before;
         // RFC 5280 validity includes both ends: one second less keeps it at exactly N days.
         params.not_after = spec.not_before + Duration::days(spec.validity_days) - Duration::seconds(1);
-        let cert = params.signed_by(&pair, self.issuer())?;
+        let cert = params
+            .signed_by(&pair, self.issuer())
+            .map_err(|source| PkiError::Sign { what: "server certificate", source })?;
         Ok(MintedServer {
             cert_der: cert.der().to_vec(),
             key,
@@ -95,13 +92,11 @@ impl MintedServer {
     /// Reads back a bundle written by [`MintedServer::bundle_pem`]: key, leaf, CA.
     pub fn from_bundle_pem(text: &[u8]) -> Result<Self, PkiError> {
         let key = SecretKey::from_pkcs8_pem(text)?;
-        let certs = crate::pem::certificates(text).map_err(PkiError::BadCertificate)?;
         let leaf =
-            certs.into_iter().next().ok_or_else(|| PkiError::BadCertificate("no certificate in the bundle".into()))?;
+            crate::pem::certificates(text)?.into_iter().next().ok_or(PkiError::MissingPem { label: "CERTIFICATE" })?;
         let info = crate::describe(&leaf)?;
         let names = info.subject_alt_names.iter().filter_map(|n| SanName::parse(n).ok()).collect();
-        let time =
-            |unix: i64| OffsetDateTime::from_unix_timestamp(unix).map_err(|e| PkiError::BadCertificate(e.to_string()));
+        let time = |unix: i64| OffsetDateTime::from_unix_timestamp(unix).map_err(PkiError::Date);
         Ok(Self {
             cert_der: leaf,
             key,

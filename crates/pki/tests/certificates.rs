@@ -250,3 +250,107 @@ fn a_non_ascii_dns_constraint_is_an_error_not_a_panic() {
     let e = RootCa::generate(&spec(policy)).unwrap_err();
     assert!(e.to_string().contains("permitted_dns"), "{e}");
 }
+
+mod pem_interop {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    use super::*;
+
+    /// Runs openssl with `input` on stdin; its stdout.
+    fn openssl(args: &[&str], input: &[u8]) -> Vec<u8> {
+        let mut child = Command::new("openssl")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("openssl is needed for this test");
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    }
+
+    fn spki(key: &SecretKey) -> Vec<u8> {
+        use rcgen::PublicKeyData;
+        let der = rustls_pki_types::PrivatePkcs8KeyDer::from(key.pkcs8_der());
+        rcgen::KeyPair::try_from(&der)
+            .or_else(|_| rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&der, &rcgen::PKCS_RSA_SHA256))
+            .unwrap()
+            .subject_public_key_info()
+    }
+
+    /// The key PEM the camera writes (base64ct, 64 columns) is the key openssl reads, and the
+    /// camera reads openssl's own PEM of it back to the same key.
+    #[test]
+    fn openssl_reads_our_key_pem_and_we_read_its() {
+        for key_type in KeyType::ALL {
+            let key = SecretKey::generate(key_type).unwrap();
+            let pem = key.to_pem();
+            assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----\n") && pem.ends_with("-----END PRIVATE KEY-----\n"));
+            assert!(pem.lines().all(|l| l.len() <= 64), "{key_type:?}");
+            let public = openssl(&["pkey", "-pubout", "-outform", "DER"], pem.as_bytes());
+            assert_eq!(public, spki(&key), "{key_type:?}: openssl reads another key");
+            let private = openssl(&["pkcs8", "-topk8", "-nocrypt", "-outform", "DER"], pem.as_bytes());
+            let reread = SecretKey::from_pkcs8_der(&private).unwrap();
+            assert_eq!(spki(&reread), spki(&key), "{key_type:?}");
+            let openssl_pem = openssl(&["pkey"], pem.as_bytes());
+            let ours = SecretKey::from_pkcs8_pem(&openssl_pem).unwrap();
+            assert_eq!(spki(&ours), spki(&key), "{key_type:?}: we read openssl's PEM as another key");
+        }
+    }
+
+    #[test]
+    fn openssl_reads_our_certificate_bundle() {
+        let ca = RootCa::generate(&spec(NameConstraintsPolicy::default())).unwrap();
+        let minted = ca.mint_server(&server_spec(&["10.77.0.2"])).unwrap();
+        let bundle = minted.bundle_pem(&ca);
+        // openssl x509 reads the first certificate of the text: the leaf, after the key.
+        let leaf = openssl(&["x509", "-outform", "DER"], bundle.as_bytes());
+        assert_eq!(leaf, minted.cert_der);
+        let back = MintedServer::from_bundle_pem(bundle.as_bytes()).unwrap();
+        assert_eq!(back.cert_der, minted.cert_der);
+        assert_eq!(back.key.pkcs8_der(), minted.key.pkcs8_der());
+    }
+}
+
+mod errors {
+    use std::error::Error;
+
+    use super::*;
+
+    #[test]
+    fn errors_say_what_failed_and_carry_their_cause() {
+        let ca = RootCa::generate(&spec(NameConstraintsPolicy::default())).unwrap();
+        let key = ca.key().to_pem();
+        let damaged =
+            RootCa::from_pem(b"-----BEGIN CERTIFICATE-----\nAA*A\n-----END CERTIFICATE-----\n", key.as_bytes())
+                .unwrap_err();
+        assert!(matches!(damaged, PkiError::Pem(camera_pki::pem::PemError::NotBase64)), "{damaged:?}");
+        let not_der = camera_pki::pem::encode("CERTIFICATE", b"\x30\x03\x02\x01\x00");
+        let e = RootCa::from_pem(not_der.as_bytes(), key.as_bytes()).unwrap_err();
+        assert!(matches!(e, PkiError::ParseCertificate(_)), "{e:?}");
+        assert_eq!(e.to_string(), "the certificate does not parse");
+        assert!(e.source().is_some(), "the x509 parser's error is the source");
+        let e = RootCa::from_pem(ca.cert_pem().as_bytes(), b"no key here").unwrap_err();
+        assert!(matches!(e, PkiError::MissingPem { label: "PRIVATE KEY" }), "{e:?}");
+        let e = describe_csr(b"\x30\x00").unwrap_err();
+        assert!(matches!(e, PkiError::ParseRequest(_)) && e.source().is_some(), "{e:?}");
+    }
+
+    #[test]
+    fn quoted_input_keeps_to_one_line() {
+        let e = SanName::parse("cam\n2026-01-01 camera-web: the admin password was set\x1b[0m").unwrap_err();
+        let text = e.to_string();
+        assert!(!text.chars().any(char::is_control), "{text:?}");
+        assert!(text.contains("cam\\n2026") && text.contains("\\u{1b}[0m"), "{text}");
+        let e = "10.0.0.0\r/8".parse::<Subnet>().unwrap_err();
+        assert!(!e.to_string().chars().any(char::is_control), "{e}");
+        let policy =
+            NameConstraintsPolicy { permitted_subnets: Vec::new(), permitted_dns: vec!["local\n\x1b[2J".into()] };
+        let e = RootCa::generate(&spec(policy)).unwrap_err();
+        assert!(matches!(e, PkiError::InvalidRequest(RequestError::DnsConstraint { .. })), "{e:?}");
+        assert!(!e.to_string().chars().any(char::is_control), "{e}");
+    }
+}

@@ -4,11 +4,13 @@ use std::collections::HashSet;
 use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use camera_pki::text::escape_controls;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::error::X509Error;
 use x509_parser::extensions::GeneralName;
 use x509_parser::time::ASN1Time;
 use x509_parser::x509::X509Version;
+use zeroize::Zeroizing;
 
 use crate::detect::Material;
 use crate::keys::{self, PrivateKey};
@@ -19,8 +21,8 @@ const DAY: i64 = 86_400;
 const MAX_VALIDITY_DAYS: i64 = 398;
 const EXPIRY_WARNING_DAYS: i64 = 30;
 
-fn malformed_cert() -> UploadError {
-    UploadError::Malformed { what: "certificate" }
+fn malformed_cert(e: impl std::error::Error + Send + Sync + 'static) -> UploadError {
+    UploadError::malformed_by("certificate", e)
 }
 
 /// A short name for a certificate: its CN, or the whole subject.
@@ -58,7 +60,7 @@ fn self_issued(c: &X509Certificate<'_>) -> bool {
 /// A CA certificate: basicConstraints CA:true, or (as OpenSSL treats it) a self-signed version 1
 /// certificate, which is what `openssl x509 -req -signkey` makes for a root CA (seed 002).
 fn is_ca(c: &X509Certificate<'_>) -> Result<bool, UploadError> {
-    let bc = c.basic_constraints().map_err(|_| malformed_cert())?;
+    let bc = c.basic_constraints().map_err(malformed_cert)?;
     Ok(bc.is_some_and(|bc| bc.value.ca) || (c.version() == X509Version::V1 && self_issued(c)))
 }
 
@@ -139,14 +141,14 @@ pub struct CertificateNames {
 
 fn names_of(c: &X509Certificate<'_>) -> Result<CertificateNames, UploadError> {
     let mut names = CertificateNames { ips: Vec::new(), dns: Vec::new(), has_san: false };
-    if let Some(san) = c.subject_alternative_name().map_err(|_| malformed_cert())? {
+    if let Some(san) = c.subject_alternative_name().map_err(malformed_cert)? {
         names.has_san = true;
         for gn in &san.value.general_names {
             match gn {
                 GeneralName::DNSName(d) => names.dns.push(d.to_string()),
                 GeneralName::IPAddress(b) => match b.len() {
-                    4 => names.ips.push(IpAddr::from(<[u8; 4]>::try_from(*b).map_err(|_| malformed_cert())?)),
-                    16 => names.ips.push(IpAddr::from(<[u8; 16]>::try_from(*b).map_err(|_| malformed_cert())?)),
+                    4 => names.ips.push(IpAddr::from(<[u8; 4]>::try_from(*b).map_err(malformed_cert)?)),
+                    16 => names.ips.push(IpAddr::from(<[u8; 16]>::try_from(*b).map_err(malformed_cert)?)),
                     _ => {}
                 },
                 _ => {}
@@ -199,6 +201,11 @@ fn relevant_ip(ip: &IpAddr) -> bool {
     }
 }
 
+/// Names from a certificate, quoted in a sentence: control characters escaped.
+fn join_names<S: AsRef<str>>(names: &[S]) -> String {
+    names.iter().map(|n| escape_controls(n.as_ref())).collect::<Vec<_>>().join("; ")
+}
+
 fn join_ips(ips: &[IpAddr]) -> String {
     ips.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }
@@ -231,7 +238,8 @@ pub fn address_notices(names: &CertificateNames, current_ips: &[IpAddr], current
             warnings.push(Notice::new(
                 "address_not_named",
                 format!(
-                    "This certificate names the camera as {name} but not its address {}: open the camera by that name, otherwise browsers will warn.",
+                    "This certificate names the camera as {} but not its address {}: open the camera by that name, otherwise browsers will warn.",
+                    escape_controls(name),
                     join_ips(&missing)
                 ),
             ));
@@ -239,7 +247,11 @@ pub fn address_notices(names: &CertificateNames, current_ips: &[IpAddr], current
             let mut listed: Vec<String> = names.ips.iter().map(ToString::to_string).collect();
             listed.extend(names.dns.iter().cloned());
             listed.truncate(8);
-            let claimed = if listed.is_empty() { "no address or name".to_string() } else { listed.join(", ") };
+            let claimed = if listed.is_empty() {
+                "no address or name".to_string()
+            } else {
+                listed.iter().map(|n| escape_controls(n)).collect::<Vec<_>>().join(", ")
+            };
             warnings.push(Notice::new(
                 "name_mismatch",
                 format!(
@@ -260,120 +272,187 @@ pub fn address_notices(names: &CertificateNames, current_ips: &[IpAddr], current
     warnings
 }
 
-/// Turns the collected material into an accepted (chain, key) pair, or an error.
+/// Turns the collected material into an accepted (chain, key) pair, or an error: parse the
+/// certificates, pick the server certificate, pair it with a key, apply its own rules, build and
+/// verify the chain above it, then collect the warnings.
 pub(crate) fn assemble(material: Material, ctx: &Context<'_>) -> Result<Accepted, UploadError> {
     let Material { certs: cert_ders, keys: uploaded_keys, saw_csr, saw_public_key } = material;
     if cert_ders.is_empty() {
-        return Err(if !uploaded_keys.is_empty() || saw_public_key {
-            UploadError::CertificateMissing
-        } else if saw_csr {
-            UploadError::CertificateRequest
-        } else {
-            UploadError::Unrecognised
-        });
+        return Err(no_certificate(!uploaded_keys.is_empty() || saw_public_key, saw_csr));
     }
-    let mut certs = Vec::with_capacity(cert_ders.len());
-    for der in &cert_ders {
-        let (_, c) = x509_parser::parse_x509_certificate(der).map_err(|_| malformed_cert())?;
-        certs.push(c);
-    }
+    let certs = parse_all(&cert_ders)?;
     let pending = ctx.pending_key_pkcs8.and_then(|p| keys::from_pkcs8(p).ok());
     let keys_to_try: Vec<&PrivateKey> =
         if uploaded_keys.is_empty() { pending.iter().collect() } else { uploaded_keys.iter().collect() };
-
     let leaf_idx = pick_leaf(&certs, &keys_to_try)?;
     let leaf = &certs[leaf_idx];
     if is_ca(leaf)? {
         return Err(UploadError::CaCertificate);
     }
+    let (key_pkcs8, key_from_pending_csr) = pair_key(leaf, uploaded_keys, pending)?;
+    let now = unix_seconds(ctx.now);
+    check_leaf(leaf, now)?;
+    let chain = build_chain(&certs, leaf_idx, now)?;
+    let warnings = warnings(&certs, &chain, ctx, now)?;
+    let chain_der = chain.order.iter().map(|&i| cert_ders[i].clone()).collect();
+    Ok(Accepted { chain_der, key_pkcs8, key_from_pending_csr, warnings })
+}
 
-    // Pair the leaf with a key.
+/// Why an upload without any certificate is refused.
+fn no_certificate(saw_key: bool, saw_csr: bool) -> UploadError {
+    if saw_key {
+        UploadError::CertificateMissing
+    } else if saw_csr {
+        UploadError::CertificateRequest
+    } else {
+        UploadError::Unrecognised
+    }
+}
+
+fn parse_all(ders: &[Vec<u8>]) -> Result<Vec<X509Certificate<'_>>, UploadError> {
+    ders.iter()
+        .map(|der| {
+            x509_parser::parse_x509_certificate(der).map(|(_, c)| c).map_err(|e| malformed_cert(X509Error::from(e)))
+        })
+        .collect()
+}
+
+/// The key that goes with the leaf: an uploaded one that pairs with it, or else the camera's
+/// pending CSR key. Returns the key and whether it is the pending one.
+fn pair_key(
+    leaf: &X509Certificate<'_>,
+    uploaded_keys: Vec<PrivateKey>,
+    pending: Option<PrivateKey>,
+) -> Result<(Zeroizing<Vec<u8>>, bool), UploadError> {
     let leaf_pub = keys::cert_public_key(leaf).map_err(|found| UploadError::UnsupportedKey { found })?;
     let pending_matches = pending.as_ref().is_some_and(|p| p.public.matches(&leaf_pub));
-    let (key_pkcs8, key_from_pending_csr) = if !uploaded_keys.is_empty() {
-        match uploaded_keys.into_iter().find(|k| k.public.matches(&leaf_pub)) {
-            Some(k) => (k.pkcs8, false),
-            None => return Err(UploadError::KeyMismatch { matches_pending: pending_matches }),
-        }
-    } else {
-        match pending {
-            Some(p) if pending_matches => (p.pkcs8, true),
-            Some(_) => return Err(UploadError::NotForThisCamera),
-            None => return Err(UploadError::KeyRequired),
-        }
-    };
+    if !uploaded_keys.is_empty() {
+        return match uploaded_keys.into_iter().find(|k| k.public.matches(&leaf_pub)) {
+            Some(k) => Ok((k.pkcs8, false)),
+            None => Err(UploadError::KeyMismatch { matches_pending: pending_matches }),
+        };
+    }
+    match pending {
+        Some(p) if pending_matches => Ok((p.pkcs8, true)),
+        Some(_) => Err(UploadError::NotForThisCamera),
+        None => Err(UploadError::KeyRequired),
+    }
+}
 
-    // The leaf's own rules.
-    let now = unix_seconds(ctx.now);
+/// The server certificate's own rules: valid now, allowed for TLS servers, allowed to sign.
+fn check_leaf(leaf: &X509Certificate<'_>, now: i64) -> Result<(), UploadError> {
     check_validity(leaf, now, true)?;
-    if let Some(eku) = leaf.extended_key_usage().map_err(|_| malformed_cert())? {
+    if let Some(eku) = leaf.extended_key_usage().map_err(malformed_cert)? {
         if !eku.value.server_auth && !eku.value.any {
             return Err(UploadError::NotServerCertificate);
         }
     }
-    if let Some(ku) = leaf.key_usage().map_err(|_| malformed_cert())? {
+    if let Some(ku) = leaf.key_usage().map_err(malformed_cert)? {
         if !ku.value.digital_signature() {
             return Err(UploadError::KeyUsageNoSignature);
         }
     }
+    Ok(())
+}
 
-    // Build the chain upwards, verifying each signature.
+/// The chain from the leaf upwards, as indices into the uploaded certificates.
+struct Chain {
+    /// Leaf first, each certificate followed by its issuer.
+    order: Vec<usize>,
+    /// Whether the last one is self-issued (a root), rather than issued by one not uploaded.
+    reached_self_signed: bool,
+}
+
+impl Chain {
+    fn top(&self) -> usize {
+        self.order.last().copied().unwrap_or_default()
+    }
+}
+
+/// Builds the chain upwards from the leaf, verifying each signature and that each intermediate
+/// may sign certificates, until a self-issued certificate or one whose issuer was not uploaded.
+fn build_chain(certs: &[X509Certificate<'_>], leaf_idx: usize, now: i64) -> Result<Chain, UploadError> {
     let mut order = vec![leaf_idx];
     let mut used: HashSet<usize> = HashSet::from([leaf_idx]);
     let mut cur = leaf_idx;
-    let mut reached_self_signed = self_issued(leaf);
     while !self_issued(&certs[cur]) {
-        let child = &certs[cur];
-        let named: Vec<usize> =
-            (0..certs.len()).filter(|j| !used.contains(j) && names_issuer(&certs[*j], child)).collect();
-        let Some(&first) = named.first() else { break };
-        let mut found = None;
-        let mut reason = String::new();
-        for &j in &named {
-            match child.verify_signature(Some(certs[j].public_key())) {
-                Ok(()) => {
-                    found = Some(j);
-                    break;
-                }
-                Err(X509Error::SignatureUnsupportedAlgorithm) if reason.is_empty() => {
-                    reason = "its signature algorithm is not supported".into();
-                }
-                Err(_) if reason.is_empty() => {
-                    reason = "the signature does not verify: this CA certificate has the right name but not the key that signed it".into();
-                }
-                Err(_) => {}
-            }
-        }
-        let Some(j) = found else {
-            return Err(UploadError::BrokenChain {
-                subject: display_name(child),
-                issuer: display_name(&certs[first]),
-                reason,
-            });
-        };
-        let issuer = &certs[j];
-        if !self_issued(issuer) {
-            // An intermediate must be a CA allowed to sign certificates (a root is trusted as such).
-            let ca_ok = is_ca(issuer)? || issuer.version() == X509Version::V1;
-            let ku_ok = issuer.key_usage().map_err(|_| malformed_cert())?.is_none_or(|ku| ku.value.key_cert_sign());
-            if !ca_ok || !ku_ok {
-                return Err(UploadError::BrokenChain {
-                    subject: display_name(child),
-                    issuer: display_name(issuer),
-                    reason: "the issuer is not a CA certificate allowed to sign certificates".into(),
-                });
-            }
-        }
-        check_validity(issuer, now, false)?;
+        let Some(j) = find_issuer(certs, cur, &used)? else { break };
+        check_issuer(&certs[cur], &certs[j])?;
+        check_validity(&certs[j], now, false)?;
         order.push(j);
         used.insert(j);
         cur = j;
-        reached_self_signed = self_issued(issuer);
     }
+    Ok(Chain { reached_self_signed: self_issued(&certs[cur]), order })
+}
 
-    // Warnings.
+/// The unused certificate that names and signed `certs[child]`: `None` if none is named as its
+/// issuer, an error if some are named but none signed it.
+fn find_issuer(
+    certs: &[X509Certificate<'_>],
+    child: usize,
+    used: &HashSet<usize>,
+) -> Result<Option<usize>, UploadError> {
+    let child_cert = &certs[child];
+    let named: Vec<usize> =
+        (0..certs.len()).filter(|j| !used.contains(j) && names_issuer(&certs[*j], child_cert)).collect();
+    let Some(&first) = named.first() else { return Ok(None) };
+    let mut first_error = None;
+    for &j in &named {
+        match child_cert.verify_signature(Some(certs[j].public_key())) {
+            Ok(()) => return Ok(Some(j)),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    let reason = match first_error {
+        Some(X509Error::SignatureUnsupportedAlgorithm) => "its signature algorithm is not supported",
+        _ => "the signature does not verify: this CA certificate has the right name but not the key that signed it",
+    };
+    Err(UploadError::BrokenChain {
+        subject: display_name(child_cert),
+        issuer: display_name(&certs[first]),
+        reason: reason.into(),
+        source: first_error.map(crate::Cause::new),
+    })
+}
+
+/// An intermediate must be a CA allowed to sign certificates (a root is trusted as such).
+fn check_issuer(child: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -> Result<(), UploadError> {
+    if self_issued(issuer) {
+        return Ok(());
+    }
+    let ca_ok = is_ca(issuer)? || issuer.version() == X509Version::V1;
+    let ku_ok = issuer.key_usage().map_err(malformed_cert)?.is_none_or(|ku| ku.value.key_cert_sign());
+    if ca_ok && ku_ok {
+        return Ok(());
+    }
+    Err(UploadError::BrokenChain {
+        subject: display_name(child),
+        issuer: display_name(issuer),
+        reason: "the issuer is not a CA certificate allowed to sign certificates".into(),
+        source: None,
+    })
+}
+
+/// What does not prevent use but the installer should know: names versus the camera's addresses,
+/// lifetime, expiry, the chain's end, certificates left out.
+fn warnings(
+    certs: &[X509Certificate<'_>],
+    chain: &Chain,
+    ctx: &Context<'_>,
+    now: i64,
+) -> Result<Vec<Notice>, UploadError> {
+    let leaf = &certs[chain.order[0]];
+    let mut warnings = address_notices(&names_of(leaf)?, ctx.current_ips, ctx.current_dns);
+    warnings.extend(validity_notices(leaf, now));
+    warnings.extend(chain_notices(certs, chain));
+    Ok(warnings)
+}
+
+fn validity_notices(leaf: &X509Certificate<'_>, now: i64) -> Vec<Notice> {
     let mut warnings = Vec::new();
-    warnings.extend(address_notices(&names_of(leaf)?, ctx.current_ips, ctx.current_dns));
     let v = leaf.validity();
     let lifetime_days = (v.not_after.timestamp() - v.not_before.timestamp()) / DAY;
     if lifetime_days > MAX_VALIDITY_DAYS {
@@ -394,33 +473,37 @@ pub(crate) fn assemble(material: Material, ctx: &Context<'_>) -> Result<Accepted
             ),
         ));
     }
-    let top = &certs[cur];
-    if !reached_self_signed {
+    warnings
+}
+
+fn chain_notices(certs: &[X509Certificate<'_>], chain: &Chain) -> Vec<Notice> {
+    let mut warnings = Vec::new();
+    let top = &certs[chain.top()];
+    if !chain.reached_self_signed {
         warnings.push(Notice::new(
             "issuer_not_included",
             format!(
                 "The chain ends at \"{}\", issued by \"{}\", which was not uploaded: that is fine, but each PC must trust \"{}\" (import that CA certificate into the PC), or browsers will warn.",
-                display_name(top),
-                issuer_name(top),
-                issuer_name(top)
+                escape_controls(&display_name(top)),
+                escape_controls(&issuer_name(top)),
+                escape_controls(&issuer_name(top))
             ),
         ));
-    } else if order.len() == 1 {
+    } else if chain.order.len() == 1 {
         warnings.push(Notice::new(
             "self_signed",
             "This certificate is self-signed: each PC must import it as trusted, or browsers will warn.",
         ));
     }
-    let extra: Vec<String> = (0..certs.len()).filter(|i| !used.contains(i)).map(|i| display_name(&certs[i])).collect();
+    let extra: Vec<String> =
+        (0..certs.len()).filter(|i| !chain.order.contains(i)).map(|i| display_name(&certs[i])).collect();
     if !extra.is_empty() {
         warnings.push(Notice::new(
             "extra_certificates_ignored",
-            format!("Ignored certificate(s) that are not part of this certificate's chain: {}.", extra.join("; ")),
+            format!("Ignored certificate(s) that are not part of this certificate's chain: {}.", join_names(&extra)),
         ));
     }
-
-    let chain_der = order.iter().map(|&i| cert_ders[i].clone()).collect();
-    Ok(Accepted { chain_der, key_pkcs8, key_from_pending_csr, warnings })
+    warnings
 }
 
 #[cfg(test)]

@@ -1,13 +1,14 @@
 //! Recognises what a field holds (PEM blocks, DER certificate or key, PKCS#12, bare base64) and
 //! collects certificates and normalised keys from it.
 
+use camera_pki::pem;
 use pkcs8::der::asn1::ObjectIdentifier;
 use pkcs8::der::Decode;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::crypto::{self, Budget, DecryptError, Passphrase};
 use crate::keys::{self, PrivateKey};
-use crate::{p12, pem, UploadError};
+use crate::{p12, UploadError};
 
 /// Most certificates and keys one upload may hold.
 pub(crate) const MAX_CERTS: usize = 32;
@@ -35,7 +36,7 @@ impl Material {
                 }
                 Ok(())
             }
-            Err(_) => Err(UploadError::Malformed { what: "certificate" }),
+            Err(e) => Err(UploadError::malformed_by("certificate", x509_parser::error::X509Error::from(e))),
         }
     }
 
@@ -71,7 +72,7 @@ pub(crate) fn read_field(
 }
 
 fn read_pem(data: &[u8], pass: Option<&Passphrase>, budget: &mut Budget, m: &mut Material) -> Result<(), UploadError> {
-    let blocks = pem::parse(data).map_err(|_| UploadError::Malformed { what: "PEM text" })?;
+    let blocks = pem::parse(data).map_err(|e| UploadError::malformed_by("PEM text", e))?;
     let ec_hint =
         blocks.iter().find(|b| b.label == "EC PARAMETERS").and_then(|b| ObjectIdentifier::from_der(&b.der).ok());
     let mut recognised = false;
@@ -125,7 +126,7 @@ fn read_pem(data: &[u8], pass: Option<&Passphrase>, budget: &mut Budget, m: &mut
 /// Relabels a structural error with what the installer uploaded.
 fn pem_malformed(what: &'static str) -> impl Fn(UploadError) -> UploadError {
     move |e| match e {
-        UploadError::Malformed { .. } => UploadError::Malformed { what },
+        UploadError::Malformed { source, .. } => UploadError::Malformed { what, source },
         other => other,
     }
 }
@@ -170,9 +171,10 @@ fn read_der(data: &[u8], pass: Option<&Passphrase>, budget: &mut Budget, m: &mut
         }
         return Ok(());
     }
-    if let Ok(pfx) = pkcs12::pfx::Pfx::from_der(data) {
-        return p12::read(&pfx, pass, budget, m);
-    }
+    let pfx_error = match pkcs12::pfx::Pfx::from_der(data) {
+        Ok(pfx) => return p12::read(&pfx, pass, budget, m),
+        Err(e) => e,
+    };
     if pkcs8::PrivateKeyInfo::from_der(data).is_ok() {
         return m.add_key(keys::from_pkcs8(data)?);
     }
@@ -194,7 +196,8 @@ fn read_der(data: &[u8], pass: Option<&Passphrase>, budget: &mut Budget, m: &mut
         return Ok(());
     }
     if truncated_der(data) {
-        return Err(UploadError::Malformed { what: "file (DER or PKCS#12)" });
+        // Cut short: what the outer structure's parser says about it.
+        return Err(UploadError::malformed_by("file (DER or PKCS#12)", pfx_error));
     }
     Err(UploadError::Unrecognised)
 }
@@ -206,7 +209,7 @@ pub(crate) fn encrypted_pkcs8(
     budget: &mut Budget,
 ) -> Result<PrivateKey, UploadError> {
     let info = pkcs12::pbe_params::EncryptedPrivateKeyInfo::from_der(der)
-        .map_err(|_| UploadError::Malformed { what: "encrypted private key" })?;
+        .map_err(|e| UploadError::malformed_by("encrypted private key", e))?;
     let alg = crypto::alg_ref(&info.encryption_algorithm);
     let empty = Passphrase::empty();
     let plain = match crypto::decrypt(alg, info.encrypted_data.as_bytes(), pass.unwrap_or(&empty), budget) {
@@ -226,14 +229,6 @@ fn is_encrypted_legacy(headers: &[(String, String)]) -> bool {
         .any(|(k, v)| k.eq_ignore_ascii_case("Proc-Type") && v.replace(' ', "").eq_ignore_ascii_case("4,ENCRYPTED"))
 }
 
-fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    let s = s.trim();
-    if s.len() % 2 != 0 || !s.is_ascii() {
-        return None;
-    }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok()).collect()
-}
-
 /// Decrypts a legacy OpenSSL encrypted PEM body (`DEK-Info`, key from EVP_BytesToKey with MD5, one round).
 fn legacy_decrypt(
     headers: &[(String, String)],
@@ -246,11 +241,11 @@ fn legacy_decrypt(
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("DEK-Info"))
         .map(|(_, v)| v.as_str())
-        .ok_or(UploadError::Malformed { what: "encrypted PEM key (no DEK-Info)" })?;
-    let (cipher, iv_hex) = dek.split_once(',').ok_or(UploadError::Malformed { what: "encrypted PEM key" })?;
+        .ok_or(UploadError::malformed("encrypted PEM key (no DEK-Info)"))?;
+    let (cipher, iv_hex) = dek.split_once(',').ok_or(UploadError::malformed("encrypted PEM key"))?;
     let cipher = cipher.trim().to_ascii_uppercase();
-    let iv = hex_decode(iv_hex).ok_or(UploadError::Malformed { what: "encrypted PEM key" })?;
-    let (key_len, iv_len) = match cipher.as_str() {
+    let iv = camera_pki::text::unhex(iv_hex).ok_or(UploadError::malformed("encrypted PEM key"))?;
+    let (key_len, iv_len): (usize, usize) = match cipher.as_str() {
         "AES-128-CBC" => (16, 16),
         "AES-192-CBC" => (24, 16),
         "AES-256-CBC" => (32, 16),
@@ -258,9 +253,10 @@ fn legacy_decrypt(
         other => return Err(UploadError::UnsupportedEncryption { scheme: other.to_string() }),
     };
     if iv.len() != iv_len {
-        return Err(UploadError::Malformed { what: "encrypted PEM key" });
+        return Err(UploadError::malformed("encrypted PEM key"));
     }
-    budget.charge(1)?;
+    // One MD5 hash per 16 bytes of key (EVP_BytesToKey, one iteration).
+    budget.charge(1, u64::try_from(key_len.div_ceil(16)).unwrap_or(u64::MAX))?;
     let key = evp_bytes_to_key(pass.bytes(), &iv[..8], key_len);
     let mut buf = Zeroizing::new(body.to_vec());
     let res = match cipher.as_str() {

@@ -17,8 +17,10 @@ const EC_OID: &str = "1.2.840.10045.2.1";
 const P256_OID: &str = "1.2.840.10045.3.1.7";
 const P384_OID: &str = "1.3.132.0.34";
 
+/// ring, rustls' crypto provider here, loads RSA private keys of 2048 to 4096 bits whose primes'
+/// sizes are multiples of 512 bits: 2048, 3072 and 4096-bit keys.
 pub(crate) const MIN_RSA_BITS: usize = 2048;
-pub(crate) const MAX_RSA_BITS: usize = 8192;
+pub(crate) const MAX_RSA_BITS: usize = 4096;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Curve {
@@ -77,8 +79,25 @@ fn unsupported(found: impl Into<String>) -> UploadError {
     UploadError::UnsupportedKey { found: found.into() }
 }
 
-fn malformed_key() -> UploadError {
-    UploadError::Malformed { what: "private key" }
+fn malformed_key(e: impl std::error::Error + Send + Sync + 'static) -> UploadError {
+    UploadError::malformed_by("private key", e)
+}
+
+/// ring's reason for refusing a key (`KeyRejected` is an `std::error::Error` only with ring's
+/// "std" feature, which nothing else here needs).
+#[derive(Debug)]
+struct RejectedByRing(String);
+
+impl std::fmt::Display for RejectedByRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ring refused the key: {}", self.0)
+    }
+}
+
+impl std::error::Error for RejectedByRing {}
+
+fn rejected_by_ring(e: ring::error::KeyRejected) -> UploadError {
+    UploadError::invalid_key(Some(crate::Cause::new(RejectedByRing(e.to_string()))))
 }
 
 /// Names an algorithm or curve OID that is not supported.
@@ -124,7 +143,7 @@ fn bit_len(b: &[u8]) -> usize {
 
 /// Parses a PKCS#8 `PrivateKeyInfo`.
 pub(crate) fn from_pkcs8(der: &[u8]) -> Result<PrivateKey, UploadError> {
-    let info = pkcs8::PrivateKeyInfo::from_der(der).map_err(|_| malformed_key())?;
+    let info = pkcs8::PrivateKeyInfo::from_der(der).map_err(malformed_key)?;
     let oid = info.algorithm.oid.to_string();
     match oid.as_str() {
         RSA_OID => from_pkcs1(info.private_key),
@@ -142,9 +161,12 @@ pub(crate) fn from_pkcs8(der: &[u8]) -> Result<PrivateKey, UploadError> {
 
 /// Parses a PKCS#1 `RSAPrivateKey`.
 pub(crate) fn from_pkcs1(der: &[u8]) -> Result<PrivateKey, UploadError> {
-    let rsa = pkcs1::RsaPrivateKey::from_der(der).map_err(|_| malformed_key())?;
+    let rsa = pkcs1::RsaPrivateKey::from_der(der).map_err(malformed_key)?;
     let bits = bit_len(rsa.modulus.as_bytes());
-    if !(MIN_RSA_BITS..=MAX_RSA_BITS).contains(&bits) {
+    if bits > MAX_RSA_BITS {
+        return Err(UploadError::RsaKeyTooLarge { bits });
+    }
+    if bits < MIN_RSA_BITS || bits.div_ceil(2) % 512 != 0 {
         return Err(unsupported(format!("an RSA {bits}-bit key")));
     }
     if rsa.other_prime_infos.is_some() {
@@ -153,17 +175,17 @@ pub(crate) fn from_pkcs1(der: &[u8]) -> Result<PrivateKey, UploadError> {
     let alg =
         AlgorithmIdentifierRef { oid: ObjectIdentifier::new_unwrap(RSA_OID), parameters: Some(AnyRef::from(Null)) };
     let pkcs8 = encode_pkcs8(alg, der)?;
-    let pair = signature::RsaKeyPair::from_pkcs8(&pkcs8).map_err(|_| UploadError::InvalidKey)?;
+    let pair = signature::RsaKeyPair::from_pkcs8(&pkcs8).map_err(rejected_by_ring)?;
     let components = signature::RsaPublicKeyComponents::<Vec<u8>>::from(pair.public());
     Ok(PrivateKey { pkcs8, public: PublicKey::Rsa { n: strip_zeros(&components.n), e: strip_zeros(&components.e) } })
 }
 
 /// Parses a SEC1 `ECPrivateKey`; `curve_hint` comes from the PKCS#8 algorithm or an `EC PARAMETERS` block.
 pub(crate) fn from_sec1(der: &[u8], curve_hint: Option<ObjectIdentifier>) -> Result<PrivateKey, UploadError> {
-    let ec = sec1::EcPrivateKey::from_der(der).map_err(|_| malformed_key())?;
+    let ec = sec1::EcPrivateKey::from_der(der).map_err(malformed_key)?;
     let inner_curve = ec.parameters.and_then(|p| p.named_curve());
     let oid = match (inner_curve, curve_hint) {
-        (Some(a), Some(b)) if a != b => return Err(UploadError::InvalidKey),
+        (Some(a), Some(b)) if a != b => return Err(UploadError::invalid_key(None)),
         (Some(a), _) | (None, Some(a)) => a,
         (None, None) => return Err(unsupported("an EC key without a named curve")),
     };
@@ -181,19 +203,15 @@ pub(crate) fn from_sec1(der: &[u8], curve_hint: Option<ObjectIdentifier>) -> Res
         Curve::P256 => &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
         Curve::P384 => &signature::ECDSA_P384_SHA384_ASN1_SIGNING,
     };
-    let pair = signature::EcdsaKeyPair::from_pkcs8(ring_alg, &pkcs8, &SystemRandom::new())
-        .map_err(|_| UploadError::InvalidKey)?;
+    let pair = signature::EcdsaKeyPair::from_pkcs8(ring_alg, &pkcs8, &SystemRandom::new()).map_err(rejected_by_ring)?;
     Ok(PrivateKey { public: PublicKey::Ec { curve, point: pair.public_key().as_ref().to_vec() }, pkcs8 })
 }
 
 fn encode_pkcs8(algorithm: AlgorithmIdentifierRef<'_>, private_key: &[u8]) -> Result<Zeroizing<Vec<u8>>, UploadError> {
     let info = pkcs8::PrivateKeyInfo { algorithm, private_key, public_key: None };
-    let mut out = Zeroizing::new(vec![
-        0u8;
-        usize::try_from(info.encoded_len().map_err(|_| malformed_key())?)
-            .map_err(|_| malformed_key())?
-    ]);
-    let len = info.encode_to_slice(&mut out).map_err(|_| malformed_key())?.len();
+    let mut out =
+        Zeroizing::new(vec![0u8; usize::try_from(info.encoded_len().map_err(malformed_key)?).map_err(malformed_key)?]);
+    let len = info.encode_to_slice(&mut out).map_err(malformed_key)?.len();
     out.truncate(len);
     Ok(out)
 }

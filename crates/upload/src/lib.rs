@@ -18,15 +18,17 @@ mod crypto;
 mod detect;
 mod keys;
 mod p12;
-mod pem;
 
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::SystemTime;
 
+use camera_pki::text::{escape_controls, Escaped};
 use zeroize::Zeroizing;
 
 pub use chain::{address_notices, dns_name_matches, CertificateNames};
+pub use crypto::MAX_KDF_MEMORY;
 
 /// What the installer sent. Either field may hold anything (certificate, key, chain, PKCS#12):
 /// the content decides, not the field.
@@ -144,6 +146,8 @@ pub enum UploadError {
     Malformed {
         /// What it looked like ("PEM", "DER certificate", "PKCS#12 file", ...).
         what: &'static str,
+        /// The parser's complaint, if one said more.
+        source: Option<Cause>,
     },
     /// A certificate request (CSR) was uploaded instead of the certificate.
     CertificateRequest,
@@ -169,7 +173,8 @@ pub enum UploadError {
     PassphraseRequired,
     /// The passphrase does not decrypt the key or PKCS#12.
     WrongPassphrase,
-    /// Encryption parameters that would take too long to compute on the camera.
+    /// Key-derivation parameters that would take the camera too long, or more memory than
+    /// [`MAX_KDF_MEMORY`], to compute.
     KdfTooExpensive,
     /// Encryption scheme not supported.
     UnsupportedEncryption {
@@ -182,7 +187,15 @@ pub enum UploadError {
         found: String,
     },
     /// The key is damaged or internally inconsistent.
-    InvalidKey,
+    InvalidKey {
+        /// ring's reason for refusing it, if it was ring that refused.
+        source: Option<Cause>,
+    },
+    /// An RSA private key larger than the TLS stack (ring) can load: 4096 bits.
+    RsaKeyTooLarge {
+        /// The key's modulus size.
+        bits: usize,
+    },
     /// A certificate is past its notAfter at the camera's time.
     Expired {
         /// Whose certificate.
@@ -211,6 +224,8 @@ pub enum UploadError {
         issuer: String,
         /// Why, in words.
         reason: String,
+        /// The signature check's error, if that is what failed.
+        source: Option<Cause>,
     },
     /// The server certificate has an extendedKeyUsage without serverAuth.
     NotServerCertificate,
@@ -237,7 +252,8 @@ impl UploadError {
             Self::KdfTooExpensive => "kdf_too_expensive",
             Self::UnsupportedEncryption { .. } => "unsupported_encryption",
             Self::UnsupportedKey { .. } => "unsupported_key_type",
-            Self::InvalidKey => "invalid_key",
+            Self::InvalidKey { .. } => "invalid_key",
+            Self::RsaKeyTooLarge { .. } => "key_too_large",
             Self::Expired { .. } => "expired",
             Self::NotYetValid { .. } => "not_yet_valid",
             Self::CaCertificate => "ca_certificate",
@@ -265,6 +281,7 @@ impl UploadError {
         "unsupported_encryption",
         "unsupported_key_type",
         "invalid_key",
+        "key_too_large",
         "expired",
         "not_yet_valid",
         "ca_certificate",
@@ -285,7 +302,7 @@ impl From<&UploadError> for Notice {
     }
 }
 
-const SUPPORTED_KEYS: &str = "RSA 2048 to 8192 bits, or EC P-256 or P-384";
+const SUPPORTED_KEYS: &str = "RSA of 2048, 3072 or 4096 bits, or EC P-256 or P-384";
 
 impl fmt::Display for UploadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -296,7 +313,7 @@ impl fmt::Display for UploadError {
             Self::Unrecognised => f.write_str(
                 "The upload is not a certificate or key in PEM, DER or PKCS#12 form: upload the server certificate file (.crt/.pem/.cer/.der/.pfx/.p12) as the CA sent it.",
             ),
-            Self::Malformed { what } => write!(
+            Self::Malformed { what, .. } => write!(
                 f,
                 "The uploaded {what} is damaged or incomplete: upload the original file again, unchanged (do not edit it, and copy all of it including the BEGIN and END lines)."
             ),
@@ -309,7 +326,7 @@ impl fmt::Display for UploadError {
             Self::AmbiguousChain { candidates } => write!(
                 f,
                 "The upload holds several unrelated server certificates ({}) and it is not clear which one to use: upload only the certificate for this camera and its CA chain.",
-                candidates.join("; ")
+                candidates.iter().map(|c| escape_controls(c)).collect::<Vec<_>>().join("; ")
             ),
             Self::TooManyItems => f.write_str(
                 "The upload holds too many certificates or keys: upload only the server certificate, its key and its CA chain.",
@@ -333,37 +350,48 @@ impl fmt::Display for UploadError {
                 "The passphrase does not open the key or PKCS#12 file: check the passphrase and upload again.",
             ),
             Self::KdfTooExpensive => f.write_str(
-                "The file is encrypted with settings that would take the camera too long to open (too many key-derivation iterations): export it again with default settings (for example openssl pkcs12 -export or openssl pkcs8 -topk8 without -iter).",
+                "The file is encrypted with settings that would take the camera too long or too much memory to open (too many key-derivation iterations, or scrypt parameters above N=16384, r=8, p=1): export it again with default settings (for example openssl pkcs12 -export or openssl pkcs8 -topk8 without -iter or -scrypt_N).",
             ),
             Self::UnsupportedEncryption { scheme } => write!(
                 f,
-                "The file is encrypted with {scheme}, which the camera does not support: export it again with AES-256-CBC (the OpenSSL default) or without encryption."
+                "The file is encrypted with {}, which the camera does not support: export it again with AES-256-CBC (the OpenSSL default) or without encryption.",
+                Escaped(scheme)
             ),
             Self::UnsupportedKey { found } => write!(
                 f,
-                "The key is {found}, which browsers or the camera do not support for HTTPS: use {SUPPORTED_KEYS}."
+                "The key is {}, which browsers or the camera do not support for HTTPS: use {SUPPORTED_KEYS}.",
+                Escaped(found)
             ),
-            Self::InvalidKey => f.write_str(
+            Self::InvalidKey { .. } => f.write_str(
                 "The private key is damaged or inconsistent: export it again from where it was created.",
+            ),
+            Self::RsaKeyTooLarge { bits } => write!(
+                f,
+                "The key is a {bits}-bit RSA key, and RSA keys larger than 4096 bits are not supported by the camera's TLS stack: use a 2048-, 3072- or 4096-bit RSA key (or EC P-256 or P-384)."
             ),
             Self::Expired { subject, not_after, leaf: true } => write!(
                 f,
-                "The certificate \"{subject}\" expired on {not_after}: ask your certificate authority for a new one (and check that the camera's clock is right)."
+                "The certificate \"{}\" expired on {not_after}: ask your certificate authority for a new one (and check that the camera's clock is right).",
+                Escaped(subject)
             ),
             Self::Expired { subject, not_after, leaf: false } => write!(
                 f,
-                "The CA certificate \"{subject}\" in the chain expired on {not_after}: get the current CA certificate from your certificate authority (and check that the camera's clock is right)."
+                "The CA certificate \"{}\" in the chain expired on {not_after}: get the current CA certificate from your certificate authority (and check that the camera's clock is right).",
+                Escaped(subject)
             ),
             Self::NotYetValid { subject, not_before, now } => write!(
                 f,
-                "The certificate \"{subject}\" is only valid from {not_before}, but the camera's clock says {now}: check the camera's date and time (or NTP), or wait until the certificate becomes valid."
+                "The certificate \"{}\" is only valid from {not_before}, but the camera's clock says {now}: check the camera's date and time (or NTP), or wait until the certificate becomes valid.",
+                Escaped(subject)
             ),
             Self::CaCertificate => f.write_str(
                 "This is a CA certificate: import it in your PC, upload the server certificate signed by it.",
             ),
-            Self::BrokenChain { subject, issuer, reason } => write!(
+            Self::BrokenChain { subject, issuer, reason, .. } => write!(
                 f,
-                "The chain is broken: \"{subject}\" is not validly signed by \"{issuer}\" ({reason}): upload the CA certificates that actually issued the server certificate."
+                "The chain is broken: \"{}\" is not validly signed by \"{}\" ({reason}): upload the CA certificates that actually issued the server certificate.",
+                Escaped(subject),
+                Escaped(issuer)
             ),
             Self::NotServerCertificate => f.write_str(
                 "This certificate is not allowed for web servers (its extended key usage lacks TLS server authentication): ask your certificate authority for a server certificate.",
@@ -375,7 +403,68 @@ impl fmt::Display for UploadError {
     }
 }
 
-impl std::error::Error for UploadError {}
+impl std::error::Error for UploadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Malformed { source, .. } | Self::InvalidKey { source } | Self::BrokenChain { source, .. } => {
+                source.as_ref().map(|c| c as &(dyn std::error::Error + 'static))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl UploadError {
+    pub(crate) fn malformed(what: &'static str) -> Self {
+        Self::Malformed { what, source: None }
+    }
+
+    pub(crate) fn malformed_by(what: &'static str, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Malformed { what, source: Some(Cause::new(source)) }
+    }
+
+    pub(crate) fn invalid_key(source: Option<Cause>) -> Self {
+        Self::InvalidKey { source }
+    }
+}
+
+/// The lower-level error behind an [`UploadError`] (a DER or PEM parser's, ring's), for logs and
+/// debugging; the installer-facing sentence never includes it. It says what the parser expected
+/// and where, never the bytes. Two causes are equal when they say the same.
+#[derive(Clone)]
+pub struct Cause(Arc<dyn std::error::Error + Send + Sync + 'static>);
+
+impl Cause {
+    pub(crate) fn new(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self(Arc::new(e))
+    }
+}
+
+impl fmt::Debug for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for Cause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl PartialEq for Cause {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for Cause {}
 
 /// Validates an upload. Errors refuse it; warnings in [`Accepted::warnings`] inform.
 pub fn validate_upload(input: &UploadInput, ctx: &Context) -> Result<Accepted, UploadError> {

@@ -22,7 +22,11 @@ const MAX_SAFES: usize = 16;
 const MAX_BAGS: usize = 64;
 
 fn malformed() -> UploadError {
-    UploadError::Malformed { what: "PKCS#12 file" }
+    UploadError::malformed("PKCS#12 file")
+}
+
+fn malformed_by(e: impl std::error::Error + Send + Sync + 'static) -> UploadError {
+    UploadError::malformed_by("PKCS#12 file", e)
 }
 
 /// Reads a parsed PFX into `m`.
@@ -35,7 +39,7 @@ pub(crate) fn read(
     if pfx.auth_safe.content_type.to_string() != ID_DATA {
         return Err(UploadError::UnsupportedEncryption { scheme: "public-key integrity mode (not a password)".into() });
     }
-    let auth_safe = pfx.auth_safe.content.decode_as::<OctetString>().map_err(|_| malformed())?;
+    let auth_safe = pfx.auth_safe.content.decode_as::<OctetString>().map_err(malformed_by)?;
     let auth_bytes = auth_safe.as_bytes();
     let empty = Passphrase::empty();
     let password = pass.unwrap_or(&empty);
@@ -51,18 +55,18 @@ pub(crate) fn read(
         }
     }
 
-    let safes = Vec::<cms::content_info::ContentInfo>::from_der(auth_bytes).map_err(|_| malformed())?;
+    let safes = Vec::<cms::content_info::ContentInfo>::from_der(auth_bytes).map_err(malformed_by)?;
     if safes.len() > MAX_SAFES {
         return Err(UploadError::TooManyItems);
     }
     for safe in &safes {
         match safe.content_type.to_string().as_str() {
             ID_DATA => {
-                let data = safe.content.decode_as::<OctetString>().map_err(|_| malformed())?;
+                let data = safe.content.decode_as::<OctetString>().map_err(malformed_by)?;
                 read_safe_contents(data.as_bytes(), pass, budget, m, 0)?;
             }
             ID_ENCRYPTED_DATA => {
-                let ed = safe.content.decode_as::<cms::encrypted_data::EncryptedData>().map_err(|_| malformed())?;
+                let ed = safe.content.decode_as::<cms::encrypted_data::EncryptedData>().map_err(malformed_by)?;
                 let eci = &ed.enc_content_info;
                 let data = eci.encrypted_content.as_ref().ok_or_else(malformed)?;
                 let alg = crypto::alg_ref(&eci.content_enc_alg);
@@ -104,12 +108,11 @@ fn verify_mac(
             })
         }
     };
-    let iterations = u64::try_from(mac.iterations).map_err(|_| malformed())?;
+    let iterations = u64::try_from(mac.iterations).map_err(malformed_by)?;
     if iterations == 0 {
         return Err(malformed());
     }
-    budget.charge(iterations)?;
-    let key = crypto::pkcs12_kdf(dig, pass_bmp, mac.mac_salt.as_bytes(), 3, iterations, dig.output_len());
+    let [key] = budget.pkcs12_kdf(dig, pass_bmp, mac.mac_salt.as_bytes(), iterations, [(3, dig.output_len())])?;
     let key = hmac::Key::new(hm, &key);
     Ok(hmac::verify(&key, data, mac.mac.digest.as_bytes()).is_ok())
 }
@@ -131,7 +134,7 @@ fn read_safe_contents(
     m: &mut Material,
     depth: u8,
 ) -> Result<(), UploadError> {
-    let mut bags = Vec::<pkcs12::safe_bag::SafeBag>::from_der(der).map_err(|_| malformed())?;
+    let mut bags = Vec::<pkcs12::safe_bag::SafeBag>::from_der(der).map_err(malformed_by)?;
     if bags.len() > MAX_BAGS {
         for bag in &mut bags {
             bag.bag_value.zeroize();
@@ -161,8 +164,8 @@ fn read_bag(
         KEY_BAG => m.add_key(keys::from_pkcs8(value)?),
         SHROUDED_KEY_BAG => m.add_key(encrypted_pkcs8(value, pass, budget)?),
         CERT_BAG => {
-            let mut r = SliceReader::new(value).map_err(|_| malformed())?;
-            let cert_bag: pkcs12::cert_type::CertBag = r.decode().map_err(|_| malformed())?;
+            let mut r = SliceReader::new(value).map_err(malformed_by)?;
+            let cert_bag: pkcs12::cert_type::CertBag = r.decode().map_err(malformed_by)?;
             if cert_bag.cert_id.to_string() == X509_CERT_TYPE {
                 m.add_cert(cert_bag.cert_value.as_bytes())?;
             }

@@ -214,3 +214,99 @@ fn debug_output_redacts_secrets() {
     let e = err(Some(&f.read("server.crt")), Some(&f.read("server.enc.p8")), Some("s3cret-wrong"), &ctx());
     assert!(!format!("{e:?}").contains("s3cret"));
 }
+
+/// ring, under rustls, loads RSA private keys of 2048 to 4096 bits. A 4160-bit key used to get
+/// "damaged or inconsistent" (`invalid_key`) while the rules promised up to 8192 bits (security
+/// audit, item 8): now it gets its own code and a sentence with the real limit, before the key
+/// is checked against the certificate. 4096 bits, the limit, still works.
+#[test]
+fn rsa_keys_over_4096_bits_are_refused_with_the_real_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = r#"
+set -e
+printf 'subjectAltName=IP:192.168.1.120\n' > san.ext
+for bits in 2560 4096 4160; do
+  openssl genrsa -out k$bits.pem $bits 2>/dev/null
+  openssl req -new -key k$bits.pem -subj /CN=cam -out r$bits.csr
+  openssl x509 -req -in r$bits.csr -signkey k$bits.pem -days 30 -extfile san.ext -out c$bits.pem 2>/dev/null
+done
+"#;
+    let out = std::process::Command::new("bash").arg("-c").arg(script).current_dir(dir.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let read = |name: &str| std::fs::read(dir.path().join(name)).unwrap();
+
+    let e = err(Some(&read("c4160.pem")), Some(&read("k4160.pem")), None, &ctx());
+    assert_eq!(e.code(), "key_too_large", "{e:?}: {e}");
+    assert_eq!(e, UploadError::RsaKeyTooLarge { bits: 4160 });
+    let msg = e.to_string();
+    assert!(msg.contains("4160") && msg.contains("4096") && msg.contains("2048-, 3072- or 4096-bit"), "{msg}");
+    // The key alone says so too, whatever certificate comes with it.
+    let e = err(Some(&f_server_crt()), Some(&read("k4160.pem")), None, &ctx());
+    assert_eq!(e.code(), "key_too_large");
+
+    let acc = upload(Some(&read("c4096.pem")), Some(&read("k4096.pem")), None).unwrap();
+    assert_key_matches(&acc);
+    // ring also wants primes whose size is a multiple of 512 bits: a 2560-bit key was "damaged"
+    // as well; it is a key type the camera does not support, with the sizes it does.
+    let e = err(Some(&read("c2560.pem")), Some(&read("k2560.pem")), None, &ctx());
+    assert_eq!(e.code(), "unsupported_key_type", "{e:?}: {e}");
+    assert!(e.to_string().contains("2560") && e.to_string().contains("2048, 3072 or 4096"), "{e}");
+}
+
+fn f_server_crt() -> Vec<u8> {
+    fixture().read("server.crt")
+}
+
+/// Where a parser or ring refused something, its error is the refusal's `source()`; the stable
+/// code and the installer's sentence stay as they were.
+#[test]
+fn errors_carry_their_cause() {
+    use pkcs8::der::{Decode, Encode};
+    use std::error::Error;
+
+    let f = fixture();
+    let server_crt = f.read("server.crt");
+    let cut = |b: &[u8]| b[..b.len() / 2].to_vec();
+    let cases: Vec<(&str, UploadError)> = vec![
+        (
+            "damaged PEM",
+            err(Some(b"-----BEGIN CERTIFICATE-----\nMII*\n-----END CERTIFICATE-----\n"), None, None, &ctx()),
+        ),
+        (
+            "truncated PEM key",
+            err(
+                Some(&server_crt),
+                Some(camera_pki::pem::encode("PRIVATE KEY", &cut(&f.read("server.pkcs8.der"))).as_bytes()),
+                None,
+                &ctx(),
+            ),
+        ),
+        ("truncated PKCS#12", err(Some(&cut(&f.read("server.p12"))), None, Some("s3cret"), &ctx())),
+        (
+            "wrong intermediate",
+            err(Some(&f.cat(&["leaf2.crt", "fakeint.crt"])), Some(&f.read("leaf2.key")), None, &ctx()),
+        ),
+    ];
+    for (name, e) in &cases {
+        let source = e.source().unwrap_or_else(|| panic!("{name}: {} has no source", e.code()));
+        assert!(!source.to_string().is_empty(), "{name}");
+        assert!(!e.to_string().contains(&source.to_string()), "{name}: the sentence repeats its source");
+    }
+
+    // An EC key whose public half belongs to another key: ring's refusal is the source.
+    let (own, other) = (f.read("ec256.sec1.der"), openssl_ec_der());
+    let (own, other) = (sec1::EcPrivateKey::from_der(&own).unwrap(), sec1::EcPrivateKey::from_der(&other).unwrap());
+    let mixed = sec1::EcPrivateKey { public_key: other.public_key, ..own }.to_der().unwrap();
+    let e = err(Some(&f.read("ec256.crt")), Some(&mixed), None, &ctx());
+    assert_eq!(e.code(), "invalid_key", "{e:?}");
+    assert!(e.source().is_some_and(|s| s.to_string().contains("ring")), "{e:?}");
+}
+
+fn openssl_ec_der() -> Vec<u8> {
+    let out = std::process::Command::new("openssl")
+        .args(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-outform", "DER"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    out.stdout
+}

@@ -21,8 +21,16 @@ pub async fn create(app: &Arc<App>, peer: std::net::IpAddr, req: Request<Incomin
     let request: camera_pki::CsrRequest = http::read_json(req).await?;
     let worker = app.clone();
     let pending = blocking("Creating the request", move || {
-        let pending = camera_pki::create_csr(&request)
-            .map_err(|e| ApiError::BadRequest { detail: e.to_string().trim_end_matches('.').to_owned() })?;
+        // What was asked for is wrong: 400 with the reason; anything else failed inside the camera.
+        let pending = camera_pki::create_csr(&request).map_err(|e| match e {
+            camera_pki::PkiError::InvalidRequest(reason) => {
+                ApiError::BadRequest { detail: reason.to_string().trim_end_matches('.').to_owned() }
+            }
+            other => {
+                log::warn(&format!("camera-web: a certificate request could not be made: {}", log::chain(&other)));
+                ApiError::Internal { what: "Making the key and the request" }
+            }
+        })?;
         worker.certs.store_pending(&pending).map_err(|e| match e {
             InstallError::Storage(io) => ApiError::storage("the request and its key", &io),
             other => ApiError::Internal { what: leak_free_what(&other) },
