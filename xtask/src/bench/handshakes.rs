@@ -1,5 +1,6 @@
-//! Full TLS handshakes per second against one server pinned to one core, the load generator's
-//! threads pinned to another. Counted: connections that completed the handshake and a `GET /`.
+//! TLS handshakes per second (full or resumed) against one server pinned to one core, the load
+//! generator's threads pinned to another. Counted: connections that completed the handshake and a
+//! `GET /`; of those, how many resumed a session.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -8,11 +9,9 @@ use std::time::{Duration, Instant};
 use nix::sched::{sched_setaffinity, CpuSet};
 use nix::unistd::Pid;
 
-use std::net::SocketAddr;
-
-use super::client::{Client, Signatures, Version};
+use super::client::{Client, Handshake, Signatures, Version};
 use super::procs::{core_times, core_use, cpu_time, CoreTimes, CoreUse};
-use super::servers::{CLIENT_CORE, SERVER_CORE};
+use super::servers::{KeyType, Server, CLIENT_CORE, SERVER_CORE};
 use crate::Result;
 
 /// How long and how hard.
@@ -25,11 +24,27 @@ pub struct Load {
     pub pin: bool,
 }
 
+/// What one row measures: the server's certificate, the protocol, and whether the client resumes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Case {
+    pub key: KeyType,
+    pub version: Version,
+    pub handshake: Handshake,
+}
+
+impl Case {
+    pub fn label(self) -> String {
+        format!("{}, {}, {}", self.key.label(), self.version.label(), self.handshake.label())
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Rate {
     pub server: &'static str,
-    pub version: Version,
+    pub case: Case,
     pub per_second: f64,
+    /// Share of the counted connections whose handshake resumed a session.
+    pub resumed: f64,
     pub errors: u64,
     pub first_error: Option<String>,
     /// CPU used by each process over the measured window, as a share of one core.
@@ -56,6 +71,12 @@ impl Rate {
         (self.client_core.busy - self.client_core.irq - self.client_cpu).max(0.0)
     }
 
+    /// A resumed row in which the server did not resume (nearly) every connection measures
+    /// something else than resumption.
+    pub fn not_resuming(&self) -> bool {
+        self.case.handshake == Handshake::Resumed && self.resumed < 0.95
+    }
+
     /// Other processes took so much of a pinned core that the run cannot decide a budget.
     pub fn contended(&self) -> bool {
         self.server_contention() > 0.25 || self.client_contention() > 0.25
@@ -69,43 +90,43 @@ impl Rate {
     }
 }
 
-fn pin_this_thread(core: usize) -> std::result::Result<(), String> {
+pub fn pin_this_thread(core: usize) -> std::result::Result<(), String> {
     let mut set = CpuSet::new();
     set.set(core).map_err(|e| format!("cpu set: {e}"))?;
     // Pid 0: the calling thread only.
     sched_setaffinity(Pid::from_raw(0), &set).map_err(|e| format!("cannot pin the load generator to core {core}: {e}"))
 }
 
-/// Runs the load against `server` (process `server_pid`) at `addr`, which must present `leaf_der`.
-pub fn measure(
-    server: &'static str,
-    server_pid: u32,
-    addr: SocketAddr,
-    leaf_der: &[u8],
-    version: Version,
-    load: Load,
-) -> Result<Rate> {
+/// Runs the load of `case` against `server`, which must present `leaf_der`.
+pub fn measure(server: &Server, leaf_der: &[u8], case: Case, load: Load) -> Result<Rate> {
+    let Case { version, handshake, .. } = case;
     // One fully verified round first: a server that does not answer, or answers with another
     // certificate or a bad signature, fails here with the reason.
-    let checking = Client::new(addr, version, leaf_der, Signatures::Check)?;
-    checking.round().map_err(|e| format!("{server} over {}: {e}", version.label()))?;
-    let client = &Client::new(addr, version, leaf_der, Signatures::Skip)?;
+    let checking = Client::new(server.addr, version, leaf_der, Signatures::Check, Handshake::Full)?;
+    checking.round().map_err(|e| format!("{} over {}: {e}", server.name, version.label()))?;
+    // One client for all threads: with resumption they share its session store, as the tabs of
+    // one browser do.
+    let client = &Client::new(server.addr, version, leaf_der, Signatures::Skip, handshake)?;
 
     let done = Arc::new(AtomicU64::new(0));
+    let resumed = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let first_error = Arc::new(std::sync::Mutex::new(None::<String>));
     let mut threads = Vec::new();
     for _ in 0..load.threads {
-        let (client, done, errors, stop, first_error) =
-            (client.clone(), done.clone(), errors.clone(), stop.clone(), first_error.clone());
+        let (client, done, resumed, errors, stop, first_error) =
+            (client.clone(), done.clone(), resumed.clone(), errors.clone(), stop.clone(), first_error.clone());
         threads.push(std::thread::spawn(move || -> std::result::Result<(), String> {
             if load.pin {
                 pin_this_thread(CLIENT_CORE)?;
             }
             while !stop.load(Ordering::Relaxed) {
                 match client.round() {
-                    Ok(()) => {
+                    Ok(was_resumed) => {
+                        if was_resumed {
+                            resumed.fetch_add(1, Ordering::Relaxed);
+                        }
                         done.fetch_add(1, Ordering::Relaxed);
                     }
                     Err(e) => {
@@ -122,15 +143,16 @@ pub fn measure(
     }
 
     std::thread::sleep(load.warmup);
-    type Snapshot = (Instant, u64, u64, Duration, Duration, Vec<CoreTimes>);
+    type Snapshot = (Instant, u64, u64, Duration, Duration, Vec<CoreTimes>, u64);
     let snapshot = || -> Result<Snapshot> {
         Ok((
             Instant::now(),
             done.load(Ordering::Relaxed),
             errors.load(Ordering::Relaxed),
-            cpu_time(server_pid)?,
+            cpu_time(server.pid)?,
             cpu_time(0)?,
             core_times()?,
+            resumed.load(Ordering::Relaxed),
         ))
     };
     let start = snapshot();
@@ -151,10 +173,13 @@ pub fn measure(
     let (start, end) = (start?, end?);
     let wall = end.0.duration_since(start.0).as_secs_f64();
     let first_error = first_error.lock().ok().and_then(|e| e.clone());
+    let counted = end.1 - start.1;
     Ok(Rate {
-        server,
-        version,
-        per_second: (end.1 - start.1) as f64 / wall,
+        server: server.name,
+        case,
+        per_second: counted as f64 / wall,
+        // The two counters are read one after the other: off by at most a round per thread.
+        resumed: ((end.6 - start.6) as f64 / (counted as f64).max(1.0)).min(1.0),
         errors: end.2 - start.2,
         first_error,
         server_cpu: (end.3 - start.3).as_secs_f64() / wall,

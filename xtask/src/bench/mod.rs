@@ -3,7 +3,8 @@
 //! nginx + OpenSSL), prints a table, and with `--check` exits non-zero when a budget is missed.
 //!
 //! Runs in well under five minutes on two cores once the binaries are built: provisioning a few
-//! seconds, handshakes 4 x (warm-up + duration), memory a few seconds, sizes a `strip` each,
+//! seconds, handshakes 16 x (warm-up + duration) (2 servers x 2 certificates x 2 protocols x full
+//! and resumed; 16 x 5 s by default), signing about 8 s, memory a few seconds, sizes a `strip` each,
 //! address changes in a network namespace a few seconds (`unshare -rn`: needs root or
 //! unprivileged user namespaces).
 //! Every server started is stopped on success and on failure ([`procs::ChildGuard`]).
@@ -15,6 +16,7 @@ mod memory;
 mod procs;
 mod provisioning;
 mod servers;
+mod signing;
 mod size;
 mod stats;
 
@@ -23,9 +25,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use client::{Client, Signatures, Version};
-use handshakes::Load;
+use client::{Client, Handshake, Signatures, Version};
+use handshakes::{Case, Load, Rate};
 use procs::{which, TempDir};
+use servers::KeyType;
 use stats::{fmt_bytes, fmt_duration, Stats};
 
 use crate::{root, Result};
@@ -38,6 +41,8 @@ const CAMERA_SIZE_BUDGET: u64 = 5 * MIB / 2;
 const PROVISIONING_SPEEDUP_BUDGET: f64 = 10.0;
 const ADDRESS_CHANGE_BUDGET: Duration = Duration::from_secs(1);
 const CONNECTIONS: usize = 200;
+/// CPU seconds per signing measurement (ring, and each `openssl speed` algorithm).
+const SIGN_SECONDS: u64 = 1;
 
 #[derive(Debug)]
 struct Options {
@@ -54,8 +59,9 @@ impl Options {
     fn parse(args: impl Iterator<Item = String>) -> Result<Self> {
         let mut options = Self {
             check: false,
-            duration: Duration::from_secs(10),
-            warmup: Duration::from_secs(2),
+            // 16 rows: 4 s each keeps the run short; the spread between runs is reported in README.
+            duration: Duration::from_secs(4),
+            warmup: Duration::from_secs(1),
             threads: 16,
             camera_build: true,
         };
@@ -224,51 +230,80 @@ pub fn run(args: impl Iterator<Item = String>) -> Result {
         verdict: Verdict::Info,
     });
 
-    // 2 and 3. Servers: memory right after start, then handshake rates.
-    eprintln!("bench: camera-web");
+    // 2, 3 and 4. Servers: memory right after start, then handshake rates; signing alone.
     let load = Load { warmup: options.warmup, duration: options.duration, threads: options.threads, pin };
-    let web_dir = TempDir::new(&std::env::temp_dir(), "camera-web")?;
-    let web = servers::camera_web(&release.join("camera-web"), web_dir.path(), pin)?;
-    let bundle = servers::Bundle::read(&web_dir.path().join("run/server.pem"))?;
-    let web_memory = memory::measure(
-        web.pid,
-        &Client::new(web.addr, Version::Tls13, &bundle.leaf_der, Signatures::Check)?,
-        CONNECTIONS,
-    )?;
+    let installer_dir = TempDir::new(&std::env::temp_dir(), "installer")?;
+    let installer = servers::installer_bundle(installer_dir.path())?;
+    let rsa_bundle = servers::Bundle::read(&installer)?;
     let mut rates = Vec::new();
-    for version in [Version::Tls13, Version::Tls12] {
-        eprintln!("bench: camera-web {}", version.label());
-        rates.push(handshakes::measure(web.name, web.pid, web.addr, &bundle.leaf_der, version, load)?);
-    }
-    let web_after_load = procs::memory(web.pid)?;
-    web.stop();
+    // Both servers of a certificate run at once (an idle one costs nothing) and each case is
+    // measured on one right after the other, so load from elsewhere that drifts during the run
+    // hits the two sides of a comparison alike.
+    let measure_pair =
+        |servers: [&servers::Server; 2], key: KeyType, leaf_der: &[u8], rates: &mut Vec<Rate>| -> Result {
+            for handshake in [Handshake::Full, Handshake::Resumed] {
+                for version in [Version::Tls13, Version::Tls12] {
+                    let case = Case { key, version, handshake };
+                    for server in servers {
+                        eprintln!("bench: {} {}", server.name, case.label());
+                        rates.push(handshakes::measure(server, leaf_der, case, load)?);
+                    }
+                }
+            }
+            Ok(())
+        };
 
-    eprintln!("bench: nginx");
+    eprintln!("bench: camera-web and nginx, the camera's own P-256 certificate");
+    let web_dir = TempDir::new(&std::env::temp_dir(), "camera-web")?;
+    let web = servers::camera_web(&release.join("camera-web"), web_dir.path(), pin, None)?;
+    let p256_bundle = servers::Bundle::read(&web_dir.path().join("run/server.pem"))?;
+    let memory_client =
+        |addr| Client::new(addr, Version::Tls13, &p256_bundle.leaf_der, Signatures::Check, Handshake::Full);
+    let web_memory = memory::measure(web.pid, &memory_client(web.addr)?, CONNECTIONS)?;
     let nginx_dir = TempDir::new(&std::env::temp_dir(), "nginx")?;
-    let nginx = servers::nginx(nginx_dir.path(), &bundle, pin)?;
-    let nginx_memory = memory::measure(
-        nginx.pid,
-        &Client::new(nginx.addr, Version::Tls13, &bundle.leaf_der, Signatures::Check)?,
-        CONNECTIONS,
-    )?;
-    for version in [Version::Tls13, Version::Tls12] {
-        eprintln!("bench: nginx {}", version.label());
-        rates.push(handshakes::measure(nginx.name, nginx.pid, nginx.addr, &bundle.leaf_der, version, load)?);
-    }
+    let nginx = servers::nginx(nginx_dir.path(), &p256_bundle, pin)?;
+    let nginx_memory = memory::measure(nginx.pid, &memory_client(nginx.addr)?, CONNECTIONS)?;
+    measure_pair([&web, &nginx], KeyType::P256, &p256_bundle.leaf_der, &mut rates)?;
+    let web_after_load = procs::memory(web.pid)?;
     let nginx_after_load = procs::memory(nginx.pid)?;
+    web.stop();
     nginx.stop();
 
+    eprintln!("bench: camera-web and nginx, an installer's RSA-2048 certificate");
+    let web_rsa_dir = TempDir::new(&std::env::temp_dir(), "camera-web-rsa")?;
+    let web = servers::camera_web(&release.join("camera-web"), web_rsa_dir.path(), pin, Some(&installer))?;
+    let nginx_rsa_dir = TempDir::new(&std::env::temp_dir(), "nginx-rsa")?;
+    let nginx = servers::nginx(nginx_rsa_dir.path(), &rsa_bundle, pin)?;
+    measure_pair([&web, &nginx], KeyType::Rsa2048, &rsa_bundle.leaf_der, &mut rates)?;
+    web.stop();
+    nginx.stop();
+
+    eprintln!("bench: signing alone, ring and OpenSSL");
+    let (p256_key, rsa_key) = (p256_bundle.key_der()?, rsa_bundle.key_der()?);
+    let sign_rates = signing::measure(
+        &[(KeyType::P256, p256_key.as_slice()), (KeyType::Rsa2048, rsa_key.as_slice())],
+        SIGN_SECONDS,
+        pin,
+    )?;
+
     println!(
-        "\n2. TLS full handshakes per second, one server core (ECDSA P-256 certificate, X25519; no resumption, no session cache/tickets;\n   \
-         {} client threads, {}s warm-up + {}s measured; each connection: handshake, GET /, close; camera-web GET / = UI page, nginx = 3 bytes)",
+        "\n2. TLS handshakes per second, one server core (X25519; the camera's P-256 certificate and an installer's RSA-2048 one;\n   \
+         {} client threads, {}s warm-up + {}s measured per row; each connection: handshake, GET /, close; camera-web GET / = UI page,\n   \
+         nginx = 3 bytes). full: the client never resumes. resumed: the client offers the session the server gave it last\n   \
+         (rustls' client store); each server with its default resumption: camera-web rustls' stateful cache (256 sessions;\n   \
+         TLS 1.2 session ids, TLS 1.3 two single-use tickets naming cache entries), nginx ssl_session_cache none +\n   \
+         ssl_session_tickets on (stateless tickets in TLS 1.2 and 1.3)",
         load.threads,
         load.warmup.as_secs(),
         load.duration.as_secs()
     );
     let mut rows = vec![[
         "server",
+        "certificate",
         "protocol",
+        "handshake",
         "handshakes/s",
+        "resumed",
         "server CPU",
         "core 0 busy",
         "(softirq)",
@@ -283,8 +318,11 @@ pub fn run(args: impl Iterator<Item = String>) -> Result {
     for r in &rates {
         rows.push(vec![
             r.server.into(),
-            r.version.label().into(),
+            r.case.key.label().into(),
+            r.case.version.label().into(),
+            r.case.handshake.label().into(),
             format!("{:.0}", r.per_second),
+            pct(r.resumed),
             pct(r.server_cpu),
             pct(r.server_core.busy),
             pct(r.server_core.irq),
@@ -297,26 +335,30 @@ pub fn run(args: impl Iterator<Item = String>) -> Result {
     print!("{}", table(&rows));
     println!(
         "   CPU: the process's CPU time as a share of the window; busy: the pinned core's, all processes and softirq (loopback\n   \
-         packet processing) included; per server core: handshakes/s / (server CPU + its core's softirq)"
+         packet processing) included; per server core: handshakes/s / (server CPU + its core's softirq); resumed: share of\n   \
+         the connections whose handshake resumed a session"
     );
     for r in &rates {
+        let row = format!("{} {}", r.server, r.case.label());
         if let Some(e) = &r.first_error {
-            println!("   {} {}: {} errors, first: {e}", r.server, r.version.label(), r.errors);
+            println!("   {row}: {} errors, first: {e}", r.errors);
+        }
+        if r.not_resuming() {
+            println!(
+                "   NOTE: {row}: only {} of the handshakes resumed: the row does not measure resumption.",
+                pct(r.resumed)
+            );
         }
         if r.client_bound() {
             println!(
-                "   NOTE: {} {}: the load generator saturated its core ({}) before the server did ({}): the rate is a lower bound for the server.",
-                r.server,
-                r.version.label(),
+                "   NOTE: {row}: the load generator saturated its core ({}) before the server did ({}): the rate is a lower bound for the server.",
                 pct(r.client_core.busy),
                 pct(r.server_core.busy)
             );
         }
         if r.server_contention() > 0.05 || r.client_contention() > 0.05 {
             println!(
-                "   NOTE: {} {}: other processes took {} of core {} and {} of core {} (concurrent builds?): rates are lower than on a quiet machine{}.",
-                r.server,
-                r.version.label(),
+                "   NOTE: {row}: other processes took {} of core {} and {} of core {} (concurrent builds?): rates are lower than on a quiet machine{}.",
                 pct(r.server_contention()),
                 servers::SERVER_CORE,
                 pct(r.client_contention()),
@@ -325,19 +367,21 @@ pub fn run(args: impl Iterator<Item = String>) -> Result {
             );
         }
     }
-    for version in [Version::Tls13, Version::Tls12] {
-        let find = |name: &str| rates.iter().find(|r| r.server == name && r.version == version);
-        let (Some(web), Some(reference)) = (find("camera-web"), find("nginx")) else { continue };
-        let raw = web.per_second / reference.per_second.max(1e-9);
-        let (web_core, reference_core) = (web.per_core(), reference.per_core());
+    for r in rates.iter().filter(|r| r.server == "camera-web") {
+        let case = r.case;
+        let Some(reference) = rates.iter().find(|n| n.server == "nginx" && n.case == case) else { continue };
+        let raw = r.per_second / reference.per_second.max(1e-9);
+        let (web_core, reference_core) = (r.per_core(), reference.per_core());
         let x = web_core / reference_core.max(1e-9);
         println!(
             "   {}: camera-web / nginx = {raw:.2}x as measured; per server core: camera-web {web_core:.0}/s, nginx {reference_core:.0}/s = {x:.2}x",
-            version.label(),
+            case.label(),
         );
         // A client-bound run says nothing about the server's capacity; on a machine busy with
-        // other work the per-core figures shift too much to decide.
-        let verdict = if web.client_bound() || reference.client_bound() || web.contended() || reference.contended() {
+        // other work the per-core figures shift too much to decide; a resumed row that did not
+        // resume measured full handshakes.
+        let undecided = |r: &Rate| r.client_bound() || r.contended() || r.not_resuming();
+        let verdict = if undecided(r) || undecided(reference) {
             Verdict::Inconclusive
         } else if x >= 1.0 {
             Verdict::Pass
@@ -345,14 +389,70 @@ pub fn run(args: impl Iterator<Item = String>) -> Result {
             Verdict::Fail
         };
         budgets.push(Budget {
-            name: format!("handshakes/s per core vs nginx ({})", version.label()),
+            name: format!("handshakes/s per core vs nginx ({})", case.label()),
             measured: format!("{x:.2}x ({web_core:.0} vs {reference_core:.0}/s/core)"),
             limit: ">= 1.00x".into(),
             verdict,
         });
     }
 
-    println!("\n3. Memory, VmRSS (VmHWM peak) from /proc/PID/status; nginx: its worker process");
+    println!(
+        "\n3. Signing alone on core {} (the private-key operation of each full handshake), per second of CPU time:\n   \
+         ring as camera-web calls it (rustls' signer, the scheme the bench client gets), OpenSSL libcrypto as nginx uses it\n   \
+         (`openssl speed -seconds {SIGN_SECONDS} rsa2048 ecdsap256`)",
+        servers::SERVER_CORE
+    );
+    let mut rows = vec![["key", "scheme (ring)", "ring", "OpenSSL", "OpenSSL / ring"].map(String::from).to_vec()];
+    let masked = sign_rates.iter().any(|s| s.openssl_without_ifma.is_some());
+    if masked {
+        rows[0].push("OpenSSL, AVX-512 IFMA masked".into());
+    }
+    for s in &sign_rates {
+        let mut row = vec![
+            s.key.label().into(),
+            format!("{:?}", s.scheme),
+            format!("{:.0}/s", s.ring),
+            format!("{:.0}/s", s.openssl),
+            format!("{:.2}x", s.openssl / s.ring.max(1e-9)),
+        ];
+        if masked {
+            row.push(
+                s.openssl_without_ifma
+                    .map(|v| format!("{v:.0}/s ({:.2}x ring)", v / s.ring.max(1e-9)))
+                    .unwrap_or_default(),
+            );
+        }
+        rows.push(row);
+    }
+    print!("{}", table(&rows));
+    // What share of a full handshake's server CPU is the signature: the per-core handshake rate
+    // over the signing rate (both per second of one core).
+    for s in &sign_rates {
+        for version in [Version::Tls13, Version::Tls12] {
+            let case = Case { key: s.key, version, handshake: Handshake::Full };
+            let find = |name: &str| rates.iter().find(|r| r.server == name && r.case == case);
+            let (Some(web), Some(reference)) = (find("camera-web"), find("nginx")) else { continue };
+            let (web_us, nginx_us) = (1e6 / web.per_core().max(1e-9), 1e6 / reference.per_core().max(1e-9));
+            let (web_sign_us, nginx_sign_us) = (1e6 / s.ring.max(1e-9), 1e6 / s.openssl.max(1e-9));
+            println!(
+                "   {}: server CPU per handshake camera-web {web_us:.0} us, of which signing {web_sign_us:.0} us ({:.0}%), the rest {:.0} us; \
+                 nginx {nginx_us:.0} us, signing {nginx_sign_us:.0} us ({:.0}%), the rest {:.0} us",
+                case.label(),
+                100.0 * web_sign_us / web_us,
+                web_us - web_sign_us,
+                100.0 * nginx_sign_us / nginx_us,
+                nginx_us - nginx_sign_us,
+            );
+        }
+    }
+    if masked {
+        println!(
+            "   This CPU has AVX-512 IFMA: OpenSSL 3 computes RSA-2048 with its AVX-512 IFMA code path, which ring does not have;\n   \
+             the masked column is OpenSSL with that path hidden (OPENSSL_ia32cap), on the same mulx/adx Montgomery code as ring's."
+        );
+    }
+
+    println!("\n4. Memory, VmRSS (VmHWM peak) from /proc/PID/status; nginx: its worker process");
     let cell = |m: procs::Memory| format!("{} ({})", fmt_bytes(m.rss), fmt_bytes(m.hwm));
     let mut rows = vec![["", "camera-web", "nginx worker"].map(String::from).to_vec()];
     rows.push(vec!["right after start".into(), cell(web_memory.started), cell(nginx_memory.started)]);
@@ -386,7 +486,7 @@ pub fn run(args: impl Iterator<Item = String>) -> Result {
         verdict: Verdict::Info,
     });
 
-    // 4. Size.
+    // 5. Size.
     eprintln!("bench: sizes");
     let scratch = TempDir::new(&std::env::temp_dir(), "size")?;
     let host = size::measure(std::env::consts::ARCH, &release, "strip", scratch.path())?;
@@ -400,7 +500,7 @@ pub fn run(args: impl Iterator<Item = String>) -> Result {
             Ok(size::measure(size::CAMERA_TARGET, &dir, "aarch64-linux-gnu-strip", scratch.path())?)
         }
     };
-    println!("\n4. Stripped size of the shipped binaries (release profile; copies run through strip again)");
+    println!("\n5. Stripped size of the shipped binaries (release profile; copies run through strip again)");
     let mut rows = vec![["target", "cert-provisioner", "camera-web", "total"].map(String::from).to_vec()];
     for sizes in std::iter::once(&host).chain(camera.as_ref().ok()) {
         let mut row = vec![sizes.target.clone()];

@@ -1,13 +1,23 @@
 //! The two servers compared, started on loopback and pinned to one core: `camera-web`, and nginx
-//! (one worker, no session cache or tickets) serving the same certificate and key.
+//! (one worker) serving the same certificate and key, each with its default session resumption:
+//! - camera-web: rustls' defaults as camera-web configures them: a stateful in-memory session
+//!   cache of 256 entries, no ticket encryption; TLS 1.2 resumes by session id, TLS 1.3 by the two
+//!   tickets sent after each handshake (each the id of a cache entry, usable once).
+//! - nginx: `ssl_session_cache none` and `ssl_session_tickets on` (its defaults): no server-side
+//!   cache; TLS 1.2 and TLS 1.3 resume by stateless tickets that OpenSSL encrypts with a key made
+//!   at start.
+//!
+//! The certificates: the camera's own (P-256, minted by camera-web at start) and an installer's
+//! (RSA-2048 CA and leaf made with the openssl CLI, served by camera-web as its uploaded bundle).
 
 use std::fs;
 use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use super::procs::{children, free_port, which, ChildGuard};
+use super::procs::{children, free_port, run_quiet, which, ChildGuard};
 use crate::Result;
 
 /// The core the servers run on; the load generator gets [`CLIENT_CORE`].
@@ -41,8 +51,38 @@ fn pinned(program: &Path, pin: bool) -> Command {
     }
 }
 
-/// `camera-web` with its own state and run directories under `dir`, loopback names.
-pub fn camera_web(bin: &Path, dir: &Path, pin: bool) -> Result<Server> {
+/// The certificate a server presents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyType {
+    /// The camera's own, minted at start.
+    P256,
+    /// An installer's upload.
+    Rsa2048,
+}
+
+impl KeyType {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::P256 => "P-256",
+            Self::Rsa2048 => "RSA-2048",
+        }
+    }
+}
+
+/// `camera-web` with its own state and run directories under `dir`, loopback names. With
+/// `uploaded`, that bundle (key + leaf + CA) is in the state directory as an installer's upload
+/// would be, so camera-web serves it instead of its own certificate.
+pub fn camera_web(bin: &Path, dir: &Path, pin: bool, uploaded: Option<&Path>) -> Result<Server> {
+    if let Some(bundle) = uploaded {
+        let state = dir.join("state");
+        fs::create_dir_all(&state).map_err(|e| format!("cannot create {}: {e}", state.display()))?;
+        fs::set_permissions(&state, fs::Permissions::from_mode(0o700))
+            .map_err(|e| format!("cannot restrict {}: {e}", state.display()))?;
+        let target = state.join("uploaded.pem");
+        fs::copy(bundle, &target).map_err(|e| format!("cannot copy {} into the state dir: {e}", bundle.display()))?;
+        fs::set_permissions(&target, fs::Permissions::from_mode(0o600))
+            .map_err(|e| format!("cannot restrict {}: {e}", target.display()))?;
+    }
     let config = dir.join("config.json");
     // Every bench client comes from 127.0.0.1, so the per-client cap is lifted to the total.
     fs::write(&config, "{\"camera\":{\"loopback\":true},\"web\":{\"max_connections_per_client\":256}}\n")
@@ -89,6 +129,45 @@ impl Bundle {
             .ok_or("cannot decode the leaf certificate")?;
         Ok(Self { key_pem, leaf_pem: (*leaf).clone(), ca_pem: (*ca).clone(), leaf_der })
     }
+
+    /// The PKCS#8 key, DER, in a buffer wiped when dropped.
+    pub fn key_der(&self) -> Result<impl std::ops::Deref<Target = Vec<u8>>> {
+        camera_pki::pem::pkcs8_key(self.key_pem.as_bytes())
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| "the bundle has no PKCS#8 key".to_owned())
+    }
+}
+
+/// An installer's certificate: an RSA-2048 CA and an RSA-2048 leaf for 127.0.0.1 it signed,
+/// made with the openssl CLI as an installer would. Writes `dir/uploaded.pem` (PKCS#8 key + leaf +
+/// CA, the layout of camera-web's uploaded bundle) and returns its path.
+pub fn installer_bundle(dir: &Path) -> Result<PathBuf> {
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+        .map_err(|e| format!("cannot restrict {}: {e}", dir.display()))?;
+    fs::write(
+        dir.join("leaf.ext"),
+        "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n\
+         extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n",
+    )
+    .map_err(|e| format!("cannot write {}: {e}", dir.join("leaf.ext").display()))?;
+    // Each step is one openssl command line (arguments without spaces).
+    for step in [
+        "genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out ca.key",
+        "req -x509 -new -key ca.key -subj /CN=Installer-Bench-CA -days 30 -out ca.crt \
+         -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign",
+        "genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out leaf.key",
+        "req -new -key leaf.key -subj /CN=127.0.0.1 -out leaf.csr",
+        "x509 -req -in leaf.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 30 -extfile leaf.ext -out leaf.crt",
+    ] {
+        run_quiet(Command::new("openssl").args(step.split_whitespace()).current_dir(dir))?;
+    }
+    let read = |name: &str| fs::read_to_string(dir.join(name)).map_err(|e| format!("cannot read {name}: {e}"));
+    let bundle = dir.join("uploaded.pem");
+    fs::write(&bundle, format!("{}{}{}", read("leaf.key")?, read("leaf.crt")?, read("ca.crt")?))
+        .map_err(|e| format!("cannot write {}: {e}", bundle.display()))?;
+    fs::set_permissions(&bundle, fs::Permissions::from_mode(0o600))
+        .map_err(|e| format!("cannot restrict {}: {e}", bundle.display()))?;
+    Ok(bundle)
 }
 
 /// `(label, whole block)` for each PEM block.
@@ -108,7 +187,8 @@ fn pem_blocks(text: &str) -> Vec<(String, String)> {
     out
 }
 
-/// nginx under `dir` (its prefix), serving `bundle`'s key and chain and a tiny `GET /` response.
+/// nginx under `dir` (its prefix), serving `bundle`'s key and chain and a tiny `GET /` response,
+/// with nginx's default session resumption (no `ssl_session_cache` or `ssl_session_tickets` line).
 pub fn nginx(dir: &Path, bundle: &Bundle, pin: bool) -> Result<Server> {
     let nginx = which("nginx")
         .or_else(|| Some(PathBuf::from("/usr/sbin/nginx")).filter(|p| p.exists()))
@@ -142,8 +222,6 @@ pub fn nginx(dir: &Path, bundle: &Bundle, pin: bool) -> Result<Server> {
          \x20   ssl_certificate {chain};\n\
          \x20   ssl_certificate_key {key};\n\
          \x20   ssl_protocols TLSv1.2 TLSv1.3;\n\
-         \x20   ssl_session_cache off;\n\
-         \x20   ssl_session_tickets off;\n\
          \x20   location / {{ default_type text/plain; return 200 \"ok\\n\"; }}\n\
          \x20 }}\n\
          }}\n",
