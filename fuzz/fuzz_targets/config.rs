@@ -14,7 +14,7 @@ use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
 use camera_config::ConfigFile;
-use camera_pki::{CaSpec, RootCa, ServerSpec};
+use camera_pki::{CaSpec, CameraCa, ServerSpec};
 use cert_provisioner::provision::{camera_names, certificate_names};
 use libfuzzer_sys::fuzz_target;
 
@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
     let not_before = cert_provisioner::clock::not_before(now, now);
     let spec = CaSpec { model: camera.model.clone(), constraints: camera.constraints(), not_before };
-    let ca = RootCa::generate(&spec).expect("an accepted config cannot make a CA");
+    let ca = CameraCa::generate(&spec).expect("an accepted config cannot make a CA");
     let addresses = [
         IpAddr::from([192, 168, 1, 120]),
         IpAddr::from([8, 8, 8, 8]),

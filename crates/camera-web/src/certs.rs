@@ -18,7 +18,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use zeroize::Zeroizing;
 
 use crate::api::model::{
-    CaReplaced, CaStatus, CameraNames, CertificateStatus, Notice, OpenedAs, PendingRequest, Source,
+    CaReplaced, CaStatus, CameraNames, CertificateStatus, IssuingCa, Notice, OpenedAs, PendingRequest, Source,
 };
 use crate::log;
 
@@ -36,6 +36,19 @@ pub enum InstallError {
     #[error("the state directory could not be written: {0}")]
     Storage(#[source] std::io::Error),
 }
+
+/// The camera's CA, as the provisioner used it.
+#[derive(Debug, Clone)]
+pub struct CaInUse {
+    /// What users import (`cacert.crt`).
+    pub anchor_der: Vec<u8>,
+    /// What signs the device certificate and is sent after it.
+    pub signer_der: Vec<u8>,
+    pub two_tier: bool,
+}
+
+/// Said about a one-tier CA (cameras made before two tiers, a one-certificate factory CA).
+const ONE_TIER_ADVICE: &str = "This camera's CA is a single self-signed certificate (made before two-tier CAs). Java clients do not apply the name constraints of a certificate they trust directly, so a stolen camera could vouch for public names to them. Rotate it (cert-provisioner --new-ca) to get a two-tier CA whose constraints every client applies, then import the new cacert.crt.";
 
 /// What the camera is and how the request reached it, for [`Certificates::status`].
 #[derive(Debug)]
@@ -228,9 +241,15 @@ pub struct Certificates {
     layout: Layout,
     provider: Arc<CryptoProvider>,
     resolver: Arc<CurrentCertificate>,
+    /// `cacert.crt`: the CA's root (two tiers) or the one tier.
     ca_pem: String,
     ca_der: Vec<u8>,
     ca_info: CertificateInfo,
+    /// The certificate sent after the device certificate: the issuing CA (two tiers), else the
+    /// one tier itself.
+    signer_der: Vec<u8>,
+    /// The issuing CA, when the CA has two tiers.
+    issuing_info: Option<CertificateInfo>,
     inner: Mutex<Inner>,
     /// Held across each change of the served certificate (write to disk, then swap in memory), so
     /// two uploads, or an upload and a restore, cannot leave disk and memory different.
@@ -278,11 +297,14 @@ impl Certificates {
         layout: Layout,
         provider: Arc<CryptoProvider>,
         minted: &MintedServer,
-        ca_der: Vec<u8>,
+        ca: CaInUse,
     ) -> Result<Self, InstallError> {
+        let CaInUse { anchor_der: ca_der, signer_der, two_tier } = ca;
         let ca_info = describe(&ca_der).map_err(InstallError::Certificate)?;
+        let issuing_info =
+            if two_tier { Some(describe(&signer_der).map_err(InstallError::Certificate)?) } else { None };
         let ca_pem = camera_pki::pem::encode("CERTIFICATE", &ca_der).to_string();
-        let device = Served::new(&provider, &[minted.cert_der.clone(), ca_der.clone()], minted.key.pkcs8_der())?;
+        let device = Served::new(&provider, &[minted.cert_der.clone(), signer_der.clone()], minted.key.pkcs8_der())?;
         let installer = match read_optional(&layout.uploaded_bundle()) {
             Ok(Some(text)) => match Served::from_bundle(&provider, &text) {
                 Ok(served) => Some(Installer { served, origin: Origin::of_bundle(&text), expiry_told: false }),
@@ -311,6 +333,8 @@ impl Certificates {
             ca_pem,
             ca_der,
             ca_info,
+            signer_der,
+            issuing_info,
             inner: Mutex::new(inner),
             changes: Mutex::new(()),
             swapped: tokio::sync::Notify::new(),
@@ -334,6 +358,11 @@ impl Certificates {
     /// The camera CA's description (its expiry is monitored too).
     pub fn ca_info(&self) -> &CertificateInfo {
         &self.ca_info
+    }
+
+    /// The issuing CA's description, when the CA has two tiers.
+    pub fn issuing_info(&self) -> Option<&CertificateInfo> {
+        self.issuing_info.as_ref()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -396,7 +425,7 @@ impl Certificates {
 
     /// A new device certificate from the watcher.
     pub fn set_device(&self, minted: &MintedServer, why: &str) {
-        match Served::new(&self.provider, &[minted.cert_der.clone(), self.ca_der.clone()], minted.key.pkcs8_der()) {
+        match Served::new(&self.provider, &[minted.cert_der.clone(), self.signer_der.clone()], minted.key.pkcs8_der()) {
             Ok(served) => {
                 let device_active = {
                     let mut inner = self.lock();
@@ -550,6 +579,13 @@ impl Certificates {
                 sha256: self.ca_info.sha256.clone(),
                 subject: self.ca_info.subject.clone(),
                 not_after: self.ca_info.not_after.clone(),
+                tiers: if self.issuing_info.is_some() { 2 } else { 1 },
+                issuing: self.issuing_info.as_ref().map(|i| IssuingCa {
+                    subject: i.subject.clone(),
+                    sha256: i.sha256.clone(),
+                    not_after: i.not_after.clone(),
+                }),
+                advice: self.issuing_info.is_none().then_some(ONE_TIER_ADVICE),
                 replaced,
             },
             pending_csr: inner.pending.as_ref().map(|(info, _)| info.clone()),

@@ -18,7 +18,8 @@ use crate::log;
 /// One monitored certificate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Expiry {
-    /// `served`, `installer` (when it is not the one served, e.g. expired) or `camera_ca`.
+    /// `served`, `installer` (when it is not the one served, e.g. expired), `camera_ca` (what
+    /// users import) or `issuing_ca` (two tiers).
     pub what: &'static str,
     pub subject: String,
     pub not_after: String,
@@ -64,6 +65,9 @@ pub fn report(app: &App) -> Vec<Expiry> {
         }
     }
     list.push(expiry("camera_ca", app.certs.ca_info(), now, window));
+    if let Some(issuing) = app.certs.issuing_info() {
+        list.push(expiry("issuing_ca", issuing, now, window));
+    }
     list
 }
 

@@ -18,7 +18,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::admission::{Admission, Slot};
 use crate::api::{self, App};
 use crate::auth::Auth;
-use crate::certs::Certificates;
+use crate::certs::{CaInUse, Certificates};
 use crate::config::{TlsProfile, WebConfig};
 use crate::log;
 
@@ -83,7 +83,12 @@ impl Server {
         }
         log::info(&format!("camera-web: provisioned: {}", outcome.summary()));
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let certs = Certificates::load(layout.clone(), provider.clone(), &outcome.minted, outcome.ca_cert_der.clone())
+        let ca = CaInUse {
+            anchor_der: outcome.ca_anchor_der.clone(),
+            signer_der: outcome.ca_signer_der.clone(),
+            two_tier: outcome.ca_two_tier,
+        };
+        let certs = Certificates::load(layout.clone(), provider.clone(), &outcome.minted, ca)
             .map_err(|e| format!("cannot load the certificates: {e}"))?;
         let tls = tls_config(provider.clone(), web.tls, &certs)?;
         let mut auth = Auth::load(&layout.password())?;

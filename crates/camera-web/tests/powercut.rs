@@ -615,7 +615,7 @@ fn first_start_killed_at_random_points_creates_one_whole_ca() {
         let (cert, key) = (read_opt(&state.join("ca.crt")), read_opt(&state.join("ca.key")));
         let kept_ca = match (&cert, &key) {
             (Some(cert), Some(key)) => {
-                camera_pki::RootCa::from_pem(cert, key)
+                camera_pki::CameraCa::from_pem(cert, key)
                     .unwrap_or_else(|e| panic!("round {round}: a CA on disk is not whole: {e}"));
                 if answered {
                     counts.record_after(false);

@@ -765,7 +765,7 @@ mod keys_never_leave_the_camera {
 
         let printed = [
             ("Outcome (minted server certificate and key)", format!("{outcome:?}")),
-            ("RootCa", format!("{ca:?}")),
+            ("CameraCa", format!("{ca:?}")),
             ("PendingCsr", format!("{pending:?}")),
             ("SecretKey", format!("{key:?}")),
             ("Accepted upload", format!("{accepted:?}")),

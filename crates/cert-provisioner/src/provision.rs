@@ -8,7 +8,7 @@ use std::time::{Instant, SystemTime};
 
 use camera_config::CameraConfig;
 use camera_log as log;
-use camera_pki::{CaSpec, MintedServer, RootCa, SanName, ServerSpec};
+use camera_pki::{CaSpec, CameraCa, MintedServer, SanName, ServerSpec};
 use camera_state::{read_optional, rename_durable, write_atomic, Layout, StateLock, PUBLIC_MODE, SECRET_MODE};
 use zeroize::Zeroizing;
 
@@ -80,7 +80,7 @@ pub fn ensure_ca(
     layout: &Layout,
     config: &CameraConfig,
     now: SystemTime,
-) -> Result<(RootCa, CaOrigin), ProvisionError> {
+) -> Result<(CameraCa, CaOrigin), ProvisionError> {
     let (ca, origin) = select_ca(layout, config, now)?;
     record_ca_in_use(layout, &ca, &origin, now)?;
     Ok((ca, origin))
@@ -89,7 +89,7 @@ pub fn ensure_ca(
 /// Writes the replacement record the UI shows ("import the new cacert.crt") and logs loudly.
 fn record_replacement(
     layout: &Layout,
-    ca: &RootCa,
+    ca: &CameraCa,
     reason: &str,
     moved_aside: &[PathBuf],
     now: SystemTime,
@@ -107,7 +107,7 @@ fn record_replacement(
 
 /// The CA in use never changes silently: whatever the cause (a factory CA added or removed, a
 /// corrupt CA regenerated), a different fingerprint than last time is recorded and logged.
-fn record_ca_in_use(layout: &Layout, ca: &RootCa, origin: &CaOrigin, now: SystemTime) -> Result<(), ProvisionError> {
+fn record_ca_in_use(layout: &Layout, ca: &CameraCa, origin: &CaOrigin, now: SystemTime) -> Result<(), ProvisionError> {
     let fingerprint = ca.fingerprint();
     let previous = read(&layout.ca_in_use())?.map(|b| String::from_utf8_lossy(&b).trim().to_owned());
     if previous.as_deref() == Some(fingerprint.as_str()) {
@@ -120,9 +120,9 @@ fn record_ca_in_use(layout: &Layout, ca: &RootCa, origin: &CaOrigin, now: System
     write(&layout.ca_in_use(), format!("{fingerprint}\n").as_bytes(), PUBLIC_MODE)
 }
 
-fn select_ca(layout: &Layout, config: &CameraConfig, now: SystemTime) -> Result<(RootCa, CaOrigin), ProvisionError> {
+fn select_ca(layout: &Layout, config: &CameraConfig, now: SystemTime) -> Result<(CameraCa, CaOrigin), ProvisionError> {
     if let (Some(cert), Some(key)) = (read(&layout.factory_ca_cert())?, read(&layout.factory_ca_key())?) {
-        match RootCa::from_pem(&cert, &key) {
+        match CameraCa::from_pem(&cert, &key) {
             Ok(ca) => return Ok((ca, CaOrigin::Factory)),
             Err(e) => log::warn(&format!(
                 "factory CA in {} is unusable ({}); using the camera's own CA",
@@ -131,36 +131,53 @@ fn select_ca(layout: &Layout, config: &CameraConfig, now: SystemTime) -> Result<
             )),
         }
     }
-    let cert = read(&layout.ca_cert())?;
-    let key = read(&layout.ca_key())?;
-    let replaced = match (&cert, &key) {
-        (Some(cert), Some(key)) => match RootCa::from_pem(cert, key) {
-            Ok(ca) => return Ok((ca, CaOrigin::Existing)),
-            Err(e) => Some(log::chain(&e)),
+    let (replaced, mut moved_aside) = match read(&layout.issuing_ca())? {
+        // Two tiers: one file is the whole CA.
+        Some(bundle) => match CameraCa::from_pem(&bundle, &bundle) {
+            Ok(ca) => {
+                keep_one_tier_key_aside(layout, now)?;
+                write_anchor(layout, &ca)?;
+                return Ok((ca, CaOrigin::Existing));
+            }
+            Err(e) => {
+                let mut moved = Vec::new();
+                moved.extend(move_aside(&layout.issuing_ca(), "corrupt", now)?);
+                moved.extend(move_aside(&layout.ca_cert(), "corrupt", now)?);
+                (Some(log::chain(&e)), moved)
+            }
         },
-        (Some(_), None) => Some("the CA key file is missing".to_owned()),
-        // A key without a certificate: first-boot creation was interrupted before the
-        // certificate was written, so nobody can have imported it.
-        (None, Some(_)) => {
-            move_aside(&layout.ca_key(), "incomplete", now)?;
-            None
-        }
-        (None, None) => None,
+        // One tier (a camera made before two tiers): kept as it is, users imported it.
+        None => match (read(&layout.ca_cert())?, read(&layout.ca_key())?) {
+            (Some(cert), Some(key)) => match CameraCa::from_pem(&cert, &key) {
+                Ok(ca) => return Ok((ca, CaOrigin::Existing)),
+                Err(e) => {
+                    let mut moved = Vec::new();
+                    moved.extend(move_aside(&layout.ca_cert(), "corrupt", now)?);
+                    moved.extend(move_aside(&layout.ca_key(), "corrupt", now)?);
+                    (Some(log::chain(&e)), moved)
+                }
+            },
+            (Some(_), None) => (Some("the CA key file is missing".to_owned()), move_aside_all(layout, now)?),
+            // A one-tier key without its certificate: an interrupted first boot of an older
+            // version, so nobody can have imported it.
+            (None, Some(_)) => {
+                move_aside(&layout.ca_key(), "incomplete", now)?;
+                (None, Vec::new())
+            }
+            (None, None) => (None, Vec::new()),
+        },
     };
-    let mut moved_aside = Vec::new();
-    if replaced.is_some() {
-        moved_aside.extend(move_aside(&layout.ca_cert(), "corrupt", now)?);
-        moved_aside.extend(move_aside(&layout.ca_key(), "corrupt", now)?);
-    }
     let spec = CaSpec {
         model: config.model.clone(),
         constraints: config.constraints(),
         not_before: clock::not_before(now, clock::floor(layout, now)),
     };
-    let ca = RootCa::generate(&spec)?;
-    // Key first: a certificate on disk always has its key beside it.
-    write(&layout.ca_key(), ca.key().to_pem().as_bytes(), SECRET_MODE)?;
-    write(&layout.ca_cert(), ca.cert_pem().as_bytes(), PUBLIC_MODE)?;
+    let ca = CameraCa::generate(&spec)?;
+    // The commit point: one file holds the issuing key and both certificates. Before its rename
+    // nothing exists (the root's key is gone with this process, and nobody saw the root); after it
+    // the CA is whole. ca.crt, the copy users download, follows and is rewritten if missing.
+    write(&layout.issuing_ca(), ca.bundle_pem().as_bytes(), SECRET_MODE)?;
+    write_anchor(layout, &ca)?;
     let origin = match replaced {
         None => CaOrigin::Created,
         Some(reason) => {
@@ -175,6 +192,32 @@ fn select_ca(layout: &Layout, config: &CameraConfig, now: SystemTime) -> Result<
         }
     };
     Ok((ca, origin))
+}
+
+fn move_aside_all(layout: &Layout, now: SystemTime) -> Result<Vec<PathBuf>, ProvisionError> {
+    let mut moved = Vec::new();
+    moved.extend(move_aside(&layout.ca_cert(), "corrupt", now)?);
+    moved.extend(move_aside(&layout.ca_key(), "corrupt", now)?);
+    Ok(moved)
+}
+
+/// `ca.crt` is the copy of the CA's root that users download: written after the CA's commit
+/// point, and again whenever it is missing or not the root (a power cut between the two).
+fn write_anchor(layout: &Layout, ca: &CameraCa) -> Result<(), ProvisionError> {
+    let pem = ca.anchor_pem();
+    if read(&layout.ca_cert())?.is_some_and(|current| current.as_slice() == pem.as_bytes()) {
+        return Ok(());
+    }
+    write(&layout.ca_cert(), pem.as_bytes(), PUBLIC_MODE)
+}
+
+/// A one-tier key left beside a two-tier CA (a rotation from an older version that stopped
+/// half-way) is no longer the CA in use: moved aside, never deleted (invariant 2).
+fn keep_one_tier_key_aside(layout: &Layout, now: SystemTime) -> Result<(), ProvisionError> {
+    if layout.ca_key().exists() {
+        move_aside(&layout.ca_key(), "superseded", now)?;
+    }
+    Ok(())
 }
 
 /// The host name to use: configured, else the system's, if it is a usable DNS label.
@@ -217,7 +260,7 @@ pub fn camera_names(config: &CameraConfig, addresses: &[IpAddr]) -> Vec<SanName>
 
 /// The names a certificate minted by `ca` for `names` carries: those the CA's constraints
 /// permit, or `camera.local` when none is (no address, cable unplugged at boot).
-pub fn certificate_names(ca: &RootCa, names: &[SanName]) -> Vec<SanName> {
+pub fn certificate_names(ca: &CameraCa, names: &[SanName]) -> Vec<SanName> {
     let permitted: Vec<SanName> = names.iter().filter(|n| ca.permits(n)).cloned().collect();
     if permitted.is_empty() {
         vec![SanName::Dns("camera.local".into())]
@@ -227,7 +270,7 @@ pub fn certificate_names(ca: &RootCa, names: &[SanName]) -> Vec<SanName> {
 }
 
 /// The CN of server certificates: names the camera without being an IP or host name.
-fn server_common_name(config: &CameraConfig, ca: &RootCa) -> String {
+fn server_common_name(config: &CameraConfig, ca: &CameraCa) -> String {
     let id: String = ca.fingerprint().replace(':', "").chars().take(8).collect();
     format!("{} HTTPS {id}", config.model)
 }
@@ -237,7 +280,7 @@ fn server_common_name(config: &CameraConfig, ca: &RootCa) -> String {
 pub fn mint(
     layout: &Layout,
     config: &CameraConfig,
-    ca: &RootCa,
+    ca: &CameraCa,
     names: &[SanName],
     now: SystemTime,
 ) -> Result<MintedServer, ProvisionError> {
@@ -263,8 +306,12 @@ pub fn mint(
 pub struct Outcome {
     pub ca_origin: CaOrigin,
     pub ca_fingerprint: String,
-    /// The CA certificate in use (the factory CA's when there is one): what `cacert.crt` is.
-    pub ca_cert_der: Vec<u8>,
+    /// The certificate users import (`cacert.crt`): the CA's root, or a one-tier CA.
+    pub ca_anchor_der: Vec<u8>,
+    /// The certificate sent after the server certificate: the issuing CA (or the one tier).
+    pub ca_signer_der: Vec<u8>,
+    /// The CA has two tiers (a root and an issuing CA).
+    pub ca_two_tier: bool,
     pub minted: MintedServer,
     pub bundle_path: PathBuf,
     /// The certificate already in the run directory was kept (see [`reuse_or_provision`]).
@@ -330,13 +377,13 @@ pub fn reuse_or_provision(layout: &Layout, config: &CameraConfig) -> Result<Outc
 fn reusable(
     layout: &Layout,
     config: &CameraConfig,
-    ca: &RootCa,
+    ca: &CameraCa,
     names: &[SanName],
     now: SystemTime,
 ) -> Option<MintedServer> {
     let text = read_optional(&layout.minted_bundle()).ok()??;
     let minted = MintedServer::from_bundle_pem(&text).ok()?;
-    let issued_by_ca = crate::pem_certificates(&text).get(1).is_some_and(|der| der.as_slice() == ca.cert_der());
+    let issued_by_ca = crate::pem_certificates(&text).get(1).is_some_and(|der| der.as_slice() == ca.signer_der());
     // A lifetime longer than configured now (e.g. after switching to High-Security) is re-minted.
     let lifetime_ok = (minted.not_after - minted.not_before).whole_days() <= config.server_cert_days;
     let reason = renewal::reason_to_replace(&minted, &certificate_names(ca, names), config.renew_before(), now);
@@ -398,7 +445,9 @@ fn provision_inner(
     }
     Ok(Outcome {
         ca_fingerprint: ca.fingerprint(),
-        ca_cert_der: ca.cert_der().to_vec(),
+        ca_anchor_der: ca.anchor_der().to_vec(),
+        ca_signer_der: ca.signer_der().to_vec(),
+        ca_two_tier: ca.is_two_tier(),
         ca_origin,
         minted,
         bundle_path: layout.minted_bundle(),
@@ -436,7 +485,8 @@ pub fn retire_ca(layout: &Layout) -> Result<Option<String>, ProvisionError> {
     }
     let old = read(&layout.ca_cert())?
         .and_then(|pem| crate::pem_certificates(&pem).first().map(|der| camera_pki::fingerprint(der)));
-    for path in [layout.ca_key(), layout.ca_cert()] {
+    // Keys first (a two-tier CA's whole file, a one-tier CA's key), then the certificate.
+    for path in [layout.issuing_ca(), layout.ca_key(), layout.ca_cert()] {
         match camera_state::remove_durable(&path) {
             Err(source) if source.kind() != std::io::ErrorKind::NotFound => {
                 return Err(ProvisionError::Delete { path, source })

@@ -151,7 +151,7 @@ fn check_rerun(dir: &TempDir, config: &Path, expected: Option<&[u8]>, incomplete
     assert!(!rerun.stderr.contains("REPLACED"), "{}", rerun.stderr);
     let state = dir.state();
     let (cert, key) = (read(&state.join("ca.crt")), read(&state.join("ca.key")));
-    camera_pki::RootCa::from_pem(&cert, &key).unwrap_or_else(|e| panic!("the CA after the rerun is not whole: {e}"));
+    camera_pki::CameraCa::from_pem(&cert, &key).unwrap_or_else(|e| panic!("the CA after the rerun is not whole: {e}"));
     if let Some(expected) = expected {
         assert!(cert == expected, "the CA that existed before the kill was replaced ({summary})");
         assert!(summary.contains("(existing)"), "{summary}");
@@ -212,7 +212,7 @@ fn first_boot_killed_at_random_points_creates_one_whole_ca() {
         let key = std::fs::read(state.join("ca.key")).ok();
         let whole = match (&cert, &key) {
             (Some(cert), Some(key)) => {
-                camera_pki::RootCa::from_pem(cert, key)
+                camera_pki::CameraCa::from_pem(cert, key)
                     .unwrap_or_else(|e| panic!("round {round} ({delay:?}): a CA on disk is not whole: {e}"));
                 counts.record_after(running);
                 Some(cert.clone())

@@ -5,6 +5,7 @@ use rcgen::{
 };
 use ring::rand::SecureRandom;
 use x509_parser::prelude::*;
+use zeroize::Zeroizing;
 
 use crate::names::Subnet;
 use crate::{NameConstraintsPolicy, PkiError, SanName, SecretKey};
@@ -15,24 +16,39 @@ pub const CA_VALIDITY_DAYS: i64 = 3653;
 /// What a new camera CA looks like.
 #[derive(Debug, Clone)]
 pub struct CaSpec {
-    /// Camera model, shown in the CA's subject so users recognise it in their trust store.
+    /// Camera model, shown in the CAs' subjects so users recognise them in their trust store.
     pub model: String,
     pub constraints: NameConstraintsPolicy,
     pub not_before: OffsetDateTime,
 }
 
-/// The camera's root CA: its certificate and signing key.
-pub struct RootCa {
-    cert_der: Vec<u8>,
+/// The camera's CA.
+///
+/// Two tiers (every camera made since they were introduced): a root, self-signed, that users
+/// import as `cacert.crt`, whose key existed only in memory while it signed the one certificate it
+/// ever signs: the issuing CA's (pathlen 0), which signs server certificates. Both carry the
+/// critical name constraints; those on the issuing CA bind every RFC 5280 validator, since it is in
+/// the path (constraints on a trust anchor are optional, and Java ignores them).
+///
+/// One tier (cameras made before, and factory CAs that are a single certificate): the CA users
+/// import signs server certificates itself.
+pub struct CameraCa {
+    /// The certificate whose key signs server certificates (the issuing CA, or the one tier).
+    signer_der: Vec<u8>,
+    /// The root above it (two tiers), which users import.
+    root_der: Option<Vec<u8>>,
     key: SecretKey,
     issuer: Issuer<'static, KeyPair>,
     /// `None` for a factory CA without name constraints.
     constraints: Option<NameConstraintsPolicy>,
 }
 
-impl std::fmt::Debug for RootCa {
+impl std::fmt::Debug for CameraCa {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RootCa").field("constraints", &self.constraints).finish_non_exhaustive()
+        f.debug_struct("CameraCa")
+            .field("two_tier", &self.root_der.is_some())
+            .field("constraints", &self.constraints)
+            .finish_non_exhaustive()
     }
 }
 
@@ -51,75 +67,130 @@ pub(crate) fn short_id(public_key: &[u8]) -> String {
     crate::text::hex_upper(&digest.as_ref()[..4], None)
 }
 
-impl RootCa {
-    /// Creates a new CA: ECDSA P-256, ten years, pathlen 0, critical name constraints.
+/// The parameters of a camera CA certificate: P-256, ten years, keyCertSign + cRLSign, EKU
+/// serverAuth (name constraints cover DNS names and IP addresses only; this keeps a stolen CA key
+/// from signing e-mail or client certificates that clients would chain to it), critical name
+/// constraints, and the path length given.
+fn ca_params(spec: &CaSpec, common_name: String, path_len: u8) -> Result<CertificateParams, PkiError> {
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::OrganizationName, spec.model.clone());
+    dn.push(DnType::CommonName, common_name);
+    params.distinguished_name = dn;
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(path_len));
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.name_constraints = Some(spec.constraints.to_rcgen());
+    params.use_authority_key_identifier_extension = path_len == 0;
+    params.serial_number = Some(random_serial()?);
+    params.not_before = spec.not_before;
+    params.not_after = spec.not_before + Duration::days(CA_VALIDITY_DAYS);
+    Ok(params)
+}
+
+impl CameraCa {
+    /// Creates a new two-tier CA. The root key is generated here, signs the issuing CA's
+    /// certificate and is dropped (wiped) before this returns: it is never written anywhere.
     pub fn generate(spec: &CaSpec) -> Result<Self, PkiError> {
         spec.constraints.check()?;
+        let root_key = SecretKey::generate(crate::KeyType::EcdsaP256)?;
+        let root_pair = root_key.key_pair()?;
+        let id = short_id(root_pair.public_key_raw());
+        let root_params = ca_params(spec, format!("{} Root CA {id}", spec.model), 1)?;
+        let root = root_params
+            .self_signed(&root_pair)
+            .map_err(|source| PkiError::Sign { what: "root CA certificate", source })?;
+        let root_issuer = Issuer::new(root_params, root_pair);
+
         let key = SecretKey::generate(crate::KeyType::EcdsaP256)?;
         let pair = key.key_pair()?;
-        let mut params = CertificateParams::default();
-        let mut dn = DistinguishedName::new();
-        dn.push(DnType::OrganizationName, spec.model.clone());
-        dn.push(DnType::CommonName, format!("{} Root CA {}", spec.model, short_id(pair.public_key_raw())));
-        params.distinguished_name = dn;
-        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        // Name constraints cover DNS names and IP addresses only; this keeps a stolen CA key from
-        // signing e-mail or client certificates that clients would chain to it.
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        params.name_constraints = Some(spec.constraints.to_rcgen());
-        params.serial_number = Some(random_serial()?);
-        params.not_before = spec.not_before;
-        params.not_after = spec.not_before + Duration::days(CA_VALIDITY_DAYS);
-        let cert = params.self_signed(&pair).map_err(|source| PkiError::Sign { what: "CA certificate", source })?;
+        let params = ca_params(spec, format!("{} Issuing CA {id}", spec.model), 0)?;
+        let issuing = params
+            .signed_by(&pair, &root_issuer)
+            .map_err(|source| PkiError::Sign { what: "issuing CA certificate", source })?;
+        drop(root_issuer);
+        drop(root_key);
         Ok(Self {
-            cert_der: cert.der().to_vec(),
+            signer_der: issuing.der().to_vec(),
+            root_der: Some(root.der().to_vec()),
             key,
             issuer: Issuer::new(params, pair),
             constraints: Some(spec.constraints.clone()),
         })
     }
 
-    /// Loads a CA from its PEM certificate and PKCS#8 PEM key, checking that they pair and that
-    /// the certificate really is a CA.
-    pub fn from_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<Self, PkiError> {
-        let cert_der = crate::pem::certificates(cert_pem)?
-            .into_iter()
-            .next()
-            .ok_or(PkiError::MissingPem { label: "CERTIFICATE" })?;
+    /// Loads a CA: `certs_pem` holds the certificate of `key_pem`'s key, then (two tiers) the root
+    /// that signed it. Checks that the key pairs, that both are CAs, and that the root signed it.
+    pub fn from_pem(certs_pem: &[u8], key_pem: &[u8]) -> Result<Self, PkiError> {
+        let mut certs = crate::pem::certificates(certs_pem)?.into_iter();
+        let signer_der = certs.next().ok_or(PkiError::MissingPem { label: "CERTIFICATE" })?;
+        let root_der = certs.next();
+        let extra = certs.count();
+        if extra > 0 {
+            return Err(PkiError::TooManyCaCertificates { count: extra + 2 });
+        }
         let key = SecretKey::from_pkcs8_pem(key_pem)?;
-        Self::from_parts(cert_der, key)
+        Self::from_parts(signer_der, root_der, key)
     }
 
-    fn from_parts(cert_der: Vec<u8>, key: SecretKey) -> Result<Self, PkiError> {
+    fn from_parts(signer_der: Vec<u8>, root_der: Option<Vec<u8>>, key: SecretKey) -> Result<Self, PkiError> {
         let pair = key.key_pair()?;
-        let (_, cert) = X509Certificate::from_der(&cert_der).map_err(|e| PkiError::ParseCertificate(e.into()))?;
+        let (_, cert) = X509Certificate::from_der(&signer_der).map_err(|e| PkiError::ParseCertificate(e.into()))?;
         if cert.public_key().subject_public_key.data.as_ref() != pair.public_key_raw() {
             return Err(PkiError::CaKeyMismatch);
         }
         if !cert.is_ca() {
             return Err(PkiError::NotCa);
         }
+        if let Some(root_der) = &root_der {
+            let (_, root) = X509Certificate::from_der(root_der).map_err(|e| PkiError::ParseCertificate(e.into()))?;
+            if !root.is_ca() {
+                return Err(PkiError::NotCa);
+            }
+            if cert.issuer() != root.subject() || cert.verify_signature(Some(root.public_key())).is_err() {
+                return Err(PkiError::RootMismatch);
+            }
+        }
         let constraints = constraints_of(&cert)?;
-        let issuer = Issuer::from_ca_cert_der(&cert_der.clone().into(), pair).map_err(PkiError::CaCannotIssue)?;
-        Ok(Self { cert_der, key, issuer, constraints })
+        let issuer = Issuer::from_ca_cert_der(&signer_der.clone().into(), pair).map_err(PkiError::CaCannotIssue)?;
+        Ok(Self { signer_der, root_der, key, issuer, constraints })
     }
 
-    pub fn cert_der(&self) -> &[u8] {
-        &self.cert_der
+    /// Two tiers: a root users import and an issuing CA that signs.
+    pub fn is_two_tier(&self) -> bool {
+        self.root_der.is_some()
     }
 
-    pub fn cert_pem(&self) -> String {
-        crate::pem::encode("CERTIFICATE", &self.cert_der).to_string()
+    /// The certificate users import (`cacert.crt`): the root, or the one tier.
+    pub fn anchor_der(&self) -> &[u8] {
+        self.root_der.as_deref().unwrap_or(&self.signer_der)
     }
 
+    pub fn anchor_pem(&self) -> String {
+        crate::pem::encode("CERTIFICATE", self.anchor_der()).to_string()
+    }
+
+    /// The certificate whose key signs server certificates: sent after the leaf.
+    pub fn signer_der(&self) -> &[u8] {
+        &self.signer_der
+    }
+
+    /// The signing key.
     pub fn key(&self) -> &SecretKey {
         &self.key
     }
 
-    /// SHA-256 of the CA certificate, as users compare it by eye.
+    /// The signing key, then its certificate, then the root (two tiers): one file, replaced
+    /// atomically (the commit point of a new CA).
+    pub fn bundle_pem(&self) -> Zeroizing<String> {
+        let mut certs: Vec<&[u8]> = vec![&self.signer_der];
+        certs.extend(self.root_der.as_deref());
+        crate::pem::key_bundle(self.key.pkcs8_der(), &certs, "CERTIFICATE")
+    }
+
+    /// SHA-256 of the certificate users import, as they compare it by eye.
     pub fn fingerprint(&self) -> String {
-        crate::fingerprint(&self.cert_der)
+        crate::fingerprint(self.anchor_der())
     }
 
     /// The CA's name constraints; `None` means unconstrained (a factory CA may be).

@@ -70,6 +70,15 @@ pub enum PkiError {
     /// rcgen cannot issue certificates from the CA certificate.
     #[error("the CA certificate cannot be used to issue certificates")]
     CaCannotIssue(#[source] rcgen::Error),
+    /// The certificate after the issuing CA's is not the root that signed it.
+    #[error("the root certificate stored with the issuing CA did not sign it")]
+    RootMismatch,
+    /// A CA file holds more certificates than an issuing CA and its root.
+    #[error("the CA file holds {count} certificates; it holds the issuing CA and its root, or one CA")]
+    TooManyCaCertificates {
+        /// How many.
+        count: usize,
+    },
 }
 
 /// A request that is not acceptable, in a sentence for the person who made it. Values quoted from

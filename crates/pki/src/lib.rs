@@ -1,8 +1,8 @@
 //! The camera's certificates.
 //!
-//! - [`RootCa`]: the per-camera root CA, name-constrained to local addresses, created on first
+//! - [`CameraCa`]: the per-camera root CA, name-constrained to local addresses, created on first
 //!   boot or loaded from the state directory.
-//! - [`RootCa::mint_server`]: a server certificate for the camera's current names.
+//! - [`CameraCa::mint_server`]: a server certificate for the camera's current names.
 //! - [`create_csr`]: a certificate request whose key stays on the camera.
 //! - [`describe`]: what the UI and the API show about a certificate.
 //!
@@ -18,7 +18,7 @@ pub mod pem;
 mod server;
 pub mod text;
 
-pub use ca::{CaSpec, RootCa, CA_VALIDITY_DAYS};
+pub use ca::{CaSpec, CameraCa, CA_VALIDITY_DAYS};
 pub use csr::{create_csr, CsrRequest, CsrSubject, PendingCsr};
 pub use describe::{describe, describe_csr, fingerprint, CertificateInfo, CsrInfo};
 pub use error::{PkiError, RequestError};

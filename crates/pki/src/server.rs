@@ -2,7 +2,7 @@ use ::time::{Duration, OffsetDateTime};
 use rcgen::{CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyUsagePurpose};
 use zeroize::Zeroizing;
 
-use crate::{KeyType, PkiError, RequestError, RootCa, SanName, SecretKey};
+use crate::{CameraCa, KeyType, PkiError, RequestError, SanName, SecretKey};
 
 /// Mozilla's TLS policy caps server certificates below 366 days; Apple's 825-day limit is looser.
 pub const MAX_SERVER_VALIDITY_DAYS: i64 = 365;
@@ -33,12 +33,12 @@ pub struct MintedServer {
 
 impl MintedServer {
     /// Key, certificate and CA certificate in one PEM text: one file, replaced atomically.
-    pub fn bundle_pem(&self, ca: &RootCa) -> Zeroizing<String> {
-        crate::pem::key_bundle(self.key.pkcs8_der(), &[&self.cert_der, ca.cert_der()], "CERTIFICATE")
+    pub fn bundle_pem(&self, ca: &CameraCa) -> Zeroizing<String> {
+        crate::pem::key_bundle(self.key.pkcs8_der(), &[&self.cert_der, ca.signer_der()], "CERTIFICATE")
     }
 }
 
-impl RootCa {
+impl CameraCa {
     /// Mints an ECDSA P-256 server certificate for `spec.names`.
     pub fn mint_server(&self, spec: &ServerSpec) -> Result<MintedServer, PkiError> {
         if !(1..=MAX_SERVER_VALIDITY_DAYS).contains(&spec.validity_days) {

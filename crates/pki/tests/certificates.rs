@@ -27,17 +27,20 @@ fn server_spec(names: &[&str]) -> ServerSpec {
     }
 }
 
-/// webpki's verdict on `leaf` for `name`, trusting only `ca`.
-fn webpki_verify(ca: &[u8], leaf: &[u8], name: &str) -> Result<(), webpki::Error> {
-    let ca_der = CertificateDer::from(ca.to_vec());
+/// webpki's verdict on `leaf` for `name`, trusting only what users import (`cacert.crt`), with
+/// the chain the camera serves (the issuing CA of a two-tier CA).
+fn webpki_verify(ca: &CameraCa, leaf: &[u8], name: &str) -> Result<(), webpki::Error> {
+    let ca_der = CertificateDer::from(ca.anchor_der().to_vec());
     let anchor = webpki::anchor_from_trusted_cert(&ca_der).unwrap();
+    let intermediates: Vec<CertificateDer<'_>> =
+        if ca.is_two_tier() { vec![CertificateDer::from(ca.signer_der().to_vec())] } else { Vec::new() };
     let leaf_der = CertificateDer::from(leaf.to_vec());
     let cert = webpki::EndEntityCert::try_from(&leaf_der).unwrap();
     let now = UnixTime::since_unix_epoch(Duration::from_secs(OffsetDateTime::now_utc().unix_timestamp() as u64));
     cert.verify_for_usage(
         webpki::ALL_VERIFICATION_ALGS,
         &[anchor],
-        &[],
+        &intermediates,
         now,
         webpki::KeyUsage::server_auth(),
         None,
@@ -46,52 +49,110 @@ fn webpki_verify(ca: &[u8], leaf: &[u8], name: &str) -> Result<(), webpki::Error
     cert.verify_is_valid_for_subject_name(&ServerName::try_from(name.to_owned()).unwrap())
 }
 
-mod root_ca {
+/// A one-tier CA as cameras made before two tiers have it (made here with rcgen the way those
+/// versions did): self-signed, pathlen 0, the constraints on itself.
+fn one_tier_ca_pem() -> (String, String) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name.push(rcgen::DnType::CommonName, "Old Cam Root CA 0000");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
+    params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
+    params.name_constraints = Some(rcgen::NameConstraints {
+        permitted_subtrees: vec![rcgen::GeneralSubtree::DnsName("local".into())],
+        excluded_subtrees: Vec::new(),
+    });
+    let cert = params.self_signed(&key).unwrap();
+    let cert_pem = camera_pki::pem::encode("CERTIFICATE", cert.der()).to_string();
+    let key_pem = camera_pki::pem::encode("PRIVATE KEY", &key.serialize_der()).to_string();
+    (cert_pem, key_pem)
+}
+
+mod camera_ca {
     use super::*;
 
+    fn cert(der: &[u8]) -> X509Certificate<'_> {
+        X509Certificate::from_der(der).unwrap().1
+    }
+
     #[test]
-    fn has_the_baseline_shape() {
-        let ca = RootCa::generate(&spec(NameConstraintsPolicy::default())).unwrap();
-        let (_, cert) = X509Certificate::from_der(ca.cert_der()).unwrap();
-        let bc = cert.basic_constraints().unwrap().unwrap();
-        assert!(bc.critical && bc.value.ca && bc.value.path_len_constraint == Some(0));
-        let ku = cert.key_usage().unwrap().unwrap();
-        assert!(ku.critical && ku.value.key_cert_sign() && ku.value.crl_sign() && !ku.value.digital_signature());
-        let nc = cert.name_constraints().unwrap().unwrap();
-        assert!(nc.critical);
-        assert_eq!(nc.value.permitted_subtrees.as_ref().unwrap().len(), 9);
-        let years = (cert.validity().not_after.timestamp() - cert.validity().not_before.timestamp()) / 86_400;
-        assert_eq!(years, CA_VALIDITY_DAYS);
-        assert_eq!(cert.public_key().algorithm.algorithm.to_id_string(), "1.2.840.10045.2.1");
-        assert!(cert.subject().to_string().contains("Test Cam Root CA "));
+    fn has_two_tiers_of_the_baseline_shape() {
+        let ca = CameraCa::generate(&spec(NameConstraintsPolicy::default())).unwrap();
+        assert!(ca.is_two_tier());
+        let (root, issuing) = (cert(ca.anchor_der()), cert(ca.signer_der()));
+        for (c, path_len, cn) in [(&root, 1, "Test Cam Root CA "), (&issuing, 0, "Test Cam Issuing CA ")] {
+            let bc = c.basic_constraints().unwrap().unwrap();
+            assert!(bc.critical && bc.value.ca && bc.value.path_len_constraint == Some(path_len), "{cn}");
+            let ku = c.key_usage().unwrap().unwrap();
+            assert!(ku.critical && ku.value.key_cert_sign() && ku.value.crl_sign() && !ku.value.digital_signature());
+            let eku = c.extended_key_usage().unwrap().unwrap();
+            assert!(eku.value.server_auth && !eku.value.client_auth && !eku.value.email_protection, "{cn}");
+            let nc = c.name_constraints().unwrap().unwrap();
+            assert!(nc.critical, "{cn}");
+            assert_eq!(nc.value.permitted_subtrees.as_ref().unwrap().len(), 9);
+            let days = (c.validity().not_after.timestamp() - c.validity().not_before.timestamp()) / 86_400;
+            assert_eq!(days, CA_VALIDITY_DAYS);
+            assert_eq!(c.public_key().algorithm.algorithm.to_id_string(), "1.2.840.10045.2.1");
+            assert!(c.subject().to_string().contains(cn), "{}", c.subject());
+        }
+        // The root signed the issuing CA, and only that: its key is in nothing the camera keeps.
+        assert_eq!(root.subject(), root.issuer());
+        assert_eq!(issuing.issuer(), root.subject());
+        issuing.verify_signature(Some(root.public_key())).unwrap();
+        let bundle = ca.bundle_pem();
+        assert_eq!(camera_pki::pem::certificates(bundle.as_bytes()).unwrap(), [ca.signer_der(), ca.anchor_der()]);
+        let key = SecretKey::from_pkcs8_pem(bundle.as_bytes()).unwrap();
+        let issuing_key = rcgen::KeyPair::try_from(key.pkcs8_der()).unwrap();
+        assert_eq!(issuing_key.public_key_raw(), issuing.public_key().subject_public_key.data.as_ref());
+        assert_ne!(issuing_key.public_key_raw(), root.public_key().subject_public_key.data.as_ref());
+        assert_eq!(ca.fingerprint(), fingerprint(ca.anchor_der()), "users compare the root's fingerprint");
     }
 
     #[test]
     fn every_camera_gets_its_own() {
-        let a = RootCa::generate(&spec(NameConstraintsPolicy::default())).unwrap();
-        let b = RootCa::generate(&spec(NameConstraintsPolicy::default())).unwrap();
+        let a = CameraCa::generate(&spec(NameConstraintsPolicy::default())).unwrap();
+        let b = CameraCa::generate(&spec(NameConstraintsPolicy::default())).unwrap();
         assert_ne!(a.fingerprint(), b.fingerprint());
         assert_ne!(a.key().pkcs8_der(), b.key().pkcs8_der());
     }
 
     #[test]
-    fn round_trips_through_pem_with_its_constraints() {
-        let ca = RootCa::generate(&spec(NameConstraintsPolicy::default().with_loopback())).unwrap();
-        let loaded = RootCa::from_pem(ca.cert_pem().as_bytes(), ca.key().to_pem().as_bytes()).unwrap();
-        assert_eq!(loaded.cert_der(), ca.cert_der());
+    fn round_trips_through_its_one_file_with_its_constraints() {
+        let ca = CameraCa::generate(&spec(NameConstraintsPolicy::default().with_loopback())).unwrap();
+        let bundle = ca.bundle_pem();
+        let loaded = CameraCa::from_pem(bundle.as_bytes(), bundle.as_bytes()).unwrap();
+        assert!(loaded.is_two_tier());
+        assert_eq!((loaded.signer_der(), loaded.anchor_der()), (ca.signer_der(), ca.anchor_der()));
         assert_eq!(loaded.constraints(), ca.constraints());
         assert!(loaded.permits(&SanName::parse("127.0.0.1").unwrap()));
     }
 
     #[test]
-    fn refuses_a_key_that_is_not_its_own_and_garbage() {
-        let a = RootCa::generate(&spec(NameConstraintsPolicy::default())).unwrap();
-        let b = RootCa::generate(&spec(NameConstraintsPolicy::default())).unwrap();
-        let err = RootCa::from_pem(a.cert_pem().as_bytes(), b.key().to_pem().as_bytes()).unwrap_err();
+    fn a_one_tier_ca_of_an_older_camera_still_loads_and_signs() {
+        let (cert_pem, key_pem) = one_tier_ca_pem();
+        let ca = CameraCa::from_pem(cert_pem.as_bytes(), key_pem.as_bytes()).unwrap();
+        assert!(!ca.is_two_tier());
+        assert_eq!(ca.anchor_der(), ca.signer_der());
+        let minted = ca.mint_server(&server_spec(&["cam.local"])).unwrap();
+        webpki_verify(&ca, &minted.cert_der, "cam.local").unwrap();
+    }
+
+    #[test]
+    fn refuses_a_key_that_is_not_its_own_a_root_that_did_not_sign_it_and_garbage() {
+        let a = CameraCa::generate(&spec(NameConstraintsPolicy::default())).unwrap();
+        let b = CameraCa::generate(&spec(NameConstraintsPolicy::default())).unwrap();
+        let a_certs = a.bundle_pem().replace(&*a.key().to_pem(), "");
+        let err = CameraCa::from_pem(a_certs.as_bytes(), b.key().to_pem().as_bytes()).unwrap_err();
         assert!(err.to_string().contains("does not belong"), "{err}");
-        assert!(RootCa::from_pem(b"garbage", a.key().to_pem().as_bytes()).is_err());
+        let mixed = format!(
+            "{}{}",
+            camera_pki::pem::encode("CERTIFICATE", a.signer_der()).as_str(),
+            camera_pki::pem::encode("CERTIFICATE", b.anchor_der()).as_str()
+        );
+        let err = CameraCa::from_pem(mixed.as_bytes(), a.key().to_pem().as_bytes()).unwrap_err();
+        assert!(matches!(err, PkiError::RootMismatch), "{err}");
+        assert!(CameraCa::from_pem(b"garbage", a.key().to_pem().as_bytes()).is_err());
         let truncated = &a.key().to_pem()[..60];
-        assert!(RootCa::from_pem(a.cert_pem().as_bytes(), truncated.as_bytes()).is_err());
+        assert!(CameraCa::from_pem(a_certs.as_bytes(), truncated.as_bytes()).is_err());
     }
 }
 
@@ -100,7 +161,7 @@ mod server_certificate {
 
     #[test]
     fn has_the_baseline_shape_and_verifies_for_each_name() {
-        let ca = RootCa::generate(&spec(NameConstraintsPolicy::default())).unwrap();
+        let ca = CameraCa::generate(&spec(NameConstraintsPolicy::default())).unwrap();
         let minted = ca.mint_server(&server_spec(&["10.77.0.2", "fd77::2", "cam.local"])).unwrap();
         let (_, cert) = X509Certificate::from_der(&minted.cert_der).unwrap();
         assert_eq!(cert.raw_serial().len(), 16);
@@ -113,14 +174,14 @@ mod server_certificate {
         let cn = cert.subject().iter_common_name().next().unwrap().as_str().unwrap().to_owned();
         assert!(SanName::parse(&cn).is_err(), "CN {cn:?} must not be an IP or host name");
         for name in ["10.77.0.2", "fd77::2", "cam.local"] {
-            webpki_verify(ca.cert_der(), &minted.cert_der, name).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            webpki_verify(&ca, &minted.cert_der, name).unwrap_or_else(|e| panic!("{name}: {e:?}"));
         }
-        assert!(webpki_verify(ca.cert_der(), &minted.cert_der, "10.77.0.3").is_err());
+        assert!(webpki_verify(&ca, &minted.cert_der, "10.77.0.3").is_err());
     }
 
     #[test]
     fn serials_are_random() {
-        let ca = RootCa::generate(&spec(NameConstraintsPolicy::default())).unwrap();
+        let ca = CameraCa::generate(&spec(NameConstraintsPolicy::default())).unwrap();
         let a = describe(&ca.mint_server(&server_spec(&["10.0.0.1"])).unwrap().cert_der).unwrap();
         let b = describe(&ca.mint_server(&server_spec(&["10.0.0.1"])).unwrap().cert_der).unwrap();
         assert_ne!(a.serial, b.serial);
@@ -128,7 +189,7 @@ mod server_certificate {
 
     #[test]
     fn names_outside_the_constraints_are_left_out_and_reported() {
-        let ca = RootCa::generate(&spec(NameConstraintsPolicy::default())).unwrap();
+        let ca = CameraCa::generate(&spec(NameConstraintsPolicy::default())).unwrap();
         let minted = ca.mint_server(&server_spec(&["192.168.1.120", "8.8.8.8", "camera", "cam.local"])).unwrap();
         let names: Vec<String> = minted.names.iter().map(ToString::to_string).collect();
         assert_eq!(names, ["192.168.1.120", "cam.local"]);
@@ -141,10 +202,10 @@ mod server_certificate {
     #[test]
     fn a_certificate_for_a_public_name_signed_by_the_camera_ca_is_refused_by_webpki() {
         // Sign directly with rcgen, bypassing mint_server's filter: what an attacker holding the
-        // camera's CA key could do.
-        let ca = RootCa::generate(&spec(NameConstraintsPolicy::default())).unwrap();
+        // key a stolen camera keeps (the issuing CA's) could do.
+        let ca = CameraCa::generate(&spec(NameConstraintsPolicy::default())).unwrap();
         let issuer = rcgen::Issuer::from_ca_cert_der(
-            &CertificateDer::from(ca.cert_der().to_vec()),
+            &CertificateDer::from(ca.signer_der().to_vec()),
             rcgen::KeyPair::try_from(ca.key().pkcs8_der()).unwrap(),
         )
         .unwrap();
@@ -153,14 +214,14 @@ mod server_certificate {
             params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
             let key = rcgen::KeyPair::generate().unwrap();
             let cert = params.signed_by(&key, &issuer).unwrap();
-            let err = webpki_verify(ca.cert_der(), cert.der(), name).unwrap_err();
+            let err = webpki_verify(&ca, cert.der(), name).unwrap_err();
             assert!(format!("{err:?}").contains("NameConstraintViolation"), "{name}: {err:?}");
         }
     }
 
     #[test]
     fn validity_over_365_days_is_refused() {
-        let ca = RootCa::generate(&spec(NameConstraintsPolicy::default())).unwrap();
+        let ca = CameraCa::generate(&spec(NameConstraintsPolicy::default())).unwrap();
         let mut s = server_spec(&["10.0.0.1"]);
         s.validity_days = 366;
         assert!(ca.mint_server(&s).is_err());
@@ -224,7 +285,7 @@ mod description {
 
     #[test]
     fn describes_what_the_viewer_shows() {
-        let ca = RootCa::generate(&spec(NameConstraintsPolicy::default())).unwrap();
+        let ca = CameraCa::generate(&spec(NameConstraintsPolicy::default())).unwrap();
         let minted = ca.mint_server(&server_spec(&["10.77.0.2", "fd77::2", "cam.local"])).unwrap();
         let info = describe(&minted.cert_der).unwrap();
         assert_eq!(info.subject_alt_names, ["10.77.0.2", "fd77::2", "cam.local"]);
@@ -232,11 +293,12 @@ mod description {
         assert_eq!(info.sha256, fingerprint(&minted.cert_der));
         assert_eq!(info.sha256.len(), 32 * 3 - 1);
         assert_ne!(info.sha256, info.public_key_sha256);
-        assert!(info.issuer.contains("Root CA"));
+        assert!(info.issuer.contains("Issuing CA"));
         assert!(!info.is_ca && !info.self_signed);
         assert!(info.not_before.ends_with('Z'), "{}", info.not_before);
-        let ca_info = describe(ca.cert_der()).unwrap();
-        assert!(ca_info.is_ca && ca_info.self_signed);
+        let ca_info = describe(ca.signer_der()).unwrap();
+        assert!(ca_info.is_ca && !ca_info.self_signed);
+        assert!(describe(ca.anchor_der()).unwrap().self_signed);
         assert!(describe(b"\x30\x03\x02\x01\x00").is_err());
     }
 }
@@ -247,7 +309,7 @@ mod description {
 fn a_non_ascii_dns_constraint_is_an_error_not_a_panic() {
     let policy =
         NameConstraintsPolicy { permitted_subnets: Vec::new(), permitted_dns: vec![".site\u{397}ome.arpa".into()] };
-    let e = RootCa::generate(&spec(policy)).unwrap_err();
+    let e = CameraCa::generate(&spec(policy)).unwrap_err();
     assert!(e.to_string().contains("permitted_dns"), "{e}");
 }
 
@@ -303,7 +365,7 @@ mod pem_interop {
 
     #[test]
     fn openssl_reads_our_certificate_bundle() {
-        let ca = RootCa::generate(&spec(NameConstraintsPolicy::default())).unwrap();
+        let ca = CameraCa::generate(&spec(NameConstraintsPolicy::default())).unwrap();
         let minted = ca.mint_server(&server_spec(&["10.77.0.2"])).unwrap();
         let bundle = minted.bundle_pem(&ca);
         // openssl x509 reads the first certificate of the text: the leaf, after the key.
@@ -322,18 +384,18 @@ mod errors {
 
     #[test]
     fn errors_say_what_failed_and_carry_their_cause() {
-        let ca = RootCa::generate(&spec(NameConstraintsPolicy::default())).unwrap();
+        let ca = CameraCa::generate(&spec(NameConstraintsPolicy::default())).unwrap();
         let key = ca.key().to_pem();
         let damaged =
-            RootCa::from_pem(b"-----BEGIN CERTIFICATE-----\nAA*A\n-----END CERTIFICATE-----\n", key.as_bytes())
+            CameraCa::from_pem(b"-----BEGIN CERTIFICATE-----\nAA*A\n-----END CERTIFICATE-----\n", key.as_bytes())
                 .unwrap_err();
         assert!(matches!(damaged, PkiError::Pem(camera_pki::pem::PemError::NotBase64)), "{damaged:?}");
         let not_der = camera_pki::pem::encode("CERTIFICATE", b"\x30\x03\x02\x01\x00");
-        let e = RootCa::from_pem(not_der.as_bytes(), key.as_bytes()).unwrap_err();
+        let e = CameraCa::from_pem(not_der.as_bytes(), key.as_bytes()).unwrap_err();
         assert!(matches!(e, PkiError::ParseCertificate(_)), "{e:?}");
         assert_eq!(e.to_string(), "the certificate does not parse");
         assert!(e.source().is_some(), "the x509 parser's error is the source");
-        let e = RootCa::from_pem(ca.cert_pem().as_bytes(), b"no key here").unwrap_err();
+        let e = CameraCa::from_pem(ca.anchor_pem().as_bytes(), b"no key here").unwrap_err();
         assert!(matches!(e, PkiError::MissingPem { label: "PRIVATE KEY" }), "{e:?}");
         let e = describe_csr(b"\x30\x00").unwrap_err();
         assert!(matches!(e, PkiError::ParseRequest(_)) && e.source().is_some(), "{e:?}");
@@ -349,7 +411,7 @@ mod errors {
         assert!(!e.to_string().chars().any(char::is_control), "{e}");
         let policy =
             NameConstraintsPolicy { permitted_subnets: Vec::new(), permitted_dns: vec!["local\n\x1b[2J".into()] };
-        let e = RootCa::generate(&spec(policy)).unwrap_err();
+        let e = CameraCa::generate(&spec(policy)).unwrap_err();
         assert!(matches!(e, PkiError::InvalidRequest(RequestError::DnsConstraint { .. })), "{e:?}");
         assert!(!e.to_string().chars().any(char::is_control), "{e}");
     }

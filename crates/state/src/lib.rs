@@ -226,15 +226,23 @@ impl Layout {
     pub fn new(state_dir: impl Into<PathBuf>, run_dir: impl Into<PathBuf>) -> Self {
         Self { state_dir: state_dir.into(), run_dir: run_dir.into() }
     }
-    /// The camera's root CA certificate (PEM), the file users export as `cacert.crt`.
+    /// The certificate users import as `cacert.crt` (PEM): the two-tier CA's root, or a one-tier
+    /// CA (cameras made before two tiers).
     pub fn ca_cert(&self) -> PathBuf {
         self.state_dir.join("ca.crt")
     }
-    /// The root CA's private key (PKCS#8 PEM, 0600).
+    /// A one-tier CA's private key (PKCS#8 PEM, 0600); two-tier CAs have none here.
     pub fn ca_key(&self) -> PathBuf {
         self.state_dir.join("ca.key")
     }
-    /// A factory-provisioned CA, used instead of generating one when both files are present.
+    /// The two-tier CA, whole, in one file (0600): the issuing CA's key, its certificate and the
+    /// root's certificate. Writing it is the commit point of a new CA; the root's key is never
+    /// written anywhere.
+    pub fn issuing_ca(&self) -> PathBuf {
+        self.state_dir.join("issuing-ca.pem")
+    }
+    /// A factory-provisioned CA, used instead of generating one when both files are present:
+    /// `ca.crt` holds the signing CA's certificate (then its root, for two tiers), `ca.key` its key.
     pub fn factory_ca_cert(&self) -> PathBuf {
         self.state_dir.join("factory").join("ca.crt")
     }

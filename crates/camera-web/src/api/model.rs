@@ -83,6 +83,20 @@ pub struct CaStatus {
     pub subject: String,
     pub not_after: String,
     pub replaced: Option<CaReplaced>,
+    /// 2: a root (exported) and an issuing CA (signs, carries the name constraints every client
+    /// applies); 1: a single CA (cameras made before two tiers).
+    pub tiers: u8,
+    pub issuing: Option<IssuingCa>,
+    /// For a one-tier CA: what to do about it.
+    pub advice: Option<&'static str>,
+}
+
+/// The issuing CA of a two-tier camera CA.
+#[derive(Debug, Serialize)]
+pub struct IssuingCa {
+    pub subject: String,
+    pub sha256: String,
+    pub not_after: String,
 }
 
 /// A certificate request made on the camera whose key is waiting for its certificate.
