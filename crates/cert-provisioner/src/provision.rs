@@ -82,7 +82,7 @@ pub fn ensure_ca(
     now: SystemTime,
 ) -> Result<(CameraCa, CaOrigin), ProvisionError> {
     let (ca, origin) = select_ca(layout, config, now)?;
-    record_ca_in_use(layout, &ca, &origin, now)?;
+    unless_read_only(record_ca_in_use(layout, &ca, &origin, now), "the record of the CA in use")?;
     Ok((ca, origin))
 }
 
@@ -131,12 +131,12 @@ fn select_ca(layout: &Layout, config: &CameraConfig, now: SystemTime) -> Result<
             )),
         }
     }
-    let (replaced, mut moved_aside) = match read(&layout.issuing_ca())? {
+    let (replaced, moved_aside) = match read(&layout.issuing_ca())? {
         // Two tiers: one file is the whole CA.
         Some(bundle) => match CameraCa::from_pem(&bundle, &bundle) {
             Ok(ca) => {
-                keep_one_tier_key_aside(layout, now)?;
-                write_anchor(layout, &ca)?;
+                unless_read_only(keep_one_tier_ca_aside(layout, &ca, now), "moving the one-tier CA aside")?;
+                unless_read_only(write_anchor(layout, &ca), "the root's copy in ca.crt")?;
                 return Ok((ca, CaOrigin::Existing));
             }
             Err(e) => {
@@ -211,13 +211,35 @@ fn write_anchor(layout: &Layout, ca: &CameraCa) -> Result<(), ProvisionError> {
     write(&layout.ca_cert(), pem.as_bytes(), PUBLIC_MODE)
 }
 
-/// A one-tier key left beside a two-tier CA (a rotation from an older version that stopped
-/// half-way) is no longer the CA in use: moved aside, never deleted (invariant 2).
-fn keep_one_tier_key_aside(layout: &Layout, now: SystemTime) -> Result<(), ProvisionError> {
-    if layout.ca_key().exists() {
-        move_aside(&layout.ca_key(), "superseded", now)?;
+/// A one-tier CA found beside a two-tier one (a camera downgraded to an older version and
+/// upgraded again) is no longer the CA in use: its certificate and key are moved aside, never
+/// deleted (invariant 2). The certificate goes first, so a power cut between the two leaves only
+/// a key, which the next run moves aside too.
+fn keep_one_tier_ca_aside(layout: &Layout, ca: &CameraCa, now: SystemTime) -> Result<(), ProvisionError> {
+    if !layout.ca_key().exists() {
+        return Ok(());
     }
+    if read(&layout.ca_cert())?.is_some_and(|current| current.as_slice() != ca.anchor_pem().as_bytes()) {
+        move_aside(&layout.ca_cert(), "superseded", now)?;
+    }
+    move_aside(&layout.ca_key(), "superseded", now)?;
     Ok(())
+}
+
+/// The writes that only sit beside a whole CA (the root's copy in `ca.crt`, moving a one-tier CA
+/// aside, the record of the CA in use) wait for a writable state directory: flash remounted
+/// read-only after a power cut past the commit point must not leave the camera without HTTPS.
+/// `ca-in-use.sha256` still holds the old fingerprint then, so a change of CA is recorded later.
+fn unless_read_only(result: Result<(), ProvisionError>, what: &str) -> Result<(), ProvisionError> {
+    match result {
+        Err(ProvisionError::Write { source, .. } | ProvisionError::MoveAside { source, .. })
+            if source.kind() == std::io::ErrorKind::ReadOnlyFilesystem =>
+        {
+            log::warn(&format!("the state directory is read-only: {what} waits for the next writable boot"));
+            Ok(())
+        }
+        other => other,
+    }
 }
 
 /// The host name to use: configured, else the system's, if it is a usable DNS label.
