@@ -85,6 +85,13 @@ const nssdb = path.join(home, '.pki', 'nssdb');
 const caPem = fs.readFileSync(opt.ca, 'utf8');
 const caFingerprint = fingerprint(caPem);
 const caCn = cn(new X509Certificate(caPem).subject);
+// Two tiers: the root (cacert.crt) is trusted, its issuing CA signs what the camera serves. The
+// issuing CA's certificate is the first one in state/issuing-ca.pem, beside ca.crt.
+const issuingPem = (fs.readFileSync(path.join(path.dirname(opt.ca), 'issuing-ca.pem'), 'utf8')
+  .match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/) || [])[0];
+const issuing = new X509Certificate(issuingPem);
+const issuingCn = cn(issuing.subject);
+if (cn(issuing.issuer) !== caCn) throw new Error(`issuing CA ${issuingCn} is not under the root ${caCn}`);
 const testCaCn = 'UI Walk Test CA';
 
 function prepare() {
@@ -175,7 +182,7 @@ async function main() {
       check(page.url().startsWith('https://'), `not https: ${page.url()}`);
       securityDetails = await res.securityDetails();
       check(securityDetails, 'no securityDetails');
-      check(securityDetails.issuer === caCn, `issuer ${securityDetails.issuer} != camera CA ${caCn}`);
+      check(securityDetails.issuer === issuingCn, `issuer ${securityDetails.issuer} != camera issuing CA ${issuingCn}`);
       const csp = (await res.allHeaders())['content-security-policy'] || '';
       check(/script-src 'self'/.test(csp), `Content-Security-Policy header missing or different: "${csp}"`);
       await ready();
@@ -213,7 +220,7 @@ async function main() {
     await step('viewer shows the camera\'s own certificate', async () => {
       check(await text('#cert-source') === 'Made by this camera', `source "${await text('#cert-source')}"`);
       check(/No reboot/.test(await text('#cert-auto')), 'no "no reboot needed" note');
-      check((await text('#cert-issuer')).includes(caCn), 'issuer is not the camera CA');
+      check((await text('#cert-issuer')).includes(issuingCn), 'issuer is not the camera issuing CA');
       check(/expires in \d+ (day|hour)/.test(await text('#cert-rel')), `relative expiry "${await text('#cert-rel')}"`);
       check(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/.test(await text('#cert-sha')), 'certificate SHA-256 not shown');
       check(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/.test(await text('#cert-pksha')), 'public key SHA-256 not shown');
@@ -224,6 +231,8 @@ async function main() {
 
     await step('CA download links give cacert.crt (PEM and DER) with the fingerprint shown', async () => {
       check((await text('#ca-sha')) === caFingerprint, `page shows ${await text('#ca-sha')}, CA file is ${caFingerprint}`);
+      check((await text('#ca-issuing')).includes(issuingCn), `page says it signs with: ${await text('#ca-issuing')}`);
+      check(!(await visible('#ca-one-tier')), 'a two-tier CA is shown with the one-tier advice');
       for (const [sel, file] of [['#ca-pem', 'cacert-pem.crt'], ['#ca-der', 'cacert-der.crt']]) {
         const [dl] = await Promise.all([page.waitForEvent('download'), page.click(sel)]);
         check(dl.suggestedFilename() === 'cacert.crt', `${sel} downloads as ${dl.suggestedFilename()}`);
@@ -345,12 +354,12 @@ async function main() {
       await page.click('#restore-yes');
       await page.waitForFunction(() => document.getElementById('cert-source').textContent === 'Made by this camera');
       check(!(await visible('#restore')), 'restore section still visible');
-      await tlsCheck(browser, caCn);
+      await tlsCheck(browser, issuingCn);
       const res = await page.reload({ waitUntil: 'load' });
       check(res && res.ok() && await res.securityDetails(), 'reload not a trusted https load');
       await ready();
       check(await text('#cert-source') === 'Made by this camera', `source "${await text('#cert-source')}"`);
-      check((await text('#cert-issuer')).includes(caCn), 'issuer is not the camera CA');
+      check((await text('#cert-issuer')).includes(issuingCn), 'issuer is not the camera issuing CA');
       await shot('09-restored.png');
     });
 
@@ -387,7 +396,7 @@ async function main() {
       await page.click('#restore-ask');
       await page.click('#restore-yes');
       await page.waitForFunction(() => document.getElementById('cert-source').textContent === 'Made by this camera');
-      await tlsCheck(browser, caCn);
+      await tlsCheck(browser, issuingCn);
       check(!(await visible('#enroll-stop')), 'enrollment still on after restore');
     });
 

@@ -400,6 +400,14 @@ function renderCa(c) {
   setText('ca-subject', ca.subject);
   setText('ca-until', ca.not_after ? whenIso(ca.not_after) : '');
   setFingerprint('ca-sha', ca.sha256);
+  // Two tiers: the root above is what users import; its issuing CA signs (its key is the only CA
+  // key on the camera). One tier: the server's advice says what to do about it.
+  setText('ca-issuing', ca.issuing
+    ? `its issuing CA ${ca.issuing.subject}, valid until ${whenIso(ca.issuing.not_after)} (the root's key no longer exists)`
+    : 'this CA itself (one tier)');
+  const advice = $('ca-one-tier');
+  advice.textContent = ca.advice || '';
+  advice.hidden = !ca.advice;
   const banner = $('ca-replaced');
   if (ca.replaced) {
     banner.replaceChildren(

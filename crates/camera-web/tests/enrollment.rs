@@ -335,7 +335,7 @@ fn an_enrolled_certificate_that_expires_with_no_successor_gives_way_to_the_camer
     let chain = served_chain(&format!("10.77.0.2:{HTTPS_PORT}"));
     std::fs::write(&served, &chain[0]).unwrap();
     let issuer = openssl_stdin(&["x509", "-noout", "-issuer"], chain[0].as_bytes());
-    assert!(issuer.contains("Root CA"), "a client gets the camera's own certificate: {issuer}");
+    assert!(issuer.contains("IP Camera Issuing CA"), "a client gets the camera's own certificate: {issuer}");
     let events = site.get("/api/v1/events").to_string();
     assert!(events.contains("certificate_expired") && events.contains("enrollment_failed"), "{events}");
     assert_ne!(fell_back["certificate"]["sha256"], enrolled["certificate"]["sha256"]);

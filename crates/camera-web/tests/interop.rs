@@ -104,8 +104,9 @@ fn two_tier_ca_constraints_hold_in_every_client() {
     println!("interop: whole test {} ms", started.elapsed().as_millis());
 }
 
-/// The file in the camera's state dir holding the key that signs its server certificates.
-const SIGNING_KEY_FILE: &str = "state/ca.key";
+/// The file in the camera's state dir holding the key that signs its server certificates (the
+/// issuing CA's key, before its certificate and the root's).
+const SIGNING_KEY_FILE: &str = "state/issuing-ca.pem";
 
 /// A running camera-web on every address of the namespace; killed on drop.
 struct RealCamera {
@@ -149,13 +150,10 @@ impl RealCamera {
 
 /// The same matrix against the real camera-web: its `cacert.crt` (fetched over HTTP, as users
 /// first do), the chain it serves, and the signing key from its state dir.
-///
-/// Ignored until camera-web makes a two-tier CA (issue 12): with today's one-tier CA (a self-signed
-/// root with the constraints, no intermediate), Java's PKIX validator ignores the constraints of
-/// the trust anchor and accepts both rogue certificates, so this fails. When the two-tier CA lands:
-/// point SIGNING_KEY_FILE at the issuing CA's key and remove the `#[ignore]`.
+/// With a one-tier CA (a self-signed root with the constraints, no intermediate: what this
+/// camera made before issue 12), Java's PKIX validator ignores the constraints of the trust anchor
+/// and accepts both rogue certificates; this test failed that way until the two-tier CA.
 #[test]
-#[ignore = "issue 12: fails with today's one-tier camera CA (Java accepts the rogue certificates); enable with the two-tier CA"]
 fn real_camera_ca_constraints_hold_in_every_client() {
     if !in_private_netns("real_camera_ca_constraints_hold_in_every_client", &NetnsSetup::default()) {
         return;
@@ -173,7 +171,9 @@ fn real_camera_ca_constraints_hold_in_every_client() {
         .output()
         .unwrap();
     assert!(cacert.status.success(), "GET /cacert.crt: {}", String::from_utf8_lossy(&cacert.stderr));
-    let signing_key = std::fs::read_to_string(cam_dir.path().join(SIGNING_KEY_FILE)).unwrap();
+    let bundle = std::fs::read_to_string(cam_dir.path().join(SIGNING_KEY_FILE)).unwrap();
+    let end = "-----END PRIVATE KEY-----\n";
+    let signing_key = bundle[..bundle.find(end).expect("the issuing key comes first") + end.len()].to_owned();
     let pki = observe_pki(work.path(), CAMERA_PORT, String::from_utf8(cacert.stdout).unwrap(), signing_key);
     let target = Target { description: "the real camera-web (hostname testcam)".into(), port: CAMERA_PORT, pki };
     check_matrix(&work, &toolbox, &target);

@@ -176,13 +176,13 @@ fn names(dir: &Path) -> Vec<String> {
 
 /// After a restart: the CA is the first one, nothing half-written or unexpected remains, and no
 /// path that treats the CA as corrupt was taken.
-fn check_dirs(root: &Path, first_ca: &[u8], allow_incomplete_key: bool, log: &str) {
+fn check_dirs(root: &Path, first_ca: &[u8], log: &str) {
     let state = root.join("state");
     assert_eq!(std::fs::read(state.join("ca.crt")).unwrap(), first_ca, "the camera CA changed");
     const KNOWN: [&str; 9] = [
         "events.log",
         "ca.crt",
-        "ca.key",
+        "issuing-ca.pem",
         "ca-in-use.sha256",
         "clock",
         "uploaded.pem",
@@ -191,12 +191,7 @@ fn check_dirs(root: &Path, first_ca: &[u8], allow_incomplete_key: bool, log: &st
         ".lock",
     ];
     for name in names(&state) {
-        let incomplete = allow_incomplete_key && name.starts_with("ca.key.incomplete-");
-        assert!(
-            KNOWN.contains(&name.as_str()) || incomplete,
-            "unexpected file {name} in the state dir: {:?}\n{log}",
-            names(&state)
-        );
+        assert!(KNOWN.contains(&name.as_str()), "unexpected file {name} in the state dir: {:?}\n{log}", names(&state));
     }
     let run = names(&root.join("run"));
     assert!(run.iter().all(|n| n == "server.pem"), "unexpected files in the run dir: {run:?}");
@@ -425,7 +420,7 @@ fn upload_or_restore(op: Op, kind: &str) {
 
         cam = Camera::start_in(dir, CONFIG);
         check_served(&cam, &inst, served, &device_leaf);
-        check_dirs(cam.dir.path(), &first_ca, false, &cam.log_text());
+        check_dirs(cam.dir.path(), &first_ca, &cam.log_text());
     }
     counts.finish(&format!("powercut {kind}"), "before the client had an answer", seed, window, started);
 }
@@ -551,7 +546,7 @@ fn csr_creation_killed_at_random_points_leaves_the_old_or_the_new_request() {
             }
             None => assert_eq!(status, 404, "round {round}: a request is offered but none is stored"),
         }
-        check_dirs(cam.dir.path(), &first_ca, false, &cam.log_text());
+        check_dirs(cam.dir.path(), &first_ca, &cam.log_text());
     }
     counts.finish(&format!("powercut {kind}"), "before the client had an answer", seed, window, started);
 }
@@ -612,30 +607,30 @@ fn first_start_killed_at_random_points_creates_one_whole_ca() {
         counts.kills += 1;
 
         let state = dir.path().join("state");
-        let (cert, key) = (read_opt(&state.join("ca.crt")), read_opt(&state.join("ca.key")));
-        let kept_ca = match (&cert, &key) {
-            (Some(cert), Some(key)) => {
-                camera_pki::CameraCa::from_pem(cert, key)
+        let (issuing, cert) = (read_opt(&state.join("issuing-ca.pem")), read_opt(&state.join("ca.crt")));
+        assert!(read_opt(&state.join("ca.key")).is_none(), "round {round}: a two-tier camera wrote a ca.key");
+        let kept_ca = match (&issuing, &cert) {
+            // issuing-ca.pem is the commit point: whole, and ca.crt (if written) is its root.
+            (Some(bundle), cert) => {
+                let ca = camera_pki::CameraCa::from_pem(bundle, bundle)
                     .unwrap_or_else(|e| panic!("round {round}: a CA on disk is not whole: {e}"));
-                if answered {
-                    counts.record_after(false);
+                assert!(ca.is_two_tier(), "round {round}: first boot made a one-tier CA");
+                if let Some(cert) = cert {
+                    assert_eq!(cert, ca.anchor_pem().as_bytes(), "round {round}: ca.crt is not the CA's root");
                 } else {
-                    counts.record_after(true);
+                    assert!(!answered, "round {round}: listening before ca.crt was written");
+                    counts.between += 1;
                 }
-                Some(cert.clone())
-            }
-            (None, Some(_)) => {
-                assert!(!answered, "round {round}: listening without a CA certificate on disk");
-                counts.between += 1;
-                None
+                counts.record_after(!answered);
+                Some(ca.anchor_pem().into_bytes())
             }
             (None, None) => {
                 assert!(!answered, "round {round}: listening without a CA on disk");
                 counts.before += 1;
                 None
             }
-            (Some(_), None) => {
-                panic!("round {round}: a CA certificate without its key (the key must be written first)")
+            (None, Some(_)) => {
+                panic!("round {round}: ca.crt without issuing-ca.pem (the CA must be committed first)")
             }
         };
 
@@ -645,14 +640,7 @@ fn first_start_killed_at_random_points_creates_one_whole_ca() {
             assert!(&ca == kept, "round {round}: the CA created before the kill was replaced");
         }
         served_verified(&cam.https, &cam.ca_path());
-        check_dirs(cam.dir.path(), &ca, cert.is_none() && key.is_some(), &cam.log_text());
-        let incomplete =
-            names(&cam.dir.path().join("state")).iter().filter(|n| n.starts_with("ca.key.incomplete-")).count();
-        assert_eq!(
-            incomplete,
-            usize::from(cert.is_none() && key.is_some()),
-            "round {round}: an interrupted creation's key is moved aside once"
-        );
+        check_dirs(cam.dir.path(), &ca, &cam.log_text());
     }
     counts.finish(&format!("powercut {kind}"), "before the client had an answer", seed, window, started);
 }

@@ -678,7 +678,7 @@ mod keys_never_leave_the_camera {
             key_needles("the non-matching key", &d.join("other.key")),
             key_needles("the installer CA's key", &d.join("rootCA.key")),
             key_needles("the pending request's key", &d.join("pending.pem")),
-            key_needles("the camera CA's key", &cam.dir.path().join("state/ca.key")),
+            key_needles("the camera CA's issuing key", &cam.dir.path().join("state/issuing-ca.pem")),
             key_needles("the minted server key", &cam.dir.path().join("run/server.pem")),
         ];
         let basic = |credentials: &str| base64(credentials.as_bytes());
@@ -775,7 +775,7 @@ mod keys_never_leave_the_camera {
         ];
         let keys = [
             key_needles("the minted server key", &layout.minted_bundle()),
-            key_needles("the camera CA's key", &layout.ca_key()),
+            key_needles("the camera CA's issuing key", &layout.issuing_ca()),
             key_needles("the pending request's key", &d.join("pending.pem")),
             key_needles("the EC key", &d.join("leaf.key")),
             key_needles("the uploaded RSA key", &d.join("server.key")),
@@ -814,7 +814,7 @@ mod files {
         let run_dir = cam.dir.path().join("run");
         assert_eq!(mode(&state), 0o700, "the state dir");
         assert_eq!(mode(&run_dir), 0o700, "the run dir");
-        let expected: Vec<PathBuf> = ["ca.key", "uploaded.pem", "pending-csr.pem", "admin-password.json"]
+        let expected: Vec<PathBuf> = ["issuing-ca.pem", "uploaded.pem", "pending-csr.pem", "admin-password.json"]
             .iter()
             .map(|name| state.join(name))
             .chain([run_dir.join("server.pem")])
