@@ -62,7 +62,7 @@ pub struct Counts {
     pub kills: usize,
     /// The old state survived.
     pub before: usize,
-    /// First boot only: the CA key was written, its certificate not yet.
+    /// First boot only: the CA was committed, the copy of its root in `ca.crt` not written yet.
     pub between: usize,
     /// The new state was committed.
     pub after: usize,
@@ -80,7 +80,7 @@ impl Counts {
     /// Prints the counts (`in_window` says what `after_in_window` means) and asserts both sides were hit.
     pub fn finish(&self, label: &str, in_window: &str, seed: u64, window: Duration, started: Instant) {
         println!(
-            "{label}: seed {seed} (POWERCUT_SEED to replay), window {} us, {} kills: {} before (old state), {} after (new state; {} {in_window}), {} between (CA key without certificate), {:.1} s",
+            "{label}: seed {seed} (POWERCUT_SEED to replay), window {} us, {} kills: {} before (old state), {} after (new state; {} {in_window}), {} between (CA committed, ca.crt not yet written), {:.1} s",
             window.as_micros(),
             self.kills,
             self.before,
