@@ -62,8 +62,7 @@ pub struct Counts {
     pub kills: usize,
     /// The old state survived.
     pub before: usize,
-    /// First boot only: the CA was committed (`issuing-ca.pem`), the copy of its root in `ca.crt`
-    /// not yet written. Also counted in `after`.
+    /// First boot only: the CA was committed, the copy of its root in `ca.crt` not written yet.
     pub between: usize,
     /// The new state was committed.
     pub after: usize,

@@ -53,9 +53,12 @@ fn booting_at_1970_mints_from_the_build_time() {
     assert_eq!(not_before, floor, "leaf notBefore is the build time");
     assert_eq!(outcome.minted.not_before.unix_timestamp(), floor);
     assert_eq!(not_after - not_before, 365 * DAY as i64 - 1, "365 days counting both ends");
-    // The CA created at that boot starts at the floor too.
-    let ca = camera_pki::describe(&cert_der(&layout.ca_cert())).unwrap();
-    assert_eq!(ca.not_before_unix, floor);
+    // Both tiers of the CA created at that boot start at the floor too.
+    let ca = read_issuing_ca(&layout.state_dir);
+    for (tier, der) in [("root", &ca.root_der), ("issuing CA", &ca.issuing_der)] {
+        assert_eq!(camera_pki::describe(der).unwrap().not_before_unix, floor, "{tier}");
+    }
+    assert_eq!(cert_der(&layout.ca_cert()), ca.root_der);
     // 1970 is earlier than the floor: nothing is saved.
     assert_eq!(saved_clock(&layout), None);
 }

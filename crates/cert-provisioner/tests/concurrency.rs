@@ -1,5 +1,5 @@
 //! Several provisioners at once on one fresh state dir (the boot step and the web server racing,
-//! or a script run twice): all succeed and agree on one CA.
+//! or a script run twice): all succeed and agree on one CA, and serve its issuing CA.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -38,13 +38,14 @@ fn eight_provisioners_at_once_agree_on_one_ca() {
         }
     }
     assert_eq!(created, 1, "exactly one run creates the CA");
-    let ca = cert_der(&dir.state().join("ca.crt"));
-    let fingerprint = camera_pki::fingerprint(&ca);
+    let ca = assert_two_tier(&dir.state());
+    let root = cert_der(&dir.state().join("ca.crt"));
+    let fingerprint = camera_pki::fingerprint(&root);
     for (i, run) in runs.iter().enumerate() {
         assert!(run.summary().contains(&fingerprint), "run {i} used another CA: {}", run.stdout);
         let bundle = split_bundle(&dir.join(format!("run{i}")).join("server.pem"));
-        assert_eq!(bundle.ca_der, ca, "run {i}'s bundle carries another CA");
-        webpki_verify(&ca, &bundle.leaf_der, &[]).unwrap_or_else(|e| panic!("run {i}: {e}"));
+        assert_eq!(bundle.signer_der, ca.issuing_der, "run {i}'s bundle carries another issuing CA");
+        webpki_verify(&root, &[&bundle.signer_der], &bundle.leaf_der, &[]).unwrap_or_else(|e| panic!("run {i}: {e}"));
     }
     let names = entries(&dir.state());
     assert!(
@@ -75,10 +76,9 @@ fn eight_provisioners_at_once_share_one_run_dir() {
     for child in children {
         Run::from_output(child.wait_with_output().unwrap()).assert_ok().summary();
     }
-    let ca = cert_der(&dir.state().join("ca.crt"));
-    let bundle = split_bundle(&dir.run().join("server.pem"));
-    assert_eq!(bundle.ca_der, ca);
-    webpki_verify(&ca, &bundle.leaf_der, &[]).unwrap();
+    let ca = assert_two_tier(&dir.state());
+    let bundle = verify_served(&dir, &[]).unwrap();
+    assert_eq!(bundle.signer_der, ca.issuing_der);
     assert_no_temporaries(&dir.run());
     assert_eq!(mode(&dir.run().join("server.pem")), 0o600);
 }

@@ -47,8 +47,7 @@ fn certificate_names_exactly_the_interface_addresses() {
     println!("{}", run.summary());
     let names = served_names(&dir).unwrap();
     assert_eq!(names, set(&["10.77.0.2", "fd77::2", "testcam.local"]), "not loopback, not fe80::, nothing else");
-    let bundle = split_bundle(&dir.run().join("server.pem"));
-    webpki_verify(&bundle.ca_der, &bundle.leaf_der, &names.iter().cloned().collect::<Vec<_>>()).unwrap();
+    verify_served(&dir, &names.iter().cloned().collect::<Vec<_>>()).unwrap();
 
     // Without a config the system host name is used; the addresses are the same.
     let dir = TempDir::new("netns-names-default");
@@ -112,6 +111,28 @@ impl Log {
     }
 }
 
+/// Starts `cert-provisioner --watch` on `dir` with [`CONFIG`]; returns it, its log and the
+/// summary line it printed after the first provisioning.
+fn start_watch(dir: &TempDir) -> (Watcher, Log, String) {
+    let config = config_file(dir, CONFIG);
+    let mut child = Command::new(BIN)
+        .args(["--config".as_ref(), config.as_os_str(), "--state-dir".as_ref(), dir.state().as_os_str()])
+        .args(["--run-dir".as_ref(), dir.run().as_os_str(), "--watch".as_ref()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let watcher = Watcher(child);
+    let log = Log::follow(stderr);
+    let mut summary = String::new();
+    BufReader::new(stdout).read_line(&mut summary).unwrap();
+    assert!(summary.starts_with("cert-provisioner: CA "), "{summary:?}");
+    (watcher, log, summary)
+}
+
 /// Adds or removes an address and waits until server.pem says so (how fast is `cargo xtask
 /// bench`'s business: tests only wait, with a generous deadline).
 fn change_and_wait(dir: &TempDir, action: &str, addr: &str, san: &str) {
@@ -135,27 +156,7 @@ fn watch_follows_every_address_change() {
         return;
     }
     let dir = TempDir::new("netns-watch");
-    let config = config_file(&dir, CONFIG);
-    let mut child = Command::new(BIN)
-        .arg("--config")
-        .arg(&config)
-        .arg("--state-dir")
-        .arg(dir.state())
-        .arg("--run-dir")
-        .arg(dir.run())
-        .arg("--watch")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let watcher = Watcher(child);
-    let mut log = Log::follow(stderr);
-    let mut summary = String::new();
-    BufReader::new(stdout).read_line(&mut summary).unwrap();
-    assert!(summary.starts_with("cert-provisioner: CA "), "{summary:?}");
+    let (watcher, mut log, _) = start_watch(&dir);
     assert_eq!(served_names(&dir).unwrap(), set(&["10.77.0.2", "fd77::2", "testcam.local"]));
     // No pause here: the watcher may not have subscribed yet, and must follow the change anyway.
 
@@ -186,9 +187,8 @@ fn watch_follows_every_address_change() {
     change_and_wait(&dir, "add", "10.77.3.3/24", "10.77.3.3");
     assert!(!served_names(&dir).unwrap().contains("192.0.2.7"));
 
-    let bundle = split_bundle(&dir.run().join("server.pem"));
-    assert_eq!(bundle.ca_der, cert_der(&dir.state().join("ca.crt")));
-    webpki_verify(&bundle.ca_der, &bundle.leaf_der, &["10.77.0.2".into(), "fd77:1::9".into()]).unwrap();
+    let bundle = verify_served(&dir, &["10.77.0.2".into(), "fd77:1::9".into()]).unwrap();
+    assert_eq!(bundle.signer_der, assert_two_tier(&dir.state()).issuing_der);
     assert_eq!(mode(&dir.run().join("server.pem")), 0o600);
     assert_no_temporaries(&dir.run());
 
@@ -201,6 +201,23 @@ fn watch_follows_every_address_change() {
         text.lines().any(|l| l.contains("re-minted because addresses changed") && l.contains("removed: [10.77.1.9]")),
         "a log line per re-mint:\n{text}"
     );
+}
+
+/// A camera made before two tiers keeps its one-tier CA while the watcher re-mints.
+#[test]
+fn a_one_tier_camera_keeps_its_ca_across_watch_re_mints() {
+    if !in_private_netns("a_one_tier_camera_keeps_its_ca_across_watch_re_mints", &NetnsSetup::default()) {
+        return;
+    }
+    let dir = TempDir::new("netns-watch-one-tier");
+    let seeded = seed_one_tier_ca(&dir.state(), false);
+    let (watcher, _log, summary) = start_watch(&dir);
+    assert!(summary.contains("(existing)") && summary.contains(&seeded.fingerprint), "{summary}");
+    change_and_wait(&dir, "add", "10.77.1.9/24", "10.77.1.9");
+    drop(watcher);
+    assert_one_tier_kept(&dir.state(), &seeded);
+    let bundle = verify_served(&dir, &["10.77.1.9".into()]).unwrap();
+    assert_eq!(bundle.signer_der, seeded.cert_der, "the one tier signs");
 }
 
 #[test]
@@ -333,22 +350,7 @@ fn address_churn_does_not_wear_the_flash() {
         return;
     }
     let dir = TempDir::new("netns-churn");
-    let config = config_file(&dir, CONFIG);
-    let mut child = Command::new(BIN)
-        .args(["--config".as_ref(), config.as_os_str(), "--state-dir".as_ref(), dir.state().as_os_str()])
-        .args(["--run-dir".as_ref(), dir.run().as_os_str(), "--watch".as_ref()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let watcher = Watcher(child);
-    let mut log = Log::follow(stderr);
-    let mut summary = String::new();
-    BufReader::new(stdout).read_line(&mut summary).unwrap();
-    assert!(summary.starts_with("cert-provisioner: CA "), "{summary:?}");
+    let (watcher, mut log, _) = start_watch(&dir);
     let mut writes = WriteCounter::watch(&dir.state());
 
     // Each round: ten events that change no name, 200 ms apart (so they span every second of the

@@ -1,18 +1,20 @@
 //! Power cut at any moment: the cert-provisioner binary is SIGKILLed at random points during
 //! first-boot CA creation and during a re-mint (a config change), then run again. At the kill the
-//! CA is absent, or only its key is there (interrupted between the two files), or it is whole; the
-//! minted bundle is the old one or a whole new one. The rerun exits 0, keeps a CA that was whole,
+//! CA is absent, or whole (`issuing-ca.pem`, its commit point, written; `ca.crt`, the copy of its
+//! root, written after it or not yet); there is never a `ca.key`; the minted bundle is the old one
+//! or a whole new one. The rerun exits 0, keeps a CA that was committed and writes its `ca.crt`,
 //! never takes the corrupt-CA path (no `*.corrupt-*`, no `ca-replaced.json`), leaves no `.tmp-*`
-//! file, and its server certificate verifies against the CA.
+//! file, and its server certificate verifies against `ca.crt` with the issuing CA as the chain.
 //!
 //! Each kind measures an unkilled run first and spreads the kills over 0..1.5x of it, one in four
 //! over 0..8x (`tests/support/kill_schedule.rs`, microsecond resolution). Every tenth kill instead
-//! waits for the commit itself (inotify reports the rename of `ca.crt`, or of `server.pem`) and
-//! strikes at once: what follows the commit (the directory fsync, the clock, the exit) is too short
-//! for random kills to hit reliably. Kills must land on both sides of the commit point, and some
-//! after it while the run was still going (`after_in_window`). `POWERCUT_ROUNDS` = kills per kind
-//! (default 150), `POWERCUT_SEED` replays a run (the seed is printed). SIGKILL proves atomicity
-//! against process death; durability against a real power loss rests on the fsyncs.
+//! waits for the commit itself (inotify reports the rename of `issuing-ca.pem`, or of
+//! `server.pem`) and strikes at once: what follows the commit (the directory fsync, `ca.crt`, the
+//! clock, the exit) is too short for random kills to hit reliably. Kills must land on both sides
+//! of the commit point, and some after it while the run was still going (`after_in_window`).
+//! `POWERCUT_ROUNDS` = kills per kind (default 150), `POWERCUT_SEED` replays a run (the seed is
+//! printed). SIGKILL proves atomicity against process death; durability against a real power
+//! loss rests on the fsyncs.
 
 #![allow(clippy::unwrap_used)]
 
@@ -141,47 +143,29 @@ fn key_matches_certificate(path: &Path) -> bool {
     key.ok() && cert.ok() && key.stdout == cert.stdout
 }
 
-/// After a rerun: it succeeded without replacing the CA, the CA is whole (and `expected` if
-/// given), the bundle verifies against it, and only known files are left. Returns the CA.
-fn check_rerun(dir: &TempDir, config: &Path, expected: Option<&[u8]>, incomplete_key_moved: bool) -> Vec<u8> {
+/// After a rerun: it succeeded without replacing the CA, the CA is whole with `ca.crt` its root
+/// (and `issuing-ca.pem` is `expected` if given), the bundle verifies against it, and only known
+/// files are left. Returns `issuing-ca.pem`.
+fn check_rerun(dir: &TempDir, config: &Path, expected: Option<&[u8]>) -> Vec<u8> {
     let rerun = provision(dir, &["--config", config.to_str().unwrap()]);
     rerun.assert_ok();
     let summary = rerun.summary();
     assert!(!summary.contains("(replaced)"), "{summary}");
     assert!(!rerun.stderr.contains("REPLACED"), "{}", rerun.stderr);
     let state = dir.state();
-    let (cert, key) = (read(&state.join("ca.crt")), read(&state.join("ca.key")));
-    camera_pki::CameraCa::from_pem(&cert, &key).unwrap_or_else(|e| panic!("the CA after the rerun is not whole: {e}"));
+    let ca = assert_two_tier(&state);
+    let committed = read(&state.join("issuing-ca.pem"));
     if let Some(expected) = expected {
-        assert!(cert == expected, "the CA that existed before the kill was replaced ({summary})");
+        assert!(committed == expected, "the CA committed before the kill was replaced ({summary})");
         assert!(summary.contains("(existing)"), "{summary}");
     }
-    let ca_der = cert_der(&state.join("ca.crt"));
-    let bundle = split_bundle(&dir.run().join("server.pem"));
-    assert_eq!(bundle.ca_der, ca_der, "the bundle carries another CA");
-    webpki_verify(&ca_der, &bundle.leaf_der, &["127.0.0.1".to_owned()]).unwrap();
+    let bundle = verify_served(dir, &["127.0.0.1".to_owned()]).unwrap();
+    assert_eq!(bundle.signer_der, ca.issuing_der, "the bundle carries another issuing CA");
     assert_no_temporaries(&state);
     assert_no_temporaries(&dir.run());
-    let mut incomplete = 0;
-    for name in entries(&state) {
-        if name.starts_with("ca.key.incomplete-") {
-            incomplete += 1;
-            continue;
-        }
-        assert!(
-            ["ca.crt", "ca.key", "ca-in-use.sha256", "clock", ".lock"].contains(&name.as_str()),
-            "unexpected {name} in the state dir: {:?}",
-            entries(&state)
-        );
-    }
-    assert_eq!(
-        incomplete,
-        usize::from(incomplete_key_moved),
-        "an interrupted creation's key is moved aside, once: {:?}",
-        entries(&state)
-    );
+    assert_eq!(entries(&state), [".lock", "ca-in-use.sha256", "ca.crt", "clock", "issuing-ca.pem"]);
     assert_eq!(entries(&dir.run()), ["server.pem"]);
-    cert
+    committed
 }
 
 #[test]
@@ -201,35 +185,41 @@ fn first_boot_killed_at_random_points_creates_one_whole_ca() {
     for round in 0..rounds(DEFAULT_ROUNDS) {
         let dir = TempDir::new("powercut-firstboot");
         let config = config_file(&dir, json);
-        let delay = kill_for(round, &mut rng, window, "ca.crt");
+        let delay = kill_for(round, &mut rng, window, "issuing-ca.pem");
         let running = run_and(&dir, &config, delay);
         if matches!(delay, Kill::AtCommit { .. }) {
             at_commit = (at_commit.0 + 1, at_commit.1 + usize::from(running));
         }
         counts.kills += 1;
         let state = dir.state();
-        let cert = std::fs::read(state.join("ca.crt")).ok();
-        let key = std::fs::read(state.join("ca.key")).ok();
-        let whole = match (&cert, &key) {
-            (Some(cert), Some(key)) => {
-                camera_pki::CameraCa::from_pem(cert, key)
-                    .unwrap_or_else(|e| panic!("round {round} ({delay:?}): a CA on disk is not whole: {e}"));
-                counts.record_after(running);
-                Some(cert.clone())
-            }
-            (None, Some(_)) => {
-                counts.between += 1;
-                None
+        assert!(!state.join("ca.key").exists(), "round {round} ({delay:?}): a two-tier camera writes no ca.key");
+        let issuing_ca = std::fs::read(state.join("issuing-ca.pem")).ok();
+        let ca_crt = std::fs::read(state.join("ca.crt")).ok();
+        let committed = match (&issuing_ca, &ca_crt) {
+            (Some(issuing_ca), ca_crt) => {
+                assert_eq!(mode(&state.join("issuing-ca.pem")), 0o600, "round {round}");
+                let ca = camera_pki::CameraCa::from_pem(issuing_ca, issuing_ca)
+                    .unwrap_or_else(|e| panic!("round {round} ({delay:?}): a committed CA is not whole: {e}"));
+                assert!(ca.is_two_tier(), "round {round}");
+                match ca_crt {
+                    Some(ca_crt) => {
+                        assert!(
+                            *ca_crt == ca.anchor_pem().as_bytes(),
+                            "round {round} ({delay:?}): ca.crt is not the root"
+                        );
+                        counts.record_after(running);
+                    }
+                    None => counts.between += 1,
+                }
+                Some(issuing_ca.clone())
             }
             (None, None) => {
                 counts.before += 1;
                 None
             }
-            (Some(_), None) => {
-                panic!("round {round}: a CA certificate without its key (the key must be written first)")
-            }
+            (None, Some(_)) => panic!("round {round} ({delay:?}): ca.crt before the CA's commit point"),
         };
-        check_rerun(&dir, &config, whole.as_deref(), cert.is_none() && key.is_some());
+        check_rerun(&dir, &config, committed.as_deref());
     }
     println!(
         "powercut provisioner {kind}: {} kills at the commit, {} of them while it still ran",
@@ -251,7 +241,8 @@ fn re_mint_killed_at_random_points_leaves_the_old_or_a_whole_new_certificate() {
     let json = |n: usize| format!(r#"{{"camera": {{"loopback": true, "extra_names": ["cam-{n}.home.arpa"]}}}}"#);
     let dir = TempDir::new("powercut-remint");
     let config = config_file(&dir, &json(0));
-    let ca = check_rerun(&dir, &config, None, false);
+    let ca = check_rerun(&dir, &config, None);
+    let root = read(&dir.state().join("ca.crt"));
     let window = measure(|| {
         let d = TempDir::new("powercut-remint-measure");
         for name in ["state", "run"] {
@@ -287,11 +278,12 @@ fn re_mint_killed_at_random_points_leaves_the_old_or_a_whole_new_certificate() {
                 key_matches_certificate(&bundle_path),
                 "round {round}: the key in the new bundle is not the leaf's"
             );
-            assert_eq!(bundle.ca_der, cert_der(&dir.state().join("ca.crt")));
+            assert_eq!(bundle.signer_der, read_issuing_ca(&dir.state()).issuing_der);
             counts.record_after(running);
         }
-        assert!(read(&dir.state().join("ca.crt")) == ca, "round {round}: the CA changed");
-        check_rerun(&dir, &config, Some(&ca), false);
+        assert!(read(&dir.state().join("issuing-ca.pem")) == ca, "round {round}: the CA changed");
+        assert!(read(&dir.state().join("ca.crt")) == root, "round {round}: ca.crt changed");
+        check_rerun(&dir, &config, Some(&ca));
     }
     println!(
         "powercut provisioner {kind}: {} kills at the commit, {} of them while it still ran",

@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests: temporary directories, running the real binary,
-//! splitting the bundle it writes, and calling the openssl CLI.
+//! splitting the bundle it writes, the CA's files (two tiers, or a one-tier CA an older version
+//! left), and calling the openssl CLI.
 #![allow(dead_code)]
 
 use std::ffi::OsStr;
@@ -213,30 +214,195 @@ pub fn pem_blocks(text: &str) -> Vec<(String, String)> {
     blocks
 }
 
-/// The bundle the provisioner writes: key, leaf, CA.
+/// The bundle the provisioner writes: key, leaf, and the certificate that signed the leaf (the
+/// issuing CA of a two-tier CA, the CA itself for one tier; never a two-tier CA's root).
 #[derive(Debug)]
 pub struct Bundle {
-    pub key_label: String,
     pub leaf_pem: String,
-    pub ca_pem: String,
+    pub signer_pem: String,
     pub leaf_der: Vec<u8>,
-    pub ca_der: Vec<u8>,
+    pub signer_der: Vec<u8>,
 }
 
-pub fn split_bundle(path: &Path) -> Bundle {
+/// A PEM file of a private key and two certificates (the bundle, `issuing-ca.pem`): the three
+/// blocks' texts and the certificates' DER.
+fn key_and_two_certificates(path: &Path) -> ([String; 3], [Vec<u8>; 2]) {
     let text = read_string(path);
     let blocks = pem_blocks(&text);
     let labels: Vec<&str> = blocks.iter().map(|(l, _)| l.as_str()).collect();
-    assert_eq!(labels, ["PRIVATE KEY", "CERTIFICATE", "CERTIFICATE"], "bundle layout of {}", path.display());
+    assert_eq!(labels, ["PRIVATE KEY", "CERTIFICATE", "CERTIFICATE"], "layout of {}", path.display());
     let ders = cert_provisioner::pem_certificates(text.as_bytes());
     assert_eq!(ders.len(), 2);
-    Bundle {
-        key_label: blocks[0].0.clone(),
-        leaf_pem: blocks[1].1.clone(),
-        ca_pem: blocks[2].1.clone(),
-        leaf_der: ders[0].clone(),
-        ca_der: ders[1].clone(),
+    let [key, first, second] = [0, 1, 2].map(|i| blocks[i].1.clone());
+    ([key, first, second], [ders[0].clone(), ders[1].clone()])
+}
+
+pub fn split_bundle(path: &Path) -> Bundle {
+    let ([_, leaf_pem, signer_pem], [leaf_der, signer_der]) = key_and_two_certificates(path);
+    Bundle { leaf_pem, signer_pem, leaf_der, signer_der }
+}
+
+/// `issuing-ca.pem` split: the issuing CA's key, its certificate, the root's certificate.
+#[derive(Debug)]
+pub struct IssuingCa {
+    pub key_pem: String,
+    pub issuing_pem: String,
+    pub root_pem: String,
+    pub issuing_der: Vec<u8>,
+    pub root_der: Vec<u8>,
+}
+
+pub fn read_issuing_ca(state: &Path) -> IssuingCa {
+    let ([key_pem, issuing_pem, root_pem], [issuing_der, root_der]) =
+        key_and_two_certificates(&state.join("issuing-ca.pem"));
+    IssuingCa { key_pem, issuing_pem, root_pem, issuing_der, root_der }
+}
+
+/// Asserts that `state` holds a whole two-tier CA: `issuing-ca.pem` (0600) loads as two tiers,
+/// `ca.crt` (0644) is exactly its root, and there is no `ca.key`. Returns the CA's files.
+pub fn assert_two_tier(state: &Path) -> IssuingCa {
+    let path = state.join("issuing-ca.pem");
+    assert_eq!(mode(&path), 0o600, "issuing-ca.pem holds the issuing key");
+    let text = read(&path);
+    let ca = camera_pki::CameraCa::from_pem(&text, &text)
+        .unwrap_or_else(|e| panic!("issuing-ca.pem is not a whole CA: {e}"));
+    assert!(ca.is_two_tier(), "issuing-ca.pem holds one tier");
+    let files = read_issuing_ca(state);
+    assert_eq!(mode(&state.join("ca.crt")), 0o644, "ca.crt is public");
+    assert_eq!(read_string(&state.join("ca.crt")), files.root_pem, "ca.crt is the root, byte for byte");
+    assert!(!state.join("ca.key").exists(), "a two-tier camera has no ca.key: {:?}", entries(state));
+    files
+}
+
+/// A one-tier CA of the shape cameras made before two tiers wrote (made here with rcgen, as those
+/// versions did): self-signed, P-256, pathlen 0, keyCertSign + cRLSign, EKU serverAuth, the
+/// camera's critical name constraints. Returns the certificate and key, PEM.
+pub fn one_tier_ca(constraints: &camera_pki::NameConstraintsPolicy) -> (String, String) {
+    let key = rcgen::KeyPair::generate().expect("generate a key");
+    let mut params = rcgen::CertificateParams::default();
+    params.distinguished_name.push(rcgen::DnType::OrganizationName, "Old Cam");
+    params.distinguished_name.push(rcgen::DnType::CommonName, "Old Cam Root CA 0000");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
+    params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    let mut permitted: Vec<rcgen::GeneralSubtree> = constraints
+        .permitted_subnets
+        .iter()
+        .map(|net| rcgen::GeneralSubtree::IpAddress(rcgen::CidrSubnet::from_addr_prefix(net.addr, net.prefix)))
+        .collect();
+    permitted.extend(constraints.permitted_dns.iter().map(|d| rcgen::GeneralSubtree::DnsName(d.clone())));
+    params.name_constraints =
+        Some(rcgen::NameConstraints { permitted_subtrees: permitted, excluded_subtrees: Vec::new() });
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now - time::Duration::days(1);
+    params.not_after = now + time::Duration::days(3650);
+    let cert = params.self_signed(&key).expect("self-sign the one-tier CA");
+    let cert_pem = camera_pki::pem::encode("CERTIFICATE", cert.der()).to_string();
+    let key_pem = camera_pki::pem::encode("PRIVATE KEY", &key.serialize_der()).to_string();
+    (cert_pem, key_pem)
+}
+
+/// A one-tier CA seeded into a state directory.
+#[derive(Debug)]
+pub struct OneTier {
+    pub cert_pem: String,
+    pub key_pem: String,
+    pub cert_der: Vec<u8>,
+    pub fingerprint: String,
+}
+
+/// Writes what an older version left on a camera: `ca.crt` (0644), `ca.key` (0600) and
+/// `ca-in-use.sha256`, with the default constraints (plus loopback if asked).
+pub fn seed_one_tier_ca(state: &Path, loopback: bool) -> OneTier {
+    let policy = camera_pki::NameConstraintsPolicy::default();
+    let policy = if loopback { policy.with_loopback() } else { policy };
+    let (cert_pem, key_pem) = one_tier_ca(&policy);
+    std::fs::create_dir_all(state).expect("create the state dir");
+    std::fs::set_permissions(state, std::fs::Permissions::from_mode(0o700)).expect("chmod the state dir");
+    let cert_der = cert_provisioner::pem_certificates(cert_pem.as_bytes()).remove(0);
+    let fingerprint = camera_pki::fingerprint(&cert_der);
+    write_one_tier_ca(state, &cert_pem, &key_pem);
+    write_with_mode(&state.join("ca-in-use.sha256"), &format!("{fingerprint}\n"), 0o644);
+    OneTier { cert_pem, key_pem, cert_der, fingerprint }
+}
+
+/// Writes a one-tier CA's files as older versions did: `ca.crt` 0644, `ca.key` 0600.
+pub fn write_one_tier_ca(state: &Path, cert_pem: &str, key_pem: &str) {
+    write_with_mode(&state.join("ca.crt"), cert_pem, 0o644);
+    write_with_mode(&state.join("ca.key"), key_pem, 0o600);
+}
+
+pub fn write_with_mode(path: &Path, contents: &str, file_mode: u32) {
+    std::fs::write(path, contents).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(file_mode)).expect("chmod");
+}
+
+/// Asserts that the one-tier CA seeded in `state` is still there, byte for byte and mode for
+/// mode, still in use, and that no two-tier CA was made beside it.
+pub fn assert_one_tier_kept(state: &Path, seeded: &OneTier) {
+    assert_eq!(read_string(&state.join("ca.crt")), seeded.cert_pem, "ca.crt changed");
+    assert_eq!(read_string(&state.join("ca.key")), seeded.key_pem, "ca.key changed");
+    assert_eq!(read_string(&state.join("ca-in-use.sha256")), format!("{}\n", seeded.fingerprint));
+    assert_eq!((mode(&state.join("ca.crt")), mode(&state.join("ca.key"))), (0o644, 0o600));
+    assert_eq!(mode(&state.join("ca-in-use.sha256")), 0o644);
+    assert!(!state.join("issuing-ca.pem").exists(), "a two-tier CA beside a one-tier one: {:?}", entries(state));
+    assert!(!state.join("ca-replaced.json").exists());
+}
+
+/// Every regular file under `dir`, recursively.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for name in entries(dir) {
+        let path = dir.join(name);
+        let meta = path.symlink_metadata().unwrap_or_else(|e| panic!("stat {}: {e}", path.display()));
+        if meta.is_dir() {
+            files.extend(files_under(&path));
+        } else if meta.is_file() {
+            files.push(path);
+        }
     }
+    files
+}
+
+/// Every PEM private key in the files under `dir`: the file and the SHA-256 of the key's public
+/// key (SubjectPublicKeyInfo), worked out by openssl from the private key.
+pub fn private_keys_under(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut keys = Vec::new();
+    for path in files_under(dir) {
+        let text = String::from_utf8_lossy(&read(&path)).into_owned();
+        for (label, block) in pem_blocks(&text) {
+            if label.ends_with("PRIVATE KEY") {
+                keys.push((path.clone(), public_key_of_private_pem(&block)));
+            }
+        }
+    }
+    keys
+}
+
+/// SHA-256 of the SubjectPublicKeyInfo of a PEM private key (openssl derives it).
+pub fn public_key_of_private_pem(pem: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new("openssl")
+        .args(["pkey", "-pubout", "-outform", "DER"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run the openssl CLI ({e})"));
+    child.stdin.take().expect("stdin").write_all(pem.as_bytes()).expect("write the key to openssl");
+    let out = child.wait_with_output().expect("openssl pkey");
+    assert!(out.status.success(), "openssl cannot read a private key block: {}", String::from_utf8_lossy(&out.stderr));
+    camera_pki::fingerprint(&out.stdout)
+}
+
+/// SHA-256 of the SubjectPublicKeyInfo of a DER certificate.
+pub fn public_key_of_cert(der: &[u8]) -> String {
+    camera_pki::describe(der).expect("describe certificate").public_key_sha256
+}
+
+/// The files under `dir` whose bytes contain `needle`.
+pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    files_under(dir).into_iter().filter(|p| read(p).windows(needle.len()).any(|w| w == needle)).collect()
 }
 
 /// The DER of the first certificate in a PEM file.
@@ -273,8 +439,10 @@ pub fn san_names(der: &[u8]) -> Vec<String> {
     camera_pki::describe(der).expect("describe certificate").subject_alt_names
 }
 
-/// Signs, with the CA in `state` and the openssl CLI (not our code), a leaf for the given
-/// subjectAltName (openssl syntax, e.g. `IP:8.8.8.8`). Returns the leaf's PEM path.
+/// Signs, with the signing key in `state` and the openssl CLI (not our code), a leaf for the
+/// given subjectAltName (openssl syntax, e.g. `IP:8.8.8.8`): what a thief of the camera's key
+/// could make. The key is the issuing CA's, read from `issuing-ca.pem` as it is, or a one-tier
+/// CA's `ca.key`. Returns the leaf's PEM path.
 pub fn openssl_signed_leaf(work: &Path, state: &Path, tag: &str, san: &str) -> PathBuf {
     openssl_signed_leaf_for(work, state, tag, san, "serverAuth")
 }
@@ -285,6 +453,13 @@ pub fn openssl_signed_leaf_for(work: &Path, state: &Path, tag: &str, san: &str, 
     let csr = work.join(format!("{tag}.csr"));
     let ext = work.join(format!("{tag}.ext"));
     let crt = work.join(format!("{tag}.crt"));
+    let (signer_cert, signer_key) = if state.join("issuing-ca.pem").exists() {
+        let signer_cert = work.join(format!("{tag}-signer.crt"));
+        std::fs::write(&signer_cert, read_issuing_ca(state).issuing_pem).expect("write the issuing CA");
+        (signer_cert, state.join("issuing-ca.pem"))
+    } else {
+        (state.join("ca.crt"), state.join("ca.key"))
+    };
     std::fs::write(
         &ext,
         format!(
@@ -317,9 +492,9 @@ pub fn openssl_signed_leaf_for(work: &Path, state: &Path, tag: &str, san: &str, 
         "-in".into(),
         p(&csr),
         "-CA".into(),
-        p(&state.join("ca.crt")),
+        p(&signer_cert),
         "-CAkey".into(),
-        p(&state.join("ca.key")),
+        p(&signer_key),
         "-CAcreateserial".into(),
         "-CAserial".into(),
         p(&work.join(format!("{tag}.srl"))),
@@ -337,33 +512,65 @@ pub fn openssl_signed_leaf_for(work: &Path, state: &Path, tag: &str, san: &str, 
     crt
 }
 
-/// `openssl verify -x509_strict -purpose sslserver -CAfile ca leaf` plus extra arguments.
-pub fn openssl_verify(ca: &Path, leaf: &Path, extra: &[&str]) -> Run {
-    let mut args: Vec<std::ffi::OsString> = vec![
-        "verify".into(),
-        "-x509_strict".into(),
-        "-purpose".into(),
-        "sslserver".into(),
-        "-CAfile".into(),
-        ca.into(),
-    ];
+/// `openssl verify -x509_strict -purpose sslserver` trusting only `anchor` (no system store),
+/// with `chain` as untrusted intermediates, plus extra arguments.
+pub fn openssl_verify(anchor: &Path, chain: Option<&Path>, leaf: &Path, extra: &[&str]) -> Run {
+    let mut args: Vec<std::ffi::OsString> = vec!["verify".into(), "-x509_strict".into()];
+    if !extra.contains(&"-purpose") {
+        args.extend(["-purpose".into(), "sslserver".into()]);
+    }
+    args.extend(["-no-CApath".into(), "-no-CAstore".into(), "-CAfile".into(), anchor.into()]);
+    if let Some(chain) = chain {
+        args.extend(["-untrusted".into(), chain.into()]);
+    }
     args.extend(extra.iter().map(Into::into));
     args.push(leaf.into());
     openssl(args)
 }
 
-/// Verifies `leaf` against the trust anchor `ca` with rustls-webpki for server auth, then for
-/// each name. Returns the first error.
-pub fn webpki_verify(ca_der: &[u8], leaf_der: &[u8], names: &[String]) -> Result<(), String> {
+/// Verifies `leaf` with rustls-webpki for server auth, trusting only `anchor_der`, with
+/// `intermediates` as the chain a server sends, then for each name. Returns the first error.
+pub fn webpki_verify(
+    anchor_der: &[u8],
+    intermediates: &[&[u8]],
+    leaf_der: &[u8],
+    names: &[String],
+) -> Result<(), String> {
+    let anchor_cert = rustls_pki_types::CertificateDer::from(anchor_der.to_vec());
+    let anchor = webpki::anchor_from_trusted_cert(&anchor_cert).map_err(|e| format!("trust anchor: {e}"))?;
+    webpki_verify_with(anchor, intermediates, leaf_der, names)
+}
+
+/// [`webpki_verify`] with the anchor's own name constraints dropped: what a validator that does
+/// not apply a trust anchor's constraints (Java's, RFC 5280 makes it optional) accepts.
+pub fn webpki_verify_ignoring_anchor_constraints(
+    anchor_der: &[u8],
+    intermediates: &[&[u8]],
+    leaf_der: &[u8],
+    names: &[String],
+) -> Result<(), String> {
+    let anchor_cert = rustls_pki_types::CertificateDer::from(anchor_der.to_vec());
+    let mut anchor = webpki::anchor_from_trusted_cert(&anchor_cert).map_err(|e| format!("trust anchor: {e}"))?;
+    assert!(anchor.name_constraints.is_some(), "the anchor has name constraints to ignore");
+    anchor.name_constraints = None;
+    webpki_verify_with(anchor, intermediates, leaf_der, names)
+}
+
+fn webpki_verify_with(
+    anchor: rustls_pki_types::TrustAnchor<'_>,
+    intermediates: &[&[u8]],
+    leaf_der: &[u8],
+    names: &[String],
+) -> Result<(), String> {
     use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
-    let ca = CertificateDer::from(ca_der.to_vec());
-    let anchor = webpki::anchor_from_trusted_cert(&ca).map_err(|e| format!("trust anchor: {e}"))?;
+    let intermediates: Vec<CertificateDer<'_>> =
+        intermediates.iter().map(|der| CertificateDer::from(der.to_vec())).collect();
     let leaf = CertificateDer::from(leaf_der.to_vec());
     let ee = webpki::EndEntityCert::try_from(&leaf).map_err(|e| format!("end-entity parse: {e}"))?;
     ee.verify_for_usage(
         webpki::ALL_VERIFICATION_ALGS,
         &[anchor],
-        &[],
+        &intermediates,
         UnixTime::now(),
         webpki::KeyUsage::server_auth(),
         None,
@@ -375,6 +582,14 @@ pub fn webpki_verify(ca_der: &[u8], leaf_der: &[u8], names: &[String]) -> Result
         ee.verify_is_valid_for_subject_name(&server_name).map_err(|e| format!("name {name}: {e:?}"))?;
     }
     Ok(())
+}
+
+/// Verifies what `dir`'s run directory serves as a client that imported only `state/ca.crt`
+/// does: the leaf, with the certificate sent after it as the chain. Returns the bundle.
+pub fn verify_served(dir: &TempDir, names: &[String]) -> Result<Bundle, String> {
+    let bundle = split_bundle(&dir.run().join("server.pem"));
+    webpki_verify(&cert_der(&dir.state().join("ca.crt")), &[&bundle.signer_der], &bundle.leaf_der, names)?;
+    Ok(bundle)
 }
 
 /// Whether the current process may create user and network namespaces (`unshare -rn`).
