@@ -258,3 +258,51 @@ fn idle_sockets_from_the_users_own_address_do_not_lock_the_user_out() {
         drop(idle);
     });
 }
+
+/// Audit 9: a certificate subject holding a line break cannot write a forged line into the log.
+/// The installer's CN carries "\ncamera-web: the admin password was set"; the served-certificate
+/// line prints the subject, escaped, so the log keeps exactly the one genuine line of that kind.
+#[test]
+fn a_certificate_subject_cannot_forge_a_log_line() {
+    const FORGED: &str = "camera-web: the admin password was set";
+    let camera = Camera::start();
+    camera.setup();
+    let genuine = |log: &str| log.lines().filter(|l| l.starts_with(FORGED)).count();
+    assert_eq!(genuine(&camera.log_text()), 1, "setup logs its line once: {}", camera.log_text());
+
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "Forgery Test CA");
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+    params.distinguished_name.push(rcgen::DnType::CommonName, format!("Installer\n{FORGED}\r\x1b[2K"));
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    let leaf = params.signed_by(&key, &rcgen::Issuer::from_params(&ca_params, &ca_key)).unwrap();
+    let dir = TempDir::new("forgery");
+    std::fs::write(dir.path().join("leaf.pem"), leaf.pem() + &ca_cert.pem()).unwrap();
+    std::fs::write(dir.path().join("leaf.key"), key.serialize_pem()).unwrap();
+    let cert = format!("certificate=@{}", dir.path().join("leaf.pem").display());
+    let key = format!("key=@{}", dir.path().join("leaf.key").display());
+    let (status, body) = camera.curl_json(&[
+        "-u",
+        &camera.admin(),
+        "-X",
+        "PUT",
+        "-F",
+        &cert,
+        "-F",
+        &key,
+        &camera.url("/api/v1/certificate"),
+    ]);
+    assert_eq!(status, 200, "{body}");
+    let served = wait_for(Duration::from_secs(5), || {
+        let log = camera.log_text();
+        log.lines().any(|l| l.contains("serving the uploaded certificate")).then_some(log)
+    })
+    .expect("the upload is logged");
+    assert_eq!(genuine(&served), 1, "a forged line got into the log:\n{served}");
+    assert!(served.contains("Installer\\ncamera-web: the admin password was set\\r\\x1b[2K"), "{served}");
+    assert!(!served.contains('\x1b') && !served.contains('\r'), "control characters reached the log: {served:?}");
+}
