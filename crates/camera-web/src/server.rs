@@ -132,9 +132,25 @@ impl Server {
         if let Some(http) = self.http {
             tokio::spawn(serve_http(http, self.app.clone(), admission.clone(), timeout));
         }
-        tokio::spawn(self.app.enrollment.clone().run());
-        tokio::spawn(crate::expiry::watch(self.app.clone()));
+        spawn_housekeeping(self.app.clone());
         serve_https(self.https, self.acceptor, self.app, admission, timeout).await;
+    }
+}
+
+/// Enrollment and the expiry monitor write to flash (fsync) between their waits: they run on a
+/// thread and runtime of their own, so the runtime serving handshakes never waits for the disk.
+fn spawn_housekeeping(app: Arc<App>) {
+    let started = std::thread::Builder::new().name("housekeeping".into()).spawn(move || {
+        match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(runtime) => runtime.block_on(async move {
+                tokio::spawn(app.enrollment.clone().run());
+                crate::expiry::watch(app).await;
+            }),
+            Err(e) => log::warn(&format!("camera-web: no enrollment or expiry monitoring: {e}")),
+        }
+    });
+    if let Err(e) = started {
+        log::warn(&format!("camera-web: no enrollment or expiry monitoring: {e}"));
     }
 }
 

@@ -80,6 +80,20 @@ struct Record {
     not_before_unix: u64,
 }
 
+/// The stored record. A parse error says where, never what: serde's message can quote a value
+/// from the file, and the file holds the EAB key or the SCEP challenge.
+fn parse_record(bytes: &[u8]) -> Result<Record, String> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        let kind = match e.classify() {
+            serde_json::error::Category::Io => "unreadable",
+            serde_json::error::Category::Syntax => "not JSON",
+            serde_json::error::Category::Data => "not the expected fields",
+            serde_json::error::Category::Eof => "cut short",
+        };
+        format!("{kind} at line {} column {}", e.line(), e.column())
+    })
+}
+
 /// The state `GET /api/v1/enrollment` shows.
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
@@ -148,9 +162,9 @@ impl Enrollment {
         let mut warnings = Vec::new();
         let mut changed = false;
         let mut record = match read_optional(&path) {
-            Ok(Some(bytes)) => serde_json::from_slice::<Record>(&bytes).unwrap_or_else(|e| {
+            Ok(Some(bytes)) => parse_record(&bytes).unwrap_or_else(|why| {
                 warnings.push(format!(
-                    "{} is damaged ({e}); enrollment is off until it is configured again",
+                    "{} is damaged ({why}); enrollment is off until it is configured again",
                     path.display()
                 ));
                 Record::default()
@@ -427,4 +441,29 @@ async fn request_for(
         .await
         .map_err(|_| Failure::new("the key could not be generated"))?
         .map_err(|e| Failure::new(format!("the certificate request could not be made: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A damaged record is reported without quoting it: its secrets never reach the log.
+    #[test]
+    fn a_damaged_record_is_reported_without_its_secrets() {
+        let secret = "hunter2-scep-challenge";
+        for damaged in [
+            format!(
+                r#"{{"settings": {{"protocol": "scep", "url": "http://ca", "challenge": "x", "key_type": "{secret}"}}}}"#
+            ),
+            format!(r#"{{"settings": {{"protocol": "{secret}"}}}}"#),
+            format!(r#"{{"settings": {{"protocol": "acme", "url": "{secret}"#),
+        ] {
+            // serde's own message quotes the value (what the log said before).
+            let Err(serde_says) = serde_json::from_slice::<Record>(damaged.as_bytes()) else { panic!("accepted") };
+            assert!(serde_says.to_string().contains(secret) || !damaged.ends_with('}'), "{serde_says}");
+            let Err(why) = parse_record(damaged.as_bytes()) else { panic!("accepted") };
+            assert!(!why.contains(secret), "{why}");
+            assert!(why.contains("line 1"), "{why}");
+        }
+    }
 }

@@ -51,7 +51,11 @@ pub async fn check_password(
     let verdict = blocking("The password check", move || {
         let _permit = permit;
         let verdict = worker.auth.verify(peer, &password);
-        // Here, not in the request: a guess whose client went away still counts and is recorded.
+        // Here, not in the request: a guess whose client went away still counts and is recorded,
+        // and the event log's fsync never holds up the runtime serving handshakes.
+        if verdict.is_ok() && !basic {
+            worker.event(camera_events::EventKind::Login, Some(peer), "The admin logged in to the web page.");
+        }
         if verdict == Err(AuthError::WrongPassword) {
             log::info(&format!("camera-web: failed login from {peer}"));
             if let Err(e) = worker.events.failed_login(peer) {

@@ -84,8 +84,8 @@ pub async fn setup(app: &Arc<App>, peer: IpAddr, req: Request<Incoming>) -> ApiR
 
 pub async fn login(app: &Arc<App>, peer: IpAddr, req: Request<Incoming>) -> ApiResult {
     let body = read_password(req).await?;
+    // A web login (not HTTP Basic): the check records the Login event.
     access::check_password(app, peer, Zeroizing::new(body.password.clone()), false).await?;
-    app.event(EventKind::Login, Some(peer), "The admin logged in to the web page.");
     logged_in(app)
 }
 

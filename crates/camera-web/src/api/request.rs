@@ -35,15 +35,15 @@ pub async fn create(app: &Arc<App>, peer: std::net::IpAddr, req: Request<Incomin
             InstallError::Storage(io) => ApiError::storage("the request and its key", &io),
             other => ApiError::Internal { what: leak_free_what(&other) },
         })?;
+        log::info("camera-web: a certificate request was created; its key stays on the camera");
+        worker.event(
+            camera_events::EventKind::RequestCreated,
+            Some(peer),
+            "A certificate request was created on the camera; its key stays on the camera.",
+        );
         Ok::<_, ApiError>(pending)
     })
     .await??;
-    log::info("camera-web: a certificate request was created; its key stays on the camera");
-    app.event(
-        camera_events::EventKind::RequestCreated,
-        Some(peer),
-        "A certificate request was created on the camera; its key stays on the camera.",
-    );
     Ok(http::file("application/pkcs10", pending.csr_pem(), Some("certreq.pem")))
 }
 
