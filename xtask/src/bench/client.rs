@@ -176,12 +176,58 @@ impl Client {
         Ok(stream)
     }
 
+    /// A full handshake alone on a new connection, then close. Returns the bytes read from the TCP
+    /// connection until the handshake completed (the server's whole first flight, TLS record
+    /// headers included; TLS 1.3 session tickets come after it and are not counted) and the
+    /// certificates the server sent, leaf first.
+    pub fn handshake_bytes(&self) -> io::Result<(usize, Vec<Vec<u8>>)> {
+        let tcp = TcpStream::connect_timeout(&self.addr, Duration::from_secs(5))?;
+        tcp.set_nodelay(true)?;
+        tcp.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let name = ServerName::IpAddress(IpAddr::from([127, 0, 0, 1]).into());
+        let mut conn = ClientConnection::new(self.config.clone(), name).map_err(io::Error::other)?;
+        let mut counted = CountingStream { inner: tcp, read: 0 };
+        while conn.is_handshaking() {
+            conn.complete_io(&mut counted)?;
+        }
+        let first_flight = counted.read;
+        let certs = conn.peer_certificates().unwrap_or_default().iter().map(|c| c.as_ref().to_vec()).collect();
+        conn.send_close_notify();
+        let _ = conn.writer().flush();
+        let _ = conn.write_tls(&mut counted);
+        Ok((first_flight, certs))
+    }
+
     /// One round: connect, handshake, request, close. True when the handshake resumed a session.
     pub fn round(&self) -> io::Result<bool> {
         let conn = self.request()?;
         let resumed = conn.conn.handshake_kind() == Some(HandshakeKind::Resumed);
         close(conn);
         Ok(resumed)
+    }
+}
+
+/// A TCP stream that counts the bytes read from it.
+struct CountingStream {
+    inner: TcpStream,
+    read: usize,
+}
+
+impl Read for CountingStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n;
+        Ok(n)
+    }
+}
+
+impl Write for CountingStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
     }
 }
 

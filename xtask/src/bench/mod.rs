@@ -1,4 +1,4 @@
-//! `cargo xtask bench [--check] [--duration SECS] [--threads N] [--no-camera-build]`: measures
+//! `cargo xtask bench [--check] [--duration SECS] [--threads N] [--no-camera-build] [--only ca]`: measures
 //! the budgets of the design brief against references measured in the same run (openssl CLI,
 //! nginx + OpenSSL), prints a table, and with `--check` exits non-zero when a budget is missed.
 //!
@@ -6,9 +6,12 @@
 //! seconds, handshakes 16 x (warm-up + duration) (2 servers x 2 certificates x 2 protocols x full
 //! and resumed; 16 x 5 s by default), signing about 8 s, memory a few seconds, sizes a `strip` each,
 //! address changes in a network namespace a few seconds (`unshare -rn`: needs root or
-//! unprivileged user namespaces).
+//! unprivileged user namespaces), the two-tier CA's costs (first-boot CA creation, handshake bytes)
+//! a few seconds. `--only ca` runs only those.
 //! Every server started is stopped on success and on failure ([`procs::ChildGuard`]).
 
+mod ca_creation;
+mod chain_bytes;
 mod client;
 mod handshakes;
 mod latency;
@@ -51,9 +54,12 @@ struct Options {
     warmup: Duration,
     threads: usize,
     camera_build: bool,
+    /// Only the two-tier CA's sections (`--only ca`).
+    only_ca: bool,
 }
 
-const USAGE: &str = "usage: cargo xtask bench [--check] [--duration SECS] [--threads N] [--no-camera-build]";
+const USAGE: &str =
+    "usage: cargo xtask bench [--check] [--duration SECS] [--threads N] [--no-camera-build] [--only ca]";
 
 impl Options {
     fn parse(args: impl Iterator<Item = String>) -> Result<Self> {
@@ -64,6 +70,7 @@ impl Options {
             warmup: Duration::from_secs(1),
             threads: 16,
             camera_build: true,
+            only_ca: false,
         };
         let mut args = args.peekable();
         while let Some(arg) = args.next() {
@@ -76,6 +83,10 @@ impl Options {
                 "--duration" => options.duration = Duration::from_secs(value("--duration")?.clamp(1, 30)),
                 "--threads" => options.threads = value("--threads")?.clamp(1, 64) as usize,
                 "--no-camera-build" => options.camera_build = false,
+                "--only" => match args.next().as_deref() {
+                    Some("ca") => options.only_ca = true,
+                    other => return Err(format!("--only takes ca, not {other:?}; {USAGE}")),
+                },
                 _ => return Err(format!("unknown argument {arg:?}; {USAGE}")),
             }
         }
@@ -167,7 +178,8 @@ pub fn run(args: impl Iterator<Item = String>) -> Result {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let pin = cores >= 2 && which("taskset").is_some();
 
-    for tool in ["openssl", "nginx"] {
+    let tools: &[&str] = if options.only_ca { &["openssl"] } else { &["openssl", "nginx"] };
+    for &tool in tools {
         if which(tool).is_none() && !Path::new("/usr/sbin").join(tool).exists() {
             return Err(format!("{tool} is missing: apt-get install -y nginx openssl"));
         }
@@ -184,7 +196,11 @@ pub fn run(args: impl Iterator<Item = String>) -> Result {
     let shm = Path::new("/dev/shm");
     let run_base = TempDir::new(if shm.is_dir() { shm } else { state_base.path() }, "run")?;
 
-    println!("cargo xtask bench{}", if options.check { " --check" } else { "" });
+    println!(
+        "cargo xtask bench{}{}",
+        if options.check { " --check" } else { "" },
+        if options.only_ca { " --only ca" } else { "" }
+    );
     println!(
         "machine: {} core(s), {}; {}; nginx {}; servers on core {}, load generator on core {}{}",
         cores,
@@ -196,6 +212,10 @@ pub fn run(args: impl Iterator<Item = String>) -> Result {
         if pin { "" } else { " (NOT pinned: fewer than 2 cores or no taskset; figures are indicative)" }
     );
     let mut budgets = Vec::new();
+    if options.only_ca {
+        ca_sections(&release, state_base.path(), pin, &mut budgets)?;
+        return print_budgets(&budgets, started, options.check);
+    }
 
     // 1. Provisioning.
     eprintln!("bench: provisioning");
@@ -550,15 +570,92 @@ pub fn run(args: impl Iterator<Item = String>) -> Result {
         });
     }
 
+    ca_sections(&release, state_base.path(), pin, &mut budgets)?;
+    print_budgets(&budgets, started, options.check)
+}
+
+/// 6 and 7: what the two-tier CA costs: its creation at first boot, and the bytes its chain adds
+/// to a full handshake.
+fn ca_sections(release: &Path, base: &Path, pin: bool, budgets: &mut Vec<Budget>) -> Result {
+    eprintln!("bench: first-boot CA creation");
+    let dir = TempDir::new(base, "ca-creation")?;
+    let counts = ca_creation::Counts { library: 100, openssl: 10, binary: 10 };
+    let created = ca_creation::run(dir.path(), &release.join("cert-provisioner"), counts)?;
+    println!(
+        "\n6. First-boot CA creation, two tiers: two P-256 keys, the root self-signed, the issuing CA signed by the root\n   \
+         (library: in memory only; openssl CLI: genpkey + req -x509, genpkey + req + x509 -req -CA, same extensions, keys\n   \
+         written to files; first boot: the cert-provisioner binary on a fresh state dir: CA, its durable writes, mint, bundle)"
+    );
+    let mut rows = vec![["", "n", "mean", "median", "p99", "min", "max"].map(String::from).to_vec()];
+    rows.push(stats_row("library in-process (CameraCa::generate)", &created.library));
+    rows.push(stats_row("openssl CLI (5 commands)", &created.openssl));
+    rows.push(stats_row("cert-provisioner binary, first boot end to end", &created.first_boot));
+    print!("{}", table(&rows));
+    let speedup = ratio(created.openssl.mean, created.library.mean);
+    println!(
+        "   openssl / library: {speedup:.1}x (mean), {:.1}x (median); openssl / first boot end to end: {:.1}x (mean)",
+        ratio(created.openssl.median, created.library.median),
+        ratio(created.openssl.mean, created.first_boot.mean),
+    );
+    budgets.push(Budget {
+        name: "first-boot CA creation vs openssl CLI (library, mean)".into(),
+        measured: format!("{speedup:.1}x faster ({})", fmt_duration(created.library.mean)),
+        limit: "(reported)".into(),
+        verdict: Verdict::Info,
+    });
+
+    eprintln!("bench: handshake bytes, two-tier and one-tier chains");
+    let dir = TempDir::new(base, "chain-bytes")?;
+    let chains = chain_bytes::run(&release.join("camera-web"), dir.path(), pin)?;
+    println!(
+        "\n7. Bytes camera-web sends in a full TLS 1.3 handshake (X25519, P-256 leaf; a rustls client that never resumes counts\n   \
+         the bytes it reads from TCP until its handshake completes: ServerHello to Finished with record headers, session\n   \
+         tickets not included; {} handshakes per chain). Certificate message: computed from the certificates sent",
+        chain_bytes::HANDSHAKES
+    );
+    let mut rows =
+        vec![["chain sent", "certificates (DER bytes)", "Certificate message", "first flight min / median / max"]
+            .map(String::from)
+            .to_vec()];
+    for (label, flight) in
+        [("two tiers: leaf + issuing CA", &chains.two_tier), ("one tier (older camera): leaf + CA", &chains.one_tier)]
+    {
+        let [min, median, max] = flight.first_flight;
+        rows.push(vec![
+            label.into(),
+            flight.cert_sizes.iter().map(ToString::to_string).collect::<Vec<_>>().join(" + "),
+            format!("{} B", flight.certificate_message),
+            format!("{min} / {median} / {max} B"),
+        ]);
+    }
+    print!("{}", table(&rows));
+    let signed = |a: usize, b: usize| a as i64 - b as i64;
+    let extra = signed(chains.two_tier.first_flight[1], chains.one_tier.first_flight[1]);
+    let issuing_share = chains.two_tier.cert_sizes.get(1).map_or(0, |der| der + 5);
+    println!(
+        "   two tiers - one tier: {extra:+} B per handshake (medians), Certificate message {:+} B: both send two certificates (the\n   \
+         root is never sent); against a leaf sent alone the issuing CA costs {issuing_share} B (its DER + 5 B of framing)",
+        signed(chains.two_tier.certificate_message, chains.one_tier.certificate_message),
+    );
+    budgets.push(Budget {
+        name: "TLS 1.3 first flight, two-tier vs one-tier chain (median)".into(),
+        measured: format!("{extra:+} B ({} vs {} B)", chains.two_tier.first_flight[1], chains.one_tier.first_flight[1]),
+        limit: "(reported)".into(),
+        verdict: Verdict::Info,
+    });
+    Ok(())
+}
+
+fn print_budgets(budgets: &[Budget], started: Instant, check: bool) -> Result {
     println!("\nBudgets (design brief), each against a reference measured in this run");
     let mut rows = vec![["budget", "measured", "limit", "verdict"].map(String::from).to_vec()];
-    for b in &budgets {
+    for b in budgets {
         rows.push(vec![b.name.clone(), b.measured.clone(), b.limit.clone(), b.verdict.label().into()]);
     }
     print!("{}", table(&rows));
     let missed = budgets.iter().filter(|b| b.verdict == Verdict::Fail).count();
     println!("\nbench finished in {:.0} s; {missed} budget(s) missed", started.elapsed().as_secs_f64());
-    if missed > 0 && options.check {
+    if missed > 0 && check {
         return Err(format!("{missed} budget(s) missed"));
     }
     Ok(())
@@ -578,6 +675,9 @@ fn reexec_release(options: &Options) -> Result {
     }
     if !options.camera_build {
         cmd.arg("--no-camera-build");
+    }
+    if options.only_ca {
+        cmd.args(["--only", "ca"]);
     }
     cmd.arg("--duration").arg(options.duration.as_secs().to_string()).arg("--threads").arg(options.threads.to_string());
     let error = cmd.exec();

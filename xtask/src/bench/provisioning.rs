@@ -53,7 +53,7 @@ pub fn run(state_base: &Path, run_base: &Path, provisioner_bin: &Path, counts: C
         .map_err(|e| format!("cannot write the config: {e}"))?;
 
     // The library, in-process: the CA is made once, then only minted with.
-    let (library, names) = {
+    let (library, names, signer_pem) = {
         let _lock = StateLock::acquire(&layout.state_dir).map_err(|e| format!("cannot lock the state dir: {e}"))?;
         let (ca, _) =
             ensure_ca(&layout, &config, SystemTime::now()).map_err(|e| format!("cannot create the CA: {e}"))?;
@@ -70,12 +70,20 @@ pub fn run(state_base: &Path, run_base: &Path, provisioner_bin: &Path, counts: C
             }
             minted_names = minted.names;
         }
-        (Stats::of(&samples).ok_or("no library samples")?, minted_names)
+        let signer_pem = camera_pki::pem::encode("CERTIFICATE", ca.signer_der()).to_string();
+        (Stats::of(&samples).ok_or("no library samples")?, minted_names, signer_pem)
     };
     let library_bundle = layout.minted_bundle();
     openssl_verify(&layout.ca_cert(), &library_bundle, "the library's certificate")?;
 
-    // The openssl CLI pipeline, on the same CA and for the same names.
+    // The openssl CLI pipeline, on the same CA and for the same names: its signing key and
+    // certificate are the issuing CA's (one file) on a two-tier camera, ca.key + ca.crt on a
+    // one-tier one; the bundle ends with that certificate, as the product's.
+    let signer = if layout.issuing_ca().is_file() {
+        Signer { cert: layout.issuing_ca(), key: layout.issuing_ca(), pem: signer_pem }
+    } else {
+        Signer { cert: layout.ca_cert(), key: layout.ca_key(), pem: signer_pem }
+    };
     let work = layout.run_dir.join("openssl");
     fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
     let ext = work.join("server.ext");
@@ -83,7 +91,7 @@ pub fn run(state_base: &Path, run_base: &Path, provisioner_bin: &Path, counts: C
     let mut samples = Vec::with_capacity(counts.openssl);
     for i in 0..counts.openssl + 1 {
         let started = Instant::now();
-        openssl_pipeline(&layout, &work, &ext)?;
+        openssl_pipeline(&signer, &work, &ext)?;
         if i >= 1 {
             samples.push(started.elapsed());
         }
@@ -140,9 +148,17 @@ fn extensions(names: &[SanName]) -> String {
     ext
 }
 
+/// The CA that signs server certificates, as the openssl CLI reads it.
+struct Signer {
+    cert: PathBuf,
+    key: PathBuf,
+    /// Its certificate, sent after the leaf.
+    pem: String,
+}
+
 /// One mint with the openssl CLI: new P-256 key, CSR, CA-signed certificate with a random
 /// 16-byte serial, then the same durable bundle write as the product.
-fn openssl_pipeline(layout: &Layout, work: &Path, ext: &Path) -> Result {
+fn openssl_pipeline(signer: &Signer, work: &Path, ext: &Path) -> Result {
     let (key, csr, cert) = (work.join("server.key"), work.join("server.csr"), work.join("server.crt"));
     run_quiet(
         Command::new("openssl")
@@ -162,9 +178,9 @@ fn openssl_pipeline(layout: &Layout, work: &Path, ext: &Path) -> Result {
             .args(["x509", "-req", "-sha256", "-days", "365", "-set_serial", &serial, "-in"])
             .arg(&csr)
             .arg("-CA")
-            .arg(layout.ca_cert())
+            .arg(&signer.cert)
             .arg("-CAkey")
-            .arg(layout.ca_key())
+            .arg(&signer.key)
             .arg("-extfile")
             .arg(ext)
             .arg("-out")
@@ -172,7 +188,7 @@ fn openssl_pipeline(layout: &Layout, work: &Path, ext: &Path) -> Result {
     )?;
     let mut bundle = read(&key)?;
     bundle.extend(read(&cert)?);
-    bundle.extend(read(&layout.ca_cert())?);
+    bundle.extend(signer.pem.as_bytes());
     let target = work.join("server.pem");
     write_atomic(&target, &bundle, SECRET_MODE).map_err(|e| format!("cannot write {}: {e}", target.display()))
 }
@@ -193,8 +209,9 @@ fn random_serial() -> Result<String> {
     }))
 }
 
-/// Checks that OpenSSL accepts the bundle's leaf under the CA (name constraints included), so
-/// both pipelines are known to produce a usable certificate.
+/// Checks that OpenSSL accepts the bundle's leaf under the CA users import, with the bundle's other
+/// certificates as intermediates (name constraints included), so both pipelines are known to
+/// produce a usable certificate and chain.
 fn openssl_verify(ca: &Path, bundle: &Path, what: &str) -> Result {
     let text = fs::read_to_string(bundle).map_err(|e| format!("cannot read {}: {e}", bundle.display()))?;
     let begin =
@@ -207,7 +224,12 @@ fn openssl_verify(ca: &Path, bundle: &Path, what: &str) -> Result {
     let leaf = bundle.with_extension("leaf.pem");
     fs::write(&leaf, &text[begin..end]).map_err(|e| format!("cannot write {}: {e}", leaf.display()))?;
     run_quiet(
-        Command::new("openssl").args(["verify", "-x509_strict", "-purpose", "sslserver", "-CAfile"]).arg(ca).arg(&leaf),
+        Command::new("openssl")
+            .args(["verify", "-x509_strict", "-purpose", "sslserver", "-CAfile"])
+            .arg(ca)
+            .arg("-untrusted")
+            .arg(bundle)
+            .arg(&leaf),
     )
     .map_err(|e| format!("{what} does not verify: {e}"))
 }
