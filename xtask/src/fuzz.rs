@@ -1,5 +1,5 @@
 //! `cargo xtask fuzz [TARGET...] [--seconds N] [--sanitizer address|none] [-- LIBFUZZER_ARGS...]`:
-//! builds the cargo-fuzz targets in `fuzz/` and runs each for N seconds (default 30), one after
+//! builds the cargo-fuzz targets in `fuzz/` and runs each for N seconds (default 10), one after
 //! the other, single process. Fails with the crash input's path when a target crashes, times out
 //! or runs out of memory. [`smoke`] is the short run `cargo xtask test` does.
 //!

@@ -118,7 +118,7 @@ fn test() -> Result {
     deps()?;
     lint()?;
     run(Command::new(env!("CARGO")).args(["test", "--workspace", "--locked"]).current_dir(root()))?;
-    // Every parser that sees user input, fuzzed briefly (30 s per target) from the committed seeds.
+    // Every parser that sees user input, fuzzed briefly (10 s per target) from the committed seeds.
     fuzz::smoke()?;
     // The shipping target's release build and its library tests under qemu-user.
     cross::ci()?;

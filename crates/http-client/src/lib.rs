@@ -1,4 +1,4 @@
-//! A small async HTTP/1.1 client for talking to a site's CA (ACME now, SCEP later).
+//! A small async HTTP/1.1 client for talking to a site's CA (ACME and SCEP).
 //!
 //! Built on what the camera already ships: hyper 1's `client::conn::http1` over a tokio
 //! `TcpStream` or a tokio-rustls client stream (ring provider, TLS 1.2 and 1.3). HTTPS is always

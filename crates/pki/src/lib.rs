@@ -1,7 +1,8 @@
 //! The camera's certificates.
 //!
-//! - [`CameraCa`]: the per-camera root CA, name-constrained to local addresses, created on first
-//!   boot or loaded from the state directory.
+//! - [`CameraCa`]: the per-camera CA, name-constrained to local addresses: created on first boot
+//!   as two tiers (a root whose key is dropped after it signs the issuing CA), or loaded from the
+//!   state directory (two tiers, or one tier made by earlier versions).
 //! - [`CameraCa::mint_server`]: a server certificate for the camera's current names.
 //! - [`create_csr`]: a certificate request whose key stays on the camera.
 //! - [`describe`]: what the UI and the API show about a certificate.
