@@ -22,13 +22,7 @@ use super::procs::run_quiet;
 use super::stats::Stats;
 use crate::Result;
 
-/// Iteration counts.
-#[derive(Debug, Clone, Copy)]
-pub struct Counts {
-    pub library: usize,
-    pub openssl: usize,
-    pub binary: usize,
-}
+pub use super::provisioning::Counts;
 
 #[derive(Debug)]
 pub struct Results {
