@@ -114,16 +114,44 @@ fn lint() -> Result {
         .current_dir(root()))
 }
 
+/// A stage of `cargo xtask test`: what the table calls it, and what runs.
+type Stage = (&'static str, fn() -> Result);
+
+/// `cargo xtask test`: every stage, timed; the table of stage times is printed at the end, also
+/// when a stage fails (the stages after it did not run).
 fn test() -> Result {
-    deps()?;
-    lint()?;
-    run(Command::new(env!("CARGO")).args(["test", "--workspace", "--locked"]).current_dir(root()))?;
-    // Every parser that sees user input, fuzzed briefly (10 s per target) from the committed seeds.
-    fuzz::smoke()?;
-    // The shipping target's release build and its library tests under qemu-user.
-    cross::ci()?;
-    // The firmware booted in QEMU full-system emulation (uses the release builds just made).
-    firmware::system_test_task(std::iter::empty())
+    let stages: [Stage; 6] = [
+        ("install (apt, pip, npm, rustup targets)", deps),
+        ("lint (rustfmt, clippy -D warnings)", lint),
+        ("host tests (cargo test --workspace)", || {
+            run(Command::new(env!("CARGO")).args(["test", "--workspace", "--locked"]).current_dir(root()))
+        }),
+        // Every parser that sees user input, fuzzed briefly (10 s per target) from the committed seeds.
+        ("fuzz smoke", fuzz::smoke),
+        // The shipping target's release build and its library tests under qemu-user.
+        ("aarch64-musl: release build, size, library tests under qemu-user", cross::ci),
+        // The firmware booted in QEMU full-system emulation (uses the release builds just made).
+        ("QEMU system test (aarch64 and armv7 boot and serve)", || firmware::system_test_task(std::iter::empty())),
+    ];
+    let started = std::time::Instant::now();
+    let mut times = Vec::new();
+    let mut result = Ok(());
+    for (name, stage) in stages {
+        let t = std::time::Instant::now();
+        result = stage();
+        times.push((name, t.elapsed(), result.is_ok()));
+        if result.is_err() {
+            break;
+        }
+    }
+    println!("\nxtask test: stage times");
+    for (name, took, ok) in &times {
+        let secs = took.as_secs();
+        println!("  {name:<68} {:>3} min {:>2} s  {}", secs / 60, secs % 60, if *ok { "ok" } else { "FAILED" });
+    }
+    let secs = started.elapsed().as_secs();
+    println!("  {:<68} {:>3} min {:>2} s", "whole test command", secs / 60, secs % 60);
+    result
 }
 
 fn dev_run() -> Result {
