@@ -109,12 +109,17 @@ impl Site {
     }
 
     /// Waits until the served certificate is an enrolled one other than `previous`; returns the status.
+    /// Prints how long it took (`--nocapture`): the figures README gives.
     fn wait_enrolled(&self, previous: Option<&str>, why: &str) -> Value {
+        let started = std::time::Instant::now();
         let got = wait_for(Duration::from_secs(60), || {
             let status = self.get("/api/v1/certificate");
             let fresh = status["source"] == "enrolled" && Some(status["certificate"]["sha256"].as_str()?) != previous;
             fresh.then_some(status)
         });
+        if got.is_some() {
+            println!("enrollment: {why}: served {} ms after the wait began", started.elapsed().as_millis());
+        }
         got.unwrap_or_else(|| {
             panic!(
                 "{why}: no enrolled certificate; enrollment: {}\ncamera log:\n{}\nCA log:\n{}",
