@@ -45,9 +45,14 @@ pub struct CaInUse {
     /// What signs the device certificate and is sent after it.
     pub signer_der: Vec<u8>,
     pub two_tier: bool,
+    /// Placed by the camera maker (`state/factory/`): `--new-ca` does not replace it.
+    pub factory: bool,
 }
 
-/// Said about a one-tier CA (cameras made before two tiers, a one-certificate factory CA).
+/// Said about a one-tier factory CA: only its maker can replace it.
+const ONE_TIER_FACTORY_ADVICE: &str = "This camera's factory CA is a single certificate. Java clients do not apply the name constraints of a certificate they trust directly, so a stolen camera could vouch for public names to them. Ask the camera maker for a factory CA with two tiers (an issuing CA and its root in factory/ca.crt), or remove the factory CA so the camera makes its own.";
+
+/// Said about a one-tier CA of the camera's own (made before two tiers).
 const ONE_TIER_ADVICE: &str = "This camera's CA is a single self-signed certificate (made before two-tier CAs). Java clients do not apply the name constraints of a certificate they trust directly, so a stolen camera could vouch for public names to them. Rotate it (cert-provisioner --new-ca) to get a two-tier CA whose constraints every client applies, then import the new cacert.crt.";
 
 /// What the camera is and how the request reached it, for [`Certificates::status`].
@@ -250,6 +255,7 @@ pub struct Certificates {
     signer_der: Vec<u8>,
     /// The issuing CA, when the CA has two tiers.
     issuing_info: Option<CertificateInfo>,
+    one_tier_advice: Option<&'static str>,
     inner: Mutex<Inner>,
     /// Held across each change of the served certificate (write to disk, then swap in memory), so
     /// two uploads, or an upload and a restore, cannot leave disk and memory different.
@@ -299,7 +305,12 @@ impl Certificates {
         minted: &MintedServer,
         ca: CaInUse,
     ) -> Result<Self, InstallError> {
-        let CaInUse { anchor_der: ca_der, signer_der, two_tier } = ca;
+        let CaInUse { anchor_der: ca_der, signer_der, two_tier, factory } = ca;
+        let one_tier_advice = match (two_tier, factory) {
+            (true, _) => None,
+            (false, true) => Some(ONE_TIER_FACTORY_ADVICE),
+            (false, false) => Some(ONE_TIER_ADVICE),
+        };
         let ca_info = describe(&ca_der).map_err(InstallError::Certificate)?;
         let issuing_info =
             if two_tier { Some(describe(&signer_der).map_err(InstallError::Certificate)?) } else { None };
@@ -335,6 +346,7 @@ impl Certificates {
             ca_info,
             signer_der,
             issuing_info,
+            one_tier_advice,
             inner: Mutex::new(inner),
             changes: Mutex::new(()),
             swapped: tokio::sync::Notify::new(),
@@ -585,7 +597,7 @@ impl Certificates {
                     sha256: i.sha256.clone(),
                     not_after: i.not_after.clone(),
                 }),
-                advice: self.issuing_info.is_none().then_some(ONE_TIER_ADVICE),
+                advice: self.one_tier_advice,
                 replaced,
             },
             pending_csr: inner.pending.as_ref().map(|(info, _)| info.clone()),

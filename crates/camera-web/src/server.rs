@@ -87,6 +87,7 @@ impl Server {
             anchor_der: outcome.ca_anchor_der.clone(),
             signer_der: outcome.ca_signer_der.clone(),
             two_tier: outcome.ca_two_tier,
+            factory: outcome.ca_origin == cert_provisioner::CaOrigin::Factory,
         };
         let certs = Certificates::load(layout.clone(), provider.clone(), &outcome.minted, ca)
             .map_err(|e| format!("cannot load the certificates: {e}"))?;

@@ -273,6 +273,10 @@ mod factory_ca {
         let (_, info) = curl_with_ca(&factory.join("ca.crt"), &[&cam.url("/api/v1/certificate")]);
         let info: serde_json::Value = serde_json::from_slice(&info).unwrap();
         assert!(info["ca"]["replaced"].is_null(), "{info}");
+        // A one-tier factory CA: the advice names its maker, not --new-ca (which refuses it).
+        assert_eq!(info["ca"]["tiers"], 1, "{info}");
+        let advice = info["ca"]["advice"].as_str().unwrap_or_default();
+        assert!(advice.contains("camera maker") && !advice.contains("--new-ca"), "{info}");
         assert!(!cam.dir.path().join("state/ca.crt").exists(), "no own CA is made while a factory CA is there");
 
         // Taking the factory CA away makes the camera use (create) its own: recorded, not silent.
@@ -283,5 +287,56 @@ mod factory_ca {
         let reason = info["ca"]["replaced"]["reason"].as_str().unwrap_or_default();
         assert!(reason.contains("the CA in use changed"), "{info}");
         assert!(cam.log_text().contains("THE CAMERA CA WAS REPLACED"), "{}", cam.log_text());
+    }
+}
+
+mod one_tier_ca {
+    use super::*;
+
+    /// A camera whose CA an earlier version made (one self-signed CA in `ca.crt` + `ca.key`) keeps
+    /// it: exported, signing, shown as one tier with the advice to rotate (issue 12).
+    #[test]
+    fn a_one_tier_camera_keeps_its_ca_and_is_advised_to_rotate() {
+        let dir = TempDir::new("onetier");
+        let state = dir.path().join("state");
+        std::fs::create_dir_all(&state).unwrap();
+        openssl(
+            &state,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+                "-days",
+                "3650",
+                "-subj",
+                "/O=IP Camera/CN=IP Camera Root CA 00000000",
+                "-addext",
+                "basicConstraints=critical,CA:true,pathlen:0",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+                "-addext",
+                "nameConstraints=critical,permitted;IP:127.0.0.0/255.0.0.0,permitted;DNS:localhost,permitted;DNS:.local",
+            ],
+        );
+        let one_tier = std::fs::read_to_string(state.join("ca.crt")).unwrap();
+        let cam = Camera::start_in(dir, r#"{"camera": {"loopback": true}}"#);
+        let (status, exported) = curl_with_ca(&cam.ca_path(), &[&cam.url("/cacert.crt")]);
+        assert_eq!(status, 200);
+        assert_eq!(String::from_utf8(exported).unwrap().trim(), one_tier.trim(), "cacert.crt is the one-tier CA");
+        assert_eq!(served_chain(&cam.https)[1].trim(), one_tier.trim(), "the one-tier CA signs");
+        assert!(!cam.dir.path().join("state/issuing-ca.pem").exists(), "no second CA was made beside it");
+        let (_, info) = curl_with_ca(&cam.ca_path(), &[&cam.url("/api/v1/certificate")]);
+        let info: serde_json::Value = serde_json::from_slice(&info).unwrap();
+        assert_eq!((info["ca"]["tiers"].as_u64(), info["ca"]["issuing"].is_null()), (Some(1), true), "{info}");
+        assert!(info["ca"]["advice"].as_str().unwrap_or_default().contains("cert-provisioner --new-ca"), "{info}");
+        assert!(info["ca"]["replaced"].is_null(), "{info}");
     }
 }
