@@ -36,7 +36,7 @@ pub use settings::{PublicSettings, Settings, SettingsError};
 const MAX_SLEEP: Duration = Duration::from_secs(3600);
 
 /// What the web server does for enrollment.
-pub trait Host: Send + Sync + 'static {
+pub trait Host: Send + Sync {
     /// The names the certificate should carry now: the camera's addresses, `hostname.local`,
     /// configured names (as the device certificate has them).
     fn names(&self) -> Vec<SanName>;
@@ -52,6 +52,49 @@ pub trait Host: Send + Sync + 'static {
     fn enrolled_credentials(&self, protocol: &str) -> Option<(Vec<u8>, Zeroizing<Vec<u8>>)>;
     /// A security event (never a secret).
     fn event(&self, kind: EventKind, message: String);
+}
+
+/// The host as one attempt sees it: it installs only while the settings it runs with are still
+/// the ones configured. The check and the install happen under the record's lock, so a stop
+/// (`DELETE /api/v1/enrollment`, or a restore, which stops first) either comes before and nothing
+/// is installed, or waits until the certificate is installed and the restore then removes it.
+struct StillWanted<'a> {
+    enrollment: &'a Enrollment,
+    digest: String,
+}
+
+impl Host for StillWanted<'_> {
+    fn names(&self) -> Vec<SanName> {
+        self.enrollment.host.names()
+    }
+
+    fn installed(&self) -> Option<Installed> {
+        self.enrollment.host.installed()
+    }
+
+    fn install(&self, chain: &[Vec<u8>], key_pkcs8: &[u8], protocol: &'static str) -> Result<Installed, String> {
+        let record = self.enrollment.record();
+        if record.settings.as_ref().map(Settings::digest).as_deref() != Some(self.digest.as_str()) {
+            return Err(
+                "enrollment was stopped or changed while this attempt ran, so its certificate was not installed".into(),
+            );
+        }
+        let installed = self.enrollment.host.install(chain, key_pkcs8, protocol);
+        drop(record);
+        installed
+    }
+
+    fn responder(&self) -> &dyn camera_acme::ChallengeResponder {
+        self.enrollment.host.responder()
+    }
+
+    fn enrolled_credentials(&self, protocol: &str) -> Option<(Vec<u8>, Zeroizing<Vec<u8>>)> {
+        self.enrollment.host.enrolled_credentials(protocol)
+    }
+
+    fn event(&self, kind: EventKind, message: String) {
+        self.enrollment.host.event(kind, message);
+    }
 }
 
 /// The last attempt.
@@ -334,11 +377,12 @@ impl Enrollment {
             (record.account_url.clone(), record.scep_ca_sha256.clone())
         };
         let progress = |s: String| self.set_progress(Some(s));
+        let host = StillWanted { enrollment: self, digest: settings.digest() };
         let outcome = match settings {
             Settings::Acme(acme) => {
-                acme::enroll(acme, names, &self.account_key_path, account_url, &*self.host, &progress).await
+                acme::enroll(acme, names, &self.account_key_path, account_url, &host, &progress).await
             }
-            Settings::Scep(scep) => scep::enroll(scep, names, pinned, &*self.host, &progress).await,
+            Settings::Scep(scep) => scep::enroll(scep, names, pinned, &host, &progress).await,
         };
         let now = now_unix();
         let event = {
@@ -364,9 +408,12 @@ impl Enrollment {
                     (EventKind::EnrollmentSucceeded, message)
                 }
                 Err(failure) => {
-                    record.failures = record.failures.saturating_add(1);
-                    let wait = schedule::backoff(record.failures, failure.retry_after);
-                    record.not_before_unix = now + wait.as_secs();
+                    let wait = schedule::backoff(record.failures.saturating_add(1), failure.retry_after);
+                    // New settings start at once: a failure under the old ones is no reason to wait.
+                    if current {
+                        record.failures = record.failures.saturating_add(1);
+                        record.not_before_unix = now + wait.as_secs();
+                    }
                     let message = format!(
                         "Enrollment with {} failed: {}. The certificate in service is unchanged; the camera tries again in {}.",
                         settings.protocol(),
@@ -446,6 +493,79 @@ async fn request_for(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A host that counts what it installs.
+    struct Counting(std::sync::atomic::AtomicUsize);
+
+    impl camera_acme::ChallengeResponder for Counting {
+        fn publish(&self, _: &camera_acme::ChallengeAnswer) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+            Ok(())
+        }
+        fn withdraw(&self, _: &camera_acme::ChallengeAnswer) {}
+    }
+
+    impl Host for Counting {
+        fn names(&self) -> Vec<SanName> {
+            Vec::new()
+        }
+        fn installed(&self) -> Option<Installed> {
+            None
+        }
+        fn install(&self, _: &[Vec<u8>], _: &[u8], _: &'static str) -> Result<Installed, String> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(Installed { enrolled: true, not_before_unix: 0, not_after_unix: 1, names: Vec::new() })
+        }
+        fn responder(&self) -> &dyn camera_acme::ChallengeResponder {
+            self
+        }
+        fn enrolled_credentials(&self, _: &str) -> Option<(Vec<u8>, Zeroizing<Vec<u8>>)> {
+            None
+        }
+        fn event(&self, _: EventKind, _: String) {}
+    }
+
+    /// A failure under settings replaced while the attempt ran sets no backoff: the new settings
+    /// start at once (before, a PUT made during a failing attempt waited a minute).
+    #[test]
+    fn a_failure_under_replaced_settings_does_not_delay_the_new_ones() {
+        let dir = std::env::temp_dir().join(format!("camera-enroll-replaced-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let scep = |url: &str| {
+            Settings::from_json(serde_json::json!({"protocol": "scep", "url": url, "challenge": "one-time"})).unwrap()
+        };
+        let (old, new) = (scep("http://127.0.0.1:9/old"), scep("http://127.0.0.1:9/new"));
+        let host = Arc::new(Counting(std::sync::atomic::AtomicUsize::new(0)));
+        let (enrollment, _) = Enrollment::load(&Layout::new(&dir, &dir), Some(new), host);
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        // The attempt under the old settings fails (nothing listens on port 9).
+        runtime.block_on(enrollment.attempt(&old, &Reason::NotEnrolled, &[]));
+        let record = enrollment.record();
+        assert!(record.last_attempt.as_ref().is_some_and(|a| !a.ok), "the attempt failed");
+        assert_eq!((record.failures, record.not_before_unix), (0, 0), "the new settings wait for nothing");
+        drop(record);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// An attempt that finishes after a stop (DELETE, or a restore, which stops first) installs
+    /// nothing: before, its certificate was installed after the restore had removed the last one.
+    #[test]
+    fn an_attempt_finishing_after_a_stop_installs_nothing() {
+        let dir = std::env::temp_dir().join(format!("camera-enroll-stop-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let host = Arc::new(Counting(std::sync::atomic::AtomicUsize::new(0)));
+        let settings = Settings::from_json(serde_json::json!({
+            "protocol": "scep", "url": "http://ca.test/scep", "challenge": "one-time"
+        }))
+        .unwrap();
+        let (enrollment, _) = Enrollment::load(&Layout::new(&dir, &dir), Some(settings.clone()), host.clone());
+        let attempt = StillWanted { enrollment: &enrollment, digest: settings.digest() };
+        assert!(attempt.install(&[], &[], "scep").is_ok(), "installs while it is still wanted");
+        assert!(enrollment.stop().unwrap());
+        let refused = attempt.install(&[], &[], "scep").unwrap_err();
+        assert!(refused.contains("stopped or changed"), "{refused}");
+        assert_eq!(host.0.load(std::sync::atomic::Ordering::SeqCst), 1, "nothing installed after the stop");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     /// A damaged record is reported without quoting it: its secrets never reach the log.
     #[test]
