@@ -44,7 +44,10 @@ struct Outcome {
 
 /// The short run of every target that `cargo xtask test` (and so CI) does.
 pub fn smoke() -> Result {
-    fuzz(&TARGETS.iter().map(|(name, _)| *name).collect::<Vec<_>>(), SMOKE_SECONDS, "address", &[])
+    // Unoptimised: the build is most of a smoke run's time, and ten seconds from the seeds need no
+    // speed (debug assertions and overflow checks are on either way).
+    let dev = ["--dev".to_owned()];
+    fuzz(&TARGETS.iter().map(|(name, _)| *name).collect::<Vec<_>>(), SMOKE_SECONDS, "address", &dev)
 }
 
 pub fn run_cli(args: impl Iterator<Item = String>) -> Result {
@@ -77,7 +80,7 @@ pub fn run_cli(args: impl Iterator<Item = String>) -> Result {
     if targets.is_empty() {
         targets = TARGETS.iter().map(|(name, _)| *name).collect();
     }
-    fuzz(&targets, seconds, &sanitizer, &extra)
+    fuzz_with(&targets, seconds, &sanitizer, &[], &extra)
 }
 
 fn target_names() -> String {
@@ -107,18 +110,29 @@ fn ensure_cargo_fuzz() -> Result {
     run(Command::new(env!("CARGO")).args(["install", "cargo-fuzz", "--locked"]))
 }
 
-fn fuzz(targets: &[&'static str], seconds: u64, sanitizer: &str, extra: &[String]) -> Result {
+/// `cargo_args` go to both `cargo fuzz build` and `cargo fuzz run` (`--dev`); `extra` to libFuzzer.
+fn fuzz(targets: &[&'static str], seconds: u64, sanitizer: &str, cargo_args: &[String]) -> Result {
+    fuzz_with(targets, seconds, sanitizer, cargo_args, &[])
+}
+
+fn fuzz_with(
+    targets: &[&'static str],
+    seconds: u64,
+    sanitizer: &str,
+    cargo_args: &[String],
+    extra: &[String],
+) -> Result {
     ensure_cargo_fuzz()?;
     let fuzz_dir = root().join("fuzz");
     let started = Instant::now();
     eprintln!("xtask: building the fuzz targets (sanitizer {sanitizer}) in fuzz/target");
     let mut build = cargo_fuzz(&fuzz_dir);
-    build.args(["build", "--sanitizer", sanitizer]);
+    build.args(["build", "--sanitizer", sanitizer]).args(cargo_args);
     run(&mut build)?;
     let build_secs = started.elapsed().as_secs_f64();
     let mut outcomes = Vec::new();
     for &target in targets {
-        outcomes.push(fuzz_one(&fuzz_dir, target, seconds, sanitizer, extra)?);
+        outcomes.push(fuzz_one(&fuzz_dir, target, seconds, sanitizer, cargo_args, extra)?);
     }
     eprintln!("\nxtask: fuzzing summary (build {build_secs:.0} s, total {:.0} s):", started.elapsed().as_secs_f64());
     for o in &outcomes {
@@ -137,7 +151,14 @@ fn fuzz(targets: &[&'static str], seconds: u64, sanitizer: &str, extra: &[String
     Ok(())
 }
 
-fn fuzz_one(fuzz_dir: &Path, target: &'static str, seconds: u64, sanitizer: &str, extra: &[String]) -> Result<Outcome> {
+fn fuzz_one(
+    fuzz_dir: &Path,
+    target: &'static str,
+    seconds: u64,
+    sanitizer: &str,
+    cargo_args: &[String],
+    extra: &[String],
+) -> Result<Outcome> {
     let max_len = TARGETS.iter().find(|(t, _)| *t == target).map_or(4096, |(_, len)| *len);
     // New inputs go to the first directory (git-ignored); the committed seeds are only read.
     let work_corpus = fuzz_dir.join("target/corpus").join(target);
@@ -153,7 +174,9 @@ fn fuzz_one(fuzz_dir: &Path, target: &'static str, seconds: u64, sanitizer: &str
     let mut log = std::fs::File::create(&log_path).map_err(|e| format!("cannot create {}: {e}", log_path.display()))?;
     eprintln!("\nxtask: fuzzing {target} for {seconds} s (log: {})", log_path.display());
     let mut cmd = cargo_fuzz(fuzz_dir);
-    cmd.args(["run", "--sanitizer", sanitizer, target])
+    cmd.args(["run", "--sanitizer", sanitizer])
+        .args(cargo_args)
+        .arg(target)
         .arg(&work_corpus)
         .arg(&seeds)
         .arg("--")
