@@ -366,27 +366,45 @@ impl Test {
         }
     }
 
-    /// The certificate the server presents (first of the chain), saved as `<name>.pem`.
+    /// The certificate the server presents (first of the chain), saved as `<name>.pem`, and the
+    /// certificates sent after it (a two-tier camera CA's issuing CA) as `<name>-chain.pem`.
     fn served_leaf(&self, port: u16, name: &str) -> Result<PathBuf> {
         let out = output(
             Command::new("openssl")
                 .args(["s_client", "-connect", &format!("127.0.0.1:{port}"), "-showcerts"])
                 .stdin(Stdio::null()),
         )?;
-        let begin = out
-            .find("-----BEGIN CERTIFICATE-----")
-            .ok_or_else(|| format!("openssl s_client got no certificate:\n{out}"))?;
-        let end_marker = "-----END CERTIFICATE-----";
-        let end =
-            out[begin..].find(end_marker).ok_or("openssl s_client: truncated certificate")? + begin + end_marker.len();
+        let (begin_marker, end_marker) = ("-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----");
+        let mut certificates = Vec::new();
+        let mut rest = out.as_str();
+        while let Some(begin) = rest.find(begin_marker) {
+            let end = rest[begin..].find(end_marker).ok_or("openssl s_client: truncated certificate")?
+                + begin
+                + end_marker.len();
+            certificates.push(format!("{}\n", &rest[begin..end]));
+            rest = &rest[end..];
+        }
+        let (leaf, chain) =
+            certificates.split_first().ok_or_else(|| format!("openssl s_client got no certificate:\n{out}"))?;
         let path = self.path(&format!("{name}.pem"));
-        write(&path, &format!("{}\n", &out[begin..end]))?;
+        write(&path, leaf)?;
+        write(&self.path(&format!("{name}-chain.pem")), &chain.concat())?;
         Ok(path)
     }
 
-    /// `openssl verify` of `leaf` against `ca` for the IP address `ip`.
+    /// `openssl verify` of `leaf` against `ca` for the IP address `ip`, with the certificates the
+    /// server sent after it as untrusted intermediates (the anchor is only `ca`).
     fn verify(&self, leaf: &Path, ca: &Path, ip: &str) -> Result {
-        let out = output(Command::new("openssl").args(["verify", "-verify_ip", ip, "-CAfile"]).arg(ca).arg(leaf))?;
+        let chain = leaf.with_file_name(format!(
+            "{}-chain.pem",
+            leaf.file_stem().and_then(|s| s.to_str()).ok_or("a leaf file without a name")?
+        ));
+        let mut cmd = Command::new("openssl");
+        cmd.args(["verify", "-verify_ip", ip, "-CAfile"]).arg(ca);
+        if std::fs::metadata(&chain).is_ok_and(|m| m.len() > 0) {
+            cmd.arg("-untrusted").arg(&chain);
+        }
+        let out = output(cmd.arg(leaf))?;
         if out.trim_end().ends_with(": OK") {
             Ok(())
         } else {
