@@ -8,7 +8,7 @@
 //! `*.corrupt-*`, no `ca-replaced.json`), and that no `.tmp-*` file or other junk is left.
 //!
 //! Each kind first measures how long its operation takes, then spreads the kills over 0..1.5x of
-//! that, one in four over 0..8x (`tests/support/kill_schedule.rs`, microsecond resolution), so some
+//! that, one in four over 0..8x (`camera_test_support::kill_schedule`, microsecond resolution), so some
 //! land before the commit point and some after;
 //! both must happen for every kind, which shows the kills really hit the window. Every tenth kill
 //! of an API operation (every fourth of an enrollment) waits for the commit itself (inotify reports
@@ -22,18 +22,16 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
-#[path = "../../../tests/support/kill_schedule.rs"]
-mod kill_schedule;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use camera_test_support::kill_schedule::{rounds, Counts, Rng};
 use camera_testns::{in_private_netns, NetnsSetup};
 use common::pebble::{Pebble, PebbleSpec};
 use common::*;
-use kill_schedule::{rounds, Counts, Rng};
 use serde_json::json;
 
 const CONFIG: &str = r#"{"camera": {"loopback": true}}"#;

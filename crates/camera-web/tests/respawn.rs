@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
-use common::{camera_web_command, curl_with_ca, TempDir};
+use common::{camera_web_command, curl_with_ca, wait_until, TempDir};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -102,14 +102,6 @@ fn signal(pid: u32, signal: &str) {
     assert!(Command::new("kill").args([&format!("-{signal}"), &pid.to_string()]).status().unwrap().success());
 }
 
-fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn a_crashed_server_is_started_again_and_sigterm_stops_both() {
     let mut camera = Supervised::start(free_port());
@@ -144,7 +136,7 @@ fn the_server_dies_with_a_killed_supervisor() {
     assert_eq!(server.len(), 1);
     camera.child.kill().unwrap();
     camera.child.wait().unwrap();
-    wait_until("the orphaned server is gone", || !alive(server[0]));
+    wait_until("the orphaned server is gone", Duration::from_secs(10), || !alive(server[0]));
 }
 
 #[test]

@@ -7,7 +7,7 @@
 //! file, and its server certificate verifies against `ca.crt` with the issuing CA as the chain.
 //!
 //! Each kind measures an unkilled run first and spreads the kills over 0..1.5x of it, one in four
-//! over 0..8x (`tests/support/kill_schedule.rs`, microsecond resolution). Every tenth kill instead
+//! over 0..8x (`camera_test_support::kill_schedule`, microsecond resolution). Every tenth kill instead
 //! waits for the commit itself (inotify reports the rename of `issuing-ca.pem`, or of
 //! `server.pem`) and strikes at once: what follows the commit (the directory fsync, `ca.crt`, the
 //! clock, the exit) is too short for random kills to hit reliably. Kills must land on both sides
@@ -19,16 +19,14 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
-#[path = "../../../tests/support/kill_schedule.rs"]
-mod kill_schedule;
 
 use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use camera_test_support::kill_schedule::{rounds, Counts, Rng};
 use common::*;
-use kill_schedule::{rounds, Counts, Rng};
 
 const DEFAULT_ROUNDS: usize = 150;
 

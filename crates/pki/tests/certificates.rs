@@ -314,25 +314,10 @@ fn a_non_ascii_dns_constraint_is_an_error_not_a_panic() {
 }
 
 mod pem_interop {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
+    /// Runs openssl with `input` on stdin; its stdout.
+    use camera_test_support::openssl_stdin_bytes as openssl;
 
     use super::*;
-
-    /// Runs openssl with `input` on stdin; its stdout.
-    fn openssl(args: &[&str], input: &[u8]) -> Vec<u8> {
-        let mut child = Command::new("openssl")
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("openssl is needed for this test");
-        child.stdin.take().unwrap().write_all(input).unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        out.stdout
-    }
 
     fn spki(key: &SecretKey) -> Vec<u8> {
         use rcgen::PublicKeyData;

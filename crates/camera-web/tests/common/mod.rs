@@ -8,34 +8,15 @@ pub mod scep;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// Each test binary uses some of these.
+#[allow(unused_imports)]
+pub use camera_test_support::{openssl, openssl_stdin, run, wait_for, wait_until, TempDir};
 
 pub const PASSWORD: &str = "correct horse battery";
-
-/// A temporary directory removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> Self {
-        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!("camera-web-test-{tag}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A running camera-web; killed on drop.
 pub struct Camera {
@@ -235,36 +216,6 @@ pub fn curl_with_ca(ca: &Path, args: &[&str]) -> (u16, Vec<u8>) {
     (status, body)
 }
 
-pub fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-pub fn openssl(dir: &Path, args: &[&str]) -> Output {
-    run(Command::new("openssl").args(args).current_dir(dir))
-}
-
-pub fn openssl_stdin(args: &[&str], input: &[u8]) -> String {
-    use std::io::Write;
-    let mut child = Command::new("openssl")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
 /// The PEM certificates a server sends, via `openssl s_client -showcerts`.
 pub fn served_chain(addr: &str) -> Vec<String> {
     let out = Command::new("openssl")
@@ -282,20 +233,6 @@ pub fn served_chain(addr: &str) -> Vec<String> {
     }
     assert!(!certs.is_empty(), "no certificate served: {}", String::from_utf8_lossy(&out.stderr));
     certs
-}
-
-/// Polls `f` until it returns Some or `timeout` passes.
-pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if start.elapsed() > timeout {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// An installer's CA made with the openssl CLI the way seed 002 does (RSA 2048, 365 days),

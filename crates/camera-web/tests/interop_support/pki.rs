@@ -3,7 +3,6 @@
 //! leaf certificates the rogue and control servers present.
 
 use std::path::Path;
-use std::process::Command;
 
 use rcgen::{
     BasicConstraints, CertificateParams, CidrSubnet, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
@@ -179,7 +178,5 @@ pub fn describe(work: &Path, cert_pem: &str) -> String {
 }
 
 fn openssl_out(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl runs");
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
+    String::from_utf8(crate::common::openssl(dir, args).stdout).unwrap()
 }

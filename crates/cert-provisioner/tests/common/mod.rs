@@ -7,50 +7,13 @@ use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+
+// Each test binary uses some of these.
+#[allow(unused_imports)]
+pub use camera_test_support::{openssl_stdin_bytes, TempDir};
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_cert-provisioner");
-
-/// A directory removed when dropped.
-#[derive(Debug)]
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> Self {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!("cert-prov-it-{tag}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        Self(dir)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-
-    pub fn join(&self, p: impl AsRef<Path>) -> PathBuf {
-        self.0.join(p)
-    }
-
-    /// `state/` and `run/` inside this directory (not created: the provisioner creates them).
-    pub fn state(&self) -> PathBuf {
-        self.0.join("state")
-    }
-
-    pub fn run(&self) -> PathBuf {
-        self.0.join("run")
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        // Directories a test made unreadable must be opened again before removal.
-        let _ = Command::new("chmod").arg("-R").arg("u+rwx").arg(&self.0).status();
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// What a finished process said.
 #[derive(Debug)]
@@ -381,18 +344,7 @@ pub fn private_keys_under(dir: &Path) -> Vec<(PathBuf, String)> {
 
 /// SHA-256 of the SubjectPublicKeyInfo of a PEM private key (openssl derives it).
 pub fn public_key_of_private_pem(pem: &str) -> String {
-    use std::io::Write;
-    let mut child = Command::new("openssl")
-        .args(["pkey", "-pubout", "-outform", "DER"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run the openssl CLI ({e})"));
-    child.stdin.take().expect("stdin").write_all(pem.as_bytes()).expect("write the key to openssl");
-    let out = child.wait_with_output().expect("openssl pkey");
-    assert!(out.status.success(), "openssl cannot read a private key block: {}", String::from_utf8_lossy(&out.stderr));
-    camera_pki::fingerprint(&out.stdout)
+    camera_pki::fingerprint(&openssl_stdin_bytes(&["pkey", "-pubout", "-outform", "DER"], pem.as_bytes()))
 }
 
 /// SHA-256 of the SubjectPublicKeyInfo of a DER certificate.

@@ -1,10 +1,11 @@
-//! Shared by the power-cut tests of camera-web and cert-provisioner (included with `#[path]`):
-//! when to kill. A seeded xorshift (no dependency); `POWERCUT_SEED` replays a run and
-//! `POWERCUT_ROUNDS` sets kills per kind.
+//! When the power-cut tests of camera-web and cert-provisioner kill, and where the kills landed.
+//! A seeded xorshift (no dependency); `POWERCUT_SEED` replays a run and `POWERCUT_ROUNDS` sets
+//! kills per kind.
 
 use std::time::{Duration, Instant};
 
 /// xorshift64: enough to spread kills; no dependency.
+#[derive(Debug)]
 pub struct Rng(u64);
 
 impl Rng {
@@ -14,7 +15,9 @@ impl Rng {
         static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
         let seed = *SEED.get_or_init(|| {
             std::env::var("POWERCUT_SEED").ok().and_then(|s| s.trim().parse().ok()).unwrap_or_else(|| {
-                let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+                let t = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .expect("the clock is after 1970");
                 (t.as_nanos() as u64) ^ u64::from(std::process::id()).rotate_left(32)
             })
         });
@@ -24,12 +27,12 @@ impl Rng {
         }
         let mut rng = Self(state.max(1));
         for _ in 0..8 {
-            rng.next();
+            rng.next_u64();
         }
         (rng, seed)
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x << 13;
         x ^= x >> 7;
@@ -42,9 +45,9 @@ impl Rng {
     /// in 0..8 x `window`, for operations slower than measured (a fresh process under qemu-user
     /// translates its code on first use, so the first operation after a restart is slower).
     pub fn delay(&mut self, window: Duration) -> Duration {
-        let factor = if self.next() % 4 == 0 { 16 } else { 3 };
+        let factor = if self.next_u64() % 4 == 0 { 16 } else { 3 };
         let span = (window.as_micros() as u64 * factor / 2).max(1);
-        Duration::from_micros(self.next() % span)
+        Duration::from_micros(self.next_u64() % span)
     }
 }
 
