@@ -103,8 +103,8 @@ fn an_abandoned_first_run_setup_is_finished_or_not_at_all_never_half() {
 /// Finding 2: the cap of two PBKDF2 checks at once was held by the request, so closing the
 /// connection freed it while the check went on; 160 abandoned logins from 20 addresses queued 160
 /// checks on the blocking pool, ahead of the owner's requests. Now at most two run at once and the
-/// rest are refused unchecked. What shows it without a stopwatch: unfixed, every attacker address
-/// had its five guesses checked (and was then blocked) before the owner's request was answered.
+/// rest are refused unchecked. What shows it without a stopwatch: unfixed, the guesses were all
+/// checked until every attacker address was blocked by them.
 #[test]
 fn abandoned_logins_do_not_queue_checks_ahead_of_the_owner() {
     let camera = Camera::start();
@@ -158,7 +158,12 @@ fn abandoned_logins_do_not_queue_checks_ahead_of_the_owner() {
         }
         blocked
     });
-    assert_eq!(blocked, 0, "{blocked} attacker addresses had their abandoned guesses checked");
+    // Unfixed, every guess was queued and checked until its address was blocked (measured: 103 of
+    // 160 checked). Fixed, a guess is checked only if one of the two slots is free as it arrives
+    // (measured: 19 to 27); on a busy machine one address in 20 was seen blocked that way.
+    let checked_in_all = camera.log_text().matches("failed login from").count();
+    assert!(checked_in_all < 80, "{checked_in_all} of 160 abandoned guesses were checked");
+    assert!(blocked < 10, "{blocked} of 20 attacker addresses had their abandoned guesses checked");
 }
 
 /// Finding 3: a connection that had sent one request was never evicted, so 16 addresses x 16

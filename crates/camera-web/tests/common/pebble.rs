@@ -48,8 +48,12 @@ impl Drop for Pebble {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// Four different free ports on 127.0.0.1 (Pebble's and challtestsrv's): the listeners are held
+/// until all four are chosen, as a port released at once may be handed out again by the next bind.
+fn free_ports() -> [u16; 4] {
+    let listeners: Vec<_> = (0..4).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    let port = |i: usize| listeners[i].local_addr().unwrap().port();
+    [port(0), port(1), port(2), port(3)]
 }
 
 fn spawn(cmd: &mut Command, log: &Path) -> Child {
@@ -84,7 +88,7 @@ impl Pebble {
     pub fn start(spec: &PebbleSpec) -> Self {
         let dir = TempDir::new("pebble");
         let tls_ca_pem = tls_files(dir.path());
-        let (acme_port, management_port) = (free_port(), free_port());
+        let [acme_port, management_port, dns_port, dns_management] = free_ports();
         let mut config = serde_json::json!({"pebble": {
             "listenAddress": format!("127.0.0.1:{acme_port}"),
             "managementListenAddress": format!("127.0.0.1:{management_port}"),
@@ -119,7 +123,6 @@ impl Pebble {
             pebble.env("PEBBLE_AUTHZREUSE", "100");
         }
         if let Some((v4, v6)) = spec.dns_for {
-            let (dns_port, dns_management) = (free_port(), free_port());
             let mut dns = Command::new("/usr/bin/pebble-challtestsrv");
             dns.args(["-dns01", &format!("127.0.0.1:{dns_port}")])
                 .args(["-management", &format!("127.0.0.1:{dns_management}")])
