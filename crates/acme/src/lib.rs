@@ -60,8 +60,12 @@ pub const MAX_CSR: usize = 16 * 1024;
 /// Tuning of one conversation.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Wait between status polls when the server sends no `Retry-After` (default 2 s).
+    /// Wait between status polls when the server sends no `Retry-After` (default 2 s), reached by
+    /// doubling from `first_poll_interval`.
     pub poll_interval: Duration,
+    /// The first such wait (default 250 ms): validation and issuance often take well under a
+    /// second, and a fixed 2 s made every enrollment that needed one poll take two seconds more.
+    pub first_poll_interval: Duration,
     /// Longest total wait for one object (authorization or order) to settle (default 5 min).
     pub max_wait: Duration,
     /// How often one request is re-signed with a fresh nonce after `badNonce` (default 5).
@@ -70,7 +74,12 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { poll_interval: Duration::from_secs(2), max_wait: Duration::from_secs(300), bad_nonce_retries: 5 }
+        Options {
+            poll_interval: Duration::from_secs(2),
+            first_poll_interval: Duration::from_millis(250),
+            max_wait: Duration::from_secs(300),
+            bad_nonce_retries: 5,
+        }
     }
 }
 

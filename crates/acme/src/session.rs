@@ -156,8 +156,8 @@ impl<'a> Session<'a> {
     }
 
     /// POST-as-GET `url` until `done` says the object is settled, sleeping between requests for the
-    /// server's `Retry-After` or the configured interval (never less than [`crate::MIN_POLL_INTERVAL`]),
-    /// for at most `options.max_wait` in total.
+    /// server's `Retry-After` or else a wait doubling from `first_poll_interval` to `poll_interval`
+    /// (never less than [`crate::MIN_POLL_INTERVAL`]), for at most `options.max_wait` in total.
     pub(crate) async fn poll<T>(
         &mut self,
         operation: Operation,
@@ -168,6 +168,7 @@ impl<'a> Session<'a> {
         mut on_wait: impl FnMut(Duration),
     ) -> Result<T, AcmeError> {
         let started = Instant::now();
+        let mut backoff = self.options.first_poll_interval.min(self.options.poll_interval);
         loop {
             let response = self.post(operation, url, None, Signer::Kid, None).await?;
             let object = parse(&response.body).map_err(|source| AcmeError::Malformed { operation, source })?;
@@ -175,7 +176,8 @@ impl<'a> Session<'a> {
                 return Ok(object);
             }
             let asked = retry_after(&response);
-            let wait = asked.unwrap_or(self.options.poll_interval).max(crate::MIN_POLL_INTERVAL);
+            let wait = asked.unwrap_or(backoff).max(crate::MIN_POLL_INTERVAL);
+            backoff = (backoff * 2).min(self.options.poll_interval);
             let waited = started.elapsed();
             if waited + wait > self.options.max_wait {
                 return Err(AcmeError::Timeout { what, waited, retry_after: asked });

@@ -215,7 +215,12 @@ impl Case {
 }
 
 fn quick() -> Options {
-    Options { poll_interval: Duration::from_millis(100), max_wait: Duration::from_secs(20), bad_nonce_retries: 3 }
+    Options {
+        poll_interval: Duration::from_millis(100),
+        first_poll_interval: Duration::from_millis(100),
+        max_wait: Duration::from_secs(20),
+        bad_nonce_retries: 3,
+    }
 }
 
 #[tokio::test]
@@ -330,6 +335,55 @@ async fn a_validation_that_never_ends_gives_up_in_time_and_withdraws() {
     let polls = server.times("/authz/1").len();
     assert!((5..=9).contains(&polls), "{polls} requests");
     assert_eq!(*responder.withdrawn.lock().unwrap(), 1);
+}
+
+/// Without `Retry-After` the waits start short and double up to the configured interval: an
+/// authorization that settles in half a second costs no two-second wait, and a slow one is not
+/// polled faster than the interval.
+#[tokio::test]
+async fn polling_without_retry_after_starts_short_and_backs_off_to_the_interval() {
+    let b = Arc::new(Mutex::new(String::new()));
+    let bb = b.clone();
+    let server = start(vec![(
+        "/authz/1",
+        Box::new(move |_, _| {
+            let b = bb.lock().unwrap().clone();
+            json(
+                200,
+                format!(
+                    r#"{{"status":"pending","identifier":{{"type":"ip","value":"127.0.0.1"}},"challenges":[{{"type":"http-01","url":"{b}/chall/1","token":"tok_1","status":"pending"}}]}}"#
+                ),
+            )
+        }),
+    )])
+    .await;
+    *b.lock().unwrap() = server.base.clone();
+    let case = Case::new();
+    let options = Options {
+        first_poll_interval: Duration::from_millis(100),
+        poll_interval: Duration::from_millis(800),
+        max_wait: Duration::from_secs(3),
+        ..quick()
+    };
+    let err = obtain_certificate(
+        &HttpClient::plain_http_only(),
+        &format!("{}/dir", server.base),
+        &case.request(options),
+        &Recorder::default(),
+        &|_| {},
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, AcmeError::Timeout { .. }), "{err:?}");
+    // The authorization is read once for its challenges, then polled after waits of 100, 200, 400,
+    // 800, 800 ms (each gap also holds a request's round trip).
+    let times = server.times("/authz/1");
+    let gaps: Vec<u128> = times.windows(2).skip(1).map(|w| (w[1] - w[0]).as_millis()).collect();
+    assert!(gaps.len() >= 5, "a fixed 800 ms would poll 3 times in 3 s: {gaps:?}");
+    assert!(gaps[0] < 400, "the first wait is short: {gaps:?}");
+    for (gap, wait) in gaps.iter().zip([100, 200, 400, 800, 800, 800]) {
+        assert!(*gap >= wait, "never sooner than the backoff: {gaps:?}");
+    }
 }
 
 #[tokio::test]
