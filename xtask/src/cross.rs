@@ -192,16 +192,24 @@ const BYTE_LEVEL: &[&str] = &[
 /// binaries would double CI's time under emulation. `cargo xtask cross` still runs them all.
 const HOST_ONLY_IN_CI: &[&str] = &["camera-web", "cert-provisioner", "camera-multicall"];
 
-/// The part of `cargo xtask test` that runs on the camera's architectures: the shipping target's
-/// release build (size budget; the system test boots it) and its library tests under qemu-user.
-/// The other targets are built and booted by the system test; `cargo xtask cross` tests them all.
+/// What `cargo xtask test` runs on the camera's architectures (`cargo xtask cross --ci`): the
+/// shipping target's release build (size budget; the system test boots it) and its library tests,
+/// the other targets' byte-level crates, all under qemu-user. `cargo xtask cross` tests them all.
 pub fn ci() -> Result {
     let started = Instant::now();
-    let reports: Vec<Report> = TARGETS
-        .iter()
-        .map(|t| if t.triple == SHIPPING { one(t, Tests::Libraries) } else { one(t, Tests::ByteLevel) })
-        .collect();
+    let reports: Vec<Report> = TARGETS.iter().map(ci_one).collect();
     summarize(&reports, started)
+}
+
+/// What CI runs on one target (a stage of its own in `cargo xtask test`): the shipping target gets
+/// its release build, size check and every library's tests; the others the byte-level crates.
+pub fn ci_target(triple: &str) -> Result {
+    let target = TARGETS.iter().find(|t| t.triple == triple).ok_or_else(|| format!("unknown target {triple}"))?;
+    summarize(&[ci_one(target)], Instant::now())
+}
+
+fn ci_one(target: &Target) -> Report {
+    one(target, if target.triple == SHIPPING { Tests::Libraries } else { Tests::ByteLevel })
 }
 
 fn triple_list() -> String {

@@ -48,6 +48,9 @@ const APT_TOOLS: &[(&str, &str)] = &[
     ("pebble", "pebble"),
     ("pebble-challtestsrv", "pebble"),
     ("scepserver", "scep"),
+    // Reference clients of the enrollment benchmark (`cargo xtask bench --only enroll`).
+    ("lego", "lego"),
+    ("scepclient", "scep"),
     // micromdm's SCEP library, built into a SCEP server issuing server certificates (tests/enrollment).
     ("/usr/share/gocode/src/github.com/micromdm/scep/server/service.go", "golang-github-micromdm-scep-dev"),
 ];
@@ -120,7 +123,7 @@ type Stage = (&'static str, fn() -> Result);
 /// `cargo xtask test`: every stage, timed; the table of stage times is printed at the end, also
 /// when a stage fails (the stages after it did not run).
 fn test() -> Result {
-    let stages: [Stage; 6] = [
+    let stages: [Stage; 8] = [
         ("install (apt, pip, npm, rustup targets)", deps),
         ("lint (rustfmt, clippy -D warnings)", lint),
         ("host tests (cargo test --workspace)", || {
@@ -128,8 +131,13 @@ fn test() -> Result {
         }),
         // Every parser that sees user input, fuzzed briefly (10 s per target) from the committed seeds.
         ("fuzz smoke", fuzz::smoke),
-        // The shipping target's release build and its library tests under qemu-user.
-        ("aarch64-musl: release build, size, library tests under qemu-user", cross::ci),
+        // The shipping target: release build, size budget, every library's tests under qemu-user.
+        ("aarch64-musl: release build, size, library tests (qemu-user)", || {
+            cross::ci_target("aarch64-unknown-linux-musl")
+        }),
+        // The other camera targets: the byte-level crates' tests under qemu-user.
+        ("aarch64-gnu: byte-level crates' tests (qemu-user)", || cross::ci_target("aarch64-unknown-linux-gnu")),
+        ("armv7-gnueabihf: byte-level crates' tests (qemu-user)", || cross::ci_target("armv7-unknown-linux-gnueabihf")),
         // The firmware booted in QEMU full-system emulation (uses the release builds just made).
         ("QEMU system test (aarch64 and armv7 boot and serve)", || firmware::system_test_task(std::iter::empty())),
     ];

@@ -412,3 +412,107 @@ fn scep_with_debians_scepserver_refuses_a_wrong_challenge_and_a_client_only_cert
     assert_eq!((now["source"].as_str(), &now["certificate"]["sha256"]), (Some("device"), &own), "{now}");
     assert!(!site.camera.log_text().contains(CHALLENGE), "the challenge is in the log");
 }
+
+/// Rounds of each enrollment in [`bench_enrollment_time_per_protocol`] (`ENROLL_BENCH_ROUNDS`
+/// sets another count).
+const BENCH_ROUNDS: usize = 5;
+
+/// A benchmark, not a test (it asserts only that every enrollment worked): `cargo xtask bench
+/// --only enroll` runs it from a release build and makes the table. Each round times, from the
+/// request to a served certificate, the camera enrolling with a new state dir (new account, new
+/// key), and a reference client enrolling for the same names from the same server in the same run:
+/// lego (Debian's ACME client; http-01, P-256; as many DNS names as the camera has identifiers,
+/// since it cannot ask for IP addresses) and micromdm's scepclient (Debian's; RSA-2048).
+/// One `enroll-bench` line per sample: protocol, client, microseconds.
+#[test]
+#[ignore = "a benchmark: cargo xtask bench --only enroll"]
+fn bench_enrollment_time_per_protocol() {
+    if !in_private_netns("bench_enrollment_time_per_protocol", &NetnsSetup::default()) {
+        return;
+    }
+    let rounds = std::env::var("ENROLL_BENCH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(BENCH_ROUNDS);
+    let sample = |protocol: &str, client: &str, took: Duration| {
+        println!("enroll-bench\t{protocol}\t{client}\t{}", took.as_micros());
+    };
+    // The camera times from its request to the certificate in service (curl polls every 20 ms).
+    let camera_enrolls = |site: &Site, settings: Value| {
+        let started = std::time::Instant::now();
+        let (status, state) = site.configure(settings);
+        assert_eq!(status, 200, "{state}");
+        let served = site.wait_enrolled(None, "bench");
+        (started.elapsed(), Site::names(&served))
+    };
+    let reference = |cmd: &mut Command, what: &str| {
+        let started = std::time::Instant::now();
+        let out = cmd.stdin(Stdio::null()).output().unwrap();
+        let took = started.elapsed();
+        assert!(
+            out.status.success(),
+            "{what}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        took
+    };
+
+    let pebble = Pebble::start(&PebbleSpec {
+        http_port: HTTP_PORT,
+        tls_port: HTTPS_PORT,
+        dns_for: Some(("10.77.0.2", "fd77::2")),
+        ..Default::default()
+    });
+    let pebble_root = pebble.root_pem();
+    let pebble_tls_ca = pebble.dir.path().join("bench-tls-ca.pem");
+    std::fs::write(&pebble_tls_ca, &pebble.tls_ca_pem).unwrap();
+    let scep = ScepServer::issuing_server_certificates(CHALLENGE, SCEP_PORT, Duration::from_secs(3600));
+    for _ in 0..rounds {
+        // ACME http-01: the camera (stopped afterwards: lego answers on the same port).
+        let names = {
+            let site = Site::with_camera(CONFIG, &pebble_root);
+            let settings = json!({"protocol": "acme", "url": pebble.directory, "trust": pebble.tls_ca_pem,
+                "challenge_types": ["http-01"], "key_type": "ecdsa-p256"});
+            let (took, names) = camera_enrolls(&site, settings);
+            sample("ACME http-01, P-256", "camera", took);
+            names
+        };
+        let lego = TempDir::new("lego");
+        let mut cmd = Command::new("lego");
+        cmd.env("LEGO_CA_CERTIFICATES", &pebble_tls_ca)
+            .args(["--server", &pebble.directory, "--accept-tos", "--email", "bench@testcam.example", "--path"])
+            .arg(lego.path())
+            .args(["--key-type", "ec256", "--http", "--http.port", &format!(":{HTTP_PORT}")]);
+        // Debian's lego (4.9) sends IP addresses as DNS identifiers, which Pebble refuses: it gets
+        // as many DNS names as the camera has identifiers, all resolving to the camera's addresses.
+        for i in 0..names.len() {
+            cmd.args(["--domains", &format!("name{i}.testcam.local")]);
+        }
+        let took = reference(cmd.arg("run"), "lego");
+        let issued = std::fs::read_dir(lego.path().join("certificates")).unwrap();
+        assert!(
+            issued.flatten().any(|e| e.path().extension().is_some_and(|x| x == "crt")),
+            "lego wrote no certificate"
+        );
+        sample("ACME http-01, P-256", "lego", took);
+
+        // SCEP with the challenge password, RSA-2048.
+        {
+            let site = Site::with_camera(CONFIG, &scep.ca_pem);
+            let settings = json!({"protocol": "scep", "url": scep.url, "challenge": CHALLENGE,
+                "subject": {"CN": "testcam"}, "key_type": "rsa-2048"});
+            let (took, _) = camera_enrolls(&site, settings);
+            sample("SCEP, RSA-2048", "camera", took);
+        }
+        let client = TempDir::new("scepclient");
+        let took = reference(
+            Command::new("scepclient")
+                .args(["-server-url", &scep.url, "-challenge", CHALLENGE, "-cn", "testcam", "-keySize", "2048"])
+                .arg("-private-key")
+                .arg(client.path().join("key.pem"))
+                .arg("-certificate")
+                .arg(client.path().join("cert.pem")),
+            "scepclient",
+        );
+        assert!(client.path().join("cert.pem").exists(), "scepclient wrote no certificate");
+        sample("SCEP, RSA-2048", "scepclient", took);
+    }
+}

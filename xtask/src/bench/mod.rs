@@ -1,4 +1,4 @@
-//! `cargo xtask bench [--check] [--duration SECS] [--threads N] [--no-camera-build] [--only ca]`: measures
+//! `cargo xtask bench [--check] [--duration SECS] [--threads N] [--no-camera-build] [--only ca|enroll]`: measures
 //! the budgets of the design brief against references measured in the same run (openssl CLI,
 //! nginx + OpenSSL), prints a table, and with `--check` exits non-zero when a budget is missed.
 //!
@@ -7,12 +7,14 @@
 //! and resumed; 16 x 5 s by default), signing about 8 s, memory a few seconds, sizes a `strip` each,
 //! address changes in a network namespace a few seconds (`unshare -rn`: needs root or
 //! unprivileged user namespaces), the two-tier CA's costs (first-boot CA creation, handshake bytes)
-//! a few seconds. `--only ca` runs only those.
+//! a few seconds, enrollment per protocol next to reference clients (lego, scepclient) about a
+//! minute and a half plus its release test build. `--only ca` or `--only enroll` runs only those.
 //! Every server started is stopped on success and on failure ([`procs::ChildGuard`]).
 
 mod ca_creation;
 mod chain_bytes;
 mod client;
+mod enrollment;
 mod handshakes;
 mod latency;
 mod memory;
@@ -54,12 +56,32 @@ struct Options {
     warmup: Duration,
     threads: usize,
     camera_build: bool,
-    /// Only the two-tier CA's sections (`--only ca`).
-    only_ca: bool,
+    /// Only some sections (`--only ca`, `--only enroll`).
+    only: Option<Only>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Only {
+    /// The two-tier CA's costs (sections 6 and 7).
+    Ca,
+    /// Enrollment per protocol (section 8).
+    Enroll,
+}
+
+impl Only {
+    fn arg(self) -> &'static str {
+        match self {
+            Self::Ca => "ca",
+            Self::Enroll => "enroll",
+        }
+    }
+}
+
+/// Rounds of each enrollment (protocol x client) in section 8.
+const ENROLL_ROUNDS: usize = 5;
+
 const USAGE: &str =
-    "usage: cargo xtask bench [--check] [--duration SECS] [--threads N] [--no-camera-build] [--only ca]";
+    "usage: cargo xtask bench [--check] [--duration SECS] [--threads N] [--no-camera-build] [--only ca|enroll]";
 
 impl Options {
     fn parse(args: impl Iterator<Item = String>) -> Result<Self> {
@@ -70,7 +92,7 @@ impl Options {
             warmup: Duration::from_secs(1),
             threads: 16,
             camera_build: true,
-            only_ca: false,
+            only: None,
         };
         let mut args = args.peekable();
         while let Some(arg) = args.next() {
@@ -84,8 +106,9 @@ impl Options {
                 "--threads" => options.threads = value("--threads")?.clamp(1, 64) as usize,
                 "--no-camera-build" => options.camera_build = false,
                 "--only" => match args.next().as_deref() {
-                    Some("ca") => options.only_ca = true,
-                    other => return Err(format!("--only takes ca, not {other:?}; {USAGE}")),
+                    Some("ca") => options.only = Some(Only::Ca),
+                    Some("enroll") => options.only = Some(Only::Enroll),
+                    other => return Err(format!("--only takes ca or enroll, not {other:?}; {USAGE}")),
                 },
                 _ => return Err(format!("unknown argument {arg:?}; {USAGE}")),
             }
@@ -178,10 +201,14 @@ pub fn run(args: impl Iterator<Item = String>) -> Result {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let pin = cores >= 2 && which("taskset").is_some();
 
-    let tools: &[&str] = if options.only_ca { &["openssl"] } else { &["openssl", "nginx"] };
+    let tools: &[&str] = match options.only {
+        Some(Only::Ca) => &["openssl"],
+        Some(Only::Enroll) => &["lego", "scepclient"],
+        None => &["openssl", "nginx", "lego", "scepclient"],
+    };
     for &tool in tools {
         if which(tool).is_none() && !Path::new("/usr/sbin").join(tool).exists() {
-            return Err(format!("{tool} is missing: apt-get install -y nginx openssl"));
+            return Err(format!("{tool} is missing: cargo xtask deps installs it"));
         }
     }
     eprintln!("bench: building the release binaries");
@@ -199,7 +226,7 @@ pub fn run(args: impl Iterator<Item = String>) -> Result {
     println!(
         "cargo xtask bench{}{}",
         if options.check { " --check" } else { "" },
-        if options.only_ca { " --only ca" } else { "" }
+        options.only.map(|o| format!(" --only {}", o.arg())).unwrap_or_default()
     );
     println!(
         "machine: {} core(s), {}; {}; nginx {}; servers on core {}, load generator on core {}{}",
@@ -212,9 +239,16 @@ pub fn run(args: impl Iterator<Item = String>) -> Result {
         if pin { "" } else { " (NOT pinned: fewer than 2 cores or no taskset; figures are indicative)" }
     );
     let mut budgets = Vec::new();
-    if options.only_ca {
-        ca_sections(&release, state_base.path(), pin, &mut budgets)?;
-        return print_budgets(&budgets, started, options.check);
+    match options.only {
+        Some(Only::Ca) => {
+            ca_sections(&release, state_base.path(), pin, &mut budgets)?;
+            return print_budgets(&budgets, started, options.check);
+        }
+        Some(Only::Enroll) => {
+            enrollment_section(&mut budgets)?;
+            return print_budgets(&budgets, started, options.check);
+        }
+        None => {}
     }
 
     // 1. Provisioning.
@@ -571,7 +605,43 @@ pub fn run(args: impl Iterator<Item = String>) -> Result {
     }
 
     ca_sections(&release, state_base.path(), pin, &mut budgets)?;
+    enrollment_section(&mut budgets)?;
     print_budgets(&budgets, started, options.check)
+}
+
+/// 8: enrollment per protocol, the camera next to a reference client, same server, same run.
+fn enrollment_section(budgets: &mut Vec<Budget>) -> Result {
+    eprintln!("bench: enrollment per protocol (release test build, then {ENROLL_ROUNDS} rounds)");
+    let rows = enrollment::run(ENROLL_ROUNDS)?;
+    println!(
+        "\n8. Enrollment, request to certificate served: the camera (camera-web, a new state dir each round: new account\n   \
+         and key) and a reference client (same server, same run) in a private network namespace; Pebble validates over\n   \
+         real http-01 (the camera asks for 2 addresses + testcam.local; Debian's lego 4.9 cannot ask for IP addresses, so\n   \
+         it asks for as many DNS names); SCEP: micromdm's SCEP library with a challenge password"
+    );
+    let mut table_rows = vec![["", "n", "mean", "median", "p99", "min", "max"].map(String::from).to_vec()];
+    for row in &rows {
+        table_rows.push(stats_row(&format!("{}: {}", row.protocol, row.client), &row.stats));
+    }
+    print!("{}", table(&table_rows));
+    let mut protocols: Vec<&str> = rows.iter().map(|r| r.protocol.as_str()).collect();
+    protocols.dedup();
+    for protocol in protocols {
+        let of = |camera: bool| rows.iter().find(|r| r.protocol == protocol && (r.client == "camera") == camera);
+        let (Some(camera), Some(reference)) = (of(true), of(false)) else { continue };
+        budgets.push(Budget {
+            name: format!("enrollment time, {protocol} (median), vs {}", reference.client),
+            measured: format!(
+                "{} vs {} ({:.2}x the reference's speed)",
+                fmt_duration(camera.stats.median),
+                fmt_duration(reference.stats.median),
+                ratio(reference.stats.median, camera.stats.median)
+            ),
+            limit: "(reported)".into(),
+            verdict: Verdict::Info,
+        });
+    }
+    Ok(())
 }
 
 /// 6 and 7: what the two-tier CA costs: its creation at first boot, and the bytes its chain adds
@@ -676,8 +746,8 @@ fn reexec_release(options: &Options) -> Result {
     if !options.camera_build {
         cmd.arg("--no-camera-build");
     }
-    if options.only_ca {
-        cmd.args(["--only", "ca"]);
+    if let Some(only) = options.only {
+        cmd.args(["--only", only.arg()]);
     }
     cmd.arg("--duration").arg(options.duration.as_secs().to_string()).arg("--threads").arg(options.threads.to_string());
     let error = cmd.exec();
