@@ -214,6 +214,27 @@ impl Case {
     }
 }
 
+/// A server whose one authorization stays pending whatever the client does.
+async fn start_with_an_authorization_pending_forever() -> Server {
+    let base = Arc::new(Mutex::new(String::new()));
+    let base_in_route = base.clone();
+    let server = start(vec![(
+        "/authz/1",
+        Box::new(move |_, _| {
+            let b = base_in_route.lock().unwrap().clone();
+            json(
+                200,
+                format!(
+                    r#"{{"status":"pending","identifier":{{"type":"ip","value":"127.0.0.1"}},"challenges":[{{"type":"http-01","url":"{b}/chall/1","token":"tok_1","status":"pending"}}]}}"#
+                ),
+            )
+        }),
+    )])
+    .await;
+    *base.lock().unwrap() = server.base.clone();
+    server
+}
+
 fn quick() -> Options {
     Options {
         poll_interval: Duration::from_millis(100),
@@ -299,22 +320,7 @@ async fn rate_limiting_is_its_own_error_with_the_delay() {
 
 #[tokio::test]
 async fn a_validation_that_never_ends_gives_up_in_time_and_withdraws() {
-    let b = Arc::new(Mutex::new(String::new()));
-    let bb = b.clone();
-    let server = start(vec![(
-        "/authz/1",
-        Box::new(move |_, _| {
-            let b = bb.lock().unwrap().clone();
-            json(
-                200,
-                format!(
-                    r#"{{"status":"pending","identifier":{{"type":"ip","value":"127.0.0.1"}},"challenges":[{{"type":"http-01","url":"{b}/chall/1","token":"tok_1","status":"pending"}}]}}"#
-                ),
-            )
-        }),
-    )])
-    .await;
-    *b.lock().unwrap() = server.base.clone();
+    let server = start_with_an_authorization_pending_forever().await;
     let case = Case::new();
     let responder = Recorder::default();
     let options = Options { poll_interval: Duration::from_millis(300), max_wait: Duration::from_secs(2), ..quick() };
@@ -342,22 +348,7 @@ async fn a_validation_that_never_ends_gives_up_in_time_and_withdraws() {
 /// polled faster than the interval.
 #[tokio::test]
 async fn polling_without_retry_after_starts_short_and_backs_off_to_the_interval() {
-    let b = Arc::new(Mutex::new(String::new()));
-    let bb = b.clone();
-    let server = start(vec![(
-        "/authz/1",
-        Box::new(move |_, _| {
-            let b = bb.lock().unwrap().clone();
-            json(
-                200,
-                format!(
-                    r#"{{"status":"pending","identifier":{{"type":"ip","value":"127.0.0.1"}},"challenges":[{{"type":"http-01","url":"{b}/chall/1","token":"tok_1","status":"pending"}}]}}"#
-                ),
-            )
-        }),
-    )])
-    .await;
-    *b.lock().unwrap() = server.base.clone();
+    let server = start_with_an_authorization_pending_forever().await;
     let case = Case::new();
     let options = Options {
         first_poll_interval: Duration::from_millis(100),
@@ -411,22 +402,7 @@ async fn a_nonce_refused_forever_is_retried_a_bounded_number_of_times() {
 
 #[tokio::test]
 async fn a_caller_that_gives_up_half_way_still_gets_every_answer_withdrawn() {
-    let b = Arc::new(Mutex::new(String::new()));
-    let bb = b.clone();
-    let server = start(vec![(
-        "/authz/1",
-        Box::new(move |_, _| {
-            let b = bb.lock().unwrap().clone();
-            json(
-                200,
-                format!(
-                    r#"{{"status":"pending","identifier":{{"type":"ip","value":"127.0.0.1"}},"challenges":[{{"type":"http-01","url":"{b}/chall/1","token":"tok_1","status":"pending"}}]}}"#
-                ),
-            )
-        }),
-    )])
-    .await;
-    *b.lock().unwrap() = server.base.clone();
+    let server = start_with_an_authorization_pending_forever().await;
     let case = Case::new();
     let responder = Recorder::default();
     let req = case.request(Options { poll_interval: Duration::from_secs(10), ..quick() });
