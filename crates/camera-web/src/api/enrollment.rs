@@ -19,19 +19,16 @@ pub async fn status(app: &Arc<App>) -> ApiResult {
 
 /// Stores the settings and starts enrolling at once; answers with the state right away (an
 /// enrollment takes seconds to minutes: `GET` shows how it goes).
-pub async fn configure(app: &Arc<App>, peer: IpAddr, req: Request<Incoming>) -> ApiResult {
+pub async fn configure(app: &Arc<App>, _peer: IpAddr, req: Request<Incoming>) -> ApiResult {
     let json: serde_json::Value = http::read_json(req).await?;
     let settings = Settings::from_json(json).map_err(|e| ApiError::BadEnrollment { detail: e.to_string() })?;
     let worker = app.clone();
-    let status = blocking("Storing the enrollment settings", move || {
-        let _ = peer;
-        worker.enrollment.configure(settings)
-    })
-    .await?
-    .map_err(|e| match e {
-        EnrollError::Settings(e) => ApiError::BadEnrollment { detail: e.to_string() },
-        EnrollError::Storage(io) => ApiError::storage("the enrollment settings", &io),
-    })?;
+    let status = blocking("Storing the enrollment settings", move || worker.enrollment.configure(settings))
+        .await?
+        .map_err(|e| match e {
+            EnrollError::Settings(e) => ApiError::BadEnrollment { detail: e.to_string() },
+            EnrollError::Storage(io) => ApiError::storage("the enrollment settings", &io),
+        })?;
     Ok(http::json(StatusCode::OK, &status))
 }
 
