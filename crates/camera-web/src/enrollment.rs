@@ -97,9 +97,9 @@ impl Host for WebHost {
         self.certs.installer_credentials(&Origin::Enrolled(protocol.to_owned()))
     }
 
-    fn event(&self, kind: EventKind, message: String) {
+    fn event(&self, kind: EventKind, client: Option<IpAddr>, message: String) {
         log::info(&format!("camera-web: enrollment: {message}"));
-        if let Err(e) = self.events.record(kind, None::<IpAddr>, message) {
+        if let Err(e) = self.events.record(kind, client, message) {
             log::warn(&format!("camera-web: the security event log cannot be written: {e}"));
         }
     }

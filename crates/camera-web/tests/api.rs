@@ -340,3 +340,30 @@ mod one_tier_ca {
         assert!(info["ca"]["replaced"].is_null(), "{info}");
     }
 }
+
+mod events {
+    use super::*;
+
+    /// Who pointed the camera at a CA, and who stopped it, is in the event log with their address
+    /// (a rogue CA configured by someone who has the password is exactly what the log is for).
+    #[test]
+    fn enrollment_changes_are_recorded_with_the_clients_address() {
+        let cam = Camera::start();
+        cam.setup();
+        // Nothing listens on port 9: the attempt fails, which does not matter here.
+        let settings = r#"{"protocol": "scep", "url": "http://127.0.0.1:9/scep", "challenge": "one-time"}"#;
+        let (status, body) =
+            cam.curl_json(&["-u", &cam.admin(), "-X", "PUT", &cam.url("/api/v1/enrollment"), "--json", settings]);
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = cam.curl_json(&["-u", &cam.admin(), "-X", "DELETE", &cam.url("/api/v1/enrollment")]);
+        assert_eq!(status, 200, "{body}");
+        let (status, events) = cam.curl_json(&["-u", &cam.admin(), &cam.url("/api/v1/events")]);
+        assert_eq!(status, 200, "{events}");
+        for kind in ["enrollment_configured", "enrollment_stopped"] {
+            let event = events["events"].as_array().unwrap().iter().find(|e| e["kind"] == kind);
+            let event = event.unwrap_or_else(|| panic!("no {kind} in {events}"));
+            assert_eq!(event["client"], "127.0.0.1", "{event}");
+        }
+        assert!(!events.to_string().contains("one-time"), "the challenge is never in the log: {events}");
+    }
+}

@@ -18,6 +18,7 @@ pub mod schedule;
 pub mod settings;
 
 use std::io;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -50,8 +51,8 @@ pub trait Host: Send + Sync {
     /// The enrolled certificate in service (leaf DER) and its key, if it came by `protocol`:
     /// a SCEP renewal is signed with them.
     fn enrolled_credentials(&self, protocol: &str) -> Option<(Vec<u8>, Zeroizing<Vec<u8>>)>;
-    /// A security event (never a secret).
-    fn event(&self, kind: EventKind, message: String);
+    /// A security event (never a secret), with the address of the client that caused it.
+    fn event(&self, kind: EventKind, client: Option<IpAddr>, message: String);
 }
 
 /// The host as one attempt sees it: it installs only while the settings it runs with are still
@@ -92,8 +93,8 @@ impl Host for StillWanted<'_> {
         self.enrollment.host.enrolled_credentials(protocol)
     }
 
-    fn event(&self, kind: EventKind, message: String) {
-        self.enrollment.host.event(kind, message);
+    fn event(&self, kind: EventKind, client: Option<IpAddr>, message: String) {
+        self.enrollment.host.event(kind, client, message);
     }
 }
 
@@ -297,8 +298,9 @@ impl Enrollment {
         }
     }
 
-    /// `PUT /api/v1/enrollment`: stores the settings and starts at once.
-    pub fn configure(&self, settings: Settings) -> Result<Status, EnrollError> {
+    /// `PUT /api/v1/enrollment`: stores the settings and starts at once. `by`: the client's address,
+    /// for the event log.
+    pub fn configure(&self, settings: Settings, by: Option<IpAddr>) -> Result<Status, EnrollError> {
         settings.check()?;
         let description = format!("Enrollment with {} at {} was configured.", settings.protocol(), settings.url());
         {
@@ -313,18 +315,18 @@ impl Enrollment {
             record.not_before_unix = 0;
         }
         self.save().map_err(EnrollError::Storage)?;
-        self.host.event(EventKind::EnrollmentConfigured, description);
+        self.host.event(EventKind::EnrollmentConfigured, by, description);
         self.wake.notify_one();
         Ok(self.status())
     }
 
     /// `DELETE /api/v1/enrollment` (and restore): stops; the certificate in service stays until a
-    /// restore. Returns whether enrollment was on.
-    pub fn stop(&self) -> Result<bool, EnrollError> {
+    /// restore. Returns whether enrollment was on. `by`: the client's address, for the event log.
+    pub fn stop(&self, by: Option<IpAddr>) -> Result<bool, EnrollError> {
         let was_on = self.record().settings.take().is_some();
         if was_on {
             self.save().map_err(EnrollError::Storage)?;
-            self.host.event(EventKind::EnrollmentStopped, "Automatic enrollment was stopped.".into());
+            self.host.event(EventKind::EnrollmentStopped, by, "Automatic enrollment was stopped.".into());
             self.wake.notify_one();
         }
         Ok(was_on)
@@ -426,9 +428,13 @@ impl Enrollment {
             }
         };
         if let Err(e) = self.save() {
-            self.host.event(EventKind::EnrollmentFailed, format!("The enrollment record could not be stored: {e}."));
+            self.host.event(
+                EventKind::EnrollmentFailed,
+                None,
+                format!("The enrollment record could not be stored: {e}."),
+            );
         }
-        self.host.event(event.0, event.1);
+        self.host.event(event.0, None, event.1);
         self.set_progress(None);
         *self.working.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = false;
     }
@@ -521,7 +527,7 @@ mod tests {
         fn enrolled_credentials(&self, _: &str) -> Option<(Vec<u8>, Zeroizing<Vec<u8>>)> {
             None
         }
-        fn event(&self, _: EventKind, _: String) {}
+        fn event(&self, _: EventKind, _: Option<IpAddr>, _: String) {}
     }
 
     /// A failure under settings replaced while the attempt ran sets no backoff: the new settings
@@ -560,7 +566,7 @@ mod tests {
         let (enrollment, _) = Enrollment::load(&Layout::new(&dir, &dir), Some(settings.clone()), host.clone());
         let attempt = StillWanted { enrollment: &enrollment, digest: settings.digest() };
         assert!(attempt.install(&[], &[], "scep").is_ok(), "installs while it is still wanted");
-        assert!(enrollment.stop().unwrap());
+        assert!(enrollment.stop(None).unwrap());
         let refused = attempt.install(&[], &[], "scep").unwrap_err();
         assert!(refused.contains("stopped or changed"), "{refused}");
         assert_eq!(host.0.load(std::sync::atomic::Ordering::SeqCst), 1, "nothing installed after the stop");

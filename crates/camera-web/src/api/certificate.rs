@@ -66,7 +66,7 @@ pub async fn restore(app: &Arc<App>, peer: IpAddr) -> ApiResult {
     let worker = app.clone();
     blocking("Restoring the camera's certificate", move || {
         // Restore also stops enrollment, or it would fetch a certificate again at once.
-        worker.enrollment.stop().map_err(|e| match e {
+        worker.enrollment.stop(Some(peer)).map_err(|e| match e {
             camera_enroll::EnrollError::Storage(io) => {
                 ApiError::storage("the change (the uploaded certificate stays in use)", &io)
             }

@@ -19,11 +19,11 @@ pub async fn status(app: &Arc<App>) -> ApiResult {
 
 /// Stores the settings and starts enrolling at once; answers with the state right away (an
 /// enrollment takes seconds to minutes: `GET` shows how it goes).
-pub async fn configure(app: &Arc<App>, _peer: IpAddr, req: Request<Incoming>) -> ApiResult {
+pub async fn configure(app: &Arc<App>, peer: IpAddr, req: Request<Incoming>) -> ApiResult {
     let json: serde_json::Value = http::read_json(req).await?;
     let settings = Settings::from_json(json).map_err(|e| ApiError::BadEnrollment { detail: e.to_string() })?;
     let worker = app.clone();
-    let status = blocking("Storing the enrollment settings", move || worker.enrollment.configure(settings))
+    let status = blocking("Storing the enrollment settings", move || worker.enrollment.configure(settings, Some(peer)))
         .await?
         .map_err(|e| match e {
             EnrollError::Settings(e) => ApiError::BadEnrollment { detail: e.to_string() },
@@ -33,13 +33,14 @@ pub async fn configure(app: &Arc<App>, _peer: IpAddr, req: Request<Incoming>) ->
 }
 
 /// Stops enrolling; the certificate in service stays until a restore.
-pub async fn stop(app: &Arc<App>, _peer: IpAddr) -> ApiResult {
+pub async fn stop(app: &Arc<App>, peer: IpAddr) -> ApiResult {
     let worker = app.clone();
-    let status = blocking("Stopping enrollment", move || worker.enrollment.stop().map(|_| worker.enrollment.status()))
-        .await?
-        .map_err(|e| match e {
-            EnrollError::Storage(io) => ApiError::storage("the enrollment settings", &io),
-            other => ApiError::BadEnrollment { detail: other.to_string() },
-        })?;
+    let status =
+        blocking("Stopping enrollment", move || worker.enrollment.stop(Some(peer)).map(|_| worker.enrollment.status()))
+            .await?
+            .map_err(|e| match e {
+                EnrollError::Storage(io) => ApiError::storage("the enrollment settings", &io),
+                other => ApiError::BadEnrollment { detail: other.to_string() },
+            })?;
     Ok(http::json(StatusCode::OK, &status))
 }
