@@ -46,8 +46,6 @@ fn two_tier_expectations(client: Client, column: Column) -> Expect {
         Client::MbedTls => return mbedtls_expectations(column),
     };
     match (client, column) {
-        // Chromium has no option to map an IP literal to another address.
-        (Client::Chromium, Column::RogueIp | Column::ControlIp) => Expect::NotApplicable,
         (_, Column::RogueDns | Column::RogueIp) => Expect::Refuse(constraint_refusal),
         _ => Expect::Accept,
     }

@@ -5,14 +5,17 @@
 //   node visit.mjs --tmp DIR ID ADDRESS PORT NAME CAFILE [ID ADDRESS PORT NAME CAFILE ...]
 //
 // Cases are grouped by CAFILE: for each, a fresh HOME under DIR holds an NSS database in which that
-// CA is the only added trust anchor (certutil -t C,,), and one browser is launched with it. A DNS
-// NAME is mapped to ADDRESS with --host-resolver-rules (so a public name is never looked up or
-// contacted); an IP NAME must equal ADDRESS (Chromium has no rule for IP literals). Each case loads
-// https://NAME:PORT/ in a fresh context: the load must succeed with a trusted certificate, no
-// ignoreHTTPSErrors; playwright gives each browser a fresh profile (user data dir). Prints one
-// line per case: "ID OK" or "ID FAIL <net error> (certificate verifier: <its errors>)".
+// CA is the only added trust anchor (certutil -t C,,), and one browser is launched with it. Every
+// connection goes through a CONNECT proxy in this process that maps each case's NAME (a DNS name or
+// an IP literal, public ones included) to its ADDRESS and refuses anything else, so a public name
+// or address is never looked up or contacted, and Chromium still checks the certificate against
+// the NAME in the URL. Each case loads https://NAME:PORT/ in a fresh context: the load must succeed
+// with a trusted certificate, no ignoreHTTPSErrors; playwright gives each browser a fresh profile
+// (user data dir). Prints one line per case: "ID OK" or "ID FAIL <net error> (certificate
+// verifier: <its errors>)".
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -30,15 +33,28 @@ for (let i = 2; i < argv.length; i += 5) {
   const [id, address, port, name, caFile] = argv.slice(i, i + 5);
   cases.push({ id, address, port, name, caFile });
 }
-const isIp = (s) => /^[0-9.]+$/.test(s) || s.includes(':');
-for (const c of cases) {
-  if (isIp(c.name) && c.name !== c.address) {
-    console.error(`case ${c.id}: Chromium cannot map the IP address ${c.name} to ${c.address}`);
-    process.exit(2);
-  }
-}
-const rules = [...new Map(cases.filter((c) => !isIp(c.name)).map((c) => [c.name, c.address])).entries()]
-  .map(([name, address]) => `MAP ${name} ${address.includes(':') ? `[${address}]` : address}`);
+// NAME:PORT -> ADDRESS:PORT, the only places the proxy connects to.
+const routes = new Map(cases.map((c) => [`${c.name}:${c.port}`, { host: c.address, port: Number(c.port) }]));
+const proxy = net.createServer((client) => {
+  client.once('data', (head) => {
+    // "CONNECT host:port HTTP/1.1"; an IPv6 host comes in brackets.
+    const m = /^CONNECT (\S+) HTTP\/1\.[01]\r\n/.exec(head.toString('latin1'));
+    const target = m && routes.get(m[1].replace(/^\[(.*)\](:\d+)$/, '$1$2'));
+    if (!target) {
+      client.end('HTTP/1.1 403 Forbidden\r\n\r\n');
+      return;
+    }
+    const upstream = net.connect(target, () => {
+      client.write('HTTP/1.1 200 Connection established\r\n\r\n');
+      upstream.pipe(client);
+      client.pipe(upstream);
+    });
+    upstream.on('error', () => client.destroy());
+    client.on('error', () => upstream.destroy());
+  });
+});
+await new Promise((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+const proxyServer = `http://127.0.0.1:${proxy.address().port}`;
 
 const groups = new Map();
 for (const c of cases) groups.set(c.caFile, [...(groups.get(c.caFile) || []), c]);
@@ -79,7 +95,7 @@ for (const [caFile, group] of groups) {
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync', `--log-net-log=${path.join(home, 'netlog.json')}`,
-      `--host-resolver-rules=${rules.join(', ')}`],
+      `--proxy-server=${proxyServer}`, '--proxy-bypass-list=<-loopback>'],
     env: { ...process.env, HOME: home },
   });
   const results = new Map();
@@ -110,3 +126,5 @@ for (const [caFile, group] of groups) {
     console.log(`${c.id} ${r}${r.startsWith('FAIL') && why ? ` (certificate verifier: ${why})` : ''}`);
   }
 }
+proxy.close();
+proxy.unref();

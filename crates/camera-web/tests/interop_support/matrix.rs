@@ -92,9 +92,6 @@ pub enum Expect {
     /// Refuse, saying one of these (case-insensitive): so a refusal for another reason (a harness
     /// fault such as a closed port) does not pass for the one the row is about.
     Refuse(&'static [&'static str]),
-    /// The client has no way to run this cell (Chromium cannot map a foreign IP address to the test
-    /// address).
-    NotApplicable,
 }
 
 /// A TLS server (`openssl s_server -www`) in the namespace; killed on drop.
@@ -215,8 +212,7 @@ pub fn run(work: &Path, toolbox: &Toolbox, target: &Target, expect: fn(Client, C
         let runs: Vec<_> = Client::ALL
             .iter()
             .map(|&client| {
-                let columns: Vec<Column> =
-                    Column::ALL.into_iter().filter(|&c| !matches!(expect(client, c), Expect::NotApplicable)).collect();
+                let columns: Vec<Column> = Column::ALL.into_iter().collect();
                 let cases: Vec<Case> = columns.iter().map(|&c| case(c)).collect();
                 let handle = s.spawn(move || {
                     let t = Instant::now();
@@ -260,11 +256,10 @@ impl Matrix {
                 let detail = outcome.detail.to_ascii_lowercase();
                 !outcome.accepted && because.iter().any(|b| detail.contains(&b.to_ascii_lowercase()))
             }
-            Expect::NotApplicable => true,
         }
     }
 
-    /// The table (client x column; a cell is "accept", "refuse" or "n/a", with "!!" when it is not
+    /// The table (client x column; a cell is "accept" or "refuse", with "!!" when it is not
     /// what was expected), then each refusal's reason.
     pub fn render(&self) -> String {
         let mut out = format!("interop matrix: {}\n", self.title);
@@ -279,7 +274,7 @@ impl Matrix {
             let _ = write!(out, "{:<18}", client.label());
             for column in Column::ALL {
                 let text = match self.cell(client, column) {
-                    None => "n/a".to_owned(),
+                    None => "missing".to_owned(),
                     Some((_, _, outcome, expect)) => {
                         let word = if outcome.accepted { "accept" } else { "refuse" };
                         if Self::meets(outcome, *expect) {
@@ -311,7 +306,6 @@ impl Matrix {
                 let expected = match expect {
                     Expect::Accept => "accept".to_owned(),
                     Expect::Refuse(because) => format!("refuse saying one of {because:?}"),
-                    Expect::NotApplicable => "n/a".to_owned(),
                 };
                 let got = if outcome.accepted { "accepted" } else { "refused" };
                 format!("{} / {}: expected {expected}, {got}: {}", client.label(), column.label(), outcome.detail)
