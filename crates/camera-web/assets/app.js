@@ -235,6 +235,7 @@ function renderEnrollment(en) {
   if (!state.enrollTouched && st.url) {
     $('enroll-protocol').value = st.protocol;
     $('enroll-url').value = st.url;
+    $('enroll-margin').value = st.renew_before_days || '';
     onProtocol();
   }
 }
@@ -261,6 +262,8 @@ async function onEnroll(ev) {
   const body = { protocol, url };
   const trust = $('enroll-trust').value.trim();
   if (trust) body.trust = trust + '\n';
+  const margin = $('enroll-margin').value.trim();
+  if (margin) body.renew_before_days = Number(margin);
   if (protocol === 'acme') {
     body.challenge_types = ['enroll-http01', 'enroll-alpn'].filter((id) => $(id).checked).map((id) => $(id).value);
     body.key_type = $('enroll-key').value;

@@ -178,9 +178,10 @@ fn walk(camera: &Camera) -> Vec<Value> {
         "PUT",
         "/api/v1/enrollment",
         &[basic()],
-        r#"{"protocol":"acme","url":"http://127.0.0.1:9/dir","challenge_types":["http-01"]}"#,
+        r#"{"protocol":"acme","url":"http://127.0.0.1:9/dir","challenge_types":["http-01"],"renew_before_days":30}"#,
     );
     assert_eq!(status, 200, "{body}");
+    assert_eq!(body["settings"]["renew_before_days"], 30, "{body}");
     assert!(wait_for(std::time::Duration::from_secs(30), || {
         let answer = r.send("GET", "/api/v1/enrollment", &[basic()], b"");
         (serde_json::from_slice::<Value>(&answer.body).unwrap()["last_attempt"]["ok"] == false).then_some(())

@@ -98,6 +98,11 @@ impl Host for StillWanted<'_> {
     }
 }
 
+/// The configured renewal margin (`renew_before_days`), if any.
+fn renewal_margin(settings: &Settings) -> Option<Duration> {
+    settings.renew_before_days().map(|days| Duration::from_secs(u64::from(days) * 86_400))
+}
+
 /// The last attempt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attempt {
@@ -271,8 +276,9 @@ impl Enrollment {
         let record = self.record().clone();
         let installed = self.host.installed().filter(|i| i.enrolled);
         let working = *self.working.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let margin = record.settings.as_ref().and_then(renewal_margin);
         let next = record.settings.as_ref().map(|_| {
-            match schedule::due(now_unix(), installed.as_ref(), &self.host.names(), record.not_before_unix) {
+            match schedule::due(now_unix(), installed.as_ref(), &self.host.names(), record.not_before_unix, margin) {
                 Due::At(t) => t,
                 Due::Now(_) => now_unix(),
             }
@@ -290,7 +296,7 @@ impl Enrollment {
             next_attempt_unix: next,
             scep_ca_sha256: record.scep_ca_sha256.clone(),
             certificate: installed.map(|i| EnrolledCertificate {
-                renew_at_unix: schedule::renew_at(&i),
+                renew_at_unix: schedule::renew_at(&i, margin),
                 not_before_unix: i.not_before_unix,
                 not_after_unix: i.not_after_unix,
                 names: i.names.iter().map(ToString::to_string).collect(),
@@ -354,7 +360,7 @@ impl Enrollment {
             };
             let installed = self.host.installed();
             let names = self.host.names();
-            match schedule::due(now_unix(), installed.as_ref(), &names, not_before) {
+            match schedule::due(now_unix(), installed.as_ref(), &names, not_before, renewal_margin(&settings)) {
                 Due::Now(reason) => self.attempt(&settings, &reason, &names).await,
                 Due::At(t) => {
                     let wait = Duration::from_secs(t.saturating_sub(now_unix()).max(1)).min(MAX_SLEEP);

@@ -102,6 +102,9 @@ pub struct AcmeSettings {
     /// `mailto:` addresses for the CA's notices.
     #[serde(default)]
     pub contact: Vec<String>,
+    /// Renew this many days before expiry instead of two thirds into the lifetime.
+    #[serde(default)]
+    pub renew_before_days: Option<u16>,
 }
 
 fn default_challenges() -> Vec<String> {
@@ -144,6 +147,9 @@ pub struct ScepSettings {
     pub subject: ScepSubject,
     #[serde(default = "default_scep_key")]
     pub key_type: EnrollKeyType,
+    /// Renew this many days before expiry instead of two thirds into the lifetime.
+    #[serde(default)]
+    pub renew_before_days: Option<u16>,
 }
 
 /// The enrollment settings.
@@ -166,7 +172,12 @@ pub struct PublicSettings {
     pub eab_kid: Option<String>,
     /// A SCEP challenge password is configured (it is never shown).
     pub has_challenge: bool,
+    /// The configured renewal margin; none: two thirds into the lifetime.
+    pub renew_before_days: Option<u16>,
 }
+
+/// The longest renewal margin accepted: longer than any certificate a browser accepts (398 days).
+pub const MAX_RENEW_BEFORE_DAYS: u16 = 397;
 
 const MAX_URL: usize = 512;
 const MAX_TRUST: usize = 32 * 1024;
@@ -234,6 +245,14 @@ impl Settings {
 
     /// Checks everything that can be checked without the network.
     pub fn check(&self) -> Result<(), SettingsError> {
+        if self.renew_before_days().is_some_and(|d| d == 0 || d > MAX_RENEW_BEFORE_DAYS) {
+            return Err(refuse(
+                "renew_before_days",
+                format!(
+                    "must be 1 to {MAX_RENEW_BEFORE_DAYS} days (leave it out to renew two thirds into the lifetime)"
+                ),
+            ));
+        }
         match self {
             Settings::Acme(a) => {
                 check_url(&a.url, true, a.trust.as_deref())?;
@@ -312,6 +331,14 @@ impl Settings {
         }
     }
 
+    /// How long before expiry to renew, if configured (else two thirds into the lifetime).
+    pub fn renew_before_days(&self) -> Option<u16> {
+        match self {
+            Settings::Acme(a) => a.renew_before_days,
+            Settings::Scep(s) => s.renew_before_days,
+        }
+    }
+
     pub fn key_type(&self) -> EnrollKeyType {
         match self {
             Settings::Acme(a) => a.key_type,
@@ -331,6 +358,7 @@ impl Settings {
                 key_type: a.key_type.as_str(),
                 eab_kid: a.eab.as_ref().map(|e| e.kid.clone()),
                 has_challenge: false,
+                renew_before_days: a.renew_before_days,
             },
             Settings::Scep(s) => PublicSettings {
                 protocol: "scep",
@@ -340,6 +368,7 @@ impl Settings {
                 key_type: s.key_type.as_str(),
                 eab_kid: None,
                 has_challenge: true,
+                renew_before_days: s.renew_before_days,
             },
         }
     }
@@ -388,6 +417,24 @@ mod tests {
         assert!(parse(r#"{"protocol":"scep","url":"http://ca/scep","challenge":""}"#).is_err());
         assert!(parse(r#"{"protocol":"acme","url":"http://ca/","challenge_types":["dns-01"]}"#).is_err());
         assert!(parse(r#"{"protocol":"acme","url":"http://ca/","eab":{"kid":"k","hmac_key":"not base64!"}}"#).is_err());
+    }
+
+    #[test]
+    fn a_renewal_margin_is_optional_and_bounded() {
+        let s = parse(r#"{"protocol":"acme","url":"http://ca/","renew_before_days":30}"#).unwrap();
+        assert_eq!((s.renew_before_days(), s.public_view().renew_before_days), (Some(30), Some(30)));
+        assert_eq!(parse(r#"{"protocol":"acme","url":"http://ca/"}"#).unwrap().renew_before_days(), None);
+        let with = |days: &str| {
+            parse(&format!(
+                r#"{{"protocol":"scep","url":"http://ca/scep","challenge":"x","renew_before_days":{days}}}"#
+            ))
+        };
+        for days in ["0", "398"] {
+            let e = with(days).unwrap_err();
+            assert!(e.starts_with("renew_before_days: must be 1 to 397 days"), "{days}: {e}");
+        }
+        assert!(with("-1").is_err() && with("\"30\"").is_err());
+        assert_eq!(with("397").unwrap().renew_before_days(), Some(397));
     }
 
     #[test]
