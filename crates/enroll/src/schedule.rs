@@ -131,7 +131,7 @@ mod tests {
     fn a_configured_margin_renews_that_long_before_expiry_but_never_before_halfway() {
         let names = [ip("10.0.0.5")];
         let day = 86_400;
-        // 90 days, renewed 30 days before expiry (two thirds would also be day 60: take 7 days).
+        // 90 days with a 7-day margin: renewed on day 83 (two thirds in would be day 60).
         let c = cert(0, 90 * day, &names);
         let week = Some(Duration::from_secs(7 * day));
         assert_eq!(due(day, Some(&c), &names, 0, week), Due::At(83 * day));
