@@ -1,7 +1,8 @@
 //! Automatic enrollment and renewal from the site's CA: ACME (RFC 8555 + RFC 8738 IP identifiers)
 //! or SCEP (RFC 8894). Pointed once at the CA, the camera gets a certificate for its current
-//! names, renews it two thirds into its lifetime (or a configured margin before expiry) or as soon as its addresses change, and backs
-//! off (doubling, up to six hours, longer when the server says so) when the CA fails.
+//! names, renews it two thirds into its lifetime (or a configured margin before expiry) or as
+//! soon as its addresses change, and backs off (doubling, up to six hours, longer when the server
+//! says so) when the CA fails.
 //!
 //! - [`settings`]: what the installer configures (API and configuration file), secrets kept out
 //!   of views.
