@@ -82,3 +82,32 @@ pub fn build_camera(cargo: &str, root: &Path) -> Result {
         Err(format!("{cmd:?} failed: {status}"))
     }
 }
+
+/// The shipped configuration (the multi-call binary, static musl, the release profile's size
+/// settings) built for this host's architecture, so its memory can be measured here next to
+/// nginx: a glibc build maps the shared C library and a larger binary, which the camera does not.
+pub const HOST_SHIPPED_TARGET: &str = "x86_64-unknown-linux-musl";
+
+/// Builds [`HOST_SHIPPED_TARGET`]'s `camera-https` (adding the Rust target if missing); returns its path.
+pub fn build_shipped_for_host(cargo: &str, root: &Path) -> Result<PathBuf> {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map_err(|e| format!("cannot run rustup: {e}"))?;
+    if !String::from_utf8_lossy(&installed.stdout).lines().any(|l| l.trim() == HOST_SHIPPED_TARGET) {
+        run_quiet(Command::new("rustup").args(["target", "add", HOST_SHIPPED_TARGET]))?;
+    }
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--release", "--quiet", "--locked", "--target", HOST_SHIPPED_TARGET, "-p", "camera-multicall"])
+        .current_dir(root);
+    // ring's C: Debian has no x86_64 musl gcc by that name; the system gcc compiles it fine.
+    let cc_var = format!("CC_{}", HOST_SHIPPED_TARGET.replace('-', "_"));
+    if std::env::var_os(&cc_var).is_none() && which("x86_64-linux-musl-gcc").is_none() {
+        cmd.env(&cc_var, "gcc");
+    }
+    let status = cmd.status().map_err(|e| format!("cannot start cargo: {e}"))?;
+    if !status.success() {
+        return Err(format!("{cmd:?} failed: {status}"));
+    }
+    Ok(root.join("target").join(HOST_SHIPPED_TARGET).join("release/camera-https"))
+}
