@@ -8,7 +8,9 @@ use std::process::Command;
 use super::procs::{run_quiet, which};
 use crate::Result;
 
-pub const BINARIES: [&str; 2] = ["cert-provisioner", "camera-web"];
+/// The two programs as separate binaries, then the multi-call binary that ships (both in one).
+pub const BINARIES: [&str; 3] = ["cert-provisioner", "camera-web", SHIPPED];
+pub const SHIPPED: &str = "camera-https";
 pub const CAMERA_TARGET: &str = "aarch64-unknown-linux-musl";
 
 #[derive(Debug)]
@@ -19,8 +21,14 @@ pub struct Sizes {
 }
 
 impl Sizes {
-    pub fn total(&self) -> u64 {
-        self.files.iter().map(|(_, size)| size).sum()
+    /// The two programs built separately, together.
+    pub fn separate(&self) -> u64 {
+        self.files.iter().filter(|(name, _)| *name != SHIPPED).map(|(_, size)| size).sum()
+    }
+
+    /// What ships: the multi-call binary.
+    pub fn shipped(&self) -> u64 {
+        self.files.iter().find(|(name, _)| *name == SHIPPED).map_or(0, |(_, size)| *size)
     }
 }
 
@@ -53,7 +61,7 @@ pub fn camera_build_missing() -> Option<String> {
     None
 }
 
-/// `cargo build --release --target aarch64-unknown-linux-musl -p camera-web -p cert-provisioner`.
+/// `cargo build --release --target aarch64-unknown-linux-musl -p camera-web -p cert-provisioner -p camera-multicall`.
 pub fn build_camera(cargo: &str, root: &Path) -> Result {
     let mut cmd = Command::new(cargo);
     cmd.args([
@@ -66,6 +74,8 @@ pub fn build_camera(cargo: &str, root: &Path) -> Result {
         "camera-web",
         "-p",
         "cert-provisioner",
+        "-p",
+        "camera-multicall",
     ])
     .current_dir(root);
     // ring's C and assembly: Debian has no aarch64 musl gcc; the glibc one compiles them fine
