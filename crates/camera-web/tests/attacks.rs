@@ -7,7 +7,7 @@ mod common;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use common::client::{addr, read_response, request, runtime, Client};
+use common::client::{addr, read_response, request, request_keep_alive, runtime, Client};
 use common::{wait_for, Camera, TempDir, PASSWORD};
 use tokio::io::AsyncWriteExt;
 
@@ -237,6 +237,24 @@ fn keep_alive_clients_from_sixteen_addresses_cannot_lock_the_owner_out() {
 /// The descriptors the server process holds.
 fn descriptors(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map(Iterator::count).unwrap_or(0)
+}
+
+/// Finding 3, also: no client keeps a slot for ever by never going idle. After 1000 requests on
+/// one keep-alive connection the answer says `Connection: close` and the server closes it.
+#[test]
+fn a_keep_alive_connection_is_closed_after_a_thousand_requests() {
+    let camera = Camera::start();
+    let client = Client::new(&camera);
+    runtime().block_on(async {
+        let mut tls = client.tls_from(addr(0, 4, 1)).await.unwrap();
+        for n in 1..=1000 {
+            let (status, _, closes) = request_keep_alive(&mut tls, "GET /cacert.crt HTTP/1.1\r\n", b"").await.unwrap();
+            assert_eq!(status, 200, "request {n}");
+            assert_eq!(closes, n == 1000, "request {n}: Connection: close only on the 1000th answer");
+        }
+        let after = request(&mut tls, "GET /cacert.crt HTTP/1.1\r\n", b"").await;
+        assert!(after.is_err(), "the server closed the connection: {after:?}");
+    });
 }
 
 /// Finding 5: beyond the per-address cap (16) a newcomer was refused, so behind one NAT address,

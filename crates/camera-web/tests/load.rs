@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::client::{addr, read_response, read_until_closed, request, runtime, Client};
+use common::client::{addr, read_response, read_until_closed, request, request_keep_alive, runtime, Client};
 use common::{Camera, PASSWORD};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -173,8 +173,14 @@ fn the_ui_answers_and_resources_stay_bounded_under_load_and_hostile_clients() {
                                 }
                             }
                             let Some(stream) = tls.as_mut() else { continue };
-                            match request(stream, &format!("GET {path} HTTP/1.1\r\n"), b"").await {
-                                Ok((200, _)) => ok += 1,
+                            match request_keep_alive(stream, &format!("GET {path} HTTP/1.1\r\n"), b"").await {
+                                // The server closes a connection after 1000 requests: connect again.
+                                Ok((200, _, closes)) => {
+                                    ok += 1;
+                                    if closes {
+                                        tls = None;
+                                    }
+                                }
                                 other => {
                                     failed.push(format!("GET {path}: {other:?}"));
                                     tls = None;

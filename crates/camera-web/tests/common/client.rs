@@ -49,12 +49,27 @@ pub async fn request<S: AsyncRead + AsyncWrite + Unpin>(
     head: &str,
     body: &[u8],
 ) -> std::io::Result<(u16, Vec<u8>)> {
+    request_keep_alive(stream, head, body).await.map(|(status, body, _)| (status, body))
+}
+
+/// [`request`], also saying whether the server closes the connection after this answer
+/// (`Connection: close`), as an HTTP client must know before it sends the next request.
+pub async fn request_keep_alive<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    head: &str,
+    body: &[u8],
+) -> std::io::Result<(u16, Vec<u8>, bool)> {
     stream.write_all(format!("{head}Host: 127.0.0.1\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes()).await?;
     stream.write_all(body).await?;
-    read_response(stream).await
+    read_answer(stream).await
 }
 
 pub async fn read_response<S: AsyncRead + Unpin>(stream: &mut S) -> std::io::Result<(u16, Vec<u8>)> {
+    read_answer(stream).await.map(|(status, body, _)| (status, body))
+}
+
+/// One response: status, body, and whether the server said `Connection: close`.
+async fn read_answer<S: AsyncRead + Unpin>(stream: &mut S) -> std::io::Result<(u16, Vec<u8>, bool)> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     let head_end = loop {
@@ -82,7 +97,8 @@ pub async fn read_response<S: AsyncRead + Unpin>(stream: &mut S) -> std::io::Res
         }
         body.extend_from_slice(&chunk[..n]);
     }
-    Ok((status, body))
+    let closes = head.lines().any(|l| l.strip_prefix("connection:").is_some_and(|v| v.trim() == "close"));
+    Ok((status, body, closes))
 }
 
 /// Reads until the server closes the connection; returns what it said before closing.
