@@ -2,9 +2,10 @@
 //! the budgets of the design brief against references measured in the same run (openssl CLI,
 //! nginx + OpenSSL), prints a table, and with `--check` exits non-zero when a budget is missed.
 //!
-//! Runs in well under five minutes on two cores once the binaries are built: provisioning a few
+//! Runs in about four to six minutes on two cores (measured 4 min 17 s with the binaries built): provisioning a few
 //! seconds, handshakes 16 x (warm-up + duration) (2 servers x 2 certificates x 2 protocols x full
-//! and resumed; 16 x 5 s by default), signing about 8 s, memory a few seconds, sizes a `strip` each,
+//! and resumed; 16 x 5 s by default), signing about 8 s, memory a few seconds (plus a static musl
+//! build of what ships, for this host, the first time), sizes a `strip` each,
 //! address changes in a network namespace a few seconds (`unshare -rn`: needs root or
 //! unprivileged user namespaces), the two-tier CA's costs (first-boot CA creation, handshake bytes)
 //! a few seconds, enrollment per protocol next to reference clients (lego, scepclient) about a
@@ -77,7 +78,7 @@ impl Only {
     }
 }
 
-/// Rounds of each enrollment (protocol x client) in section 8.
+/// Rounds of each enrollment (protocol x client) in section 9.
 const ENROLL_ROUNDS: usize = 5;
 
 const USAGE: &str =
