@@ -291,6 +291,8 @@ fn a_certificate_subject_cannot_forge_a_log_line() {
     let camera = Camera::start();
     camera.setup();
     let genuine = |log: &str| log.lines().filter(|l| l.starts_with(FORGED)).count();
+    // The line may reach the log a moment after the answer: wait for it, then it is there once.
+    wait_for(Duration::from_secs(10), || (genuine(&camera.log_text()) > 0).then_some(()));
     assert_eq!(genuine(&camera.log_text()), 1, "setup logs its line once: {}", camera.log_text());
 
     let ca_key = rcgen::KeyPair::generate().unwrap();
