@@ -213,21 +213,7 @@ pub fn run(args: impl Iterator<Item = String>) -> Result {
         }
     }
     eprintln!("bench: building the release binaries");
-    crate::run(
-        Command::new(cargo)
-            .args([
-                "build",
-                "--release",
-                "--quiet",
-                "-p",
-                "camera-web",
-                "-p",
-                "cert-provisioner",
-                "-p",
-                "camera-multicall",
-            ])
-            .current_dir(&root),
-    )?;
+    crate::run(Command::new(cargo).args(["build", "--release", "--quiet"]).args(size::PACKAGES).current_dir(&root))?;
     let release = root.join("target/release");
 
     let state_base = TempDir::new(&std::env::temp_dir(), "state")?;

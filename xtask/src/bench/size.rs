@@ -61,36 +61,14 @@ pub fn camera_build_missing() -> Option<String> {
     None
 }
 
-/// `cargo build --release --target aarch64-unknown-linux-musl -p camera-web -p cert-provisioner -p camera-multicall`.
+/// What the bench builds: the two programs, and the multi-call binary that ships.
+pub const PACKAGES: [&str; 6] = ["-p", "camera-web", "-p", "cert-provisioner", "-p", "camera-multicall"];
+
+/// `cargo build --release --target aarch64-unknown-linux-musl` of [`PACKAGES`].
 pub fn build_camera(cargo: &str, root: &Path) -> Result {
-    let mut cmd = Command::new(cargo);
-    cmd.args([
-        "build",
-        "--release",
-        "--quiet",
-        "--target",
-        CAMERA_TARGET,
-        "-p",
-        "camera-web",
-        "-p",
-        "cert-provisioner",
-        "-p",
-        "camera-multicall",
-    ])
-    .current_dir(root);
     // ring's C and assembly: Debian has no aarch64 musl gcc; the glibc one compiles them fine
     // (.cargo/config.toml links with it too).
-    let cc_var = format!("CC_{}", CAMERA_TARGET.replace('-', "_"));
-    if std::env::var_os(&cc_var).is_none() && which("aarch64-linux-musl-gcc").is_none() {
-        cmd.env(&cc_var, "aarch64-linux-gnu-gcc");
-        cmd.env(format!("AR_{}", CAMERA_TARGET.replace('-', "_")), "aarch64-linux-gnu-ar");
-    }
-    let status = cmd.status().map_err(|e| format!("cannot start cargo: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("{cmd:?} failed: {status}"))
-    }
+    build_musl(cargo, root, CAMERA_TARGET, &PACKAGES, ("aarch64-linux-gnu-gcc", Some("aarch64-linux-gnu-ar")))
 }
 
 /// The shipped configuration (the multi-call binary, static musl, the release profile's size
@@ -107,17 +85,24 @@ pub fn build_shipped_for_host(cargo: &str, root: &Path) -> Result<PathBuf> {
     if !String::from_utf8_lossy(&installed.stdout).lines().any(|l| l.trim() == HOST_SHIPPED_TARGET) {
         run_quiet(Command::new("rustup").args(["target", "add", HOST_SHIPPED_TARGET]))?;
     }
-    let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--release", "--quiet", "--locked", "--target", HOST_SHIPPED_TARGET, "-p", "camera-multicall"])
-        .current_dir(root);
     // ring's C: Debian has no x86_64 musl gcc by that name; the system gcc compiles it fine.
-    let cc_var = format!("CC_{}", HOST_SHIPPED_TARGET.replace('-', "_"));
-    if std::env::var_os(&cc_var).is_none() && which("x86_64-linux-musl-gcc").is_none() {
-        cmd.env(&cc_var, "gcc");
-    }
-    let status = cmd.status().map_err(|e| format!("cannot start cargo: {e}"))?;
-    if !status.success() {
-        return Err(format!("{cmd:?} failed: {status}"));
-    }
+    build_musl(cargo, root, HOST_SHIPPED_TARGET, &["-p", "camera-multicall"], ("gcc", None))?;
     Ok(root.join("target").join(HOST_SHIPPED_TARGET).join("release/camera-https"))
+}
+
+/// `cargo build --release --locked --target TARGET` of `packages` (`-p` arguments); without a
+/// `<arch>-linux-musl-gcc`, ring's C is compiled with `fallback` (the C compiler, and its `ar`).
+fn build_musl(cargo: &str, root: &Path, target: &str, packages: &[&str], fallback: (&str, Option<&str>)) -> Result {
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--release", "--quiet", "--locked", "--target", target]).args(packages).current_dir(root);
+    let triple_var = target.replace('-', "_");
+    let cc_var = format!("CC_{triple_var}");
+    let musl_gcc = format!("{}-linux-musl-gcc", target.split('-').next().unwrap_or(target));
+    if std::env::var_os(&cc_var).is_none() && which(&musl_gcc).is_none() {
+        cmd.env(&cc_var, fallback.0);
+        if let Some(ar) = fallback.1 {
+            cmd.env(format!("AR_{triple_var}"), ar);
+        }
+    }
+    crate::run(&mut cmd)
 }
