@@ -219,14 +219,15 @@ function renderEnrollment(en) {
   const box = $('enroll-state');
   show('enroll-stop', !!en && en.state !== 'off');
   if (!en || en.state === 'off') {
-    box.hidden = !en || !en.last_attempt;
-    if (en && en.last_attempt) setText('enroll-summary', 'Automatic enrollment is off.');
+    box.hidden = !en || (!en.last_attempt && !en.stopped);
+    if (en && (en.last_attempt || en.stopped)) setText('enroll-summary', en.stopped || 'Automatic enrollment is off.');
     renderLastAttempt(en);
     return;
   }
   box.hidden = false;
   const st = en.settings || {};
-  const doing = en.state === 'working' ? (en.progress || 'Enrolling…') : 'Waiting.';
+  const doing = en.state === 'working' ? (en.progress || 'Enrolling…')
+    : en.state === 'stopped' ? `Stopped: ${en.stopped}` : 'Waiting.';
   setText('enroll-summary', `Enrolling with ${String(st.protocol || '').toUpperCase()} at ${st.url}. ${doing}`);
   renderLastAttempt(en);
   const cert = en.certificate;
@@ -271,6 +272,8 @@ async function onEnroll(ev) {
     if (kid) body.eab = { kid, hmac_key: $('enroll-hmac').value.trim() };
   } else {
     body.challenge = $('enroll-challenge').value;
+    const pin = $('enroll-ca-sha256').value.trim();
+    if (pin) body.ca_sha256 = pin;
     const cn = $('enroll-cn').value.trim();
     if (cn) body.subject = { CN: cn };
   }

@@ -3,10 +3,10 @@
 //! http-01 on the plain-HTTP listener, tls-alpn-01 through the TLS resolver.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
-use camera_acme::{ChallengeAnswer, ChallengeResponder};
+use camera_acme::{ChallengeAnswer, ChallengeResponder, ChallengeType};
 use camera_enroll::{Host, Installed};
 use camera_events::{EventKind, EventLog};
 use camera_pki::SanName;
@@ -37,6 +37,8 @@ pub struct WebHost {
     pub camera: CameraConfig,
     pub provider: Arc<CryptoProvider>,
     pub http01: Arc<Http01Answers>,
+    /// The plain-HTTP and HTTPS listeners (which challenges a CA can validate).
+    pub listeners: (Option<SocketAddr>, SocketAddr),
 }
 
 impl std::fmt::Debug for WebHost {
@@ -76,10 +78,9 @@ impl Host for WebHost {
     fn install(&self, chain: &[Vec<u8>], key_pkcs8: &[u8], protocol: &'static str) -> Result<Installed, String> {
         // The same checks as an upload: the key pairs, the chain is ordered and signed, the
         // certificate is valid now and for a server, its names are compared with the camera's.
-        let mut pem = zeroize::Zeroizing::new(camera_pki::pem::encode("PRIVATE KEY", key_pkcs8).to_string());
-        for der in chain {
-            pem.push_str(&camera_pki::pem::encode("CERTIFICATE", der));
-        }
+        // One bundle sized up front: no unwiped copy of the key is freed on the way.
+        let others: Vec<&[u8]> = chain.iter().map(Vec::as_slice).collect();
+        let pem = camera_pki::pem::key_bundle(key_pkcs8, &others, "CERTIFICATE");
         let accepted = crate::api::certificate::check_upload(&self.camera, None, Some(pem.as_bytes()), None, None)
             .map_err(|e| e.to_string())?;
         let info = self
@@ -91,6 +92,24 @@ impl Host for WebHost {
 
     fn responder(&self) -> &dyn ChallengeResponder {
         self
+    }
+
+    fn answerable(&self, challenge: ChallengeType) -> Result<(), String> {
+        // A CA validates http-01 on port 80 and tls-alpn-01 on port 443 (RFC 8555 section 8.3,
+        // RFC 8737 section 3), whatever the camera listens on.
+        let (listener, port, what) = match challenge {
+            ChallengeType::Http01 => (self.listeners.0, 80, "plain HTTP"),
+            ChallengeType::TlsAlpn01 => (Some(self.listeners.1), 443, "HTTPS"),
+        };
+        match listener {
+            Some(addr) if addr.port() == port => Ok(()),
+            Some(addr) => Err(format!(
+                "{} needs the camera's {what} on port {port} (it listens on port {})",
+                challenge.as_str(),
+                addr.port()
+            )),
+            None => Err(format!("{} needs the camera's {what} on port {port} (it is off)", challenge.as_str())),
+        }
     }
 
     fn enrolled_credentials(&self, protocol: &str) -> Option<(Vec<u8>, zeroize::Zeroizing<Vec<u8>>)> {

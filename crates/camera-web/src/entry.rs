@@ -96,12 +96,8 @@ fn options(args: impl Iterator<Item = String>) -> Result<Option<(Options, bool)>
         Some("off") => web.http = None,
         Some(addr) => web.http = Some(addr.parse().map_err(|_| format!("--http {addr:?} is not ADDR:PORT or off"))?),
     }
-    let enrollment = file
-        .enrollment
-        .map(|section| camera_enroll::Settings::from_json(section).map_err(|e| format!("enrollment section: {e}")))
-        .transpose()?;
     Ok(Some((
-        Options { layout: common.layout(), camera: file.camera, web, enrollment, pbkdf2_iterations: None },
+        Options { layout: common.layout(), camera: file.camera, web, enrollment: file.enrollment, pbkdf2_iterations: None },
         respawn,
     )))
 }

@@ -52,8 +52,9 @@ pub struct Options {
     pub layout: Layout,
     pub camera: CameraConfig,
     pub web: WebConfig,
-    /// The configuration file's `enrollment` section, if any.
-    pub enrollment: Option<camera_enroll::Settings>,
+    /// The configuration file's `enrollment` section as written, if any (checked by
+    /// enrollment: a section it refuses turns enrollment off, never the server).
+    pub enrollment: Option<serde_json::Value>,
     /// PBKDF2 rounds override, for tests.
     pub pbkdf2_iterations: Option<u32>,
 }

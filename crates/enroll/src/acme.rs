@@ -10,11 +10,12 @@ use camera_pki::SanName;
 use camera_state::{read_optional, write_atomic, SECRET_MODE};
 
 use crate::settings::AcmeSettings;
-use crate::{request_for, Done, Failure, Host};
+use crate::settings::trust_anchors;
+use crate::{request_for, Attempt, Done, Failure};
 
 impl From<AcmeError> for Failure {
     fn from(e: AcmeError) -> Self {
-        Failure { retry_after: e.retry_after(), sentence: e.to_string() }
+        Failure { retry_after: e.retry_after(), ..Failure::new(e.to_string()) }
     }
 }
 
@@ -50,17 +51,17 @@ pub(crate) async fn enroll(
     names: &[SanName],
     account_key_path: &Path,
     account_url: Option<String>,
-    host: &dyn Host,
+    attempt: &Attempt<'_>,
     progress: &(dyn Fn(String) + Send + Sync),
 ) -> Result<Done, Failure> {
     if names.is_empty() {
         return Err(Failure::new("the camera has no address or name to put in a certificate"));
     }
-    let http = match &settings.trust {
-        Some(pem) => HttpClient::with_trust_anchors_pem(pem.as_bytes())
-            .map_err(|e| Failure::new(format!("the trust anchor cannot be used: {e}")))?,
-        None => HttpClient::plain_http_only(),
-    };
+    // ACME is https only (the settings check refuses anything else), always verified.
+    let anchors = trust_anchors(settings.trust.as_deref().unwrap_or_default())
+        .map_err(|e| Failure::new(format!("the trust anchor cannot be used: {e}")))?;
+    let http = HttpClient::with_trust_anchors(anchors.iter().map(Vec::as_slice))
+        .map_err(|e| Failure::new(format!("the trust anchor cannot be used: {e}")))?;
     let key = account_key(account_key_path)?;
     let eab = settings
         .eab
@@ -68,8 +69,17 @@ pub(crate) async fn enroll(
         .map(|e| Eab::new(e.kid.clone(), e.hmac_key.expose()))
         .transpose()
         .map_err(Failure::from)?;
-    let challenge_types: Vec<ChallengeType> =
-        settings.challenge_types.iter().filter_map(|c| ChallengeType::parse(c)).collect();
+    // Only the challenges a CA can validate against the camera's listeners as they are.
+    let mut unanswerable = Vec::new();
+    let challenge_types: Vec<ChallengeType> = settings
+        .challenge_types
+        .iter()
+        .filter_map(|c| ChallengeType::parse(c))
+        .filter(|&c| attempt.host().answerable(c).map_err(|why| unanswerable.push(why)).is_ok())
+        .collect();
+    if challenge_types.is_empty() {
+        return Err(Failure::new(format!("no allowed challenge can be answered: {}", unanswerable.join("; "))));
+    }
     let identifiers: Vec<Identifier> = names.iter().map(identifier).collect();
     let pending = request_for(names, settings.key_type, None).await?;
     let request = CertificateRequest {
@@ -83,10 +93,9 @@ pub(crate) async fn enroll(
         options: Options::default(),
     };
     let report = |step: &camera_acme::Progress| progress(format!("{}.", capitalised(&step.to_string())));
-    let issued = camera_acme::obtain_certificate(&http, &settings.url, &request, host.responder(), &report).await?;
-    let installed = host
-        .install(&issued.chain, pending.key.pkcs8_der(), "acme")
-        .map_err(|e| Failure::new(format!("the issued certificate was not installed: {e}")))?;
+    let issued =
+        camera_acme::obtain_certificate(&http, &settings.url, &request, attempt.host().responder(), &report).await?;
+    let installed = attempt.install(&issued.chain, pending.key.pkcs8_der(), "acme")?;
     Ok(Done { installed, account_url: Some(issued.account_url), scep_ca: None, how: "by an ACME order" })
 }
 

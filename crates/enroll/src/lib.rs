@@ -1,8 +1,7 @@
-//! Automatic enrollment and renewal from the site's CA: ACME (RFC 8555 + RFC 8738 IP identifiers)
-//! or SCEP (RFC 8894). Pointed once at the CA, the camera gets a certificate for its current
-//! names, renews it two thirds into its lifetime (or a configured margin before expiry) or as
-//! soon as its addresses change, and backs off (doubling, up to six hours, longer when the server
-//! says so) when the CA fails.
+//! Automatic enrollment and renewal from the site's CA: ACME (RFC 8555 + RFC 8738 IP identifiers,
+//! over https only) or SCEP (RFC 8894). Pointed once at the CA, the camera gets a certificate for
+//! its current names and renews it two thirds into its lifetime (or a configured margin before
+//! expiry). It enrolls because something changed, never in a loop: see [`schedule`].
 //!
 //! - [`settings`]: what the installer configures (API and configuration file), secrets kept out
 //!   of views.
@@ -21,8 +20,9 @@ pub mod settings;
 use std::io;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use camera_events::EventKind;
 use camera_pki::SanName;
@@ -37,6 +37,10 @@ pub use settings::{PublicSettings, Settings, SettingsError};
 /// The longest the loop sleeps before looking again (the wall clock may jump).
 const MAX_SLEEP: Duration = Duration::from_secs(3600);
 
+/// `PUT /api/v1/enrollment` enrolls at once: this many in a row, then one per [`PUT_INTERVAL`].
+const PUT_BURST: u64 = 5;
+const PUT_INTERVAL: Duration = Duration::from_secs(60);
+
 /// What the web server does for enrollment.
 pub trait Host: Send + Sync {
     /// The names the certificate should carry now: the camera's addresses, `hostname.local`,
@@ -49,6 +53,9 @@ pub trait Host: Send + Sync {
     fn install(&self, chain: &[Vec<u8>], key_pkcs8: &[u8], protocol: &'static str) -> Result<Installed, String>;
     /// Answers ACME challenges on the camera's ports.
     fn responder(&self) -> &dyn camera_acme::ChallengeResponder;
+    /// The ACME challenges a CA can validate against the camera as it listens now (http-01 needs
+    /// plain HTTP on port 80, tls-alpn-01 HTTPS on port 443), or why one cannot.
+    fn answerable(&self, challenge: camera_acme::ChallengeType) -> Result<(), String>;
     /// The enrolled certificate in service (leaf DER) and its key, if it came by `protocol`:
     /// a SCEP renewal is signed with them.
     fn enrolled_credentials(&self, protocol: &str) -> Option<(Vec<u8>, Zeroizing<Vec<u8>>)>;
@@ -57,46 +64,76 @@ pub trait Host: Send + Sync {
 }
 
 /// The host as one attempt sees it: it installs only while the settings it runs with are still
-/// the ones configured. The check and the install happen under the record's lock, so a stop
+/// the ones configured, and only a certificate at least as good as the enrolled one in service.
+/// The checks and the install happen under the record's lock, so a stop
 /// (`DELETE /api/v1/enrollment`, or a restore, which stops first) either comes before and nothing
 /// is installed, or waits until the certificate is installed and the restore then removes it.
-struct StillWanted<'a> {
+struct Attempt<'a> {
     enrollment: &'a Enrollment,
     digest: String,
+    /// The names this attempt asks for.
+    asked: &'a [SanName],
 }
 
-impl Host for StillWanted<'_> {
-    fn names(&self) -> Vec<SanName> {
-        self.enrollment.host.names()
+impl Attempt<'_> {
+    fn host(&self) -> &dyn Host {
+        self.enrollment.host.as_ref()
     }
 
-    fn installed(&self) -> Option<Installed> {
-        self.enrollment.host.installed()
-    }
-
-    fn install(&self, chain: &[Vec<u8>], key_pkcs8: &[u8], protocol: &'static str) -> Result<Installed, String> {
+    /// Installs what the CA issued, or says why not.
+    fn install(&self, chain: &[Vec<u8>], key_pkcs8: &[u8], protocol: &'static str) -> Result<Installed, Failure> {
         let record = self.enrollment.record();
         if record.settings.as_ref().map(Settings::digest).as_deref() != Some(self.digest.as_str()) {
-            return Err(
-                "enrollment was stopped or changed while this attempt ran, so its certificate was not installed".into(),
-            );
+            return Err(Failure::new(
+                "enrollment was stopped or changed while this attempt ran, so its certificate was not installed",
+            ));
         }
-        let installed = self.enrollment.host.install(chain, key_pkcs8, protocol);
+        if let (Some(issued), Some(current)) = (
+            chain.first().and_then(|leaf| issued_installed(leaf)),
+            self.host().installed().filter(|i| i.enrolled && i.not_after_unix > now_unix()),
+        ) {
+            let (new, old) = (covered(&issued, self.asked), covered(&current, self.asked));
+            if new < old || (new == old && issued.not_after_unix <= current.not_after_unix) {
+                let missing = missing(self.asked, &issued);
+                let why = if missing.is_empty() {
+                    format!("expires no later than the one in service ({})", rfc3339(current.not_after_unix))
+                } else {
+                    format!("names fewer of the camera's names than the one in service (it lacks {})", list(&missing))
+                };
+                return Err(Failure::unusable(format!("was not installed: it {why}")));
+            }
+        }
+        let installed = self
+            .host()
+            .install(chain, key_pkcs8, protocol)
+            .map_err(|e| Failure::new(format!("the issued certificate was not installed: {e}")))?;
         drop(record);
-        installed
+        Ok(installed)
     }
+}
 
-    fn responder(&self) -> &dyn camera_acme::ChallengeResponder {
-        self.enrollment.host.responder()
-    }
+/// An issued leaf as enrollment sees it (before it is installed).
+fn issued_installed(leaf: &[u8]) -> Option<Installed> {
+    let info = camera_pki::describe(leaf).ok()?;
+    Some(Installed {
+        enrolled: true,
+        not_before_unix: u64::try_from(info.not_before_unix).unwrap_or(0),
+        not_after_unix: u64::try_from(info.not_after_unix).unwrap_or(0),
+        names: info.subject_alt_names.iter().filter_map(|n| SanName::parse(n).ok()).collect(),
+    })
+}
 
-    fn enrolled_credentials(&self, protocol: &str) -> Option<(Vec<u8>, Zeroizing<Vec<u8>>)> {
-        self.enrollment.host.enrolled_credentials(protocol)
-    }
+/// How many of `wanted` the certificate names.
+fn covered(cert: &Installed, wanted: &[SanName]) -> usize {
+    wanted.iter().filter(|n| cert.names.contains(n)).count()
+}
 
-    fn event(&self, kind: EventKind, client: Option<IpAddr>, message: String) {
-        self.enrollment.host.event(kind, client, message);
-    }
+fn missing(wanted: &[SanName], cert: &Installed) -> Vec<SanName> {
+    wanted.iter().filter(|n| !cert.names.contains(n)).cloned().collect()
+}
+
+fn list(names: &[SanName]) -> String {
+    names.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }
 
 /// The configured renewal margin (`renew_before_days`), if any.
@@ -106,7 +143,7 @@ fn renewal_margin(settings: &Settings) -> Option<Duration> {
 
 /// The last attempt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Attempt {
+pub struct LastAttempt {
     pub at_unix: u64,
     pub ok: bool,
     /// What happened, in a sentence an installer understands.
@@ -117,17 +154,52 @@ pub struct Attempt {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Record {
     settings: Option<Settings>,
-    /// The configuration file's `enrollment` section last adopted, so a changed section is
-    /// adopted again while an unchanged one does not undo a DELETE.
+    /// The configuration file's `enrollment` section last adopted (or refused), so a changed
+    /// section is looked at again while an unchanged one does not undo a DELETE.
     adopted_config: Option<String>,
     account_url: Option<String>,
-    /// SHA-256 of the SCEP server's CA, pinned at the first enrollment (checked on every later one
-    /// when no trust anchor is configured).
+    /// SHA-256 of the SCEP server's CA as first seen (shown to the installer to compare).
     scep_ca_sha256: Option<String>,
-    last_attempt: Option<Attempt>,
+    /// The SCEP server's CA certificate (PEM), pinned at the first enrollment when no trust anchor
+    /// is configured: every later GetCACert answer must chain to it.
+    #[serde(default)]
+    scep_ca_pem: Option<String>,
+    last_attempt: Option<LastAttempt>,
     failures: u32,
     /// No attempt before this time (seconds since the epoch): the backoff.
     not_before_unix: u64,
+    /// The names asked for by the last issuance.
+    #[serde(default)]
+    requested_names: Option<Vec<String>>,
+    /// Why the last issuance could not be used as it was.
+    #[serde(default)]
+    unusable: Option<String>,
+    /// What unscheduled enrollments may still spend.
+    #[serde(default)]
+    budget: schedule::Budget,
+    /// Why the camera stopped enrolling by itself (an untrusted CA, settings this version
+    /// refuses), until the installer configures enrollment again.
+    #[serde(default)]
+    stopped: Option<String>,
+}
+
+impl Record {
+    fn requested(&self) -> Option<Vec<SanName>> {
+        self.requested_names.as_ref().map(|names| names.iter().filter_map(|n| SanName::parse(n).ok()).collect())
+    }
+
+    /// Forgets what belongs to the previous settings.
+    fn start_over(&mut self, same_server: bool) {
+        if !same_server {
+            self.account_url = None;
+            self.scep_ca_sha256 = None;
+            self.scep_ca_pem = None;
+        }
+        self.failures = 0;
+        self.not_before_unix = 0;
+        self.unusable = None;
+        self.stopped = None;
+    }
 }
 
 /// The stored record. A parse error says where, never what: serde's message can quote a value
@@ -147,12 +219,13 @@ fn parse_record(bytes: &[u8]) -> Result<Record, String> {
 /// The state `GET /api/v1/enrollment` shows.
 #[derive(Debug, Clone, Serialize)]
 pub struct Status {
-    /// `off` (nothing configured), `waiting` (enrolled, or waiting to retry), `working`.
+    /// `off` (nothing configured), `waiting` (enrolled, or waiting to retry), `working`,
+    /// `stopped` (configured, but the camera stopped: see `stopped`).
     pub state: &'static str,
     pub settings: Option<PublicSettings>,
     /// What the camera is doing right now, in a sentence (while working).
     pub progress: Option<String>,
-    pub last_attempt: Option<Attempt>,
+    pub last_attempt: Option<LastAttempt>,
     /// Consecutive failures since the last success.
     pub failures: u32,
     /// When the camera will next try (a retry, or the renewal), seconds since the epoch.
@@ -162,6 +235,8 @@ pub struct Status {
     /// SCEP: the fingerprint of the server's CA, as the camera saw it at the first enrollment
     /// (compare it with the CA's, out of band, when no trust anchor is configured).
     pub scep_ca_sha256: Option<String>,
+    /// Why the camera stopped enrolling by itself, in a sentence (until configured again).
+    pub stopped: Option<String>,
 }
 
 /// The enrolled certificate in service.
@@ -180,6 +255,8 @@ pub enum EnrollError {
     Settings(#[from] SettingsError),
     #[error("the enrollment settings could not be stored: {0}")]
     Storage(#[source] io::Error),
+    #[error("enrollment was started {PUT_BURST} times in a row; wait {} seconds before starting it again", .retry_after.as_secs())]
+    TooFrequent { retry_after: Duration },
 }
 
 fn now_unix() -> u64 {
@@ -192,7 +269,11 @@ pub struct Enrollment {
     account_key_path: PathBuf,
     record: Mutex<Record>,
     progress: Mutex<Option<String>>,
-    working: Mutex<bool>,
+    working: AtomicBool,
+    /// The installer asked for an enrollment now.
+    asked: AtomicBool,
+    /// The `PUT` limiter (a budget like the unscheduled enrollments', in memory).
+    puts: Mutex<schedule::Budget>,
     wake: Notify,
     host: Arc<dyn Host>,
 }
@@ -204,10 +285,11 @@ impl std::fmt::Debug for Enrollment {
 }
 
 impl Enrollment {
-    /// Loads the stored record; adopts the configuration file's `enrollment` section when it is
-    /// new or changed since it was last adopted. A damaged record is set aside with a warning in
-    /// the returned list, never fatal: the camera must serve.
-    pub fn load(layout: &Layout, from_config: Option<Settings>, host: Arc<dyn Host>) -> (Self, Vec<String>) {
+    /// Loads the stored record; adopts the configuration file's `enrollment` section (raw JSON)
+    /// when it is new or changed since it was last adopted. Settings this version refuses (stored
+    /// or in the file) turn enrollment off with the reason in the state and an event. A damaged
+    /// record is set aside with a warning in the returned list. Never fatal: the camera must serve.
+    pub fn load(layout: &Layout, from_config: Option<serde_json::Value>, host: Arc<dyn Host>) -> (Self, Vec<String>) {
         let path = layout.enrollment();
         let mut warnings = Vec::new();
         let mut changed = false;
@@ -225,31 +307,52 @@ impl Enrollment {
                 Record::default()
             }
         };
-        if let Some(settings) = from_config {
-            let digest = settings.digest();
-            if record.adopted_config.as_deref() != Some(digest.as_str()) {
-                match settings.check() {
-                    Ok(()) => {
+        let mut turned_off = None;
+        if let Some(Err(e)) = record.settings.as_ref().map(Settings::check) {
+            turned_off = Some(format!("the stored enrollment settings are no longer accepted ({e})"));
+        }
+        if let Some(section) = from_config {
+            match Settings::from_json(section.clone()) {
+                Ok(settings) => {
+                    let digest = settings.digest();
+                    if record.adopted_config.as_deref() != Some(digest.as_str()) {
+                        let same_server = record.settings.as_ref().is_some_and(|s| s.url() == settings.url());
+                        record.start_over(same_server);
                         record.settings = Some(settings);
                         record.adopted_config = Some(digest);
-                        record.failures = 0;
-                        record.not_before_unix = 0;
+                        turned_off = None;
                         changed = true;
                     }
-                    Err(e) => warnings.push(format!("the configuration's enrollment section is not used: {e}")),
+                }
+                Err(e) => {
+                    let digest = settings::digest_json(&section);
+                    if record.adopted_config.as_deref() != Some(digest.as_str()) {
+                        record.adopted_config = Some(digest);
+                        turned_off = Some(format!("the configuration file's enrollment section is refused ({e})"));
+                    }
                 }
             }
+        }
+        if let Some(why) = turned_off {
+            record.settings = None;
+            let sentence = format!("Enrollment was turned off: {why}. Configure it again to resume.");
+            warnings.push(sentence.clone());
+            host.event(EventKind::EnrollmentStopped, None, sentence.clone());
+            record.stopped = Some(sentence);
+            changed = true;
         }
         let this = Self {
             path,
             account_key_path: layout.acme_account_key(),
             record: Mutex::new(record),
             progress: Mutex::new(None),
-            working: Mutex::new(false),
+            working: AtomicBool::new(false),
+            asked: AtomicBool::new(false),
+            puts: Mutex::default(),
             wake: Notify::new(),
             host,
         };
-        // Written only when the configuration brought something new: no flash write per start.
+        // Written only when something changed: no flash write per start.
         if changed {
             if let Err(e) = this.save() {
                 warnings.push(format!("cannot store {}: {e}", this.path.display()));
@@ -272,23 +375,43 @@ impl Enrollment {
         self.record().settings.is_some()
     }
 
+    /// What the schedule decides from, now.
+    fn due(&self, record: &Record, installed: Option<&Installed>, names: &[SanName]) -> Due {
+        let requested = record.requested();
+        schedule::due(&schedule::Inputs {
+            now: now_unix(),
+            installed,
+            wanted: names,
+            requested: requested.as_deref(),
+            unusable: record.unusable.as_deref(),
+            asked: self.asked.load(Ordering::SeqCst),
+            halted: record.stopped.is_some(),
+            not_before_unix: record.not_before_unix,
+            margin: record.settings.as_ref().and_then(renewal_margin),
+            budget: record.budget,
+        })
+    }
+
     /// The state for `GET /api/v1/enrollment`.
     pub fn status(&self) -> Status {
         let record = self.record().clone();
         let installed = self.host.installed().filter(|i| i.enrolled);
-        let working = *self.working.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let working = self.working.load(Ordering::SeqCst);
         let margin = record.settings.as_ref().and_then(renewal_margin);
-        let next = record.settings.as_ref().map(|_| {
-            match schedule::due(now_unix(), installed.as_ref(), &self.host.names(), record.not_before_unix, margin) {
-                Due::At(t) => t,
-                Due::Now(_) => now_unix(),
-            }
-        });
+        let next = match record.settings {
+            Some(_) => match self.due(&record, installed.as_ref(), &self.host.names()) {
+                Due::At(t) => Some(t),
+                Due::Now(_) => Some(now_unix()),
+                Due::Never => None,
+            },
+            None => None,
+        };
         Status {
-            state: match (&record.settings, working) {
-                (None, _) => "off",
-                (Some(_), true) => "working",
-                (Some(_), false) => "waiting",
+            state: match (&record.settings, working, &record.stopped) {
+                (None, _, _) => "off",
+                (Some(_), true, _) => "working",
+                (Some(_), false, Some(_)) => "stopped",
+                (Some(_), false, None) => "waiting",
             },
             settings: record.settings.as_ref().map(Settings::public_view),
             progress: self.progress.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone(),
@@ -296,6 +419,7 @@ impl Enrollment {
             failures: record.failures,
             next_attempt_unix: next,
             scep_ca_sha256: record.scep_ca_sha256.clone(),
+            stopped: record.stopped.clone(),
             certificate: installed.map(|i| EnrolledCertificate {
                 renew_at_unix: schedule::renew_at(&i, margin),
                 not_before_unix: i.not_before_unix,
@@ -305,24 +429,31 @@ impl Enrollment {
         }
     }
 
-    /// `PUT /api/v1/enrollment`: stores the settings and starts at once. `by`: the client's address,
-    /// for the event log.
+    /// `PUT /api/v1/enrollment`: stores the settings and enrolls at once, even when an enrolled
+    /// certificate is in service (the installer may be moving the camera to another CA).
+    /// Rate-limited: a script repeating it cannot make the camera flood the CA. `by`: the client's
+    /// address, for the event log.
     pub fn configure(&self, settings: Settings, by: Option<IpAddr>) -> Result<Status, EnrollError> {
         settings.check()?;
+        {
+            let now = now_unix();
+            let mut puts = self.puts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let ready = puts.ready_at_with(PUT_BURST, PUT_INTERVAL);
+            if ready > now {
+                return Err(EnrollError::TooFrequent { retry_after: Duration::from_secs(ready - now) });
+            }
+            puts.spend_with(now, PUT_INTERVAL);
+        }
         let description = format!("Enrollment with {} at {} was configured.", settings.protocol(), settings.url());
         {
             let mut record = self.record();
             let same_server = record.settings.as_ref().is_some_and(|s| s.url() == settings.url());
-            if !same_server {
-                record.account_url = None;
-                record.scep_ca_sha256 = None;
-            }
+            record.start_over(same_server);
             record.settings = Some(settings);
-            record.failures = 0;
-            record.not_before_unix = 0;
         }
         self.save().map_err(EnrollError::Storage)?;
         self.host.event(EventKind::EnrollmentConfigured, by, description);
+        self.asked.store(true, Ordering::SeqCst);
         self.wake.notify_one();
         Ok(self.status())
     }
@@ -330,8 +461,13 @@ impl Enrollment {
     /// `DELETE /api/v1/enrollment` (and restore): stops; the certificate in service stays until a
     /// restore. Returns whether enrollment was on. `by`: the client's address, for the event log.
     pub fn stop(&self, by: Option<IpAddr>) -> Result<bool, EnrollError> {
-        let was_on = self.record().settings.take().is_some();
+        let was_on = {
+            let mut record = self.record();
+            record.stopped = None;
+            record.settings.take().is_some()
+        };
         if was_on {
+            self.asked.store(false, Ordering::SeqCst);
             self.save().map_err(EnrollError::Storage)?;
             self.host.event(EventKind::EnrollmentStopped, by, "Automatic enrollment was stopped.".into());
             self.wake.notify_one();
@@ -348,89 +484,149 @@ impl Enrollment {
         *self.progress.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = sentence;
     }
 
+    /// Sleeps `wait` (at most [`MAX_SLEEP`]: the wall clock may jump) or until woken.
+    async fn sleep_or_wake(&self, wait: Duration) {
+        tokio::select! {
+            () = tokio::time::sleep(wait.min(MAX_SLEEP)) => {}
+            () = self.wake.notified() => {}
+        }
+    }
+
     /// Enrolls and renews for as long as the camera runs.
     pub async fn run(self: Arc<Self>) {
+        let started = Instant::now();
+        let mut settling = schedule::Settling::default();
         loop {
-            let (settings, not_before) = {
-                let record = self.record();
-                (record.settings.clone(), record.not_before_unix)
-            };
-            let Some(settings) = settings else {
+            let record = self.record().clone();
+            let Some(settings) = record.settings.clone() else {
+                settling.reset();
                 self.wake.notified().await;
                 continue;
             };
             let installed = self.host.installed();
             let names = self.host.names();
-            match schedule::due(now_unix(), installed.as_ref(), &names, not_before, renewal_margin(&settings)) {
-                Due::Now(reason) => self.attempt(&settings, &reason, &names).await,
-                Due::At(t) => {
-                    let wait = Duration::from_secs(t.saturating_sub(now_unix()).max(1)).min(MAX_SLEEP);
-                    tokio::select! {
-                        () = tokio::time::sleep(wait) => {}
-                        () = self.wake.notified() => {}
+            match self.due(&record, installed.as_ref(), &names) {
+                Due::Now(reason) => {
+                    // A burst of address changes is one change.
+                    if matches!(reason, Reason::NamesChanged { .. }) {
+                        let now_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                        if let Err(wait) = settling.settled(&names, now_ms) {
+                            self.sleep_or_wake(wait).await;
+                            continue;
+                        }
                     }
+                    settling.reset();
+                    self.attempt(&settings, &reason, &names).await;
                 }
+                Due::At(t) => self.sleep_or_wake(Duration::from_secs(t.saturating_sub(now_unix()).max(1))).await,
+                Due::Never => self.wake.notified().await,
             }
         }
     }
 
     async fn attempt(&self, settings: &Settings, reason: &Reason, names: &[SanName]) {
-        *self.working.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = true;
+        self.working.store(true, Ordering::SeqCst);
+        self.asked.store(false, Ordering::SeqCst);
         self.set_progress(Some(format!(
             "Enrolling with {} at {} because {reason}.",
             settings.protocol(),
             settings.url()
         )));
-        let (account_url, pinned) = {
-            let record = self.record();
-            (record.account_url.clone(), record.scep_ca_sha256.clone())
+        let (account_url, pin) = {
+            let mut record = self.record();
+            if reason.is_unscheduled() {
+                record.budget.spend(now_unix());
+            }
+            (
+                record.account_url.clone(),
+                scep::Pin { ca_pem: record.scep_ca_pem.clone(), sha256: record.scep_ca_sha256.clone() },
+            )
         };
         let progress = |s: String| self.set_progress(Some(s));
-        let host = StillWanted { enrollment: self, digest: settings.digest() };
+        let attempt = Attempt { enrollment: self, digest: settings.digest(), asked: names };
         let outcome = match settings {
             Settings::Acme(acme) => {
-                acme::enroll(acme, names, &self.account_key_path, account_url, &host, &progress).await
+                acme::enroll(acme, names, &self.account_key_path, account_url, &attempt, &progress).await
             }
-            Settings::Scep(scep) => scep::enroll(scep, names, pinned, &host, &progress).await,
+            Settings::Scep(scep) => scep::enroll(scep, names, &pin, &attempt, &progress).await,
         };
         let now = now_unix();
-        let event = {
+        let margin = renewal_margin(settings);
+        let in_service = self.host.installed();
+        let (kind, message) = {
             let mut record = self.record();
             // Settings changed or were removed while this ran: what it learnt no longer applies.
             let current = record.settings.as_ref().map(Settings::digest) == Some(settings.digest());
+            let outcome = outcome.and_then(|done| judge(done, names, now, margin));
+            let learnt = match &outcome {
+                Ok(done) => Some(done),
+                Err(failure) => failure.done.as_deref(),
+            };
+            if let (true, Some(done)) = (current, learnt) {
+                record.account_url = done.account_url.clone().or(record.account_url.take());
+                if let Some(pinned) = &done.scep_ca {
+                    record.scep_ca_sha256.get_or_insert_with(|| pinned.sha256.clone());
+                    record.scep_ca_pem = Some(pinned.pem.clone());
+                }
+            }
             match outcome {
                 Ok(done) => {
-                    if current {
-                        record.account_url = done.account_url.or(record.account_url.take());
-                        record.scep_ca_sha256 = done.scep_ca.or(record.scep_ca_sha256.take());
-                    }
                     record.failures = 0;
                     record.not_before_unix = 0;
+                    record.unusable = None;
+                    record.requested_names = Some(names.iter().map(ToString::to_string).collect());
                     let message = format!(
                         "The {} server issued a certificate {} for {} (valid until {}); it is served.",
                         settings.protocol(),
                         done.how,
-                        done.installed.names.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+                        list(&done.installed.names),
                         rfc3339(done.installed.not_after_unix)
                     );
-                    record.last_attempt = Some(Attempt { at_unix: now, ok: true, message: message.clone() });
+                    record.last_attempt = Some(LastAttempt { at_unix: now, ok: true, message: message.clone() });
                     (EventKind::EnrollmentSucceeded, message)
                 }
                 Err(failure) => {
-                    let wait = schedule::backoff(record.failures.saturating_add(1), failure.retry_after);
+                    let failures = record.failures.saturating_add(1);
+                    let wait = schedule::retry_wait(failures, failure.retry_after, now, in_service.as_ref());
+                    let served = if failure.done.is_some() {
+                        "The certificate is served all the same: it names at least as many of the camera's names as the one before"
+                    } else {
+                        "The certificate in service is unchanged"
+                    };
+                    let (kind, message) = match failure.kind {
+                        FailureKind::Untrusted => (
+                            EventKind::EnrollmentUntrusted,
+                            format!(
+                                "Enrollment with {} stopped: {}. {served}. Nothing more is sent to this server until enrollment is configured again.",
+                                settings.protocol(),
+                                failure.sentence
+                            ),
+                        ),
+                        _ => (
+                            EventKind::EnrollmentFailed,
+                            format!(
+                                "Enrollment with {} failed: {}. {served}; the camera tries again in {}.",
+                                settings.protocol(),
+                                failure.sentence,
+                                human(wait)
+                            ),
+                        ),
+                    };
                     // New settings start at once: a failure under the old ones is no reason to wait.
                     if current {
-                        record.failures = record.failures.saturating_add(1);
+                        record.failures = failures;
                         record.not_before_unix = now + wait.as_secs();
+                        match failure.kind {
+                            FailureKind::Transient => {}
+                            FailureKind::Unusable => {
+                                record.unusable = Some(failure.sentence.clone());
+                                record.requested_names = Some(names.iter().map(ToString::to_string).collect());
+                            }
+                            FailureKind::Untrusted => record.stopped = Some(message.clone()),
+                        }
                     }
-                    let message = format!(
-                        "Enrollment with {} failed: {}. The certificate in service is unchanged; the camera tries again in {}.",
-                        settings.protocol(),
-                        failure.sentence,
-                        human(wait)
-                    );
-                    record.last_attempt = Some(Attempt { at_unix: now, ok: false, message: message.clone() });
-                    (EventKind::EnrollmentFailed, message)
+                    record.last_attempt = Some(LastAttempt { at_unix: now, ok: false, message: message.clone() });
+                    (kind, message)
                 }
             }
         };
@@ -441,31 +637,77 @@ impl Enrollment {
                 format!("The enrollment record could not be stored: {e}."),
             );
         }
-        self.host.event(event.0, None, event.1);
+        self.host.event(kind, None, message);
         self.set_progress(None);
-        *self.working.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = false;
+        self.working.store(false, Ordering::SeqCst);
     }
+}
+
+/// A certificate that was issued and installed but is not what was asked for counts as a
+/// failure for the schedule (backoff, never an immediate retry): one that lacks names asked
+/// for, or one already due for renewal when it arrived (backdated, or a camera clock running
+/// ahead).
+fn judge(done: Done, asked: &[SanName], now: u64, margin: Option<Duration>) -> Result<Done, Failure> {
+    let lacking = missing(asked, &done.installed);
+    let why = if !lacking.is_empty() {
+        format!(
+            "does not name {} (the CA left {} out)",
+            list(&lacking),
+            if lacking.len() == 1 { "it" } else { "them" }
+        )
+    } else if now >= schedule::renew_at(&done.installed, margin) {
+        format!(
+            "was already due for renewal when it arrived (valid from {} until {})",
+            rfc3339(done.installed.not_before_unix),
+            rfc3339(done.installed.not_after_unix)
+        )
+    } else {
+        return Ok(done);
+    };
+    Err(Failure { done: Some(Box::new(done)), ..Failure::unusable(format!("the issued certificate {why}")) })
 }
 
 /// A successful enrollment.
 struct Done {
     installed: Installed,
     account_url: Option<String>,
-    /// SCEP: the server's CA fingerprint (pinned when no trust anchor is configured).
-    scep_ca: Option<String>,
+    /// SCEP: the server's CA as trusted in this attempt.
+    scep_ca: Option<scep::Pinned>,
     /// How it was asked for, for the record (e.g. "by a renewal request (RenewalReq)").
     how: &'static str,
 }
 
-/// A failed enrollment: a sentence, and how long the server asked to wait.
+/// What a failure means for the schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FailureKind {
+    /// The CA could not be reached, refused, or failed: back off and retry.
+    Transient,
+    /// The CA issued something that cannot be used as it is: back off, retry within the budget.
+    Unusable,
+    /// The server is not the CA it must be: stop until the installer configures it again.
+    Untrusted,
+}
+
+/// A failed enrollment: a sentence, how long the server asked to wait, and (for an unusable
+/// certificate that was installed all the same) what was done.
 struct Failure {
     sentence: String,
     retry_after: Option<Duration>,
+    kind: FailureKind,
+    done: Option<Box<Done>>,
 }
 
 impl Failure {
     fn new(sentence: impl Into<String>) -> Self {
-        Self { sentence: sentence.into(), retry_after: None }
+        Self { sentence: sentence.into(), retry_after: None, kind: FailureKind::Transient, done: None }
+    }
+
+    fn unusable(sentence: impl Into<String>) -> Self {
+        Self { kind: FailureKind::Unusable, ..Self::new(sentence) }
+    }
+
+    fn untrusted(sentence: impl Into<String>) -> Self {
+        Self { kind: FailureKind::Untrusted, ..Self::new(sentence) }
     }
 }
 
@@ -531,6 +773,9 @@ mod tests {
         fn responder(&self) -> &dyn camera_acme::ChallengeResponder {
             self
         }
+        fn answerable(&self, _: camera_acme::ChallengeType) -> Result<(), String> {
+            Ok(())
+        }
         fn enrolled_credentials(&self, _: &str) -> Option<(Vec<u8>, Zeroizing<Vec<u8>>)> {
             None
         }
@@ -548,7 +793,7 @@ mod tests {
         };
         let (old, new) = (scep("http://127.0.0.1:9/old"), scep("http://127.0.0.1:9/new"));
         let host = Arc::new(Counting(std::sync::atomic::AtomicUsize::new(0)));
-        let (enrollment, _) = Enrollment::load(&Layout::new(&dir, &dir), Some(new), host);
+        let (enrollment, _) = Enrollment::load(&Layout::new(&dir, &dir), Some(serde_json::to_value(&new).unwrap()), host);
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         // The attempt under the old settings fails (nothing listens on port 9).
         runtime.block_on(enrollment.attempt(&old, &Reason::NotEnrolled, &[]));
@@ -570,12 +815,13 @@ mod tests {
             "protocol": "scep", "url": "http://ca.test/scep", "challenge": "one-time"
         }))
         .unwrap();
-        let (enrollment, _) = Enrollment::load(&Layout::new(&dir, &dir), Some(settings.clone()), host.clone());
-        let attempt = StillWanted { enrollment: &enrollment, digest: settings.digest() };
+        let (enrollment, _) =
+            Enrollment::load(&Layout::new(&dir, &dir), Some(serde_json::to_value(&settings).unwrap()), host.clone());
+        let attempt = Attempt { enrollment: &enrollment, digest: settings.digest(), asked: &[] };
         assert!(attempt.install(&[], &[], "scep").is_ok(), "installs while it is still wanted");
         assert!(enrollment.stop(None).unwrap());
-        let refused = attempt.install(&[], &[], "scep").unwrap_err();
-        assert!(refused.contains("stopped or changed"), "{refused}");
+        let Err(refused) = attempt.install(&[], &[], "scep") else { panic!("installed after the stop") };
+        assert!(refused.sentence.contains("stopped or changed"), "{}", refused.sentence);
         assert_eq!(host.0.load(std::sync::atomic::Ordering::SeqCst), 1, "nothing installed after the stop");
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -1,8 +1,14 @@
-//! One SCEP enrollment (RFC 8894): the server's capabilities and CA certificates (checked against
-//! the configured trust anchor, or pinned on first use when there is none), an RSA key and a
+//! One SCEP enrollment (RFC 8894): the server's capabilities and CA certificates, an RSA key and a
 //! request made on the camera with the challenge password, the answer verified and opened, the
 //! certificate installed like an upload. A renewal is signed with the current enrolled
 //! certificate when the server offers RenewalReq.
+//!
+//! Trust is a chain, not a fingerprint: every certificate of a GetCACert answer (the CA, its
+//! chain, the RA that requests are encrypted to and that may sign answers) must chain to the
+//! anchor, and so must the issued certificate. The anchor is the configured `trust`, else the CA
+//! certificate pinned at the first enrollment, else (first contact) the CA of the answer itself,
+//! which must match `ca_sha256` when the installer gave one. Anything else stops enrollment:
+//! nothing is sent to a server the camera cannot trust.
 
 use std::time::Duration;
 
@@ -13,8 +19,8 @@ use camera_scep::{
     ExpectedReply, RequesterKey, ScepError, Signer,
 };
 
-use crate::settings::ScepSettings;
-use crate::{Done, Failure, Host};
+use crate::settings::{normalised_sha256, trust_anchors, ScepSettings};
+use crate::{Attempt, Done, Failure};
 
 /// How long a request the server holds as PENDING (awaiting an administrator) is polled for in
 /// one attempt; after that the attempt fails and the schedule's backoff applies.
@@ -49,39 +55,80 @@ async fn send(client: &HttpClient, request: &http::HttpRequest) -> Result<(Optio
     Ok((content_type, answer.body.to_vec()))
 }
 
-/// The server's CA certificates, trusted: by the configured anchor, or by the fingerprint pinned
-/// at the first enrollment (returned, to keep).
-fn trusted(ca: &CaCerts, trust_pem: Option<&str>, pinned: Option<&str>) -> Result<String, Failure> {
-    // The camera's one fingerprint form (AB:CD:...), as the UI shows every other.
+/// What the record holds of the SCEP server's CA.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Pin {
+    /// The CA certificate pinned at the first enrollment (PEM).
+    pub ca_pem: Option<String>,
+    /// Its fingerprint (`AB:CD:...`); a camera that pinned only this pins the certificate that
+    /// matches it at its next GetCACert.
+    pub sha256: Option<String>,
+}
+
+/// The CA this attempt trusted, to pin.
+#[derive(Debug, Clone)]
+pub(crate) struct Pinned {
+    pub sha256: String,
+    pub pem: String,
+}
+
+/// Checks the GetCACert answer against the anchor (see the module documentation); returns the
+/// CA to pin.
+fn trusted(ca: &CaCerts, settings: &ScepSettings, pin: &Pin) -> Result<Pinned, Failure> {
     let fingerprint = camera_pki::fingerprint(ca.ca());
-    if let Some(pem) = trust_pem {
-        let anchors = camera_pki::pem::certificates(pem.as_bytes()).map_err(|e| Failure::new(e.to_string()))?;
-        let refs: Vec<&[u8]> = anchors.iter().map(Vec::as_slice).collect();
-        ca.check_trust(&refs)?;
-    } else if let Some(pinned) = pinned {
-        if !pinned.eq_ignore_ascii_case(&fingerprint) {
-            return Err(Failure::new(format!(
-                "the SCEP server now presents another CA (SHA-256 {fingerprint}) than at the first enrollment ({pinned}); if the site changed its CA, configure enrollment again (with its certificate as trust anchor)"
+    let untrusted = |why: String| Failure::untrusted(format!("{why}; the camera sent it nothing"));
+    if let Some(expected) = settings.ca_sha256.as_deref().and_then(normalised_sha256) {
+        if expected != fingerprint {
+            return Err(untrusted(format!(
+                "the SCEP server presents a CA (SHA-256 {fingerprint}) other than the one configured in ca_sha256 ({expected})"
             )));
         }
     }
-    Ok(fingerprint)
+    let anchors = match (&settings.trust, &pin.ca_pem) {
+        (Some(pem), _) => {
+            trust_anchors(pem).map_err(|e| Failure::new(format!("the trust anchor cannot be used: {e}")))?
+        }
+        (None, Some(pem)) => camera_pki::pem::certificates(pem.as_bytes())
+            .ok()
+            .filter(|certs| !certs.is_empty())
+            .ok_or_else(|| Failure::new("the pinned SCEP CA in the enrollment record is damaged; configure enrollment again"))?,
+        (None, None) => {
+            if let Some(pinned) = pin.sha256.as_deref().and_then(normalised_sha256) {
+                if pinned != fingerprint {
+                    return Err(untrusted(format!(
+                        "the SCEP server now presents another CA (SHA-256 {fingerprint}) than at the first enrollment ({pinned})"
+                    )));
+                }
+            }
+            vec![ca.ca().to_vec()]
+        }
+    };
+    let refs: Vec<&[u8]> = anchors.iter().map(Vec::as_slice).collect();
+    ca.check_trust(&refs).map_err(|e| {
+        let anchor = if settings.trust.is_some() { "the configured trust anchor" } else { "the CA pinned at the first enrollment" };
+        untrusted(format!("{e}, so it is not {anchor}"))
+    })?;
+    Ok(Pinned { sha256: fingerprint, pem: camera_pki::pem::encode("CERTIFICATE", ca.ca()).to_string() })
 }
 
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn enroll(
     settings: &ScepSettings,
     names: &[SanName],
-    pinned_ca: Option<String>,
-    host: &dyn Host,
+    pin: &Pin,
+    attempt: &Attempt<'_>,
     progress: &(dyn Fn(String) + Send + Sync),
 ) -> Result<Done, Failure> {
     if names.is_empty() {
         return Err(Failure::new("the camera has no address or name to put in a certificate"));
     }
     let client = match &settings.trust {
-        Some(pem) => HttpClient::with_trust_anchors_pem(pem.as_bytes())
-            .map_err(|e| Failure::new(format!("the trust anchor cannot be used: {e}")))?,
+        Some(pem) => {
+            let anchors =
+                trust_anchors(pem).map_err(|e| Failure::new(format!("the trust anchor cannot be used: {e}")))?;
+            HttpClient::with_trust_anchors(anchors.iter().map(Vec::as_slice))
+                .map_err(|e| Failure::new(format!("the trust anchor cannot be used: {e}")))?
+        }
         None => HttpClient::plain_http_only(),
     }
     .max_body(camera_scep::MAX_MESSAGE_SIZE);
@@ -93,7 +140,7 @@ pub(crate) async fn enroll(
     progress(format!("Fetching the SCEP server's CA certificates (GetCACert); {why}."));
     let (content_type, body) = send(&client, &http::get_ca_cert(&settings.url, None)).await?;
     let ca = CaCerts::parse(content_type.as_deref(), &body)?;
-    let fingerprint = trusted(&ca, settings.trust.as_deref(), pinned_ca.as_deref())?;
+    let pinned = trusted(&ca, settings, pin)?;
 
     // The key and the request, on the blocking pool: RSA key generation takes seconds on a camera.
     let challenge = ChallengePassword::new(settings.challenge.expose())?;
@@ -126,7 +173,7 @@ pub(crate) async fn enroll(
             .collect(),
         challenge_password: Some(challenge),
     };
-    let current = host.enrolled_credentials("scep").filter(|_| caps.supports_renewal());
+    let current = attempt.host().enrolled_credentials("scep").filter(|_| caps.supports_renewal());
     let (signer, csr, message_kind) = tokio::task::spawn_blocking(move || -> Result<_, Failure> {
         let key = RequesterKey::generate(camera_scep::DEFAULT_RSA_BITS)?;
         let csr = build_csr(&key, &spec)?;
@@ -162,15 +209,14 @@ pub(crate) async fn enroll(
     // Leaf, then what the answer and GetCACert hold (the upload checks order the chain and drop
     // what does not belong to it).
     let leaf = issued.certificate;
+    ca.check_issued(&leaf).map_err(|e| Failure::untrusted(e.to_string()))?;
     let mut chain = vec![leaf.clone()];
     chain.extend(issued.chain.into_iter().filter(|der| *der != leaf));
     // The CA certificates only: an RA certificate is no part of the chain.
     let is_ca = |der: &&[u8]| camera_pki::describe(der).is_ok_and(|info| info.is_ca);
     chain.extend(ca.all().filter(|der| *der != leaf.as_slice()).filter(is_ca).map(<[u8]>::to_vec));
-    let installed = host
-        .install(&chain, key.pkcs8_der(), "scep")
-        .map_err(|e| Failure::new(format!("the issued certificate was not installed: {e}")))?;
-    Ok(Done { installed, account_url: None, scep_ca: Some(fingerprint), how })
+    let installed = attempt.install(&chain, key.pkcs8_der(), "scep")?;
+    Ok(Done { installed, account_url: None, scep_ca: Some(pinned), how })
 }
 
 /// Opens the answer; while the server says PENDING, asks again (CertPoll) for a while.

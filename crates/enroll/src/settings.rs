@@ -137,10 +137,16 @@ pub struct ScepSubject {
 pub struct ScepSettings {
     /// The SCEP URL (e.g. `http://ca.site/scep` or an NDES `.../mscep/mscep.dll`).
     pub url: String,
-    /// The CA certificate(s) (PEM) for an https URL; optional for http (SCEP messages carry their
-    /// own protection, and the CA certificate is pinned at the first GetCACert).
+    /// The CA certificate(s) (PEM) that the SCEP server's certificates (CA, RA) and an https
+    /// URL's TLS certificate must chain to. Optional for http: without it the camera pins the CA
+    /// certificate of the first GetCACert (or the one matching `ca_sha256`), and every later
+    /// answer must chain to that.
     #[serde(default)]
     pub trust: Option<String>,
+    /// The SHA-256 fingerprint of the SCEP server's CA certificate, given out of band: the camera
+    /// then trusts the CA that matches it instead of the one it meets first.
+    #[serde(default)]
+    pub ca_sha256: Option<String>,
     /// The challenge password the SCEP server expects.
     pub challenge: Secret,
     #[serde(default)]
@@ -174,20 +180,38 @@ pub struct PublicSettings {
     pub has_challenge: bool,
     /// The configured renewal margin; none: two thirds into the lifetime.
     pub renew_before_days: Option<u16>,
+    /// SCEP: the CA fingerprint given out of band, if any.
+    pub ca_sha256: Option<String>,
 }
 
 /// The longest renewal margin accepted: longer than any certificate a browser accepts (398 days).
 pub const MAX_RENEW_BEFORE_DAYS: u16 = 397;
 
 const MAX_URL: usize = 512;
-const MAX_TRUST: usize = 32 * 1024;
+/// The largest trust PEM accepted.
+pub const MAX_TRUST: usize = 32 * 1024;
 
-fn check_url(url: &str, https_needs_trust: bool, trust: Option<&str>) -> Result<(), SettingsError> {
+/// Which URL schemes a protocol may use.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Schemes {
+    /// ACME: https only (RFC 8555 section 6.1: over http nothing authenticates the issued chain).
+    HttpsOnly,
+    /// SCEP: http too (its messages are signed and encrypted; the CA is pinned or configured).
+    HttpOrHttps,
+}
+
+fn check_url(url: &str, schemes: Schemes, trust: Option<&str>) -> Result<(), SettingsError> {
     if url.len() > MAX_URL {
         return Err(refuse("url", format!("is longer than {MAX_URL} characters")));
     }
     let parsed = Url::parse(url).map_err(|e| refuse("url", e.to_string()))?;
-    if parsed.scheme() == Scheme::Https && https_needs_trust && trust.is_none() {
+    if parsed.scheme() != Scheme::Https && schemes == Schemes::HttpsOnly {
+        return Err(refuse(
+            "url",
+            "ACME must use https (RFC 8555 section 6.1): over plain http nothing proves who issued the certificate; give the CA's https directory URL and its TLS CA certificate as trust",
+        ));
+    }
+    if parsed.scheme() == Scheme::Https && trust.is_none() {
         return Err(refuse(
             "trust",
             "give the certificate (PEM) of the CA that signed the server's TLS certificate: the camera never talks to a server it cannot verify",
@@ -196,8 +220,19 @@ fn check_url(url: &str, https_needs_trust: bool, trust: Option<&str>) -> Result<
     Ok(())
 }
 
-/// The subjects of the certificates in a trust PEM; refused when it holds none.
-pub fn trust_subjects(pem: &str) -> Result<Vec<String>, SettingsError> {
+/// A SHA-256 fingerprint as the camera shows them (`AB:CD:...`), from hex with or without colons
+/// or spaces; `None` when it is not 32 bytes of hex.
+pub fn normalised_sha256(text: &str) -> Option<String> {
+    let digits: String = text.chars().filter(|c| !matches!(c, ':' | ' ')).collect();
+    if digits.len() != 64 || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    let upper = digits.to_ascii_uppercase();
+    Some(upper.as_bytes().chunks(2).map(|pair| String::from_utf8_lossy(pair).into_owned()).collect::<Vec<_>>().join(":"))
+}
+
+/// The certificates (DER) of a trust PEM, read by the camera's one PEM reader.
+pub fn trust_anchors(pem: &str) -> Result<Vec<Vec<u8>>, SettingsError> {
     if pem.len() > MAX_TRUST {
         return Err(refuse("trust", format!("is larger than {} KiB", MAX_TRUST / 1024)));
     }
@@ -205,7 +240,22 @@ pub fn trust_subjects(pem: &str) -> Result<Vec<String>, SettingsError> {
     if certs.is_empty() {
         return Err(refuse("trust", "holds no PEM certificate (-----BEGIN CERTIFICATE-----)"));
     }
-    certs
+    Ok(certs)
+}
+
+/// A digest of a configuration section as written (also one this version refuses), to tell
+/// whether it changed since it was last looked at.
+pub fn digest_json(section: &serde_json::Value) -> String {
+    digest_of(&Zeroizing::new(serde_json::to_vec(section).unwrap_or_default()))
+}
+
+fn digest_of(json: &[u8]) -> String {
+    base64ct::Base64UrlUnpadded::encode_string(ring::digest::digest(&ring::digest::SHA256, json).as_ref())
+}
+
+/// The subjects of the certificates in a trust PEM; refused when it holds none.
+pub fn trust_subjects(pem: &str) -> Result<Vec<String>, SettingsError> {
+    trust_anchors(pem)?
         .iter()
         .map(|der| camera_pki::describe(der).map(|i| i.subject).map_err(|e| refuse("trust", e.to_string())))
         .collect()
@@ -255,7 +305,7 @@ impl Settings {
         }
         match self {
             Settings::Acme(a) => {
-                check_url(&a.url, true, a.trust.as_deref())?;
+                check_url(&a.url, Schemes::HttpsOnly, a.trust.as_deref())?;
                 if let Some(trust) = &a.trust {
                     trust_subjects(trust)?;
                 }
@@ -283,7 +333,13 @@ impl Settings {
                 Ok(())
             }
             Settings::Scep(s) => {
-                check_url(&s.url, true, s.trust.as_deref())?;
+                check_url(&s.url, Schemes::HttpOrHttps, s.trust.as_deref())?;
+                if s.ca_sha256.as_deref().is_some_and(|f| normalised_sha256(f).is_none()) {
+                    return Err(refuse(
+                        "ca_sha256",
+                        "is not a SHA-256 fingerprint (64 hexadecimal digits, colons allowed)",
+                    ));
+                }
                 if let Some(trust) = &s.trust {
                     trust_subjects(trust)?;
                 }
@@ -359,6 +415,7 @@ impl Settings {
                 eab_kid: a.eab.as_ref().map(|e| e.kid.clone()),
                 has_challenge: false,
                 renew_before_days: a.renew_before_days,
+                ca_sha256: None,
             },
             Settings::Scep(s) => PublicSettings {
                 protocol: "scep",
@@ -369,6 +426,7 @@ impl Settings {
                 eab_kid: None,
                 has_challenge: true,
                 renew_before_days: s.renew_before_days,
+                ca_sha256: s.ca_sha256.as_deref().and_then(normalised_sha256),
             },
         }
     }
@@ -376,8 +434,7 @@ impl Settings {
     /// A digest of the settings (secrets included), to tell whether a configuration file's
     /// `enrollment` section changed since it was last adopted.
     pub fn digest(&self) -> String {
-        let json = Zeroizing::new(serde_json::to_vec(self).unwrap_or_default());
-        base64ct::Base64UrlUnpadded::encode_string(ring::digest::digest(&ring::digest::SHA256, &json).as_ref())
+        digest_of(&Zeroizing::new(serde_json::to_vec(self).unwrap_or_default()))
     }
 }
 
@@ -387,23 +444,65 @@ mod tests {
     use super::*;
 
     fn parse(json: &str) -> Result<Settings, String> {
-        Settings::from_json(serde_json::from_str(json).map_err(|e| e.to_string())?).map_err(|e| e.to_string())
+        let json = json.replace("ACME", &acme_fields());
+        Settings::from_json(serde_json::from_str(&json).map_err(|e| e.to_string())?).map_err(|e| e.to_string())
+    }
+
+    /// `"protocol":"acme"`, an https directory and a trust anchor, as JSON fields.
+    fn acme_fields() -> String {
+        let ca = rcgen::KeyPair::generate().and_then(|key| rcgen::CertificateParams::new(vec![]).unwrap().self_signed(&key));
+        let pem = camera_pki::pem::encode("CERTIFICATE", ca.unwrap().der());
+        format!(r#""protocol":"acme","url":"https://ca.site.home.arpa/dir","trust":{}"#, serde_json::json!(pem.as_str()))
     }
 
     #[test]
     fn acme_and_scep_settings_parse_with_defaults_and_typos_are_refused() {
-        let acme = parse(r#"{"protocol":"acme","url":"http://10.0.0.9:14000/dir"}"#).unwrap();
+        let acme = parse(r#"{ACME}"#).unwrap();
         assert_eq!(acme.public_view().challenge_types, ["http-01", "tls-alpn-01"]);
         assert_eq!(acme.key_type(), EnrollKeyType::EcdsaP256);
         let scep =
             parse(r#"{"protocol":"scep","url":"http://10.0.0.9/scep","challenge":"s3cret","subject":{"CN":"cam"}}"#)
                 .unwrap();
         assert_eq!(scep.key_type(), EnrollKeyType::Rsa2048);
-        assert!(parse(r#"{"protocol":"acme","url":"http://x/","challenge_type":["http-01"]}"#)
+        assert!(parse(r#"{ACME,"challenge_type":["http-01"]}"#)
             .unwrap_err()
             .contains("challenge_type"));
         assert!(parse(r#"{"protocol":"est","url":"http://x/"}"#).is_err());
         assert!(parse(r#"{"protocol":"acme","url":"ftp://x/"}"#).is_err());
+        assert!(parse(r#"{"protocol":"scep","url":"http://ca/scep","challenge":"x","ca_sha256":"AB:CD"}"#)
+            .unwrap_err()
+            .starts_with("ca_sha256:"));
+        let pinned = parse(&format!(r#"{{"protocol":"scep","url":"http://ca/scep","challenge":"x","ca_sha256":"{}"}}"#, "ab".repeat(32)))
+            .unwrap();
+        assert_eq!(pinned.public_view().ca_sha256.unwrap(), ["AB"; 32].join(":"));
+    }
+
+    /// RFC 8555 section 6.1: ACME over plain http is refused, with a sentence that says why; a
+    /// trust anchor does not make it acceptable.
+    #[test]
+    fn acme_over_plain_http_is_refused() {
+        for url in ["http://10.0.0.9:14000/dir", "HTTP://ca/dir"] {
+            let e = parse(&format!(r#"{{"protocol":"acme","url":"{url}"}}"#)).unwrap_err();
+            assert!(e.starts_with("url: ACME must use https"), "{e}");
+        }
+        let with_trust = parse(r#"{ACME}"#).unwrap();
+        let Settings::Acme(mut a) = with_trust else { panic!("acme") };
+        a.url = "http://ca/dir".into();
+        let e = Settings::Acme(a).check().unwrap_err().to_string();
+        assert!(e.contains("https"), "{e}");
+    }
+
+    /// The camera's one PEM reader takes what an installer pastes (indented, CRLF); the trust
+    /// anchors that pass the settings check are the ones enrollment uses.
+    #[test]
+    fn a_pasted_trust_anchor_is_read_by_the_cameras_pem_reader() {
+        let fields = acme_fields();
+        let settings: serde_json::Value = serde_json::from_str(&format!("{{{fields}}}")).unwrap();
+        let pem = settings["trust"].as_str().unwrap();
+        let indented: String = pem.lines().map(|l| format!("    {l}\r\n")).collect();
+        let anchors = trust_anchors(&indented).unwrap();
+        assert_eq!(anchors, trust_anchors(pem).unwrap());
+        assert_eq!(anchors.len(), 1);
     }
 
     #[test]
@@ -415,15 +514,15 @@ mod tests {
             parse(r#"{"protocol":"scep","url":"http://ca/scep","challenge":"x","key_type":"ecdsa-p256"}"#).unwrap_err();
         assert!(e.starts_with("key_type:"), "{e}");
         assert!(parse(r#"{"protocol":"scep","url":"http://ca/scep","challenge":""}"#).is_err());
-        assert!(parse(r#"{"protocol":"acme","url":"http://ca/","challenge_types":["dns-01"]}"#).is_err());
-        assert!(parse(r#"{"protocol":"acme","url":"http://ca/","eab":{"kid":"k","hmac_key":"not base64!"}}"#).is_err());
+        assert!(parse(r#"{ACME,"challenge_types":["dns-01"]}"#).is_err());
+        assert!(parse(r#"{ACME,"eab":{"kid":"k","hmac_key":"not base64!"}}"#).is_err());
     }
 
     #[test]
     fn a_renewal_margin_is_optional_and_bounded() {
-        let s = parse(r#"{"protocol":"acme","url":"http://ca/","renew_before_days":30}"#).unwrap();
+        let s = parse(r#"{ACME,"renew_before_days":30}"#).unwrap();
         assert_eq!((s.renew_before_days(), s.public_view().renew_before_days), (Some(30), Some(30)));
-        assert_eq!(parse(r#"{"protocol":"acme","url":"http://ca/"}"#).unwrap().renew_before_days(), None);
+        assert_eq!(parse(r#"{ACME}"#).unwrap().renew_before_days(), None);
         let with = |days: &str| {
             parse(&format!(
                 r#"{{"protocol":"scep","url":"http://ca/scep","challenge":"x","renew_before_days":{days}}}"#
@@ -441,7 +540,7 @@ mod tests {
     fn parse_errors_never_quote_what_was_sent() {
         let e = parse(r#"{"protocol":"scep","url":"http://ca/scep","challenge":["hunter2-secret"]}"#).unwrap_err();
         assert!(!e.contains("hunter2"), "{e}");
-        let e = parse(r#"{"protocol":"acme","url":"http://ca/","eab":{"kid":"k","hmac_key":7,"x":"hunter2"}}"#)
+        let e = parse(r#"{ACME,"eab":{"kid":"k","hmac_key":7,"x":"hunter2"}}"#)
             .unwrap_err();
         assert!(!e.contains("hunter2"), "{e}");
     }
@@ -449,7 +548,7 @@ mod tests {
     #[test]
     fn secrets_never_show() {
         let s = parse(
-            r#"{"protocol":"acme","url":"http://ca/","eab":{"kid":"kid-1","hmac_key":"c2VjcmV0LWhtYWMta2V5LWJ5dGVz"}}"#,
+            r#"{ACME,"eab":{"kid":"kid-1","hmac_key":"c2VjcmV0LWhtYWMta2V5LWJ5dGVz"}}"#,
         )
         .unwrap();
         let shown = format!("{s:?} {}", serde_json::to_string(&s.public_view()).unwrap());

@@ -44,13 +44,16 @@ pub enum EventKind {
     EnrollmentStopped,
     EnrollmentSucceeded,
     EnrollmentFailed,
+    /// The site's CA could not be trusted (a certificate that does not chain to the pinned or
+    /// configured CA): enrollment stopped.
+    EnrollmentUntrusted,
     CaReplaced,
     ExpiryWarning,
     CertificateExpired,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 14] = [
+    pub const ALL: [EventKind; 15] = [
         Self::Login,
         Self::LoginFailed,
         Self::PasswordSet,
@@ -62,6 +65,7 @@ impl EventKind {
         Self::EnrollmentStopped,
         Self::EnrollmentSucceeded,
         Self::EnrollmentFailed,
+        Self::EnrollmentUntrusted,
         Self::CaReplaced,
         Self::ExpiryWarning,
         Self::CertificateExpired,

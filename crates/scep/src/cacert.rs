@@ -157,6 +157,20 @@ impl CaCerts {
         }
     }
 
+    /// Checks that `leaf` (an issued certificate) is signed by a CA certificate of this answer,
+    /// which [`CaCerts::check_trust`] vouched for: a certificate from anyone else is not the
+    /// site's, whatever its issuer name says.
+    pub fn check_issued(&self, leaf_der: &[u8]) -> Result<(), ScepError> {
+        let leaf = Cert::parse(leaf_der)?;
+        let by_a_ca =
+            self.certs.iter().enumerate().any(|(i, c)| (c.is_ca || i == self.ca) && leaf.is_signed_by(c));
+        if by_a_ca {
+            Ok(())
+        } else {
+            Err(ScepError::IssuedByAnother)
+        }
+    }
+
     pub(crate) fn recipient_cert(&self) -> &Cert {
         &self.certs[self.recipient]
     }

@@ -178,8 +178,11 @@ pub enum ScepError {
     #[error("the certificate given for renewal does not belong to the given key")]
     CertificateKeyMismatch,
 
-    #[error("the SCEP server's certificate is not one this camera trusts (it does not match or chain to the configured trust anchor)")]
+    #[error("the SCEP server's certificates do not all chain to the CA this camera trusts (a certificate in its GetCACert answer is signed by another key)")]
     Untrusted,
+
+    #[error("the issued certificate is not signed by the SCEP server's trusted CA")]
+    IssuedByAnother,
 
     #[error("the certificate request could not be built: {0}")]
     Csr(String),

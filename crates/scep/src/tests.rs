@@ -609,6 +609,30 @@ fn get_ca_cert_chain_and_trust() {
     assert!(matches!(cas.check_trust(&[&root.cert.der]), Err(ScepError::Untrusted)));
 }
 
+/// A man in the middle at renewal: the genuine CA certificate (which matches the pin) and an RA
+/// that names the genuine CA as its issuer but is signed by the attacker's key. With the pinned CA
+/// as the anchor the answer is untrusted, so nothing is encrypted to that RA; and a certificate
+/// the impostor issues is refused even under the genuine CA's name.
+#[test]
+fn an_ra_naming_the_pinned_ca_but_signed_by_another_key_is_refused() {
+    let genuine = TestCa::new(key(1), "Site Issuing CA");
+    let impostor = TestCa::new(key(2), "Site Issuing CA");
+    let foreign_ra = impostor.leaf(&key(3), "Site RA", vec![rcgen::KeyUsagePurpose::KeyEncipherment]);
+    let body = cms::degenerate(&[&genuine.cert.der, &foreign_ra]).unwrap();
+    let cas = CaCerts::parse(Some(crate::CA_RA_CERT_CONTENT_TYPE), &body).unwrap();
+    assert_eq!(cas.ca(), genuine.cert.der.as_slice(), "the CA matches the pin");
+    assert_eq!(cas.recipient(), foreign_ra.as_slice(), "the impostor's RA would be the recipient");
+    assert!(matches!(cas.check_trust(&[&genuine.cert.der]), Err(ScepError::Untrusted)));
+
+    let honest_ra = genuine.leaf(&key(3), "Site RA", vec![rcgen::KeyUsagePurpose::KeyEncipherment]);
+    let body = cms::degenerate(&[&genuine.cert.der, &honest_ra]).unwrap();
+    let cas = CaCerts::parse(None, &body).unwrap();
+    cas.check_trust(&[&genuine.cert.der]).unwrap();
+    let (_, csr, _) = enrollment(4, &cas, Algorithms::RECOMMENDED);
+    cas.check_issued(&genuine.issue(&csr)).unwrap();
+    assert!(matches!(cas.check_issued(&impostor.issue(&csr)), Err(ScepError::IssuedByAnother)));
+}
+
 #[test]
 fn get_ca_cert_refuses_what_is_not_a_certificate() {
     let html = b"<html><head><title>404 Not Found</title></head><body><h1>Not Found</h1></body></html>";

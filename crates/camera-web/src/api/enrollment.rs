@@ -17,10 +17,13 @@ pub async fn status(app: &Arc<App>) -> ApiResult {
     Ok(http::json(StatusCode::OK, &status))
 }
 
+/// The largest settings body: the trust anchors' PEM (escaped in JSON) and the rest.
+const MAX_SETTINGS_JSON: usize = camera_enroll::settings::MAX_TRUST + 16 * 1024;
+
 /// Stores the settings and starts enrolling at once; answers with the state right away (an
 /// enrollment takes seconds to minutes: `GET` shows how it goes).
 pub async fn configure(app: &Arc<App>, peer: IpAddr, req: Request<Incoming>) -> ApiResult {
-    let json: serde_json::Value = http::read_json(req).await?;
+    let json: serde_json::Value = http::read_json_up_to(req, MAX_SETTINGS_JSON).await?;
     let settings = Settings::from_json(json).map_err(|e| ApiError::BadEnrollment { detail: e.to_string() })?;
     let worker = app.clone();
     let status = blocking("Storing the enrollment settings", move || worker.enrollment.configure(settings, Some(peer)))
@@ -28,6 +31,9 @@ pub async fn configure(app: &Arc<App>, peer: IpAddr, req: Request<Incoming>) -> 
         .map_err(|e| match e {
             EnrollError::Settings(e) => ApiError::BadEnrollment { detail: e.to_string() },
             EnrollError::Storage(io) => ApiError::storage("the enrollment settings", &io),
+            EnrollError::TooFrequent { retry_after } => {
+                ApiError::EnrollmentTooFrequent { retry_after_secs: retry_after.as_secs().max(1) }
+            }
         })?;
     Ok(http::json(StatusCode::OK, &status))
 }

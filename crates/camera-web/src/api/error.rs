@@ -114,6 +114,8 @@ api_errors! {
 
     // Enrollment.
     BadEnrollment { detail: String } => (BAD_REQUEST, "bad_enrollment", "The enrollment settings are not usable: {detail}."),
+    EnrollmentTooFrequent { retry_after_secs: u64 } => (TOO_MANY_REQUESTS, "enrollment_too_frequent",
+        "Enrollment was started several times in a row: wait {retry_after_secs} seconds before starting it again (the camera renews by itself)."),
 
     // The camera itself.
     StorageFull { what: &'static str } => (INSUFFICIENT_STORAGE, "storage_full",
@@ -138,7 +140,9 @@ impl ApiError {
     /// Headers the answer carries besides the JSON body.
     pub fn headers(&self) -> Vec<(HeaderName, String)> {
         match self {
-            Self::TooManyAttempts { retry_after_secs } | Self::Busy { retry_after_secs } => {
+            Self::TooManyAttempts { retry_after_secs }
+            | Self::Busy { retry_after_secs }
+            | Self::EnrollmentTooFrequent { retry_after_secs } => {
                 vec![(header::RETRY_AFTER, retry_after_secs.to_string())]
             }
             Self::WrongPassword { basic: true } => {

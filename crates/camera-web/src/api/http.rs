@@ -126,12 +126,18 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
 }
 
-/// Reads and parses a JSON body.
+/// Reads and parses a JSON body of at most [`MAX_JSON`] bytes.
 pub async fn read_json<T: for<'de> Deserialize<'de>>(req: Request<Incoming>) -> Result<T, ApiError> {
+    read_json_up_to(req, MAX_JSON).await
+}
+
+/// Reads and parses a JSON body of at most `limit` bytes (a route whose body may carry
+/// certificates).
+pub async fn read_json_up_to<T: for<'de> Deserialize<'de>>(req: Request<Incoming>, limit: usize) -> Result<T, ApiError> {
     if !is_json(req.headers()) {
         return Err(ApiError::JsonRequired {});
     }
-    let body = read_body(req, MAX_JSON, "request").await?;
+    let body = read_body(req, limit, "request").await?;
     parse_json(&body)
 }
 

@@ -79,7 +79,7 @@ impl App {
         camera: CameraConfig,
         web: WebConfig,
         provider: Arc<rustls::crypto::CryptoProvider>,
-        enrollment_config: Option<camera_enroll::Settings>,
+        enrollment_config: Option<serde_json::Value>,
     ) -> (Self, Vec<String>) {
         let certs = Arc::new(certs);
         let events = Arc::new(EventLog::new(&layout.events()));
@@ -90,6 +90,7 @@ impl App {
             camera: camera.clone(),
             provider,
             http01: http01.clone(),
+            listeners: (web.http, web.https),
         });
         let (enrollment, warnings) = Enrollment::load(&layout, enrollment_config, host);
         let app = Self {
