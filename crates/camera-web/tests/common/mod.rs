@@ -5,6 +5,7 @@
 pub mod client;
 pub mod pebble;
 pub mod scep;
+pub mod scripted_acme;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

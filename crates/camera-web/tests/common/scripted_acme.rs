@@ -1,0 +1,246 @@
+//! A scripted ACME CA over HTTPS on loopback, for enrollment against a careless or hostile site
+//! CA: it issues at once (orders are `ready`, no challenge) whatever it is asked, but can leave a
+//! name out of the certificate, backdate it, or make it short-lived, and it counts what the camera
+//! asks of it. Requests are not authenticated (the JWS payload is read, its signature is not
+//! checked): what is under test is the camera's schedule, not the CA's checks.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use base64ct::Encoding;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+/// What the CA does to the certificates it issues.
+#[derive(Debug, Clone)]
+pub struct Behaviour {
+    /// A name (as the camera writes it, e.g. `fd77::2`) left out of every certificate.
+    pub leave_out: Option<String>,
+    /// How long before the moment of issue the certificate's validity starts.
+    pub backdate: Duration,
+    /// The certificate's lifetime.
+    pub lifetime: Duration,
+}
+
+impl Default for Behaviour {
+    fn default() -> Self {
+        Self { leave_out: None, backdate: Duration::from_secs(2), lifetime: Duration::from_secs(90 * 86_400) }
+    }
+}
+
+/// What the CA saw and did.
+#[derive(Debug, Default)]
+pub struct Counts {
+    pub orders: AtomicUsize,
+    pub issued: AtomicUsize,
+    /// The names asked for in each finalized request.
+    pub asked: Mutex<Vec<Vec<String>>>,
+}
+
+struct Ca {
+    base: String,
+    behaviour: Behaviour,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+    root_pem: String,
+    counts: Arc<Counts>,
+    certificates: Mutex<Vec<String>>,
+    nonce: AtomicUsize,
+}
+
+pub struct ScriptedAcme {
+    pub directory: String,
+    /// The CA's certificate: it signs both the server's TLS certificate and what it issues.
+    pub root_pem: String,
+    pub counts: Arc<Counts>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for ScriptedAcme {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl ScriptedAcme {
+    /// Starts the CA on 127.0.0.1 (inside the test's namespace).
+    pub fn start(behaviour: Behaviour) -> Self {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(rcgen::DnType::CommonName, "Scripted site ACME CA");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
+        let root = params.self_signed(&key).unwrap();
+        let root_pem = root.pem();
+        let issuer = rcgen::Issuer::new(params, key);
+
+        let tls_key = rcgen::KeyPair::generate().unwrap();
+        let tls_cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+            .unwrap()
+            .signed_by(&tls_key, &issuer)
+            .unwrap();
+        let tls = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![CertificateDer::from(tls_cert.der().to_vec())],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(tls_key.serialize_der())),
+            )
+            .unwrap();
+
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr: SocketAddr = listener.local_addr().unwrap();
+        let counts = Arc::new(Counts::default());
+        let ca = Arc::new(Ca {
+            base: format!("https://{addr}"),
+            behaviour,
+            issuer,
+            root_pem: root_pem.clone(),
+            counts: counts.clone(),
+            certificates: Mutex::new(Vec::new()),
+            nonce: AtomicUsize::new(0),
+        });
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(serve(listener, Arc::new(tls), ca, stopped));
+        });
+        Self { directory: format!("https://{addr}/dir"), root_pem, counts, stop: Some(stop) }
+    }
+}
+
+async fn serve(
+    listener: std::net::TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    ca: Arc<Ca>,
+    mut stopped: tokio::sync::oneshot::Receiver<()>,
+) {
+    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(_) => continue,
+            },
+            _ = &mut stopped => return,
+        };
+        let (acceptor, ca) = (acceptor.clone(), ca.clone());
+        tokio::spawn(async move {
+            let Ok(stream) = acceptor.accept(stream).await else { return };
+            let service = hyper::service::service_fn(move |req| {
+                let ca = ca.clone();
+                async move { Ok::<_, Infallible>(ca.answer(req).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+        });
+    }
+}
+
+impl Ca {
+    fn reply(&self, status: u16, content_type: &str, body: String, location: Option<String>) -> Response<Full<Bytes>> {
+        let nonce = format!("nonce-{}", self.nonce.fetch_add(1, Ordering::SeqCst));
+        let mut response = Response::builder()
+            .status(status)
+            .header("content-type", content_type)
+            .header("replay-nonce", nonce)
+            .header("cache-control", "no-store");
+        if let Some(location) = location {
+            response = response.header("location", location);
+        }
+        response.body(Full::new(Bytes::from(body))).unwrap()
+    }
+
+    fn json(&self, status: u16, body: serde_json::Value, location: Option<String>) -> Response<Full<Bytes>> {
+        self.reply(status, "application/json", body.to_string(), location)
+    }
+
+    async fn answer(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let path = req.uri().path().to_owned();
+        let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        let base = &self.base;
+        let order = |n: usize, status: &str, certificate: Option<String>| {
+            serde_json::json!({
+                "status": status,
+                "identifiers": [],
+                "authorizations": [],
+                "finalize": format!("{base}/finalize/{n}"),
+                "certificate": certificate,
+            })
+        };
+        match path.as_str() {
+            "/dir" => self.json(
+                200,
+                serde_json::json!({
+                    "newNonce": format!("{base}/nonce"),
+                    "newAccount": format!("{base}/account"),
+                    "newOrder": format!("{base}/order"),
+                }),
+                None,
+            ),
+            "/nonce" => self.reply(200, "text/plain", String::new(), None),
+            "/account" => self.json(201, serde_json::json!({"status": "valid"}), Some(format!("{base}/account/1"))),
+            "/order" => {
+                let n = self.counts.orders.fetch_add(1, Ordering::SeqCst) + 1;
+                self.json(201, order(n, "ready", None), Some(format!("{base}/orders/{n}")))
+            }
+            p if p.starts_with("/finalize/") => {
+                let n: usize = p["/finalize/".len()..].parse().unwrap_or(0);
+                match self.issue(&body) {
+                    Some(index) => self.json(200, order(n, "valid", Some(format!("{base}/cert/{index}"))), None),
+                    None => self.json(
+                        400,
+                        serde_json::json!({"type": "urn:ietf:params:acme:error:badCSR", "detail": "unreadable CSR"}),
+                        None,
+                    ),
+                }
+            }
+            p if p.starts_with("/cert/") => {
+                let index: usize = p["/cert/".len()..].parse().unwrap_or(usize::MAX);
+                match self.certificates.lock().unwrap().get(index) {
+                    Some(pem) => self.reply(200, "application/pem-certificate-chain", pem.clone(), None),
+                    None => self.reply(404, "text/plain", String::new(), None),
+                }
+            }
+            _ => self.reply(404, "text/plain", String::new(), None),
+        }
+    }
+
+    /// Issues a certificate for the CSR in a finalize request; returns its index.
+    fn issue(&self, jws: &[u8]) -> Option<usize> {
+        let jws: serde_json::Value = serde_json::from_slice(jws).ok()?;
+        let payload = base64ct::Base64UrlUnpadded::decode_vec(jws["payload"].as_str()?).ok()?;
+        let payload: serde_json::Value = serde_json::from_slice(&payload).ok()?;
+        let csr_der = base64ct::Base64UrlUnpadded::decode_vec(payload["csr"].as_str()?).ok()?;
+        let mut csr = rcgen::CertificateSigningRequestParams::from_der(&csr_der.into()).ok()?;
+        let name = |san: &rcgen::SanType| match san {
+            rcgen::SanType::IpAddress(ip) => ip.to_string(),
+            rcgen::SanType::DnsName(dns) => dns.as_str().to_owned(),
+            other => format!("{other:?}"),
+        };
+        self.counts.asked.lock().unwrap().push(csr.params.subject_alt_names.iter().map(name).collect());
+        if let Some(left_out) = &self.behaviour.leave_out {
+            csr.params.subject_alt_names.retain(|san| name(san) != *left_out);
+        }
+        let start = SystemTime::now() - self.behaviour.backdate;
+        csr.params.not_before = start.into();
+        csr.params.not_after = (start + self.behaviour.lifetime).into();
+        csr.params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        csr.params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
+        let certificate = csr.signed_by(&self.issuer).ok()?;
+        let mut certificates = self.certificates.lock().unwrap();
+        certificates.push(format!("{}{}", certificate.pem(), self.root_pem));
+        self.counts.issued.fetch_add(1, Ordering::SeqCst);
+        Some(certificates.len() - 1)
+    }
+}

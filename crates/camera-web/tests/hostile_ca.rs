@@ -1,0 +1,231 @@
+//! Enrollment under a careless or hostile site CA, and under a restless LAN: the camera enrolls
+//! because something changed, never in a loop. A scripted ACME CA (https on loopback, inside a
+//! private network namespace) issues at once whatever it is asked, but leaves a name out,
+//! backdates, or issues 24-second certificates; the tests count its orders and the camera's
+//! writes to flash while the camera runs for real (`camera-web`, ports 80 and 443 in the
+//! namespace, cam0 with 10.77.0.2/24 and fd77::2/64).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use camera_testns::{in_private_netns, ip, NetnsSetup};
+use common::scripted_acme::{Behaviour, ScriptedAcme};
+use common::*;
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+use serde_json::{json, Value};
+
+const CONFIG: &str = r#"{"camera": {"hostname": "testcam"}}"#;
+
+/// A camera enrolled (or enrolling) with the scripted CA.
+struct Site {
+    camera: Camera,
+    ca: ScriptedAcme,
+    /// The camera CA and the scripted CA's root: curl follows the switch to the enrolled certificate.
+    trust: PathBuf,
+}
+
+impl Site {
+    fn start(behaviour: Behaviour) -> Self {
+        let ca = ScriptedAcme::start(behaviour);
+        let camera = Camera::start_listening(TempDir::new("hostile-ca"), CONFIG, "[::]:443", "[::]:80");
+        let trust = camera.dir.path().join("trust.pem");
+        let mut pem = std::fs::read(camera.ca_path()).unwrap();
+        pem.extend(ca.root_pem.as_bytes());
+        std::fs::write(&trust, pem).unwrap();
+        let site = Self { camera, ca, trust };
+        let (status, body) = site.api("POST", "/api/v1/setup", Some(json!({"password": PASSWORD})));
+        assert_eq!(status, 200, "{body}");
+        site
+    }
+
+    fn api(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let admin = format!("admin:{PASSWORD}");
+        let url = format!("https://10.77.0.2{path}");
+        let mut args = vec!["-u", &admin, "-X", method, &url];
+        let body = body.map(|b| b.to_string());
+        if let Some(body) = &body {
+            args.extend(["-H", "Content-Type: application/json", "-d", body]);
+        }
+        let (status, answer) = curl_with_ca(&self.trust, &args);
+        (status, serde_json::from_slice(&answer).unwrap_or(Value::Null))
+    }
+
+    fn get(&self, path: &str) -> Value {
+        let (status, body) = self.api("GET", path, None);
+        assert_eq!(status, 200, "{path}: {body}");
+        body
+    }
+
+    fn enroll(&self) {
+        let settings = json!({"protocol": "acme", "url": self.ca.directory, "trust": self.ca.root_pem});
+        let (status, body) = self.api("PUT", "/api/v1/enrollment", Some(settings));
+        assert_eq!(status, 200, "{body}");
+    }
+
+    fn orders(&self) -> usize {
+        self.ca.counts.orders.load(Ordering::SeqCst)
+    }
+
+    /// Waits for the first attempt to end; returns the enrollment state.
+    fn wait_attempt(&self) -> Value {
+        wait_for(Duration::from_secs(60), || {
+            let state = self.get("/api/v1/enrollment");
+            (!state["last_attempt"].is_null() && state["state"] != "working").then_some(state)
+        })
+        .unwrap_or_else(|| panic!("no attempt ended: {}", self.camera.log_text()))
+    }
+
+    fn events_of(&self, kind: &str) -> usize {
+        let events = self.get("/api/v1/events");
+        events["events"].as_array().unwrap().iter().filter(|e| e["kind"] == kind).count()
+    }
+}
+
+/// Files replaced in `dir` while `during` runs (every state change is a rename into the
+/// directory, each after an fsync): what the camera costs its flash.
+fn writes_to(dir: &Path, during: impl FnOnce()) -> Vec<String> {
+    let inotify = Inotify::init(InitFlags::IN_NONBLOCK).unwrap();
+    inotify.add_watch(dir, AddWatchFlags::IN_MOVED_TO).unwrap();
+    during();
+    let mut written = Vec::new();
+    // Drain what queued up (the descriptor is non-blocking).
+    while let Ok(events) = inotify.read_events() {
+        written.extend(events.into_iter().filter_map(|e| e.name.map(|n| n.to_string_lossy().into_owned())));
+    }
+    written
+}
+
+/// Runs the camera against `behaviour` for 30 seconds after `PUT`; returns the site, the
+/// orders the CA received and the state dir writes in that time.
+fn thirty_seconds_against(behaviour: Behaviour) -> (Site, usize, Vec<String>) {
+    let site = Site::start(behaviour);
+    let state_dir = site.camera.dir.path().join("state");
+    let started = Instant::now();
+    let written = writes_to(&state_dir, || {
+        site.enroll();
+        site.wait_attempt();
+        std::thread::sleep(Duration::from_secs(30).saturating_sub(started.elapsed()));
+    });
+    let orders = site.orders();
+    (site, orders, written)
+}
+
+/// A CA whose template leaves the IPv6 address out (many SCEP/NDES/EJBCA templates filter
+/// names): the camera asks once, serves what it got (better than nothing), says which name is
+/// missing, and waits the backoff instead of asking again at once. Before, the same 30 seconds
+/// gave 1,224 to 1,708 orders, each rewriting uploaded.pem and enrollment.json.
+#[test]
+fn a_ca_that_leaves_a_name_out_gets_one_order_not_a_loop() {
+    if !in_private_netns("a_ca_that_leaves_a_name_out_gets_one_order_not_a_loop", &NetnsSetup::default()) {
+        return;
+    }
+    let behaviour = Behaviour { leave_out: Some("fd77::2".into()), ..Behaviour::default() };
+    let (site, orders, written) = thirty_seconds_against(behaviour);
+    println!("leaves a name out: {orders} orders and {} state-dir writes in 30 s: {written:?}", written.len());
+    assert!(orders <= 2, "{orders} orders in 30 s");
+    assert!(site.ca.counts.asked.lock().unwrap()[0].contains(&"fd77::2".to_owned()), "the camera asked for it");
+
+    let state = site.get("/api/v1/enrollment");
+    let sentence = state["last_attempt"]["message"].as_str().unwrap();
+    assert!(sentence.contains("does not name fd77::2") && state["last_attempt"]["ok"] == false, "{state}");
+    assert!(state["next_attempt_unix"].as_u64().unwrap() > state["last_attempt"]["at_unix"].as_u64().unwrap() + 30);
+    let served = site.get("/api/v1/certificate");
+    assert_eq!(served["source"], "enrolled", "the certificate names more than none: {served}");
+    assert!(written.iter().filter(|w| *w == "uploaded.pem").count() <= 1, "{written:?}");
+    assert!(site.events_of("enrollment_failed") <= 2);
+}
+
+/// A CA whose certificate is already past the camera's renewal point when it arrives (a
+/// backdated notBefore, or a camera clock running ahead): one order, then the backoff. Before,
+/// 845 to 886 orders in 20 seconds.
+#[test]
+fn a_ca_that_backdates_gets_one_order_not_a_loop() {
+    if !in_private_netns("a_ca_that_backdates_gets_one_order_not_a_loop", &NetnsSetup::default()) {
+        return;
+    }
+    let day = 86_400;
+    let behaviour = Behaviour {
+        backdate: Duration::from_secs(300 * day),
+        lifetime: Duration::from_secs(365 * day),
+        ..Behaviour::default()
+    };
+    let (site, orders, written) = thirty_seconds_against(behaviour);
+    println!("backdates: {orders} orders and {} state-dir writes in 30 s: {written:?}", written.len());
+    assert!(orders <= 2, "{orders} orders in 30 s");
+    let state = site.get("/api/v1/enrollment");
+    let sentence = state["last_attempt"]["message"].as_str().unwrap();
+    assert!(sentence.contains("already due for renewal when it arrived"), "{state}");
+    assert!(written.iter().filter(|w| *w == "enrollment.json").count() <= 2, "{written:?}");
+}
+
+/// Scheduled renewals are never held back by a limit: 24-second certificates from a CA that also
+/// leaves a name out (each issuance is "unusable", so the budget and the backoff are in play) are
+/// renewed before they expire, for a minute; the camera never falls back to its own certificate,
+/// and the CA sees a bounded number of orders.
+#[test]
+fn short_lived_certificates_from_a_careless_ca_are_renewed_before_they_expire() {
+    if !in_private_netns(
+        "short_lived_certificates_from_a_careless_ca_are_renewed_before_they_expire",
+        &NetnsSetup::default(),
+    ) {
+        return;
+    }
+    let behaviour = Behaviour {
+        leave_out: Some("fd77::2".into()),
+        backdate: Duration::from_secs(1),
+        lifetime: Duration::from_secs(24),
+    };
+    let site = Site::start(behaviour);
+    site.enroll();
+    wait_for(Duration::from_secs(30), || (site.get("/api/v1/certificate")["source"] == "enrolled").then_some(()))
+        .unwrap_or_else(|| panic!("not enrolled: {}", site.camera.log_text()));
+    let watched = Instant::now();
+    let mut served = std::collections::BTreeSet::new();
+    while watched.elapsed() < Duration::from_secs(60) {
+        let now = site.get("/api/v1/certificate");
+        assert_eq!(now["source"], "enrolled", "fell back after {:?}: {now}", watched.elapsed());
+        served.insert(now["certificate"]["sha256"].as_str().unwrap().to_owned());
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let orders = site.orders();
+    println!("24-second certificates for 60 s: {} served, {orders} orders", served.len());
+    assert!(served.len() >= 3, "renewed {} times in 60 s", served.len() - 1);
+    assert!(orders <= 15, "{orders} orders in 60 s");
+    assert_eq!(site.events_of("certificate_expired"), 0);
+}
+
+/// Twenty addresses added in ten seconds (router advertisements, a DHCP server flapping) are one
+/// change to the camera's names, not twenty enrollments: the camera waits until its addresses
+/// settle (at most ten seconds after the first change) and asks once or twice. Before, twenty
+/// enrollments.
+#[test]
+fn address_churn_leads_to_a_few_enrollments_not_one_per_change() {
+    if !in_private_netns("address_churn_leads_to_a_few_enrollments_not_one_per_change", &NetnsSetup::default()) {
+        return;
+    }
+    let site = Site::start(Behaviour::default());
+    site.enroll();
+    wait_for(Duration::from_secs(30), || (site.get("/api/v1/certificate")["source"] == "enrolled").then_some(()))
+        .unwrap_or_else(|| panic!("not enrolled: {}", site.camera.log_text()));
+    let before = site.orders();
+    let state_dir = site.camera.dir.path().join("state");
+    let written = writes_to(&state_dir, || {
+        for i in 10..30 {
+            ip(&["addr", "add", &format!("10.77.0.{i}/24"), "dev", "cam0"]);
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        let all_named = wait_for(Duration::from_secs(30), || {
+            let names = site.get("/api/v1/certificate")["certificate"]["subject_alt_names"].to_string();
+            (10..30).all(|i| names.contains(&format!("\"10.77.0.{i}\""))).then_some(())
+        });
+        assert!(all_named.is_some(), "the last address was never named: {}", site.get("/api/v1/enrollment"));
+    });
+    let orders = site.orders() - before;
+    println!("20 addresses in 10 s: {orders} orders, {} state-dir writes: {written:?}", written.len());
+    assert!((1..=3).contains(&orders), "{orders} orders for one burst of changes");
+    assert!(written.iter().filter(|w| *w == "uploaded.pem").count() <= 2, "{written:?}");
+}
