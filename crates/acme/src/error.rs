@@ -53,8 +53,17 @@ pub enum AcmeError {
     #[error("the ACME server requires an external account binding (a key id and HMAC key from the CA's administrator), and none is configured")]
     ExternalAccountRequired { problem: Option<Box<Problem>> },
 
-    #[error("the ACME server answered {operation} with HTTP status {status} and no explanation")]
-    UnexpectedStatus { operation: Operation, status: u16 },
+    /// An error status without a problem document (an HTML error page, say): described by status,
+    /// content type and length only, never quoted, since the URL may point at any web server on
+    /// the camera's network.
+    #[error("the ACME server answered {operation} with HTTP status {status} and no explanation (content type \"{content_type}\", {length} bytes)")]
+    UnexpectedStatus {
+        operation: Operation,
+        status: u16,
+        /// The media type without parameters, escaped and bounded; `none` when there was none.
+        content_type: String,
+        length: usize,
+    },
 
     #[error("the ACME server sent an answer to {operation} that cannot be used: {source}")]
     Malformed {

@@ -255,7 +255,7 @@ pub async fn obtain_certificate(
     progress: &(dyn Fn(&Progress) + Send + Sync),
 ) -> Result<Issued, AcmeError> {
     check_request(req)?;
-    progress(&Progress::Directory { url: wire::clean_text(directory_url, 200) });
+    progress(&Progress::Directory { url: camera_log::escape_bounded(directory_url, 200) });
     let mut session = Session::open(http, directory_url, req.account_key, &req.options).await?;
 
     let mut account_url = match req.account_url {
@@ -376,7 +376,7 @@ async fn authorize(
         let Some((kind, challenge)) = chosen else {
             return Err(AcmeError::NoUsableChallenge {
                 identifier,
-                offered: authz.challenges.iter().map(|c| wire::clean_text(&c.kind, 40)).collect(),
+                offered: authz.challenges.iter().map(|c| camera_log::escape_bounded(&c.kind, 40)).collect(),
                 allowed: req.challenge_types.iter().map(|t| t.as_str().to_owned()).collect(),
             });
         };

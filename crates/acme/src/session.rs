@@ -76,7 +76,7 @@ impl<'a> Session<'a> {
         let parsed =
             Url::parse(url).map_err(|source| AcmeError::BadServerUrl { url_kind: kind, source: Box::new(source) })?;
         if self.directory_is_https && parsed.scheme() != Scheme::Https {
-            return Err(AcmeError::InsecureUrl { url_kind: kind, url: wire::clean_text(url, 200) });
+            return Err(AcmeError::InsecureUrl { url_kind: kind, url: camera_log::escape_bounded(url, 200) });
         }
         Ok(())
     }
@@ -229,7 +229,17 @@ pub(crate) fn status_error(operation: Operation, response: &Response) -> AcmeErr
     match problem {
         Some(p) if p.is("externalAccountRequired") => AcmeError::ExternalAccountRequired { problem: Some(p) },
         Some(problem) => AcmeError::Problem { operation, problem },
-        None => AcmeError::UnexpectedStatus { operation, status },
+        None => AcmeError::UnexpectedStatus {
+            operation,
+            status,
+            content_type: response
+                .header_str("content-type")
+                .and_then(|ct| ct.split(';').next())
+                .map(str::trim)
+                .filter(|ct| !ct.is_empty())
+                .map_or_else(|| "none".to_owned(), |ct| camera_log::escape_bounded(&ct.to_ascii_lowercase(), 64)),
+            length: response.body.len(),
+        },
     }
 }
 
@@ -289,8 +299,17 @@ mod tests {
         let e = status_error(Operation::Finalize, &response(500, &[("content-type", "text/html")], "<h1>oops</h1>"));
         assert_eq!(
             e.to_string(),
-            "the ACME server answered the certificate request (finalize) with HTTP status 500 and no explanation"
+            "the ACME server answered the certificate request (finalize) with HTTP status 500 and no explanation \
+             (content type \"text/html\", 13 bytes)"
         );
+        // An error page is described, never quoted, even under the problem content type.
+        const MARKER: &str = "INTRANET-PAGE-7f3a91";
+        let page = format!("<html><title>{MARKER}</title><body>{MARKER}</body></html>");
+        for content_type in ["text/html; charset=utf-8", "application/problem+json", "application/json"] {
+            let e = status_error(Operation::Directory, &response(404, &[("content-type", content_type)], &page));
+            assert!(matches!(&e, AcmeError::UnexpectedStatus { status: 404, length, .. } if *length == page.len()));
+            assert!(!e.to_string().contains(MARKER) && !format!("{e:?}").contains(MARKER), "{e}");
+        }
         let e = status_error(Operation::Finalize, &response(400, &[ct], "not json"));
         assert!(matches!(e, AcmeError::UnexpectedStatus { status: 400, .. }));
     }

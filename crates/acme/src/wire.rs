@@ -5,13 +5,15 @@
 use std::fmt;
 use std::net::IpAddr;
 
+use camera_log::escape_bounded;
 use serde::Deserialize;
 
 /// Largest JSON answer accepted from the server.
 pub const MAX_JSON: usize = 64 * 1024;
 /// Most entries accepted in any list (identifiers, authorizations, challenges, subproblems).
 pub const MAX_LIST: usize = 100;
-/// Longest problem detail kept (longer ones are cut): it ends up in a sentence on the UI.
+/// Longest problem detail kept, in characters (longer ones are cut): it ends up in a sentence on
+/// the UI.
 pub const MAX_DETAIL: usize = 500;
 /// Longest URL accepted from the server.
 pub const MAX_URL: usize = 2048;
@@ -24,11 +26,54 @@ pub enum WireError {
     #[error("the answer is larger than {MAX_JSON} bytes")]
     TooLarge,
     #[error("the answer is not the expected JSON object ({0})")]
-    Json(String),
+    Json(JsonFault),
     #[error("the answer has too many {0} (at most {MAX_LIST})")]
     TooMany(&'static str),
     #[error("the answer has an unusable {0}")]
     Invalid(&'static str),
+}
+
+/// Where and how a JSON answer failed to parse. Only positions, never the parser's message: that
+/// quotes values from the answer (`invalid type: string "..."`), and the answer may come from any
+/// web server the URL points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JsonFault {
+    pub kind: JsonFaultKind,
+    pub line: usize,
+    pub column: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsonFaultKind {
+    /// Not JSON at all (an HTML page, say).
+    NotJson,
+    /// JSON, but not the object expected (a field missing or of the wrong type).
+    WrongShape,
+    /// JSON that ends too early.
+    CutShort,
+}
+
+impl From<&serde_json::Error> for JsonFault {
+    fn from(e: &serde_json::Error) -> Self {
+        use serde_json::error::Category;
+        let kind = match e.classify() {
+            Category::Data => JsonFaultKind::WrongShape,
+            Category::Eof => JsonFaultKind::CutShort,
+            Category::Syntax | Category::Io => JsonFaultKind::NotJson,
+        };
+        Self { kind, line: e.line(), column: e.column() }
+    }
+}
+
+impl fmt::Display for JsonFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.kind {
+            JsonFaultKind::NotJson => "not JSON",
+            JsonFaultKind::WrongShape => "JSON of another shape",
+            JsonFaultKind::CutShort => "JSON cut short",
+        };
+        write!(f, "{what} at line {}, column {}", self.line, self.column)
+    }
 }
 
 /// Status of an account, order, authorization or challenge (RFC 8555 section 7.1.6).
@@ -237,16 +282,18 @@ impl Problem {
         self.acme_type() == Some(acme_type)
     }
 
+    /// The problem document is the protocol's message for people (RFC 7807), so it is shown,
+    /// escaped and bounded: nothing in it reaches a log line or the UI raw.
     fn clean(&mut self) {
-        self.kind = clean_text(&self.kind, 200);
-        self.detail = self.detail.as_deref().map(|d| clean_text(d, MAX_DETAIL));
+        self.kind = escape_bounded(&self.kind, 200);
+        self.detail = self.detail.as_deref().map(|d| escape_bounded(d, MAX_DETAIL));
         self.subproblems.truncate(MAX_LIST);
         for s in &mut self.subproblems {
-            s.kind = clean_text(&s.kind, 200);
-            s.detail = s.detail.as_deref().map(|d| clean_text(d, MAX_DETAIL));
+            s.kind = escape_bounded(&s.kind, 200);
+            s.detail = s.detail.as_deref().map(|d| escape_bounded(d, MAX_DETAIL));
             if let Some(i) = &mut s.identifier {
-                i.kind = clean_text(&i.kind, 20);
-                i.value = clean_text(&i.value, 300);
+                i.kind = escape_bounded(&i.kind, 20);
+                i.value = escape_bounded(&i.value, 300);
             }
         }
     }
@@ -268,26 +315,11 @@ impl fmt::Display for Problem {
     }
 }
 
-/// Drops control characters (a server must not be able to forge log lines or UI text) and cuts
-/// at `max` bytes on a character boundary.
-pub fn clean_text(s: &str, max: usize) -> String {
-    let mut out: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-    if out.len() > max {
-        let mut end = max;
-        while !out.is_char_boundary(end) {
-            end -= 1;
-        }
-        out.truncate(end);
-        out.push_str("...");
-    }
-    out
-}
-
 fn json<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, WireError> {
     if bytes.len() > MAX_JSON {
         return Err(WireError::TooLarge);
     }
-    serde_json::from_slice(bytes).map_err(|e| WireError::Json(clean_text(&e.to_string(), 200)))
+    serde_json::from_slice(bytes).map_err(|e| WireError::Json(JsonFault::from(&e)))
 }
 
 fn check_url(url: &str, what: &'static str) -> Result<(), WireError> {
@@ -415,11 +447,51 @@ mod tests {
         let p = parse_problem(br#"{"type":"urn:ietf:params:acme:error:rejectedIdentifier","detail":"no\nway\u001b[31m","status":400,"subproblems":[{"type":"urn:ietf:params:acme:error:malformed","detail":"bad name","identifier":{"type":"dns","value":"x..y"}}]}"#).unwrap();
         assert!(p.is("rejectedIdentifier"));
         assert_eq!(p.status, Some(400));
-        assert_eq!(p.to_string(), "no way [31m (rejectedIdentifier); x..y: bad name (malformed)");
+        assert_eq!(p.to_string(), "no\\nway\\x1b[31m (rejectedIdentifier); x..y: bad name (malformed)");
         let long = format!(r#"{{"detail":"{}"}}"#, "é".repeat(2000));
         let p = parse_problem(long.as_bytes()).unwrap();
         assert_eq!(p.kind, "about:blank");
-        assert!(p.detail.as_ref().unwrap().len() <= MAX_DETAIL + 3);
+        assert_eq!(p.detail.unwrap(), format!("{}...", "é".repeat(MAX_DETAIL)));
+    }
+
+    /// A problem's detail is shown (the protocol made it for people), escaped: no newline, escape
+    /// sequence, bidirectional override or isolate of it reaches a log line or the UI raw.
+    #[test]
+    fn problem_details_are_escaped_never_raw() {
+        let body = r#"{"type":"urn:ietf:params:acme:error:unauthorized","detail":"denied\ncamera-web: the admin password was set\u001b[2K \u202etxt.exe\u2066x","subproblems":[{"type":"urn:ietf:params:acme:error:malformed","detail":"a\u202eb","identifier":{"type":"ip","value":"10.0.0.1\n"}}]}"#;
+        let text = parse_problem(body.as_bytes()).unwrap().to_string();
+        for raw in ['\n', '\u{1b}', '\u{202e}', '\u{2066}'] {
+            assert!(!text.contains(raw), "{raw:?} raw in {text:?}");
+        }
+        assert_eq!(
+            text,
+            "denied\\ncamera-web: the admin password was set\\x1b[2K \\u{202e}txt.exe\\u{2066}x (unauthorized); \
+             10.0.0.1\\n: a\\u{202e}b (malformed)"
+        );
+    }
+
+    /// A JSON parse error names a position, never a value of the answer.
+    #[test]
+    fn json_errors_quote_nothing_of_the_answer() {
+        const MARKER: &str = "INTRANET-PAGE-7f3a91";
+        let html = format!("<html><title>{MARKER}</title></html>");
+        let wrong_shape = format!(r#"{{"status":"pending","finalize":"https://x/f","authorizations":"{MARKER}"}}"#);
+        let cut = format!(r#"{{"status":"pending","finalize":"{MARKER}"#);
+        for (body, kind) in [
+            (html.as_str(), JsonFaultKind::NotJson),
+            (wrong_shape.as_str(), JsonFaultKind::WrongShape),
+            (cut.as_str(), JsonFaultKind::CutShort),
+        ] {
+            let err = parse_order(body.as_bytes()).unwrap_err();
+            assert!(matches!(err, WireError::Json(JsonFault { kind: k, .. }) if k == kind), "{err:?}");
+            assert!(!err.to_string().contains(MARKER), "{err}");
+            let err = parse_directory(body.as_bytes()).unwrap_err();
+            assert!(!err.to_string().contains(MARKER), "{err}");
+        }
+        assert_eq!(
+            parse_order(html.as_bytes()).unwrap_err().to_string(),
+            "the answer is not the expected JSON object (not JSON at line 1, column 1)"
+        );
     }
 
     #[test]

@@ -64,6 +64,8 @@ pub struct StatusContext<'a> {
     pub tls_profile: &'static str,
     /// The host part of the request's `Host` header.
     pub opened_as: Option<&'a str>,
+    /// `web.expiry_warning_days`.
+    pub expiry_warning_days: u32,
 }
 
 /// The certificate new handshakes get, swapped whole (readers never see a mix), and the
@@ -586,7 +588,7 @@ impl Certificates {
                 host: host.to_owned(),
                 covered: names_cover(&served.info.subject_alt_names, host),
             }),
-            warnings: coverage_warnings(&served.info, ctx.addresses, source),
+            warnings: coverage_warnings(&served.info, ctx.addresses, source, ctx.expiry_warning_days),
             ca: CaStatus {
                 sha256: self.ca_info.sha256.clone(),
                 subject: self.ca_info.subject.clone(),
@@ -632,8 +634,14 @@ fn certificate_names(names: &[String]) -> (Vec<IpAddr>, Vec<String>) {
 }
 
 /// Plain-language warnings about the served certificate: addresses it does not name (the same
-/// rule as the upload check, `camera_upload::address_notices`), expiry.
-pub fn coverage_warnings(info: &CertificateInfo, addresses: &[IpAddr], source: Source) -> Vec<Notice> {
+/// rule as the upload check, `camera_upload::address_notices`), expiry of an uploaded one inside
+/// the configured window (`web.expiry_warning_days`, the expiry monitor's rule).
+pub fn coverage_warnings(
+    info: &CertificateInfo,
+    addresses: &[IpAddr],
+    source: Source,
+    expiry_warning_days: u32,
+) -> Vec<Notice> {
     let (ips, dns) = certificate_names(&info.subject_alt_names);
     let names = camera_upload::CertificateNames { ips, dns, has_san: !info.subject_alt_names.is_empty() };
     let advice = match source {
@@ -654,7 +662,9 @@ pub fn coverage_warnings(info: &CertificateInfo, addresses: &[IpAddr], source: S
             code: "expired",
             message: format!("This certificate expired on {}: browsers refuse it.", info.not_after),
         });
-    } else if days_left < 30 && source == Source::Uploaded {
+    } else if source == Source::Uploaded
+        && now >= crate::expiry::warning_from(info.not_after_unix, expiry_warning_days, crate::expiry::Renewal::ByHand)
+    {
         warnings.push(Notice {
             code: "expires_soon",
             message: format!(
@@ -696,7 +706,7 @@ mod tests {
     /// The status page and the upload check say the same thing, each with its own advice.
     #[test]
     fn coverage_uses_the_upload_rule_with_advice_for_the_source() {
-        let covered = coverage_warnings(&info(&["10.0.0.5", "cam.local"]), &ips(&["10.0.0.5"]), Source::Device);
+        let covered = coverage_warnings(&info(&["10.0.0.5", "cam.local"]), &ips(&["10.0.0.5"]), Source::Device, 30);
         assert!(covered.is_empty(), "{covered:?}");
         assert!(names_cover(&["10.0.0.5".into(), "cam.local".into()], "cam.local"));
         assert!(names_cover(&["fd00::5".into()], "[fd00::5]"));
@@ -709,17 +719,38 @@ mod tests {
         );
 
         let public_left_out =
-            coverage_warnings(&info(&["10.0.0.5"]), &ips(&["10.0.0.5", "2001:db8::5"]), Source::Device);
+            coverage_warnings(&info(&["10.0.0.5"]), &ips(&["10.0.0.5", "2001:db8::5"]), Source::Device, 30);
         assert_eq!(public_left_out[0].code, "name_partial");
         let message = &public_left_out[0].message;
         assert!(message.contains("2001:db8::5") && message.contains("may only sign private addresses"), "{message}");
 
-        let moved = coverage_warnings(&info(&["192.168.1.50"]), &ips(&["10.0.0.5"]), Source::Uploaded);
+        let moved = coverage_warnings(&info(&["192.168.1.50"]), &ips(&["10.0.0.5"]), Source::Uploaded, 30);
         assert_eq!(moved[0].code, "name_mismatch");
         let message = &moved[0].message;
         assert!(
             message.contains("names 192.168.1.50 but the camera is at 10.0.0.5") && message.contains("Restore"),
             "{message}"
         );
+    }
+
+    /// The status page warns of an uploaded certificate's expiry by the configured window, the
+    /// same rule the expiry monitor and the log follow.
+    #[test]
+    fn expires_soon_follows_the_configured_window() {
+        let in_45_days = now_unix() as i64 + 45 * 86_400;
+        let cert = CertificateInfo { not_after_unix: in_45_days, ..info(&["10.0.0.5"]) };
+        let addresses = ips(&["10.0.0.5"]);
+        let codes = |days| -> Vec<&str> {
+            coverage_warnings(&cert, &addresses, Source::Uploaded, days).iter().map(|n| n.code).collect()
+        };
+        assert_eq!(codes(60), ["expires_soon"]);
+        assert!(codes(30).is_empty());
+        assert!(codes(7).is_empty());
+        // The monitor agrees at the same setting.
+        let now = now_unix() as i64;
+        let warn = |days| now >= crate::expiry::warning_from(in_45_days, days, crate::expiry::Renewal::ByHand);
+        assert!(warn(60) && !warn(30));
+        // Enrolled certificates are the enrollment's to renew: no notice to upload one.
+        assert!(coverage_warnings(&cert, &addresses, Source::Enrolled, 60).is_empty());
     }
 }

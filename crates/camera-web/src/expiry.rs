@@ -30,11 +30,40 @@ pub struct Expiry {
     pub state: &'static str,
 }
 
-fn expiry(what: &'static str, info: &CertificateInfo, now: i64, window_days: u32) -> Expiry {
+/// Who replaces a certificate before it expires, which decides when its expiry is news.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Renewal {
+    /// A person (an upload), or something this monitor does not schedule: warned about
+    /// `web.expiry_warning_days` before expiry.
+    ByHand,
+    /// Enrollment renews it from `renew_at_unix` on (`camera_enroll::schedule::renew_at`).
+    Automatic { renew_at_unix: i64 },
+}
+
+/// When the warning window of a certificate expiring at `not_after_unix` opens (seconds since
+/// the epoch): the one rule for the API, the status page's notices, the log and the event log.
+///
+/// By hand: `warning_days` before expiry. Renewed by enrollment: not before the renewal is
+/// overdue, a quarter of the time between its renewal point and its expiry past that point, so
+/// a certificate living 24 hours or a week, shorter than the window, does not warn at every
+/// renewal; only one that enrollment failed to replace for a while does (and never earlier than
+/// the configured window).
+pub fn warning_from(not_after_unix: i64, warning_days: u32, renewal: Renewal) -> i64 {
+    let by_setting = not_after_unix - i64::from(warning_days) * 86_400;
+    match renewal {
+        Renewal::ByHand => by_setting,
+        Renewal::Automatic { renew_at_unix } => {
+            let overdue = renew_at_unix + (not_after_unix - renew_at_unix).max(0) / 4;
+            by_setting.max(overdue)
+        }
+    }
+}
+
+fn expiry(what: &'static str, info: &CertificateInfo, now: i64, window_days: u32, renewal: Renewal) -> Expiry {
     let left = info.not_after_unix - now;
     let state = if left <= 0 {
         "expired"
-    } else if left < i64::from(window_days) * 86_400 {
+    } else if now >= warning_from(info.not_after_unix, window_days, renewal) {
         "warning"
     } else {
         "ok"
@@ -58,17 +87,34 @@ pub fn report(app: &App) -> Vec<Expiry> {
     let window = app.web.expiry_warning_days;
     let now = now();
     let served = app.certs.served_info();
-    let mut list = vec![expiry("served", &served, now, window)];
-    if let Some(installer) = app.certs.installer() {
+    let installer = app.certs.installer();
+    let renewal = |info: &CertificateInfo| match &installer {
+        Some(i) if i.info.sha256 == info.sha256 && matches!(i.origin, Origin::Enrolled(_)) => {
+            enrolled_renewal(app, info)
+        }
+        _ => Renewal::ByHand,
+    };
+    let mut list = vec![expiry("served", &served, now, window, renewal(&served))];
+    if let Some(installer) = &installer {
         if installer.info.sha256 != served.sha256 {
-            list.push(expiry("installer", &installer.info, now, window));
+            list.push(expiry("installer", &installer.info, now, window, renewal(&installer.info)));
         }
     }
-    list.push(expiry("camera_ca", app.certs.ca_info(), now, window));
+    list.push(expiry("camera_ca", app.certs.ca_info(), now, window, Renewal::ByHand));
     if let Some(issuing) = app.certs.issuing_info() {
-        list.push(expiry("issuing_ca", issuing, now, window));
+        list.push(expiry("issuing_ca", issuing, now, window, Renewal::ByHand));
     }
     list
+}
+
+/// An enrolled certificate is renewed automatically while enrollment is configured, from the
+/// point its schedule says; once enrollment is stopped someone has to replace it.
+fn enrolled_renewal(app: &App, info: &CertificateInfo) -> Renewal {
+    let status = app.enrollment.status();
+    match status.certificate.filter(|c| status.settings.is_some() && c.not_after_unix as i64 == info.not_after_unix) {
+        Some(c) => Renewal::Automatic { renew_at_unix: i64::try_from(c.renew_at_unix).unwrap_or(i64::MAX) },
+        None => Renewal::ByHand,
+    }
 }
 
 /// How often the monitor looks, at most (the wall clock may jump).
@@ -161,10 +207,40 @@ mod tests {
     #[test]
     fn states_follow_the_warning_window() {
         let now = 1_000_000;
-        assert_eq!(expiry("served", &info(now + 31 * 86_400), now, 30).state, "ok");
-        let soon = expiry("served", &info(now + 29 * 86_400 + 5), now, 30);
+        assert_eq!(expiry("served", &info(now + 31 * 86_400), now, 30, Renewal::ByHand).state, "ok");
+        let soon = expiry("served", &info(now + 29 * 86_400 + 5), now, 30, Renewal::ByHand);
         assert_eq!((soon.state, soon.days_left), ("warning", 29));
-        let gone = expiry("served", &info(now - 10), now, 30);
+        let gone = expiry("served", &info(now - 10), now, 30, Renewal::ByHand);
         assert_eq!((gone.state, gone.days_left), ("expired", -1));
+        // The configured window, whatever it is.
+        assert_eq!(expiry("served", &info(now + 45 * 86_400), now, 60, Renewal::ByHand).state, "warning");
+        assert_eq!(expiry("served", &info(now + 45 * 86_400), now, 7, Renewal::ByHand).state, "ok");
+    }
+
+    /// Enrolled certificates of 24 hours and of 160 hours, renewed on time by the schedule (two
+    /// thirds in), never warn over a whole lifetime; one whose renewal is overdue does.
+    #[test]
+    fn short_lived_enrolled_certificates_warn_only_when_renewal_is_overdue() {
+        for hours in [24, 160] {
+            let not_before = 1_000_000;
+            let lifetime = hours * 3600;
+            let not_after = not_before + lifetime;
+            let renewal = Renewal::Automatic { renew_at_unix: not_after - lifetime / 3 };
+            let cert = CertificateInfo { not_before_unix: not_before, ..info(not_after) };
+            // Every hourly look until a minute after the renewal point: nothing to say.
+            let renewed = not_after - lifetime / 3 + 60;
+            for now in (not_before..=renewed).step_by(3600).chain([renewed]) {
+                assert_eq!(expiry("served", &cert, now, 30, renewal).state, "ok", "{hours} h, at {}", now - not_before);
+            }
+            // Never renewed: before it expires, the warning comes.
+            let late = not_after - lifetime / 6;
+            assert_eq!(expiry("served", &cert, late, 30, renewal).state, "warning", "{hours} h");
+            // The same certificate uploaded by hand is inside the window all its life.
+            assert_eq!(expiry("served", &cert, not_before, 30, Renewal::ByHand).state, "warning");
+        }
+        // A long-lived enrolled certificate never warns earlier than the configured window.
+        let not_after = 100 * 86_400;
+        let renewal = Renewal::Automatic { renew_at_unix: 20 * 86_400 };
+        assert_eq!(warning_from(not_after, 30, renewal), 70 * 86_400);
     }
 }

@@ -331,3 +331,93 @@ fn a_certificate_subject_cannot_forge_a_log_line() {
     assert!(served.contains("Installer\\ncamera-web: the admin password was set\\r\\x1b[2K"), "{served}");
     assert!(!served.contains('\x1b') && !served.contains('\r'), "control characters reached the log: {served:?}");
 }
+
+/// A web server on 127.0.0.1 that answers every request with 200 and an HTML page holding
+/// `marker` (an intranet page the camera can reach and the administrator cannot). Its thread
+/// lives as long as the test binary.
+fn intranet_page(marker: &'static str) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let page = format!(
+                "<!doctype html><html><head><title>{marker}</title></head>\n<body><h1>{marker}</h1>\
+                 <p>Payroll {marker} salaries</p></body></html>\n"
+            );
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\n\
+                 Connection: close\r\n\r\n{page}",
+                page.len()
+            );
+            let _ = stream.write_all(answer.as_bytes());
+        }
+    });
+    port
+}
+
+/// An enrollment URL pointed at a web page on the camera's network: the failure says what kind
+/// of answer came (status, content type, length), never what the page says, in the API, the
+/// event log (on disk too) and syslog.
+#[test]
+fn an_enrollment_url_at_a_web_page_never_shows_its_content() {
+    const MARKER: &str = "INTRANET-7f3a91c2-PAYROLL";
+    let port = intranet_page(MARKER);
+    let camera = Camera::start();
+    camera.setup();
+    let settings = format!(r#"{{"protocol":"scep","url":"http://127.0.0.1:{port}/scep","challenge":"x"}}"#);
+    let (status, body) = camera.curl_json(&[
+        "-u",
+        &camera.admin(),
+        "-X",
+        "PUT",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        &settings,
+        &camera.url("/api/v1/enrollment"),
+    ]);
+    assert!(status == 200 || status == 202, "{status} {body}");
+    let enrollment = wait_for(Duration::from_secs(60), || {
+        let (_, e) = camera.curl_json(&["-u", &camera.admin(), &camera.url("/api/v1/enrollment")]);
+        (e["last_attempt"]["ok"] == false).then_some(e)
+    })
+    .expect("the enrollment attempt fails");
+    let answer = enrollment.to_string();
+    assert!(!answer.contains(MARKER), "the page reached the API: {answer}");
+    // The failure still says what came back.
+    assert!(answer.contains("text/html") && answer.contains("bytes"), "{answer}");
+
+    let (_, events) = camera.curl_json(&["-u", &camera.admin(), &camera.url("/api/v1/events?limit=1000")]);
+    let events = events.to_string();
+    assert!(events.contains("enrollment_failed"), "{events}");
+    assert!(!events.contains(MARKER), "the page reached the event log: {events}");
+    for entry in std::fs::read_dir(camera.dir.path().join("state")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let bytes = std::fs::read(&path).unwrap();
+            assert!(
+                !bytes.windows(MARKER.len()).any(|w| w == MARKER.as_bytes()),
+                "the page reached {}",
+                path.display()
+            );
+        }
+    }
+    // The failure is logged (wait for it: the log comes through a pipe), without the page.
+    let log = wait_for(Duration::from_secs(10), || {
+        let log = camera.log_text();
+        log.contains("text/html").then_some(log)
+    })
+    .unwrap_or_else(|| camera.log_text());
+    assert!(!log.contains(MARKER), "the page reached syslog: {log}");
+}

@@ -187,9 +187,11 @@ fn names(dir: &Path) -> Vec<String> {
 fn check_dirs(root: &Path, first_ca: &[u8], log: &str) {
     let state = root.join("state");
     assert_eq!(std::fs::read(state.join("ca.crt")).unwrap(), first_ca, "the camera CA changed");
-    const KNOWN: [&str; 12] = [
+    const KNOWN: [&str; 14] = [
         "events.log",
         "events.log.1",
+        "logins.log",
+        "logins.log.1",
         "enrollment.json",
         "acme-account.key",
         "ca.crt",

@@ -64,6 +64,30 @@ pub fn escape(message: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// [`escape`] of at most the first `max_chars` characters of `text`, for outside text quoted in a
+/// sentence (a server's error message, a name): a longer text is cut on a character boundary and
+/// the cut marked with `...`. The limit counts characters of `text`, before escaping.
+pub fn escape_bounded(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((end, _)) => {
+            let mut out = escape(&text[..end]).into_owned();
+            out.push_str("...");
+            out
+        }
+        None => escape(text).into_owned(),
+    }
+}
+
+/// Displays outside text with [`escape`] applied, for `format!` and error messages.
+#[derive(Clone, Copy, Debug)]
+pub struct Escaped<'a>(pub &'a str);
+
+impl std::fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&escape(self.0))
+    }
+}
+
 fn needs_escape(c: char) -> bool {
     c == '\\'
         || c.is_control() // C0, DEL, C1 (NEL U+0085 included)
@@ -145,6 +169,20 @@ mod tests {
                 assert!(!d.is_control() && d != '\u{2028}' && d != '\u{2029}', "{c:?} -> {escaped:?}");
             }
         }
+    }
+
+    #[test]
+    fn bounded_text_is_cut_on_a_character_and_marked() {
+        assert_eq!(escape_bounded("short", 5), "short");
+        assert_eq!(escape_bounded("longer text", 6), "longer...");
+        // Multi-byte characters are never split.
+        assert_eq!(escape_bounded("東京東京", 3), "東京東...");
+        // Escaping happens after the cut and is never cut itself.
+        assert_eq!(escape_bounded("a\u{202e}b\nc", 3), "a\\u{202e}b...");
+        assert_eq!(escape_bounded("\u{1b}[2J", 100), "\\x1b[2J");
+        assert_eq!(escape_bounded("", 0), "");
+        assert_eq!(escape_bounded("x", 0), "...");
+        assert_eq!(Escaped("cam\n\u{2066}").to_string(), "cam\\n\\u{2066}");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 use crate::pem::PemError;
-use crate::text::Escaped;
+use camera_log::Escaped;
 
 /// What went wrong while making or reading a certificate. Each variant says what failed; a
 /// lower-level cause is its [`source`](std::error::Error::source), not repeated in the sentence.

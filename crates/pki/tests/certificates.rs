@@ -391,7 +391,7 @@ mod errors {
         let e = SanName::parse("cam\n2026-01-01 camera-web: the admin password was set\x1b[0m").unwrap_err();
         let text = e.to_string();
         assert!(!text.chars().any(char::is_control), "{text:?}");
-        assert!(text.contains("cam\\n2026") && text.contains("\\u{1b}[0m"), "{text}");
+        assert!(text.contains("cam\\n2026") && text.contains("\\x1b[0m"), "{text}");
         let e = "10.0.0.0\r/8".parse::<Subnet>().unwrap_err();
         assert!(!e.to_string().chars().any(char::is_control), "{e}");
         let policy =

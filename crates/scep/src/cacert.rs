@@ -223,42 +223,19 @@ pub(crate) fn not_expected(
     }
     ScepError::UnexpectedContentType {
         operation,
-        content_type: if essence.is_empty() { "none".into() } else { essence },
+        content_type: if essence.is_empty() {
+            "none".into()
+        } else {
+            crate::error::server_text(essence.as_bytes(), 64)
+        },
         expected,
-        body_start: text_start(body),
+        length: body.len(),
     }
 }
 
 /// The media type without parameters, lowercased.
 pub(crate) fn essence(content_type: &str) -> String {
     content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
-}
-
-/// The beginning of a text answer, for an error message.
-pub(crate) fn text_start(body: &[u8]) -> Option<String> {
-    let head = &body[..body.len().min(400)];
-    // Binary answers get no excerpt; text cut mid-character is fine.
-    if head.iter().filter(|b| b.is_ascii_control() && !b.is_ascii_whitespace()).count() > 2 {
-        return None;
-    }
-    let text = String::from_utf8_lossy(head);
-    // HTML error pages: show the text without tags.
-    let mut plain = String::new();
-    let mut in_tag = false;
-    for c in text.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' => {
-                in_tag = false;
-                plain.push(' ');
-            }
-            _ if !in_tag => plain.push(c),
-            _ => {}
-        }
-    }
-    let words: Vec<&str> = plain.split_whitespace().collect();
-    let cleaned = crate::error::clean_text(words.join(" ").as_bytes(), 120);
-    (!cleaned.is_empty()).then_some(cleaned)
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {

@@ -130,7 +130,7 @@ impl Capabilities {
                 "UPDATE" => caps.update = true,
                 _ => {
                     if caps.other.len() < Self::MAX_OTHER {
-                        caps.other.push(crate::error::clean_text(word.as_bytes(), 64));
+                        caps.other.push(crate::error::server_text(word.as_bytes(), 64));
                     }
                 }
             }

@@ -77,23 +77,28 @@ pub enum ScepError {
     Refused {
         /// The `failInfo` the server gave, if it gave a known one.
         fail_info: Option<FailInfo>,
-        /// The server's own explanation (`failInfoText`), cleaned of control characters.
+        /// The server's own explanation (`failInfoText`, the protocol's field for it), escaped
+        /// and bounded.
         server_text: Option<String>,
     },
 
     #[error("the SCEP server's {what} is too large ({size} bytes; at most {max} are accepted)")]
     TooLarge { what: &'static str, size: usize, max: usize },
 
+    /// An answer of the wrong kind (an HTML page where a certificate belongs): described by its
+    /// content type and length only. Its text is never quoted: the URL may point at any web
+    /// server on the camera's network, and what that server says is not the installer's to read
+    /// through the camera.
     #[error(
-        "the SCEP server answered {operation} with content type \"{content_type}\" instead of {expected}: check the SCEP URL{}",
-        snippet(.body_start)
+        "the SCEP server answered {operation} with content type \"{content_type}\" ({length} bytes) instead of {expected}: check the SCEP URL"
     )]
     UnexpectedContentType {
         operation: &'static str,
+        /// The media type without parameters, escaped and bounded; `none` when there was none.
         content_type: String,
         expected: &'static str,
-        /// The first printable characters of a text answer (an error page), for the log.
-        body_start: Option<String>,
+        /// The body's length in bytes.
+        length: usize,
     },
 
     #[error("the SCEP server's capability list (GetCACaps) is not text")]
@@ -121,10 +126,10 @@ pub enum ScepError {
     #[error("the SCEP server's answer has the {0} attribute more than once")]
     DuplicateAttribute(&'static str),
 
-    #[error("the SCEP server's answer is not a certificate reply (messageType {0:?})")]
+    #[error("the SCEP server's answer is not a certificate reply (messageType \"{0}\")")]
     NotCertRep(String),
 
-    #[error("the SCEP server's answer has an unknown pkiStatus {0:?}")]
+    #[error("the SCEP server's answer has an unknown pkiStatus \"{0}\"")]
     UnknownStatus(String),
 
     #[error("the SCEP server's answer is not signed by the SCEP server's certificate (from GetCACert)")]
@@ -138,7 +143,9 @@ pub enum ScepError {
     #[error("the SCEP server's answer does not match its own content digest: it was changed on the way")]
     DigestMismatch,
 
-    #[error("the SCEP server's answer belongs to another transaction (transactionID {got:?}, expected {expected:?})")]
+    #[error(
+        "the SCEP server's answer belongs to another transaction (transactionID \"{got}\", expected \"{expected}\")"
+    )]
     WrongTransaction { got: String, expected: String },
 
     #[error(
@@ -221,21 +228,10 @@ fn fmt_server_text(text: &Option<String>) -> String {
     }
 }
 
-fn snippet(body_start: &Option<String>) -> String {
-    match body_start {
-        Some(t) if !t.is_empty() => format!(" (the answer begins: \"{t}\")"),
-        _ => String::new(),
-    }
-}
-
-/// Keeps at most `max` characters of server-provided text, with control characters replaced, so
-/// that it can go into a log line or an API answer.
-pub(crate) fn clean_text(bytes: &[u8], max: usize) -> String {
-    String::from_utf8_lossy(bytes)
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(max)
-        .collect::<String>()
-        .trim()
-        .to_owned()
+/// Server-provided text a protocol field defines as a message for people (`failInfoText`) or a
+/// short value quoted in a sentence (`messageType`), ready for a log line or an API answer: at
+/// most `max` characters, escaped by the one escaper of both programs, surrounding space trimmed.
+/// Bytes that are not UTF-8 show as U+FFFD.
+pub(crate) fn server_text(bytes: &[u8], max: usize) -> String {
+    camera_log::escape_bounded(String::from_utf8_lossy(bytes).trim(), max)
 }

@@ -9,7 +9,7 @@ use rand_core::{OsRng, RngCore};
 use crate::cacert::{essence, not_expected, CaCerts};
 use crate::caps::{Algorithms, DigestAlgorithm};
 use crate::csr::csr_subject_and_key;
-use crate::error::clean_text;
+use crate::error::server_text;
 use crate::key::Signer;
 use crate::{cms, oid, FailInfo, ScepError, MAX_MESSAGE_SIZE};
 
@@ -235,13 +235,13 @@ impl ExpectedReply {
         };
         let message_type = cms::attr_string(&attr(oid::SCEP_MESSAGE_TYPE, "messageType")?, "messageType attribute")?;
         if message_type.trim() != MessageType::CertRep.code() {
-            return Err(ScepError::NotCertRep(clean_text(message_type.as_bytes(), 16)));
+            return Err(ScepError::NotCertRep(server_text(message_type.as_bytes(), 16)));
         }
         let transaction =
             cms::attr_string(&attr(oid::SCEP_TRANSACTION_ID, "transactionID")?, "transactionID attribute")?;
         if transaction != self.poll.transaction_id.as_str() {
             return Err(ScepError::WrongTransaction {
-                got: clean_text(transaction.as_bytes(), 80),
+                got: server_text(transaction.as_bytes(), 80),
                 expected: self.poll.transaction_id.to_string(),
             });
         }
@@ -261,11 +261,11 @@ impl ExpectedReply {
                 let server_text = attr(oid::SCEP_FAIL_INFO_TEXT, "failInfoText")
                     .ok()
                     .and_then(|v| cms::attr_string(&v, "failInfoText attribute").ok())
-                    .map(|t| clean_text(t.as_bytes(), 200))
+                    .map(|t| server_text(t.as_bytes(), 200))
                     .filter(|t| !t.is_empty());
                 return Err(ScepError::Refused { fail_info, server_text });
             }
-            other => return Err(ScepError::UnknownStatus(clean_text(other.as_bytes(), 16))),
+            other => return Err(ScepError::UnknownStatus(server_text(other.as_bytes(), 16))),
         }
         let envelope =
             parts.econtent.ok_or_else(|| ScepError::malformed("certificate reply (SUCCESS without content)"))?;

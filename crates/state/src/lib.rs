@@ -282,9 +282,14 @@ impl Layout {
     pub fn acme_account_key(&self) -> PathBuf {
         self.state_dir.join("acme-account.key")
     }
-    /// The security event log (JSON lines) and its predecessor `events.log.1`.
+    /// The security event log's changes (JSON lines) and its predecessor `events.log.1`.
     pub fn events(&self) -> PathBuf {
         self.state_dir.join("events.log")
+    }
+    /// The security event log's logins, failed logins and expiry warnings (JSON lines), apart so
+    /// that their floods cannot rotate the changes out, and its predecessor `logins.log.1`.
+    pub fn logins(&self) -> PathBuf {
+        self.state_dir.join("logins.log")
     }
     /// The minted server certificate, its key and the CA certificate, in one PEM file (0600).
     pub fn minted_bundle(&self) -> PathBuf {

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use camera_pki::text::escape_controls;
+use camera_log::escape;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::error::X509Error;
 use x509_parser::extensions::GeneralName;
@@ -203,7 +203,7 @@ fn relevant_ip(ip: &IpAddr) -> bool {
 
 /// Names from a certificate, quoted in a sentence: control characters escaped.
 fn join_names<S: AsRef<str>>(names: &[S]) -> String {
-    names.iter().map(|n| escape_controls(n.as_ref())).collect::<Vec<_>>().join("; ")
+    names.iter().map(|n| escape(n.as_ref())).collect::<Vec<_>>().join("; ")
 }
 
 fn join_ips(ips: &[IpAddr]) -> String {
@@ -239,7 +239,7 @@ pub fn address_notices(names: &CertificateNames, current_ips: &[IpAddr], current
                 "address_not_named",
                 format!(
                     "This certificate names the camera as {} but not its address {}: open the camera by that name, otherwise browsers will warn.",
-                    escape_controls(name),
+                    escape(name),
                     join_ips(&missing)
                 ),
             ));
@@ -250,7 +250,7 @@ pub fn address_notices(names: &CertificateNames, current_ips: &[IpAddr], current
             let claimed = if listed.is_empty() {
                 "no address or name".to_string()
             } else {
-                listed.iter().map(|n| escape_controls(n)).collect::<Vec<_>>().join(", ")
+                listed.iter().map(|n| escape(n)).collect::<Vec<_>>().join(", ")
             };
             warnings.push(Notice::new(
                 "name_mismatch",
@@ -484,9 +484,9 @@ fn chain_notices(certs: &[X509Certificate<'_>], chain: &Chain) -> Vec<Notice> {
             "issuer_not_included",
             format!(
                 "The chain ends at \"{}\", issued by \"{}\", which was not uploaded: that is fine, but each PC must trust \"{}\" (import that CA certificate into the PC), or browsers will warn.",
-                escape_controls(&display_name(top)),
-                escape_controls(&issuer_name(top)),
-                escape_controls(&issuer_name(top))
+                escape(&display_name(top)),
+                escape(&issuer_name(top)),
+                escape(&issuer_name(top))
             ),
         ));
     } else if chain.order.len() == 1 {

@@ -24,7 +24,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use camera_pki::text::{escape_controls, Escaped};
+use camera_log::{escape, Escaped};
 use zeroize::Zeroizing;
 
 pub use chain::{address_notices, dns_name_matches, CertificateNames};
@@ -326,7 +326,7 @@ impl fmt::Display for UploadError {
             Self::AmbiguousChain { candidates } => write!(
                 f,
                 "The upload holds several unrelated server certificates ({}) and it is not clear which one to use: upload only the certificate for this camera and its CA chain.",
-                candidates.iter().map(|c| escape_controls(c)).collect::<Vec<_>>().join("; ")
+                candidates.iter().map(|c| escape(c)).collect::<Vec<_>>().join("; ")
             ),
             Self::TooManyItems => f.write_str(
                 "The upload holds too many certificates or keys: upload only the server certificate, its key and its CA chain.",

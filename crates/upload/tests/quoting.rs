@@ -47,7 +47,7 @@ fn pem(ders: &[&[u8]]) -> Vec<u8> {
 /// The sentence has no control character left, and shows the escapes instead.
 fn assert_escaped(what: &str, sentence: &str) {
     assert!(!sentence.chars().any(|c| c.is_control() || c == '\u{202E}'), "{what}: control characters in {sentence:?}");
-    assert!(sentence.contains("cam\\n2026") && sentence.contains("\\u{1b}[31m"), "{what}: {sentence}");
+    assert!(sentence.contains("cam\\n2026") && sentence.contains("\\x1b[31m"), "{what}: {sentence}");
 }
 
 fn refused(cert: &[u8], key: Option<&[u8]>, ctx: &Context) -> UploadError {
@@ -130,5 +130,5 @@ fn a_pem_header_value_is_escaped() {
     assert_eq!(e.code(), "unsupported_encryption");
     let text = e.to_string();
     assert!(!text.chars().any(char::is_control), "{text:?}");
-    assert!(text.contains("AES\\u{1b}[31MX\\u{b}Y"), "{text}");
+    assert!(text.contains("AES\\x1b[31MX\\x0bY"), "{text}");
 }

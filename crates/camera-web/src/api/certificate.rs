@@ -49,6 +49,7 @@ fn status_body(app: &App, opened_as: Option<&str>) -> Response<Body> {
         hostname: host.as_deref(),
         tls_profile: app.web.tls.as_str(),
         opened_as,
+        expiry_warning_days: app.web.expiry_warning_days,
     };
     let mut status = app.certs.status(&ctx);
     status.expiry = crate::expiry::report(app);

@@ -82,7 +82,7 @@ impl App {
         enrollment_config: Option<serde_json::Value>,
     ) -> (Self, Vec<String>) {
         let certs = Arc::new(certs);
-        let events = Arc::new(EventLog::new(&layout.events()));
+        let events = Arc::new(EventLog::in_layout(&layout));
         let http01 = Arc::new(Http01Answers::default());
         let host = Arc::new(WebHost {
             certs: certs.clone(),
