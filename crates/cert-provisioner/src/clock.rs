@@ -77,16 +77,35 @@ pub fn floor(layout: &Layout, now: SystemTime) -> SystemTime {
     build_time().max(saved_time(layout).ok().flatten().unwrap_or(UNIX_EPOCH))
 }
 
-/// Saves a set clock (later than the build time) as the floor, forward or back; nothing is
-/// written when the file already holds this second. Every call may write flash: callers save at
-/// start, on a re-mint and hourly, never per event.
-pub fn save(layout: &Layout, now: SystemTime) -> std::io::Result<()> {
+/// How often, at most, the floor is written while the clock runs forward. The state directory is
+/// on flash, and re-mints follow address changes, which come about once a second on a LAN with
+/// churning router advertisements or a flapping DHCP server. A power cut loses at most this much
+/// of the floor: a camera that then boots without a clock mints certificates starting up to this
+/// much earlier than they could have, which no client minds.
+pub const SAVE_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Saves a set clock (later than the build time) as the floor, when the saved one is missing,
+/// unusable, at least [`SAVE_INTERVAL`] behind, or ahead of the clock (a clock set back is
+/// trusted: a spoofed jump forward must not stay the floor). Otherwise nothing is written.
+///
+/// The rule reads only the saved file, so it holds across every caller (the boot step, the
+/// watcher in either program, a restarted web server): however often this is called, the clock
+/// running forward writes the file at most once per interval. Returns how long until a call
+/// could write again (the time to sleep before the next periodic save): the whole interval after
+/// a write or while the clock is unset (setting it wakes the watcher anyway).
+pub fn save(layout: &Layout, now: SystemTime) -> std::io::Result<Duration> {
     let secs = unix_seconds(now);
-    let unchanged = saved_time(layout).ok().flatten().is_some_and(|saved| unix_seconds(saved) == secs);
-    if now <= build_time() || secs > LATEST_START_UNIX || unchanged {
-        return Ok(());
+    if now <= build_time() || secs > LATEST_START_UNIX {
+        return Ok(SAVE_INTERVAL);
     }
-    write_atomic(&layout.saved_clock(), format!("{secs}\n").as_bytes(), PUBLIC_MODE)
+    if let Ok(Some(saved)) = saved_time(layout) {
+        let behind = secs.checked_sub(unix_seconds(saved)).map(Duration::from_secs);
+        if let Some(behind) = behind.filter(|behind| *behind < SAVE_INTERVAL) {
+            return Ok(SAVE_INTERVAL - behind);
+        }
+    }
+    write_atomic(&layout.saved_clock(), format!("{secs}\n").as_bytes(), PUBLIC_MODE)?;
+    Ok(SAVE_INTERVAL)
 }
 
 /// The notBefore for a certificate minted at `now`.

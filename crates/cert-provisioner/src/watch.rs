@@ -2,8 +2,9 @@
 //! (NTP sync after a boot at 1970), and before the certificate expires. The web server runs the
 //! same loop in a thread and swaps the served certificate from the callback.
 //!
-//! Flash wear: the clock floor is saved on a re-mint and at most hourly, never per netlink event
-//! (router advertisements refreshing IPv6 lifetimes wake the loop every few seconds on a busy LAN).
+//! Flash wear: every wakeup offers the clock floor to [`clock::save`], which writes it at most once
+//! per [`clock::SAVE_INTERVAL`] however many re-mints address churn causes; the loop also wakes
+//! when the next save is due, so the floor on flash is never much more than that interval old.
 
 use std::ops::ControlFlow;
 use std::os::fd::AsFd;
@@ -22,7 +23,7 @@ use crate::provision::{camera_names, certificate_names, current_addresses, ensur
 use crate::renewal::{reason_to_replace, MintReason};
 use crate::{clock, ProvisionError};
 
-/// The longest sleep, and how often the clock floor is saved when nothing is minted.
+/// The longest sleep: how often renewal is checked when nothing else happens.
 const HOUSEKEEPING: Duration = Duration::from_secs(3600);
 /// Address changes come in bursts (an interface going up adds several); wait for the burst.
 const SETTLE: Duration = Duration::from_millis(50);
@@ -90,8 +91,9 @@ pub fn watch(
         let _lock = lock_state(layout)?;
         ensure_ca(layout, config, SystemTime::now())?.0
     };
-    // Provisioning saved the clock just before.
-    let mut clock_saved = Instant::now();
+    // After a failed save (flash read-only or full) the next try waits an interval: retrying at
+    // every wakeup would log a warning per netlink event.
+    let mut retry_save_at: Option<Instant> = None;
     let mut wakeup = Wakeup { addresses: false, clock: false };
     loop {
         let jumped = wakeup.clock && clock_jumped(&timer);
@@ -124,18 +126,26 @@ pub fn watch(
                 Err(e) => log::warn(&format!("re-minting after {reason} failed: {}", log::chain(&e))),
             }
         }
-        if minted.is_some() || clock_saved.elapsed() >= HOUSEKEEPING {
-            if let Err(e) = clock::save(layout, now) {
-                log::warn(&format!("cannot save the clock floor to {}: {e}", layout.saved_clock().display()));
-            }
-            clock_saved = Instant::now();
-        }
+        let next_save = match retry_save_at.map(|at| at.saturating_duration_since(Instant::now())) {
+            Some(wait) if !wait.is_zero() => wait,
+            _ => match clock::save(layout, now) {
+                Ok(due) => {
+                    retry_save_at = None;
+                    due
+                }
+                Err(e) => {
+                    log::warn(&format!("cannot save the clock floor to {}: {e}", layout.saved_clock().display()));
+                    retry_save_at = Some(Instant::now() + clock::SAVE_INTERVAL);
+                    clock::SAVE_INTERVAL
+                }
+            },
+        };
         if let Some((new, reason)) = minted {
             if on_mint(&new, &reason).is_break() {
                 return Ok(());
             }
             served = new;
         }
-        wakeup = wait(&addresses, &timer, HOUSEKEEPING.saturating_sub(clock_saved.elapsed()))?;
+        wakeup = wait(&addresses, &timer, next_save.min(HOUSEKEEPING))?;
     }
 }

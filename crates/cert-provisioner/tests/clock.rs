@@ -108,6 +108,47 @@ fn a_run_saves_a_set_clock_and_the_floor_applies_only_while_the_clock_is_unset()
     assert_eq!(saved_clock(&layout).unwrap().trim(), secs(t2).to_string());
 }
 
+/// Re-mints follow address changes, about once a second under churn, and each one offers the
+/// clock to the floor on flash: written once an hour, not once a second.
+#[test]
+fn a_day_of_re_mints_every_second_writes_the_floor_once_an_hour() {
+    let (_dir, layout, _config) = setup("clock-day");
+    std::fs::create_dir_all(&layout.state_dir).unwrap();
+    let start = build_time() + Duration::from_secs(DAY);
+    let writes = clock_writes_in_a_simulated_day(&layout, start);
+    assert_eq!(writes, 24, "at start, then on the hour");
+    let last = start + Duration::from_secs(23 * 3600);
+    assert_eq!(saved_clock(&layout).unwrap().trim(), secs(last).to_string());
+}
+
+/// The interval holds across provisioning runs (the boot step, then the web server starting, or
+/// restarting): the rule reads the saved file, not the caller's memory. A clock set back is saved
+/// at once.
+#[test]
+fn the_floor_is_written_at_most_once_an_hour_by_any_caller_unless_the_clock_goes_back() {
+    let (_dir, layout, config) = setup("clock-hourly");
+    let t1 = build_time() + Duration::from_secs(20 * DAY);
+    provision_for(&layout, &config, &addresses(), t1).unwrap();
+    assert_eq!(saved_clock(&layout).unwrap().trim(), secs(t1).to_string(), "absent: saved at once");
+
+    let other: Vec<IpAddr> = vec!["10.1.2.4".parse().unwrap()];
+    let t2 = t1 + Duration::from_secs(3599);
+    provision_for(&layout, &config, &other, t2).unwrap();
+    assert_eq!(saved_clock(&layout).unwrap().trim(), secs(t1).to_string(), "a re-mint within the hour writes nothing");
+    let due = cert_provisioner::clock::save(&layout, t1 + Duration::from_secs(600)).unwrap();
+    assert_eq!(due, Duration::from_secs(3000), "the next save is due an hour after the saved time");
+
+    let t3 = t1 + Duration::from_secs(3600);
+    provision_for(&layout, &config, &addresses(), t3).unwrap();
+    assert_eq!(saved_clock(&layout).unwrap().trim(), secs(t3).to_string(), "an hour behind: saved");
+
+    // Set back by a minute: trusted and saved at once, like any set clock.
+    let back = t3 - Duration::from_secs(60);
+    let due = cert_provisioner::clock::save(&layout, back).unwrap();
+    assert_eq!(saved_clock(&layout).unwrap().trim(), secs(back).to_string());
+    assert_eq!(due, Duration::from_secs(3600));
+}
+
 /// One spoofed NTP answer far in the future must not make every later certificate not yet valid.
 #[test]
 fn a_clock_jump_far_ahead_is_forgotten_once_the_clock_is_set_right() {

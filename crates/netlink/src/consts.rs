@@ -59,8 +59,11 @@ pub const IFA_LABEL: u16 = 3;
 /// `IFA_FLAGS`: the full 32-bit flags (the `ifa_flags` byte holds only the low 8).
 pub const IFA_FLAGS: u16 = 8;
 
-/// `IFA_F_SECONDARY` (IPv6: `IFA_F_TEMPORARY`).
+/// `IFA_F_SECONDARY`: on IPv4, an address beside a primary one in the same subnet.
 pub const IFA_F_SECONDARY: u32 = 0x01;
+/// `IFA_F_TEMPORARY`: on IPv6, a privacy address (RFC 8981), replaced every day or so by design.
+/// The same bit as [`IFA_F_SECONDARY`]; which one it means depends on the family.
+pub const IFA_F_TEMPORARY: u32 = 0x01;
 /// `IFA_F_NODAD`.
 pub const IFA_F_NODAD: u32 = 0x02;
 /// `IFA_F_OPTIMISTIC`.

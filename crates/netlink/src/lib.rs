@@ -1,7 +1,8 @@
 //! The camera's interface addresses, read over rtnetlink, and notifications when they change.
 //!
 //! - [`current_addresses`]: the addresses a certificate should name (no loopback, no link-local, no
-//!   IPv6 address that is tentative, deprecated or failed duplicate address detection), sorted.
+//!   IPv6 address that is temporary, tentative, deprecated or failed duplicate address detection),
+//!   sorted.
 //! - [`all_addresses`]: everything the kernel reports, with flags, for diagnostics.
 //! - [`AddressWatcher`]: a non-blocking socket that becomes readable when addresses or links change.
 //!
@@ -74,6 +75,12 @@ impl RawAddress {
         self.flags & IFA_F_DADFAILED != 0
     }
 
+    /// `IFA_F_TEMPORARY` on an IPv6 address: a privacy address (RFC 8981). On IPv4 the same bit
+    /// means secondary, which says nothing against naming the address.
+    pub fn is_temporary(&self) -> bool {
+        self.address.is_ipv6() && self.flags & IFA_F_TEMPORARY != 0
+    }
+
     /// The interface is a loopback interface (`IFF_LOOPBACK`).
     pub fn on_loopback_interface(&self) -> bool {
         self.link_flags.is_some_and(|f| f & IFF_LOOPBACK != 0)
@@ -90,7 +97,10 @@ impl RawAddress {
                 let link_local = a.segments()[0] & 0xffc0 == 0xfe80;
                 !link_local
                     && !a.is_multicast()
-                    && self.flags & (IFA_F_TENTATIVE | IFA_F_DEPRECATED | IFA_F_DADFAILED) == 0
+                    // A temporary address is replaced within a day by design: naming it would
+                    // only make the certificate churn, and clients reach the camera by its
+                    // stable addresses.
+                    && self.flags & (IFA_F_TEMPORARY | IFA_F_TENTATIVE | IFA_F_DEPRECATED | IFA_F_DADFAILED) == 0
             }
         }
     }
@@ -159,8 +169,8 @@ pub fn usable_addresses(raw: &[RawAddress]) -> Vec<InterfaceAddress> {
 /// The camera's usable addresses: what a server certificate should name.
 ///
 /// Skips loopback interfaces and loopback addresses, IPv4 link-local (169.254/16), IPv6 link-local
-/// (fe80::/10), and IPv6 addresses flagged tentative, deprecated or dadfailed (from `IFA_FLAGS` when
-/// present, else `ifa_flags`). IPv4 addresses are kept whatever their flags.
+/// (fe80::/10), and IPv6 addresses flagged temporary (privacy addresses), tentative, deprecated or
+/// dadfailed (in `ifa_flags` or `IFA_FLAGS`). IPv4 addresses are kept whatever their flags.
 ///
 /// Sorted IPv4 first, then IPv6; within each, by interface index, then address. Each address
 /// appears once (if several interfaces share it, the lowest index wins).

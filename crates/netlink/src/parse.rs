@@ -49,7 +49,9 @@ pub struct AddressMessage {
     pub family: u8,
     /// `ifa_prefixlen`.
     pub prefix_len: u8,
-    /// `IFA_F_*` flags: the 32-bit `IFA_FLAGS` attribute when present, else the 8-bit `ifa_flags`.
+    /// `IFA_F_*` flags: the 8-bit `ifa_flags` and the 32-bit `IFA_FLAGS` attribute together. The
+    /// kernel puts the low 8 bits in both; a flag set in either one counts, so a sender that fills
+    /// only one of them cannot hide a flag.
     pub flags: u32,
     /// `ifa_scope`: `RT_SCOPE_UNIVERSE` (0), `RT_SCOPE_LINK` (253), `RT_SCOPE_HOST` (254), ...
     pub scope: u8,
@@ -246,7 +248,7 @@ pub fn parse_address_body(body: &[u8]) -> Result<AddressMessage, NetlinkError> {
             IFA_LOCAL => msg.local = ip_from(family, payload, "IFA_LOCAL")?,
             IFA_LABEL => msg.label = Some(string_from(payload)),
             IFA_FLAGS => match u32_at(payload, 0) {
-                Some(f) if payload.len() == 4 => msg.flags = f,
+                Some(f) if payload.len() == 4 => msg.flags |= f,
                 _ => {
                     return Err(NetlinkError::malformed(format!(
                         "IFA_FLAGS attribute has {} bytes instead of 4",

@@ -129,13 +129,58 @@ fn parses_a_multipart_dump_with_done() {
 }
 
 #[test]
-fn ifa_flags_attribute_wins_over_the_flags_byte() {
-    // The byte says nothing; the 32-bit attribute says tentative.
-    let buf = v6_addr_msg(2, fd77(5), 64, 0, Some(IFA_F_TENTATIVE));
-    assert_eq!(parse_address_messages(&buf).expect("valid")[0].flags, IFA_F_TENTATIVE);
+fn a_flag_in_either_the_byte_or_the_attribute_counts() {
+    let flags = |flags8: u32, flags32: Option<u32>| {
+        let flags8 = u8::try_from(flags8).expect("a byte");
+        parse_address_messages(&v6_addr_msg(2, fd77(5), 64, flags8, flags32)).expect("valid")[0].flags
+    };
+    // Only the 32-bit attribute says tentative.
+    assert_eq!(flags(0, Some(IFA_F_TENTATIVE)), IFA_F_TENTATIVE);
     // Without the attribute, the byte is used.
-    let buf = v6_addr_msg(2, fd77(5), 64, IFA_F_DEPRECATED as u8, None);
-    assert_eq!(parse_address_messages(&buf).expect("valid")[0].flags, IFA_F_DEPRECATED);
+    assert_eq!(flags(IFA_F_DEPRECATED, None), IFA_F_DEPRECATED);
+    // The byte says temporary, the attribute does not: still temporary.
+    assert_eq!(flags(IFA_F_TEMPORARY, Some(IFA_F_PERMANENT)), IFA_F_TEMPORARY | IFA_F_PERMANENT);
+    // What the kernel sends: the low 8 bits in both.
+    let both = IFA_F_TEMPORARY | IFA_F_NODAD;
+    assert_eq!(flags(both, Some(both)), both);
+    // Bits above the byte only come from the attribute.
+    assert_eq!(flags(IFA_F_TEMPORARY, Some(0x100)), IFA_F_TEMPORARY | 0x100);
+}
+
+/// An IPv6 privacy address as the kernel announces it, flag in the byte and in `IFA_FLAGS`, or in
+/// only one of them: listed, never usable; its stable sibling is.
+#[test]
+fn a_temporary_ipv6_address_is_listed_but_not_usable() {
+    let links = parse_link_messages(&link_msg(3, IFF_UP, "cam0")).expect("valid");
+    let temporary = IFA_F_TEMPORARY as u8;
+    let mut buf = v6_addr_msg(3, fd77(2), 64, 0, Some(IFA_F_PERMANENT | IFA_F_NODAD));
+    buf.extend(v6_addr_msg(
+        3,
+        Ipv6Addr::new(0xfd77, 0, 0, 0, 0x34ce, 0x6c5b, 0xbbaf, 0xa7f3),
+        64,
+        temporary,
+        Some(IFA_F_TEMPORARY),
+    ));
+    buf.extend(v6_addr_msg(3, fd77(0x11), 64, temporary, None));
+    buf.extend(v6_addr_msg(3, fd77(0x12), 64, temporary, Some(0)));
+    buf.extend(v6_addr_msg(3, fd77(0x13), 64, 0, Some(IFA_F_TEMPORARY)));
+    let joined = join_addresses(&links, parse_address_messages(&buf).expect("valid"));
+    assert_eq!(joined.len(), 5);
+    assert!(!joined[0].is_temporary());
+    for r in &joined[1..] {
+        assert!(r.is_temporary(), "{r:?}");
+        assert!(!r.is_usable(), "{r:?}");
+    }
+    let usable: Vec<IpAddr> = usable_addresses(&joined).into_iter().map(|a| a.address).collect();
+    assert_eq!(usable, vec![IpAddr::V6(fd77(2))]);
+}
+
+/// On IPv4 the same bit means secondary (a second address in a subnet): named like any other.
+#[test]
+fn a_secondary_ipv4_address_is_usable() {
+    let r = raw("eth0", 2, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 7)), IFA_F_SECONDARY | IFA_F_PERMANENT, IFF_UP);
+    assert!(!r.is_temporary());
+    assert!(r.is_usable());
 }
 
 #[test]
@@ -388,6 +433,7 @@ fn filter_skips_loopback_link_local_and_unusable_ipv6_and_sorts() {
         raw("eth0", 2, v6("fd00::2"), IFA_F_TENTATIVE, IFF_UP),
         raw("eth0", 2, v6("fd00::3"), IFA_F_DEPRECATED, IFF_UP),
         raw("eth0", 2, v6("fd00::4"), IFA_F_DADFAILED | IFA_F_TENTATIVE, IFF_UP),
+        raw("eth0", 2, v6("fd00::5"), IFA_F_TEMPORARY, IFF_UP),
         raw("eth0", 2, v6("fd00::1"), IFA_F_PERMANENT | IFA_F_NODAD, IFF_UP),
         raw("eth1", 4, v4(192, 168, 1, 5), 0, IFF_UP),
         raw("eth0", 2, v4(169, 254, 3, 4), 0, IFF_UP),

@@ -166,6 +166,37 @@ fn dad_failed_ipv6_is_skipped() {
     assert_eq!(owners, ["peer0"]);
 }
 
+/// The kernel makes a privacy address (RFC 8981) beside an address flagged `mngtmpaddr` when
+/// `use_tempaddr` is 2, without a router advertisement. It is listed, flagged temporary, and never
+/// usable; the stable address it was made from is.
+#[test]
+fn temporary_ipv6_is_skipped() {
+    let setup = NetnsSetup::default();
+    if !in_private_netns("temporary_ipv6_is_skipped", &setup) {
+        return;
+    }
+    camera_testns::sysctl("net/ipv6/conf/cam0/use_tempaddr", "2");
+    ip(&["-6", "addr", "add", "fd77:5::1/64", "dev", "cam0", "mngtmpaddr", "nodad"]);
+    let stable = v6("fd77:5::1");
+    let temporary = || {
+        all_addresses().expect("all_addresses").into_iter().find(|r| {
+            r.interface == "cam0"
+                && matches!(r.address, IpAddr::V6(a) if a.segments()[..4] == [0xfd77, 5, 0, 0])
+                && r.address != stable
+        })
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), || temporary().is_some_and(|r| !r.is_tentative())),
+        "no temporary address made beside fd77:5::1: {:#?}",
+        all_addresses()
+    );
+    let r = temporary().expect("listed");
+    assert!(r.is_temporary(), "{r:?}");
+    assert!(!r.is_usable(), "{r:?}");
+    let got = current();
+    assert!(got.contains(&stable) && !got.contains(&r.address), "{got:?} ({r:?})");
+}
+
 #[test]
 fn watcher_wakes_on_add_and_remove_and_not_otherwise() {
     if !in_private_netns("watcher_wakes_on_add_and_remove_and_not_otherwise", &NetnsSetup::default().wait_for_dad(true))

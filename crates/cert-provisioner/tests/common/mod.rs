@@ -554,3 +554,22 @@ pub fn q(s: impl AsRef<OsStr>) -> String {
     let s = s.as_ref().to_string_lossy();
     format!("'{}'", s.replace('\'', "'\\''"))
 }
+
+/// How many times the clock floor is written in a simulated day with a re-mint every second,
+/// starting at `start` with no saved clock in `layout`: every second offers the clock to
+/// `clock::save`, as the watcher does on a re-mint. A write is seen as a new inode (the file is
+/// replaced by a rename, never changed in place).
+pub fn clock_writes_in_a_simulated_day(layout: &camera_state::Layout, start: std::time::SystemTime) -> usize {
+    use std::os::unix::fs::MetadataExt;
+    let mut writes = 0;
+    let mut last = None;
+    for second in 0..86_400 {
+        cert_provisioner::clock::save(layout, start + std::time::Duration::from_secs(second)).unwrap();
+        let inode = std::fs::metadata(layout.saved_clock()).map(|m| m.ino()).ok();
+        if inode != last {
+            writes += 1;
+            last = inode;
+        }
+    }
+    writes
+}
