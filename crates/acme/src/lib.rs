@@ -7,10 +7,10 @@
 //! caller: it passes a CSR (DER) made on the camera and gets back the chain, leaf first.
 //!
 //! ```no_run
-//! # async fn run(responder: &dyn camera_acme::ChallengeResponder, csr_der: &[u8], trust_pem: &[u8])
+//! # async fn run(responder: &dyn camera_acme::ChallengeResponder, csr_der: &[u8], trust_der: &[u8])
 //! #     -> Result<(), Box<dyn std::error::Error>> {
 //! use camera_acme::{obtain_certificate, AccountKey, CertificateRequest, ChallengeType, Identifier, Options};
-//! let http = camera_http_client::HttpClient::with_trust_anchors_pem(trust_pem)?;
+//! let http = camera_http_client::HttpClient::with_trust_anchors([trust_der])?;
 //! let key = AccountKey::generate()?; // store key.pkcs8_der() (0600) and reuse it
 //! let identifiers = [Identifier::Ip("192.168.1.120".parse()?), Identifier::Dns("cam-lobby.local".into())];
 //! let request = CertificateRequest {

@@ -151,7 +151,7 @@ async fn a_wrong_trust_anchor_is_a_certificate_verification_error() {
     let mut other_ca = other_ca;
     other_ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
     let other = other_ca.self_signed(&rcgen::KeyPair::generate().unwrap()).unwrap();
-    let client = HttpClient::with_trust_anchors_pem(other.pem().as_bytes()).unwrap();
+    let client = HttpClient::with_trust_anchors([other.der().as_ref()]).unwrap();
     let key = AccountKey::generate().unwrap();
     let err = find_account(&client, &pebble.directory, &key, &support::fast_options()).await.unwrap_err();
     match &err {

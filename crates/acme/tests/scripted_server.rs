@@ -458,7 +458,7 @@ async fn an_https_directory_that_points_to_http_is_refused() {
             });
         }
     });
-    let client = HttpClient::with_trust_anchors_pem(ca.pem().as_bytes()).unwrap();
+    let client = HttpClient::with_trust_anchors([ca.der().as_ref()]).unwrap();
     let case = Case::new();
     let err = obtain_certificate(
         &client,

@@ -20,7 +20,6 @@ use hyper::header::{HeaderName, HeaderValue, CONTENT_LENGTH, HOST, USER_AGENT};
 use hyper_util::rt::TokioIo;
 use rustls::client::WebPkiServerVerifier;
 use rustls::RootCertStore;
-use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -134,24 +133,6 @@ impl HttpClient {
             .with_webpki_verifier(verifier)
             .with_no_client_auth();
         Ok(HttpClient { tls: Some(Arc::new(config)), ..Self::plain_http_only() })
-    }
-
-    /// Like [`HttpClient::with_trust_anchors`], from PEM text holding one or more `CERTIFICATE` blocks
-    /// (other blocks are ignored), or from a single DER certificate.
-    pub fn with_trust_anchors_pem(pem_or_der: &[u8]) -> Result<Self, Error> {
-        if pem_or_der.first() == Some(&0x30) {
-            return Self::with_trust_anchors([pem_or_der]);
-        }
-        let mut certs = Vec::new();
-        for cert in CertificateDer::pem_slice_iter(pem_or_der) {
-            let cert =
-                cert.map_err(|e| Error::BadTrustAnchor { reason: format!("the PEM text is not valid ({e})") })?;
-            certs.push(cert);
-        }
-        if certs.is_empty() {
-            return Err(Error::BadTrustAnchor { reason: "no CERTIFICATE block was found in the PEM text".into() });
-        }
-        Self::with_trust_anchors(certs.iter().map(|c| c.as_ref()))
     }
 
     /// Time allowed for name resolution, TCP connect and TLS handshake (default 10 s).
@@ -372,15 +353,14 @@ mod tests {
     #[test]
     fn trust_anchor_input_is_checked() {
         for (input, want) in [
-            (&b""[..], "no CERTIFICATE block"),
-            (b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "no CERTIFICATE block"),
-            (b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n", "not valid"),
-            (b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", "not a usable CA certificate"),
-            (&[0x30, 0x03, 0x02, 0x01, 0x01], "not a usable CA certificate"),
+            (&[0x30, 0x03, 0x02, 0x01, 0x01][..], "not a usable CA certificate"),
+            (b"AAAA", "not a usable CA certificate"),
         ] {
-            let err = HttpClient::with_trust_anchors_pem(input).unwrap_err();
+            let err = HttpClient::with_trust_anchors([input]).unwrap_err();
             assert!(matches!(err, Error::BadTrustAnchor { .. }) && err.to_string().contains(want), "{err}");
         }
+        let none = HttpClient::with_trust_anchors(std::iter::empty()).unwrap_err();
+        assert!(none.to_string().contains("no certificate was given"), "{none}");
     }
 
     #[test]

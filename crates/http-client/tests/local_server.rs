@@ -20,7 +20,6 @@ use tokio::net::TcpListener;
 
 struct TestCa {
     cert_der: Vec<u8>,
-    cert_pem: String,
     params: CertificateParams,
     key: KeyPair,
 }
@@ -32,7 +31,7 @@ impl TestCa {
         params.distinguished_name.push(rcgen::DnType::CommonName, name);
         let key = KeyPair::generate().unwrap();
         let cert = params.self_signed(&key).unwrap();
-        TestCa { cert_der: cert.der().to_vec(), cert_pem: cert.pem(), params, key }
+        TestCa { cert_der: cert.der().to_vec(), params, key }
     }
 
     /// A server certificate + key for `names` (IP addresses or DNS names).
@@ -151,7 +150,7 @@ fn text(body: &Bytes) -> &str {
 async fn https_with_the_right_anchor_works_get_post_head() {
     let ca = TestCa::new("Test CA");
     let addr = https_server("127.0.0.1:0", ca.server_cert(&["127.0.0.1"])).await;
-    let client = HttpClient::with_trust_anchors_pem(ca.cert_pem.as_bytes()).unwrap();
+    let client = HttpClient::with_trust_anchors([ca.cert_der.as_slice()]).unwrap();
 
     let r = client.get(&format!("https://{addr}/hello")).await.unwrap();
     assert_eq!(r.status, StatusCode::OK);
@@ -186,7 +185,7 @@ async fn a_wrong_trust_anchor_fails_with_a_sentence_naming_the_cause() {
     let real = TestCa::new("Real CA");
     let other = TestCa::new("Other CA");
     let addr = https_server("127.0.0.1:0", real.server_cert(&["127.0.0.1"])).await;
-    let client = HttpClient::with_trust_anchors_pem(other.cert_pem.as_bytes()).unwrap();
+    let client = HttpClient::with_trust_anchors([other.cert_der.as_slice()]).unwrap();
     let err = client.get(&format!("https://{addr}/hello")).await.unwrap_err();
     match &err {
         Error::CertificateVerification { reason: VerificationFailure::NotSignedByTrustAnchor, .. } => {}
@@ -203,7 +202,7 @@ async fn a_wrong_trust_anchor_fails_with_a_sentence_naming_the_cause() {
 async fn a_certificate_for_another_name_is_refused() {
     let ca = TestCa::new("Test CA");
     let addr = https_server("127.0.0.1:0", ca.server_cert(&["10.9.9.9", "ca.example.home.arpa"])).await;
-    let client = HttpClient::with_trust_anchors_pem(ca.cert_pem.as_bytes()).unwrap();
+    let client = HttpClient::with_trust_anchors([ca.cert_der.as_slice()]).unwrap();
     let err = client.get(&format!("https://{addr}/hello")).await.unwrap_err();
     assert!(matches!(err, Error::CertificateVerification { reason: VerificationFailure::WrongName, .. }), "{err:?}");
     assert!(err.to_string().contains("does not name the address"), "{err}");
@@ -213,7 +212,7 @@ async fn a_certificate_for_another_name_is_refused() {
 async fn ipv6_loopback_and_dns_names_work() {
     let ca = TestCa::new("Test CA");
     let addr6 = https_server("[::1]:0", ca.server_cert(&["::1"])).await;
-    let client = HttpClient::with_trust_anchors_pem(ca.cert_pem.as_bytes()).unwrap();
+    let client = HttpClient::with_trust_anchors([ca.cert_der.as_slice()]).unwrap();
     let r = client.get(&format!("https://[::1]:{}/hello", addr6.port())).await.unwrap();
     assert!(text(&r.body).starts_with(&format!("hello host=[::1]:{}", addr6.port())), "{}", text(&r.body));
 
@@ -257,7 +256,7 @@ async fn a_server_that_does_not_answer_times_out() {
     // TCP accepted, no TLS ServerHello: the connect phase (which includes the handshake) times out.
     let silent = raw_server(b"").await;
     let ca = TestCa::new("Test CA");
-    let client = HttpClient::with_trust_anchors_pem(ca.cert_pem.as_bytes()).unwrap();
+    let client = HttpClient::with_trust_anchors([ca.cert_der.as_slice()]).unwrap();
     let started = Instant::now();
     let err = client
         .clone()
@@ -302,7 +301,7 @@ async fn garbage_instead_of_http_is_a_protocol_error() {
 async fn https_to_a_plain_http_server_is_a_tls_error() {
     let plain = http_server("127.0.0.1:0").await;
     let ca = TestCa::new("Test CA");
-    let client = HttpClient::with_trust_anchors_pem(ca.cert_pem.as_bytes()).unwrap();
+    let client = HttpClient::with_trust_anchors([ca.cert_der.as_slice()]).unwrap();
     let err = client.get(&format!("https://{plain}/hello")).await.unwrap_err();
     assert!(matches!(err, Error::Tls { .. }), "{err:?}");
 }

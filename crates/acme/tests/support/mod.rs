@@ -23,6 +23,7 @@ use camera_acme::{ChallengeAnswer, ChallengeResponder, Identifier};
 use camera_http_client::HttpClient;
 use http_body_util::Full;
 use hyper_util::rt::TokioIo;
+use rustls::pki_types::pem::PemObject;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -312,9 +313,7 @@ pub fn start(spec: PebbleSpec, tag: &str) -> Pebble {
             }
             children.push(spawn_dying_with_this_thread(&mut pebble, &thread_dir.join("pebble.log")));
             let directory = format!("https://127.0.0.1:{acme_port}/dir");
-            let client = HttpClient::with_trust_anchors_pem(thread_ca.as_bytes())
-                .unwrap()
-                .connect_timeout(Duration::from_secs(1));
+            let client = client_trusting(&thread_ca).connect_timeout(Duration::from_secs(1));
             let started = Instant::now();
             loop {
                 if rt.block_on(client.get(&directory)).is_ok_and(|r| r.status.is_success()) {
@@ -342,9 +341,16 @@ pub fn start(spec: PebbleSpec, tag: &str) -> Pebble {
     fixture
 }
 
+/// A client trusting the certificates of a PEM file (Pebble's TLS CA).
+pub fn client_trusting(pem: &str) -> HttpClient {
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(pem.as_bytes()).collect::<Result<_, _>>().unwrap();
+    HttpClient::with_trust_anchors(certs.iter().map(|c| c.as_ref())).unwrap()
+}
+
 impl Pebble {
     pub fn client(&self) -> HttpClient {
-        HttpClient::with_trust_anchors_pem(self.tls_ca_pem.as_bytes()).unwrap()
+        client_trusting(&self.tls_ca_pem)
     }
 
     pub fn log(&self) -> String {
