@@ -94,21 +94,10 @@ impl Host for WebHost {
         self
     }
 
-    fn answerable(&self, challenge: ChallengeType) -> Result<(), String> {
-        // A CA validates http-01 on port 80 and tls-alpn-01 on port 443 (RFC 8555 section 8.3,
-        // RFC 8737 section 3), whatever the camera listens on.
-        let (listener, port, what) = match challenge {
-            ChallengeType::Http01 => (self.listeners.0, 80, "plain HTTP"),
-            ChallengeType::TlsAlpn01 => (Some(self.listeners.1), 443, "HTTPS"),
-        };
-        match listener {
-            Some(addr) if addr.port() == port => Ok(()),
-            Some(addr) => Err(format!(
-                "{} needs the camera's {what} on port {port} (it listens on port {})",
-                challenge.as_str(),
-                addr.port()
-            )),
-            None => Err(format!("{} needs the camera's {what} on port {port} (it is off)", challenge.as_str())),
+    fn challenge_port(&self, challenge: ChallengeType) -> Option<u16> {
+        match challenge {
+            ChallengeType::Http01 => self.listeners.0.map(|addr| addr.port()),
+            ChallengeType::TlsAlpn01 => Some(self.listeners.1.port()),
         }
     }
 

@@ -97,7 +97,13 @@ fn options(args: impl Iterator<Item = String>) -> Result<Option<(Options, bool)>
         Some(addr) => web.http = Some(addr.parse().map_err(|_| format!("--http {addr:?} is not ADDR:PORT or off"))?),
     }
     Ok(Some((
-        Options { layout: common.layout(), camera: file.camera, web, enrollment: file.enrollment, pbkdf2_iterations: None },
+        Options {
+            layout: common.layout(),
+            camera: file.camera,
+            web,
+            enrollment: file.enrollment,
+            pbkdf2_iterations: None,
+        },
         respawn,
     )))
 }

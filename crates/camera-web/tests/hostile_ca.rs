@@ -61,7 +61,11 @@ impl Site {
     }
 
     fn enroll(&self) {
-        let settings = json!({"protocol": "acme", "url": self.ca.directory, "trust": self.ca.root_pem});
+        self.enroll_with(&self.ca);
+    }
+
+    fn enroll_with(&self, ca: &ScriptedAcme) {
+        let settings = json!({"protocol": "acme", "url": ca.directory, "trust": ca.root_pem});
         let (status, body) = self.api("PUT", "/api/v1/enrollment", Some(settings));
         assert_eq!(status, 200, "{body}");
     }
@@ -71,6 +75,14 @@ impl Site {
     }
 
     /// Waits for the first attempt to end; returns the enrollment state.
+    fn wait_enrolled(&self) -> Value {
+        wait_for(Duration::from_secs(30), || {
+            let served = self.get("/api/v1/certificate");
+            (served["source"] == "enrolled").then_some(served)
+        })
+        .unwrap_or_else(|| panic!("not enrolled: {}", self.camera.log_text()))
+    }
+
     fn wait_attempt(&self) -> Value {
         wait_for(Duration::from_secs(60), || {
             let state = self.get("/api/v1/enrollment");
@@ -181,8 +193,7 @@ fn short_lived_certificates_from_a_careless_ca_are_renewed_before_they_expire() 
     };
     let site = Site::start(behaviour);
     site.enroll();
-    wait_for(Duration::from_secs(30), || (site.get("/api/v1/certificate")["source"] == "enrolled").then_some(()))
-        .unwrap_or_else(|| panic!("not enrolled: {}", site.camera.log_text()));
+    site.wait_enrolled();
     let watched = Instant::now();
     let mut served = std::collections::BTreeSet::new();
     while watched.elapsed() < Duration::from_secs(60) {
@@ -209,8 +220,7 @@ fn address_churn_leads_to_a_few_enrollments_not_one_per_change() {
     }
     let site = Site::start(Behaviour::default());
     site.enroll();
-    wait_for(Duration::from_secs(30), || (site.get("/api/v1/certificate")["source"] == "enrolled").then_some(()))
-        .unwrap_or_else(|| panic!("not enrolled: {}", site.camera.log_text()));
+    site.wait_enrolled();
     let before = site.orders();
     let state_dir = site.camera.dir.path().join("state");
     let written = writes_to(&state_dir, || {
@@ -228,4 +238,28 @@ fn address_churn_leads_to_a_few_enrollments_not_one_per_change() {
     println!("20 addresses in 10 s: {orders} orders, {} state-dir writes: {written:?}", written.len());
     assert!((1..=3).contains(&orders), "{orders} orders for one burst of changes");
     assert!(written.iter().filter(|w| *w == "uploaded.pem").count() <= 2, "{written:?}");
+}
+
+/// An installer moving a camera to another CA: `PUT` enrolls at once, although the enrolled
+/// certificate in service is valid for months (before, nothing happened until its renewal point).
+#[test]
+fn a_put_enrolls_at_once_over_a_valid_enrolled_certificate() {
+    if !in_private_netns("a_put_enrolls_at_once_over_a_valid_enrolled_certificate", &NetnsSetup::default()) {
+        return;
+    }
+    let site = Site::start(Behaviour::default());
+    site.enroll();
+    let first = site.wait_enrolled();
+    let new_ca = ScriptedAcme::start(Behaviour::default());
+    let mut trust = std::fs::read(&site.trust).unwrap();
+    trust.extend(new_ca.root_pem.as_bytes());
+    std::fs::write(&site.trust, trust).unwrap();
+    site.enroll_with(&new_ca);
+    let moved = wait_for(Duration::from_secs(30), || {
+        let served = site.get("/api/v1/certificate");
+        (served["certificate"]["sha256"] != first["certificate"]["sha256"]).then_some(served)
+    });
+    assert!(moved.is_some(), "still the first CA's certificate: {}", site.get("/api/v1/enrollment"));
+    assert_eq!(new_ca.counts.issued.load(Ordering::SeqCst), 1);
+    assert_eq!(site.ca.counts.orders.load(Ordering::SeqCst), 1, "the first CA was asked once");
 }

@@ -9,8 +9,8 @@ use camera_http_client::HttpClient;
 use camera_pki::SanName;
 use camera_state::{read_optional, write_atomic, SECRET_MODE};
 
-use crate::settings::AcmeSettings;
 use crate::settings::trust_anchors;
+use crate::settings::AcmeSettings;
 use crate::{request_for, Attempt, Done, Failure};
 
 impl From<AcmeError> for Failure {
@@ -69,17 +69,7 @@ pub(crate) async fn enroll(
         .map(|e| Eab::new(e.kid.clone(), e.hmac_key.expose()))
         .transpose()
         .map_err(Failure::from)?;
-    // Only the challenges a CA can validate against the camera's listeners as they are.
-    let mut unanswerable = Vec::new();
-    let challenge_types: Vec<ChallengeType> = settings
-        .challenge_types
-        .iter()
-        .filter_map(|c| ChallengeType::parse(c))
-        .filter(|&c| attempt.host().answerable(c).map_err(|why| unanswerable.push(why)).is_ok())
-        .collect();
-    if challenge_types.is_empty() {
-        return Err(Failure::new(format!("no allowed challenge can be answered: {}", unanswerable.join("; "))));
-    }
+    let challenge_types = answerable(&settings.challenge_types, attempt.host())?;
     let identifiers: Vec<Identifier> = names.iter().map(identifier).collect();
     let pending = request_for(names, settings.key_type, None).await?;
     let request = CertificateRequest {
@@ -99,7 +89,96 @@ pub(crate) async fn enroll(
     Ok(Done { installed, account_url: Some(issued.account_url), scep_ca: None, how: "by an ACME order" })
 }
 
+/// The allowed challenges the camera can answer, in the order to try them: a challenge whose
+/// listener is off is left out; one whose listener is on its standard port (80 for http-01,
+/// 443 for tls-alpn-01: where a CA validates, RFC 8555 section 8.3, RFC 8737 section 3) comes
+/// before one that only a port forward could reach.
+fn answerable(allowed: &[String], host: &dyn crate::Host) -> Result<Vec<ChallengeType>, Failure> {
+    let standard = |c: ChallengeType| match c {
+        ChallengeType::Http01 => 80,
+        ChallengeType::TlsAlpn01 => 443,
+    };
+    let mut off = Vec::new();
+    let mut usable: Vec<(bool, ChallengeType)> = Vec::new();
+    for challenge in allowed.iter().filter_map(|c| ChallengeType::parse(c)) {
+        match host.challenge_port(challenge) {
+            Some(port) => usable.push((port != standard(challenge), challenge)),
+            None => off.push(challenge.as_str()),
+        }
+    }
+    if usable.is_empty() {
+        return Err(Failure::new(format!(
+            "no allowed challenge can be answered: the camera's listener for {} is off",
+            off.join(" and ")
+        )));
+    }
+    usable.sort_by_key(|(elsewhere, _)| *elsewhere);
+    Ok(usable.into_iter().map(|(_, c)| c).collect())
+}
+
 fn capitalised(sentence: &str) -> String {
     let mut chars = sentence.chars();
     chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A host whose listeners are on the given ports (`None`: off).
+    struct Ports(Option<u16>, u16);
+
+    impl camera_acme::ChallengeResponder for Ports {
+        fn publish(&self, _: &camera_acme::ChallengeAnswer) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+            Ok(())
+        }
+        fn withdraw(&self, _: &camera_acme::ChallengeAnswer) {}
+    }
+
+    impl crate::Host for Ports {
+        fn names(&self) -> Vec<SanName> {
+            Vec::new()
+        }
+        fn installed(&self) -> Option<crate::Installed> {
+            None
+        }
+        fn install(&self, _: &[Vec<u8>], _: &[u8], _: &'static str) -> Result<crate::Installed, String> {
+            Err("not here".into())
+        }
+        fn responder(&self) -> &dyn camera_acme::ChallengeResponder {
+            self
+        }
+        fn challenge_port(&self, challenge: ChallengeType) -> Option<u16> {
+            match challenge {
+                ChallengeType::Http01 => self.0,
+                ChallengeType::TlsAlpn01 => Some(self.1),
+            }
+        }
+        fn enrolled_credentials(&self, _: &str) -> Option<(Vec<u8>, zeroize::Zeroizing<Vec<u8>>)> {
+            None
+        }
+        fn event(&self, _: camera_events::EventKind, _: Option<std::net::IpAddr>, _: String) {}
+    }
+
+    fn order(allowed: &[&str], host: &Ports) -> Result<Vec<&'static str>, String> {
+        let allowed: Vec<String> = allowed.iter().map(|s| (*s).to_owned()).collect();
+        answerable(&allowed, host).map(|v| v.into_iter().map(ChallengeType::as_str).collect()).map_err(|f| f.sentence)
+    }
+
+    /// With `--http off`, http-01 is never tried; with plain HTTP on another port than 80, a
+    /// tls-alpn-01 on 443 goes first (a CA validates http-01 on port 80 only).
+    #[test]
+    fn challenges_follow_the_cameras_listeners() {
+        let both = ["http-01", "tls-alpn-01"];
+        assert_eq!(order(&both, &Ports(Some(80), 443)).unwrap(), ["http-01", "tls-alpn-01"]);
+        assert_eq!(order(&both, &Ports(None, 443)).unwrap(), ["tls-alpn-01"]);
+        assert_eq!(order(&both, &Ports(Some(8080), 443)).unwrap(), ["tls-alpn-01", "http-01"]);
+        assert_eq!(
+            order(&both, &Ports(Some(8080), 8443)).unwrap(),
+            ["http-01", "tls-alpn-01"],
+            "both forwarded: as configured"
+        );
+        let off = order(&["http-01"], &Ports(None, 443)).unwrap_err();
+        assert!(off.contains("listener for http-01 is off"), "{off}");
+    }
 }

@@ -53,9 +53,9 @@ pub trait Host: Send + Sync {
     fn install(&self, chain: &[Vec<u8>], key_pkcs8: &[u8], protocol: &'static str) -> Result<Installed, String>;
     /// Answers ACME challenges on the camera's ports.
     fn responder(&self) -> &dyn camera_acme::ChallengeResponder;
-    /// The ACME challenges a CA can validate against the camera as it listens now (http-01 needs
-    /// plain HTTP on port 80, tls-alpn-01 HTTPS on port 443), or why one cannot.
-    fn answerable(&self, challenge: camera_acme::ChallengeType) -> Result<(), String>;
+    /// The port of the listener that answers `challenge` (plain HTTP for http-01, HTTPS for
+    /// tls-alpn-01), or `None` when that listener is off.
+    fn challenge_port(&self, challenge: camera_acme::ChallengeType) -> Option<u16>;
     /// The enrolled certificate in service (leaf DER) and its key, if it came by `protocol`:
     /// a SCEP renewal is signed with them.
     fn enrolled_credentials(&self, protocol: &str) -> Option<(Vec<u8>, Zeroizing<Vec<u8>>)>;
@@ -64,7 +64,10 @@ pub trait Host: Send + Sync {
 }
 
 /// The host as one attempt sees it: it installs only while the settings it runs with are still
-/// the ones configured, and only a certificate at least as good as the enrolled one in service.
+/// the ones configured, and, when the attempt was not scheduled (names changed, a retry after an
+/// unusable issuance), only a certificate at least as good as the enrolled one in service. A
+/// renewal takes what the CA gives (the certificate in service is due), and so does the
+/// installer's own request.
 /// The checks and the install happen under the record's lock, so a stop
 /// (`DELETE /api/v1/enrollment`, or a restore, which stops first) either comes before and nothing
 /// is installed, or waits until the certificate is installed and the restore then removes it.
@@ -73,6 +76,8 @@ struct Attempt<'a> {
     digest: String,
     /// The names this attempt asks for.
     asked: &'a [SanName],
+    /// Why it runs.
+    reason: &'a Reason,
 }
 
 impl Attempt<'_> {
@@ -88,7 +93,8 @@ impl Attempt<'_> {
                 "enrollment was stopped or changed while this attempt ran, so its certificate was not installed",
             ));
         }
-        if let (Some(issued), Some(current)) = (
+        if let (true, Some(issued), Some(current)) = (
+            self.reason.is_unscheduled(),
             chain.first().and_then(|leaf| issued_installed(leaf)),
             self.host().installed().filter(|i| i.enrolled && i.not_after_unix > now_unix()),
         ) {
@@ -543,7 +549,7 @@ impl Enrollment {
             )
         };
         let progress = |s: String| self.set_progress(Some(s));
-        let attempt = Attempt { enrollment: self, digest: settings.digest(), asked: names };
+        let attempt = Attempt { enrollment: self, digest: settings.digest(), asked: names, reason };
         let outcome = match settings {
             Settings::Acme(acme) => {
                 acme::enroll(acme, names, &self.account_key_path, account_url, &attempt, &progress).await
@@ -650,11 +656,7 @@ impl Enrollment {
 fn judge(done: Done, asked: &[SanName], now: u64, margin: Option<Duration>) -> Result<Done, Failure> {
     let lacking = missing(asked, &done.installed);
     let why = if !lacking.is_empty() {
-        format!(
-            "does not name {} (the CA left {} out)",
-            list(&lacking),
-            if lacking.len() == 1 { "it" } else { "them" }
-        )
+        format!("does not name {} (the CA left {} out)", list(&lacking), if lacking.len() == 1 { "it" } else { "them" })
     } else if now >= schedule::renew_at(&done.installed, margin) {
         format!(
             "was already due for renewal when it arrived (valid from {} until {})",
@@ -773,8 +775,8 @@ mod tests {
         fn responder(&self) -> &dyn camera_acme::ChallengeResponder {
             self
         }
-        fn answerable(&self, _: camera_acme::ChallengeType) -> Result<(), String> {
-            Ok(())
+        fn challenge_port(&self, _: camera_acme::ChallengeType) -> Option<u16> {
+            None
         }
         fn enrolled_credentials(&self, _: &str) -> Option<(Vec<u8>, Zeroizing<Vec<u8>>)> {
             None
@@ -793,7 +795,8 @@ mod tests {
         };
         let (old, new) = (scep("http://127.0.0.1:9/old"), scep("http://127.0.0.1:9/new"));
         let host = Arc::new(Counting(std::sync::atomic::AtomicUsize::new(0)));
-        let (enrollment, _) = Enrollment::load(&Layout::new(&dir, &dir), Some(serde_json::to_value(&new).unwrap()), host);
+        let (enrollment, _) =
+            Enrollment::load(&Layout::new(&dir, &dir), Some(serde_json::to_value(&new).unwrap()), host);
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         // The attempt under the old settings fails (nothing listens on port 9).
         runtime.block_on(enrollment.attempt(&old, &Reason::NotEnrolled, &[]));
@@ -817,7 +820,8 @@ mod tests {
         .unwrap();
         let (enrollment, _) =
             Enrollment::load(&Layout::new(&dir, &dir), Some(serde_json::to_value(&settings).unwrap()), host.clone());
-        let attempt = Attempt { enrollment: &enrollment, digest: settings.digest(), asked: &[] };
+        let attempt =
+            Attempt { enrollment: &enrollment, digest: settings.digest(), asked: &[], reason: &Reason::NotEnrolled };
         assert!(attempt.install(&[], &[], "scep").is_ok(), "installs while it is still wanted");
         assert!(enrollment.stop(None).unwrap());
         let Err(refused) = attempt.install(&[], &[], "scep") else { panic!("installed after the stop") };

@@ -88,10 +88,11 @@ fn trusted(ca: &CaCerts, settings: &ScepSettings, pin: &Pin) -> Result<Pinned, F
         (Some(pem), _) => {
             trust_anchors(pem).map_err(|e| Failure::new(format!("the trust anchor cannot be used: {e}")))?
         }
-        (None, Some(pem)) => camera_pki::pem::certificates(pem.as_bytes())
-            .ok()
-            .filter(|certs| !certs.is_empty())
-            .ok_or_else(|| Failure::new("the pinned SCEP CA in the enrollment record is damaged; configure enrollment again"))?,
+        (None, Some(pem)) => {
+            camera_pki::pem::certificates(pem.as_bytes()).ok().filter(|certs| !certs.is_empty()).ok_or_else(|| {
+                Failure::new("the pinned SCEP CA in the enrollment record is damaged; configure enrollment again")
+            })?
+        }
         (None, None) => {
             if let Some(pinned) = pin.sha256.as_deref().and_then(normalised_sha256) {
                 if pinned != fingerprint {
@@ -105,7 +106,11 @@ fn trusted(ca: &CaCerts, settings: &ScepSettings, pin: &Pin) -> Result<Pinned, F
     };
     let refs: Vec<&[u8]> = anchors.iter().map(Vec::as_slice).collect();
     ca.check_trust(&refs).map_err(|e| {
-        let anchor = if settings.trust.is_some() { "the configured trust anchor" } else { "the CA pinned at the first enrollment" };
+        let anchor = if settings.trust.is_some() {
+            "the configured trust anchor"
+        } else {
+            "the CA pinned at the first enrollment"
+        };
         untrusted(format!("{e}, so it is not {anchor}"))
     })?;
     Ok(Pinned { sha256: fingerprint, pem: camera_pki::pem::encode("CERTIFICATE", ca.ca()).to_string() })

@@ -354,7 +354,8 @@ mod tests {
     fn an_unusable_issuance_is_retried_after_the_backoff_and_within_the_budget() {
         let names = [ip("10.0.0.5")];
         let c = cert(1000, 100_000, &names);
-        let base = Inputs { requested: Some(&names), unusable: Some("was already due"), ..inputs(1100, Some(&c), &names) };
+        let base =
+            Inputs { requested: Some(&names), unusable: Some("was already due"), ..inputs(1100, Some(&c), &names) };
         assert_eq!(due(&base), Due::Now(Reason::Unusable("was already due".into())));
         assert_eq!(due(&Inputs { not_before_unix: 1160, ..base }), Due::At(1160));
         let mut budget = Budget::default();
@@ -368,15 +369,13 @@ mod tests {
     #[test]
     fn the_budget_allows_a_burst_then_one_per_interval() {
         let mut budget = Budget::default();
-        let mut now = 10_000;
         let mut spent = 0;
         // One hour of trying every second.
-        for _ in 0..3600 {
+        for now in 10_000..10_000 + 3600 {
             if budget.ready_at() <= now {
                 budget.spend(now);
                 spent += 1;
             }
-            now += 1;
         }
         assert_eq!(spent, BUDGET_BURST + 3600 / BUDGET_INTERVAL.as_secs() - 1);
     }

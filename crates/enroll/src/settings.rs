@@ -144,8 +144,10 @@ pub struct ScepSettings {
     #[serde(default)]
     pub trust: Option<String>,
     /// The SHA-256 fingerprint of the SCEP server's CA certificate, given out of band: the camera
-    /// then trusts the CA that matches it instead of the one it meets first.
-    #[serde(default)]
+    /// then trusts the CA that matches it instead of the one it meets first. Left out of the
+    /// stored form when absent, so settings written before it existed keep their digest (a
+    /// changed digest would adopt the configuration file's section again and undo a DELETE).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_sha256: Option<String>,
     /// The challenge password the SCEP server expects.
     pub challenge: Secret,
@@ -228,7 +230,9 @@ pub fn normalised_sha256(text: &str) -> Option<String> {
         return None;
     }
     let upper = digits.to_ascii_uppercase();
-    Some(upper.as_bytes().chunks(2).map(|pair| String::from_utf8_lossy(pair).into_owned()).collect::<Vec<_>>().join(":"))
+    Some(
+        upper.as_bytes().chunks(2).map(|pair| String::from_utf8_lossy(pair).into_owned()).collect::<Vec<_>>().join(":"),
+    )
 }
 
 /// The certificates (DER) of a trust PEM, read by the camera's one PEM reader.
@@ -450,9 +454,13 @@ mod tests {
 
     /// `"protocol":"acme"`, an https directory and a trust anchor, as JSON fields.
     fn acme_fields() -> String {
-        let ca = rcgen::KeyPair::generate().and_then(|key| rcgen::CertificateParams::new(vec![]).unwrap().self_signed(&key));
+        let ca =
+            rcgen::KeyPair::generate().and_then(|key| rcgen::CertificateParams::new(vec![]).unwrap().self_signed(&key));
         let pem = camera_pki::pem::encode("CERTIFICATE", ca.unwrap().der());
-        format!(r#""protocol":"acme","url":"https://ca.site.home.arpa/dir","trust":{}"#, serde_json::json!(pem.as_str()))
+        format!(
+            r#""protocol":"acme","url":"https://ca.site.home.arpa/dir","trust":{}"#,
+            serde_json::json!(pem.as_str())
+        )
     }
 
     #[test]
@@ -464,16 +472,17 @@ mod tests {
             parse(r#"{"protocol":"scep","url":"http://10.0.0.9/scep","challenge":"s3cret","subject":{"CN":"cam"}}"#)
                 .unwrap();
         assert_eq!(scep.key_type(), EnrollKeyType::Rsa2048);
-        assert!(parse(r#"{ACME,"challenge_type":["http-01"]}"#)
-            .unwrap_err()
-            .contains("challenge_type"));
+        assert!(parse(r#"{ACME,"challenge_type":["http-01"]}"#).unwrap_err().contains("challenge_type"));
         assert!(parse(r#"{"protocol":"est","url":"http://x/"}"#).is_err());
         assert!(parse(r#"{"protocol":"acme","url":"ftp://x/"}"#).is_err());
         assert!(parse(r#"{"protocol":"scep","url":"http://ca/scep","challenge":"x","ca_sha256":"AB:CD"}"#)
             .unwrap_err()
             .starts_with("ca_sha256:"));
-        let pinned = parse(&format!(r#"{{"protocol":"scep","url":"http://ca/scep","challenge":"x","ca_sha256":"{}"}}"#, "ab".repeat(32)))
-            .unwrap();
+        let pinned = parse(&format!(
+            r#"{{"protocol":"scep","url":"http://ca/scep","challenge":"x","ca_sha256":"{}"}}"#,
+            "ab".repeat(32)
+        ))
+        .unwrap();
         assert_eq!(pinned.public_view().ca_sha256.unwrap(), ["AB"; 32].join(":"));
     }
 
@@ -540,17 +549,24 @@ mod tests {
     fn parse_errors_never_quote_what_was_sent() {
         let e = parse(r#"{"protocol":"scep","url":"http://ca/scep","challenge":["hunter2-secret"]}"#).unwrap_err();
         assert!(!e.contains("hunter2"), "{e}");
-        let e = parse(r#"{ACME,"eab":{"kid":"k","hmac_key":7,"x":"hunter2"}}"#)
-            .unwrap_err();
+        let e = parse(r#"{ACME,"eab":{"kid":"k","hmac_key":7,"x":"hunter2"}}"#).unwrap_err();
         assert!(!e.contains("hunter2"), "{e}");
+    }
+
+    /// The digest of settings without the newer optional fields is the one earlier versions
+    /// stored in `adopted_config`: an upgrade must not adopt an unchanged configuration section
+    /// again (that would undo an installer's DELETE).
+    #[test]
+    fn the_digest_of_older_settings_does_not_change() {
+        let scep = parse(r#"{"protocol":"scep","url":"http://ca/scep","challenge":"x"}"#).unwrap();
+        let as_stored_before = r#"{"protocol":"scep","url":"http://ca/scep","trust":null,"challenge":"x","subject":{"CN":null,"O":null,"OU":null},"key_type":"rsa-2048","renew_before_days":null}"#;
+        assert_eq!(serde_json::to_string(&scep).unwrap(), as_stored_before);
+        assert_eq!(scep.digest(), digest_of(as_stored_before.as_bytes()));
     }
 
     #[test]
     fn secrets_never_show() {
-        let s = parse(
-            r#"{ACME,"eab":{"kid":"kid-1","hmac_key":"c2VjcmV0LWhtYWMta2V5LWJ5dGVz"}}"#,
-        )
-        .unwrap();
+        let s = parse(r#"{ACME,"eab":{"kid":"kid-1","hmac_key":"c2VjcmV0LWhtYWMta2V5LWJ5dGVz"}}"#).unwrap();
         let shown = format!("{s:?} {}", serde_json::to_string(&s.public_view()).unwrap());
         assert!(!shown.contains("c2VjcmV0") && shown.contains("kid-1"), "{shown}");
         let scep = parse(r#"{"protocol":"scep","url":"http://ca/scep","challenge":"pa55word-xyz"}"#).unwrap();

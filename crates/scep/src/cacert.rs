@@ -162,8 +162,7 @@ impl CaCerts {
     /// site's, whatever its issuer name says.
     pub fn check_issued(&self, leaf_der: &[u8]) -> Result<(), ScepError> {
         let leaf = Cert::parse(leaf_der)?;
-        let by_a_ca =
-            self.certs.iter().enumerate().any(|(i, c)| (c.is_ca || i == self.ca) && leaf.is_signed_by(c));
+        let by_a_ca = self.certs.iter().enumerate().any(|(i, c)| (c.is_ca || i == self.ca) && leaf.is_signed_by(c));
         if by_a_ca {
             Ok(())
         } else {

@@ -133,7 +133,10 @@ pub async fn read_json<T: for<'de> Deserialize<'de>>(req: Request<Incoming>) -> 
 
 /// Reads and parses a JSON body of at most `limit` bytes (a route whose body may carry
 /// certificates).
-pub async fn read_json_up_to<T: for<'de> Deserialize<'de>>(req: Request<Incoming>, limit: usize) -> Result<T, ApiError> {
+pub async fn read_json_up_to<T: for<'de> Deserialize<'de>>(
+    req: Request<Incoming>,
+    limit: usize,
+) -> Result<T, ApiError> {
     if !is_json(req.headers()) {
         return Err(ApiError::JsonRequired {});
     }

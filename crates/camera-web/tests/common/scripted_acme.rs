@@ -73,9 +73,14 @@ impl Drop for ScriptedAcme {
 impl ScriptedAcme {
     /// Starts the CA on 127.0.0.1 (inside the test's namespace).
     pub fn start(behaviour: Behaviour) -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr: SocketAddr = listener.local_addr().unwrap();
         let key = rcgen::KeyPair::generate().unwrap();
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.distinguished_name.push(rcgen::DnType::CommonName, "Scripted site ACME CA");
+        // A name of its own: clients pick the anchor by name when several CAs are trusted at once.
+        let name = format!("Scripted site ACME CA {}", addr.port());
+        params.distinguished_name.push(rcgen::DnType::CommonName, name);
         params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
         params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
         let root = params.self_signed(&key).unwrap();
@@ -83,10 +88,8 @@ impl ScriptedAcme {
         let issuer = rcgen::Issuer::new(params, key);
 
         let tls_key = rcgen::KeyPair::generate().unwrap();
-        let tls_cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
-            .unwrap()
-            .signed_by(&tls_key, &issuer)
-            .unwrap();
+        let tls_cert =
+            rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap().signed_by(&tls_key, &issuer).unwrap();
         let tls = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
             .with_safe_default_protocol_versions()
             .unwrap()
@@ -97,9 +100,6 @@ impl ScriptedAcme {
             )
             .unwrap();
 
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr: SocketAddr = listener.local_addr().unwrap();
         let counts = Arc::new(Counts::default());
         let ca = Arc::new(Ca {
             base: format!("https://{addr}"),
