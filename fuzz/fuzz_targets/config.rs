@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime};
 
 use camera_config::ConfigFile;
 use camera_pki::{CaSpec, CameraCa, ServerSpec};
-use cert_provisioner::provision::{camera_names, certificate_names};
+use camera_provision::provision::{camera_names, certificate_names};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -24,7 +24,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = std::time::Instant::now() + Duration::from_secs(file.web.handshake_timeout_secs);
     let camera = &file.camera;
     let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-    let not_before = cert_provisioner::clock::not_before(now, now);
+    let not_before = camera_provision::clock::not_before(now, now);
     let spec = CaSpec { model: camera.model.clone(), constraints: camera.constraints(), not_before };
     let ca = CameraCa::generate(&spec).expect("an accepted config cannot make a CA");
     let addresses = [
@@ -33,7 +33,7 @@ fuzz_target!(|data: &[u8]| {
         "fd00::120".parse().unwrap_or(IpAddr::from([0u8; 16])),
     ];
     let names = camera_names(camera, &addresses);
-    // As cert_provisioner::provision::mint: every name, plus the fallback when none is permitted.
+    // As camera_provision::provision::mint: every name, plus the fallback when none is permitted.
     let mut all = names.clone();
     if !names.iter().any(|n| ca.permits(n)) {
         all.extend(certificate_names(&ca, &names));

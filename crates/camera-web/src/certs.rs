@@ -9,8 +9,8 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, RwLock};
 
 use camera_pki::{describe, CertificateInfo, MintedServer, PendingCsr, PkiError, SanName};
+use camera_provision::clock::unix_seconds;
 use camera_state::{read_optional, remove_durable, write_atomic, Layout, SECRET_MODE};
-use cert_provisioner::clock::unix_seconds;
 use rustls::crypto::CryptoProvider;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;

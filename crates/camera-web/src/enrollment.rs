@@ -7,10 +7,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use camera_acme::{ChallengeAnswer, ChallengeResponder, ChallengeType};
+use camera_config::CameraConfig;
 use camera_enroll::{Host, Installed};
 use camera_events::{EventKind, EventLog};
 use camera_pki::SanName;
-use cert_provisioner::CameraConfig;
 use rustls::crypto::CryptoProvider;
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};

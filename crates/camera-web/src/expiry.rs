@@ -79,7 +79,7 @@ fn expiry(what: &'static str, info: &CertificateInfo, now: i64, window_days: u32
 }
 
 fn now() -> i64 {
-    i64::try_from(cert_provisioner::clock::unix_seconds(std::time::SystemTime::now())).unwrap_or(i64::MAX)
+    i64::try_from(camera_provision::clock::unix_seconds(std::time::SystemTime::now())).unwrap_or(i64::MAX)
 }
 
 /// The monitored certificates now.

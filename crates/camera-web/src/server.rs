@@ -5,8 +5,8 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 
+use camera_config::CameraConfig;
 use camera_state::Layout;
-use cert_provisioner::CameraConfig;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -78,7 +78,7 @@ impl Server {
     /// and starts the watcher thread.
     pub async fn start(options: Options) -> Result<Self, String> {
         let Options { layout, camera, web, enrollment, pbkdf2_iterations } = options;
-        let outcome = cert_provisioner::reuse_or_provision(&layout, &camera).map_err(|e| log::chain(&e))?;
+        let outcome = camera_provision::reuse_or_provision(&layout, &camera).map_err(|e| log::chain(&e))?;
         for warning in &outcome.warnings {
             log::warn(warning);
         }
@@ -88,7 +88,7 @@ impl Server {
             anchor_der: outcome.ca_anchor_der.clone(),
             signer_der: outcome.ca_signer_der.clone(),
             two_tier: outcome.ca_two_tier,
-            factory: outcome.ca_origin == cert_provisioner::CaOrigin::Factory,
+            factory: outcome.ca_origin == camera_provision::CaOrigin::Factory,
         };
         let certs = Certificates::load(layout.clone(), provider.clone(), &outcome.minted, ca)
             .map_err(|e| format!("cannot load the certificates: {e}"))?;
@@ -274,7 +274,7 @@ async fn serve_http(listener: TcpListener, app: Arc<App>, admission: Arc<Admissi
 /// Runs the provisioner's watch loop in a thread; each new device certificate is swapped in.
 fn spawn_watcher(app: Arc<App>, minted: camera_pki::MintedServer) {
     let spawned = std::thread::Builder::new().name("cert-watch".into()).spawn(move || {
-        let result = cert_provisioner::watch::watch(&app.layout, &app.camera, minted, |minted, reason| {
+        let result = camera_provision::watch::watch(&app.layout, &app.camera, minted, |minted, reason| {
             app.certs.set_device(minted, &reason.to_string());
             // The enrolled certificate may no longer name the camera's addresses.
             app.enrollment.wake();

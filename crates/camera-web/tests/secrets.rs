@@ -732,10 +732,10 @@ mod keys_never_leave_the_camera {
         let d = w.path();
         installer_material(d);
         let layout = camera_state::Layout::new(d.join("state"), d.join("run"));
-        let config = cert_provisioner::CameraConfig::default();
+        let config = camera_config::CameraConfig::default();
         let now = std::time::SystemTime::now();
-        let outcome = cert_provisioner::provision_for(&layout, &config, &["10.0.0.5".parse().unwrap()], now).unwrap();
-        let (ca, _) = cert_provisioner::provision::ensure_ca(&layout, &config, now).unwrap();
+        let outcome = camera_provision::provision_for(&layout, &config, &["10.0.0.5".parse().unwrap()], now).unwrap();
+        let (ca, _) = camera_provision::provision::ensure_ca(&layout, &config, now).unwrap();
         let request = serde_json::from_str(CSR_REQUEST).unwrap();
         let pending = camera_pki::create_csr(&request).unwrap();
         std::fs::write(d.join("pending.pem"), pending.to_bundle_pem().as_bytes()).unwrap();

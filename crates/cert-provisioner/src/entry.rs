@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use camera_config::{normalize, CommonArgs, ConfigError, MissingValue};
 use camera_log as log;
 
-use crate::{provision, watch, ProvisionError};
+use camera_provision::{provision, watch, ProvisionError};
 
 const USAGE: &str = "usage: cert-provisioner [--config FILE] [--state-dir DIR] [--run-dir DIR] [--watch | --new-ca]";
 

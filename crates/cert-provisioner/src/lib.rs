@@ -1,29 +1,6 @@
-//! The boot step: ensures the camera's root CA exists in the state directory and mints the server
-//! certificate for the camera's current addresses into the run directory. `camera-web` uses the
-//! same library to provision on its own and to re-mint when addresses or the clock change.
+//! `cert-provisioner`, the boot step: a thin command line over [`camera_provision`].
 //!
-//! - [`provision`]: one provisioning run (CA, names, mint, write).
-//! - [`renewal`]: when a certificate must be replaced (shared by provisioning and the watcher).
-//! - [`watch`]: the loop that follows address changes, clock jumps and expiry.
-//! - [`clock`]: the clock floor for cameras without a real-time clock.
-//! - [`entry`]: the `cert-provisioner` command line.
-//!
-//! The configuration file and the shared command-line flags are `camera-config`'s; the log lines
-//! are `camera-log`'s.
+//! - [`entry`]: the command line (`main`, callable as a library function for the multi-call
+//!   binary).
 
-pub mod clock;
 pub mod entry;
-mod error;
-pub mod provision;
-pub mod renewal;
-pub mod watch;
-
-/// The `camera` section this crate's functions take (from `camera-config`).
-pub use camera_config::CameraConfig;
-pub use error::ProvisionError;
-pub use provision::{provision, provision_for, reuse_or_provision, CaOrigin, Outcome};
-
-/// The DER of every certificate in a PEM text (unparseable text gives none).
-pub fn pem_certificates(text: &[u8]) -> Vec<Vec<u8>> {
-    camera_pki::pem::certificates(text).unwrap_or_default()
-}

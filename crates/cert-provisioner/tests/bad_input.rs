@@ -17,8 +17,9 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
+use camera_config::CameraConfig;
+use camera_provision::provision_for;
 use camera_state::Layout;
-use cert_provisioner::{provision_for, CameraConfig};
 use common::*;
 
 /// Snapshot of every regular file in a directory: name -> contents.

@@ -8,9 +8,10 @@ mod common;
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use camera_config::CameraConfig;
+use camera_provision::clock::build_time;
+use camera_provision::provision_for;
 use camera_state::Layout;
-use cert_provisioner::clock::build_time;
-use cert_provisioner::{provision_for, CameraConfig};
 use common::*;
 
 const DAY: u64 = 86_400;
@@ -135,7 +136,7 @@ fn the_floor_is_written_at_most_once_an_hour_by_any_caller_unless_the_clock_goes
     let t2 = t1 + Duration::from_secs(3599);
     provision_for(&layout, &config, &other, t2).unwrap();
     assert_eq!(saved_clock(&layout).unwrap().trim(), secs(t1).to_string(), "a re-mint within the hour writes nothing");
-    let due = cert_provisioner::clock::save(&layout, t1 + Duration::from_secs(600)).unwrap();
+    let due = camera_provision::clock::save(&layout, t1 + Duration::from_secs(600)).unwrap();
     assert_eq!(due, Duration::from_secs(3000), "the next save is due an hour after the saved time");
 
     let t3 = t1 + Duration::from_secs(3600);
@@ -144,7 +145,7 @@ fn the_floor_is_written_at_most_once_an_hour_by_any_caller_unless_the_clock_goes
 
     // Set back by a minute: trusted and saved at once, like any set clock.
     let back = t3 - Duration::from_secs(60);
-    let due = cert_provisioner::clock::save(&layout, back).unwrap();
+    let due = camera_provision::clock::save(&layout, back).unwrap();
     assert_eq!(saved_clock(&layout).unwrap().trim(), secs(back).to_string());
     assert_eq!(due, Duration::from_secs(3600));
 }

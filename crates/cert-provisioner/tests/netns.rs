@@ -22,7 +22,7 @@ fn set(names: &[&str]) -> BTreeSet<String> {
 /// The SAN entries of the leaf in the run dir, if the bundle is there and whole.
 fn served_names(dir: &TempDir) -> Option<BTreeSet<String>> {
     let text = std::fs::read(dir.run().join("server.pem")).ok()?;
-    let der = cert_provisioner::pem_certificates(&text).into_iter().next()?;
+    let der = camera_provision::pem_certificates(&text).into_iter().next()?;
     Some(san_names(&der).into_iter().collect())
 }
 
@@ -267,15 +267,15 @@ fn an_address_added_between_provisioning_and_the_watch_is_followed() {
     }
     let dir = TempDir::new("netns-race");
     let layout = camera_state::Layout::new(dir.state(), dir.run());
-    let config = cert_provisioner::CameraConfig { hostname: Some("testcam".into()), ..Default::default() };
-    let outcome = cert_provisioner::provision(&layout, &config).unwrap();
+    let config = camera_config::CameraConfig { hostname: Some("testcam".into()), ..Default::default() };
+    let outcome = camera_provision::provision(&layout, &config).unwrap();
     assert_eq!(served_names(&dir).unwrap(), set(&["10.77.0.2", "fd77::2", "testcam.local"]));
 
     ip(&["addr", "add", "10.77.1.9/24", "dev", CAM_IF]);
 
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let result = cert_provisioner::watch::watch(&layout, &config, outcome.minted, |minted, reason| {
+        let result = camera_provision::watch::watch(&layout, &config, outcome.minted, |minted, reason| {
             let names: BTreeSet<String> = minted.names.iter().map(ToString::to_string).collect();
             let _ = tx.send(Ok((names, reason.to_string())));
             std::ops::ControlFlow::Break(())

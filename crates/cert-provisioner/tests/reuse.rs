@@ -3,8 +3,9 @@
 
 #![allow(clippy::unwrap_used)]
 
+use camera_config::CameraConfig;
+use camera_provision::{provision, reuse_or_provision};
 use camera_state::Layout;
-use cert_provisioner::{provision, reuse_or_provision, CameraConfig};
 
 #[test]
 fn the_boot_steps_certificate_is_kept_until_the_names_change() {

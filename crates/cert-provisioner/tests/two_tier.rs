@@ -8,8 +8,9 @@ mod common;
 use std::net::IpAddr;
 use std::time::SystemTime;
 
+use camera_config::CameraConfig;
+use camera_provision::{provision_for, reuse_or_provision};
 use camera_state::Layout;
-use cert_provisioner::{provision_for, reuse_or_provision, CameraConfig};
 use common::*;
 
 /// The tiers' certificates as openssl prints them.
@@ -166,7 +167,7 @@ fn a_one_tier_ca_beside_a_two_tier_ca_is_moved_aside_whole() {
     provision(&dir, &[]).assert_ok();
     let ca = read_issuing_ca(&dir.state());
     let (cert_pem, key_pem) = one_tier_ca(&camera_pki::NameConstraintsPolicy::default());
-    let one_tier_fingerprint = camera_pki::fingerprint(&cert_provisioner::pem_certificates(cert_pem.as_bytes())[0]);
+    let one_tier_fingerprint = camera_pki::fingerprint(&camera_provision::pem_certificates(cert_pem.as_bytes())[0]);
     write_one_tier_ca(&dir.state(), &cert_pem, &key_pem);
     std::fs::write(dir.state().join("ca-in-use.sha256"), format!("{one_tier_fingerprint}\n")).unwrap();
 

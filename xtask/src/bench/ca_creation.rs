@@ -14,9 +14,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Instant, SystemTime};
 
+use camera_config::CameraConfig;
 use camera_pki::{CaSpec, CameraCa, NameConstraintsPolicy};
 use camera_state::Layout;
-use cert_provisioner::CameraConfig;
 
 use super::procs::run_quiet;
 use super::stats::Stats;

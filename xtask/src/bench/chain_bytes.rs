@@ -43,7 +43,7 @@ pub fn run(camera_web: &Path, base: &Path, pin: bool) -> Result<Results> {
     fs::create_dir_all(&two_tier_dir).map_err(|e| format!("cannot create {}: {e}", two_tier_dir.display()))?;
     let web = servers::camera_web(camera_web, &two_tier_dir, pin, None)?;
     let layout = Layout::new(two_tier_dir.join("state"), two_tier_dir.join("run"));
-    let issuing = cert_provisioner::pem_certificates(&read(&layout.issuing_ca())?);
+    let issuing = camera_provision::pem_certificates(&read(&layout.issuing_ca())?);
     let [issuing_der, _root_der] = issuing.as_slice() else {
         return Err(format!("{} is not a two-tier CA", layout.issuing_ca().display()));
     };
@@ -54,7 +54,7 @@ pub fn run(camera_web: &Path, base: &Path, pin: bool) -> Result<Results> {
     let layout = Layout::new(one_tier_dir.join("state"), one_tier_dir.join("run"));
     layout.create_dirs().map_err(|e| format!("cannot create the one-tier camera's directories: {e}"))?;
     seed_one_tier_ca(&layout)?;
-    let one_tier_ca = cert_provisioner::pem_certificates(&read(&layout.ca_cert())?);
+    let one_tier_ca = camera_provision::pem_certificates(&read(&layout.ca_cert())?);
     let web = servers::camera_web(camera_web, &one_tier_dir, pin, None)?;
     let one_tier_der = one_tier_ca.first().ok_or("the one-tier ca.crt holds no certificate")?;
     let one_tier = measure(&web, &layout, one_tier_der)?;

@@ -1,6 +1,6 @@
 //! Provisioning: minting a server certificate with an existing CA and writing the key + certificate
 //! bundle to the run directory, three ways:
-//! - the library in-process (`cert_provisioner::provision::mint`), as `camera-web` re-mints;
+//! - the library in-process (`camera_provision::provision::mint`), as `camera-web` re-mints;
 //! - the equivalent openssl CLI pipeline on the same CA (the reference);
 //! - the `cert-provisioner` binary end to end (fork+exec, CA load, netlink, mint, write), as boot does.
 
@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Instant, SystemTime};
 
+use camera_config::CameraConfig;
 use camera_pki::SanName;
+use camera_provision::provision::{camera_names, ensure_ca, mint};
 use camera_state::{write_atomic, Layout, StateLock, SECRET_MODE};
-use cert_provisioner::provision::{camera_names, ensure_ca, mint};
-use cert_provisioner::CameraConfig;
 
 use super::procs::run_quiet;
 use super::stats::Stats;

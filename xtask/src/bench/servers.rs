@@ -123,7 +123,7 @@ impl Bundle {
         let (Some(key_pem), [leaf, ca, ..]) = (key_pem, certs.as_slice()) else {
             return Err(format!("{} is not key + leaf + CA", path.display()));
         };
-        let leaf_der = cert_provisioner::pem_certificates(leaf.as_bytes())
+        let leaf_der = camera_provision::pem_certificates(leaf.as_bytes())
             .into_iter()
             .next()
             .ok_or("cannot decode the leaf certificate")?;

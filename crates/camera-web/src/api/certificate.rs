@@ -3,9 +3,9 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use camera_config::CameraConfig;
 use camera_pki::SanName;
-use cert_provisioner::provision::{camera_names, hostname};
-use cert_provisioner::CameraConfig;
+use camera_provision::provision::{camera_names, hostname};
 use hyper::body::Incoming;
 use hyper::header;
 use hyper::{Request, Response, StatusCode};
@@ -32,7 +32,7 @@ pub fn cacert(certs: &Certificates, query: Option<&str>) -> Response<Body> {
 /// The camera's addresses, names and host name right now (a netlink dump: blocking).
 pub(crate) fn camera_now(camera: &CameraConfig) -> (Vec<IpAddr>, Vec<SanName>, Option<String>) {
     let mut warnings = Vec::new();
-    let addresses = cert_provisioner::provision::current_addresses(&mut warnings);
+    let addresses = camera_provision::provision::current_addresses(&mut warnings);
     for warning in warnings {
         log::warn(&warning);
     }

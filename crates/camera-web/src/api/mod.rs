@@ -24,9 +24,9 @@ pub mod routes;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use camera_config::CameraConfig;
 use camera_events::{EventKind, EventLog};
 use camera_state::Layout;
-use cert_provisioner::CameraConfig;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};

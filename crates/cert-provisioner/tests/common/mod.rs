@@ -194,7 +194,7 @@ fn key_and_two_certificates(path: &Path) -> ([String; 3], [Vec<u8>; 2]) {
     let blocks = pem_blocks(&text);
     let labels: Vec<&str> = blocks.iter().map(|(l, _)| l.as_str()).collect();
     assert_eq!(labels, ["PRIVATE KEY", "CERTIFICATE", "CERTIFICATE"], "layout of {}", path.display());
-    let ders = cert_provisioner::pem_certificates(text.as_bytes());
+    let ders = camera_provision::pem_certificates(text.as_bytes());
     assert_eq!(ders.len(), 2);
     let [key, first, second] = [0, 1, 2].map(|i| blocks[i].1.clone());
     ([key, first, second], [ders[0].clone(), ders[1].clone()])
@@ -282,7 +282,7 @@ pub fn seed_one_tier_ca(state: &Path, loopback: bool) -> OneTier {
     let (cert_pem, key_pem) = one_tier_ca(&policy);
     std::fs::create_dir_all(state).expect("create the state dir");
     std::fs::set_permissions(state, std::fs::Permissions::from_mode(0o700)).expect("chmod the state dir");
-    let cert_der = cert_provisioner::pem_certificates(cert_pem.as_bytes()).remove(0);
+    let cert_der = camera_provision::pem_certificates(cert_pem.as_bytes()).remove(0);
     let fingerprint = camera_pki::fingerprint(&cert_der);
     write_one_tier_ca(state, &cert_pem, &key_pem);
     write_with_mode(&state.join("ca-in-use.sha256"), &format!("{fingerprint}\n"), 0o644);
@@ -359,7 +359,7 @@ pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
 
 /// The DER of the first certificate in a PEM file.
 pub fn cert_der(path: &Path) -> Vec<u8> {
-    cert_provisioner::pem_certificates(&read(path)).into_iter().next().expect("a certificate in the file")
+    camera_provision::pem_certificates(&read(path)).into_iter().next().expect("a certificate in the file")
 }
 
 /// Runs openssl; fails with a clear message when it is not installed.
@@ -564,7 +564,7 @@ pub fn clock_writes_in_a_simulated_day(layout: &camera_state::Layout, start: std
     let mut writes = 0;
     let mut last = None;
     for second in 0..86_400 {
-        cert_provisioner::clock::save(layout, start + std::time::Duration::from_secs(second)).unwrap();
+        camera_provision::clock::save(layout, start + std::time::Duration::from_secs(second)).unwrap();
         let inode = std::fs::metadata(layout.saved_clock()).map(|m| m.ino()).ok();
         if inode != last {
             writes += 1;
