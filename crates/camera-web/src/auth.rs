@@ -87,12 +87,21 @@ pub enum AuthError {
 pub enum SetupError {
     #[error("the admin password is already set")]
     AlreadySet,
-    #[error("{0}")]
-    Weak(String),
+    #[error(transparent)]
+    Weak(#[from] WeakPassword),
     #[error("the random number generator failed")]
     NoRandomness,
     #[error("the password could not be stored: {0}")]
     Storage(#[source] std::io::Error),
+}
+
+/// Why a new password is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum WeakPassword {
+    #[error("the password must have at least {MIN_PASSWORD_LEN} characters")]
+    TooShort,
+    #[error("the password must have at most {MAX_PASSWORD_LEN} characters")]
+    TooLong,
 }
 
 /// What failed logins are counted under.
@@ -172,8 +181,9 @@ impl Auth {
     /// Loads the stored password hash from `path`, if any.
     ///
     /// A damaged file does not stop the camera: it keeps serving, nobody can log in or set a
-    /// new password over the network, and the log says how to recover.
-    pub fn load(path: &Path) -> Result<Self, String> {
+    /// new password over the network, and the log says how to recover. `None`: the system's
+    /// random number generator failed (the per-process salt needs it).
+    pub fn load(path: &Path) -> Option<Self> {
         let (password, damaged) = match camera_state::read_optional(path) {
             Ok(None) => (None, None),
             Ok(Some(bytes)) => match serde_json::from_slice::<StoredPassword>(&bytes) {
@@ -188,8 +198,8 @@ impl Auth {
             ));
         }
         let mut process_salt = [0u8; 16];
-        SystemRandom::new().fill(&mut process_salt).map_err(|_| "no random numbers".to_owned())?;
-        Ok(Self {
+        SystemRandom::new().fill(&mut process_salt).ok()?;
+        Some(Self {
             path: path.to_owned(),
             setup_lock: Mutex::new(()),
             password: Mutex::new(password),
@@ -213,14 +223,14 @@ impl Auth {
         self.damaged.is_some() || self.password.lock().map(|p| p.is_some()).unwrap_or(true)
     }
 
-    /// Checks a new password's length; the message is shown to the user.
-    pub fn check_new_password(password: &str) -> Result<(), String> {
+    /// Checks a new password's length; the error's sentence is shown to the user.
+    pub fn check_new_password(password: &str) -> Result<(), WeakPassword> {
         let len = password.chars().count();
         if len < MIN_PASSWORD_LEN {
-            return Err(format!("the password must have at least {MIN_PASSWORD_LEN} characters"));
+            return Err(WeakPassword::TooShort);
         }
         if len > MAX_PASSWORD_LEN {
-            return Err(format!("the password must have at most {MAX_PASSWORD_LEN} characters"));
+            return Err(WeakPassword::TooLong);
         }
         Ok(())
     }

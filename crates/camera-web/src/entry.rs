@@ -6,10 +6,25 @@ use std::process::ExitCode;
 
 use crate::log;
 use crate::respawn;
-use crate::server::{Options, Server};
-use camera_config::{normalize, CommonArgs};
+use crate::server::{Options, Server, StartError};
+use camera_config::{normalize, CommonArgs, ConfigError, MissingValue};
 
 const USAGE: &str = "usage: camera-web [--config FILE] [--state-dir DIR] [--run-dir DIR] [--https ADDR:PORT] [--http ADDR:PORT|off] [--respawn]";
+
+/// Why the program stopped; printed as one line with its causes.
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error("{0}; {USAGE}")]
+    Usage(String),
+    #[error("{0}; {USAGE}")]
+    MissingValue(#[from] MissingValue),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot start the runtime")]
+    Runtime(#[source] std::io::Error),
+    #[error(transparent)]
+    Start(#[from] StartError),
+}
 
 /// `camera-web` with the process's own arguments.
 pub fn main_entry() -> ExitCode {
@@ -23,7 +38,7 @@ pub fn main_with_args(args: impl Iterator<Item = String>) -> ExitCode {
     let (options, respawn) = match options(args) {
         Ok(Some(parsed)) => parsed,
         Ok(None) => return ExitCode::SUCCESS,
-        Err(reason) => return fail(&reason),
+        Err(e) => return fail(&e),
     };
     if respawn {
         respawn::supervise(|ready| serve(&options, ready))
@@ -32,19 +47,19 @@ pub fn main_with_args(args: impl Iterator<Item = String>) -> ExitCode {
     }
 }
 
-fn fail(reason: &str) -> ExitCode {
-    log::info(&format!("camera-web: {reason}"));
+fn fail(e: &CliError) -> ExitCode {
+    log::info(&format!("camera-web: {}", log::chain(e)));
     ExitCode::FAILURE
 }
 
 /// Runs the server until SIGTERM or SIGINT; `ready` is called once it listens.
 fn serve(options: &Options, ready: &dyn Fn()) -> ExitCode {
-    let result = (|| -> Result<(), String> {
+    let result = (|| -> Result<(), CliError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .max_blocking_threads(4)
             .build()
-            .map_err(|e| format!("cannot start the runtime: {e}"))?;
+            .map_err(CliError::Runtime)?;
         runtime.block_on(async {
             let server = Server::start(options.clone()).await?;
             let https = server.https_addr().map(|a| a.to_string()).unwrap_or_default();
@@ -61,40 +76,46 @@ fn serve(options: &Options, ready: &dyn Fn()) -> ExitCode {
     })();
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(reason) => fail(&reason),
+        Err(e) => fail(&e),
     }
 }
 
 /// The options, and whether to run under the [`respawn`] supervisor; `None` after `--help`.
-fn options(args: impl Iterator<Item = String>) -> Result<Option<(Options, bool)>, String> {
+fn options(args: impl Iterator<Item = String>) -> Result<Option<(Options, bool)>, CliError> {
     let mut common = CommonArgs::default();
     let (mut https, mut http, mut respawn) = (None, None, false);
     let mut args = normalize(args);
     while let Some(arg) = args.next() {
-        if common.take(&arg, &mut args).map_err(|e| e.to_string())? {
+        if common.take(&arg, &mut args)? {
             continue;
         }
         match arg.as_str() {
-            "--https" => https = Some(args.next().ok_or("--https needs ADDR:PORT")?),
-            "--http" => http = Some(args.next().ok_or("--http needs ADDR:PORT or off")?),
+            "--https" => https = Some(args.next().ok_or_else(|| CliError::Usage("--https needs ADDR:PORT".into()))?),
+            "--http" => {
+                http = Some(args.next().ok_or_else(|| CliError::Usage("--http needs ADDR:PORT or off".into()))?)
+            }
             "--respawn" => respawn = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(None);
             }
-            other => return Err(format!("unknown argument {other:?}; {USAGE}")),
+            other => return Err(CliError::Usage(format!("unknown argument {other:?}"))),
         }
     }
-    let file = common.config().map_err(|e| log::chain(&e))?;
+    let file = common.config()?;
     let mut web = file.web;
     if let Some(addr) = https {
-        web.https =
-            addr.parse().map_err(|_| format!("--https {addr:?} is not ADDR:PORT (e.g. [::]:443 or 0.0.0.0:8443)"))?;
+        web.https = addr.parse().map_err(|_| {
+            CliError::Usage(format!("--https {addr:?} is not ADDR:PORT (e.g. [::]:443 or 0.0.0.0:8443)"))
+        })?;
     }
     match http.as_deref() {
         None => {}
         Some("off") => web.http = None,
-        Some(addr) => web.http = Some(addr.parse().map_err(|_| format!("--http {addr:?} is not ADDR:PORT or off"))?),
+        Some(addr) => {
+            web.http =
+                Some(addr.parse().map_err(|_| CliError::Usage(format!("--http {addr:?} is not ADDR:PORT or off")))?)
+        }
     }
     Ok(Some((
         Options {

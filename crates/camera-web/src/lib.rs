@@ -1,7 +1,8 @@
 //! `camera-web`: the camera's HTTPS server. hyper + tokio + rustls (ring provider).
 //!
-//! - [`certs`]: which certificate is served (uploaded > device-minted) and the hot swap.
-//! - [`api`]: the JSON API and the UI's routes.
+//! - [`domain`]: the certificates (installer's > device-minted), the TLS resolver and hot swap,
+//!   the status view, expiry, and enrollment's host. It never depends on the HTTP layer.
+//! - [`api`]: the JSON API and the UI's routes, over `domain`.
 //! - [`auth`]: admin password, sessions, CSRF, failed-login limiter.
 //! - [`admission`]: connection slots: total and per-client caps, eviction of silent connections.
 //! - [`server`]: listeners, TLS, timeouts, the watcher thread.
@@ -11,11 +12,9 @@ pub mod admission;
 pub mod api;
 pub mod assets;
 pub mod auth;
-pub mod certs;
 pub mod config;
-pub mod enrollment;
+pub mod domain;
 pub mod entry;
-pub mod expiry;
 pub mod multipart;
 pub mod respawn;
 pub mod server;

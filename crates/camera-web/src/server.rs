@@ -18,26 +18,40 @@ use tokio_rustls::TlsAcceptor;
 use crate::admission::{Admission, Slot};
 use crate::api::{self, App};
 use crate::auth::Auth;
-use crate::certs::{CaInUse, Certificates};
 use crate::config::{TlsProfile, WebConfig};
+use crate::domain::certificates::{CaInUse, Certificates, InstallError};
 use crate::log;
 
 /// Largest request head (request line + headers).
 const MAX_HEAD: usize = 16 * 1024;
+
+/// Why the server could not start; printed as one line with its causes.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot provision the server certificate")]
+    Provision(#[from] camera_provision::ProvisionError),
+    #[error("cannot load the certificates")]
+    Certificates(#[source] InstallError),
+    #[error("TLS setup")]
+    Tls(#[from] rustls::Error),
+    #[error("no random numbers for the session keys")]
+    NoRandomness,
+    #[error("cannot listen on {addr} for {what}")]
+    Listen { addr: SocketAddr, what: &'static str, source: std::io::Error },
+}
 
 /// The TLS configuration: ring provider, the profile's versions, the swappable certificate.
 pub fn tls_config(
     provider: Arc<CryptoProvider>,
     profile: TlsProfile,
     certs: &Certificates,
-) -> Result<ServerConfig, String> {
+) -> Result<ServerConfig, rustls::Error> {
     let versions: &[&rustls::SupportedProtocolVersion] = match profile {
         TlsProfile::Standard => &[&rustls::version::TLS13, &rustls::version::TLS12],
         TlsProfile::HighSecurity => &[&rustls::version::TLS13],
     };
     let mut config = ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(versions)
-        .map_err(|e| format!("TLS setup: {e}"))?
+        .with_protocol_versions(versions)?
         .with_no_client_auth()
         .with_cert_resolver(certs.resolver());
     // acme-tls/1 only for ACME tls-alpn-01 validations (the resolver answers those with the
@@ -76,9 +90,9 @@ impl std::fmt::Debug for Server {
 impl Server {
     /// Provisions (or reuses the boot step's certificate), loads state, binds the listeners,
     /// and starts the watcher thread.
-    pub async fn start(options: Options) -> Result<Self, String> {
+    pub async fn start(options: Options) -> Result<Self, StartError> {
         let Options { layout, camera, web, enrollment, pbkdf2_iterations } = options;
-        let outcome = camera_provision::reuse_or_provision(&layout, &camera).map_err(|e| log::chain(&e))?;
+        let outcome = camera_provision::reuse_or_provision(&layout, &camera)?;
         for warning in &outcome.warnings {
             log::warn(warning);
         }
@@ -91,18 +105,23 @@ impl Server {
             factory: outcome.ca_origin == camera_provision::CaOrigin::Factory,
         };
         let certs = Certificates::load(layout.clone(), provider.clone(), &outcome.minted, ca)
-            .map_err(|e| format!("cannot load the certificates: {e}"))?;
+            .map_err(StartError::Certificates)?;
         let tls = tls_config(provider.clone(), web.tls, &certs)?;
-        let mut auth = Auth::load(&layout.password())?;
+        let mut auth = Auth::load(&layout.password()).ok_or(StartError::NoRandomness)?;
         if let Some(iterations) = pbkdf2_iterations {
             auth = auth.with_iterations(iterations);
         }
-        let https =
-            TcpListener::bind(web.https).await.map_err(|e| format!("cannot listen on {} for HTTPS: {e}", web.https))?;
+        let https = TcpListener::bind(web.https).await.map_err(|source| StartError::Listen {
+            addr: web.https,
+            what: "HTTPS",
+            source,
+        })?;
         let http = match web.http {
-            Some(addr) => {
-                Some(TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr} for HTTP: {e}"))?)
-            }
+            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|source| StartError::Listen {
+                addr,
+                what: "HTTP",
+                source,
+            })?),
             None => None,
         };
         let mut web = web;
@@ -146,7 +165,9 @@ fn spawn_housekeeping(app: Arc<App>) {
         match tokio::runtime::Builder::new_current_thread().enable_all().build() {
             Ok(runtime) => runtime.block_on(async move {
                 tokio::spawn(app.enrollment.clone().run());
-                crate::expiry::watch(app).await;
+                let window = app.web.expiry_warning_days;
+                crate::domain::expiry::watch(app.certs.clone(), app.events.clone(), app.enrollment.clone(), window)
+                    .await;
             }),
             Err(e) => log::warn(&format!("camera-web: no enrollment or expiry monitoring: {e}")),
         }

@@ -4,38 +4,30 @@
 
 use std::path::Path;
 
-use camera_acme::{AccountKey, AcmeError, CertificateRequest, ChallengeType, Eab, Identifier, Options};
+use camera_acme::{AccountKey, CertificateRequest, ChallengeType, Eab, Identifier, Options};
 use camera_http_client::HttpClient;
 use camera_pki::SanName;
 use camera_state::{read_optional, write_atomic, SECRET_MODE};
 
-use crate::settings::trust_anchors;
-use crate::settings::AcmeSettings;
-use crate::{request_for, Attempt, Done, Failure};
-
-impl From<AcmeError> for Failure {
-    fn from(e: AcmeError) -> Self {
-        Failure { retry_after: e.retry_after(), ..Failure::new(e.to_string()) }
-    }
-}
+use crate::attempt::{request_for, AccountKeyError, Attempt, Cause, Done, Failure};
+use crate::host::Host;
+use crate::settings::{trust_anchors, AcmeSettings, Protocol};
 
 /// The account key in the state directory, made on first use.
 fn account_key(path: &Path) -> Result<AccountKey, Failure> {
     match read_optional(path) {
         Ok(Some(pem)) => {
-            let der = camera_pki::pem::pkcs8_key(&pem)
-                .map_err(|e| Failure::new(format!("the ACME account key file is damaged ({e})")))?
-                .ok_or_else(|| Failure::new("the ACME account key file holds no key"))?;
-            AccountKey::from_pkcs8_der(&der).map_err(Failure::from)
+            let der =
+                camera_pki::pem::pkcs8_key(&pem).map_err(AccountKeyError::Damaged)?.ok_or(AccountKeyError::Empty)?;
+            Ok(AccountKey::from_pkcs8_der(&der)?)
         }
         Ok(None) => {
             let key = AccountKey::generate()?;
             let pem = camera_pki::pem::encode("PRIVATE KEY", &key.pkcs8_der());
-            write_atomic(path, pem.as_bytes(), SECRET_MODE)
-                .map_err(|e| Failure::new(format!("the ACME account key could not be stored ({e})")))?;
+            write_atomic(path, pem.as_bytes(), SECRET_MODE).map_err(AccountKeyError::Store)?;
             Ok(key)
         }
-        Err(e) => Err(Failure::new(format!("the ACME account key cannot be read ({e})"))),
+        Err(e) => Err(AccountKeyError::Read(e).into()),
     }
 }
 
@@ -55,21 +47,14 @@ pub(crate) async fn enroll(
     progress: &(dyn Fn(String) + Send + Sync),
 ) -> Result<Done, Failure> {
     if names.is_empty() {
-        return Err(Failure::new("the camera has no address or name to put in a certificate"));
+        return Err(Cause::NoNames.into());
     }
     // ACME is https only (the settings check refuses anything else), always verified.
-    let anchors = trust_anchors(settings.trust.as_deref().unwrap_or_default())
-        .map_err(|e| Failure::new(format!("the trust anchor cannot be used: {e}")))?;
-    let http = HttpClient::with_trust_anchors(anchors.iter().map(Vec::as_slice))
-        .map_err(|e| Failure::new(format!("the trust anchor cannot be used: {e}")))?;
+    let anchors = trust_anchors(settings.trust.as_deref().unwrap_or_default()).map_err(Cause::TrustSetting)?;
+    let http = HttpClient::with_trust_anchors(anchors.iter().map(Vec::as_slice)).map_err(Cause::TrustAnchor)?;
     let key = account_key(account_key_path)?;
-    let eab = settings
-        .eab
-        .as_ref()
-        .map(|e| Eab::new(e.kid.clone(), e.hmac_key.expose()))
-        .transpose()
-        .map_err(Failure::from)?;
-    let challenge_types = answerable(&settings.challenge_types, attempt.host())?;
+    let eab = settings.eab.as_ref().map(|e| Eab::new(e.kid.clone(), e.hmac_key.expose())).transpose()?;
+    let challenge_types = answerable(&settings.challenge_types, attempt.host)?;
     let identifiers: Vec<Identifier> = names.iter().map(identifier).collect();
     let pending = request_for(names, settings.key_type, None).await?;
     let request = CertificateRequest {
@@ -84,8 +69,8 @@ pub(crate) async fn enroll(
     };
     let report = |step: &camera_acme::Progress| progress(format!("{}.", capitalised(&step.to_string())));
     let issued =
-        camera_acme::obtain_certificate(&http, &settings.url, &request, attempt.host().responder(), &report).await?;
-    let installed = attempt.install(&issued.chain, pending.key.pkcs8_der(), "acme")?;
+        camera_acme::obtain_certificate(&http, &settings.url, &request, attempt.host.responder(), &report).await?;
+    let installed = attempt.install(&issued.chain, pending.key.pkcs8_der(), Protocol::Acme)?;
     Ok(Done { installed, account_url: Some(issued.account_url), scep_ca: None, how: "by an ACME order" })
 }
 
@@ -93,7 +78,7 @@ pub(crate) async fn enroll(
 /// listener is off is left out; one whose listener is on its standard port (80 for http-01,
 /// 443 for tls-alpn-01: where a CA validates, RFC 8555 section 8.3, RFC 8737 section 3) comes
 /// before one that only a port forward could reach.
-fn answerable(allowed: &[String], host: &dyn crate::Host) -> Result<Vec<ChallengeType>, Failure> {
+fn answerable(allowed: &[String], host: &dyn Host) -> Result<Vec<ChallengeType>, Cause> {
     let standard = |c: ChallengeType| match c {
         ChallengeType::Http01 => 80,
         ChallengeType::TlsAlpn01 => 443,
@@ -107,10 +92,7 @@ fn answerable(allowed: &[String], host: &dyn crate::Host) -> Result<Vec<Challeng
         }
     }
     if usable.is_empty() {
-        return Err(Failure::new(format!(
-            "no allowed challenge can be answered: the camera's listener for {} is off",
-            off.join(" and ")
-        )));
+        return Err(Cause::NoChallenge(off));
     }
     usable.sort_by_key(|(elsewhere, _)| *elsewhere);
     Ok(usable.into_iter().map(|(_, c)| c).collect())
@@ -135,15 +117,15 @@ mod tests {
         fn withdraw(&self, _: &camera_acme::ChallengeAnswer) {}
     }
 
-    impl crate::Host for Ports {
+    impl Host for Ports {
         fn names(&self) -> Vec<SanName> {
             Vec::new()
         }
         fn installed(&self) -> Option<crate::Installed> {
             None
         }
-        fn install(&self, _: &[Vec<u8>], _: &[u8], _: &'static str) -> Result<crate::Installed, String> {
-            Err("not here".into())
+        fn install(&self, _: &[Vec<u8>], _: &[u8], _: Protocol) -> Result<crate::Installed, crate::InstallError> {
+            Err(crate::InstallError::Storage(std::io::ErrorKind::Unsupported.into()))
         }
         fn responder(&self) -> &dyn camera_acme::ChallengeResponder {
             self
@@ -154,7 +136,7 @@ mod tests {
                 ChallengeType::TlsAlpn01 => Some(self.1),
             }
         }
-        fn enrolled_credentials(&self, _: &str) -> Option<(Vec<u8>, zeroize::Zeroizing<Vec<u8>>)> {
+        fn enrolled_credentials(&self, _: Protocol) -> Option<(Vec<u8>, zeroize::Zeroizing<Vec<u8>>)> {
             None
         }
         fn event(&self, _: camera_events::EventKind, _: Option<std::net::IpAddr>, _: String) {}
@@ -162,7 +144,9 @@ mod tests {
 
     fn order(allowed: &[&str], host: &Ports) -> Result<Vec<&'static str>, String> {
         let allowed: Vec<String> = allowed.iter().map(|s| (*s).to_owned()).collect();
-        answerable(&allowed, host).map(|v| v.into_iter().map(ChallengeType::as_str).collect()).map_err(|f| f.sentence)
+        answerable(&allowed, host)
+            .map(|v| v.into_iter().map(ChallengeType::as_str).collect())
+            .map_err(|c| c.to_string())
     }
 
     /// With `--http off`, http-01 is never tried; with plain HTTP on another port than 80, a

@@ -16,24 +16,18 @@ use camera_http_client::{header, HttpClient, Method, Request};
 use camera_pki::SanName;
 use camera_scep::{
     build_csr, cert_poll, http, pkcs_req, renewal_req, CaCerts, Capabilities, CertRep, ChallengePassword, CsrSpec,
-    ExpectedReply, RequesterKey, ScepError, Signer,
+    ExpectedReply, RequesterKey, Signer,
 };
 
-use crate::settings::{normalised_sha256, trust_anchors, ScepSettings};
-use crate::{Attempt, Done, Failure};
+use crate::attempt::{Attempt, Cause, Done, Failure, Pinned};
+use crate::settings::{normalised_sha256, trust_anchors, Protocol, ScepSettings};
 
 /// How long a request the server holds as PENDING (awaiting an administrator) is polled for in
 /// one attempt; after that the attempt fails and the schedule's backoff applies.
 const POLL_FOR: Duration = Duration::from_secs(120);
 const POLL_EVERY: Duration = Duration::from_secs(10);
 
-impl From<ScepError> for Failure {
-    fn from(e: ScepError) -> Self {
-        Failure::new(e.to_string())
-    }
-}
-
-async fn send(client: &HttpClient, request: &http::HttpRequest) -> Result<(Option<String>, Vec<u8>), Failure> {
+async fn send(client: &HttpClient, request: &http::HttpRequest) -> Result<(Option<String>, Vec<u8>), Cause> {
     let method = match request.method {
         http::Method::Get => Method::GET,
         http::Method::Post => Method::POST,
@@ -42,14 +36,9 @@ async fn send(client: &HttpClient, request: &http::HttpRequest) -> Result<(Optio
     if let Some(ct) = request.content_type {
         r = r.header(header::CONTENT_TYPE, header::HeaderValue::from_static(ct));
     }
-    let answer =
-        client.send(r).await.map_err(|e| Failure::new(format!("the SCEP server could not be reached: {e}")))?;
+    let answer = client.send(r).await.map_err(Cause::ScepUnreachable)?;
     if !answer.status.is_success() {
-        return Err(Failure::new(format!(
-            "the SCEP server answered HTTP {} to {}",
-            answer.status.as_u16(),
-            request.url
-        )));
+        return Err(Cause::ScepStatus { status: answer.status.as_u16(), url: request.url.clone() });
     }
     let content_type = answer.header_str("content-type").map(str::to_owned);
     Ok((content_type, answer.body.to_vec()))
@@ -65,53 +54,38 @@ pub(crate) struct Pin {
     pub sha256: Option<String>,
 }
 
-/// The CA this attempt trusted, to pin.
-#[derive(Debug, Clone)]
-pub(crate) struct Pinned {
-    pub sha256: String,
-    pub pem: String,
-}
-
 /// Checks the GetCACert answer against the anchor (see the module documentation); returns the
 /// CA to pin.
-fn trusted(ca: &CaCerts, settings: &ScepSettings, pin: &Pin) -> Result<Pinned, Failure> {
+fn trusted(ca: &CaCerts, settings: &ScepSettings, pin: &Pin) -> Result<Pinned, Cause> {
     let fingerprint = camera_pki::fingerprint(ca.ca());
-    let untrusted = |why: String| Failure::untrusted(format!("{why}; the camera sent it nothing"));
     if let Some(expected) = settings.ca_sha256.as_deref().and_then(normalised_sha256) {
         if expected != fingerprint {
-            return Err(untrusted(format!(
-                "the SCEP server presents a CA (SHA-256 {fingerprint}) other than the one configured in ca_sha256 ({expected})"
-            )));
+            return Err(Cause::OtherCa { presented: fingerprint, expected, configured: true });
         }
     }
     let anchors = match (&settings.trust, &pin.ca_pem) {
-        (Some(pem), _) => {
-            trust_anchors(pem).map_err(|e| Failure::new(format!("the trust anchor cannot be used: {e}")))?
-        }
-        (None, Some(pem)) => {
-            camera_pki::pem::certificates(pem.as_bytes()).ok().filter(|certs| !certs.is_empty()).ok_or_else(|| {
-                Failure::new("the pinned SCEP CA in the enrollment record is damaged; configure enrollment again")
-            })?
-        }
+        (Some(pem), _) => trust_anchors(pem).map_err(Cause::TrustSetting)?,
+        (None, Some(pem)) => camera_pki::pem::certificates(pem.as_bytes())
+            .ok()
+            .filter(|certs| !certs.is_empty())
+            .ok_or(Cause::PinDamaged)?,
         (None, None) => {
             if let Some(pinned) = pin.sha256.as_deref().and_then(normalised_sha256) {
                 if pinned != fingerprint {
-                    return Err(untrusted(format!(
-                        "the SCEP server now presents another CA (SHA-256 {fingerprint}) than at the first enrollment ({pinned})"
-                    )));
+                    return Err(Cause::OtherCa { presented: fingerprint, expected: pinned, configured: false });
                 }
             }
             vec![ca.ca().to_vec()]
         }
     };
     let refs: Vec<&[u8]> = anchors.iter().map(Vec::as_slice).collect();
-    ca.check_trust(&refs).map_err(|e| {
-        let anchor = if settings.trust.is_some() {
+    ca.check_trust(&refs).map_err(|source| Cause::Unchained {
+        source,
+        anchor: if settings.trust.is_some() {
             "the configured trust anchor"
         } else {
             "the CA pinned at the first enrollment"
-        };
-        untrusted(format!("{e}, so it is not {anchor}"))
+        },
     })?;
     Ok(Pinned { sha256: fingerprint, pem: camera_pki::pem::encode("CERTIFICATE", ca.ca()).to_string() })
 }
@@ -125,14 +99,12 @@ pub(crate) async fn enroll(
     progress: &(dyn Fn(String) + Send + Sync),
 ) -> Result<Done, Failure> {
     if names.is_empty() {
-        return Err(Failure::new("the camera has no address or name to put in a certificate"));
+        return Err(Cause::NoNames.into());
     }
     let client = match &settings.trust {
         Some(pem) => {
-            let anchors =
-                trust_anchors(pem).map_err(|e| Failure::new(format!("the trust anchor cannot be used: {e}")))?;
-            HttpClient::with_trust_anchors(anchors.iter().map(Vec::as_slice))
-                .map_err(|e| Failure::new(format!("the trust anchor cannot be used: {e}")))?
+            let anchors = trust_anchors(pem).map_err(Cause::TrustSetting)?;
+            HttpClient::with_trust_anchors(anchors.iter().map(Vec::as_slice)).map_err(Cause::TrustAnchor)?
         }
         None => HttpClient::plain_http_only(),
     }
@@ -178,7 +150,7 @@ pub(crate) async fn enroll(
             .collect(),
         challenge_password: Some(challenge),
     };
-    let current = attempt.host().enrolled_credentials("scep").filter(|_| caps.supports_renewal());
+    let current = attempt.host.enrolled_credentials(Protocol::Scep).filter(|_| caps.supports_renewal());
     let (signer, csr, message_kind) = tokio::task::spawn_blocking(move || -> Result<_, Failure> {
         let key = RequesterKey::generate(camera_scep::DEFAULT_RSA_BITS)?;
         let csr = build_csr(&key, &spec)?;
@@ -191,7 +163,7 @@ pub(crate) async fn enroll(
         Ok((Signer::self_signed(key, &subject, now)?, csr, None))
     })
     .await
-    .map_err(|_| Failure::new("the key could not be generated"))??;
+    .map_err(|_| Cause::KeyGeneration)??;
     let (request, new_key) = match message_kind {
         Some(new_key) => (renewal_req(&signer, &ca, &csr, algorithms)?, Some(new_key)),
         None => (pkcs_req(&signer, &ca, &csr, algorithms)?, None),
@@ -214,13 +186,13 @@ pub(crate) async fn enroll(
     // Leaf, then what the answer and GetCACert hold (the upload checks order the chain and drop
     // what does not belong to it).
     let leaf = issued.certificate;
-    ca.check_issued(&leaf).map_err(|e| Failure::untrusted(e.to_string()))?;
+    ca.check_issued(&leaf).map_err(Cause::IssuedByAnother)?;
     let mut chain = vec![leaf.clone()];
     chain.extend(issued.chain.into_iter().filter(|der| *der != leaf));
     // The CA certificates only: an RA certificate is no part of the chain.
     let is_ca = |der: &&[u8]| camera_pki::describe(der).is_ok_and(|info| info.is_ca);
     chain.extend(ca.all().filter(|der| *der != leaf.as_slice()).filter(is_ca).map(<[u8]>::to_vec));
-    let installed = attempt.install(&chain, key.pkcs8_der(), "scep")?;
+    let installed = attempt.install(&chain, key.pkcs8_der(), Protocol::Scep)?;
     Ok(Done { installed, account_url: None, scep_ca: Some(pinned), how })
 }
 
@@ -248,11 +220,7 @@ async fn wait_for_issue(
                 (content_type, body) = send(client, &http::pki_operation(&settings.url, caps, &poll.der)).await?;
                 reply = poll.reply;
             }
-            CertRep::Pending => {
-                return Err(Failure::new(
-                    "the SCEP server still holds the request for approval (PENDING) after two minutes",
-                ))
-            }
+            CertRep::Pending => return Err(Cause::StillPending.into()),
         }
     }
 }

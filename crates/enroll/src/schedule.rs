@@ -43,7 +43,8 @@ pub enum Reason {
     Expired,
     /// The camera's names are no longer the ones it last asked for.
     NamesChanged { added: Vec<SanName>, removed: Vec<SanName> },
-    /// The last certificate issued could not be used as it was (the sentence says why).
+    /// The last certificate issued could not be used as it was (the sentence says why, e.g.
+    /// "the issued certificate does not name fd77::2").
     Unusable(String),
 }
 
@@ -71,7 +72,7 @@ impl std::fmt::Display for Reason {
                 (true, false) => write!(f, "the camera no longer has {}", list(removed)),
                 _ => write!(f, "the camera's names changed (new: {}; gone: {})", list(added), list(removed)),
             },
-            Reason::Unusable(why) => write!(f, "the last certificate issued {why}"),
+            Reason::Unusable(why) => f.write_str(why),
         }
     }
 }

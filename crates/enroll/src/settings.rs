@@ -22,6 +22,41 @@ fn refuse(field: &'static str, reason: impl Into<String>) -> SettingsError {
     SettingsError { field, reason: reason.into() }
 }
 
+/// How the camera enrolls: the name settings, the record, the installed certificate's origin and
+/// the events share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// ACME (RFC 8555).
+    Acme,
+    /// SCEP (RFC 8894).
+    Scep,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Acme => "acme",
+            Self::Scep => "scep",
+        }
+    }
+
+    /// The protocol a name written by [`Protocol::as_str`] stands for.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "acme" => Some(Self::Acme),
+            "scep" => Some(Self::Scep),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Key types an enrolled certificate may have (the key is generated on the camera).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EnrollKeyType {
@@ -171,7 +206,7 @@ pub enum Settings {
 /// What `GET /api/v1/enrollment` shows of the settings: everything but the secrets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PublicSettings {
-    pub protocol: &'static str,
+    pub protocol: Protocol,
     pub url: String,
     /// The trust anchors' subjects (the PEM itself is not repeated).
     pub trust: Vec<String>,
@@ -370,10 +405,10 @@ impl Settings {
         }
     }
 
-    pub fn protocol(&self) -> &'static str {
+    pub fn protocol(&self) -> Protocol {
         match self {
-            Settings::Acme(_) => "acme",
-            Settings::Scep(_) => "scep",
+            Settings::Acme(_) => Protocol::Acme,
+            Settings::Scep(_) => Protocol::Scep,
         }
     }
 
@@ -411,7 +446,7 @@ impl Settings {
         let trust = self.trust().and_then(|t| trust_subjects(t).ok()).unwrap_or_default();
         match self {
             Settings::Acme(a) => PublicSettings {
-                protocol: "acme",
+                protocol: Protocol::Acme,
                 url: a.url.clone(),
                 trust,
                 challenge_types: a.challenge_types.clone(),
@@ -422,7 +457,7 @@ impl Settings {
                 ca_sha256: None,
             },
             Settings::Scep(s) => PublicSettings {
-                protocol: "scep",
+                protocol: Protocol::Scep,
                 url: s.url.clone(),
                 trust,
                 challenge_types: Vec::new(),

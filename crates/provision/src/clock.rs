@@ -32,10 +32,7 @@ pub fn build_time() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(secs.min(LATEST_START_UNIX))
 }
 
-/// Whole seconds since the epoch (0 for times before it).
-pub fn unix_seconds(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
+pub use camera_state::unix_seconds;
 
 /// Why the saved clock is ignored.
 #[derive(Debug, thiserror::Error)]

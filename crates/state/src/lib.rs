@@ -14,6 +14,17 @@ use nix::fcntl::{Flock, FlockArg};
 use zeroize::Zeroizing;
 
 /// Mode of files holding private keys.
+/// Whole seconds since the Unix epoch (0 for times before it): the one way the camera turns a
+/// time into the numbers its files, events and schedules hold.
+pub fn unix_seconds(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// [`unix_seconds`] of the camera's clock now.
+pub fn now_unix() -> u64 {
+    unix_seconds(std::time::SystemTime::now())
+}
+
 pub const SECRET_MODE: u32 = 0o600;
 /// Mode of files holding only public material.
 pub const PUBLIC_MODE: u32 = 0o644;

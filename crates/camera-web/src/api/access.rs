@@ -7,8 +7,9 @@ use std::sync::Arc;
 use hyper::HeaderMap;
 use zeroize::Zeroizing;
 
+use super::app::{blocking, App};
 use super::error::ApiError;
-use super::{blocking, http, App};
+use super::http;
 use crate::auth::{tokens_equal, AuthError, SESSION_COOKIE};
 use crate::log;
 

@@ -9,9 +9,12 @@ use hyper::{Request, Response, StatusCode};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
+use super::access;
+use super::app::{blocking, ApiResult, App};
 use super::error::ApiError;
+use super::http;
+use super::http::Body;
 use super::model::{LoggedIn, LoggedOut, SessionState};
-use super::{access, blocking, http, ApiResult, App, Body};
 use crate::auth::{SetupError, SESSION_COOKIE};
 use crate::log;
 use camera_events::EventKind;
@@ -74,7 +77,7 @@ pub async fn setup(app: &Arc<App>, peer: IpAddr, req: Request<Incoming>) -> ApiR
     .await?
     .map_err(|e| match e {
         SetupError::AlreadySet => ApiError::AlreadySet {},
-        SetupError::Weak(rule) => ApiError::WeakPassword { rule: capitalised(&rule) },
+        SetupError::Weak(rule) => ApiError::WeakPassword { rule: capitalised(&rule.to_string()) },
         SetupError::NoRandomness => ApiError::NoRandomness {},
         SetupError::Storage(e) => ApiError::storage("the password", &e),
     })?;

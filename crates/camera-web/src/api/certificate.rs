@@ -3,19 +3,19 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use camera_config::CameraConfig;
-use camera_pki::SanName;
-use camera_provision::provision::{camera_names, hostname};
 use hyper::body::Incoming;
 use hyper::header;
 use hyper::{Request, Response, StatusCode};
 use zeroize::Zeroizing;
 
+use super::app::{blocking, ApiResult, App};
 use super::error::ApiError;
+use super::http::Body;
 use super::http::{self, MAX_FILE, MAX_MULTIPART};
 use super::model::{Source, Uploaded};
-use super::{blocking, ApiResult, App, Body};
-use crate::certs::{Certificates, InstallError, Origin, StatusContext};
+use crate::domain::camera::{camera_now, check_upload};
+use crate::domain::certificates::{Certificates, InstallError, Origin};
+use crate::domain::status::StatusContext;
 use crate::{log, multipart};
 use camera_events::EventKind;
 
@@ -27,17 +27,6 @@ pub fn cacert(certs: &Certificates, query: Option<&str>) -> Response<Body> {
     } else {
         http::file("application/x-pem-file", certs.ca_pem().to_owned(), Some("cacert.crt"))
     }
-}
-
-/// The camera's addresses, names and host name right now (a netlink dump: blocking).
-pub(crate) fn camera_now(camera: &CameraConfig) -> (Vec<IpAddr>, Vec<SanName>, Option<String>) {
-    let mut warnings = Vec::new();
-    let addresses = camera_provision::provision::current_addresses(&mut warnings);
-    for warning in warnings {
-        log::warn(&warning);
-    }
-    let names = camera_names(camera, &addresses);
-    (addresses, names, hostname(camera))
 }
 
 /// The status as `GET /api/v1/certificate` and a restore answer it.
@@ -52,7 +41,7 @@ fn status_body(app: &App, opened_as: Option<&str>) -> Response<Body> {
         expiry_warning_days: app.web.expiry_warning_days,
     };
     let mut status = app.certs.status(&ctx);
-    status.expiry = crate::expiry::report(app);
+    status.expiry = crate::domain::expiry::report(&app.certs, &app.enrollment, app.web.expiry_warning_days);
     http::json(StatusCode::OK, &status)
 }
 
@@ -150,33 +139,6 @@ pub async fn upload(app: &Arc<App>, peer: IpAddr, req: Request<Incoming>) -> Api
         install(&worker, peer, &parts)
     })
     .await?
-}
-
-/// The upload checks against the camera as it is now: its addresses and names, and the key of a
-/// request made on it. Enrollment installs through the same checks.
-pub(crate) fn check_upload(
-    camera: &CameraConfig,
-    pending_key: Option<&[u8]>,
-    certificate: Option<&[u8]>,
-    key: Option<&[u8]>,
-    passphrase: Option<&str>,
-) -> Result<camera_upload::Accepted, camera_upload::UploadError> {
-    let (addresses, names, _) = camera_now(camera);
-    let dns: Vec<String> = names
-        .iter()
-        .filter_map(|n| match n {
-            SanName::Dns(d) => Some(d.clone()),
-            SanName::Ip(_) => None,
-        })
-        .collect();
-    let input = camera_upload::UploadInput { certificate, key, passphrase };
-    let ctx = camera_upload::Context {
-        now: std::time::SystemTime::now(),
-        pending_key_pkcs8: pending_key,
-        current_ips: &addresses,
-        current_dns: &dns,
-    };
-    camera_upload::validate_upload(&input, &ctx)
 }
 
 fn install(app: &App, peer: IpAddr, parts: &UploadParts) -> ApiResult {

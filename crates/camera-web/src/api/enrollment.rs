@@ -8,8 +8,9 @@ use camera_enroll::{EnrollError, Settings};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 
+use super::app::{blocking, ApiResult, App};
 use super::error::ApiError;
-use super::{blocking, http, ApiResult, App};
+use super::http;
 
 pub async fn status(app: &Arc<App>) -> ApiResult {
     let worker = app.clone();

@@ -4,9 +4,10 @@ use std::sync::Arc;
 
 use hyper::StatusCode;
 
+use super::app::{blocking, ApiResult, App};
 use super::error::ApiError;
+use super::http;
 use super::model::Events;
-use super::{blocking, http, ApiResult, App};
 
 /// Events answered when the request does not say how many.
 const DEFAULT_LIMIT: usize = 100;

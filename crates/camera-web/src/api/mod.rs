@@ -4,6 +4,7 @@
 //! - [`error`]: every error answer (code, status, sentence).
 //! - [`model`]: every JSON answer's body.
 //! - [`http`]: body reading, answers, headers, cookies, the cross-site check.
+//! - [`app`]: what every handler needs (the [`App`], [`ApiResult`], the blocking pool).
 //! - [`access`]: who is asking (HTTP Basic, sessions and CSRF, password checks).
 //! - [`account`], [`certificate`], [`request`]: the handlers.
 //!
@@ -12,6 +13,7 @@
 
 pub mod access;
 pub mod account;
+pub mod app;
 pub mod certificate;
 pub mod enrollment;
 pub mod error;
@@ -24,105 +26,17 @@ pub mod routes;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use camera_config::CameraConfig;
-use camera_events::{EventKind, EventLog};
-use camera_state::Layout;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use tokio::sync::Semaphore;
 
 pub use account::PasswordBody;
+pub use app::{ApiResult, App};
 pub use error::ApiError;
 pub use http::{parse_json, Body};
 pub use routes::{Endpoint, ROUTES};
 
 use crate::assets;
-use crate::auth::Auth;
-use crate::certs::Certificates;
-use crate::config::WebConfig;
-use crate::enrollment::{Http01Answers, WebHost};
-use camera_enroll::Enrollment;
-
-/// PBKDF2 checks at once: slow on purpose, so a flood of guesses must not take every core.
-const PASSWORD_CHECKS: usize = 2;
-/// Upload checks at once: a KDF in an encrypted upload may take up to
-/// `camera_upload::MAX_KDF_MEMORY` of RAM, and a camera has little.
-const UPLOAD_CHECKS: usize = 1;
-
-/// Everything a request handler needs.
-pub struct App {
-    pub certs: Arc<Certificates>,
-    pub auth: Auth,
-    pub layout: Layout,
-    pub camera: CameraConfig,
-    pub web: WebConfig,
-    /// The security event log (`GET /api/v1/events`).
-    pub events: Arc<EventLog>,
-    /// Automatic enrollment (`/api/v1/enrollment`).
-    pub enrollment: Arc<Enrollment>,
-    /// ACME http-01 answers the plain-HTTP listener serves while an enrollment runs.
-    pub http01: Arc<Http01Answers>,
-    /// A permit travels with each password check into its blocking task.
-    pub password_checks: Arc<Semaphore>,
-    /// A permit travels with each upload check (and its KDFs) into its blocking task.
-    pub upload_checks: Arc<Semaphore>,
-}
-
-impl App {
-    /// Everything the server needs, with enrollment wired to the certificates and the ports.
-    /// Also returns warnings about the stored enrollment record (logged by the caller).
-    pub fn new(
-        certs: Certificates,
-        auth: Auth,
-        layout: Layout,
-        camera: CameraConfig,
-        web: WebConfig,
-        provider: Arc<rustls::crypto::CryptoProvider>,
-        enrollment_config: Option<serde_json::Value>,
-    ) -> (Self, Vec<String>) {
-        let certs = Arc::new(certs);
-        let events = Arc::new(EventLog::in_layout(&layout));
-        let http01 = Arc::new(Http01Answers::default());
-        let host = Arc::new(WebHost {
-            certs: certs.clone(),
-            events: events.clone(),
-            camera: camera.clone(),
-            provider,
-            http01: http01.clone(),
-            listeners: (web.http, web.https),
-        });
-        let (enrollment, warnings) = Enrollment::load(&layout, enrollment_config, host);
-        let app = Self {
-            certs,
-            auth,
-            layout,
-            camera,
-            web,
-            events,
-            enrollment: Arc::new(enrollment),
-            http01,
-            password_checks: Arc::new(Semaphore::new(PASSWORD_CHECKS)),
-            upload_checks: Arc::new(Semaphore::new(UPLOAD_CHECKS)),
-        };
-        (app, warnings)
-    }
-
-    /// Records a security event; a failed write is logged, never fatal to the request.
-    pub fn event(&self, kind: EventKind, client: Option<IpAddr>, message: impl Into<String>) {
-        if let Err(e) = self.events.record(kind, client, message) {
-            crate::log::warn(&format!("camera-web: the security event log cannot be written: {e}"));
-        }
-    }
-}
-
-impl std::fmt::Debug for App {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("App").field("layout", &self.layout).finish_non_exhaustive()
-    }
-}
-
-type ApiResult = Result<Response<Body>, ApiError>;
 
 /// Plain HTTP: `/cacert.crt` (users fetch it before they trust anything), else a redirect.
 pub fn handle_http(app: &App, req: &Request<Incoming>) -> Response<Body> {
@@ -196,13 +110,4 @@ async fn dispatch(endpoint: Endpoint, app: &Arc<App>, peer: IpAddr, req: Request
         Endpoint::EnrollmentConfigure => enrollment::configure(app, peer, req).await,
         Endpoint::EnrollmentStop => enrollment::stop(app, peer).await,
     }
-}
-
-/// Runs `work` on the blocking pool (netlink dumps, fsyncs, KDFs must not stall the TLS
-/// handshakes on the runtime thread). The task runs to the end even if the client goes away.
-pub(crate) async fn blocking<T: Send + 'static>(
-    what: &'static str,
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(work).await.map_err(|_| ApiError::Internal { what })
 }

@@ -4,7 +4,13 @@
 //! one that is empty.
 
 use camera_pki::CertificateInfo;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+
+/// The certificate status view is the domain's ([`crate::domain::status`]); its JSON shapes are
+/// listed here with every other answer's.
+pub use crate::domain::status::{
+    CaReplaced, CaStatus, CameraNames, CertificateStatus, IssuingCa, Notice, OpenedAs, PendingRequest, Source,
+};
 
 /// `GET /api/v1/session`.
 #[derive(Debug, Serialize)]
@@ -25,106 +31,6 @@ pub struct LoggedIn {
 #[derive(Debug, Serialize)]
 pub struct LoggedOut {
     pub logged_in: bool,
-}
-
-/// Which certificate is served.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Source {
-    /// Minted by the camera for its current addresses.
-    Device,
-    /// An installer's certificate, uploaded by hand.
-    Uploaded,
-    /// An installer's certificate, obtained by automatic enrollment from the site's CA.
-    Enrolled,
-}
-
-/// A warning or notice: a stable code and a sentence.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Notice {
-    pub code: &'static str,
-    pub message: String,
-}
-
-impl From<camera_upload::Notice> for Notice {
-    fn from(n: camera_upload::Notice) -> Self {
-        Self { code: n.code, message: n.message }
-    }
-}
-
-/// The camera's addresses and names right now.
-#[derive(Debug, Serialize)]
-pub struct CameraNames {
-    pub addresses: Vec<String>,
-    pub names: Vec<String>,
-    pub hostname: Option<String>,
-}
-
-/// Whether the served certificate names the host this request was sent to (the `Host` header):
-/// the UI shows this verdict instead of matching names itself.
-#[derive(Debug, Serialize)]
-pub struct OpenedAs {
-    pub host: String,
-    pub covered: bool,
-}
-
-/// The record written when the camera CA changed (`ca-replaced.json`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct CaReplaced {
-    pub replaced_at_unix: u64,
-    pub reason: String,
-    pub new_ca_sha256: Option<String>,
-}
-
-/// The camera CA that `cacert.crt` exports.
-#[derive(Debug, Serialize)]
-pub struct CaStatus {
-    pub sha256: String,
-    pub subject: String,
-    pub not_after: String,
-    pub replaced: Option<CaReplaced>,
-    /// 2: a root (exported) and an issuing CA (signs, carries the name constraints every client
-    /// applies); 1: a single CA (cameras made before two tiers).
-    pub tiers: u8,
-    pub issuing: Option<IssuingCa>,
-    /// For a one-tier CA: what to do about it.
-    pub advice: Option<&'static str>,
-}
-
-/// The issuing CA of a two-tier camera CA.
-#[derive(Debug, Serialize)]
-pub struct IssuingCa {
-    pub subject: String,
-    pub sha256: String,
-    pub not_after: String,
-}
-
-/// A certificate request made on the camera whose key is waiting for its certificate.
-#[derive(Debug, Clone, Serialize)]
-pub struct PendingRequest {
-    pub subject: String,
-    pub subject_alt_names: Vec<String>,
-    pub key_type: String,
-    pub created_at_unix: u64,
-}
-
-/// `GET /api/v1/certificate`, and the answer to a restore.
-#[derive(Debug, Serialize)]
-pub struct CertificateStatus {
-    pub source: Source,
-    /// Why this certificate is the one served, in a sentence.
-    pub reason: &'static str,
-    pub certificate: CertificateInfo,
-    /// The certificates sent after the leaf.
-    pub chain: Vec<CertificateInfo>,
-    pub camera: CameraNames,
-    pub opened_as: Option<OpenedAs>,
-    pub warnings: Vec<Notice>,
-    pub ca: CaStatus,
-    pub pending_csr: Option<PendingRequest>,
-    pub tls_profile: &'static str,
-    /// Days left for each certificate the camera holds (served, installer's, camera CA).
-    pub expiry: Vec<crate::expiry::Expiry>,
 }
 
 /// `PUT /api/v1/certificate`.

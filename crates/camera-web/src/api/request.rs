@@ -5,9 +5,10 @@ use std::sync::Arc;
 use hyper::body::Incoming;
 use hyper::Request;
 
+use super::app::{blocking, ApiResult, App};
 use super::error::ApiError;
-use super::{blocking, http, ApiResult, App};
-use crate::certs::InstallError;
+use super::http;
+use crate::domain::certificates::InstallError;
 use crate::log;
 
 /// `GET /api/v1/csr`: the pending request as `certreq.pem`.

@@ -1,26 +1,45 @@
-//! Which certificate is served, and swapping it without a restart.
+//! The certificate state machine: which certificate is served, and swapping it without a restart.
 //!
 //! Precedence: the installer's certificate (uploaded by hand or obtained by enrollment) unless it
 //! has expired, else the device-minted one. Every change (upload, enrollment, restore, expiry,
 //! re-mint after an address or clock change) replaces one `Arc<CertifiedKey>` that the TLS
 //! resolver hands to each new handshake; open connections keep theirs.
 
-use std::net::IpAddr;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 
-use camera_pki::{describe, CertificateInfo, MintedServer, PendingCsr, PkiError, SanName};
-use camera_provision::clock::unix_seconds;
-use camera_state::{read_optional, remove_durable, write_atomic, Layout, SECRET_MODE};
+use camera_enroll::Protocol;
+use camera_pki::{describe, CertificateInfo, MintedServer, PendingCsr, PkiError};
+use camera_state::{now_unix, read_optional, remove_durable, write_atomic, Layout, SECRET_MODE};
 use rustls::crypto::CryptoProvider;
-use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use serde::Serialize;
 use zeroize::Zeroizing;
 
-use crate::api::model::{
-    CaReplaced, CaStatus, CameraNames, CertificateStatus, IssuingCa, Notice, OpenedAs, PendingRequest, Source,
-};
+use super::clock::now as now_signed;
+use super::resolver::{CurrentCertificate, ServedNow};
 use crate::log;
+
+/// Which certificate is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// Minted by the camera for its current addresses.
+    Device,
+    /// An installer's certificate, uploaded by hand.
+    Uploaded,
+    /// An installer's certificate, obtained by automatic enrollment from the site's CA.
+    Enrolled,
+}
+
+/// A certificate request made on the camera whose key is waiting for its certificate.
+#[derive(Debug, Clone, Serialize)]
+pub struct PendingRequest {
+    pub subject: String,
+    pub subject_alt_names: Vec<String>,
+    pub key_type: String,
+    pub created_at_unix: u64,
+}
 
 /// Why a certificate could not be made the served one. Nothing changed in any case.
 #[derive(Debug, thiserror::Error)]
@@ -55,93 +74,12 @@ const ONE_TIER_FACTORY_ADVICE: &str = "This camera's factory CA is a single cert
 /// Said about a one-tier CA of the camera's own (made before two tiers).
 const ONE_TIER_ADVICE: &str = "This camera's CA is a single self-signed certificate (made before two-tier CAs). Java clients do not apply the name constraints of a certificate they trust directly, so a stolen camera could vouch for public names to them. Rotate it (cert-provisioner --new-ca) to get a two-tier CA whose constraints every client applies, then import the new cacert.crt.";
 
-/// What the camera is and how the request reached it, for [`Certificates::status`].
-#[derive(Debug)]
-pub struct StatusContext<'a> {
-    pub addresses: &'a [IpAddr],
-    pub names: &'a [SanName],
-    pub hostname: Option<&'a str>,
-    pub tls_profile: &'static str,
-    /// The host part of the request's `Host` header.
-    pub opened_as: Option<&'a str>,
-    /// `web.expiry_warning_days`.
-    pub expiry_warning_days: u32,
-}
-
-/// The certificate new handshakes get, swapped whole (readers never see a mix), and the
-/// tls-alpn-01 validation certificates of an ACME enrollment in progress, which only a ClientHello
-/// offering ALPN `acme-tls/1` for their name gets.
-#[derive(Debug)]
-pub struct CurrentCertificate {
-    served: RwLock<ServedNow>,
-    validation: RwLock<Vec<(String, Arc<CertifiedKey>)>>,
-}
-
-/// What the resolver hands out: the active certificate, and from the second an installer's
-/// certificate expires, the camera's own (no handshake ever gets an expired certificate, even
-/// before the expiry monitor has woken up to log it).
-#[derive(Debug, Clone)]
-struct ServedNow {
-    key: Arc<CertifiedKey>,
-    expires_unix: Option<i64>,
-    fallback: Arc<CertifiedKey>,
-}
-
-impl ServedNow {
-    fn key(&self, now: i64) -> &Arc<CertifiedKey> {
-        match self.expires_unix {
-            Some(expires) if expires <= now => &self.fallback,
-            _ => &self.key,
-        }
-    }
-}
-
-impl CurrentCertificate {
-    fn set(&self, now: ServedNow) {
-        if let Ok(mut current) = self.served.write() {
-            *current = now;
-        }
-    }
-
-    /// The certificate a handshake gets now.
-    fn current(&self) -> Option<Arc<CertifiedKey>> {
-        self.served.read().ok().map(|s| s.key(now_signed()).clone())
-    }
-
-    /// Serves `key` to tls-alpn-01 validations for `sni` until [`Self::withdraw_validation`].
-    pub fn publish_validation(&self, sni: &str, key: Arc<CertifiedKey>) {
-        if let Ok(mut list) = self.validation.write() {
-            list.retain(|(name, _)| name != sni);
-            list.push((sni.to_ascii_lowercase(), key));
-        }
-    }
-
-    pub fn withdraw_validation(&self, sni: &str) {
-        if let Ok(mut list) = self.validation.write() {
-            list.retain(|(name, _)| !name.eq_ignore_ascii_case(sni));
-        }
-    }
-}
-
-impl ResolvesServerCert for CurrentCertificate {
-    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let acme = hello.alpn().is_some_and(|mut offered| offered.any(|p| p == camera_acme::ACME_TLS_ALPN));
-        if acme {
-            // Only an ACME validation offers acme-tls/1; it never gets the served certificate.
-            let sni = hello.server_name()?.to_ascii_lowercase();
-            let list = self.validation.read().ok()?;
-            return list.iter().find(|(name, _)| *name == sni).map(|(_, key)| key.clone());
-        }
-        self.current()
-    }
-}
-
 /// A certificate chain with its key, ready to serve.
 #[derive(Debug)]
-struct Served {
+pub(super) struct Served {
     certified: Arc<CertifiedKey>,
-    info: CertificateInfo,
-    chain_info: Vec<CertificateInfo>,
+    pub(super) info: CertificateInfo,
+    pub(super) chain_info: Vec<CertificateInfo>,
 }
 
 impl Served {
@@ -176,8 +114,8 @@ impl Served {
 pub enum Origin {
     /// Uploaded by hand (`PUT /api/v1/certificate`).
     Uploaded,
-    /// Obtained by automatic enrollment with this protocol (`acme`, `scep`).
-    Enrolled(String),
+    /// Obtained by automatic enrollment with this protocol.
+    Enrolled(Protocol),
 }
 
 /// The first line of `uploaded.pem` for an enrolled certificate: explanatory text before the
@@ -188,7 +126,7 @@ impl Origin {
     fn of_bundle(text: &[u8]) -> Self {
         let first = text.split(|b| *b == b'\n').next().unwrap_or_default();
         match std::str::from_utf8(first).ok().and_then(|l| l.strip_prefix(ENROLLED_MARK)) {
-            Some(protocol) if matches!(protocol.trim(), "acme" | "scep") => Self::Enrolled(protocol.trim().to_owned()),
+            Some(name) => Protocol::parse(name.trim()).map_or(Self::Uploaded, Self::Enrolled),
             _ => Self::Uploaded,
         }
     }
@@ -203,23 +141,23 @@ impl Origin {
 
 /// The installer's certificate (uploaded or enrolled).
 #[derive(Debug)]
-struct Installer {
+pub(super) struct Installer {
     served: Served,
     origin: Origin,
     /// Its expiry was logged ([`Certificates::fall_back_if_expired`]).
     expiry_told: bool,
 }
 
-struct Inner {
+pub(super) struct Inner {
     device: Served,
-    installer: Option<Installer>,
-    pending: Option<(PendingRequest, String)>,
+    pub(super) installer: Option<Installer>,
+    pub(super) pending: Option<(PendingRequest, String)>,
 }
 
 impl Inner {
     /// What new handshakes get: the installer's certificate unless it has expired (then the
     /// camera's own, which users who imported cacert.crt trust), else the camera's own.
-    fn active(&self, now: i64) -> (Source, &Served) {
+    pub(super) fn active(&self, now: i64) -> (Source, &Served) {
         match &self.installer {
             Some(i) if !i.served.expired(now) => (i.origin.source(), &i.served),
             _ => (Source::Device, &self.device),
@@ -245,20 +183,20 @@ impl Inner {
 
 /// All certificate state of the web server.
 pub struct Certificates {
-    layout: Layout,
+    pub(super) layout: Layout,
     provider: Arc<CryptoProvider>,
     resolver: Arc<CurrentCertificate>,
     /// `cacert.crt`: the CA's root (two tiers) or the one tier.
     ca_pem: String,
     ca_der: Vec<u8>,
-    ca_info: CertificateInfo,
+    pub(super) ca_info: CertificateInfo,
     /// The certificate sent after the device certificate: the issuing CA (two tiers), else the
     /// one tier itself.
     signer_der: Vec<u8>,
     /// The issuing CA, when the CA has two tiers.
-    issuing_info: Option<CertificateInfo>,
-    one_tier_advice: Option<&'static str>,
-    inner: Mutex<Inner>,
+    pub(super) issuing_info: Option<CertificateInfo>,
+    pub(super) one_tier_advice: Option<&'static str>,
+    pub(super) inner: Mutex<Inner>,
     /// Held across each change of the served certificate (write to disk, then swap in memory), so
     /// two uploads, or an upload and a restore, cannot leave disk and memory different.
     changes: Mutex<()>,
@@ -270,14 +208,6 @@ impl std::fmt::Debug for Certificates {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Certificates").field("layout", &self.layout).finish_non_exhaustive()
     }
-}
-
-fn now_unix() -> u64 {
-    unix_seconds(std::time::SystemTime::now())
-}
-
-fn now_signed() -> i64 {
-    i64::try_from(now_unix()).unwrap_or(i64::MAX)
 }
 
 fn pending_info(pending: &PendingCsr, created_at_unix: u64) -> Option<(PendingRequest, String)> {
@@ -331,16 +261,17 @@ impl Certificates {
         };
         let pending = match read_optional(&layout.pending_csr()) {
             Ok(Some(text)) => PendingCsr::from_bundle_pem(&text).ok().and_then(|p| {
-                let created =
-                    std::fs::metadata(layout.pending_csr()).and_then(|m| m.modified()).map(unix_seconds).unwrap_or(0);
+                let created = std::fs::metadata(layout.pending_csr())
+                    .and_then(|m| m.modified())
+                    .map(camera_state::unix_seconds)
+                    .unwrap_or(0);
                 pending_info(&p, created)
             }),
             _ => None,
         };
         let inner = Inner { device, installer, pending };
-        let served = RwLock::new(inner.served_now());
         let this = Self {
-            resolver: Arc::new(CurrentCertificate { served, validation: RwLock::default() }),
+            resolver: Arc::new(CurrentCertificate::new(inner.served_now())),
             layout,
             provider,
             ca_pem,
@@ -379,7 +310,7 @@ impl Certificates {
         self.issuing_info.as_ref()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
@@ -549,208 +480,5 @@ impl Certificates {
     /// The leaf new handshakes get.
     pub fn served_info(&self) -> CertificateInfo {
         self.lock().active(now_signed()).1.info.clone()
-    }
-
-    /// The state `GET /api/v1/certificate` reports.
-    pub fn status(&self, ctx: &StatusContext<'_>) -> CertificateStatus {
-        let inner = self.lock();
-        let now = now_signed();
-        let (source, served) = inner.active(now);
-        let reason = match (source, &inner.installer) {
-            (Source::Uploaded, _) => {
-                "An installer uploaded this certificate; the installer's certificate takes precedence over the camera's own."
-            }
-            (Source::Enrolled, _) => {
-                "The site's CA issued this certificate to the camera by automatic enrollment; it is renewed before it expires."
-            }
-            (Source::Device, Some(_)) => {
-                "The installer's certificate has expired and nothing replaced it, so the camera serves its own (trusted by whoever imported cacert.crt)."
-            }
-            (Source::Device, None) => {
-                "No certificate is uploaded, so the camera serves its own, made for its current addresses and renewed automatically when they change."
-            }
-        };
-        let replaced = read_optional(&self.layout.ca_replaced_record())
-            .ok()
-            .flatten()
-            .and_then(|bytes| serde_json::from_slice::<CaReplaced>(&bytes).ok());
-        CertificateStatus {
-            source,
-            reason,
-            certificate: served.info.clone(),
-            chain: served.chain_info.clone(),
-            camera: CameraNames {
-                addresses: ctx.addresses.iter().map(ToString::to_string).collect(),
-                names: ctx.names.iter().map(ToString::to_string).collect(),
-                hostname: ctx.hostname.map(str::to_owned),
-            },
-            opened_as: ctx.opened_as.map(|host| OpenedAs {
-                host: host.to_owned(),
-                covered: names_cover(&served.info.subject_alt_names, host),
-            }),
-            warnings: coverage_warnings(&served.info, ctx.addresses, source, ctx.expiry_warning_days),
-            ca: CaStatus {
-                sha256: self.ca_info.sha256.clone(),
-                subject: self.ca_info.subject.clone(),
-                not_after: self.ca_info.not_after.clone(),
-                tiers: if self.issuing_info.is_some() { 2 } else { 1 },
-                issuing: self.issuing_info.as_ref().map(|i| IssuingCa {
-                    subject: i.subject.clone(),
-                    sha256: i.sha256.clone(),
-                    not_after: i.not_after.clone(),
-                }),
-                advice: self.one_tier_advice,
-                replaced,
-            },
-            pending_csr: inner.pending.as_ref().map(|(info, _)| info.clone()),
-            tls_profile: ctx.tls_profile,
-            expiry: Vec::new(),
-        }
-    }
-}
-
-/// Whether a certificate naming `names` is valid for `host` (an address or a DNS name, as in a
-/// `Host` header), by the same rule as the upload check.
-fn names_cover(names: &[String], host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let (ips, dns) = certificate_names(names);
-    match host.parse::<IpAddr>() {
-        Ok(ip) => ips.iter().any(|named| named.to_canonical() == ip.to_canonical()),
-        Err(_) => dns.iter().any(|name| camera_upload::dns_name_matches(name, host)),
-    }
-}
-
-/// The IP addresses and DNS names among a certificate's subjectAltNames.
-fn certificate_names(names: &[String]) -> (Vec<IpAddr>, Vec<String>) {
-    let mut ips = Vec::new();
-    let mut dns = Vec::new();
-    for name in names {
-        match name.parse::<IpAddr>() {
-            Ok(ip) => ips.push(ip),
-            Err(_) => dns.push(name.clone()),
-        }
-    }
-    (ips, dns)
-}
-
-/// Plain-language warnings about the served certificate: addresses it does not name (the same
-/// rule as the upload check, `camera_upload::address_notices`), expiry of an uploaded one inside
-/// the configured window (`web.expiry_warning_days`, the expiry monitor's rule).
-pub fn coverage_warnings(
-    info: &CertificateInfo,
-    addresses: &[IpAddr],
-    source: Source,
-    expiry_warning_days: u32,
-) -> Vec<Notice> {
-    let (ips, dns) = certificate_names(&info.subject_alt_names);
-    let names = camera_upload::CertificateNames { ips, dns, has_san: !info.subject_alt_names.is_empty() };
-    let advice = match source {
-        Source::Uploaded => "Or Restore to use the camera's own certificate, which follows address changes.",
-        Source::Enrolled => "The camera asks the site's CA for a new certificate naming its addresses.",
-        Source::Device => {
-            "The camera's CA may only sign private addresses: use a private address, or upload an installer's certificate."
-        }
-    };
-    let mut warnings: Vec<Notice> = camera_upload::address_notices(&names, addresses, &[])
-        .into_iter()
-        .map(|notice| Notice { code: notice.code, message: format!("{} {advice}", notice.message) })
-        .collect();
-    let now = now_unix() as i64;
-    let days_left = (info.not_after_unix - now) / 86_400;
-    if info.not_after_unix <= now {
-        warnings.push(Notice {
-            code: "expired",
-            message: format!("This certificate expired on {}: browsers refuse it.", info.not_after),
-        });
-    } else if source == Source::Uploaded
-        && now >= crate::expiry::warning_from(info.not_after_unix, expiry_warning_days, crate::expiry::Renewal::ByHand)
-    {
-        warnings.push(Notice {
-            code: "expires_soon",
-            message: format!(
-                "This certificate expires in {days_left} days ({}): upload a renewed one.",
-                info.not_after
-            ),
-        });
-    }
-    warnings
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    fn info(names: &[&str]) -> CertificateInfo {
-        CertificateInfo {
-            subject: String::new(),
-            issuer: String::new(),
-            serial: String::new(),
-            not_before: String::new(),
-            not_after: "2099-01-01T00:00:00Z".into(),
-            not_before_unix: 0,
-            not_after_unix: 4_070_908_800,
-            sha256: String::new(),
-            public_key_sha256: String::new(),
-            subject_alt_names: names.iter().map(|n| (*n).to_owned()).collect(),
-            key_type: String::new(),
-            is_ca: false,
-            self_signed: false,
-        }
-    }
-
-    fn ips(list: &[&str]) -> Vec<IpAddr> {
-        list.iter().map(|a| a.parse().unwrap()).collect()
-    }
-
-    /// The status page and the upload check say the same thing, each with its own advice.
-    #[test]
-    fn coverage_uses_the_upload_rule_with_advice_for_the_source() {
-        let covered = coverage_warnings(&info(&["10.0.0.5", "cam.local"]), &ips(&["10.0.0.5"]), Source::Device, 30);
-        assert!(covered.is_empty(), "{covered:?}");
-        assert!(names_cover(&["10.0.0.5".into(), "cam.local".into()], "cam.local"));
-        assert!(names_cover(&["fd00::5".into()], "[fd00::5]"));
-        assert!(!names_cover(&["10.0.0.5".into()], "10.0.0.6"));
-        // The UI used to accept *.local for cam.local; the server's rule does not (one label
-        // under a public-suffix-like name is no wildcard target), and the UI shows this verdict.
-        assert_eq!(
-            names_cover(&["*.local".into()], "cam.local"),
-            camera_upload::dns_name_matches("*.local", "cam.local")
-        );
-
-        let public_left_out =
-            coverage_warnings(&info(&["10.0.0.5"]), &ips(&["10.0.0.5", "2001:db8::5"]), Source::Device, 30);
-        assert_eq!(public_left_out[0].code, "name_partial");
-        let message = &public_left_out[0].message;
-        assert!(message.contains("2001:db8::5") && message.contains("may only sign private addresses"), "{message}");
-
-        let moved = coverage_warnings(&info(&["192.168.1.50"]), &ips(&["10.0.0.5"]), Source::Uploaded, 30);
-        assert_eq!(moved[0].code, "name_mismatch");
-        let message = &moved[0].message;
-        assert!(
-            message.contains("names 192.168.1.50 but the camera is at 10.0.0.5") && message.contains("Restore"),
-            "{message}"
-        );
-    }
-
-    /// The status page warns of an uploaded certificate's expiry by the configured window, the
-    /// same rule the expiry monitor and the log follow.
-    #[test]
-    fn expires_soon_follows_the_configured_window() {
-        let in_45_days = now_unix() as i64 + 45 * 86_400;
-        let cert = CertificateInfo { not_after_unix: in_45_days, ..info(&["10.0.0.5"]) };
-        let addresses = ips(&["10.0.0.5"]);
-        let codes = |days| -> Vec<&str> {
-            coverage_warnings(&cert, &addresses, Source::Uploaded, days).iter().map(|n| n.code).collect()
-        };
-        assert_eq!(codes(60), ["expires_soon"]);
-        assert!(codes(30).is_empty());
-        assert!(codes(7).is_empty());
-        // The monitor agrees at the same setting.
-        let now = now_unix() as i64;
-        let warn = |days| now >= crate::expiry::warning_from(in_45_days, days, crate::expiry::Renewal::ByHand);
-        assert!(warn(60) && !warn(30));
-        // Enrolled certificates are the enrollment's to renew: no notice to upload one.
-        assert!(coverage_warnings(&cert, &addresses, Source::Enrolled, 60).is_empty());
     }
 }

@@ -8,14 +8,15 @@ use std::sync::{Arc, Mutex};
 
 use camera_acme::{ChallengeAnswer, ChallengeResponder, ChallengeType};
 use camera_config::CameraConfig;
-use camera_enroll::{Host, Installed};
+use camera_enroll::{Host, InstallError, Installed, Protocol};
 use camera_events::{EventKind, EventLog};
 use camera_pki::SanName;
 use rustls::crypto::CryptoProvider;
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
-use crate::certs::{Certificates, Origin};
+use super::camera::{camera_now, check_upload};
+use super::certificates::{Certificates, InstallError as CertificatesError, Origin};
 use crate::log;
 
 /// The http-01 answers being served: token -> key authorization.
@@ -50,7 +51,7 @@ impl std::fmt::Debug for WebHost {
 /// The camera's names for an enrolled certificate: its addresses and the DNS names with a dot
 /// (`hostname.local`, configured names). A bare host name is no name a site's CA can vouch for.
 pub fn enrollment_names(camera: &CameraConfig) -> Vec<SanName> {
-    let (_, names, _) = crate::api::certificate::camera_now(camera);
+    let (_, names, _) = camera_now(camera);
     names
         .into_iter()
         .filter(|n| matches!(n, SanName::Ip(_)) || matches!(n, SanName::Dns(d) if d.contains('.')))
@@ -75,18 +76,20 @@ impl Host for WebHost {
         self.certs.installer().map(|i| installed(&i.info, matches!(i.origin, Origin::Enrolled(_))))
     }
 
-    fn install(&self, chain: &[Vec<u8>], key_pkcs8: &[u8], protocol: &'static str) -> Result<Installed, String> {
+    fn install(&self, chain: &[Vec<u8>], key_pkcs8: &[u8], protocol: Protocol) -> Result<Installed, InstallError> {
         // The same checks as an upload: the key pairs, the chain is ordered and signed, the
         // certificate is valid now and for a server, its names are compared with the camera's.
         // One bundle sized up front: no unwiped copy of the key is freed on the way.
         let others: Vec<&[u8]> = chain.iter().map(Vec::as_slice).collect();
         let pem = camera_pki::pem::key_bundle(key_pkcs8, &others, "CERTIFICATE");
-        let accepted = crate::api::certificate::check_upload(&self.camera, None, Some(pem.as_bytes()), None, None)
-            .map_err(|e| e.to_string())?;
-        let info = self
-            .certs
-            .install(&accepted.chain_der, &accepted.key_pkcs8, Origin::Enrolled(protocol.to_owned()))
-            .map_err(|e| e.to_string())?;
+        let accepted = check_upload(&self.camera, None, Some(pem.as_bytes()), None, None)?;
+        let info =
+            self.certs.install(&accepted.chain_der, &accepted.key_pkcs8, Origin::Enrolled(protocol)).map_err(|e| {
+                match e {
+                    CertificatesError::Storage(io) => InstallError::Storage(io),
+                    other => InstallError::Unusable(Box::new(other)),
+                }
+            })?;
         Ok(installed(&info, true))
     }
 
@@ -101,15 +104,13 @@ impl Host for WebHost {
         }
     }
 
-    fn enrolled_credentials(&self, protocol: &str) -> Option<(Vec<u8>, zeroize::Zeroizing<Vec<u8>>)> {
-        self.certs.installer_credentials(&Origin::Enrolled(protocol.to_owned()))
+    fn enrolled_credentials(&self, protocol: Protocol) -> Option<(Vec<u8>, zeroize::Zeroizing<Vec<u8>>)> {
+        self.certs.installer_credentials(&Origin::Enrolled(protocol))
     }
 
     fn event(&self, kind: EventKind, client: Option<IpAddr>, message: String) {
         log::info(&format!("camera-web: enrollment: {message}"));
-        if let Err(e) = self.events.record(kind, client, message) {
-            log::warn(&format!("camera-web: the security event log cannot be written: {e}"));
-        }
+        super::events::record_event(&self.events, kind, client, message);
     }
 }
 

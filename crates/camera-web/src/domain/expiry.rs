@@ -7,12 +7,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use camera_events::EventKind;
+use camera_enroll::Enrollment;
+use camera_events::{EventKind, EventLog};
 use camera_pki::CertificateInfo;
 use serde::Serialize;
 
-use crate::api::App;
-use crate::certs::Origin;
+use super::certificates::{Certificates, Origin};
+use super::clock::now;
+use super::events::record_event;
 use crate::log;
 
 /// One monitored certificate.
@@ -78,19 +80,14 @@ fn expiry(what: &'static str, info: &CertificateInfo, now: i64, window_days: u32
     }
 }
 
-fn now() -> i64 {
-    i64::try_from(camera_provision::clock::unix_seconds(std::time::SystemTime::now())).unwrap_or(i64::MAX)
-}
-
 /// The monitored certificates now.
-pub fn report(app: &App) -> Vec<Expiry> {
-    let window = app.web.expiry_warning_days;
+pub fn report(certs: &Certificates, enrollment: &Enrollment, window: u32) -> Vec<Expiry> {
     let now = now();
-    let served = app.certs.served_info();
-    let installer = app.certs.installer();
+    let served = certs.served_info();
+    let installer = certs.installer();
     let renewal = |info: &CertificateInfo| match &installer {
         Some(i) if i.info.sha256 == info.sha256 && matches!(i.origin, Origin::Enrolled(_)) => {
-            enrolled_renewal(app, info)
+            enrolled_renewal(enrollment, info)
         }
         _ => Renewal::ByHand,
     };
@@ -100,8 +97,8 @@ pub fn report(app: &App) -> Vec<Expiry> {
             list.push(expiry("installer", &installer.info, now, window, renewal(&installer.info)));
         }
     }
-    list.push(expiry("camera_ca", app.certs.ca_info(), now, window, Renewal::ByHand));
-    if let Some(issuing) = app.certs.issuing_info() {
+    list.push(expiry("camera_ca", certs.ca_info(), now, window, Renewal::ByHand));
+    if let Some(issuing) = certs.issuing_info() {
         list.push(expiry("issuing_ca", issuing, now, window, Renewal::ByHand));
     }
     list
@@ -109,8 +106,8 @@ pub fn report(app: &App) -> Vec<Expiry> {
 
 /// An enrolled certificate is renewed automatically while enrollment is configured, from the
 /// point its schedule says; once enrollment is stopped someone has to replace it.
-fn enrolled_renewal(app: &App, info: &CertificateInfo) -> Renewal {
-    let status = app.enrollment.status();
+fn enrolled_renewal(enrollment: &Enrollment, info: &CertificateInfo) -> Renewal {
+    let status = enrollment.status();
     match status.certificate.filter(|c| status.settings.is_some() && c.not_after_unix as i64 == info.not_after_unix) {
         Some(c) => Renewal::Automatic { renew_at_unix: i64::try_from(c.renew_at_unix).unwrap_or(i64::MAX) },
         None => Renewal::ByHand,
@@ -122,22 +119,23 @@ const LOOK_EVERY: Duration = Duration::from_secs(3600);
 
 /// Runs for as long as the server: falls back from an expired installer's certificate at the
 /// second it expires, and warns once a day for each certificate inside the window.
-pub async fn watch(app: Arc<App>) {
+pub async fn watch(certs: Arc<Certificates>, events: Arc<EventLog>, enrollment: Arc<Enrollment>, window: u32) {
     let mut last_warning_day: Vec<(String, i64)> = Vec::new();
     loop {
-        if app.certs.fall_back_if_expired() {
-            let what = match app.certs.installer().map(|i| i.origin) {
+        if certs.fall_back_if_expired() {
+            let what = match certs.installer().map(|i| i.origin) {
                 Some(Origin::Enrolled(p)) => format!("The certificate obtained by {p} enrollment"),
                 _ => "The installer's certificate".to_owned(),
             };
-            app.event(
+            record_event(
+                &events,
                 EventKind::CertificateExpired,
                 None,
                 format!("{what} expired and nothing replaced it; the camera serves its own certificate (trusted by whoever imported cacert.crt)."),
             );
         }
         let today = now().div_euclid(86_400);
-        for item in report(&app).into_iter().filter(|i| i.state != "ok") {
+        for item in report(&certs, &enrollment, window).into_iter().filter(|i| i.state != "ok") {
             let key = format!("{}:{}", item.what, item.not_after_unix);
             if last_warning_day.iter().any(|(k, day)| *k == key && *day == today) {
                 continue;
@@ -161,18 +159,17 @@ pub async fn watch(app: Arc<App>) {
                 )
             };
             log::warn(&format!("camera-web: {sentence}"));
-            app.event(EventKind::ExpiryWarning, None, format!("{}.", capitalised(&sentence)));
+            record_event(&events, EventKind::ExpiryWarning, None, format!("{}.", capitalised(&sentence)));
         }
         // Wake at the installer's expiry if it comes before the next regular look.
-        let until_expiry = app
-            .certs
+        let until_expiry = certs
             .installer()
             .map(|i| i.info.not_after_unix - now())
             .filter(|left| *left > 0)
             .map(|left| Duration::from_secs(u64::try_from(left).unwrap_or(0) + 1));
         tokio::select! {
             () = tokio::time::sleep(until_expiry.map_or(LOOK_EVERY, |d| d.min(LOOK_EVERY))) => {}
-            () = app.certs.swapped() => {}
+            () = certs.swapped() => {}
         }
     }
 }
