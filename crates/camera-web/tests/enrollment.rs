@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use camera_testns::{in_private_netns, ip, NetnsSetup};
+use camera_test_support::netns::{enter_private_netns, ip, NetnsSetup};
 use common::pebble::{Pebble, PebbleSpec};
 use common::scep::ScepServer;
 use common::*;
@@ -185,7 +185,7 @@ impl Site {
 /// the camera renews by itself and a client sees the new certificate.
 #[test]
 fn acme_http01_enrolls_follows_an_added_address_and_renews() {
-    if !in_private_netns("acme_http01_enrolls_follows_an_added_address_and_renews", &NetnsSetup::default()) {
+    if !enter_private_netns(&NetnsSetup::default()) {
         return;
     }
     let site = Site::start(
@@ -228,7 +228,7 @@ fn acme_http01_enrolls_follows_an_added_address_and_renews() {
 /// certificate from the camera's TLS resolver; browsers still get the served certificate.
 #[test]
 fn acme_tls_alpn01_enrolls() {
-    if !in_private_netns("acme_tls_alpn01_enrolls", &NetnsSetup::default()) {
+    if !enter_private_netns(&NetnsSetup::default()) {
         return;
     }
     let site = Site::start(PebbleSpec { dns_for: Some(("10.77.0.2", "fd77::2")), ..Default::default() }, CONFIG);
@@ -247,7 +247,7 @@ fn acme_tls_alpn01_enrolls() {
 /// then with the key id and HMAC key it works.
 #[test]
 fn acme_failures_keep_the_certificate_and_say_why() {
-    if !in_private_netns("acme_failures_keep_the_certificate_and_say_why", &NetnsSetup::default()) {
+    if !enter_private_netns(&NetnsSetup::default()) {
         return;
     }
     let config = r#"{"camera": {"hostname": "testcam", "extra_names": ["blocked.home.arpa"]}}"#;
@@ -310,10 +310,7 @@ fn acme_failures_keep_the_certificate_and_say_why() {
 /// (users who imported cacert.crt keep a trusted page), and says so.
 #[test]
 fn an_enrolled_certificate_that_expires_with_no_successor_gives_way_to_the_cameras_own() {
-    if !in_private_netns(
-        "an_enrolled_certificate_that_expires_with_no_successor_gives_way_to_the_cameras_own",
-        &NetnsSetup::default(),
-    ) {
+    if !enter_private_netns(&NetnsSetup::default()) {
         return;
     }
     let spec = PebbleSpec { validity_secs: Some(12), dns_for: Some(("10.77.0.2", "fd77::2")), ..Default::default() };
@@ -358,7 +355,7 @@ fn scep_settings(site: &Site, challenge: &str) -> Value {
 /// RenewalReq signed with the certificate in service, and the new certificate names it.
 #[test]
 fn scep_enrolls_serves_and_renews() {
-    if !in_private_netns("scep_enrolls_serves_and_renews", &NetnsSetup::default()) {
+    if !enter_private_netns(&NetnsSetup::default()) {
         return;
     }
     let scep = ScepServer::issuing_server_certificates(CHALLENGE, SCEP_PORT, Duration::from_secs(3600));
@@ -392,10 +389,7 @@ fn scep_enrolls_serves_and_renews() {
 /// camera does not serve it, says why, and keeps its own.
 #[test]
 fn scep_with_debians_scepserver_refuses_a_wrong_challenge_and_a_client_only_certificate() {
-    if !in_private_netns(
-        "scep_with_debians_scepserver_refuses_a_wrong_challenge_and_a_client_only_certificate",
-        &NetnsSetup::default(),
-    ) {
+    if !enter_private_netns(&NetnsSetup::default()) {
         return;
     }
     let scep = ScepServer::debian(CHALLENGE, SCEP_PORT);
@@ -427,7 +421,7 @@ const BENCH_ROUNDS: usize = 5;
 #[test]
 #[ignore = "a benchmark: cargo xtask bench --only enroll"]
 fn bench_enrollment_time_per_protocol() {
-    if !in_private_netns("bench_enrollment_time_per_protocol", &NetnsSetup::default()) {
+    if !enter_private_netns(&NetnsSetup::default()) {
         return;
     }
     let rounds = std::env::var("ENROLL_BENCH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(BENCH_ROUNDS);

@@ -16,7 +16,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use camera_testns::{in_private_netns, ip, NetnsSetup};
+use camera_test_support::netns::{enter_private_netns, ip, NetnsSetup};
 use common::scep::ScepServer;
 use common::*;
 use serde_json::{json, Value};
@@ -370,7 +370,7 @@ fn scep_settings(proxy: &Proxy) -> Value {
 /// enrolls for the new address.
 #[test]
 fn scep_renewal_through_a_foreign_ra_stops_and_sends_nothing() {
-    if !in_private_netns("scep_renewal_through_a_foreign_ra_stops_and_sends_nothing", &NetnsSetup::default()) {
+    if !enter_private_netns(&NetnsSetup::default()) {
         return;
     }
     let scep = ScepServer::issuing_server_certificates(CHALLENGE, SCEP_PORT, Duration::from_secs(3600));
@@ -428,7 +428,7 @@ fn scep_renewal_through_a_foreign_ra_stops_and_sends_nothing() {
 /// `ca_sha256` and pinned whatever CA it met first.)
 #[test]
 fn scep_ca_sha256_refuses_an_impostor_ca_at_first_contact() {
-    if !in_private_netns("scep_ca_sha256_refuses_an_impostor_ca_at_first_contact", &NetnsSetup::default()) {
+    if !enter_private_netns(&NetnsSetup::default()) {
         return;
     }
     let scep = ScepServer::issuing_server_certificates(CHALLENGE, SCEP_PORT, Duration::from_secs(3600));
@@ -458,7 +458,7 @@ fn scep_ca_sha256_refuses_an_impostor_ca_at_first_contact() {
 /// (the previous version accepted it, and nothing authenticated the chain it was handed).
 #[test]
 fn acme_over_plain_http_is_refused() {
-    if !in_private_netns("acme_over_plain_http_is_refused", &NetnsSetup::loopback_only()) {
+    if !enter_private_netns(&NetnsSetup::loopback_only()) {
         return;
     }
     let site = Site::on_loopback(Camera::start_with(LOOPBACK_CONFIG));
@@ -474,7 +474,7 @@ fn acme_over_plain_http_is_refused() {
 /// rewritten once, so a restart neither writes it again nor adds an event.
 #[test]
 fn stored_plain_http_acme_settings_turn_enrollment_off_once() {
-    if !in_private_netns("stored_plain_http_acme_settings_turn_enrollment_off_once", &NetnsSetup::loopback_only()) {
+    if !enter_private_netns(&NetnsSetup::loopback_only()) {
         return;
     }
     let dir = TempDir::new("stored-http-acme");
@@ -508,10 +508,7 @@ fn stored_plain_http_acme_settings_turn_enrollment_off_once() {
 /// restart with the same file does not turn it off again.
 #[test]
 fn configured_plain_http_acme_settings_turn_enrollment_off_and_the_camera_serves() {
-    if !in_private_netns(
-        "configured_plain_http_acme_settings_turn_enrollment_off_and_the_camera_serves",
-        &NetnsSetup::loopback_only(),
-    ) {
+    if !enter_private_netns(&NetnsSetup::loopback_only()) {
         return;
     }
     let config = format!(r#"{{"camera": {{"loopback": true}}, "enrollment": {PLAIN_HTTP_ACME}}}"#);
@@ -534,7 +531,7 @@ fn configured_plain_http_acme_settings_turn_enrollment_off_and_the_camera_serves
 /// camera flood the site's CA).
 #[test]
 fn enrollment_put_is_rate_limited() {
-    if !in_private_netns("enrollment_put_is_rate_limited", &NetnsSetup::loopback_only()) {
+    if !enter_private_netns(&NetnsSetup::loopback_only()) {
         return;
     }
     let site = Site::on_loopback(Camera::start_with(LOOPBACK_CONFIG));

@@ -29,7 +29,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use camera_test_support::kill_schedule::{rounds, Counts, Rng};
-use camera_testns::{in_private_netns, NetnsSetup};
+use camera_test_support::netns::{enter_private_netns, NetnsSetup};
 use common::pebble::{Pebble, PebbleSpec};
 use common::*;
 use serde_json::json;
@@ -751,8 +751,7 @@ fn whole_enrolled(path: &Path, pebble_root: &Path, work: &Path) -> Vec<u8> {
 /// certificate or exactly the enrolled one (openssl), and no temporary file is left.
 #[test]
 fn enrollment_install_killed_at_random_points_leaves_no_certificate_or_the_enrolled_one() {
-    let test = "enrollment_install_killed_at_random_points_leaves_no_certificate_or_the_enrolled_one";
-    if !in_private_netns(test, &NetnsSetup::default()) {
+    if !enter_private_netns(&NetnsSetup::default()) {
         return;
     }
     let kind = "enrollment";

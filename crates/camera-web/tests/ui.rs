@@ -11,7 +11,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use camera_testns::{in_private_netns, NetnsSetup};
+use camera_test_support::netns::{enter_private_netns, NetnsSetup};
 use common::pebble::{Pebble, PebbleSpec};
 use common::*;
 
@@ -19,7 +19,7 @@ use common::*;
 fn browser_walk_through_every_page() {
     // In a network namespace with only loopback: the camera's names are loopback and its
     // hostname.local, so the test ACME server validates nothing but this test's own ports.
-    if !in_private_netns("browser_walk_through_every_page", &NetnsSetup::loopback_only()) {
+    if !enter_private_netns(&NetnsSetup::loopback_only()) {
         return;
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");

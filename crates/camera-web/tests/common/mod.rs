@@ -126,9 +126,7 @@ impl Camera {
     pub fn stop(mut self) -> TempDir {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let dir = std::mem::replace(&mut self.dir, TempDir(PathBuf::new()));
-        std::mem::forget(self);
-        dir
+        self.dir.take()
     }
 
     pub fn pid(&self) -> u32 {
