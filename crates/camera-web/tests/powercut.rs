@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use camera_test_support::kill_schedule::{rounds, Counts, Rng};
 use camera_test_support::netns::{enter_private_netns, NetnsSetup};
-use common::pebble::{Pebble, PebbleSpec};
+use camera_test_support::pebble::{Pebble, PebbleSpec};
 use common::*;
 use serde_json::json;
 
@@ -759,9 +759,11 @@ fn enrollment_install_killed_at_random_points_leaves_no_certificate_or_the_enrol
     let (mut rng, seed) = Rng::for_kind(kind);
     println!("powercut {kind}: seed {seed}");
     let pebble = Pebble::start(&PebbleSpec {
+        // Every nonce good: a refused one only adds a retry (and time) to the camera's enrollment.
+        nonce_reject_percent: Some(0),
         http_port: ENROLL_HTTP,
         tls_port: ENROLL_HTTPS,
-        dns_for: Some((ENROLL_ADDRESS, "fd77::2")),
+        dns: Some((ENROLL_ADDRESS, "fd77::2")),
         reuse_valid_authorizations: true,
         ..Default::default()
     });

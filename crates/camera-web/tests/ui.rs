@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Command;
 
 use camera_test_support::netns::{enter_private_netns, NetnsSetup};
-use common::pebble::{Pebble, PebbleSpec};
+use camera_test_support::pebble::{Pebble, PebbleSpec};
 use common::*;
 
 #[test]
@@ -35,9 +35,11 @@ fn browser_walk_through_every_page() {
     // A test ACME server validating the camera's own ports on loopback; its DNS answers every
     // name with 127.0.0.1, so the camera's hostname.local validates too.
     let pebble = Pebble::start(&PebbleSpec {
+        // Every nonce good: a refused one only adds a retry (and time) to the camera's enrollment.
+        nonce_reject_percent: Some(0),
         http_port: 8080,
         tls_port: 8443,
-        dns_for: Some(("127.0.0.1", "::1")),
+        dns: Some(("127.0.0.1", "::1")),
         ..Default::default()
     });
     let signer = TempDir::new("ui-signer");

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 pub mod client;
-pub mod pebble;
+
 pub mod scep;
 pub mod scripted_acme;
 
