@@ -12,23 +12,20 @@ use camera_acme::{
     find_account, obtain_certificate, AccountKey, AcmeError, CertificateRequest, ChallengeType, Identifier, Operation,
 };
 use camera_http_client::{HttpClient, VerificationFailure};
-use support::{Pebble, PebbleSpec, Responder, Steps};
+use support::{Fixture, PebbleSpec, Responder, Steps};
 
 /// The blocked name Pebble refuses to issue for.
 const BLOCKED: &str = "blocked.home.arpa";
 
-fn pebble() -> &'static Pebble {
-    static PEBBLE: OnceLock<Pebble> = OnceLock::new();
+fn pebble() -> &'static Fixture {
+    static PEBBLE: OnceLock<Fixture> = OnceLock::new();
     PEBBLE.get_or_init(|| {
-        support::start(
-            PebbleSpec {
-                domain_blocklist: vec![BLOCKED],
-                // DNS names resolve, through challtestsrv, to the responder's 127.0.0.4.
-                dns_default_ipv4: Some("127.0.0.4"),
-                ..Default::default()
-            },
-            "main",
-        )
+        support::start(PebbleSpec {
+            domain_blocklist: vec![BLOCKED],
+            // DNS names resolve, through challtestsrv, to the responder's 127.0.0.4.
+            dns: Some(("127.0.0.4", "")),
+            ..Default::default()
+        })
     })
 }
 
@@ -58,7 +55,7 @@ async fn issue(identifiers: &[Identifier], types: &[ChallengeType], name: &str) 
         .unwrap_or_else(|e| panic!("{name}: {e}\nPebble log:\n{}", pebble.log()));
     assert!(issued.account_url.starts_with("https://127.0.0.1:"), "{}", issued.account_url);
     assert!(issued.chain.len() >= 2, "leaf and at least one intermediate");
-    support::openssl_verify(&pebble.dir, name, &issued.chain, &pebble.root_pem().await);
+    support::openssl_verify(pebble, &issued.chain);
     assert_eq!(support::leaf_names(&issued.chain[0]), support::sorted(identifiers), "{name}: names in the leaf");
     responder.assert_all_withdrawn();
     let published = responder.published.lock().unwrap().clone();

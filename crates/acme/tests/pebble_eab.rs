@@ -11,25 +11,22 @@ use camera_acme::{
     find_account, obtain_certificate, AccountKey, AcmeError, CertificateRequest, ChallengeType, Eab, Identifier,
     Operation, Options,
 };
-use support::{Pebble, PebbleSpec, Responder};
+use support::{Fixture, PebbleSpec, Responder};
 
 const KID: &str = "kid-1";
 /// An HMAC key in the form CAs hand out (base64url); made up for this test.
 const HMAC_KEY: &str = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W";
 const VALIDITY_SECS: u64 = 600;
 
-fn pebble() -> &'static Pebble {
-    static PEBBLE: OnceLock<Pebble> = OnceLock::new();
+fn pebble() -> &'static Fixture {
+    static PEBBLE: OnceLock<Fixture> = OnceLock::new();
     PEBBLE.get_or_init(|| {
-        support::start(
-            PebbleSpec {
-                eab_keys: vec![(KID, HMAC_KEY)],
-                validity_secs: Some(VALIDITY_SECS),
-                nonce_reject_percent: Some(30),
-                ..Default::default()
-            },
-            "eab",
-        )
+        support::start(PebbleSpec {
+            eab_keys: vec![(KID, HMAC_KEY)],
+            validity_secs: Some(VALIDITY_SECS),
+            nonce_reject_percent: Some(30),
+            ..Default::default()
+        })
     })
 }
 
@@ -107,7 +104,7 @@ async fn with_eab_a_short_lived_certificate_is_issued_despite_refused_nonces() {
     let pebble = pebble();
     let eab = Eab::new(KID, HMAC_KEY).unwrap();
     let mut retries = 0;
-    for (n, addr) in ["127.0.0.1", "::1"].into_iter().enumerate() {
+    for addr in ["127.0.0.1", "::1"] {
         let key = AccountKey::generate().unwrap();
         let ids = [Identifier::Ip(addr.parse().unwrap())];
         let csr = support::csr_for(&ids);
@@ -122,7 +119,7 @@ async fn with_eab_a_short_lived_certificate_is_issued_despite_refused_nonces() {
         .await
         .unwrap_or_else(|e| panic!("{e}\n{}", pebble.log()));
         retries += issued.bad_nonce_retries;
-        support::openssl_verify(&pebble.dir, &format!("eab{n}"), &issued.chain, &pebble.root_pem().await);
+        support::openssl_verify(pebble, &issued.chain);
         assert_eq!(support::leaf_names(&issued.chain[0]), ids);
         // Pebble 2.4: notAfter = notBefore + certificateValidityPeriod - 1 s.
         assert_eq!(support::leaf_lifetime_secs(&issued.chain[0]), VALIDITY_SECS as i64 - 1);

@@ -240,29 +240,13 @@ mod factory_ca {
         let dir = TempDir::new("factory");
         let factory = dir.path().join("state/factory");
         std::fs::create_dir_all(&factory).unwrap();
-        openssl(
+        openssl_self_signed(
             &factory,
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.crt",
-                "-days",
-                "3650",
-                "-subj",
-                "/O=Camera Maker/CN=Camera Maker Factory CA 0042",
-                "-addext",
-                "basicConstraints=critical,CA:true,pathlen:0",
-                "-addext",
-                "keyUsage=critical,keyCertSign,cRLSign",
-            ],
+            SelfSignedKey::NewP256("ca.key"),
+            "ca.crt",
+            "/O=Camera Maker/CN=Camera Maker Factory CA 0042",
+            3650,
+            &["basicConstraints=critical,CA:true,pathlen:0", "keyUsage=critical,keyCertSign,cRLSign"],
         );
         let factory_pem = std::fs::read_to_string(factory.join("ca.crt")).unwrap();
         let cam = Camera::start_in(dir, r#"{"camera": {"loopback": true}}"#);
@@ -300,29 +284,15 @@ mod one_tier_ca {
         let dir = TempDir::new("onetier");
         let state = dir.path().join("state");
         std::fs::create_dir_all(&state).unwrap();
-        openssl(
+        openssl_self_signed(
             &state,
+            SelfSignedKey::NewP256("ca.key"),
+            "ca.crt",
+            "/O=IP Camera/CN=IP Camera Root CA 00000000",
+            3650,
             &[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.crt",
-                "-days",
-                "3650",
-                "-subj",
-                "/O=IP Camera/CN=IP Camera Root CA 00000000",
-                "-addext",
                 "basicConstraints=critical,CA:true,pathlen:0",
-                "-addext",
                 "keyUsage=critical,keyCertSign,cRLSign",
-                "-addext",
                 "nameConstraints=critical,permitted;IP:127.0.0.0/255.0.0.0,permitted;DNS:localhost,permitted;DNS:.local",
             ],
         );

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::client::{addr, read_response, request, request_keep_alive, runtime, Client};
 use common::{wait_for, Camera, TempDir, PASSWORD};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A complete request; the connection is dropped right after it is sent, without reading the
 /// answer (what a client that goes away does).
@@ -266,11 +266,30 @@ fn idle_sockets_from_the_users_own_address_do_not_lock_the_user_out() {
     let client = Client::new(&camera);
     let user = addr(0, 0, 1);
     runtime().block_on(async {
+        // Each leaked socket waits for the server to close it; once all but the cap's worth are
+        // closed, the server has taken in every one of them, so the user's connection is the newest.
+        const LEAKED: usize = 300;
+        const PER_CLIENT_CAP: usize = 16;
+        let (closed, mut closes) = tokio::sync::mpsc::unbounded_channel();
         let mut idle = Vec::new();
-        for _ in 0..300 {
-            idle.push(client.tcp_from(user).await.unwrap());
+        for _ in 0..LEAKED {
+            let mut socket = client.tcp_from(user).await.unwrap();
+            let closed = closed.clone();
+            idle.push(tokio::spawn(async move {
+                let mut byte = [0u8; 1];
+                if let Ok(0) | Err(_) = socket.read(&mut byte).await {
+                    let _ = closed.send(());
+                }
+                socket
+            }));
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        let all_taken_in = tokio::time::timeout(Duration::from_secs(30), async {
+            for _ in 0..LEAKED - PER_CLIENT_CAP {
+                closes.recv().await;
+            }
+        })
+        .await;
+        assert!(all_taken_in.is_ok(), "the server did not close the leaked sockets beyond the per-client cap");
         let mut tls = client.tls_from(user).await.expect("the user's handshake");
         let (status, _) = request(&mut tls, "GET /api/v1/session HTTP/1.1\r\n", b"").await.unwrap();
         assert_eq!(status, 200);
@@ -278,7 +297,9 @@ fn idle_sockets_from_the_users_own_address_do_not_lock_the_user_out() {
         tls.write_all(b"GET /cacert.crt HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").await.unwrap();
         let (status, _) = read_response(&mut tls).await.unwrap();
         assert_eq!(status, 200);
-        drop(idle);
+        for socket in idle {
+            socket.abort();
+        }
     });
 }
 

@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use camera_testns::{in_private_netns, ip, NetnsSetup};
-use common::pebble::{Pebble, PebbleSpec};
+use camera_test_support::netns::{enter_private_netns, ip, NetnsSetup};
+use camera_test_support::pebble::{Pebble, PebbleSpec};
 use common::scep::ScepServer;
 use common::*;
 use serde_json::{json, Value};
@@ -33,7 +33,8 @@ struct Site {
 
 impl Site {
     fn start(spec: PebbleSpec, config: &str) -> Self {
-        let spec = PebbleSpec { http_port: HTTP_PORT, tls_port: HTTPS_PORT, ..spec };
+        // Every nonce good: a refused one only adds a retry (and time) to the camera's enrollment.
+        let spec = PebbleSpec { http_port: HTTP_PORT, tls_port: HTTPS_PORT, nonce_reject_percent: Some(0), ..spec };
         let pebble = Pebble::start(&spec);
         let root = pebble.root_pem();
         let mut site = Self::with_camera(config, &root);
@@ -185,11 +186,11 @@ impl Site {
 /// the camera renews by itself and a client sees the new certificate.
 #[test]
 fn acme_http01_enrolls_follows_an_added_address_and_renews() {
-    if !in_private_netns("acme_http01_enrolls_follows_an_added_address_and_renews", &NetnsSetup::default()) {
+    if !enter_private_netns(&NetnsSetup::default()) {
         return;
     }
     let site = Site::start(
-        PebbleSpec { validity_secs: Some(24), dns_for: Some(("10.77.0.2", "fd77::2")), ..Default::default() },
+        PebbleSpec { validity_secs: Some(24), dns: Some(("10.77.0.2", "fd77::2")), ..Default::default() },
         CONFIG,
     );
     let (status, state) = site.configure(site.acme(&["http-01"]));
@@ -228,10 +229,10 @@ fn acme_http01_enrolls_follows_an_added_address_and_renews() {
 /// certificate from the camera's TLS resolver; browsers still get the served certificate.
 #[test]
 fn acme_tls_alpn01_enrolls() {
-    if !in_private_netns("acme_tls_alpn01_enrolls", &NetnsSetup::default()) {
+    if !enter_private_netns(&NetnsSetup::default()) {
         return;
     }
-    let site = Site::start(PebbleSpec { dns_for: Some(("10.77.0.2", "fd77::2")), ..Default::default() }, CONFIG);
+    let site = Site::start(PebbleSpec { dns: Some(("10.77.0.2", "fd77::2")), ..Default::default() }, CONFIG);
     let (status, state) = site.configure(site.acme(&["tls-alpn-01"]));
     assert_eq!(status, 200, "{state}");
     site.wait_enrolled(None, "tls-alpn-01");
@@ -247,14 +248,14 @@ fn acme_tls_alpn01_enrolls() {
 /// then with the key id and HMAC key it works.
 #[test]
 fn acme_failures_keep_the_certificate_and_say_why() {
-    if !in_private_netns("acme_failures_keep_the_certificate_and_say_why", &NetnsSetup::default()) {
+    if !enter_private_netns(&NetnsSetup::default()) {
         return;
     }
     let config = r#"{"camera": {"hostname": "testcam", "extra_names": ["blocked.home.arpa"]}}"#;
     let spec = PebbleSpec {
         eab_keys: vec![("kid-1", "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W")],
         domain_blocklist: vec!["blocked.home.arpa"],
-        dns_for: Some(("10.77.0.2", "fd77::2")),
+        dns: Some(("10.77.0.2", "fd77::2")),
         ..Default::default()
     };
     let site = Site::start(spec, config);
@@ -310,13 +311,10 @@ fn acme_failures_keep_the_certificate_and_say_why() {
 /// (users who imported cacert.crt keep a trusted page), and says so.
 #[test]
 fn an_enrolled_certificate_that_expires_with_no_successor_gives_way_to_the_cameras_own() {
-    if !in_private_netns(
-        "an_enrolled_certificate_that_expires_with_no_successor_gives_way_to_the_cameras_own",
-        &NetnsSetup::default(),
-    ) {
+    if !enter_private_netns(&NetnsSetup::default()) {
         return;
     }
-    let spec = PebbleSpec { validity_secs: Some(12), dns_for: Some(("10.77.0.2", "fd77::2")), ..Default::default() };
+    let spec = PebbleSpec { validity_secs: Some(12), dns: Some(("10.77.0.2", "fd77::2")), ..Default::default() };
     let mut site = Site::start(spec, CONFIG);
     site.configure(site.acme(&["http-01"]));
     let enrolled = site.wait_enrolled(None, "enrollment");
@@ -358,7 +356,7 @@ fn scep_settings(site: &Site, challenge: &str) -> Value {
 /// RenewalReq signed with the certificate in service, and the new certificate names it.
 #[test]
 fn scep_enrolls_serves_and_renews() {
-    if !in_private_netns("scep_enrolls_serves_and_renews", &NetnsSetup::default()) {
+    if !enter_private_netns(&NetnsSetup::default()) {
         return;
     }
     let scep = ScepServer::issuing_server_certificates(CHALLENGE, SCEP_PORT, Duration::from_secs(3600));
@@ -392,10 +390,7 @@ fn scep_enrolls_serves_and_renews() {
 /// camera does not serve it, says why, and keeps its own.
 #[test]
 fn scep_with_debians_scepserver_refuses_a_wrong_challenge_and_a_client_only_certificate() {
-    if !in_private_netns(
-        "scep_with_debians_scepserver_refuses_a_wrong_challenge_and_a_client_only_certificate",
-        &NetnsSetup::default(),
-    ) {
+    if !enter_private_netns(&NetnsSetup::default()) {
         return;
     }
     let scep = ScepServer::debian(CHALLENGE, SCEP_PORT);
@@ -427,7 +422,7 @@ const BENCH_ROUNDS: usize = 5;
 #[test]
 #[ignore = "a benchmark: cargo xtask bench --only enroll"]
 fn bench_enrollment_time_per_protocol() {
-    if !in_private_netns("bench_enrollment_time_per_protocol", &NetnsSetup::default()) {
+    if !enter_private_netns(&NetnsSetup::default()) {
         return;
     }
     let rounds = std::env::var("ENROLL_BENCH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(BENCH_ROUNDS);
@@ -449,13 +444,16 @@ fn bench_enrollment_time_per_protocol() {
     };
 
     let pebble = Pebble::start(&PebbleSpec {
+        // Every nonce good: a refused one only adds a retry (and time) to the camera's enrollment.
+        nonce_reject_percent: Some(0),
         http_port: HTTP_PORT,
         tls_port: HTTPS_PORT,
-        dns_for: Some(("10.77.0.2", "fd77::2")),
+        dns: Some(("10.77.0.2", "fd77::2")),
         ..Default::default()
     });
     let pebble_root = pebble.root_pem();
-    let pebble_tls_ca = pebble.dir.path().join("bench-tls-ca.pem");
+    let bench_dir = TempDir::new("bench");
+    let pebble_tls_ca = bench_dir.join("bench-tls-ca.pem");
     std::fs::write(&pebble_tls_ca, &pebble.tls_ca_pem).unwrap();
     let scep = ScepServer::issuing_server_certificates(CHALLENGE, SCEP_PORT, Duration::from_secs(3600));
     for _ in 0..rounds {

@@ -12,11 +12,10 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use camera_testns::{in_private_netns, ip, NetnsSetup};
+use camera_test_support::netns::{enter_private_netns, ip, NetnsSetup};
 use common::scep::ScepServer;
 use common::*;
 use serde_json::{json, Value};
@@ -344,9 +343,8 @@ fn forge(scep: &ScepServer) -> Forgeries {
     };
     assert_eq!(subject("ra.pem", "-issuer"), subject("ca.pem", "-subject"));
     assert_eq!(subject("impostor.pem", "-subject"), subject("ca.pem", "-subject"));
-    let verified =
-        Command::new("openssl").args(["verify", "-CAfile", "ca.pem", "ra.pem"]).current_dir(&dir).output().unwrap();
-    assert!(!verified.status.success(), "the genuine CA vouches for the forged RA");
+    let verified = openssl_verify(&dir.join("ca.pem"), None, &dir.join("ra.pem"), &["-purpose", "any"]);
+    assert!(!verified.accepted, "the genuine CA vouches for the forged RA: {}", verified.said);
     let fingerprint = openssl(&dir, &["x509", "-in", "ca.pem", "-noout", "-fingerprint", "-sha256"]);
     let fingerprint = String::from_utf8(fingerprint.stdout).unwrap();
     Forgeries {
@@ -370,7 +368,7 @@ fn scep_settings(proxy: &Proxy) -> Value {
 /// enrolls for the new address.
 #[test]
 fn scep_renewal_through_a_foreign_ra_stops_and_sends_nothing() {
-    if !in_private_netns("scep_renewal_through_a_foreign_ra_stops_and_sends_nothing", &NetnsSetup::default()) {
+    if !enter_private_netns(&NetnsSetup::default()) {
         return;
     }
     let scep = ScepServer::issuing_server_certificates(CHALLENGE, SCEP_PORT, Duration::from_secs(3600));
@@ -428,7 +426,7 @@ fn scep_renewal_through_a_foreign_ra_stops_and_sends_nothing() {
 /// `ca_sha256` and pinned whatever CA it met first.)
 #[test]
 fn scep_ca_sha256_refuses_an_impostor_ca_at_first_contact() {
-    if !in_private_netns("scep_ca_sha256_refuses_an_impostor_ca_at_first_contact", &NetnsSetup::default()) {
+    if !enter_private_netns(&NetnsSetup::default()) {
         return;
     }
     let scep = ScepServer::issuing_server_certificates(CHALLENGE, SCEP_PORT, Duration::from_secs(3600));
@@ -458,7 +456,7 @@ fn scep_ca_sha256_refuses_an_impostor_ca_at_first_contact() {
 /// (the previous version accepted it, and nothing authenticated the chain it was handed).
 #[test]
 fn acme_over_plain_http_is_refused() {
-    if !in_private_netns("acme_over_plain_http_is_refused", &NetnsSetup::loopback_only()) {
+    if !enter_private_netns(&NetnsSetup::loopback_only()) {
         return;
     }
     let site = Site::on_loopback(Camera::start_with(LOOPBACK_CONFIG));
@@ -474,7 +472,7 @@ fn acme_over_plain_http_is_refused() {
 /// rewritten once, so a restart neither writes it again nor adds an event.
 #[test]
 fn stored_plain_http_acme_settings_turn_enrollment_off_once() {
-    if !in_private_netns("stored_plain_http_acme_settings_turn_enrollment_off_once", &NetnsSetup::loopback_only()) {
+    if !enter_private_netns(&NetnsSetup::loopback_only()) {
         return;
     }
     let dir = TempDir::new("stored-http-acme");
@@ -508,10 +506,7 @@ fn stored_plain_http_acme_settings_turn_enrollment_off_once() {
 /// restart with the same file does not turn it off again.
 #[test]
 fn configured_plain_http_acme_settings_turn_enrollment_off_and_the_camera_serves() {
-    if !in_private_netns(
-        "configured_plain_http_acme_settings_turn_enrollment_off_and_the_camera_serves",
-        &NetnsSetup::loopback_only(),
-    ) {
+    if !enter_private_netns(&NetnsSetup::loopback_only()) {
         return;
     }
     let config = format!(r#"{{"camera": {{"loopback": true}}, "enrollment": {PLAIN_HTTP_ACME}}}"#);
@@ -534,7 +529,7 @@ fn configured_plain_http_acme_settings_turn_enrollment_off_and_the_camera_serves
 /// camera flood the site's CA).
 #[test]
 fn enrollment_put_is_rate_limited() {
-    if !in_private_netns("enrollment_put_is_rate_limited", &NetnsSetup::loopback_only()) {
+    if !enter_private_netns(&NetnsSetup::loopback_only()) {
         return;
     }
     let site = Site::on_loopback(Camera::start_with(LOOPBACK_CONFIG));

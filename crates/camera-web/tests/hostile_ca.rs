@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use camera_testns::{in_private_netns, ip, NetnsSetup};
+use camera_test_support::netns::{enter_private_netns, ip, NetnsSetup};
 use common::scripted_acme::{Behaviour, ScriptedAcme};
 use common::*;
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
@@ -132,7 +132,7 @@ fn thirty_seconds_against(behaviour: Behaviour) -> (Site, usize, Vec<String>) {
 /// gave 1,224 to 1,708 orders, each rewriting uploaded.pem and enrollment.json.
 #[test]
 fn a_ca_that_leaves_a_name_out_gets_one_order_not_a_loop() {
-    if !in_private_netns("a_ca_that_leaves_a_name_out_gets_one_order_not_a_loop", &NetnsSetup::default()) {
+    if !enter_private_netns(&NetnsSetup::default()) {
         return;
     }
     let behaviour = Behaviour { leave_out: Some("fd77::2".into()), ..Behaviour::default() };
@@ -156,7 +156,7 @@ fn a_ca_that_leaves_a_name_out_gets_one_order_not_a_loop() {
 /// 845 to 886 orders in 20 seconds.
 #[test]
 fn a_ca_that_backdates_gets_one_order_not_a_loop() {
-    if !in_private_netns("a_ca_that_backdates_gets_one_order_not_a_loop", &NetnsSetup::default()) {
+    if !enter_private_netns(&NetnsSetup::default()) {
         return;
     }
     let day = 86_400;
@@ -180,10 +180,7 @@ fn a_ca_that_backdates_gets_one_order_not_a_loop() {
 /// and the CA sees a bounded number of orders.
 #[test]
 fn short_lived_certificates_from_a_careless_ca_are_renewed_before_they_expire() {
-    if !in_private_netns(
-        "short_lived_certificates_from_a_careless_ca_are_renewed_before_they_expire",
-        &NetnsSetup::default(),
-    ) {
+    if !enter_private_netns(&NetnsSetup::default()) {
         return;
     }
     let behaviour = Behaviour {
@@ -215,7 +212,7 @@ fn short_lived_certificates_from_a_careless_ca_are_renewed_before_they_expire() 
 /// enrollments.
 #[test]
 fn address_churn_leads_to_a_few_enrollments_not_one_per_change() {
-    if !in_private_netns("address_churn_leads_to_a_few_enrollments_not_one_per_change", &NetnsSetup::default()) {
+    if !enter_private_netns(&NetnsSetup::default()) {
         return;
     }
     let site = Site::start(Behaviour::default());
@@ -244,7 +241,7 @@ fn address_churn_leads_to_a_few_enrollments_not_one_per_change() {
 /// certificate in service is valid for months (before, nothing happened until its renewal point).
 #[test]
 fn a_put_enrolls_at_once_over_a_valid_enrolled_certificate() {
-    if !in_private_netns("a_put_enrolls_at_once_over_a_valid_enrolled_certificate", &NetnsSetup::default()) {
+    if !enter_private_netns(&NetnsSetup::default()) {
         return;
     }
     let site = Site::start(Behaviour::default());

@@ -27,7 +27,7 @@ use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use camera_testns::{in_private_netns, NetnsSetup};
+use camera_test_support::netns::{enter_private_netns, NetnsSetup};
 use common::{camera_web_command, TempDir};
 use interop_support::clients::{Client, Toolbox};
 use interop_support::matrix::{self, observe_pki, Column, Expect, SServer, Target, CAM_IPV4, CAM_IPV6, CAM_NAME};
@@ -82,7 +82,7 @@ fn check_matrix(work: &TempDir, toolbox: &Toolbox, target: &Target) {
 /// sent with the issuing CA).
 #[test]
 fn two_tier_ca_constraints_hold_in_every_client() {
-    if !in_private_netns("two_tier_ca_constraints_hold_in_every_client", &NetnsSetup::default()) {
+    if !enter_private_netns(&NetnsSetup::default()) {
         return;
     }
     let started = std::time::Instant::now();
@@ -153,7 +153,7 @@ impl RealCamera {
 /// and accepts both rogue certificates; this test failed that way until the two-tier CA.
 #[test]
 fn real_camera_ca_constraints_hold_in_every_client() {
-    if !in_private_netns("real_camera_ca_constraints_hold_in_every_client", &NetnsSetup::default()) {
+    if !enter_private_netns(&NetnsSetup::default()) {
         return;
     }
     let started = std::time::Instant::now();

@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use camera_testns::{in_private_netns, ip, NetnsSetup};
+use camera_test_support::netns::{enter_private_netns, ip, NetnsSetup};
 use common::*;
 
 fn served_sans(cam: &Camera) -> Vec<String> {
@@ -42,7 +42,7 @@ fn request(stdin: &mut impl Write, stdout: &mut impl Read) -> String {
 
 #[test]
 fn an_added_address_is_served_without_dropping_connections() {
-    if !in_private_netns("an_added_address_is_served_without_dropping_connections", &NetnsSetup::default()) {
+    if !enter_private_netns(&NetnsSetup::default()) {
         return;
     }
     let cam = Camera::start_with(r#"{"camera": {"loopback": true, "hostname": "testcam"}}"#);
@@ -84,10 +84,7 @@ fn an_added_address_is_served_without_dropping_connections() {
 
 #[test]
 fn an_uploaded_certificate_for_another_address_is_flagged_in_plain_words() {
-    if !in_private_netns(
-        "an_uploaded_certificate_for_another_address_is_flagged_in_plain_words",
-        &NetnsSetup::default(),
-    ) {
+    if !enter_private_netns(&NetnsSetup::default()) {
         return;
     }
     let cam = Camera::start();

@@ -29,8 +29,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use camera_test_support::kill_schedule::{rounds, Counts, Rng};
-use camera_testns::{in_private_netns, NetnsSetup};
-use common::pebble::{Pebble, PebbleSpec};
+use camera_test_support::netns::{enter_private_netns, NetnsSetup};
+use camera_test_support::pebble::{Pebble, PebbleSpec};
 use common::*;
 use serde_json::json;
 
@@ -270,25 +270,13 @@ impl Installer {
     fn new(camera_ca: &[u8]) -> Self {
         let work = TempDir::new("installer");
         let d = work.path();
-        openssl(
+        openssl_self_signed(
             d,
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-keyout",
-                "rootCA.key",
-                "-out",
-                "rootCA.crt",
-                "-days",
-                "365",
-                "-subj",
-                "/CN=Powercut Installer CA",
-            ],
+            SelfSignedKey::NewP256("rootCA.key"),
+            "rootCA.crt",
+            "/CN=Powercut Installer CA",
+            365,
+            &[],
         );
         let pairs = ["a", "b"].map(|tag| {
             openssl(
@@ -713,7 +701,7 @@ fn last_enrollment_event(state: &Path) -> Option<String> {
 /// Checks an `uploaded.pem` left by an enrollment is whole: the mark of its origin on the first
 /// line, a key that belongs to the leaf (openssl compares the public keys), and a chain that
 /// openssl verifies against Pebble's root for a TLS server. Returns the leaf (DER).
-fn whole_enrolled(path: &Path, pebble_root: &Path, work: &Path) -> Vec<u8> {
+fn whole_enrolled(path: &Path, pebble_root: &Path) -> Vec<u8> {
     let bytes = std::fs::read(path).unwrap();
     let text = String::from_utf8_lossy(&bytes);
     assert_eq!(text.lines().next(), Some("Enrolled-via: acme"), "uploaded.pem does not say it was enrolled");
@@ -728,17 +716,9 @@ fn whole_enrolled(path: &Path, pebble_root: &Path, work: &Path) -> Vec<u8> {
         String::from_utf8_lossy(&key_pub.stdout),
         "the key in uploaded.pem does not belong to its certificate"
     );
-    let (leaf, untrusted) = (work.join("leaf.pem"), work.join("untrusted.pem"));
-    std::fs::write(&leaf, &*camera_pki::pem::encode("CERTIFICATE", &chain[0])).unwrap();
-    let rest: String = chain[1..].iter().map(|der| camera_pki::pem::encode("CERTIFICATE", der).to_string()).collect();
-    std::fs::write(&untrusted, rest).unwrap();
-    let verified = run(Command::new("openssl")
-        .args(["verify", "-purpose", "sslserver", "-verify_ip", ENROLL_ADDRESS, "-CAfile"])
-        .arg(pebble_root)
-        .arg("-untrusted")
-        .arg(&untrusted)
-        .arg(&leaf));
-    assert!(String::from_utf8_lossy(&verified.stdout).contains(": OK"), "{verified:?}");
+    let root = std::fs::read_to_string(pebble_root).unwrap();
+    let verified = openssl_verify_der(&chain, &root, &["-verify_ip", ENROLL_ADDRESS]);
+    assert!(verified.accepted && verified.said.contains(": OK"), "{}", verified.said);
     chain.into_iter().next().unwrap()
 }
 
@@ -751,8 +731,7 @@ fn whole_enrolled(path: &Path, pebble_root: &Path, work: &Path) -> Vec<u8> {
 /// certificate or exactly the enrolled one (openssl), and no temporary file is left.
 #[test]
 fn enrollment_install_killed_at_random_points_leaves_no_certificate_or_the_enrolled_one() {
-    let test = "enrollment_install_killed_at_random_points_leaves_no_certificate_or_the_enrolled_one";
-    if !in_private_netns(test, &NetnsSetup::default()) {
+    if !enter_private_netns(&NetnsSetup::default()) {
         return;
     }
     let kind = "enrollment";
@@ -760,9 +739,11 @@ fn enrollment_install_killed_at_random_points_leaves_no_certificate_or_the_enrol
     let (mut rng, seed) = Rng::for_kind(kind);
     println!("powercut {kind}: seed {seed}");
     let pebble = Pebble::start(&PebbleSpec {
+        // Every nonce good: a refused one only adds a retry (and time) to the camera's enrollment.
+        nonce_reject_percent: Some(0),
         http_port: ENROLL_HTTP,
         tls_port: ENROLL_HTTPS,
-        dns_for: Some((ENROLL_ADDRESS, "fd77::2")),
+        dns: Some((ENROLL_ADDRESS, "fd77::2")),
         reuse_valid_authorizations: true,
         ..Default::default()
     });
@@ -808,7 +789,7 @@ fn enrollment_install_killed_at_random_points_leaves_no_certificate_or_the_enrol
         if measured {
             samples.push(t.elapsed());
         }
-        let leaf = whole_enrolled(&state.join("uploaded.pem"), &pebble_root, work.path());
+        let leaf = whole_enrolled(&state.join("uploaded.pem"), &pebble_root);
         assert!(
             served_verified_for(&https, ENROLL_ADDRESS, &pebble_root)[0] == leaf,
             "the enrolled certificate is not served"
@@ -832,7 +813,7 @@ fn enrollment_install_killed_at_random_points_leaves_no_certificate_or_the_enrol
 
         let finished = last_enrollment_event(&state).as_deref() == Some("enrollment_succeeded");
         let uploaded = state.join("uploaded.pem");
-        let enrolled = uploaded.exists().then(|| whole_enrolled(&uploaded, &pebble_root, work.path()));
+        let enrolled = uploaded.exists().then(|| whole_enrolled(&uploaded, &pebble_root));
         match &enrolled {
             Some(leaf) => {
                 assert!(!enrolled_leaves.contains(leaf), "round {round}: an earlier enrolled certificate came back");

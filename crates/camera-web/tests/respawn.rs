@@ -9,11 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
-use common::{camera_web_command, curl_with_ca, wait_until, TempDir};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use common::{camera_web_command, curl_with_ca, free_port, wait_until, TempDir};
 
 struct Supervised {
     child: Child,

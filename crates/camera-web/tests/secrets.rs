@@ -1,4 +1,4 @@
-//! Secrets stay secret (issue 6 part 5; SECURITY.md cites these tests): no private key, passphrase
+//! Secrets stay secret (SECURITY.md cites these tests): no private key, passphrase
 //! or password in any API response, response header or log line, error paths included; files that
 //! hold secrets are readable by their owner only; a session really ends at logout and at a restart;
 //! the CSRF token belongs to its session; the admin password is stored as salted PBKDF2; nothing is
@@ -279,7 +279,7 @@ fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode() & 0o7777
 }
 
-/// Installer material in `d`: an installer CA; an RSA key and certificate for 127.0.0.1 (seed 002)
+/// Installer material in `d`: an installer CA; an RSA key and certificate for 127.0.0.1 (as installers make them)
 /// and the same key encrypted; an EC key and certificate in a PKCS#12 file; a key of nothing.
 fn installer_material(d: &Path) {
     installer_ca(d);
@@ -405,39 +405,182 @@ mod keys_never_leave_the_camera {
         }
     }
 
-    /// Uploads (PEM, encrypted PEM, PKCS#12 as a form field and as a raw body, via HTTP Basic and
-    /// via the session), a CSR made on the camera and its certificate, restores, every GET route
-    /// in each state, and the refused uploads and logins: no answer (status line, headers, body)
-    /// and no log line holds a private key (the installer's, the camera CA's, the minted server
-    /// key, the pending request's), a passphrase or the admin password.
+    /// A camera with installer material beside it, and a recorder of every answer it gives. What
+    /// each route answered, and what the camera logged, is then searched for every private key
+    /// there is (the installer's, the camera CA's, the minted server key, a pending request's), the
+    /// passphrases, the passwords and their HTTP Basic forms, and the session's tokens.
+    struct Visit {
+        cam: Camera,
+        work: TempDir,
+    }
+
+    impl Visit {
+        fn start(tag: &str) -> Self {
+            let cam = Camera::start();
+            let work = TempDir::new(tag);
+            installer_material(work.path());
+            let mut trust = std::fs::read(cam.ca_path()).unwrap();
+            trust.extend(std::fs::read(work.join("rootCA.crt")).unwrap());
+            std::fs::write(work.join("trust.pem"), trust).unwrap();
+            Self { cam, work }
+        }
+
+        fn recorder(&self) -> Recorder<'_> {
+            Recorder { cam: &self.cam, trust: self.work.join("trust.pem"), seen: Vec::new() }
+        }
+
+        fn file(&self, name: &str) -> String {
+            self.work.join(name).display().to_string()
+        }
+
+        fn field(&self, name: &str, file: &str) -> String {
+            format!("{name}=@{}", self.file(file))
+        }
+
+        fn jar(&self) -> String {
+            self.file("cookies")
+        }
+
+        fn put(&self) -> String {
+            self.cam.url("/api/v1/certificate")
+        }
+
+        /// First visit: sets the password, logs in in a browser way (cookie jar), and fetches every
+        /// GET route with the camera's own certificate. Returns the CSRF token.
+        fn first_visit(&self, r: &mut Recorder<'_>) -> String {
+            let cam = &self.cam;
+            let (status, _) = r.json("setup", &["--json", &password_json(PASSWORD), &cam.url("/api/v1/setup")]);
+            assert_eq!(status, 200);
+            let (status, body) =
+                r.json("login", &["-c", &self.jar(), "--json", &password_json(PASSWORD), &cam.url("/api/v1/login")]);
+            assert_eq!(status, 200);
+            r.every_get("the camera's own certificate", &self.jar());
+            body["csrf_token"].as_str().unwrap().to_owned()
+        }
+
+        /// Stops the camera and searches every answer recorded and the whole log for the secrets.
+        /// Returns the log, for the checks of what it must say.
+        fn assert_nothing_leaked(mut self, seen: Vec<(String, Vec<u8>)>, csrf: &str) -> String {
+            let d = self.work.path();
+            let mut keys = vec![
+                key_needles("the installer's RSA server key", &d.join("server.key")),
+                key_needles("the PKCS#12 file's EC key", &d.join("leaf.key")),
+                key_needles("the non-matching key", &d.join("other.key")),
+                key_needles("the installer CA's key", &d.join("rootCA.key")),
+                key_needles("the camera CA's issuing key", &self.cam.dir.path().join("state/issuing-ca.pem")),
+                key_needles("the minted server key", &self.cam.dir.path().join("run/server.pem")),
+            ];
+            if d.join("pending.pem").exists() {
+                keys.push(key_needles("the pending request's key", &d.join("pending.pem")));
+            }
+            let admin = self.cam.admin();
+            let basic = |credentials: &str| base64(credentials.as_bytes());
+            let strings = [
+                ("the admin password", PASSWORD.to_owned()),
+                ("a wrong password", WRONG_PASSWORD.to_owned()),
+                ("the encrypted key's passphrase", PEM_PASS.to_owned()),
+                ("the PKCS#12 passphrase", P12_PASS.to_owned()),
+                ("a wrong passphrase", WRONG_PASS.to_owned()),
+                ("the admin's HTTP Basic credentials", basic(&admin)),
+                ("wrong HTTP Basic credentials", basic(&format!("admin:{WRONG_PASSWORD}"))),
+                ("HTTP Basic credentials with a wrong user", basic(&format!("root:{PASSWORD}"))),
+            ];
+            let mut found = Vec::new();
+            for (what, text) in &seen {
+                found.extend(leaks(text, &keys, &strings).into_iter().map(|leak| format!("answer to {what}: {leak}")));
+            }
+
+            // The whole log (the server stopped, its stderr read to the end), without those, nor
+            // the session's tokens.
+            let log = self.cam.stop_for_log();
+            let (_, login_answer) = seen.iter().find(|(what, _)| what == "login").unwrap();
+            let token = header(login_answer, "set-cookie")
+                .unwrap()
+                .split(';')
+                .next()
+                .unwrap()
+                .trim_start_matches("camera_session=")
+                .to_owned();
+            let log_strings: Vec<(&str, String)> = strings
+                .iter()
+                .cloned()
+                .chain([("the session token", token), ("the CSRF token", csrf.to_owned())])
+                .collect();
+            found.extend(leaks(log.as_bytes(), &keys, &log_strings).into_iter().map(|leak| format!("the log: {leak}")));
+            assert!(found.is_empty(), "secrets left the camera:\n{}", found.join("\n"));
+            log
+        }
+    }
+
+    /// Setup, login, logout, and every way to get a password wrong (HTTP Basic with a wrong
+    /// password or user, a wrong login, login bodies with an extra field or not JSON, a second
+    /// setup): each refusal explains itself, and no answer nor log line holds a password (typed or
+    /// as HTTP Basic credentials), a session token or a CSRF token.
     #[test]
-    fn no_key_passphrase_or_password_in_any_response_or_log_line() {
-        let cam = Camera::start();
-        let w = TempDir::new("secrets");
-        let d = w.path();
-        installer_material(d);
-        let f = |name: &str| d.join(name).display().to_string();
-        let field = |name: &str, file: &str| format!("{name}=@{}", f(file));
-        let admin = cam.admin();
-        let jar = f("cookies");
-        let put = cam.url("/api/v1/certificate");
-        let mut trust = std::fs::read(cam.ca_path()).unwrap();
-        trust.extend(std::fs::read(d.join("rootCA.crt")).unwrap());
-        std::fs::write(d.join("trust.pem"), trust).unwrap();
-        let mut r = Recorder { cam: &cam, trust: d.join("trust.pem"), seen: Vec::new() };
+    fn account_routes_answer_and_log_no_password_or_token() {
+        let visit = Visit::start("secrets-account");
+        let cam = &visit.cam;
+        let mut r = visit.recorder();
+        let csrf = visit.first_visit(&mut r);
+        let put = visit.put();
+        // One wrong password of each kind (each success after it clears the failure count).
+        let wrong_basic = format!("admin:{WRONG_PASSWORD}");
+        r.refused(
+            "HTTP Basic with a wrong password",
+            401,
+            "wrong_password",
+            &["-u", &wrong_basic, "-X", "DELETE", &put],
+        );
+        let root_basic = format!("root:{PASSWORD}");
+        r.refused(
+            "HTTP Basic with the password and a wrong user",
+            401,
+            "wrong_user",
+            &["-u", &root_basic, "-X", "DELETE", &put],
+        );
+        r.refused(
+            "a login with a wrong password",
+            401,
+            "wrong_password",
+            &["--json", &password_json(WRONG_PASSWORD), &cam.url("/api/v1/login")],
+        );
+        let extra_field = format!(r#"{{"password":"{PASSWORD}","user":"admin"}}"#);
+        r.refused(
+            "a login body with an extra field",
+            400,
+            "bad_json",
+            &["--json", &extra_field, &cam.url("/api/v1/login")],
+        );
+        let not_json = format!(r#"{{"password":"{PASSWORD}""#);
+        r.refused("a login body that is not JSON", 400, "bad_json", &["--json", &not_json, &cam.url("/api/v1/login")]);
+        r.refused(
+            "a second setup",
+            409,
+            "already_set",
+            &["--json", &password_json(PASSWORD), &cam.url("/api/v1/setup")],
+        );
+        let (status, _) = r.json("logout", &["-b", &visit.jar(), "-X", "POST", &cam.url("/api/v1/logout")]);
+        assert_eq!(status, 200);
+        assert!(r.seen.len() >= 25, "{} answers checked", r.seen.len());
+        let seen = r.seen;
+        let log = visit.assert_nothing_leaked(seen, &csrf);
+        assert!(log.contains("failed login from 127.0.0.1"), "{log}");
+    }
 
-        // First visit: set the password; log in in a browser way.
-        let (status, _) = r.json("setup", &["--json", &password_json(PASSWORD), &cam.url("/api/v1/setup")]);
-        assert_eq!(status, 200);
-        let (status, body) =
-            r.json("login", &["-c", &jar, "--json", &password_json(PASSWORD), &cam.url("/api/v1/login")]);
-        assert_eq!(status, 200);
-        let csrf = body["csrf_token"].as_str().unwrap().to_owned();
+    /// `PUT /api/v1/certificate`, accepted (PEM, encrypted PEM, PKCS#12 as a form field and as a
+    /// raw body; via HTTP Basic and via the session) and refused (a key that does not match, a
+    /// passphrase missing or wrong, a key alone or in the wrong field, a CA, half a key), and every
+    /// GET route with the upload served: no answer nor log line holds a private key or a
+    /// passphrase, and each refusal explains itself.
+    #[test]
+    fn certificate_uploads_answer_and_log_no_key_or_passphrase() {
+        let visit = Visit::start("secrets-upload");
+        let mut r = visit.recorder();
+        let csrf = visit.first_visit(&mut r);
+        let (admin, put, field) = (visit.cam.admin(), visit.put(), |n: &str, f: &str| visit.field(n, f));
         let csrf_header = format!("X-CSRF-Token: {csrf}");
-        r.every_get("the camera's own certificate", &jar);
 
-        // Uploads that are accepted.
-        let p12_raw = format!("@{}", f("leaf.p12"));
+        let p12_raw = format!("@{}", visit.file("leaf.p12"));
         let accepted: Vec<(&str, Vec<String>)> = vec![
             (
                 "PEM certificate and key (HTTP Basic)",
@@ -454,7 +597,7 @@ mod keys_never_leave_the_camera {
                 "PEM certificate and key (session + CSRF token)",
                 vec![
                     "-b".into(),
-                    jar.clone(),
+                    visit.jar(),
                     "-H".into(),
                     csrf_header.clone(),
                     "-F".into(),
@@ -508,9 +651,9 @@ mod keys_never_leave_the_camera {
             assert_eq!(status, 200, "{what}: {body}");
             assert_eq!(body["source"], "uploaded", "{what}: {body}");
         }
-        r.every_get("an uploaded certificate served", &jar);
+        r.every_get("an uploaded certificate served", &visit.jar());
 
-        // Refused uploads and logins: the messages explain without quoting what was sent.
+        // Refused uploads: the messages explain without quoting what was sent.
         let u = ["-u", admin.as_str(), "-X", "PUT"];
         let with = |extra: &[&str]| -> Vec<String> { u.iter().chain(extra).map(|s| (*s).to_owned()).collect() };
         let refusals: Vec<(&str, u16, &str, Vec<String>)> = vec![
@@ -573,7 +716,7 @@ mod keys_never_leave_the_camera {
                     "-H",
                     "Content-Type: application/x-pem-file",
                     "--data-binary",
-                    &format!("@{}", f("server.key")),
+                    &format!("@{}", visit.file("server.key")),
                 ]),
             ),
             (
@@ -604,124 +747,80 @@ mod keys_never_leave_the_camera {
             ],
         );
         assert_eq!(status, 422, "{body}");
-        // One wrong password of each kind (each success after it clears the failure count).
-        let wrong_basic = format!("admin:{WRONG_PASSWORD}");
-        r.refused(
-            "HTTP Basic with a wrong password",
-            401,
-            "wrong_password",
-            &["-u", &wrong_basic, "-X", "DELETE", &put],
-        );
-        let root_basic = format!("root:{PASSWORD}");
-        r.refused(
-            "HTTP Basic with the password and a wrong user",
-            401,
-            "wrong_user",
-            &["-u", &root_basic, "-X", "DELETE", &put],
-        );
-        r.refused(
-            "a login with a wrong password",
-            401,
-            "wrong_password",
-            &["--json", &password_json(WRONG_PASSWORD), &cam.url("/api/v1/login")],
-        );
-        let extra_field = format!(r#"{{"password":"{PASSWORD}","user":"admin"}}"#);
-        r.refused(
-            "a login body with an extra field",
-            400,
-            "bad_json",
-            &["--json", &extra_field, &cam.url("/api/v1/login")],
-        );
-        let not_json = format!(r#"{{"password":"{PASSWORD}""#);
-        r.refused("a login body that is not JSON", 400, "bad_json", &["--json", &not_json, &cam.url("/api/v1/login")]);
-        r.refused(
-            "a second setup",
-            409,
-            "already_set",
-            &["--json", &password_json(PASSWORD), &cam.url("/api/v1/setup")],
-        );
+        assert!(r.seen.len() >= 50, "{} answers checked", r.seen.len());
+        let seen = r.seen;
+        let log = visit.assert_nothing_leaked(seen, &csrf);
+        assert!(log.contains("upload refused (wrong_passphrase)"), "{log}");
+    }
 
-        // A request made on the camera; its key stays there.
+    /// `POST /api/v1/csr`, every GET route while the request is pending, a certificate for another
+    /// key refused, and the request's certificate uploaded without a key and served: the pending
+    /// request's key (made on the camera) is in no answer and no log line, nor any other secret.
+    #[test]
+    fn a_request_made_on_the_camera_answers_and_logs_no_key() {
+        let visit = Visit::start("secrets-request");
+        let mut r = visit.recorder();
+        let csrf = visit.first_visit(&mut r);
+        let (cam, d) = (&visit.cam, visit.work.path());
+        let (admin, put) = (cam.admin(), visit.put());
         let (status, csr) = r.call("create a request", &["-u", &admin, "--json", CSR_REQUEST, &cam.url("/api/v1/csr")]);
         assert_eq!(status, 200, "{}", String::from_utf8_lossy(&csr));
         std::fs::write(d.join("certreq.pem"), &csr).unwrap();
         std::fs::copy(cam.dir.path().join("state/pending-csr.pem"), d.join("pending.pem")).unwrap();
-        r.every_get("a request pending", &jar);
+        r.every_get("a request pending", &visit.jar());
         r.refused(
             "a certificate for another key, no key",
             422,
             "not_for_this_camera",
-            &["-u", &admin, "-X", "PUT", "-F", &field("certificate", "server.crt"), &put],
+            &["-u", &admin, "-X", "PUT", "-F", &visit.field("certificate", "server.crt"), &put],
         );
         installer_sign(d, "certreq.pem", "IP:127.0.0.1", "signed.crt");
         let (status, body) = r.json(
             "the request's certificate",
-            &["-u", &admin, "-X", "PUT", "-F", &field("certificate", "signed.crt"), &put],
+            &["-u", &admin, "-X", "PUT", "-F", &visit.field("certificate", "signed.crt"), &put],
         );
         assert_eq!((status, &body["key_from_pending_csr"]), (200, &Value::Bool(true)), "{body}");
-        r.every_get("the request's certificate served", &jar);
+        r.every_get("the request's certificate served", &visit.jar());
+        assert!(r.seen.len() >= 53, "{} answers checked", r.seen.len());
+        let seen = r.seen;
+        visit.assert_nothing_leaked(seen, &csrf);
+    }
 
-        // Restore, by script and from the page.
+    /// `DELETE /api/v1/certificate` (restore), by script (HTTP Basic) and from the page (session
+    /// and CSRF token), and every GET route after it: no answer nor log line holds a key or a
+    /// password, and the restore is logged.
+    #[test]
+    fn restores_answer_and_log_no_key() {
+        let visit = Visit::start("secrets-restore");
+        let mut r = visit.recorder();
+        let csrf = visit.first_visit(&mut r);
+        let (admin, put) = (visit.cam.admin(), visit.put());
+        let csrf_header = format!("X-CSRF-Token: {csrf}");
+        let (status, body) = r.json(
+            "an upload to restore from",
+            &[
+                "-u",
+                &admin,
+                "-F",
+                &visit.field("certificate", "server.crt"),
+                "-F",
+                &visit.field("key", "server.key"),
+                "-X",
+                "PUT",
+                &put,
+            ],
+        );
+        assert_eq!(status, 200, "{body}");
         let (status, _) = r.json("restore (HTTP Basic)", &["-u", &admin, "-X", "DELETE", &put]);
         assert_eq!(status, 200);
         let (status, _) =
-            r.json("restore (session + CSRF token)", &["-b", &jar, "-H", &csrf_header, "-X", "DELETE", &put]);
+            r.json("restore (session + CSRF token)", &["-b", &visit.jar(), "-H", &csrf_header, "-X", "DELETE", &put]);
         assert_eq!(status, 200);
-        r.every_get("restored", &jar);
-        let (status, _) = r.json("logout", &["-b", &jar, "-X", "POST", &cam.url("/api/v1/logout")]);
-        assert_eq!(status, 200);
-
-        // Every private key there is, and the secrets typed in.
-        let keys = [
-            key_needles("the installer's RSA server key", &d.join("server.key")),
-            key_needles("the PKCS#12 file's EC key", &d.join("leaf.key")),
-            key_needles("the non-matching key", &d.join("other.key")),
-            key_needles("the installer CA's key", &d.join("rootCA.key")),
-            key_needles("the pending request's key", &d.join("pending.pem")),
-            key_needles("the camera CA's issuing key", &cam.dir.path().join("state/issuing-ca.pem")),
-            key_needles("the minted server key", &cam.dir.path().join("run/server.pem")),
-        ];
-        let basic = |credentials: &str| base64(credentials.as_bytes());
-        let strings = [
-            ("the admin password", PASSWORD.to_owned()),
-            ("a wrong password", WRONG_PASSWORD.to_owned()),
-            ("the encrypted key's passphrase", PEM_PASS.to_owned()),
-            ("the PKCS#12 passphrase", P12_PASS.to_owned()),
-            ("a wrong passphrase", WRONG_PASS.to_owned()),
-            ("the admin's HTTP Basic credentials", basic(&admin)),
-            ("wrong HTTP Basic credentials", basic(&wrong_basic)),
-            ("HTTP Basic credentials with a wrong user", basic(&root_basic)),
-        ];
-        let mut found = Vec::new();
-        for (what, text) in &r.seen {
-            found.extend(leaks(text, &keys, &strings).into_iter().map(|leak| format!("answer to {what}: {leak}")));
-        }
-        assert!(r.seen.len() > 80, "{} answers checked", r.seen.len());
-
-        // The log: complete up to the restore, and without those, nor the session's tokens.
-        assert!(
-            wait_for(std::time::Duration::from_secs(5), || cam.log_text().contains("(restore)").then_some(()))
-                .is_some(),
-            "{}",
-            cam.log_text()
-        );
-        let log = cam.log_text();
-        assert!(
-            log.contains("upload refused (wrong_passphrase)") && log.contains("failed login from 127.0.0.1"),
-            "{log}"
-        );
-        let (_, login_answer) = r.seen.iter().find(|(what, _)| what == "login").unwrap();
-        let token = header(login_answer, "set-cookie")
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .trim_start_matches("camera_session=")
-            .to_owned();
-        let log_strings: Vec<(&str, String)> =
-            strings.iter().cloned().chain([("the session token", token), ("the CSRF token", csrf.clone())]).collect();
-        found.extend(leaks(log.as_bytes(), &keys, &log_strings).into_iter().map(|leak| format!("the log: {leak}")));
-        assert!(found.is_empty(), "secrets left the camera:\n{}", found.join("\n"));
+        r.every_get("restored", &visit.jar());
+        assert!(r.seen.len() >= 37, "{} answers checked", r.seen.len());
+        let seen = r.seen;
+        let log = visit.assert_nothing_leaked(seen, &csrf);
+        assert!(log.contains("(restore)"), "{log}");
     }
 
     /// Debug output (what a log line, a panic message or an `unwrap` would print) of every value

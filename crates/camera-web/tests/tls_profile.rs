@@ -405,23 +405,13 @@ mod mozilla_profiles {
         cam.setup();
         let work = TempDir::new("sslyze-rsa");
         openssl(work.path(), &["genrsa", "-out", "rootCA.key", "2048"]);
-        openssl(
+        openssl_self_signed(
             work.path(),
-            &[
-                "req",
-                "-x509",
-                "-new",
-                "-key",
-                "rootCA.key",
-                "-days",
-                "365",
-                "-subj",
-                "/O=Installer/CN=Installer Root CA",
-                "-addext",
-                "keyUsage=critical,keyCertSign,cRLSign",
-                "-out",
-                "rootCA.crt",
-            ],
+            SelfSignedKey::Existing("rootCA.key"),
+            "rootCA.crt",
+            "/O=Installer/CN=Installer Root CA",
+            365,
+            &["keyUsage=critical,keyCertSign,cRLSign"],
         );
         openssl(work.path(), &["genrsa", "-out", "server.key", "2048"]);
         openssl(work.path(), &["req", "-new", "-key", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]);

@@ -11,15 +11,15 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use camera_testns::{in_private_netns, NetnsSetup};
-use common::pebble::{Pebble, PebbleSpec};
+use camera_test_support::netns::{enter_private_netns, NetnsSetup};
+use camera_test_support::pebble::{Pebble, PebbleSpec};
 use common::*;
 
 #[test]
 fn browser_walk_through_every_page() {
     // In a network namespace with only loopback: the camera's names are loopback and its
     // hostname.local, so the test ACME server validates nothing but this test's own ports.
-    if !in_private_netns("browser_walk_through_every_page", &NetnsSetup::loopback_only()) {
+    if !enter_private_netns(&NetnsSetup::loopback_only()) {
         return;
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -35,9 +35,11 @@ fn browser_walk_through_every_page() {
     // A test ACME server validating the camera's own ports on loopback; its DNS answers every
     // name with 127.0.0.1, so the camera's hostname.local validates too.
     let pebble = Pebble::start(&PebbleSpec {
+        // Every nonce good: a refused one only adds a retry (and time) to the camera's enrollment.
+        nonce_reject_percent: Some(0),
         http_port: 8080,
         tls_port: 8443,
-        dns_for: Some(("127.0.0.1", "::1")),
+        dns: Some(("127.0.0.1", "::1")),
         ..Default::default()
     });
     let signer = TempDir::new("ui-signer");

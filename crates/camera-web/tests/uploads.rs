@@ -347,23 +347,13 @@ mod bad_uploads {
         seed_002_certificate(d);
         openssl(d, &["genrsa", "-out", "other.key", "2048"]);
         openssl(d, &["genpkey", "-algorithm", "ed25519", "-out", "ed.key"]);
-        openssl(
+        openssl_self_signed(
             d,
-            &[
-                "req",
-                "-x509",
-                "-new",
-                "-key",
-                "ed.key",
-                "-subj",
-                "/CN=ed",
-                "-addext",
-                "subjectAltName=IP:127.0.0.1",
-                "-days",
-                "30",
-                "-out",
-                "ed.crt",
-            ],
+            SelfSignedKey::Existing("ed.key"),
+            "ed.crt",
+            "/CN=ed",
+            30,
+            &["subjectAltName=IP:127.0.0.1"],
         );
         expired_certificate(d);
         std::fs::write(d.join("garbage.pem"), b"this is not a certificate\n").unwrap();

@@ -48,14 +48,11 @@ fn openssl_verifies_the_server_certificate_strictly() {
     let m = minted("ossl-ok");
     // Trusting only ca.crt, with the chain the camera sends.
     let run = openssl_verify(&m.ca_crt, Some(&m.signer), &m.leaf, &[]);
-    if !run.ok() || !run.stdout.contains(": OK") {
-        run.fail("openssl verify must accept the minted leaf");
-    }
+    assert!(run.accepted && run.said.contains(": OK"), "openssl verify must accept the minted leaf:\n{}", run.said);
     // Without the issuing CA there is no path to the root: the chain is needed (and the root
     // alone is not what signed the leaf).
     let run = openssl_verify(&m.ca_crt, None, &m.leaf, &[]);
-    let said = format!("{}{}", run.stdout, run.stderr);
-    assert!(!run.ok() && said.contains("unable to get local issuer certificate"), "{said}");
+    assert!(!run.accepted && run.said.contains("unable to get local issuer certificate"), "{}", run.said);
     // Each name, as a client checks it against what it connected to.
     for (flag, name) in [
         ("-verify_ip", "127.0.0.1"),
@@ -65,13 +62,11 @@ fn openssl_verifies_the_server_certificate_strictly() {
         ("-verify_hostname", "localhost"),
     ] {
         let run = openssl_verify(&m.ca_crt, Some(&m.signer), &m.leaf, &[flag, name]);
-        if !run.ok() {
-            run.fail(&format!("openssl verify {flag} {name}"));
-        }
+        assert!(run.accepted, "openssl verify {flag} {name}:\n{}", run.said);
     }
     // And a name the certificate does not carry is refused (the check above is real).
     let run = openssl_verify(&m.ca_crt, Some(&m.signer), &m.leaf, &["-verify_hostname", "other.local"]);
-    assert!(!run.ok(), "openssl accepted a name the certificate does not carry: {}", run.stdout);
+    assert!(!run.accepted, "openssl accepted a name the certificate does not carry: {}", run.said);
 }
 
 /// Leaves for public names, signed by openssl with the key a stolen camera gives away (the
@@ -97,14 +92,12 @@ fn openssl_and_webpki_refuse_public_names_signed_with_the_issuing_key() {
         // Control: the same openssl-made leaf for private names verifies, so a failure below is
         // the name constraints' doing and not a defect of the hand-made leaf.
         let run = openssl_verify(&m.ca_crt, Some(&m.signer), &private, &[]);
-        if !run.ok() {
-            run.fail("control leaf for private names must verify");
-        }
+        assert!(run.accepted, "control leaf for private names must verify:\n{}", run.said);
         webpki_verify(&ca_crt, &[signer], &cert_der(&private), &["10.1.2.3".into(), "cam.local".into()]).unwrap();
         for (san, leaf) in public {
             let run = openssl_verify(&m.ca_crt, Some(&m.signer), &leaf, &[]);
-            let said = format!("{}{}", run.stdout, run.stderr);
-            assert!(!run.ok(), "openssl accepted {san} signed with the camera's key:\n{said}");
+            let said = &run.said;
+            assert!(!run.accepted, "openssl accepted {san} signed with the camera's key:\n{said}");
             assert!(said.contains("permitted subtree violation"), "{san}: expected a name-constraint refusal:\n{said}");
             let err =
                 webpki_verify(&ca_crt, &[signer], &cert_der(&leaf), &[]).expect_err("webpki accepted a public name");
@@ -152,8 +145,8 @@ fn the_camera_ca_signs_for_web_servers_only() {
         );
         for purpose in ["smimesign", "smimeencrypt", "sslclient"] {
             let run = openssl_verify(&m.ca_crt, Some(&m.signer), &leaf, &["-purpose", purpose]);
-            let said = format!("{}{}", run.stdout, run.stderr);
-            assert!(!run.ok(), "openssl accepted a {purpose} certificate signed by the camera CA:\n{said}");
+            let said = &run.said;
+            assert!(!run.accepted, "openssl accepted a {purpose} certificate signed by the camera CA:\n{said}");
             assert!(said.contains("certificate purpose"), "{purpose}: {said}");
         }
     }

@@ -10,7 +10,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use camera_testns::{in_private_netns, ip, wait_until, NetnsSetup, CAM_IF};
+use camera_test_support::netns::{enter_private_netns, ip, NetnsSetup, CAM_IF};
+use camera_test_support::wait_for;
 use common::*;
 
 const CONFIG: &str = r#"{"camera": {"hostname": "testcam"}}"#;
@@ -33,8 +34,7 @@ fn provision_with_config(dir: &TempDir) -> Run {
 
 #[test]
 fn certificate_names_exactly_the_interface_addresses() {
-    if !in_private_netns("certificate_names_exactly_the_interface_addresses", &NetnsSetup::default().wait_for_dad(true))
-    {
+    if !enter_private_netns(&NetnsSetup::default().wait_for_dad(true)) {
         return;
     }
     // The kernel's fe80:: addresses are there, and loopback is up.
@@ -144,15 +144,15 @@ fn change_and_wait(dir: &TempDir, action: &str, addr: &str, san: &str) {
     }
     ip(&args);
     let want_present = action == "add";
-    let seen = wait_until(Duration::from_secs(30), || {
-        served_names(dir).is_some_and(|names| names.contains(san) == want_present)
-    });
+    let seen =
+        wait_for(Duration::from_secs(30), || served_names(dir).filter(|names| names.contains(san) == want_present))
+            .is_some();
     assert!(seen, "server.pem did not follow `ip addr {action} {addr}` within 30 s: {:?}", served_names(dir));
 }
 
 #[test]
 fn watch_follows_every_address_change() {
-    if !in_private_netns("watch_follows_every_address_change", &NetnsSetup::default()) {
+    if !enter_private_netns(&NetnsSetup::default()) {
         return;
     }
     let dir = TempDir::new("netns-watch");
@@ -167,7 +167,7 @@ fn watch_follows_every_address_change() {
     // With duplicate address detection the address is named once it is over: the watcher also
     // follows the kernel's notification that the address stopped being tentative. Five probes
     // keep it tentative for about five seconds.
-    camera_testns::sysctl(&format!("net/ipv6/conf/{CAM_IF}/dad_transmits"), "5");
+    camera_test_support::netns::sysctl(&format!("net/ipv6/conf/{CAM_IF}/dad_transmits"), "5");
     ip(&["addr", "add", "fd77:2::9/64", "dev", CAM_IF]);
     // A marker added after it: once the marker is served, the watcher has read the addresses
     // after fd77:2::9 appeared.
@@ -176,7 +176,7 @@ fn watch_follows_every_address_change() {
     let still_tentative = ip(&["-6", "addr", "show", "tentative"]).contains("fd77:2::9");
     assert!(still_tentative, "duplicate address detection ended sooner than five probes take");
     assert!(!names.contains("fd77:2::9"), "a tentative address is not named: {names:?}");
-    let dad = wait_until(Duration::from_secs(30), || served_names(&dir).is_some_and(|n| n.contains("fd77:2::9")));
+    let dad = wait_for(Duration::from_secs(30), || served_names(&dir).filter(|n| n.contains("fd77:2::9"))).is_some();
     assert!(dad, "fd77:2::9 not named 30 s after it was added (DAD over?): {:?}", served_names(&dir));
 
     change_and_wait(&dir, "del", "10.77.1.9/24", "10.77.1.9");
@@ -206,7 +206,7 @@ fn watch_follows_every_address_change() {
 /// A camera made before two tiers keeps its one-tier CA while the watcher re-mints.
 #[test]
 fn a_one_tier_camera_keeps_its_ca_across_watch_re_mints() {
-    if !in_private_netns("a_one_tier_camera_keeps_its_ca_across_watch_re_mints", &NetnsSetup::default()) {
+    if !enter_private_netns(&NetnsSetup::default()) {
         return;
     }
     let dir = TempDir::new("netns-watch-one-tier");
@@ -224,7 +224,7 @@ fn a_one_tier_camera_keeps_its_ca_across_watch_re_mints() {
 fn no_address_at_all_still_provisions_with_host_names() {
     // Nothing up, not even loopback.
     let setup = NetnsSetup { ip_commands: Vec::new(), wait_for_dad: false };
-    if !in_private_netns("no_address_at_all_still_provisions_with_host_names", &setup) {
+    if !enter_private_netns(&setup) {
         return;
     }
     let dir = TempDir::new("netns-noaddr");
@@ -238,7 +238,7 @@ fn no_address_at_all_still_provisions_with_host_names() {
 #[test]
 fn interface_down_and_flushed_still_provisions_with_host_names() {
     let setup = NetnsSetup::default().ip(&["addr", "flush", "dev", CAM_IF]).ip(&["link", "set", CAM_IF, "down"]);
-    if !in_private_netns("interface_down_and_flushed_still_provisions_with_host_names", &setup) {
+    if !enter_private_netns(&setup) {
         return;
     }
     let dir = TempDir::new("netns-down");
@@ -262,7 +262,7 @@ fn an_address_added_between_provisioning_and_the_watch_is_followed() {
     // IPv6 settled first: no later kernel notification (the end of duplicate address detection
     // on the fe80:: addresses) may wake the watcher and hide the miss.
     let setup = NetnsSetup::default().wait_for_dad(true);
-    if !in_private_netns("an_address_added_between_provisioning_and_the_watch_is_followed", &setup) {
+    if !enter_private_netns(&setup) {
         return;
     }
     let dir = TempDir::new("netns-race");
@@ -370,7 +370,7 @@ fn snapshot(dir: &std::path::Path) -> std::collections::BTreeMap<String, (u64, u
 /// writes in a simulated day of a re-mint every second (the hourly rule; no test can wait a day).
 #[test]
 fn address_churn_does_not_wear_the_flash() {
-    if !in_private_netns("address_churn_does_not_wear_the_flash", &NetnsSetup::default().wait_for_dad(true)) {
+    if !enter_private_netns(&NetnsSetup::default().wait_for_dad(true)) {
         return;
     }
     const CHURN: Duration = Duration::from_secs(60);

@@ -6,12 +6,12 @@
 use camera_config::CameraConfig;
 use camera_provision::{provision, reuse_or_provision};
 use camera_state::Layout;
+use camera_test_support::TempDir;
 
 #[test]
 fn the_boot_steps_certificate_is_kept_until_the_names_change() {
-    let dir = std::env::temp_dir().join(format!("provisioner-reuse-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let layout = Layout::new(dir.join("state"), dir.join("run"));
+    let dir = TempDir::new("provisioner-reuse");
+    let layout = Layout::new(dir.state(), dir.run());
     let config = CameraConfig { hostname: Some("reusecam".into()), ..CameraConfig::default() };
     let boot = provision(&layout, &config).unwrap();
     assert!(!boot.reused);
@@ -29,5 +29,4 @@ fn the_boot_steps_certificate_is_kept_until_the_names_change() {
     std::fs::write(layout.minted_bundle(), b"garbage").unwrap();
     let web = reuse_or_provision(&layout, &renamed).unwrap();
     assert!(!web.reused);
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -6,7 +6,8 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::time::{Duration, Instant};
 
 use camera_netlink::{all_addresses, current_addresses, AddressWatcher, RawAddress};
-use camera_testns::{in_private_netns, ip, wait_for_ipv6_settled, wait_until, NetnsSetup, CAM_IPV4, CAM_IPV6};
+use camera_test_support::netns::{enter_private_netns, ip, wait_for_ipv6_settled, NetnsSetup, CAM_IPV4, CAM_IPV6};
+use camera_test_support::{wait_for, TempDir};
 
 fn v6(s: &str) -> IpAddr {
     IpAddr::V6(s.parse::<Ipv6Addr>().expect("valid literal"))
@@ -22,7 +23,7 @@ fn raw(addr: IpAddr) -> Option<RawAddress> {
 
 #[test]
 fn current_addresses_are_exactly_the_private_ones() {
-    if !in_private_netns("current_addresses_are_exactly_the_private_ones", &NetnsSetup::default()) {
+    if !enter_private_netns(&NetnsSetup::default()) {
         return;
     }
     let got = current_addresses().expect("current_addresses");
@@ -46,7 +47,7 @@ fn current_addresses_are_exactly_the_private_ones() {
         })
     };
     assert!(
-        wait_until(Duration::from_secs(5), || link_local_on("cam0") && link_local_on("peer0")),
+        wait_for(Duration::from_secs(5), || (link_local_on("cam0") && link_local_on("peer0")).then_some(())).is_some(),
         "no link-local addresses: {:#?}",
         all_addresses()
     );
@@ -73,7 +74,7 @@ fn sorted_ipv4_first_then_by_interface_index() {
         .ip(&["addr", "add", "192.168.77.1/24", "dev", "peer0"])
         // The same address on two interfaces appears once.
         .ip(&["addr", "add", "10.77.0.2/24", "dev", "cam1"]);
-    if !in_private_netns("sorted_ipv4_first_then_by_interface_index", &setup) {
+    if !enter_private_netns(&setup) {
         return;
     }
     let got = current_addresses().expect("current_addresses");
@@ -107,7 +108,7 @@ fn sorted_ipv4_first_then_by_interface_index() {
 
 #[test]
 fn tentative_ipv6_is_skipped_until_dad_completes() {
-    if !in_private_netns("tentative_ipv6_is_skipped_until_dad_completes", &NetnsSetup::default()) {
+    if !enter_private_netns(&NetnsSetup::default()) {
         return;
     }
     let mut watcher = AddressWatcher::subscribe().expect("subscribe");
@@ -129,7 +130,7 @@ fn tentative_ipv6_is_skipped_until_dad_completes() {
 
 #[test]
 fn deprecated_ipv6_is_skipped_but_deprecated_ipv4_is_kept() {
-    if !in_private_netns("deprecated_ipv6_is_skipped_but_deprecated_ipv4_is_kept", &NetnsSetup::default()) {
+    if !enter_private_netns(&NetnsSetup::default()) {
         return;
     }
     ip(&["-6", "addr", "add", "fd77::6/64", "dev", "cam0", "nodad", "valid_lft", "forever", "preferred_lft", "0"]);
@@ -145,7 +146,7 @@ fn deprecated_ipv6_is_skipped_but_deprecated_ipv4_is_kept() {
 
 #[test]
 fn dad_failed_ipv6_is_skipped() {
-    if !in_private_netns("dad_failed_ipv6_is_skipped", &NetnsSetup::default()) {
+    if !enter_private_netns(&NetnsSetup::default()) {
         return;
     }
     // Wait for DAD on the link-local addresses (neighbour discovery needs them), then put fd77::7
@@ -156,7 +157,7 @@ fn dad_failed_ipv6_is_skipped() {
     let addr = v6("fd77::7");
     let on_cam0 = || all_addresses().expect("all").into_iter().find(|r| r.address == addr && r.interface == "cam0");
     assert!(
-        wait_until(Duration::from_secs(10), || on_cam0().is_some_and(|r| r.is_dad_failed())),
+        wait_for(Duration::from_secs(10), || on_cam0().filter(|r| r.is_dad_failed())).is_some(),
         "fd77::7 on cam0 never flagged dadfailed: {:?}",
         on_cam0()
     );
@@ -172,10 +173,10 @@ fn dad_failed_ipv6_is_skipped() {
 #[test]
 fn temporary_ipv6_is_skipped() {
     let setup = NetnsSetup::default();
-    if !in_private_netns("temporary_ipv6_is_skipped", &setup) {
+    if !enter_private_netns(&setup) {
         return;
     }
-    camera_testns::sysctl("net/ipv6/conf/cam0/use_tempaddr", "2");
+    camera_test_support::netns::sysctl("net/ipv6/conf/cam0/use_tempaddr", "2");
     ip(&["-6", "addr", "add", "fd77:5::1/64", "dev", "cam0", "mngtmpaddr", "nodad"]);
     let stable = v6("fd77:5::1");
     let temporary = || {
@@ -186,7 +187,7 @@ fn temporary_ipv6_is_skipped() {
         })
     };
     assert!(
-        wait_until(Duration::from_secs(10), || temporary().is_some_and(|r| !r.is_tentative())),
+        wait_for(Duration::from_secs(10), || temporary().filter(|r| !r.is_tentative())).is_some(),
         "no temporary address made beside fd77:5::1: {:#?}",
         all_addresses()
     );
@@ -199,8 +200,7 @@ fn temporary_ipv6_is_skipped() {
 
 #[test]
 fn watcher_wakes_on_add_and_remove_and_not_otherwise() {
-    if !in_private_netns("watcher_wakes_on_add_and_remove_and_not_otherwise", &NetnsSetup::default().wait_for_dad(true))
-    {
+    if !enter_private_netns(&NetnsSetup::default().wait_for_dad(true)) {
         return;
     }
     let mut watcher = AddressWatcher::subscribe().expect("subscribe");
@@ -236,7 +236,7 @@ fn watcher_wakes_on_add_and_remove_and_not_otherwise() {
 
 #[test]
 fn watcher_wakes_on_link_down_and_up() {
-    if !in_private_netns("watcher_wakes_on_link_down_and_up", &NetnsSetup::default()) {
+    if !enter_private_netns(&NetnsSetup::default()) {
         return;
     }
     let mut watcher = AddressWatcher::subscribe().expect("subscribe");
@@ -250,17 +250,17 @@ fn watcher_wakes_on_link_down_and_up() {
 
 #[test]
 fn watcher_drains_a_burst_of_changes() {
-    if !in_private_netns("watcher_drains_a_burst_of_changes", &NetnsSetup::default()) {
+    if !enter_private_netns(&NetnsSetup::default()) {
         return;
     }
     // 200 address additions arrive while nobody reads: one drain reads them all (many datagrams) and
     // says "changed"; the next drain finds nothing; one dump then sees every address.
     let mut watcher = AddressWatcher::subscribe().expect("subscribe");
     let batch: String = (1..=200).map(|i| format!("address add 10.77.100.{i}/32 dev cam0\n")).collect();
-    let path = std::env::temp_dir().join(format!("camera-netlink-batch-{}", std::process::id()));
+    let work = TempDir::new("netlink-batch");
+    let path = work.join("batch");
     std::fs::write(&path, batch).expect("write batch");
     ip(&["-batch", path.to_str().expect("utf-8 path")]);
-    let _ = std::fs::remove_file(&path);
     assert!(watcher.drain().expect("drain"));
     assert!(!watcher.drain().expect("drain again"));
     let all = current_addresses().expect("current");

@@ -1,60 +1,89 @@
 //! What the crates' integration tests share (a dev-dependency only, never in what ships):
-//! temporary directories, polling until something happens, running the openssl CLI, and when the
-//! power-cut tests kill ([`kill_schedule`]). Every helper panics with what went wrong: a failed
-//! helper is a failed test.
+//! temporary directories, polling until something happens, running the openssl CLI (verifying,
+//! self-signed certificates), free ports, PEM text ([`pem`]), a real Pebble
+//! ([`pebble`]), running a test inside a private network namespace ([`netns`]), and when the power-cut tests kill
+//! ([`kill_schedule`]). Every helper panics with what went wrong: a failed helper is a failed test.
 
 pub mod kill_schedule;
+pub mod netns;
+pub mod pebble;
+pub mod pem;
+
+// The netns helpers under the names dependents that call this crate `camera-testns` use.
+pub use netns::{in_private_netns, inside_private_netns, ip, sysctl, try_ip, wait_for_ipv6_settled, NetnsSetup};
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// A fresh directory under the system temp dir, removed (with everything in it) when dropped.
+/// A fresh directory under the system temp dir (`camera-test-<tag>-<random>`, made by `tempfile`),
+/// removed with everything in it when dropped, unreadable subdirectories too.
 #[derive(Debug)]
-pub struct TempDir(pub PathBuf);
+pub struct TempDir(Option<tempfile::TempDir>);
 
 impl TempDir {
-    /// `camera-test-<tag>-<pid>-<n>`: unique within the test process and across processes.
     pub fn new(tag: &str) -> Self {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!("camera-test-{tag}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create {}: {e}", dir.display()));
-        Self(dir)
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("camera-test-{tag}-"))
+            .tempdir()
+            .unwrap_or_else(|e| panic!("create a temporary directory for {tag}: {e}"));
+        Self(Some(dir))
     }
 
+    /// # Panics
+    /// After [`TempDir::take`].
     pub fn path(&self) -> &Path {
-        &self.0
+        self.0.as_ref().expect("a directory not handed on").path()
     }
 
     pub fn join(&self, p: impl AsRef<Path>) -> PathBuf {
-        self.0.join(p)
+        self.path().join(p)
     }
 
     /// `state/` inside this directory (not created: the programs under test create it).
     pub fn state(&self) -> PathBuf {
-        self.0.join("state")
+        self.join("state")
     }
 
     /// `run/` inside this directory (not created).
     pub fn run(&self) -> PathBuf {
-        self.0.join("run")
+        self.join("run")
+    }
+
+    /// Hands the directory on (e.g. a stopped camera's, for a restart), leaving this value empty:
+    /// its drop then removes nothing.
+    pub fn take(&mut self) -> TempDir {
+        TempDir(self.0.take())
     }
 }
 
 impl Drop for TempDir {
     fn drop(&mut self) {
-        // Empty once handed on (e.g. a stopped camera gives its directory back for a restart).
-        if self.0.as_os_str().is_empty() || std::fs::remove_dir_all(&self.0).is_ok() {
+        let Some(dir) = self.0.take() else { return };
+        let path = dir.path().to_owned();
+        if dir.close().is_ok() {
             return;
         }
         // Directories a test made unreadable must be opened again before removal.
-        let _ = Command::new("chmod").arg("-R").arg("u+rwx").arg(&self.0).status();
-        let _ = std::fs::remove_dir_all(&self.0);
+        let _ = Command::new("chmod").arg("-R").arg("u+rwx").arg(&path).status();
+        let _ = std::fs::remove_dir_all(&path);
     }
+}
+
+/// `N` different free TCP ports on 127.0.0.1: the listeners are held until all are chosen, as a
+/// port released at once may be handed out again by the next bind.
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<_> = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind 127.0.0.1:0: {e}")))
+        .collect();
+    std::array::from_fn(|i| listeners[i].local_addr().expect("a bound listener's address").port())
+}
+
+/// One free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    let [port] = free_ports();
+    port
 }
 
 /// Polls `f` every 20 ms until it returns Some (returned) or `timeout` passes (None).
@@ -115,6 +144,86 @@ pub fn openssl_stdin_bytes(args: &[&str], input: &[u8]) -> Vec<u8> {
     out.stdout
 }
 
+/// What `openssl verify` said.
+#[derive(Debug)]
+pub struct Verification {
+    /// It exited 0 (the chain and every check given held).
+    pub accepted: bool,
+    /// Its stdout and stderr.
+    pub said: String,
+}
+
+/// `openssl verify -x509_strict` of `leaf` trusting only `anchor` (no system store), with
+/// `untrusted` as the intermediates a server sends, for `-purpose sslserver` unless `extra` names
+/// another purpose, plus `extra` (e.g. `-verify_ip 10.0.0.1`).
+pub fn openssl_verify(anchor: &Path, untrusted: Option<&Path>, leaf: &Path, extra: &[&str]) -> Verification {
+    let mut cmd = Command::new("openssl");
+    cmd.args(["verify", "-x509_strict"]);
+    if !extra.contains(&"-purpose") {
+        cmd.args(["-purpose", "sslserver"]);
+    }
+    cmd.args(["-no-CApath", "-no-CAstore", "-CAfile"]).arg(anchor);
+    if let Some(untrusted) = untrusted {
+        cmd.arg("-untrusted").arg(untrusted);
+    }
+    let out = cmd.args(extra).arg(leaf).output().unwrap_or_else(|e| panic!("cannot run the openssl CLI ({e})"));
+    Verification {
+        accepted: out.status.success(),
+        said: String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    }
+}
+
+/// [`openssl_verify`] of a chain as DER (leaf first, then what the server sends) against an anchor
+/// as PEM.
+pub fn openssl_verify_der(chain: &[impl AsRef<[u8]>], anchor_pem: &str, extra: &[&str]) -> Verification {
+    let work = TempDir::new("verify");
+    let (anchor, untrusted, leaf) = (work.join("anchor.pem"), work.join("untrusted.pem"), work.join("leaf.pem"));
+    std::fs::write(&anchor, anchor_pem).expect("write the anchor");
+    let (first, rest) = chain.split_first().expect("a chain with a leaf");
+    std::fs::write(&leaf, pem::encode("CERTIFICATE", first.as_ref())).expect("write the leaf");
+    let rest: String = rest.iter().map(|der| pem::encode("CERTIFICATE", der.as_ref())).collect();
+    if rest.is_empty() {
+        return openssl_verify(&anchor, None, &leaf, extra);
+    }
+    std::fs::write(&untrusted, rest).expect("write the intermediates");
+    openssl_verify(&anchor, Some(&untrusted), &leaf, extra)
+}
+
+/// The key `openssl req -x509` signs a self-signed certificate with.
+#[derive(Debug, Clone, Copy)]
+pub enum SelfSignedKey<'a> {
+    /// A new P-256 key, written (unencrypted) to this file.
+    NewP256(&'a str),
+    /// The key in this file.
+    Existing(&'a str),
+}
+
+/// A self-signed certificate made by `openssl req -x509` in `dir` (an installer's or a factory's
+/// CA, as the openssl CLI makes them): `key`, `subject`, `days`, and each of `extensions` as an
+/// `-addext` (e.g. `keyUsage=critical,keyCertSign,cRLSign`), written to `cert`.
+pub fn openssl_self_signed(
+    dir: &Path,
+    key: SelfSignedKey<'_>,
+    cert: &str,
+    subject: &str,
+    days: u32,
+    extensions: &[&str],
+) {
+    let days = days.to_string();
+    let mut args = vec!["req", "-x509"];
+    match key {
+        SelfSignedKey::NewP256(file) => {
+            args.extend(["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", file]);
+        }
+        SelfSignedKey::Existing(file) => args.extend(["-new", "-key", file]),
+    }
+    args.extend(["-days", &days, "-subj", subject, "-out", cert]);
+    for extension in extensions {
+        args.extend(["-addext", extension]);
+    }
+    openssl(dir, &args);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,6 +241,56 @@ mod tests {
         std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
         drop(dir);
         assert!(!path.exists(), "{} left behind", path.display());
+    }
+
+    #[test]
+    fn a_taken_temp_dir_stays_until_its_new_owner_drops_it() {
+        let mut first = TempDir::new("taken");
+        let path = first.path().to_owned();
+        let second = first.take();
+        drop(first);
+        assert!(path.is_dir(), "dropped by the value it was taken from");
+        drop(second);
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn free_ports_are_distinct_and_bindable() {
+        let ports: [u16; 4] = free_ports();
+        for (i, port) in ports.iter().enumerate() {
+            assert!(!ports[..i].contains(port), "{ports:?}");
+            std::net::TcpListener::bind(("127.0.0.1", *port)).unwrap();
+        }
+    }
+
+    #[test]
+    fn openssl_verify_accepts_a_self_signed_server_certificate_and_refuses_other_names() {
+        let dir = TempDir::new("verify-self-test");
+        openssl_self_signed(
+            dir.path(),
+            SelfSignedKey::NewP256("ca.key"),
+            "ca.crt",
+            "/CN=Self Test CA",
+            30,
+            &["basicConstraints=critical,CA:true", "keyUsage=critical,keyCertSign,cRLSign"],
+        );
+        let ca = dir.join("ca.crt");
+        let as_ca = openssl_verify(&ca, None, &ca, &["-purpose", "any"]);
+        assert!(as_ca.accepted && as_ca.said.contains(": OK"), "{}", as_ca.said);
+        openssl_self_signed(
+            dir.path(),
+            SelfSignedKey::Existing("ca.key"),
+            "leaf.crt",
+            "/CN=leaf",
+            30,
+            &["subjectAltName=IP:127.0.0.1"],
+        );
+        let wrong_ip = openssl_verify(&ca, None, &dir.join("leaf.crt"), &["-verify_ip", "127.0.0.2"]);
+        assert!(!wrong_ip.accepted, "{}", wrong_ip.said);
+        let der = openssl_stdin_bytes(&["x509", "-outform", "DER"], &std::fs::read(&ca).unwrap());
+        let pem_ca = std::fs::read_to_string(&ca).unwrap();
+        let from_der = openssl_verify_der(&[der], &pem_ca, &["-purpose", "any"]);
+        assert!(from_der.accepted, "{}", from_der.said);
     }
 
     #[test]

@@ -1,26 +1,21 @@
-//! A real Pebble (and, when asked, pebble-challtestsrv as its DNS server) on loopback, started once
-//! per test file, plus the challenge responder the tests' "camera" runs: an HTTP server for
-//! http-01 and a rustls server whose resolver answers only ClientHellos offering `acme-tls/1`.
-//!
-//! Pebble validates for real (no PEBBLE_VA_ALWAYS_VALID); PEBBLE_VA_NOSLEEP only removes its
-//! artificial delay. Every process started here gets SIGKILL when the fixture thread dies.
+//! A real Pebble on loopback (`camera_test_support::pebble`, validating for real), started once per
+//! test file, plus the challenge responder the tests' "camera" runs: an HTTP server for http-01
+//! and a rustls server whose resolver answers only ClientHellos offering `acme-tls/1`.
 
 #![allow(clippy::unwrap_used, dead_code)]
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use camera_acme::{ChallengeAnswer, ChallengeResponder, Identifier};
 use camera_http_client::HttpClient;
+use camera_test_support::pebble::Pebble;
+pub use camera_test_support::pebble::PebbleSpec;
 use http_body_util::Full;
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::pem::PemObject;
@@ -32,26 +27,18 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 /// running at once never fight over one tls-alpn-01 certificate).
 pub const RESPONDER_V4: [&str; 6] = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5", "127.0.0.6"];
 
-#[derive(Debug, Default, Clone)]
-pub struct PebbleSpec {
-    pub eab_keys: Vec<(&'static str, &'static str)>,
-    pub validity_secs: Option<u64>,
-    pub domain_blocklist: Vec<&'static str>,
-    /// Start pebble-challtestsrv as Pebble's DNS server, answering A queries with this address.
-    pub dns_default_ipv4: Option<&'static str>,
-    /// PEBBLE_WFE_NONCEREJECT (Pebble's default, 5 %, when None).
-    pub nonce_reject_percent: Option<u32>,
+/// Pebble and the responder it validates against.
+pub struct Fixture {
+    pub pebble: Pebble,
+    pub answers: Arc<Answers>,
 }
 
-pub struct Pebble {
-    pub directory: String,
-    pub management: String,
-    /// The test CA that signed Pebble's own HTTPS certificate (the client's trust anchor).
-    pub tls_ca_pem: String,
-    pub answers: Arc<Answers>,
-    pub dir: PathBuf,
-    pub http_port: u16,
-    pub tls_port: u16,
+impl std::ops::Deref for Fixture {
+    type Target = Pebble;
+
+    fn deref(&self) -> &Pebble {
+        &self.pebble
+    }
 }
 
 /// What the camera currently serves, shared by every test of the file.
@@ -78,7 +65,7 @@ pub struct Responder {
 }
 
 impl Responder {
-    pub fn new(pebble: &Pebble) -> Responder {
+    pub fn new(pebble: &Fixture) -> Responder {
         Responder { answers: pebble.answers.clone(), published: Mutex::default(), withdrawn: Mutex::default() }
     }
 
@@ -142,10 +129,6 @@ impl ResolvesServerCert for AlpnResolver {
         }
         found
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn loopback_addrs() -> Vec<IpAddr> {
@@ -212,133 +195,25 @@ async fn serve_responder(answers: Arc<Answers>, http_port: u16, tls_port: u16) {
     }
 }
 
-/// Pebble's HTTPS certificate and the CA that signed it, made here.
-fn pebble_tls_files(dir: &Path) -> String {
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "Pebble test TLS CA");
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let params =
-        rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned(), "::1".to_owned(), "localhost".to_owned()]).unwrap();
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, &rcgen::Issuer::from_params(&ca_params, &ca_key)).unwrap();
-    std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
-    std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
-    ca_cert.pem()
-}
-
-fn spawn_dying_with_this_thread(cmd: &mut Command, log: &Path) -> std::process::Child {
-    let out = std::fs::File::create(log).unwrap();
-    cmd.stdin(Stdio::null()).stdout(out.try_clone().unwrap()).stderr(out);
-    // SAFETY: the closure runs in the forked child before exec and only calls prctl(2), which is
-    // async-signal-safe; it allocates nothing and touches no lock.
-    unsafe {
-        cmd.pre_exec(|| {
-            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).map_err(std::io::Error::from)
-        });
-    }
-    cmd.spawn().unwrap()
-}
-
-/// Earlier runs leave their directory (certificates, Pebble's log) for a look after a failure;
-/// drop those whose process is gone.
-fn remove_dirs_of_finished_runs(tmp: &Path) {
-    let Ok(entries) = std::fs::read_dir(tmp) else { return };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name.strip_prefix("pebble-").and_then(|rest| rest.rsplit('-').next()) else { continue };
-        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
-            let _ = std::fs::remove_dir_all(entry.path());
-        }
-    }
-}
-
-/// Starts the fixture on a thread that lives as long as the test process: a tokio runtime with the
-/// responder, Pebble (and challtestsrv). Returns once Pebble's directory answers.
-pub fn start(spec: PebbleSpec, tag: &str) -> Pebble {
-    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    remove_dirs_of_finished_runs(&tmp);
-    let dir = tmp.join(format!("pebble-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let tls_ca_pem = pebble_tls_files(&dir);
-    let (acme_port, management_port, http_port, tls_port) = (free_port(), free_port(), free_port(), free_port());
-    let mut pebble_config = serde_json::json!({"pebble": {
-        "listenAddress": format!("127.0.0.1:{acme_port}"),
-        "managementListenAddress": format!("127.0.0.1:{management_port}"),
-        "certificate": dir.join("cert.pem"),
-        "privateKey": dir.join("key.pem"),
-        "httpPort": http_port,
-        "tlsPort": tls_port,
-        "ocspResponderURL": "",
-        "externalAccountBindingRequired": !spec.eab_keys.is_empty(),
-        "domainBlocklist": spec.domain_blocklist,
-    }});
-    if !spec.eab_keys.is_empty() {
-        pebble_config["pebble"]["externalAccountMACKeys"] =
-            spec.eab_keys.iter().map(|(k, v)| (k.to_string(), serde_json::json!(v))).collect();
-    }
-    if let Some(secs) = spec.validity_secs {
-        pebble_config["pebble"]["certificateValidityPeriod"] = serde_json::json!(secs);
-    }
-    std::fs::File::create(dir.join("pebble.json")).unwrap().write_all(pebble_config.to_string().as_bytes()).unwrap();
-
+/// Starts the fixture: the responder on a thread that lives as long as the test process (a tokio
+/// runtime of its own), then Pebble validating against it. Returns once Pebble's directory answers.
+pub fn start(spec: PebbleSpec) -> Fixture {
+    let [http_port, tls_port] = camera_test_support::free_ports();
     let answers = Arc::new(Answers::default());
-    let (tx, rx) = std::sync::mpsc::channel();
+    let (listening, ready) = std::sync::mpsc::channel();
     let thread_answers = answers.clone();
-    let thread_dir = dir.clone();
-    let thread_ca = tls_ca_pem.clone();
     std::thread::Builder::new()
-        .name(format!("pebble-fixture-{tag}"))
+        .name("acme-responder".into())
         .spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
             rt.block_on(serve_responder(thread_answers, http_port, tls_port));
-            let mut pebble = Command::new("/usr/bin/pebble");
-            pebble.arg("-config").arg(thread_dir.join("pebble.json")).env("PEBBLE_VA_NOSLEEP", "1");
-            pebble.env_remove("PEBBLE_VA_ALWAYS_VALID");
-            if let Some(p) = spec.nonce_reject_percent {
-                pebble.env("PEBBLE_WFE_NONCEREJECT", p.to_string());
-            }
-            let mut children = Vec::new();
-            if let Some(ipv4) = spec.dns_default_ipv4 {
-                let (dns_port, dns_management) = (free_port(), free_port());
-                let mut dns = Command::new("/usr/bin/pebble-challtestsrv");
-                dns.args(["-dns01", &format!("127.0.0.1:{dns_port}")])
-                    .args(["-management", &format!("127.0.0.1:{dns_management}")])
-                    .args(["-http01", "", "-https01", "", "-tlsalpn01", ""])
-                    .args(["-defaultIPv4", ipv4, "-defaultIPv6", ""]);
-                children.push(spawn_dying_with_this_thread(&mut dns, &thread_dir.join("challtestsrv.log")));
-                pebble.args(["-dnsserver", &format!("127.0.0.1:{dns_port}")]);
-            }
-            children.push(spawn_dying_with_this_thread(&mut pebble, &thread_dir.join("pebble.log")));
-            let directory = format!("https://127.0.0.1:{acme_port}/dir");
-            let client = client_trusting(&thread_ca).connect_timeout(Duration::from_secs(1));
-            let started = Instant::now();
-            loop {
-                if rt.block_on(client.get(&directory)).is_ok_and(|r| r.status.is_success()) {
-                    break;
-                }
-                let log = std::fs::read_to_string(thread_dir.join("pebble.log")).unwrap_or_default();
-                assert!(started.elapsed() < Duration::from_secs(30), "Pebble did not start:\n{log}");
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            tx.send(()).unwrap();
+            listening.send(()).unwrap();
             rt.block_on(std::future::pending::<()>());
         })
         .unwrap();
-    rx.recv().expect("the Pebble fixture failed to start (see the panic above)");
-
-    let fixture = Pebble {
-        directory: format!("https://127.0.0.1:{acme_port}/dir"),
-        management: format!("https://127.0.0.1:{management_port}"),
-        tls_ca_pem,
-        answers,
-        dir,
-        http_port,
-        tls_port,
-    };
-    fixture
+    ready.recv().expect("the responder failed to start (see the panic above)");
+    let pebble = Pebble::start(&PebbleSpec { http_port, tls_port, ..spec });
+    Fixture { pebble, answers }
 }
 
 /// A client trusting the certificates of a PEM file (Pebble's TLS CA).
@@ -348,20 +223,9 @@ pub fn client_trusting(pem: &str) -> HttpClient {
     HttpClient::with_trust_anchors(certs.iter().map(|c| c.as_ref())).unwrap()
 }
 
-impl Pebble {
+impl Fixture {
     pub fn client(&self) -> HttpClient {
         client_trusting(&self.tls_ca_pem)
-    }
-
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("pebble.log")).unwrap_or_default()
-    }
-
-    /// Pebble's root for issued certificates (regenerated at each start), PEM.
-    pub async fn root_pem(&self) -> String {
-        let r = self.client().get(&format!("{}/roots/0", self.management)).await.unwrap();
-        assert!(r.status.is_success());
-        String::from_utf8(r.body.to_vec()).unwrap()
     }
 }
 
@@ -373,32 +237,11 @@ pub fn csr_for(identifiers: &[Identifier]) -> Vec<u8> {
     params.serialize_request(&key).unwrap().der().to_vec()
 }
 
-fn pem(der: &[u8]) -> String {
-    use base64ct::{Base64, Encoding};
-    let b64 = Base64::encode_string(der);
-    let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).unwrap()).collect();
-    format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", lines.join("\n"))
-}
-
-/// `openssl verify` of the chain (leaf first) against `root_pem`; panics with openssl's words if it fails.
-pub fn openssl_verify(dir: &Path, name: &str, chain: &[Vec<u8>], root_pem: &str) {
-    let leaf = dir.join(format!("{name}-leaf.pem"));
-    let untrusted = dir.join(format!("{name}-intermediates.pem"));
-    let root = dir.join(format!("{name}-root.pem"));
-    std::fs::write(&leaf, pem(&chain[0])).unwrap();
-    std::fs::write(&untrusted, chain[1..].iter().map(|c| pem(c)).collect::<String>()).unwrap();
-    std::fs::write(&root, root_pem).unwrap();
-    let out = Command::new("openssl")
-        .arg("verify")
-        .arg("-CAfile")
-        .arg(&root)
-        .arg("-untrusted")
-        .arg(&untrusted)
-        .arg(&leaf)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() && text.trim().ends_with(": OK"), "openssl verify failed: {text}");
+/// `openssl verify` of the chain (leaf first) against Pebble's root; panics with openssl's words
+/// if it fails.
+pub fn openssl_verify(pebble: &Fixture, chain: &[Vec<u8>]) {
+    let verified = camera_test_support::openssl_verify_der(chain, &pebble.root_pem(), &[]);
+    assert!(verified.accepted && verified.said.trim().ends_with(": OK"), "openssl verify failed: {}", verified.said);
 }
 
 /// The leaf's subjectAltNames, as identifiers, sorted.

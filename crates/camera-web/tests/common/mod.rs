@@ -3,19 +3,23 @@
 #![allow(dead_code)]
 
 pub mod client;
-pub mod pebble;
+
 pub mod scep;
 pub mod scripted_acme;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 // Each test binary uses some of these.
 #[allow(unused_imports)]
-pub use camera_test_support::{openssl, openssl_stdin, run, wait_for, wait_until, TempDir};
+pub use camera_test_support::{
+    free_port, openssl, openssl_self_signed, openssl_stdin, openssl_verify, openssl_verify_der, pem, run, wait_for,
+    wait_until, SelfSignedKey, TempDir,
+};
 
 pub const PASSWORD: &str = "correct horse battery";
 
@@ -26,6 +30,8 @@ pub struct Camera {
     pub https: String,
     pub http: String,
     pub log: Arc<Mutex<Vec<String>>>,
+    /// Set once the server's stderr has been read to its end.
+    log_complete: Arc<AtomicBool>,
     /// The state directory is a mount only the server sees ([`Camera::start_on_small_state_disk`]).
     private_state: bool,
 }
@@ -86,7 +92,8 @@ impl Camera {
         let stderr = child.stderr.take().unwrap();
         let log = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
-        let log2 = log.clone();
+        let log_complete = Arc::new(AtomicBool::new(false));
+        let (log2, complete) = (log.clone(), log_complete.clone());
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(rest) = line.strip_prefix("camera-web: listening on https://") {
@@ -95,6 +102,7 @@ impl Camera {
                 }
                 log2.lock().unwrap().push(line);
             }
+            complete.store(true, Ordering::SeqCst);
         });
         let (https, http) = match rx.recv_timeout(Duration::from_secs(30)) {
             Ok(addrs) => addrs,
@@ -103,7 +111,7 @@ impl Camera {
                 panic!("camera-web did not start: {:?}", log.lock().unwrap());
             }
         };
-        Self { child, dir, https, http, log, private_state: false }
+        Self { child, dir, https, http, log, log_complete, private_state: false }
     }
 
     pub fn ca_path(&self) -> PathBuf {
@@ -126,9 +134,18 @@ impl Camera {
     pub fn stop(mut self) -> TempDir {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let dir = std::mem::replace(&mut self.dir, TempDir(PathBuf::new()));
-        std::mem::forget(self);
-        dir
+        self.dir.take()
+    }
+
+    /// Stops the server and returns all it logged: its stderr read to the end, so no line is
+    /// still on its way.
+    pub fn stop_for_log(&mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        wait_until("camera-web's log is read to its end", Duration::from_secs(10), || {
+            self.log_complete.load(Ordering::SeqCst)
+        });
+        self.log_text()
     }
 
     pub fn pid(&self) -> u32 {
@@ -224,38 +241,17 @@ pub fn served_chain(addr: &str) -> Vec<String> {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut certs = Vec::new();
-    let mut rest = text.as_ref();
-    while let Some(start) = rest.find("-----BEGIN CERTIFICATE-----") {
-        let end = rest[start..].find("-----END CERTIFICATE-----").unwrap() + start + 25;
-        certs.push(format!("{}\n", &rest[start..end]));
-        rest = &rest[end..];
-    }
+    let certs = pem::certificates(&String::from_utf8_lossy(&out.stdout));
     assert!(!certs.is_empty(), "no certificate served: {}", String::from_utf8_lossy(&out.stderr));
     certs
 }
 
-/// An installer's CA made with the openssl CLI the way seed 002 does (RSA 2048, 365 days),
-/// in `dir`: rootCA.key, rootCA.crt.
+/// An installer's CA as installers make it with the openssl CLI (RSA 2048, 365 days, no
+/// extensions of its own), in `dir`: rootCA.key, rootCA.crt.
 pub fn installer_ca(dir: &Path) {
     openssl(dir, &["genrsa", "-out", "rootCA.key", "2048"]);
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-new",
-            "-key",
-            "rootCA.key",
-            "-days",
-            "365",
-            "-subj",
-            "/C=CN/ST=GD/L=SZ/O=SNL/OU=TECH/CN=ipc.security.com",
-            "-out",
-            "rootCA.crt",
-        ],
-    );
+    let subject = "/C=CN/ST=GD/L=SZ/O=SNL/OU=TECH/CN=ipc.security.com";
+    openssl_self_signed(dir, SelfSignedKey::Existing("rootCA.key"), "rootCA.crt", subject, 365, &[]);
 }
 
 /// Signs `csr` with the installer CA in `dir`, for `san` (e.g. "IP:127.0.0.1"), into `out`.

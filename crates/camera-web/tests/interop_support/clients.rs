@@ -372,25 +372,11 @@ fn try_fetch_chain(address: IpAddr, port: u16, sni: Option<&str>) -> Result<Vec<
     }
     let out = output(&mut cmd, "openssl");
     let (stdout, stderr) = text(&out);
-    let certs = pem_certificates(&stdout);
+    let certs = camera_test_support::pem::certificates(&stdout);
     if certs.is_empty() {
         return Err(format!("no certificate served on {address} port {port}: {}", stderr.trim()));
     }
     Ok(certs)
-}
-
-/// The CERTIFICATE blocks of a PEM text, each ending in a newline.
-pub fn pem_certificates(text: &str) -> Vec<String> {
-    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
-    const END: &str = "-----END CERTIFICATE-----";
-    let mut certs = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find(BEGIN) {
-        let end = rest[start..].find(END).expect("an END line") + start + END.len();
-        certs.push(format!("{}\n", &rest[start..end]));
-        rest = &rest[end..];
-    }
-    certs
 }
 
 /// `ADDRESS NAME` lines for every DNS name among the cases (Java's `jdk.net.hosts.file`).

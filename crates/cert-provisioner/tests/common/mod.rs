@@ -10,7 +10,7 @@ use std::process::{Command, Output, Stdio};
 
 // Each test binary uses some of these.
 #[allow(unused_imports)]
-pub use camera_test_support::{openssl_stdin_bytes, TempDir};
+pub use camera_test_support::{openssl_stdin_bytes, openssl_verify, pem, TempDir};
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_cert-provisioner");
@@ -157,26 +157,6 @@ pub fn assert_no_temporaries(dir: &Path) {
     assert!(temps.is_empty(), "half-written files left in {}: {temps:?}", dir.display());
 }
 
-/// The PEM blocks of a text, each with its BEGIN/END lines.
-pub fn pem_blocks(text: &str) -> Vec<(String, String)> {
-    let mut blocks = Vec::new();
-    let mut current: Option<(String, String)> = None;
-    for line in text.lines() {
-        if let Some(label) = line.strip_prefix("-----BEGIN ").and_then(|l| l.strip_suffix("-----")) {
-            current = Some((label.to_owned(), format!("{line}\n")));
-        } else if let Some((label, mut body)) = current.take() {
-            body.push_str(line);
-            body.push('\n');
-            if line.starts_with("-----END ") {
-                blocks.push((label, body));
-            } else {
-                current = Some((label, body));
-            }
-        }
-    }
-    blocks
-}
-
 /// The bundle the provisioner writes: key, leaf, and the certificate that signed the leaf (the
 /// issuing CA of a two-tier CA, the CA itself for one tier; never a two-tier CA's root).
 #[derive(Debug)]
@@ -191,7 +171,7 @@ pub struct Bundle {
 /// blocks' texts and the certificates' DER.
 fn key_and_two_certificates(path: &Path) -> ([String; 3], [Vec<u8>; 2]) {
     let text = read_string(path);
-    let blocks = pem_blocks(&text);
+    let blocks = pem::blocks(&text);
     let labels: Vec<&str> = blocks.iter().map(|(l, _)| l.as_str()).collect();
     assert_eq!(labels, ["PRIVATE KEY", "CERTIFICATE", "CERTIFICATE"], "layout of {}", path.display());
     let ders = camera_provision::pem_certificates(text.as_bytes());
@@ -333,7 +313,7 @@ pub fn private_keys_under(dir: &Path) -> Vec<(PathBuf, String)> {
     let mut keys = Vec::new();
     for path in files_under(dir) {
         let text = String::from_utf8_lossy(&read(&path)).into_owned();
-        for (label, block) in pem_blocks(&text) {
+        for (label, block) in pem::blocks(&text) {
             if label.ends_with("PRIVATE KEY") {
                 keys.push((path.clone(), public_key_of_private_pem(&block)));
             }
@@ -462,22 +442,6 @@ pub fn openssl_signed_leaf_for(work: &Path, state: &Path, tag: &str, san: &str, 
         run.fail("openssl x509 -req failed");
     }
     crt
-}
-
-/// `openssl verify -x509_strict -purpose sslserver` trusting only `anchor` (no system store),
-/// with `chain` as untrusted intermediates, plus extra arguments.
-pub fn openssl_verify(anchor: &Path, chain: Option<&Path>, leaf: &Path, extra: &[&str]) -> Run {
-    let mut args: Vec<std::ffi::OsString> = vec!["verify".into(), "-x509_strict".into()];
-    if !extra.contains(&"-purpose") {
-        args.extend(["-purpose".into(), "sslserver".into()]);
-    }
-    args.extend(["-no-CApath".into(), "-no-CAstore".into(), "-CAfile".into(), anchor.into()]);
-    if let Some(chain) = chain {
-        args.extend(["-untrusted".into(), chain.into()]);
-    }
-    args.extend(extra.iter().map(Into::into));
-    args.push(leaf.into());
-    openssl(args)
 }
 
 /// Verifies `leaf` with rustls-webpki for server auth, trusting only `anchor_der`, with

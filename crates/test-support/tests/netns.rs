@@ -3,11 +3,13 @@
 
 use std::time::Duration;
 
-use camera_testns::{in_private_netns, inside_private_netns, ip, try_ip, wait_for_ipv6_settled, NetnsSetup};
+use camera_test_support::netns::{
+    enter_private_netns, in_private_netns, inside_private_netns, ip, try_ip, wait_for_ipv6_settled, NetnsSetup,
+};
 
 #[test]
 fn default_setup_has_lo_and_the_veth_pair() {
-    if !in_private_netns("default_setup_has_lo_and_the_veth_pair", &NetnsSetup::default()) {
+    if !enter_private_netns(&NetnsSetup::default()) {
         return;
     }
     let links = ip(&["-o", "link", "show"]);
@@ -35,7 +37,7 @@ fn custom_setup_and_wait_for_dad() {
         .ip(&["link", "set", "eth1", "up"])
         .ip(&["-6", "addr", "add", "fd78::1/64", "dev", "eth0"])
         .wait_for_dad(true);
-    if !in_private_netns("custom_setup_and_wait_for_dad", &setup) {
+    if !enter_private_netns(&setup) {
         return;
     }
     assert!(ip(&["-6", "addr", "show", "tentative"]).trim().is_empty());
@@ -74,4 +76,29 @@ fn wrong_test_name_is_reported() {
         return;
     }
     in_private_netns("no_such_test", &NetnsSetup::default());
+}
+
+mod inside_a_module {
+    use super::*;
+
+    /// The name taken from the thread is the one libtest filters on, module path included.
+    #[test]
+    fn the_thread_name_is_the_test_name() {
+        if !enter_private_netns(&NetnsSetup::loopback_only()) {
+            return;
+        }
+        assert_eq!(
+            std::env::var(camera_test_support::netns::INSIDE_ENV).unwrap(),
+            "inside_a_module::the_thread_name_is_the_test_name"
+        );
+    }
+}
+
+#[test]
+#[should_panic(expected = "on the test's own thread")]
+fn enter_private_netns_off_the_test_thread_is_refused() {
+    let outcome = std::thread::spawn(|| enter_private_netns(&NetnsSetup::default())).join();
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
 }

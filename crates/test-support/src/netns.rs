@@ -1,16 +1,16 @@
-//! Test support: run part of a test inside a fresh, private network namespace.
+//! Run the rest of a test inside a fresh, private network namespace.
 //!
 //! A test that needs real interfaces (a veth pair with private addresses, address changes, a server
-//! bound to a non-loopback address) calls [`in_private_netns`] first:
+//! bound to a non-loopback address) calls [`enter_private_netns`] first:
 //!
 //! ```no_run
-//! use camera_testns::{in_private_netns, ip, NetnsSetup};
+//! use camera_test_support::netns::{enter_private_netns, ip, NetnsSetup};
 //!
 //! #[test]
 //! fn serves_on_the_veth_address() {
 //!     // Outside the namespace this re-runs this one test in a child process inside a new network
 //!     // namespace, checks that it passed, and returns false; inside, it returns true.
-//!     if !in_private_netns("serves_on_the_veth_address", &NetnsSetup::default()) {
+//!     if !enter_private_netns(&NetnsSetup::default()) {
 //!         return;
 //!     }
 //!     ip(&["addr", "add", "10.77.1.9/24", "dev", "cam0"]);
@@ -24,7 +24,8 @@
 //! namespace in which the caller is root (which also works when the caller already is root, as on
 //! CI), and `-n` a network namespace owned by it, so the test can create links and add addresses
 //! without touching the host.
-//! Inside, [`in_private_netns`] runs the [`NetnsSetup`]'s `ip` commands once and returns true.
+//! Inside, it runs the [`NetnsSetup`]'s `ip` commands once and returns true. The test's name comes
+//! from its thread: libtest names each test's thread after the test, as it prints it.
 //!
 //! Only loopback and private addresses are used, and only inside namespaces created here.
 //!
@@ -34,9 +35,12 @@
 
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Set (to the test name) in the child process that runs inside the namespace.
+use crate::wait_for;
+
+/// Set (to the test name) in the child process that runs inside the namespace. (The variables keep
+/// the `TESTNS` name `cargo xtask cross` sets the runner under.)
 pub const INSIDE_ENV: &str = "CAMERA_TESTNS_INSIDE";
 
 /// A command (split on whitespace) to run the re-executed test binary with, for cross-compiled
@@ -105,7 +109,23 @@ pub fn inside_private_netns() -> bool {
 
 static SETUP_DONE: AtomicBool = AtomicBool::new(false);
 
-/// Runs the rest of a test inside a fresh network namespace.
+/// Runs the rest of the calling test inside a fresh network namespace: [`in_private_netns`] for the
+/// test this thread runs (libtest names a test's thread after the test, `module::function` inside a
+/// module), so a test need not spell its own name.
+///
+/// # Panics
+/// Off a test's thread (the thread has no name, or is `main`), and as [`in_private_netns`] does.
+pub fn enter_private_netns(setup: &NetnsSetup) -> bool {
+    let thread = std::thread::current();
+    let name = match thread.name() {
+        Some(name) if name != "main" => name,
+        _ => panic!("netns: enter_private_netns must be called on the test's own thread (libtest names it)"),
+    };
+    in_private_netns(name, setup)
+}
+
+/// Runs the rest of a test inside a fresh network namespace; the test is named, so a test can also
+/// run another one this way ([`enter_private_netns`] runs the caller).
 ///
 /// `test_name` is the test's name as libtest prints it (the function name for a test at the root of
 /// an integration test file, `module::function` inside a module).
@@ -127,7 +147,7 @@ pub fn in_private_netns(test_name: &str, setup: &NetnsSetup) -> bool {
             if setup.wait_for_dad {
                 assert!(
                     wait_for_ipv6_settled(Duration::from_secs(10)),
-                    "camera-testns: IPv6 not settled after 10 s:\n{}",
+                    "netns: IPv6 not settled after 10 s:\n{}",
                     try_ip(&["-6", "addr", "show"]).unwrap_or_default()
                 );
             }
@@ -141,7 +161,7 @@ pub fn in_private_netns(test_name: &str, setup: &NetnsSetup) -> bool {
 fn run_in_child(test_name: &str) {
     let exe = match std::env::current_exe() {
         Ok(exe) => exe,
-        Err(e) => panic!("camera-testns: cannot find the current test binary: {e}"),
+        Err(e) => panic!("netns: cannot find the current test binary: {e}"),
     };
     let runner = runner();
     let output = Command::new("unshare")
@@ -156,7 +176,7 @@ fn run_in_child(test_name: &str) {
         .output();
     let output = match output {
         Ok(o) => o,
-        Err(e) => panic!("camera-testns: cannot run `unshare` (util-linux) to make a network namespace: {e}"),
+        Err(e) => panic!("netns: cannot run `unshare` (util-linux) to make a network namespace: {e}"),
     };
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -168,22 +188,22 @@ fn run_in_child(test_name: &str) {
     if !output.status.success() {
         if stderr.contains("unshare failed") || stderr.starts_with("unshare:") {
             panic!(
-                "camera-testns: could not create a user + network namespace with `unshare -rn` \
+                "netns: could not create a user + network namespace with `unshare -rn` \
                  (run as root, or enable unprivileged user namespaces): {}",
                 stderr.trim()
             );
         }
         if runner.is_empty() && (stderr.contains("Exec format error") || stderr.contains("Syntax error")) {
             panic!(
-                "camera-testns: the test binary cannot be run directly (a cross-compiled binary without \
+                "netns: the test binary cannot be run directly (a cross-compiled binary without \
                  binfmt_misc?): set {RUNNER_ENV}, e.g. \"qemu-arm -L /usr/arm-linux-gnueabihf\""
             );
         }
-        panic!("camera-testns: test {test_name} failed inside its network namespace ({})", output.status);
+        panic!("netns: test {test_name} failed inside its network namespace ({})", output.status);
     }
     if !stdout.contains(" 1 passed;") {
         panic!(
-            "camera-testns: the child ran no test named {test_name:?} (pass the name as libtest prints it, \
+            "netns: the child ran no test named {test_name:?} (pass the name as libtest prints it, \
              e.g. `module::function` for a test inside a module)"
         );
     }
@@ -231,20 +251,15 @@ pub fn ip(args: &[&str]) -> String {
 /// When `ip` cannot be run, exits non-zero, or this process is not inside a private namespace.
 pub fn try_ip(args: &[&str]) -> Result<String, String> {
     if !inside_private_netns() {
-        return Err(format!(
-            "camera-testns: refusing to run `ip {}` outside a private network namespace",
-            args.join(" ")
-        ));
+        return Err(format!("netns: refusing to run `ip {}` outside a private network namespace", args.join(" ")));
     }
-    let output: Output = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("camera-testns: cannot run `ip` (iproute2): {e}"))?;
+    let output: Output =
+        Command::new("ip").args(args).output().map_err(|e| format!("netns: cannot run `ip` (iproute2): {e}"))?;
     if output.status.success() {
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     } else {
         Err(format!(
-            "camera-testns: `ip {}` failed ({}): {}",
+            "netns: `ip {}` failed ({}): {}",
             args.join(" "),
             output.status,
             String::from_utf8_lossy(&output.stderr).trim()
@@ -258,30 +273,20 @@ pub fn try_ip(args: &[&str]) -> Result<String, String> {
 /// # Panics
 /// Outside a private namespace, or when the write fails.
 pub fn sysctl(path: &str, value: &str) {
-    assert!(
-        inside_private_netns(),
-        "camera-testns: refusing to write sysctl {path} outside a private network namespace"
-    );
+    assert!(inside_private_netns(), "netns: refusing to write sysctl {path} outside a private network namespace");
     let full = format!("/proc/sys/{path}");
     if let Err(e) = std::fs::write(&full, value) {
-        panic!("camera-testns: cannot write {value:?} to {full}: {e}");
+        panic!("netns: cannot write {value:?} to {full}: {e}");
     }
 }
 
 /// Waits until `ip -6 addr show tentative` lists nothing (duplicate address detection is over).
 /// Returns whether that happened within `timeout`.
 pub fn wait_for_no_tentative(timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        match try_ip(&["-6", "addr", "show", "tentative"]) {
-            Ok(out) if out.trim().is_empty() => return true,
-            _ => {}
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for(timeout, || {
+        try_ip(&["-6", "addr", "show", "tentative"]).is_ok_and(|out| out.trim().is_empty()).then_some(())
+    })
+    .is_some()
 }
 
 /// Waits until every non-loopback link that is up with carrier (`LOWER_UP`) has its fe80::
@@ -291,7 +296,7 @@ pub fn wait_for_no_tentative(timeout: Duration) -> bool {
 /// The kernel adds link-local addresses from its link-watch work, up to a second after
 /// `ip link set ... up` returns, so right after the setup they may not exist yet.
 pub fn wait_for_ipv6_settled(timeout: Duration) -> bool {
-    wait_until(timeout, || {
+    let settled = || {
         let Ok(links) = try_ip(&["-o", "link", "show", "up"]) else {
             return false;
         };
@@ -305,19 +310,6 @@ pub fn wait_for_ipv6_settled(timeout: Duration) -> bool {
                     .is_ok_and(|out| !out.trim().is_empty())
             });
         all_have_link_local && try_ip(&["-6", "addr", "show", "tentative"]).is_ok_and(|out| out.trim().is_empty())
-    })
-}
-
-/// Polls `condition` every 20 ms until it holds or `timeout` passes; returns whether it held.
-pub fn wait_until(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if condition() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    };
+    wait_for(timeout, || settled().then_some(())).is_some()
 }
