@@ -496,8 +496,8 @@ mod tests {
         assert_eq!(auth.verify("10.0.0.1".parse().unwrap(), "correct horse"), Ok(()), "IPv4 clients are unaffected");
     }
 
-    /// Audit finding 4: the /64 count never decayed, so 50 IPv6 users who each mistyped once (and
-    /// then logged in) locked the 51st out although it had the right password.
+    /// A /64 count that never decays would let 50 IPv6 users who each mistyped once (and then
+    /// logged in) lock the 51st out although it has the right password.
     #[test]
     fn typos_by_many_ipv6_users_who_then_log_in_lock_nobody_out() {
         let auth = auth();

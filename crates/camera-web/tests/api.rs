@@ -278,7 +278,7 @@ mod one_tier_ca {
     use super::*;
 
     /// A camera whose CA an earlier version made (one self-signed CA in `ca.crt` + `ca.key`) keeps
-    /// it: exported, signing, shown as one tier with the advice to rotate (issue 12).
+    /// it: exported, signing, shown as one tier with the advice to rotate to two tiers.
     #[test]
     fn a_one_tier_camera_keeps_its_ca_and_is_advised_to_rotate() {
         let dir = TempDir::new("onetier");

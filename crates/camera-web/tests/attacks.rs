@@ -1,5 +1,6 @@
-//! The security audit's findings (issue 10), each performed against the real `camera-web` binary
-//! on loopback as the auditors did. Every test here failed on the code before its fix.
+//! Attacks on the real `camera-web` binary on loopback, each performed as an attacker would: a
+//! setup race, abandoned password checks, keep-alive and idle floods, log forgery, and an
+//! enrollment URL pointed at an internal page. Every test here failed on the code before its fix.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -47,7 +48,7 @@ fn setup_as(camera: &Camera, password: &str) -> (u16, serde_json::Value) {
     ])
 }
 
-/// Finding 1: the setup lock lived in the request; a client that went away released it while its
+/// The setup lock must not live in the request: a client that went away released it while its
 /// password was still being hashed and written, so the file and the server's memory disagreed and
 /// the owner could be told "set" while the attacker's password was on disk.
 #[test]
@@ -100,7 +101,7 @@ fn an_abandoned_first_run_setup_is_finished_or_not_at_all_never_half() {
     }
 }
 
-/// Finding 2: the cap of two PBKDF2 checks at once was held by the request, so closing the
+/// The cap of two PBKDF2 checks at once must not be held by the request, or closing the
 /// connection freed it while the check went on; 160 abandoned logins from 20 addresses queued 160
 /// checks on the blocking pool, ahead of the owner's requests. Now at most two run at once and the
 /// rest are refused unchecked. What shows it without a stopwatch: unfixed, the guesses were all
@@ -166,7 +167,7 @@ fn abandoned_logins_do_not_queue_checks_ahead_of_the_owner() {
     assert!(blocked < 10, "{blocked} of 20 attacker addresses had their abandoned guesses checked");
 }
 
-/// Finding 3: a connection that had sent one request was never evicted, so 16 addresses x 16
+/// A connection that has sent one request must stay evictable, or 16 addresses x 16
 /// keep-alive connections (one IPv6 host alone can be 16 addresses) held all 256 slots and the
 /// owner could not connect until they stopped. Keep-alive connections between requests are now
 /// idle and evictable, from the client holding the most slots first.
@@ -239,7 +240,7 @@ fn descriptors(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map(Iterator::count).unwrap_or(0)
 }
 
-/// Finding 3, also: no client keeps a slot for ever by never going idle. After 1000 requests on
+/// No client keeps a slot for ever by never going idle either. After 1000 requests on
 /// one keep-alive connection the answer says `Connection: close` and the server closes it.
 #[test]
 fn a_keep_alive_connection_is_closed_after_a_thousand_requests() {
@@ -257,7 +258,7 @@ fn a_keep_alive_connection_is_closed_after_a_thousand_requests() {
     });
 }
 
-/// Finding 5: beyond the per-address cap (16) a newcomer was refused, so behind one NAT address,
+/// Beyond the per-address cap (16) a newcomer must not simply be refused, or behind one NAT address,
 /// or with a program on the user's PC leaking idle sockets, the user could not reach the camera.
 /// At the cap, the address's own longest-idle connection now makes room.
 #[test]

@@ -1,4 +1,4 @@
-//! Issue 12's security promise, proved with every real client: a stolen camera cannot impersonate
+//! The two-tier CA's security promise, proved with every real client: a stolen camera cannot impersonate
 //! public sites, because its CA is name-constrained to private addresses and `.local`/`.home.arpa`.
 //!
 //! In a private network namespace (camera-testns: cam0 = 10.77.0.2 + fd77::2), each client trusts
@@ -33,7 +33,7 @@ use interop_support::clients::{Client, Toolbox};
 use interop_support::matrix::{self, observe_pki, Column, Expect, SServer, Target, CAM_IPV4, CAM_IPV6, CAM_NAME};
 use interop_support::pki::two_tier;
 
-/// What every client must do with a two-tier camera CA (issue 12).
+/// What every client must do with a two-tier camera CA.
 fn two_tier_expectations(client: Client, column: Column) -> Expect {
     // How each client says "this CA may not sign for this name".
     let constraint_refusal: &'static [&'static str] = match client {
@@ -77,7 +77,7 @@ fn check_matrix(work: &TempDir, toolbox: &Toolbox, target: &Target) {
     assert!(mismatches.is_empty(), "interop cells not as expected:\n{}", mismatches.join("\n"));
 }
 
-/// The harness against a two-tier camera PKI made to issue 12's spec with rcgen, served by
+/// The harness against a two-tier camera PKI made to the camera's spec with rcgen, served by
 /// `openssl s_server` standing in for the camera (leaf for 10.77.0.2, fd77::2 and testcam.local,
 /// sent with the issuing CA).
 #[test]
@@ -149,7 +149,7 @@ impl RealCamera {
 /// The same matrix against the real camera-web: its `cacert.crt` (fetched over HTTP, as users
 /// first do), the chain it serves, and the signing key from its state dir.
 /// With a one-tier CA (a self-signed root with the constraints, no intermediate: what this
-/// camera made before issue 12), Java's PKIX validator ignores the constraints of the trust anchor
+/// camera made before two tiers), Java's PKIX validator ignores the constraints of the trust anchor
 /// and accepts both rogue certificates; this test failed that way until the two-tier CA.
 #[test]
 fn real_camera_ca_constraints_hold_in_every_client() {

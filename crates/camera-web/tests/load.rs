@@ -1,4 +1,4 @@
-//! Load and hostile clients against the real `camera-web` binary on loopback (issue 6 part 3).
+//! Load and hostile clients against the real `camera-web` binary on loopback.
 //!
 //! A "normal client" (a fresh TLS connection and `GET /` every 20 ms from 127.0.0.1) runs the
 //! whole time and must be answered every time while, one phase after another:

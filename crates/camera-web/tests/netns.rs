@@ -1,5 +1,5 @@
 //! The web server on real interfaces inside a private network namespace (camera-testns: veth
-//! cam0 = 10.77.0.2/24 + fd77::2/64). Seed 002's Q1 designed away: an address change is served a
+//! cam0 = 10.77.0.2/24 + fd77::2/64). The camera whose address changed must not say "Not secure" until a reboot: an address change is served a
 //! new certificate with no restart and no dropped connection. How fast (the brief's one second)
 //! is measured by `cargo xtask bench`; the test waits with a generous deadline.
 

@@ -722,7 +722,7 @@ fn whole_enrolled(path: &Path, pebble_root: &Path) -> Vec<u8> {
     chain.into_iter().next().unwrap()
 }
 
-/// Power cut during the install of an enrolled certificate (issue 13): camera-web is SIGKILLed
+/// Power cut during the install of an enrolled certificate: camera-web is SIGKILLed
 /// while it enrolls with a real Pebble (which validates http-01 on the camera's port), between
 /// `PUT /api/v1/enrollment` and the enrolled certificate served, a quarter of the kills at the
 /// rename of `uploaded.pem` itself. After each kill `uploaded.pem` is absent or whole (marked as

@@ -1,4 +1,4 @@
-//! Hardening (issue 6): sslyze against the real server meets Mozilla's "intermediate" profile in
+//! Hardening: sslyze against the real server meets Mozilla's "intermediate" profile in
 //! Standard mode and "modern" in High-Security mode, with no deviations; no compression, no
 //! renegotiation, no legacy versions, no known TLS vulnerability; and the UI's security headers.
 //!
@@ -396,8 +396,8 @@ mod mozilla_profiles {
         assert_meets(&scan, "modern");
     }
 
-    /// An installer's certificate as seed 002 makes it (RSA 2048, 365 days) served in Standard mode.
-    /// The installer CA gets a keyUsage extension, which seed 002's `openssl req -x509` leaves out
+    /// An installer's certificate as the camera's manual tells installers to make it (RSA 2048, 365 days) served in Standard mode.
+    /// The installer CA gets a keyUsage extension, which the manual's `openssl req -x509` leaves out
     /// and sslyze's (cryptography's) path validation requires of a CA.
     #[test]
     fn standard_mode_with_an_installers_rsa_certificate_meets_intermediate() {

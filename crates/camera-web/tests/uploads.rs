@@ -1,4 +1,4 @@
-//! Installers' real workflows (seed 002's openssl commands and the variants installers produce),
+//! Installers' real workflows (the openssl commands of the camera's manual and the variants installers produce),
 //! the CSR round trip, restore, persistence, and a table of broken uploads.
 
 #![allow(clippy::unwrap_used)]
@@ -18,7 +18,7 @@ fn upload(cam: &Camera, fields: &[&str]) -> (u16, serde_json::Value) {
     cam.curl_json(&args)
 }
 
-/// Seed 002 step by step: installer CA, server key, CSR with the camera's IP, signed with SAN.
+/// The manual step by step: installer CA, server key, CSR with the camera's IP, signed with SAN.
 fn seed_002_certificate(dir: &std::path::Path) {
     installer_ca(dir);
     openssl(dir, &["genrsa", "-out", "server.key", "2048"]);

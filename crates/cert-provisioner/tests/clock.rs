@@ -184,9 +184,8 @@ fn the_binary_saves_the_current_time() {
     assert!((before..=after).contains(&saved), "saved {saved} not in {before}..={after}");
 }
 
-/// Audit finding (issue 10, item 10): `18446744073709551615` in `state/clock` made provisioning
-/// panic ("overflow when adding duration to instant"), so the boot step and camera-web's start
-/// died. An out-of-range clock file is treated as absent, with a warning, whether the clock is set
+/// `18446744073709551615` in `state/clock` must not make provisioning panic ("overflow when
+/// adding duration to instant"), which would kill the boot step and camera-web's start. An out-of-range clock file is treated as absent, with a warning, whether the clock is set
 /// or not; a set clock then repairs the file.
 #[test]
 fn an_out_of_range_clock_file_is_ignored_with_a_warning() {

@@ -1,4 +1,4 @@
-//! The camera's two-tier CA (issue 12): a fresh camera gets a root whose key is nowhere and an
+//! The camera's two-tier CA: a fresh camera gets a root whose key is nowhere and an
 //! issuing CA that signs; a camera made before keeps its one-tier CA (users imported it); a
 //! factory CA may have two tiers; a one-tier CA found beside a two-tier one is moved aside whole.
 #![allow(clippy::unwrap_used)]

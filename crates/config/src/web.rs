@@ -10,7 +10,7 @@ use crate::ConfigError;
 /// busy, and hyper adds the value to an `Instant` (a huge one panicked there).
 const MAX_HANDSHAKE_TIMEOUT_SECS: u64 = 3600;
 
-/// TLS protocol profile (seed 000's "Standard" and "High-Security").
+/// TLS protocol profile ("Standard" and "High-Security", as camera makers name them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub enum TlsProfile {
     /// TLS 1.2 and 1.3 (Mozilla "intermediate").

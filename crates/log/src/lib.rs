@@ -126,7 +126,7 @@ mod tests {
         assert_eq!(escape("Kamera Eingang — 東京 ✓"), "Kamera Eingang — 東京 ✓");
     }
 
-    /// Issue 10, item 9: a certificate subject holding a newline wrote a forged line.
+    /// A certificate subject holding a newline must not write a forged line.
     #[test]
     fn a_subject_with_a_newline_cannot_forge_a_line() {
         let subject = "CN=cam\ncamera-web: the admin password was set";

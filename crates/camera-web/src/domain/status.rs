@@ -264,8 +264,8 @@ mod tests {
         assert!(names_cover(&["10.0.0.5".into(), "cam.local".into()], "cam.local"));
         assert!(names_cover(&["fd00::5".into()], "[fd00::5]"));
         assert!(!names_cover(&["10.0.0.5".into()], "10.0.0.6"));
-        // The UI used to accept *.local for cam.local; the server's rule does not (one label
-        // under a public-suffix-like name is no wildcard target), and the UI shows this verdict.
+        // *.local does not cover cam.local (one label under a public-suffix-like name is no
+        // wildcard target); the UI shows the server's verdict rather than a rule of its own.
         assert_eq!(
             names_cover(&["*.local".into()], "cam.local"),
             camera_upload::dns_name_matches("*.local", "cam.local")

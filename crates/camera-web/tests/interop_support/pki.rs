@@ -1,5 +1,5 @@
 //! The PKI side of the interop matrix: what a camera's users trust, what it serves, and the key a
-//! thief would take from its flash; rcgen fixtures made to the two-tier spec (issue 12); and the
+//! thief would take from its flash; rcgen fixtures made to the two-tier spec; and the
 //! leaf certificates the rogue and control servers present.
 
 use std::path::Path;
@@ -98,7 +98,7 @@ pub fn camera_name_constraints() -> NameConstraints {
     NameConstraints { permitted_subtrees: permitted, excluded_subtrees: Vec::new() }
 }
 
-/// A two-tier CA to the spec of issue 12: a root (pathlen 1) whose key is dropped after it signs
+/// A two-tier CA to the camera's spec: a root (pathlen 1) whose key is dropped after it signs
 /// the issuing CA (pathlen 0, EKU serverAuth) that signs server certificates; both carry
 /// `constraints` (critical) when given. With `None` it is the unconstrained control CA, built the
 /// same way so that the only difference the clients see is the constraints.
