@@ -2,7 +2,7 @@
 //! section): JSON to `camera_enroll::Settings`, checked, with errors that never quote a secret
 //! and a public view that never holds one.
 //!
-//! Input: one request body (the API takes at most 16 KiB).
+//! Input: one request body (the API takes at most 48 KiB: a 32 KiB trust PEM and the rest).
 
 #![no_main]
 
