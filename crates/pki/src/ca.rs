@@ -1,5 +1,5 @@
 use ::time::{Duration, OffsetDateTime};
-use der::{Tag, Tagged};
+use der::Tag;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue, ExtendedKeyUsagePurpose, IsCa, Issuer,
     KeyIdMethod, KeyPair, KeyUsagePurpose,
@@ -246,8 +246,8 @@ fn issuer_params(cert: &Certificate<'_>) -> Result<CertificateParams, PkiError> 
 fn issuer_name(cert: &Certificate<'_>) -> Result<DistinguishedName, PkiError> {
     let unsupported = |reason| PkiError::CaSubject { reason };
     let mut dn = DistinguishedName::new();
-    for rdn in cert.subject().0.iter() {
-        let mut attrs = rdn.0.iter();
+    for rdn in cert.subject().rdns() {
+        let mut attrs = rdn.iter();
         let (Some(attr), None) = (attrs.next(), attrs.next()) else {
             return Err(unsupported("a relative name holds several attributes (or none)"));
         };
@@ -262,9 +262,9 @@ fn issuer_name(cert: &Certificate<'_>) -> Result<DistinguishedName, PkiError> {
                 return Err(unsupported("an attribute type appears more than twice"));
             }
         }
-        let bytes = attr.value.value();
+        let bytes = attr.value;
         let text = || std::str::from_utf8(bytes).map_err(|_| unsupported("a text value is not valid UTF-8"));
-        let value = match attr.value.tag() {
+        let value = match attr.tag {
             Tag::Utf8String => DnValue::Utf8String(text()?.to_owned()),
             Tag::PrintableString => DnValue::PrintableString(text()?.try_into().map_err(PkiError::CaCannotIssue)?),
             Tag::Ia5String => DnValue::Ia5String(text()?.try_into().map_err(PkiError::CaCannotIssue)?),

@@ -2,7 +2,7 @@ use ::time::format_description::well_known::Rfc3339;
 use ::time::OffsetDateTime;
 use serde::Serialize;
 
-use crate::x509::{key_type, name_to_string, Certificate, GeneralName, Request};
+use crate::x509::{key_type, Certificate, GeneralName, Request};
 
 use crate::PkiError;
 
@@ -65,7 +65,7 @@ pub struct CsrInfo {
 pub fn describe_csr(der: &[u8]) -> Result<CsrInfo, PkiError> {
     let csr = Request::parse(der).map_err(PkiError::ParseRequest)?;
     Ok(CsrInfo {
-        subject: name_to_string(csr.subject()),
+        subject: csr.subject().to_string(),
         subject_alt_names: general_names(&csr.subject_alt_names()),
         key_type: key_type(csr.public_key()),
     })
@@ -80,7 +80,6 @@ pub fn describe(der: &[u8]) -> Result<CertificateInfo, PkiError> {
         Ok(Some(names)) => general_names(&names),
         _ => Vec::new(),
     };
-    let tbs = &cert.x509().tbs_certificate;
     Ok(CertificateInfo {
         subject: cert.subject_string(),
         issuer: cert.issuer_string(),
@@ -94,6 +93,6 @@ pub fn describe(der: &[u8]) -> Result<CertificateInfo, PkiError> {
         subject_alt_names,
         key_type: key_type(cert.public_key()),
         is_ca: cert.is_ca().unwrap_or(false),
-        self_signed: tbs.subject == tbs.issuer,
+        self_signed: cert.subject() == cert.issuer(),
     })
 }

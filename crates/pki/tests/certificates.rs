@@ -443,10 +443,7 @@ subjectKeyIdentifier = hash
         assert!(ca.constraints().is_none(), "OpenSSL's CA has no name constraints");
 
         let ca_cert = Certificate::parse(ca.signer_der()).unwrap();
-        let printable = ca_cert.subject().0.iter().flat_map(|rdn| rdn.0.iter()).all(|a| {
-            use der::Tagged;
-            a.value.tag() == der::Tag::PrintableString
-        });
+        let printable = ca_cert.subject().attributes().all(|a| a.tag == der::Tag::PrintableString);
         assert!(printable, "OpenSSL wrote the factory CA's names in PrintableString");
 
         let minted = ca.mint_server(&server_spec(&["192.168.1.10", "cam.local"])).unwrap();

@@ -62,7 +62,7 @@ impl Cert {
             Ok(None) => None,
             Err(e) => return Err(bad(format!("keyUsage: {e}"))),
         };
-        let signature = x.x509().signature.as_bytes().ok_or_else(|| bad("the signature is not whole bytes".into()))?;
+        let signature = x.signature().ok_or_else(|| bad("the signature is not whole bytes".into()))?;
         Ok(Self {
             der: der.to_vec(),
             subject: x.subject_der().to_vec(),
@@ -75,7 +75,7 @@ impl Cert {
             is_ca,
             key_usage,
             tbs: x.tbs_der().to_vec(),
-            signature_alg: x.x509().signature_algorithm.oid.as_bytes().to_vec(),
+            signature_alg: x.signature_algorithm().oid.as_bytes().to_vec(),
             signature: signature.to_vec(),
         })
     }

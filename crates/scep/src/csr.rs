@@ -91,7 +91,8 @@ pub(crate) fn csr_subject_and_key(csr_der: &[u8]) -> Result<(Vec<u8>, Vec<u8>), 
 /// The challengePassword of a request, as a server reads it (tests only).
 #[cfg(test)]
 pub(crate) fn challenge_in_csr(csr_der: &[u8]) -> Option<String> {
-    camera_pki::x509::Request::parse(csr_der).ok()?.attribute_text("1.2.840.113549.1.9.7")
+    let challenge_password = der::asn1::ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.7");
+    camera_pki::x509::Request::parse(csr_der).ok()?.attribute_text(challenge_password)
 }
 
 #[cfg(test)]

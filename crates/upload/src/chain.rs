@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use camera_log::escape;
-use camera_pki::x509::{self, Certificate, GeneralName, SignatureError};
+use camera_pki::x509::{Certificate, GeneralName, Name, SignatureError};
 use pkcs8::der::DateTime;
 use zeroize::Zeroizing;
 
@@ -24,25 +24,25 @@ fn malformed_cert(e: impl std::error::Error + Send + Sync + 'static) -> UploadEr
 
 /// A short name for a certificate: its CN, or the whole subject.
 fn display_name(cert: &Certificate<'_>) -> String {
-    x509::common_names(cert.subject()).next().flatten().unwrap_or_else(|| cert.subject_string())
+    cert.subject().common_names().next().flatten().unwrap_or_else(|| cert.subject_string())
 }
 
 fn issuer_name(cert: &Certificate<'_>) -> String {
-    x509::common_names(cert.issuer()).next().flatten().unwrap_or_else(|| cert.issuer_string())
+    cert.issuer().common_names().next().flatten().unwrap_or_else(|| cert.issuer_string())
 }
 
 /// The same name: the same bytes, or (written with other string types) the same text.
-fn same_name(a_der: &[u8], a: &x509::Name, b_der: &[u8], b: &x509::Name) -> bool {
-    a_der == b_der || x509::name_to_string(a) == x509::name_to_string(b)
+fn same_name(a: &Name<'_>, b: &Name<'_>) -> bool {
+    a == b || a.to_string() == b.to_string()
 }
 
 /// `issuer`'s subject is the name `child` says issued it (and they are not the same certificate).
 fn names_issuer(issuer: &Certificate<'_>, child: &Certificate<'_>) -> bool {
-    same_name(issuer.subject_der(), issuer.subject(), child.issuer_der(), child.issuer())
+    same_name(issuer.subject(), child.issuer())
 }
 
 fn self_issued(c: &Certificate<'_>) -> bool {
-    same_name(c.subject_der(), c.subject(), c.issuer_der(), c.issuer())
+    same_name(c.subject(), c.issuer())
 }
 
 /// A CA certificate: basicConstraints CA:true, or (as OpenSSL treats it) a self-signed version 1
@@ -142,7 +142,7 @@ fn names_of(c: &Certificate<'_>) -> Result<CertificateNames, UploadError> {
             }
         }
     } else {
-        for s in x509::common_names(c.subject()).flatten() {
+        for s in c.subject().common_names().flatten() {
             match s.trim().parse::<IpAddr>() {
                 Ok(ip) => names.ips.push(ip),
                 Err(_) => names.dns.push(s.trim().to_string()),
