@@ -150,11 +150,8 @@ fn context_tag(header: &Header) -> Option<u8> {
 
 /// Reads `GeneralNames` (a SEQUENCE OF GeneralName).
 pub fn general_names(der: &[u8]) -> der::Result<Vec<GeneralName<'_>>> {
-    let (header, value, rest) = split_tlv(der)?;
+    let (header, value) = whole(der)?;
     header.tag.assert_eq(Tag::Sequence)?;
-    if !rest.is_empty() {
-        return Err(der::ErrorKind::TrailingData { decoded: header.length, remaining: der::Length::ZERO }.into());
-    }
     elements(value).map(|e| e.and_then(|(h, inner, _)| general_name(&h, inner))).collect()
 }
 
@@ -451,7 +448,9 @@ fn missing() -> der::Error {
 fn whole(der: &[u8]) -> der::Result<(Header, &[u8])> {
     let (header, value, rest) = split_tlv(der)?;
     if !rest.is_empty() {
-        return Err(der::ErrorKind::TrailingData { decoded: header.length, remaining: der::Length::ZERO }.into());
+        let length = |n: usize| der::Length::try_from(n).unwrap_or(der::Length::MAX);
+        let (decoded, remaining) = (length(der.len() - rest.len()), length(rest.len()));
+        return Err(der::ErrorKind::TrailingData { decoded, remaining }.into());
     }
     Ok((header, value))
 }
