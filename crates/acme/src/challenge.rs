@@ -167,19 +167,20 @@ mod tests {
         let ChallengeAnswer::TlsAlpn01 { certificate_der, key_pkcs8, sni, .. } = &answer else { panic!() };
         assert_eq!(sni, "1.0.0.127.in-addr.arpa");
         assert!(!key_pkcs8.is_empty());
-        let (_, cert) = x509_parser::parse_x509_certificate(certificate_der).unwrap();
-        let acme_oid = x509_parser::der_parser::oid!(1.3.6 .1 .5 .5 .7 .1 .31);
-        let ext = cert.extensions().iter().find(|e| e.oid == acme_oid).expect("acmeIdentifier extension");
+        use x509_cert::der::{oid::ObjectIdentifier, Decode};
+        use x509_cert::ext::pkix::{name::GeneralName, SubjectAltName};
+        let cert = x509_cert::Certificate::from_der(certificate_der).unwrap();
+        let acme_oid = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.1.31");
+        let extensions = cert.tbs_certificate.extensions.as_deref().unwrap_or(&[]);
+        let ext = extensions.iter().find(|e| e.extn_id == acme_oid).expect("acmeIdentifier extension");
         assert!(ext.critical);
         let digest = ring::digest::digest(&ring::digest::SHA256, b"tok.thumb");
         let mut want = vec![0x04, 0x20];
         want.extend_from_slice(digest.as_ref());
-        assert_eq!(ext.value, want.as_slice());
-        let san = cert.subject_alternative_name().unwrap().unwrap().value;
-        assert_eq!(san.general_names.len(), 1);
-        assert!(
-            matches!(san.general_names[0], x509_parser::extensions::GeneralName::IPAddress(b) if b == [127, 0, 0, 1])
-        );
+        assert_eq!(ext.extn_value.as_bytes(), want.as_slice());
+        let (_, san) = cert.tbs_certificate.get::<SubjectAltName>().unwrap().unwrap();
+        assert_eq!(san.0.len(), 1);
+        assert!(matches!(&san.0[0], GeneralName::IpAddress(b) if b.as_bytes() == [127, 0, 0, 1]));
         let debug = format!("{answer:?}");
         assert!(debug.contains("1.0.0.127.in-addr.arpa") && !debug.contains("key_pkcs8"), "{debug}");
     }

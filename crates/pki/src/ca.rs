@@ -1,13 +1,14 @@
 use ::time::{Duration, OffsetDateTime};
+use der::Tag;
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, DnValue, ExtendedKeyUsagePurpose, IsCa, Issuer,
+    KeyIdMethod, KeyPair, KeyUsagePurpose,
 };
 use ring::rand::SecureRandom;
-use x509_parser::prelude::*;
 use zeroize::Zeroizing;
 
 use crate::names::Subnet;
+use crate::x509::{Certificate, GeneralName};
 use crate::{NameConstraintsPolicy, PkiError, SanName, SecretKey};
 
 /// Ten years, counting leap days.
@@ -39,6 +40,9 @@ pub struct CameraCa {
     root_der: Option<Vec<u8>>,
     key: SecretKey,
     issuer: Issuer<'static, KeyPair>,
+    /// The signer's subject Name as its certificate holds it: what every certificate it signs
+    /// must name as its issuer, byte for byte.
+    subject_der: Vec<u8>,
     /// `None` for a factory CA without name constraints.
     constraints: Option<NameConstraintsPolicy>,
 }
@@ -110,11 +114,13 @@ impl CameraCa {
             .map_err(|source| PkiError::Sign { what: "issuing CA certificate", source })?;
         drop(root_issuer);
         drop(root_key);
+        let subject_der = Certificate::parse(issuing.der()).map_err(PkiError::ParseCertificate)?.subject_der().to_vec();
         Ok(Self {
             signer_der: issuing.der().to_vec(),
             root_der: Some(root.der().to_vec()),
             key,
             issuer: Issuer::new(params, pair),
+            subject_der,
             constraints: Some(spec.constraints.clone()),
         })
     }
@@ -135,25 +141,26 @@ impl CameraCa {
 
     fn from_parts(signer_der: Vec<u8>, root_der: Option<Vec<u8>>, key: SecretKey) -> Result<Self, PkiError> {
         let pair = key.key_pair()?;
-        let (_, cert) = X509Certificate::from_der(&signer_der).map_err(|e| PkiError::ParseCertificate(e.into()))?;
-        if cert.public_key().subject_public_key.data.as_ref() != pair.public_key_raw() {
+        let cert = Certificate::parse(&signer_der).map_err(PkiError::ParseCertificate)?;
+        if cert.public_key_bytes() != pair.public_key_raw() {
             return Err(PkiError::CaKeyMismatch);
         }
-        if !cert.is_ca() {
+        if !cert.is_ca().map_err(PkiError::CaExtension)? {
             return Err(PkiError::NotCa);
         }
         if let Some(root_der) = &root_der {
-            let (_, root) = X509Certificate::from_der(root_der).map_err(|e| PkiError::ParseCertificate(e.into()))?;
-            if !root.is_ca() {
+            let root = Certificate::parse(root_der).map_err(PkiError::ParseCertificate)?;
+            if !root.is_ca().map_err(PkiError::CaExtension)? {
                 return Err(PkiError::NotCa);
             }
-            if cert.issuer() != root.subject() || cert.verify_signature(Some(root.public_key())).is_err() {
+            if cert.issuer_der() != root.subject_der() || cert.verify_signed_by(&root).is_err() {
                 return Err(PkiError::RootMismatch);
             }
         }
         let constraints = constraints_of(&cert)?;
-        let issuer = Issuer::from_ca_cert_der(&signer_der.clone().into(), pair).map_err(PkiError::CaCannotIssue)?;
-        Ok(Self { signer_der, root_der, key, issuer, constraints })
+        let issuer = Issuer::new(issuer_params(&cert)?, pair);
+        let subject_der = cert.subject_der().to_vec();
+        Ok(Self { signer_der, root_der, key, issuer, subject_der, constraints })
     }
 
     /// Two tiers: a root users import and an issuing CA that signs.
@@ -206,17 +213,80 @@ impl CameraCa {
     pub(crate) fn issuer(&self) -> &Issuer<'static, KeyPair> {
         &self.issuer
     }
+
+    /// Checks that a certificate this CA just signed names it as its issuer byte for byte, as
+    /// clients compare names: rcgen writes the name from its own model of it, and a subject it
+    /// cannot model exactly must fail here rather than in every client.
+    pub(crate) fn check_issued(&self, cert_der: &[u8]) -> Result<(), PkiError> {
+        let cert = Certificate::parse(cert_der).map_err(PkiError::ParseCertificate)?;
+        if cert.issuer_der() == self.subject_der.as_slice() {
+            Ok(())
+        } else {
+            Err(PkiError::IssuerNameMismatch)
+        }
+    }
+}
+
+/// What rcgen needs to sign as this CA: its subject, to be written as each certificate's issuer
+/// exactly as the CA's certificate holds it (string types included: a factory CA named in
+/// PrintableString must not become UTF8String in its leaves, or clients will not match them), and
+/// its subjectKeyIdentifier for the leaves' authorityKeyIdentifier.
+fn issuer_params(cert: &Certificate<'_>) -> Result<CertificateParams, PkiError> {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = issuer_name(cert)?;
+    let ski = cert.subject_key_identifier().map_err(PkiError::CaExtension)?;
+    if let Some(ski) = ski {
+        params.key_identifier_method = KeyIdMethod::PreSpecified(ski);
+    }
+    Ok(params)
+}
+
+/// The subject of `cert` as rcgen writes names: one attribute per RDN, in order. A type that
+/// appears twice (two OUs) is written the second time under rcgen's custom type with the same OID.
+fn issuer_name(cert: &Certificate<'_>) -> Result<DistinguishedName, PkiError> {
+    let unsupported = |reason| PkiError::CaSubject { reason };
+    let mut dn = DistinguishedName::new();
+    for rdn in cert.subject().rdns() {
+        let mut attrs = rdn.iter();
+        let (Some(attr), None) = (attrs.next(), attrs.next()) else {
+            return Err(unsupported("a relative name holds several attributes (or none)"));
+        };
+        let arcs: Vec<u64> = attr.oid.arcs().map(u64::from).collect();
+        let mut ty = DnType::from_oid(&arcs);
+        if dn.get(&ty).is_some() {
+            ty = match ty {
+                DnType::CustomDnType(_) => return Err(unsupported("an attribute type appears more than twice")),
+                _ => DnType::CustomDnType(arcs),
+            };
+            if dn.get(&ty).is_some() {
+                return Err(unsupported("an attribute type appears more than twice"));
+            }
+        }
+        let bytes = attr.value;
+        let text = || std::str::from_utf8(bytes).map_err(|_| unsupported("a text value is not valid UTF-8"));
+        let value = match attr.tag {
+            Tag::Utf8String => DnValue::Utf8String(text()?.to_owned()),
+            Tag::PrintableString => DnValue::PrintableString(text()?.try_into().map_err(PkiError::CaCannotIssue)?),
+            Tag::Ia5String => DnValue::Ia5String(text()?.try_into().map_err(PkiError::CaCannotIssue)?),
+            Tag::TeletexString => DnValue::TeletexString(text()?.try_into().map_err(PkiError::CaCannotIssue)?),
+            Tag::BmpString => DnValue::BmpString(
+                rcgen::string::BmpString::from_utf16be(bytes.to_vec()).map_err(PkiError::CaCannotIssue)?,
+            ),
+            _ => return Err(unsupported("a value is not one of the string types rcgen writes")),
+        };
+        dn.push(ty, value);
+    }
+    Ok(dn)
 }
 
 /// Reads the permitted subtrees of a CA certificate's nameConstraints extension.
-fn constraints_of(cert: &X509Certificate<'_>) -> Result<Option<NameConstraintsPolicy>, PkiError> {
-    let ext = cert.name_constraints().map_err(PkiError::CaNameConstraints)?;
-    let Some(ext) = ext else { return Ok(None) };
+fn constraints_of(cert: &Certificate<'_>) -> Result<Option<NameConstraintsPolicy>, PkiError> {
+    let Some(subtrees) = cert.permitted_subtrees().map_err(PkiError::CaNameConstraints)? else { return Ok(None) };
     let mut policy = NameConstraintsPolicy { permitted_subnets: Vec::new(), permitted_dns: Vec::new() };
-    for subtree in ext.value.permitted_subtrees.iter().flatten() {
-        match &subtree.base {
-            GeneralName::DNSName(name) => policy.permitted_dns.push(name.to_string()),
-            GeneralName::IPAddress(bytes) => {
+    for base in subtrees {
+        match base {
+            GeneralName::Dns(name) => policy.permitted_dns.push(name.to_owned()),
+            GeneralName::Ip(bytes) => {
                 let bad_length = || PkiError::BadIpConstraint { len: bytes.len() };
                 let (addr, mask): (std::net::IpAddr, &[u8]) = match bytes.len() {
                     8 => (<[u8; 4]>::try_from(&bytes[..4]).map(Into::into).map_err(|_| bad_length())?, &bytes[4..]),

@@ -1,7 +1,8 @@
 use ::time::format_description::well_known::Rfc3339;
+use ::time::OffsetDateTime;
 use serde::Serialize;
-use x509_parser::prelude::*;
-use x509_parser::public_key::PublicKey;
+
+use crate::x509::{key_type, Certificate, GeneralName, Request};
 
 use crate::PkiError;
 
@@ -33,46 +34,23 @@ pub fn fingerprint(der: &[u8]) -> String {
     crate::text::hex_upper(ring::digest::digest(&ring::digest::SHA256, der).as_ref(), Some(':'))
 }
 
-fn rfc3339(t: ASN1Time) -> String {
-    t.to_datetime().format(&Rfc3339).unwrap_or_else(|_| t.to_string())
+fn rfc3339(unix: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| format!("{unix} seconds after 1970"))
 }
 
 fn general_names(names: &[GeneralName<'_>]) -> Vec<String> {
-    let mut subject_alt_names = Vec::new();
-    {
-        for name in names {
-            match name {
-                GeneralName::DNSName(d) => subject_alt_names.push(d.to_string()),
-                GeneralName::IPAddress(bytes) => match bytes.len() {
-                    4 => subject_alt_names
-                        .extend(<[u8; 4]>::try_from(*bytes).ok().map(|b| std::net::Ipv4Addr::from(b).to_string())),
-                    16 => subject_alt_names
-                        .extend(<[u8; 16]>::try_from(*bytes).ok().map(|b| std::net::Ipv6Addr::from(b).to_string())),
-                    _ => {}
-                },
-                other => subject_alt_names.push(other.to_string()),
-            }
-        }
-    }
-    subject_alt_names
-}
-
-fn key_type(spki: &SubjectPublicKeyInfo<'_>) -> String {
-    match spki.parsed() {
-        Ok(PublicKey::RSA(rsa)) => format!("RSA {}", rsa.key_size()),
-        Ok(PublicKey::EC(_)) => {
-            let curve = spki.algorithm.parameters.as_ref().and_then(|p| p.as_oid().ok());
-            match curve.map(|oid| oid.to_id_string()).as_deref() {
-                Some("1.2.840.10045.3.1.7") => "ECDSA P-256".to_owned(),
-                Some("1.3.132.0.34") => "ECDSA P-384".to_owned(),
-                Some("1.3.132.0.35") => "ECDSA P-521".to_owned(),
-                Some(other) => format!("EC ({other})"),
-                None => "EC".to_owned(),
-            }
-        }
-        Ok(PublicKey::Unknown(_)) | Err(_) => spki.algorithm.algorithm.to_id_string(),
-        Ok(_) => spki.algorithm.algorithm.to_id_string(),
-    }
+    names
+        .iter()
+        .filter_map(|name| match name {
+            GeneralName::Dns(d) => Some((*d).to_owned()),
+            // An address of another length is not shown: it names nothing a client can reach.
+            GeneralName::Ip(_) => name.ip().map(|ip| ip.to_string()),
+            other => Some(other.describe()),
+        })
+        .collect()
 }
 
 /// Subject, names and key type of a certificate request.
@@ -85,39 +63,36 @@ pub struct CsrInfo {
 
 /// Describes a DER certificate request.
 pub fn describe_csr(der: &[u8]) -> Result<CsrInfo, PkiError> {
-    let (_, csr) = X509CertificationRequest::from_der(der).map_err(|e| PkiError::ParseRequest(e.into()))?;
-    let info = &csr.certification_request_info;
-    let mut names = Vec::new();
-    for ext in csr.requested_extensions().into_iter().flatten() {
-        if let ParsedExtension::SubjectAlternativeName(san) = ext {
-            names.extend(general_names(&san.general_names));
-        }
-    }
-    Ok(CsrInfo { subject: info.subject.to_string(), subject_alt_names: names, key_type: key_type(&info.subject_pki) })
+    let csr = Request::parse(der).map_err(PkiError::ParseRequest)?;
+    Ok(CsrInfo {
+        subject: csr.subject().to_string(),
+        subject_alt_names: general_names(&csr.subject_alt_names()),
+        key_type: key_type(csr.public_key()),
+    })
 }
 
 /// Describes a DER certificate.
 pub fn describe(der: &[u8]) -> Result<CertificateInfo, PkiError> {
-    let (_, cert) = X509Certificate::from_der(der).map_err(|e| PkiError::ParseCertificate(e.into()))?;
-    let subject_alt_names = match cert.subject_alternative_name() {
-        Ok(Some(san)) => general_names(&san.value.general_names),
+    let cert = Certificate::parse(der).map_err(PkiError::ParseCertificate)?;
+    // A damaged extension hides what it would add rather than the whole certificate: the UI
+    // still shows the certificate in service.
+    let subject_alt_names = match cert.subject_alt_names() {
+        Ok(Some(names)) => general_names(&names),
         _ => Vec::new(),
     };
-    let spki = cert.public_key();
-    let key_type = key_type(spki);
     Ok(CertificateInfo {
-        subject: cert.subject().to_string(),
-        issuer: cert.issuer().to_string(),
-        serial: crate::text::hex_upper(cert.raw_serial(), Some(':')),
-        not_before: rfc3339(cert.validity().not_before),
-        not_after: rfc3339(cert.validity().not_after),
-        not_before_unix: cert.validity().not_before.timestamp(),
-        not_after_unix: cert.validity().not_after.timestamp(),
+        subject: cert.subject_string(),
+        issuer: cert.issuer_string(),
+        serial: crate::text::hex_upper(cert.serial(), Some(':')),
+        not_before: rfc3339(cert.not_before_unix()),
+        not_after: rfc3339(cert.not_after_unix()),
+        not_before_unix: cert.not_before_unix(),
+        not_after_unix: cert.not_after_unix(),
         sha256: fingerprint(der),
-        public_key_sha256: fingerprint(spki.raw),
+        public_key_sha256: fingerprint(cert.spki_der()),
         subject_alt_names,
-        key_type,
-        is_ca: cert.is_ca(),
+        key_type: key_type(cert.public_key()),
+        is_ca: cert.is_ca().unwrap_or(false),
         self_signed: cert.subject() == cert.issuer(),
     })
 }

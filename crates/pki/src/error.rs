@@ -45,10 +45,10 @@ pub enum PkiError {
     },
     /// A DER certificate does not parse.
     #[error("the certificate does not parse")]
-    ParseCertificate(#[source] x509_parser::error::X509Error),
+    ParseCertificate(#[source] der::Error),
     /// A DER certificate request does not parse.
     #[error("the certificate request does not parse")]
-    ParseRequest(#[source] x509_parser::error::X509Error),
+    ParseRequest(#[source] der::Error),
     /// A certificate's date cannot be represented.
     #[error("a certificate date is out of range")]
     Date(#[source] ::time::error::ComponentRange),
@@ -60,7 +60,22 @@ pub enum PkiError {
     NotCa,
     /// The CA certificate's nameConstraints extension cannot be read.
     #[error("the CA certificate's name constraints cannot be read")]
-    CaNameConstraints(#[source] x509_parser::error::X509Error),
+    CaNameConstraints(#[source] crate::x509::ExtensionError),
+    /// The CA certificate's basicConstraints or subjectKeyIdentifier extension cannot be read.
+    #[error("the CA certificate's extensions cannot be read")]
+    CaExtension(#[source] crate::x509::ExtensionError),
+    /// The CA certificate's subject cannot be written back as the issuer of the certificates it
+    /// signs, byte for byte (clients match a certificate's issuer to its CA's subject exactly).
+    #[error(
+        "the CA certificate's subject cannot be written as the issuer name of the certificates it signs: {reason}"
+    )]
+    CaSubject {
+        /// What in the subject cannot be reproduced.
+        reason: &'static str,
+    },
+    /// A certificate just signed names its issuer differently from the CA's subject.
+    #[error("a certificate signed by the CA does not name the CA's subject exactly as its issuer")]
+    IssuerNameMismatch,
     /// An IP address name constraint is neither 8 (IPv4) nor 32 (IPv6) bytes long.
     #[error("an IP address name constraint of the CA certificate is {len} bytes long instead of 8 or 32")]
     BadIpConstraint {

@@ -18,6 +18,7 @@ mod names;
 pub mod pem;
 mod server;
 pub mod text;
+pub mod x509;
 
 pub use ca::{CaSpec, CameraCa, CA_VALIDITY_DAYS};
 pub use csr::{create_csr, CsrRequest, CsrSubject, PendingCsr};

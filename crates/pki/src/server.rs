@@ -77,6 +77,7 @@ impl CameraCa {
         let cert = params
             .signed_by(&pair, self.issuer())
             .map_err(|source| PkiError::Sign { what: "server certificate", source })?;
+        self.check_issued(cert.der())?;
         Ok(MintedServer {
             cert_der: cert.der().to_vec(),
             key,

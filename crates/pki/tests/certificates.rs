@@ -401,3 +401,94 @@ mod errors {
         assert!(!e.to_string().chars().any(char::is_control), "{e}");
     }
 }
+
+/// A factory CA made by OpenSSL names itself in PrintableString (and here with two OUs): the
+/// certificates the camera signs with it must name their issuer with the very same bytes, or
+/// clients that match names byte for byte cannot build the chain.
+mod factory_ca {
+    use camera_pki::x509::Certificate;
+    use camera_test_support::{openssl, TempDir};
+
+    use super::*;
+
+    const CONFIG: &str = "\
+[req]
+prompt = no
+string_mask = default
+distinguished_name = dn
+x509_extensions = v3_ca
+[dn]
+C = DE
+O = Factory Cameras GmbH
+0.OU = Line 1
+1.OU = Cameras
+CN = Factory CA 7
+[v3_ca]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+";
+
+    #[test]
+    fn a_printable_string_factory_ca_signs_leaves_that_openssl_verifies() {
+        let dir = TempDir::new("factory-printable");
+        std::fs::write(dir.join("ca.cnf"), CONFIG).unwrap();
+        openssl(dir.path(), &["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "ca.key"]);
+        openssl(
+            dir.path(),
+            &["req", "-new", "-x509", "-config", "ca.cnf", "-key", "ca.key", "-days", "30", "-out", "ca.crt"],
+        );
+        let ca_pem = std::fs::read(dir.join("ca.crt")).unwrap();
+        let ca = CameraCa::from_pem(&ca_pem, &std::fs::read(dir.join("ca.key")).unwrap()).unwrap();
+        assert!(ca.constraints().is_none(), "OpenSSL's CA has no name constraints");
+
+        let ca_cert = Certificate::parse(ca.signer_der()).unwrap();
+        let printable = ca_cert.subject().attributes().all(|a| a.tag == der::Tag::PrintableString);
+        assert!(printable, "OpenSSL wrote the factory CA's names in PrintableString");
+
+        let minted = ca.mint_server(&server_spec(&["192.168.1.10", "cam.local"])).unwrap();
+        let leaf = Certificate::parse(&minted.cert_der).unwrap();
+        assert_eq!(leaf.issuer_der(), ca_cert.subject_der(), "the leaf names its issuer byte for byte");
+        let ski = ca_cert.subject_key_identifier().unwrap().unwrap();
+        assert!(
+            minted.cert_der.windows(ski.len()).any(|w| w == ski.as_slice()),
+            "the leaf's authorityKeyIdentifier is the CA's subjectKeyIdentifier"
+        );
+
+        std::fs::write(dir.join("leaf.pem"), camera_pki::pem::encode("CERTIFICATE", &minted.cert_der)).unwrap();
+        let out = openssl(dir.path(), &["verify", "-CAfile", "ca.crt", "leaf.pem"]);
+        assert!(String::from_utf8_lossy(&out.stdout).contains("leaf.pem: OK"), "{out:?}");
+        // webpki matches the leaf's issuer to the anchor's subject byte for byte.
+        webpki_verify(&ca, &minted.cert_der, "192.168.1.10").unwrap();
+    }
+
+    /// A name rcgen cannot write back (two attributes in one RDN) is refused when the CA is
+    /// loaded, not discovered later in clients.
+    #[test]
+    fn a_factory_ca_with_a_multi_valued_name_is_refused_at_load() {
+        let dir = TempDir::new("factory-multivalued");
+        openssl(dir.path(), &["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "ca.key"]);
+        openssl(
+            dir.path(),
+            &[
+                "req",
+                "-new",
+                "-x509",
+                "-key",
+                "ca.key",
+                "-days",
+                "30",
+                "-out",
+                "ca.crt",
+                "-multivalue-rdn",
+                "-subj",
+                "/O=Factory/CN=Factory CA+OU=Line 1",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+            ],
+        );
+        let ca_pem = std::fs::read(dir.join("ca.crt")).unwrap();
+        let err = CameraCa::from_pem(&ca_pem, &std::fs::read(dir.join("ca.key")).unwrap()).unwrap_err();
+        assert!(matches!(err, PkiError::CaSubject { .. }), "{err:?}");
+    }
+}

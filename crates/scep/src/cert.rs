@@ -1,10 +1,10 @@
-//! The parts of an X.509 certificate SCEP needs, read once with x509-parser, and signature
-//! verification with ring.
+//! The parts of an X.509 certificate SCEP needs, read once with the camera's certificate reader
+//! (`camera_pki::x509`), and signature verification with ring.
 
+use camera_pki::x509::Certificate;
 use der::asn1::{AnyRef, ObjectIdentifier};
 use der::{Encode, Sequence, Tag};
 use ring::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
-use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::caps::DigestAlgorithm;
 use crate::{oid, ScepError, MAX_CERT_SIZE};
@@ -54,44 +54,29 @@ impl Cert {
             return Err(ScepError::TooLarge { what: "certificate", size: der.len(), max: MAX_CERT_SIZE });
         }
         let bad = |reason: String| ScepError::BadCertificate { reason };
-        let (rest, x) = X509Certificate::from_der(der).map_err(|e| bad(e.to_string()))?;
-        if !rest.is_empty() {
-            return Err(bad("trailing bytes after the certificate".into()));
-        }
-        let spki = x.public_key();
-        let key = key_kind(spki);
-        let ski = match x
-            .tbs_certificate
-            .get_extension_unique(&x509_parser::oid_registry::OID_X509_EXT_SUBJECT_KEY_IDENTIFIER)
-        {
-            Ok(Some(ext)) => match ext.parsed_extension() {
-                x509_parser::extensions::ParsedExtension::SubjectKeyIdentifier(id) => Some(id.0.to_vec()),
-                _ => None,
-            },
-            _ => None,
-        };
-        let is_ca = matches!(x.basic_constraints(), Ok(Some(bc)) if bc.value.ca);
+        let x = Certificate::parse(der).map_err(|e| bad(e.to_string()))?;
+        let ski = x.subject_key_identifier().ok().flatten();
+        let is_ca = matches!(x.is_ca(), Ok(true));
         let key_usage = match x.key_usage() {
-            Ok(Some(ku)) => {
-                Some((ku.value.digital_signature(), ku.value.key_encipherment(), ku.value.data_encipherment()))
-            }
+            Ok(Some(ku)) => Some((ku.digital_signature(), ku.key_encipherment(), ku.data_encipherment())),
             Ok(None) => None,
             Err(e) => return Err(bad(format!("keyUsage: {e}"))),
         };
+        let signature = x.signature().ok_or_else(|| bad("the signature is not whole bytes".into()))?;
         Ok(Self {
             der: der.to_vec(),
-            subject: x.subject().as_raw().to_vec(),
-            issuer: x.issuer().as_raw().to_vec(),
-            serial: x.raw_serial().to_vec(),
-            spki: spki.raw.to_vec(),
-            public_key: spki.subject_public_key.data.to_vec(),
-            key,
+            subject: x.subject_der().to_vec(),
+            issuer: x.issuer_der().to_vec(),
+            serial: x.serial().to_vec(),
+            spki: x.spki_der().to_vec(),
+            public_key: x.public_key_bytes().to_vec(),
+            key: key_kind(&x),
             ski,
             is_ca,
             key_usage,
-            tbs: x.tbs_certificate.as_ref().to_vec(),
-            signature_alg: x.signature_algorithm.algorithm.as_bytes().to_vec(),
-            signature: x.signature_value.data.to_vec(),
+            tbs: x.tbs_der().to_vec(),
+            signature_alg: x.signature_algorithm().oid.as_bytes().to_vec(),
+            signature: signature.to_vec(),
         })
     }
 
@@ -133,18 +118,17 @@ pub(crate) fn issuer_and_serial_der(issuer_tlv: &[u8], serial: &[u8]) -> Result<
     value.to_der().map_err(ScepError::Encode)
 }
 
-fn key_kind(spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>) -> KeyKind {
-    let alg = spki.algorithm.algorithm.as_bytes();
-    if alg == oid::RSA_ENCRYPTION.as_bytes() {
-        match spki.parsed() {
-            Ok(x509_parser::public_key::PublicKey::RSA(rsa)) => KeyKind::Rsa { bits: rsa.key_size() },
-            _ => KeyKind::Other,
+fn key_kind(cert: &Certificate<'_>) -> KeyKind {
+    let spki = cert.public_key();
+    if spki.algorithm.oid == oid::RSA_ENCRYPTION {
+        match camera_pki::x509::rsa_modulus_bits(spki) {
+            Some(bits) => KeyKind::Rsa { bits },
+            None => KeyKind::Other,
         }
-    } else if alg == oid::EC_PUBLIC_KEY.as_bytes() {
-        let curve = spki.algorithm.parameters.as_ref().and_then(|p| p.as_oid().ok());
-        match curve.as_ref().map(|c| c.as_bytes()) {
-            Some(c) if c == oid::P256.as_bytes() => KeyKind::EcP256,
-            Some(c) if c == oid::P384.as_bytes() => KeyKind::EcP384,
+    } else if spki.algorithm.oid == oid::EC_PUBLIC_KEY {
+        match camera_pki::x509::named_curve(spki) {
+            Some(c) if c == oid::P256 => KeyKind::EcP256,
+            Some(c) if c == oid::P384 => KeyKind::EcP384,
             _ => KeyKind::Other,
         }
     } else {

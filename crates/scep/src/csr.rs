@@ -81,25 +81,18 @@ pub fn build_csr(key: &RequesterKey, spec: &CsrSpec) -> Result<Zeroizing<Vec<u8>
 
 const CHALLENGE_PASSWORD_ARCS: &[u64] = &[1, 2, 840, 113549, 1, 9, 7];
 
-/// The subject Name (DER) and SubjectPublicKeyInfo (DER) of a PKCS#10 request.
+/// The subject Name (DER) and SubjectPublicKeyInfo (DER) of a PKCS#10 request, as written.
 pub(crate) fn csr_subject_and_key(csr_der: &[u8]) -> Result<(Vec<u8>, Vec<u8>), ScepError> {
-    use x509_parser::prelude::FromDer;
-    let (_, csr) = x509_parser::certification_request::X509CertificationRequest::from_der(csr_der)
+    let csr = camera_pki::x509::Request::parse(csr_der)
         .map_err(|e| ScepError::Csr(format!("the certificate request cannot be read: {e}")))?;
-    let info = &csr.certification_request_info;
-    Ok((info.subject.as_raw().to_vec(), info.subject_pki.raw.to_vec()))
+    Ok((csr.subject_der().to_vec(), csr.spki_der().to_vec()))
 }
 
 /// The challengePassword of a request, as a server reads it (tests only).
 #[cfg(test)]
 pub(crate) fn challenge_in_csr(csr_der: &[u8]) -> Option<String> {
-    use x509_parser::cri_attributes::ParsedCriAttribute;
-    use x509_parser::prelude::FromDer;
-    let (_, csr) = x509_parser::certification_request::X509CertificationRequest::from_der(csr_der).ok()?;
-    csr.certification_request_info.attributes().iter().find_map(|a| match a.parsed_attribute() {
-        ParsedCriAttribute::ChallengePassword(p) => Some(p.0.clone()),
-        _ => None,
-    })
+    let challenge_password = der::asn1::ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.7");
+    camera_pki::x509::Request::parse(csr_der).ok()?.attribute_text(challenge_password)
 }
 
 #[cfg(test)]

@@ -5,11 +5,8 @@ use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use camera_log::escape;
-use x509_parser::certificate::X509Certificate;
-use x509_parser::error::X509Error;
-use x509_parser::extensions::GeneralName;
-use x509_parser::time::ASN1Time;
-use x509_parser::x509::X509Version;
+use camera_pki::x509::{Certificate, GeneralName, Name, SignatureError};
+use pkcs8::der::DateTime;
 use zeroize::Zeroizing;
 
 use crate::detect::Material;
@@ -26,47 +23,41 @@ fn malformed_cert(e: impl std::error::Error + Send + Sync + 'static) -> UploadEr
 }
 
 /// A short name for a certificate: its CN, or the whole subject.
-fn display_name(cert: &X509Certificate<'_>) -> String {
-    cert.subject()
-        .iter_common_name()
-        .next()
-        .and_then(|cn| cn.as_str().ok())
-        .map(str::to_string)
-        .unwrap_or_else(|| cert.subject().to_string())
+fn display_name(cert: &Certificate<'_>) -> String {
+    cert.subject().common_names().next().flatten().unwrap_or_else(|| cert.subject_string())
 }
 
-fn issuer_name(cert: &X509Certificate<'_>) -> String {
-    cert.issuer()
-        .iter_common_name()
-        .next()
-        .and_then(|cn| cn.as_str().ok())
-        .map(str::to_string)
-        .unwrap_or_else(|| cert.issuer().to_string())
+fn issuer_name(cert: &Certificate<'_>) -> String {
+    cert.issuer().common_names().next().flatten().unwrap_or_else(|| cert.issuer_string())
 }
 
-fn same_name(a: &x509_parser::x509::X509Name<'_>, b: &x509_parser::x509::X509Name<'_>) -> bool {
-    a.as_raw() == b.as_raw() || a.to_string() == b.to_string()
+/// The same name: the same bytes, or (written with other string types) the same text.
+fn same_name(a: &Name<'_>, b: &Name<'_>) -> bool {
+    a == b || a.to_string() == b.to_string()
 }
 
 /// `issuer`'s subject is the name `child` says issued it (and they are not the same certificate).
-fn names_issuer(issuer: &X509Certificate<'_>, child: &X509Certificate<'_>) -> bool {
+fn names_issuer(issuer: &Certificate<'_>, child: &Certificate<'_>) -> bool {
     same_name(issuer.subject(), child.issuer())
 }
 
-fn self_issued(c: &X509Certificate<'_>) -> bool {
+fn self_issued(c: &Certificate<'_>) -> bool {
     same_name(c.subject(), c.issuer())
 }
 
 /// A CA certificate: basicConstraints CA:true, or (as OpenSSL treats it) a self-signed version 1
 /// certificate, which is what `openssl x509 -req -signkey` makes for a root CA (seed 002).
-fn is_ca(c: &X509Certificate<'_>) -> Result<bool, UploadError> {
-    let bc = c.basic_constraints().map_err(malformed_cert)?;
-    Ok(bc.is_some_and(|bc| bc.value.ca) || (c.version() == X509Version::V1 && self_issued(c)))
+fn is_ca(c: &Certificate<'_>) -> Result<bool, UploadError> {
+    Ok(c.is_ca().map_err(malformed_cert)? || (c.is_v1() && self_issued(c)))
 }
 
-fn format_time(t: &ASN1Time) -> String {
-    let dt = t.to_datetime();
-    format!("{:04}-{:02}-{:02} {:02}:{:02} UTC", dt.year(), u8::from(dt.month()), dt.day(), dt.hour(), dt.minute())
+fn format_time(unix: i64) -> String {
+    match u64::try_from(unix).ok().and_then(|s| DateTime::from_unix_duration(std::time::Duration::from_secs(s)).ok()) {
+        Some(dt) => {
+            format!("{:04}-{:02}-{:02} {:02}:{:02} UTC", dt.year(), dt.month(), dt.day(), dt.hour(), dt.minutes())
+        }
+        None => format!("{unix} seconds after 1970"),
+    }
 }
 
 fn unix_seconds(t: SystemTime) -> i64 {
@@ -76,28 +67,27 @@ fn unix_seconds(t: SystemTime) -> i64 {
     }
 }
 
-fn format_unix(secs: i64) -> String {
-    ASN1Time::from_timestamp(secs).map_or_else(|_| format!("{secs} seconds after 1970"), |t| format_time(&t))
-}
-
 /// Checks the validity period of one certificate at `now`.
-fn check_validity(c: &X509Certificate<'_>, now: i64, leaf: bool) -> Result<(), UploadError> {
-    let v = c.validity();
-    if v.not_before.timestamp() > now {
+fn check_validity(c: &Certificate<'_>, now: i64, leaf: bool) -> Result<(), UploadError> {
+    if c.not_before_unix() > now {
         return Err(UploadError::NotYetValid {
             subject: display_name(c),
-            not_before: format_time(&v.not_before),
-            now: format_unix(now),
+            not_before: format_time(c.not_before_unix()),
+            now: format_time(now),
         });
     }
-    if v.not_after.timestamp() < now {
-        return Err(UploadError::Expired { subject: display_name(c), not_after: format_time(&v.not_after), leaf });
+    if c.not_after_unix() < now {
+        return Err(UploadError::Expired {
+            subject: display_name(c),
+            not_after: format_time(c.not_after_unix()),
+            leaf,
+        });
     }
     Ok(())
 }
 
 /// Picks the server certificate among the uploaded ones.
-fn pick_leaf(certs: &[X509Certificate<'_>], keys_to_try: &[&PrivateKey]) -> Result<usize, UploadError> {
+fn pick_leaf(certs: &[Certificate<'_>], keys_to_try: &[&PrivateKey]) -> Result<usize, UploadError> {
     let n = certs.len();
     let candidates: Vec<usize> = (0..n)
         .filter(|&i| !(0..n).any(|j| j != i && names_issuer(&certs[i], &certs[j]) && !self_issued(&certs[j])))
@@ -139,28 +129,23 @@ pub struct CertificateNames {
     pub has_san: bool,
 }
 
-fn names_of(c: &X509Certificate<'_>) -> Result<CertificateNames, UploadError> {
+fn names_of(c: &Certificate<'_>) -> Result<CertificateNames, UploadError> {
     let mut names = CertificateNames { ips: Vec::new(), dns: Vec::new(), has_san: false };
-    if let Some(san) = c.subject_alternative_name().map_err(malformed_cert)? {
+    if let Some(san) = c.subject_alt_names().map_err(malformed_cert)? {
         names.has_san = true;
-        for gn in &san.value.general_names {
+        for gn in &san {
             match gn {
-                GeneralName::DNSName(d) => names.dns.push(d.to_string()),
-                GeneralName::IPAddress(b) => match b.len() {
-                    4 => names.ips.push(IpAddr::from(<[u8; 4]>::try_from(*b).map_err(malformed_cert)?)),
-                    16 => names.ips.push(IpAddr::from(<[u8; 16]>::try_from(*b).map_err(malformed_cert)?)),
-                    _ => {}
-                },
+                GeneralName::Dns(d) => names.dns.push((*d).to_string()),
+                // Neither 4 nor 16 bytes: names no address.
+                GeneralName::Ip(_) => names.ips.extend(gn.ip()),
                 _ => {}
             }
         }
     } else {
-        for cn in c.subject().iter_common_name() {
-            if let Ok(s) = cn.as_str() {
-                match s.trim().parse::<IpAddr>() {
-                    Ok(ip) => names.ips.push(ip),
-                    Err(_) => names.dns.push(s.trim().to_string()),
-                }
+        for s in c.subject().common_names().flatten() {
+            match s.trim().parse::<IpAddr>() {
+                Ok(ip) => names.ips.push(ip),
+                Err(_) => names.dns.push(s.trim().to_string()),
             }
         }
     }
@@ -309,18 +294,14 @@ fn no_certificate(saw_key: bool, saw_csr: bool) -> UploadError {
     }
 }
 
-fn parse_all(ders: &[Vec<u8>]) -> Result<Vec<X509Certificate<'_>>, UploadError> {
-    ders.iter()
-        .map(|der| {
-            x509_parser::parse_x509_certificate(der).map(|(_, c)| c).map_err(|e| malformed_cert(X509Error::from(e)))
-        })
-        .collect()
+fn parse_all(ders: &[Vec<u8>]) -> Result<Vec<Certificate<'_>>, UploadError> {
+    ders.iter().map(|der| Certificate::parse(der).map_err(malformed_cert)).collect()
 }
 
 /// The key that goes with the leaf: an uploaded one that pairs with it, or else the camera's
 /// pending CSR key. Returns the key and whether it is the pending one.
 fn pair_key(
-    leaf: &X509Certificate<'_>,
+    leaf: &Certificate<'_>,
     uploaded_keys: Vec<PrivateKey>,
     pending: Option<PrivateKey>,
 ) -> Result<(Zeroizing<Vec<u8>>, bool), UploadError> {
@@ -340,15 +321,15 @@ fn pair_key(
 }
 
 /// The server certificate's own rules: valid now, allowed for TLS servers, allowed to sign.
-fn check_leaf(leaf: &X509Certificate<'_>, now: i64) -> Result<(), UploadError> {
+fn check_leaf(leaf: &Certificate<'_>, now: i64) -> Result<(), UploadError> {
     check_validity(leaf, now, true)?;
-    if let Some(eku) = leaf.extended_key_usage().map_err(malformed_cert)? {
-        if !eku.value.server_auth && !eku.value.any {
+    if let Some((server_auth, any)) = leaf.server_auth_usage().map_err(malformed_cert)? {
+        if !server_auth && !any {
             return Err(UploadError::NotServerCertificate);
         }
     }
     if let Some(ku) = leaf.key_usage().map_err(malformed_cert)? {
-        if !ku.value.digital_signature() {
+        if !ku.digital_signature() {
             return Err(UploadError::KeyUsageNoSignature);
         }
     }
@@ -371,7 +352,7 @@ impl Chain {
 
 /// Builds the chain upwards from the leaf, verifying each signature and that each intermediate
 /// may sign certificates, until a self-issued certificate or one whose issuer was not uploaded.
-fn build_chain(certs: &[X509Certificate<'_>], leaf_idx: usize, now: i64) -> Result<Chain, UploadError> {
+fn build_chain(certs: &[Certificate<'_>], leaf_idx: usize, now: i64) -> Result<Chain, UploadError> {
     let mut order = vec![leaf_idx];
     let mut used: HashSet<usize> = HashSet::from([leaf_idx]);
     let mut cur = leaf_idx;
@@ -388,18 +369,14 @@ fn build_chain(certs: &[X509Certificate<'_>], leaf_idx: usize, now: i64) -> Resu
 
 /// The unused certificate that names and signed `certs[child]`: `None` if none is named as its
 /// issuer, an error if some are named but none signed it.
-fn find_issuer(
-    certs: &[X509Certificate<'_>],
-    child: usize,
-    used: &HashSet<usize>,
-) -> Result<Option<usize>, UploadError> {
+fn find_issuer(certs: &[Certificate<'_>], child: usize, used: &HashSet<usize>) -> Result<Option<usize>, UploadError> {
     let child_cert = &certs[child];
     let named: Vec<usize> =
         (0..certs.len()).filter(|j| !used.contains(j) && names_issuer(&certs[*j], child_cert)).collect();
     let Some(&first) = named.first() else { return Ok(None) };
     let mut first_error = None;
     for &j in &named {
-        match child_cert.verify_signature(Some(certs[j].public_key())) {
+        match child_cert.verify_signed_by(&certs[j]) {
             Ok(()) => return Ok(Some(j)),
             Err(e) => {
                 first_error.get_or_insert(e);
@@ -407,7 +384,7 @@ fn find_issuer(
         }
     }
     let reason = match first_error {
-        Some(X509Error::SignatureUnsupportedAlgorithm) => "its signature algorithm is not supported",
+        Some(SignatureError::UnsupportedAlgorithm) => "its signature algorithm is not supported",
         _ => "the signature does not verify: this CA certificate has the right name but not the key that signed it",
     };
     Err(UploadError::BrokenChain {
@@ -419,12 +396,12 @@ fn find_issuer(
 }
 
 /// An intermediate must be a CA allowed to sign certificates (a root is trusted as such).
-fn check_issuer(child: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -> Result<(), UploadError> {
+fn check_issuer(child: &Certificate<'_>, issuer: &Certificate<'_>) -> Result<(), UploadError> {
     if self_issued(issuer) {
         return Ok(());
     }
-    let ca_ok = is_ca(issuer)? || issuer.version() == X509Version::V1;
-    let ku_ok = issuer.key_usage().map_err(malformed_cert)?.is_none_or(|ku| ku.value.key_cert_sign());
+    let ca_ok = is_ca(issuer)? || issuer.is_v1();
+    let ku_ok = issuer.key_usage().map_err(malformed_cert)?.is_none_or(|ku| ku.key_cert_sign());
     if ca_ok && ku_ok {
         return Ok(());
     }
@@ -438,12 +415,7 @@ fn check_issuer(child: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -> Re
 
 /// What does not prevent use but the installer should know: names versus the camera's addresses,
 /// lifetime, expiry, the chain's end, certificates left out.
-fn warnings(
-    certs: &[X509Certificate<'_>],
-    chain: &Chain,
-    ctx: &Context<'_>,
-    now: i64,
-) -> Result<Vec<Notice>, UploadError> {
+fn warnings(certs: &[Certificate<'_>], chain: &Chain, ctx: &Context<'_>, now: i64) -> Result<Vec<Notice>, UploadError> {
     let leaf = &certs[chain.order[0]];
     let mut warnings = address_notices(&names_of(leaf)?, ctx.current_ips, ctx.current_dns);
     warnings.extend(validity_notices(leaf, now));
@@ -451,10 +423,9 @@ fn warnings(
     Ok(warnings)
 }
 
-fn validity_notices(leaf: &X509Certificate<'_>, now: i64) -> Vec<Notice> {
+fn validity_notices(leaf: &Certificate<'_>, now: i64) -> Vec<Notice> {
     let mut warnings = Vec::new();
-    let v = leaf.validity();
-    let lifetime_days = (v.not_after.timestamp() - v.not_before.timestamp()) / DAY;
+    let lifetime_days = (leaf.not_after_unix() - leaf.not_before_unix()) / DAY;
     if lifetime_days > MAX_VALIDITY_DAYS {
         warnings.push(Notice::new(
             "long_validity",
@@ -463,20 +434,20 @@ fn validity_notices(leaf: &X509Certificate<'_>, now: i64) -> Vec<Notice> {
             ),
         ));
     }
-    let days_left = (v.not_after.timestamp() - now) / DAY;
+    let days_left = (leaf.not_after_unix() - now) / DAY;
     if days_left < EXPIRY_WARNING_DAYS {
         warnings.push(Notice::new(
             "expires_soon",
             format!(
                 "This certificate expires on {} (in {days_left} days): plan to upload a renewed one.",
-                format_time(&v.not_after)
+                format_time(leaf.not_after_unix())
             ),
         ));
     }
     warnings
 }
 
-fn chain_notices(certs: &[X509Certificate<'_>], chain: &Chain) -> Vec<Notice> {
+fn chain_notices(certs: &[Certificate<'_>], chain: &Chain) -> Vec<Notice> {
     let mut warnings = Vec::new();
     let top = &certs[chain.top()];
     if !chain.reached_self_signed {

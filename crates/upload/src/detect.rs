@@ -2,6 +2,7 @@
 //! collects certificates and normalised keys from it.
 
 use camera_pki::pem;
+use camera_pki::x509::{Certificate, Request};
 use pkcs8::der::asn1::ObjectIdentifier;
 use pkcs8::der::Decode;
 use zeroize::{Zeroize, Zeroizing};
@@ -25,8 +26,8 @@ pub(crate) struct Material {
 
 impl Material {
     pub(crate) fn add_cert(&mut self, der: &[u8]) -> Result<(), UploadError> {
-        match x509_parser::parse_x509_certificate(der) {
-            Ok((rest, _)) => {
+        match Certificate::parse_first(der) {
+            Ok((_, rest)) => {
                 let used = &der[..der.len() - rest.len()];
                 if !self.certs.iter().any(|c| c == used) {
                     if self.certs.len() >= MAX_CERTS {
@@ -36,7 +37,7 @@ impl Material {
                 }
                 Ok(())
             }
-            Err(e) => Err(UploadError::malformed_by("certificate", x509_parser::error::X509Error::from(e))),
+            Err(e) => Err(UploadError::malformed_by("certificate", e)),
         }
     }
 
@@ -158,11 +159,11 @@ fn truncated_der(data: &[u8]) -> bool {
 
 fn read_der(data: &[u8], pass: Option<&Passphrase>, budget: &mut Budget, m: &mut Material) -> Result<(), UploadError> {
     // Certificates, possibly several concatenated.
-    if x509_parser::parse_x509_certificate(data).is_ok() {
+    if Certificate::parse_first(data).is_ok() {
         let mut rest = data;
         while !rest.is_empty() {
-            match x509_parser::parse_x509_certificate(rest) {
-                Ok((tail, _)) => {
+            match Certificate::parse_first(rest) {
+                Ok((_, tail)) => {
                     m.add_cert(&rest[..rest.len() - tail.len()])?;
                     rest = tail;
                 }
@@ -187,11 +188,7 @@ fn read_der(data: &[u8], pass: Option<&Passphrase>, budget: &mut Budget, m: &mut
     if sec1::EcPrivateKey::from_der(data).is_ok() {
         return m.add_key(keys::from_sec1(data, None)?);
     }
-    if <x509_parser::certification_request::X509CertificationRequest as x509_parser::prelude::FromDer<_>>::from_der(
-        data,
-    )
-    .is_ok()
-    {
+    if Request::parse(data).is_ok() {
         m.saw_csr = true;
         return Ok(());
     }

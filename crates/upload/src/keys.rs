@@ -1,13 +1,12 @@
 //! Private keys: PKCS#8 / PKCS#1 / SEC1 to canonical PKCS#8 DER, type and size policy, and the public
 //! key as ring derives it from the private key (so "key matches certificate" compares what TLS uses).
 
+use camera_pki::x509::{self, Certificate};
 use pkcs8::der::asn1::{AnyRef, Null, ObjectIdentifier};
 use pkcs8::der::{Decode, Encode};
 use pkcs8::spki::AlgorithmIdentifierRef;
 use ring::rand::SystemRandom;
 use ring::signature::{self, KeyPair};
-use x509_parser::certificate::X509Certificate;
-use x509_parser::public_key::PublicKey as X509PublicKey;
 use zeroize::Zeroizing;
 
 use crate::UploadError;
@@ -217,26 +216,18 @@ fn encode_pkcs8(algorithm: AlgorithmIdentifierRef<'_>, private_key: &[u8]) -> Re
 }
 
 /// The public key of a certificate, if it is of a supported type; otherwise a description of it.
-pub(crate) fn cert_public_key(cert: &X509Certificate<'_>) -> Result<PublicKey, String> {
+pub(crate) fn cert_public_key(cert: &Certificate<'_>) -> Result<PublicKey, String> {
     let spki = cert.public_key();
-    let alg = spki.algorithm.algorithm.to_id_string();
+    let alg = spki.algorithm.oid.to_string();
     match alg.as_str() {
-        RSA_OID => match spki.parsed() {
-            Ok(X509PublicKey::RSA(rsa)) => {
-                Ok(PublicKey::Rsa { n: strip_zeros(rsa.modulus), e: strip_zeros(rsa.exponent) })
-            }
-            _ => Err("a damaged RSA key".into()),
+        RSA_OID => match x509::rsa_public_key(spki) {
+            Some((n, e)) => Ok(PublicKey::Rsa { n: strip_zeros(n), e: strip_zeros(e) }),
+            None => Err("a damaged RSA key".into()),
         },
         EC_OID => {
-            let curve_oid = spki
-                .algorithm
-                .parameters
-                .as_ref()
-                .and_then(|p| p.as_oid().ok())
-                .map(|o| o.to_id_string())
-                .unwrap_or_default();
+            let curve_oid = x509::named_curve(spki).map(|o| o.to_string()).unwrap_or_default();
             let curve = curve_of(&curve_oid).map_err(|_| describe_oid(&curve_oid))?;
-            Ok(PublicKey::Ec { curve, point: spki.subject_public_key.data.to_vec() })
+            Ok(PublicKey::Ec { curve, point: cert.public_key_bytes().to_vec() })
         }
         other => Err(describe_oid(other)),
     }
