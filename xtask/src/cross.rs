@@ -16,11 +16,10 @@ use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-use nix::sched::CloneFlags;
 use std::time::{Duration, Instant};
 
-use crate::{have, root, run, Result};
+use nix::sched::CloneFlags;
+use task_support::{cargo, root, run, target_dir, which, Result};
 
 /// A camera target: the triple, its qemu-user program and the sysroot of its C library (none for
 /// static musl). Keep in step with `.cargo/config.toml`.
@@ -62,16 +61,23 @@ const TARGETS: &[Target] = &[
     },
 ];
 
-/// The shipping target, and its budget for everything shipped (design brief, "Budgets").
-const SHIPPING: &str = "aarch64-unknown-linux-musl";
-const BUDGET: u64 = 5 * 1024 * 1024 / 2;
+/// The shipping target, and the size CI holds everything shipped to: the design brief's budget
+/// before the DER stacks are one ("Budgets"; 2.5 MiB).
+pub const SHIPPING: &str = "aarch64-unknown-linux-musl";
+pub const BUDGET: u64 = 5 * 1024 * 1024 / 2;
 
 /// The programs, each also built as its own binary (development and tests use these).
 const PROGRAMS: &[&str] = &["cert-provisioner", "camera-web"];
 
 /// What ships: one multi-call binary that both programs are links to.
-const MULTICALL_PACKAGE: &str = "camera-multicall";
-const MULTICALL_BIN: &str = "camera-https";
+pub const MULTICALL_PACKAGE: &str = "camera-multicall";
+pub const MULTICALL_BIN: &str = "camera-https";
+
+/// The project's tasks: host programs, never built for a camera target.
+const TASK_PACKAGES: &[&str] = &["xtask", "task-support", "bench", "firmware"];
+
+/// The other camera target CI builds in release: the system test boots its firmware too.
+const ARMV7: &str = "armv7-unknown-linux-gnueabihf";
 
 /// Debian packages the cross builds and qemu-user tests need, by a file that shows each is present.
 /// (`--no-install-recommends` leaves out the C libraries the gcc cross packages only recommend.)
@@ -84,20 +90,10 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
     ("/usr/bin/qemu-arm", "qemu-user"),
 ];
 
-/// Installs the rustup targets and Debian packages the cross builds need, if missing.
-pub fn deps() -> Result {
-    let mut missing: Vec<&str> =
-        APT_PACKAGES.iter().filter(|(file, _)| !Path::new(file).exists()).map(|(_, pkg)| *pkg).collect();
-    missing.dedup();
-    if !missing.is_empty() {
-        eprintln!("xtask: installing Debian packages: {}", missing.join(" "));
-        run(Command::new("apt-get").args(["update", "-qq"]))?;
-        run(Command::new("apt-get")
-            .args(["install", "-y", "-qq", "--no-install-recommends"])
-            .args(&missing)
-            .env("DEBIAN_FRONTEND", "noninteractive"))?;
-    }
-    if !have("rustup") {
+/// Adds the camera targets to the Rust toolchain, if missing (the Debian packages in
+/// [`APT_PACKAGES`] are installed with the tests' own by `cargo xtask deps`).
+pub fn add_rust_targets() -> Result {
+    if which("rustup").is_none() {
         return Err("rustup is missing; the cross targets are installed with `rustup target add`".into());
     }
     let installed = Command::new("rustup")
@@ -193,25 +189,59 @@ const BYTE_LEVEL: &[&str] = &[
 const HOST_ONLY_IN_CI: &[&str] = &["camera-web", "cert-provisioner", "camera-multicall"];
 
 /// What `cargo xtask test` runs on the camera's architectures (`cargo xtask cross --ci`): the
-/// shipping target's release build (size budget; the system test boots it) and its library tests,
-/// the other targets' byte-level crates, all under qemu-user. `cargo xtask cross` tests them all.
+/// release builds the system test boots (the shipping target's with its size budget, and armv7's),
+/// the shipping target's library tests and the other targets' byte-level crates, all under
+/// qemu-user. `cargo xtask cross` tests them all.
 pub fn ci() -> Result {
+    ci_release_builds()?;
+    TARGETS.iter().try_for_each(|t| ci_tests(t.triple))
+}
+
+/// The multi-call binary in release for the shipping target (size budget) and armv7: what the
+/// system test boots. Only what ships is built; `cargo xtask cross` also builds each program
+/// alone, to show what the multi-call binary saves.
+pub fn ci_release_builds() -> Result {
     let started = Instant::now();
-    let reports: Vec<Report> = TARGETS.iter().map(ci_one).collect();
+    let reports: Vec<Report> = [SHIPPING, ARMV7]
+        .iter()
+        .map(|triple| {
+            let mut report = Report { triple: target(triple).triple, ..Report::default() };
+            release_build(target(triple), Build::Shipped, &mut report);
+            report
+        })
+        .collect();
     summarize(&reports, started)
 }
 
-/// What CI runs on one target (a stage of its own in `cargo xtask test`): the shipping target gets
-/// its release build, size check and every library's tests; the others the byte-level crates.
-pub fn ci_target(triple: &str) -> Result {
-    let target = TARGETS.iter().find(|t| t.triple == triple).ok_or_else(|| format!("unknown target {triple}"))?;
+/// CI's tests on one camera target under qemu-user: every library's on the shipping target, the
+/// byte-level crates' on the others.
+pub fn ci_tests(triple: &str) -> Result {
+    let target = target(triple);
     let started = Instant::now();
-    let report = ci_one(target);
+    let mut report = Report { triple: target.triple, ..Report::default() };
+    test_under_qemu(target, if triple == SHIPPING { Tests::Libraries } else { Tests::ByteLevel }, &mut report);
     summarize(&[report], started)
 }
 
-fn ci_one(target: &Target) -> Report {
-    one(target, if target.triple == SHIPPING { Tests::Libraries } else { Tests::ByteLevel })
+fn target(triple: &str) -> &'static Target {
+    TARGETS.iter().find(|t| t.triple == triple).unwrap_or(&TARGETS[0])
+}
+
+/// What a release build builds.
+#[derive(Clone, Copy, PartialEq)]
+enum Build {
+    /// The multi-call binary, what ships.
+    Shipped,
+    /// And each program as a binary of its own, for the comparison of sizes.
+    WithSeparatePrograms,
+}
+
+/// `cargo build --release` of what ships for `target`: the one command every task that wants the
+/// shipped binary runs, so no task rebuilds what another built.
+pub fn shipped_build(triple: &str) -> Command {
+    let mut cmd = cargo();
+    cmd.args(["build", "--release", "--locked", "--target", triple, "-p", MULTICALL_PACKAGE]);
+    cmd
 }
 
 fn triple_list() -> String {
@@ -256,17 +286,6 @@ fn kib(bytes: u64) -> String {
     format!("{:.0} KiB", bytes as f64 / 1024.0)
 }
 
-/// Cargo's target directory: `CARGO_TARGET_DIR` when set, else `target/` in the workspace.
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), |dir| root().join(dir))
-}
-
-fn cargo() -> Command {
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.current_dir(root());
-    cmd
-}
-
 fn timed(cmd: &mut Command) -> (Result, Duration) {
     let started = Instant::now();
     let result = run(cmd);
@@ -274,27 +293,35 @@ fn timed(cmd: &mut Command) -> (Result, Duration) {
 }
 
 fn one(target: &Target, tests: Tests) -> Report {
-    let triple = target.triple;
-    let mut report = Report { triple, ..Report::default() };
+    let mut report = Report { triple: target.triple, ..Report::default() };
     if tests == Tests::ByteLevel {
         // No release build: the system test builds the armv7 image's own, and sizes are the
         // shipping target's business.
         test_under_qemu(target, tests, &mut report);
         return report;
     }
+    release_build(target, Build::WithSeparatePrograms, &mut report);
+    if tests != Tests::None && report.failures.is_empty() {
+        test_under_qemu(target, tests, &mut report);
+    }
+    report
+}
+
+/// The release build of `target`, its stripped sizes and, on the shipping target, the budget.
+fn release_build(target: &Target, build: Build, report: &mut Report) {
+    let triple = target.triple;
     println!("\nxtask cross: {triple}: release build");
-    let (result, took) = timed(
-        cargo()
-            .args(["build", "--release", "--locked", "--target", triple, "-p", MULTICALL_PACKAGE])
-            .args(PROGRAMS.iter().flat_map(|p| ["-p", p])),
-    );
+    let mut cmd = shipped_build(triple);
+    let programs: &[&str] = if build == Build::WithSeparatePrograms { PROGRAMS } else { &[] };
+    cmd.args(programs.iter().flat_map(|p| ["-p", p]));
+    let (result, took) = timed(&mut cmd);
     report.build = took;
     if let Err(e) = result {
         report.failures.push(e);
-        return report;
+        return;
     }
     let release = target_dir().join(triple).join("release");
-    for program in PROGRAMS {
+    for program in programs {
         match std::fs::metadata(release.join(program)) {
             Ok(m) => report.sizes.push(((*program).to_owned(), m.len())),
             Err(e) => report.failures.push(format!("{program}: {e}")),
@@ -304,11 +331,13 @@ fn one(target: &Target, tests: Tests) -> Report {
         Ok(m) => report.multicall = Some(m.len()),
         Err(e) => report.failures.push(format!("{MULTICALL_BIN}: {e}")),
     }
-    let separate: u64 = report.sizes.iter().map(|(_, s)| s).sum();
     for (program, size) in &report.sizes {
         println!("xtask cross: {triple}: {program:<17} {size:>9} bytes stripped ({})", kib(*size));
     }
-    println!("xtask cross: {triple}: {:<17} {separate:>9} bytes stripped ({})", "both, separate", kib(separate));
+    if !report.sizes.is_empty() {
+        let separate: u64 = report.sizes.iter().map(|(_, s)| s).sum();
+        println!("xtask cross: {triple}: {:<17} {separate:>9} bytes stripped ({})", "both, separate", kib(separate));
+    }
     if let Some(size) = report.multicall {
         println!(
             "xtask cross: {triple}: {:<17} {size:>9} bytes stripped ({}; the programs are links to it)",
@@ -319,30 +348,29 @@ fn one(target: &Target, tests: Tests) -> Report {
     if triple == SHIPPING {
         // Only the multi-call binary ships (see board/*/readme.txt).
         let shipped = report.multicall.unwrap_or(u64::MAX);
-        let verdict = if shipped <= BUDGET { "within" } else { "OVER" };
-        println!(
-            "xtask cross: {triple}: shipped {MULTICALL_BIN} {} is {verdict} the {} budget",
-            kib(shipped),
-            kib(BUDGET)
-        );
+        println!("xtask cross: {triple}: shipped {MULTICALL_BIN}: {}", budget_verdict(shipped, BUDGET));
         if shipped > BUDGET {
             report.failures.push(format!("shipped size {shipped} bytes is over the budget of {BUDGET} bytes"));
         }
     }
-    if tests != Tests::None {
-        test_under_qemu(target, tests, &mut report);
-    }
-    report
+}
+
+/// `N bytes stripped (K KiB), within (or OVER) the budget of B bytes`.
+pub fn budget_verdict(shipped: u64, budget: u64) -> String {
+    let verdict = if shipped <= budget { "within" } else { "OVER" };
+    format!("{shipped} bytes stripped ({}), {verdict} the budget of {budget} bytes", kib(shipped))
 }
 
 /// Builds the tests `tests` selects for `target` and runs them under qemu-user.
 fn test_under_qemu(target: &Target, tests: Tests, report: &mut Report) {
     let triple = target.triple;
-    let mut test_args = vec!["test", "--locked", "--target", triple, "--workspace", "--exclude", "xtask"];
+    let mut test_args = vec!["test", "--locked", "--target", triple, "--workspace"];
+    test_args.extend(TASK_PACKAGES.iter().flat_map(|p| ["--exclude", p]));
     match tests {
         Tests::Libraries => test_args.extend(HOST_ONLY_IN_CI.iter().flat_map(|p| ["--exclude", p])),
         Tests::ByteLevel => {
             test_args.truncate(4);
+            // No `--workspace`: only the crates named.
             test_args.extend(BYTE_LEVEL.iter().flat_map(|p| ["-p", p]));
         }
         Tests::None | Tests::All => {}
@@ -461,9 +489,4 @@ fn sandbox_inner(args: &[String]) -> Result {
     std::fs::write(mount.join("register"), rule)
         .map_err(|e| format!("cannot register {} in binfmt_misc: {e}", target.qemu))?;
     run(cargo().args(cargo_args))
-}
-
-fn which(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")
-        .and_then(|paths| std::env::split_paths(&paths).map(|dir| dir.join(program)).find(|p| p.is_file()))
 }

@@ -20,7 +20,7 @@ use cert_provisioner::CameraConfig;
 
 use super::procs::run_quiet;
 use super::stats::Stats;
-use crate::Result;
+use task_support::Result;
 
 pub use super::provisioning::Counts;
 

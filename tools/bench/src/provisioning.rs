@@ -18,7 +18,7 @@ use cert_provisioner::CameraConfig;
 
 use super::procs::run_quiet;
 use super::stats::Stats;
-use crate::Result;
+use task_support::Result;
 
 /// Iteration counts.
 #[derive(Debug, Clone, Copy)]
