@@ -7,6 +7,7 @@
 
 mod cross;
 mod fuzz;
+mod size;
 mod test;
 
 use std::path::Path;
@@ -52,6 +53,12 @@ const COMMANDS: &[Commands] = &[
         args: "[--target TRIPLE]... [--no-test] | --ci",
         about: "Release builds and stripped sizes for the camera targets, and their tests under qemu-user.",
         task: |args| cross::run_cli(args.into_iter()),
+    },
+    Commands {
+        name: "size",
+        args: "",
+        about: "Prints the shipped binary's size per crate (aarch64-musl release, symbols kept) and its stripped size against the budget.",
+        task: |args| no_args("size", &args).and_then(|()| size::report()),
     },
     Commands {
         name: "fuzz",
