@@ -146,7 +146,7 @@ pub fn run_cli(args: impl Iterator<Item = String>) -> Result {
             }
         }
     }
-    let targets: Vec<&Target> = if triples.is_empty() {
+    let targets: Vec<&'static Target> = if triples.is_empty() {
         TARGETS.iter().collect()
     } else {
         triples
@@ -196,33 +196,62 @@ const HOST_ONLY_IN_CI: &[&str] = &["camera-web", "cert-provisioner", "camera-mul
 /// qemu-user. `cargo xtask cross` tests them all.
 pub fn ci() -> Result {
     ci_release_builds()?;
-    TARGETS.iter().try_for_each(|t| ci_tests(t.triple))
+    ci_test_builds()?;
+    TARGETS.iter().try_for_each(|t| ci_test_run(t.triple))
 }
 
 /// The multi-call binary in release for the shipping target (size budget) and armv7: what the
-/// system test boots. Only what ships is built; `cargo xtask cross` also builds each program
-/// alone, to show what the multi-call binary saves.
+/// system test boots. Only what ships is built (`cargo xtask cross` also builds each program
+/// alone, to show what the multi-call binary saves). One cargo command for both targets, so the
+/// two fat-LTO links, one thread each, run side by side; its units are the very ones each
+/// target's own build has, so a later single-target build (`cargo xtask size`, the system test
+/// without `--no-build`) finds them fresh.
 pub fn ci_release_builds() -> Result {
     let started = Instant::now();
-    let reports: Vec<Report> = [SHIPPING, ARMV7]
-        .iter()
-        .map(|triple| {
-            let mut report = Report { triple: target(triple).triple, ..Report::default() };
-            release_build(target(triple), Build::Shipped, &mut report);
-            report
-        })
-        .collect();
+    let reports = release_build(&[target(SHIPPING), target(ARMV7)], Build::Shipped);
     summarize(&reports, started)
 }
 
-/// CI's tests on one camera target under qemu-user: every library's on the shipping target, the
-/// byte-level crates' on the others.
-pub fn ci_tests(triple: &str) -> Result {
+/// The tests CI runs under qemu-user, built: every library's for the shipping target, the
+/// byte-level crates' for the others (one cargo command for those two: the same crates, and the
+/// same units as either target's own build).
+pub fn ci_test_builds() -> Result {
+    let mut failures = Vec::new();
+    for (targets, tests) in [
+        (vec![target(SHIPPING)], Tests::Libraries),
+        (TARGETS.iter().filter(|t| t.triple != SHIPPING).collect(), Tests::ByteLevel),
+    ] {
+        if let (Err(e), _) = test_build(&targets, tests) {
+            failures.push(e);
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("cross: test build failed:\n  {}", failures.join("\n  ")))
+    }
+}
+
+/// CI's tests on one camera target under qemu-user, built by [`ci_test_builds`].
+pub fn ci_test_run(triple: &str) -> Result {
     let target = target(triple);
     let started = Instant::now();
     let mut report = Report { triple: target.triple, ..Report::default() };
-    test_under_qemu(target, if triple == SHIPPING { Tests::Libraries } else { Tests::ByteLevel }, &mut report);
+    let (result, took) = test_run(target, ci_tests(triple));
+    report.test_run = took;
+    if let Err(e) = result {
+        report.failures.push(e);
+    }
     summarize(&[report], started)
+}
+
+/// Which of a target's tests CI runs.
+fn ci_tests(triple: &str) -> Tests {
+    if triple == SHIPPING {
+        Tests::Libraries
+    } else {
+        Tests::ByteLevel
+    }
 }
 
 fn target(triple: &str) -> &'static Target {
@@ -250,7 +279,7 @@ fn triple_list() -> String {
     TARGETS.iter().map(|t| t.triple).collect::<Vec<_>>().join(", ")
 }
 
-fn all(targets: &[&Target], tests: Tests) -> Result {
+fn all(targets: &[&'static Target], tests: Tests) -> Result {
     let started = Instant::now();
     let reports: Vec<Report> = targets.iter().map(|t| one(t, tests)).collect();
     summarize(&reports, started)
@@ -294,34 +323,48 @@ fn timed(cmd: &mut Command) -> (Result, Duration) {
     (result, started.elapsed())
 }
 
-fn one(target: &Target, tests: Tests) -> Report {
-    let mut report = Report { triple: target.triple, ..Report::default() };
+fn one(target: &'static Target, tests: Tests) -> Report {
     if tests == Tests::ByteLevel {
         // No release build: the system test builds the armv7 image's own, and sizes are the
         // shipping target's business.
+        let mut report = Report { triple: target.triple, ..Report::default() };
         test_under_qemu(target, tests, &mut report);
         return report;
     }
-    release_build(target, Build::WithSeparatePrograms, &mut report);
+    let mut reports = release_build(&[target], Build::WithSeparatePrograms);
+    let mut report = reports.pop().unwrap_or_default();
     if tests != Tests::None && report.failures.is_empty() {
         test_under_qemu(target, tests, &mut report);
     }
     report
 }
 
-/// The release build of `target`, its stripped sizes and, on the shipping target, the budget.
-fn release_build(target: &Target, build: Build, report: &mut Report) {
-    let triple = target.triple;
-    println!("\nxtask cross: {triple}: release build");
-    let mut cmd = shipped_build(triple);
+/// The release build of `targets` (one cargo command), their stripped sizes and, on the shipping
+/// target, the budget: one report per target.
+fn release_build(targets: &[&'static Target], build: Build) -> Vec<Report> {
+    let triples: Vec<&str> = targets.iter().map(|t| t.triple).collect();
+    println!("\nxtask cross: release build: {}", triples.join(", "));
+    let mut cmd = cargo();
+    cmd.args(["build", "--release", "--locked", "-p", MULTICALL_PACKAGE]);
+    cmd.args(triples.iter().flat_map(|t| ["--target", t]));
     let programs: &[&str] = if build == Build::WithSeparatePrograms { PROGRAMS } else { &[] };
     cmd.args(programs.iter().flat_map(|p| ["-p", p]));
     let (result, took) = timed(&mut cmd);
-    report.build = took;
-    if let Err(e) = result {
-        report.failures.push(e);
-        return;
-    }
+    targets
+        .iter()
+        .map(|target| {
+            let mut report = Report { triple: target.triple, build: took, ..Report::default() };
+            match &result {
+                Ok(()) => sizes(target.triple, programs, &mut report),
+                Err(e) => report.failures.push(e.clone()),
+            }
+            report
+        })
+        .collect()
+}
+
+/// The stripped sizes of a release build, and on the shipping target the budget.
+fn sizes(triple: &str, programs: &[&str], report: &mut Report) {
     let release = target_dir().join(triple).join("release");
     for program in programs {
         match std::fs::metadata(release.join(program)) {
@@ -364,35 +407,58 @@ pub fn budget_verdict(shipped: u64, budget: u64) -> String {
 }
 
 /// Builds the tests `tests` selects for `target` and runs them under qemu-user.
-fn test_under_qemu(target: &Target, tests: Tests, report: &mut Report) {
-    let triple = target.triple;
-    let mut test_args = vec!["test", "--locked", "--target", triple, "--workspace"];
-    test_args.extend(TASK_PACKAGES.iter().flat_map(|p| ["--exclude", p]));
-    match tests {
-        Tests::Libraries => test_args.extend(HOST_ONLY_IN_CI.iter().flat_map(|p| ["--exclude", p])),
-        Tests::ByteLevel => {
-            test_args.truncate(4);
-            // No `--workspace`: only the crates named.
-            test_args.extend(BYTE_LEVEL.iter().flat_map(|p| ["-p", p]));
-        }
-        Tests::None | Tests::All => {}
-    }
-    println!("\nxtask cross: {triple}: test build");
-    let (result, took) = timed(with_qemu_env(cargo().args(&test_args).arg("--no-run"), target));
+fn test_under_qemu(target: &'static Target, tests: Tests, report: &mut Report) {
+    let (result, took) = test_build(&[target], tests);
     report.test_build = took;
     if let Err(e) = result {
         report.failures.push(e);
         return;
     }
-    println!("\nxtask cross: {triple}: tests under {}", target.qemu);
-    let started = Instant::now();
-    let result = in_binfmt_sandbox(target, &test_args);
-    let took = started.elapsed();
+    let (result, took) = test_run(target, tests);
     report.test_run = took;
-    println!("xtask cross: {triple}: tests took {:.0} s", took.as_secs_f64());
     if let Err(e) = result {
         report.failures.push(e);
     }
+}
+
+/// `cargo test` arguments for the crates `tests` selects (no target).
+fn test_args(tests: Tests) -> Vec<&'static str> {
+    let mut args = vec!["test", "--locked"];
+    match tests {
+        // Only the crates named.
+        Tests::ByteLevel => args.extend(BYTE_LEVEL.iter().flat_map(|p| ["-p", p])),
+        Tests::Libraries | Tests::None | Tests::All => {
+            args.push("--workspace");
+            args.extend(TASK_PACKAGES.iter().flat_map(|p| ["--exclude", p]));
+            if tests == Tests::Libraries {
+                args.extend(HOST_ONLY_IN_CI.iter().flat_map(|p| ["--exclude", p]));
+            }
+        }
+    }
+    args
+}
+
+/// Builds the tests `tests` selects for each of `targets`, in one cargo command. (The qemu
+/// variables [`with_qemu_env`] sets are read by the tests when they run, not when they build.)
+fn test_build(targets: &[&'static Target], tests: Tests) -> (Result, Duration) {
+    let triples: Vec<&str> = targets.iter().map(|t| t.triple).collect();
+    println!("\nxtask cross: test build: {}", triples.join(", "));
+    let mut cmd = cargo();
+    cmd.args(test_args(tests)).args(triples.iter().flat_map(|t| ["--target", t])).arg("--no-run");
+    timed(&mut cmd)
+}
+
+/// Runs the tests `tests` selects for `target` under qemu-user (built by [`test_build`]).
+fn test_run(target: &Target, tests: Tests) -> (Result, Duration) {
+    let triple = target.triple;
+    println!("\nxtask cross: {triple}: tests under {}", target.qemu);
+    let mut args = test_args(tests);
+    args.extend(["--target", triple]);
+    let started = Instant::now();
+    let result = in_binfmt_sandbox(target, &args);
+    let took = started.elapsed();
+    println!("xtask cross: {triple}: tests took {:.0} s", took.as_secs_f64());
+    (result, took)
 }
 
 /// The qemu runner command for tests that re-execute themselves (camera-testns), and the C

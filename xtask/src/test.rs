@@ -11,8 +11,10 @@
 //! - the fuzz targets are built once, then their ten-second runs (one core) go on in the
 //!   background while the release builds for the camera targets end in a long single-threaded
 //!   link (fat LTO, one codegen unit);
-//! - those release builds (only the multi-call binary that ships, for aarch64-musl and armv7)
-//!   are the ones the system test boots, so it builds nothing itself.
+//! - those release builds (only the multi-call binary that ships, for aarch64-musl and armv7,
+//!   in one cargo command so the two links run side by side) are the ones the system test boots,
+//!   so it builds nothing itself; it runs (QEMU, one core mostly) beside the qemu-user test
+//!   builds, and those tests run after it, each target on its own.
 //!
 //! A background stage is this program again (`xtask test-background-stage NAME`), its output in
 //! `target/xtask-test/NAME.log`, shown when it fails.
@@ -32,7 +34,8 @@ pub const BACKGROUND_STAGE: &str = "test-background-stage";
 type Task = fn() -> Result;
 
 /// The stages that run in the background, by the name their log takes.
-const BACKGROUND: &[(&str, Task)] = &[("install", crate::deps), ("fuzz-runs", fuzz::smoke)];
+const BACKGROUND: &[(&str, Task)] =
+    &[("install", crate::deps), ("fuzz-runs", fuzz::smoke), ("system-test", system_test)];
 
 pub fn background_stage(args: Vec<String>) -> Result {
     let name = args.first().map(String::as_str).unwrap_or_default();
@@ -158,20 +161,35 @@ fn stages_in_order(stages: &mut Stages) -> Result {
     // Every parser that sees user input, fuzzed briefly (10 s per target) from the committed seeds.
     stages.run("fuzz smoke: build (AddressSanitizer)", fuzz::smoke_build)?;
     let fuzz_runs = Background::start("fuzz smoke: 10 s per target", "fuzz-runs")?;
-    let release =
-        stages.run("release builds of what ships: aarch64-musl (size budget), armv7", cross::ci_release_builds);
+    let release = stages.run("release builds of what ships: aarch64-musl (size budget), armv7", || {
+        cross::ci_release_builds()?;
+        // The system test's driver, built now: once it runs beside the next builds, a cargo
+        // command of its own would wait for their lock on the target directory.
+        run(cargo().args(["build", "--quiet", "--locked", "-p", "firmware"]))
+    });
     stages.join(fuzz_runs)?;
     release?;
+    // The firmware booted in QEMU full-system emulation (one core, mostly), from the release
+    // builds above, beside the qemu-user test builds.
+    let system_test = Background::start("QEMU system test (aarch64 and armv7 boot and serve)", "system-test")?;
+    let test_builds = stages.run(
+        "qemu-user test builds: aarch64-musl libraries; aarch64-gnu, armv7 byte-level crates",
+        cross::ci_test_builds,
+    );
+    stages.join(system_test)?;
+    test_builds?;
     // The shipping target: every library's tests; the other camera targets: the byte-level crates'.
-    stages.run("aarch64-musl: library tests (qemu-user)", || cross::ci_tests("aarch64-unknown-linux-musl"))?;
-    stages.run("aarch64-gnu: byte-level crates' tests (qemu-user)", || cross::ci_tests("aarch64-unknown-linux-gnu"))?;
+    stages.run("aarch64-musl: library tests (qemu-user)", || cross::ci_test_run(cross::SHIPPING))?;
+    stages
+        .run("aarch64-gnu: byte-level crates' tests (qemu-user)", || cross::ci_test_run("aarch64-unknown-linux-gnu"))?;
     stages.run("armv7-gnueabihf: byte-level crates' tests (qemu-user)", || {
-        cross::ci_tests("armv7-unknown-linux-gnueabihf")
-    })?;
-    // The firmware booted in QEMU full-system emulation, from the release builds above.
-    stages.run("QEMU system test (aarch64 and armv7 boot and serve)", || {
-        crate::firmware("system-test", vec!["--no-build".into()])
+        cross::ci_test_run("armv7-unknown-linux-gnueabihf")
     })
+}
+
+/// The system test from the release builds already made, by the firmware tool built beside them.
+fn system_test() -> Result {
+    run(Command::new(target_dir().join("debug/firmware")).args(["system-test", "--no-build"]))
 }
 
 /// `cargo test --workspace --locked ARGS`: one command for the build and the run, so the run
