@@ -2,7 +2,7 @@
 # Buildroot post-build script for the QEMU camera boards (BR2_ROOTFS_POST_BUILD_SCRIPT), called
 # with the target directory as $1 and BR2_EXTERNAL's board directory in BOARD_DIR.
 #
-# `cargo xtask image` does the same in Rust (xtask/src/firmware/image.rs, `post_build`); keep the
+# `cargo xtask image` does the same in Rust (tools/firmware/src/image.rs, `post_build`); keep the
 # two in step. It assumes the skeleton (board/qemu-common/rootfs) and rootfs-overlay/ are copied
 # already (BR2_ROOTFS_OVERLAY="$BR2_EXTERNAL/board/qemu-common/rootfs $BR2_EXTERNAL/rootfs-overlay").
 set -eu

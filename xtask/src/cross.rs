@@ -16,11 +16,10 @@ use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-use nix::sched::CloneFlags;
 use std::time::{Duration, Instant};
 
-use crate::{have, root, run, Result};
+use nix::sched::CloneFlags;
+use task_support::{cargo, root, run, target_dir, which, Result};
 
 /// A camera target: the triple, its qemu-user program and the sysroot of its C library (none for
 /// static musl). Keep in step with `.cargo/config.toml`.
@@ -62,16 +61,25 @@ const TARGETS: &[Target] = &[
     },
 ];
 
-/// The shipping target, and its budget for everything shipped (design brief, "Budgets").
-const SHIPPING: &str = "aarch64-unknown-linux-musl";
-const BUDGET: u64 = 5 * 1024 * 1024 / 2;
+/// The shipping target, and the size CI holds everything shipped to: the design brief's budget
+/// before the DER stacks are one ("Budgets"; 2.5 MiB). [`TARGET_BUDGET`] is the one after.
+pub const SHIPPING: &str = "aarch64-unknown-linux-musl";
+pub const BUDGET: u64 = 5 * 1024 * 1024 / 2;
+/// The design brief's budget once the DER stacks are one: `cargo xtask size` reports against it.
+pub const TARGET_BUDGET: u64 = 2_400_000;
 
 /// The programs, each also built as its own binary (development and tests use these).
 const PROGRAMS: &[&str] = &["cert-provisioner", "camera-web"];
 
 /// What ships: one multi-call binary that both programs are links to.
-const MULTICALL_PACKAGE: &str = "camera-multicall";
-const MULTICALL_BIN: &str = "camera-https";
+pub const MULTICALL_PACKAGE: &str = "camera-multicall";
+pub const MULTICALL_BIN: &str = "camera-https";
+
+/// The project's tasks: host programs, never built for a camera target.
+const TASK_PACKAGES: &[&str] = &["xtask", "task-support", "bench", "firmware"];
+
+/// The other camera target CI builds in release: the system test boots its firmware too.
+const ARMV7: &str = "armv7-unknown-linux-gnueabihf";
 
 /// Debian packages the cross builds and qemu-user tests need, by a file that shows each is present.
 /// (`--no-install-recommends` leaves out the C libraries the gcc cross packages only recommend.)
@@ -84,20 +92,10 @@ pub const APT_PACKAGES: &[(&str, &str)] = &[
     ("/usr/bin/qemu-arm", "qemu-user"),
 ];
 
-/// Installs the rustup targets and Debian packages the cross builds need, if missing.
-pub fn deps() -> Result {
-    let mut missing: Vec<&str> =
-        APT_PACKAGES.iter().filter(|(file, _)| !Path::new(file).exists()).map(|(_, pkg)| *pkg).collect();
-    missing.dedup();
-    if !missing.is_empty() {
-        eprintln!("xtask: installing Debian packages: {}", missing.join(" "));
-        run(Command::new("apt-get").args(["update", "-qq"]))?;
-        run(Command::new("apt-get")
-            .args(["install", "-y", "-qq", "--no-install-recommends"])
-            .args(&missing)
-            .env("DEBIAN_FRONTEND", "noninteractive"))?;
-    }
-    if !have("rustup") {
+/// Adds the camera targets to the Rust toolchain, if missing (the Debian packages in
+/// [`APT_PACKAGES`] are installed with the tests' own by `cargo xtask deps`).
+pub fn add_rust_targets() -> Result {
+    if which("rustup").is_none() {
         return Err("rustup is missing; the cross targets are installed with `rustup target add`".into());
     }
     let installed = Command::new("rustup")
@@ -124,6 +122,8 @@ struct Report {
     test_build: Duration,
     test_run: Duration,
     failures: Vec<String>,
+    /// The shipped binary is over [`BUDGET`]: a failure too, but one that stops nothing after it.
+    over_budget: Option<String>,
 }
 
 /// `cargo xtask cross` with its arguments.
@@ -148,7 +148,7 @@ pub fn run_cli(args: impl Iterator<Item = String>) -> Result {
             }
         }
     }
-    let targets: Vec<&Target> = if triples.is_empty() {
+    let targets: Vec<&'static Target> = if triples.is_empty() {
         TARGETS.iter().collect()
     } else {
         triples
@@ -193,32 +193,106 @@ const BYTE_LEVEL: &[&str] = &[
 const HOST_ONLY_IN_CI: &[&str] = &["camera-web", "cert-provisioner", "camera-multicall"];
 
 /// What `cargo xtask test` runs on the camera's architectures (`cargo xtask cross --ci`): the
-/// shipping target's release build (size budget; the system test boots it) and its library tests,
-/// the other targets' byte-level crates, all under qemu-user. `cargo xtask cross` tests them all.
+/// release builds the system test boots (the shipping target's with its size budget, and armv7's),
+/// the shipping target's library tests and the other targets' byte-level crates, all under
+/// qemu-user. `cargo xtask cross` tests them all.
 pub fn ci() -> Result {
-    let started = Instant::now();
-    let reports: Vec<Report> = TARGETS.iter().map(ci_one).collect();
-    summarize(&reports, started)
+    let over_budget = ci_release_builds()?;
+    ci_test_builds()?;
+    TARGETS.iter().try_for_each(|t| ci_test_run(t.triple))?;
+    over_budget.map_or(Ok(()), Err)
 }
 
-/// What CI runs on one target (a stage of its own in `cargo xtask test`): the shipping target gets
-/// its release build, size check and every library's tests; the others the byte-level crates.
-pub fn ci_target(triple: &str) -> Result {
-    let target = TARGETS.iter().find(|t| t.triple == triple).ok_or_else(|| format!("unknown target {triple}"))?;
+/// The multi-call binary in release for the shipping target (size budget) and armv7: what the
+/// system test boots. Only what ships is built (`cargo xtask cross` also builds each program
+/// alone, to show what the multi-call binary saves). One cargo command for both targets, so the
+/// two fat-LTO links, one thread each, run side by side; its units are the very ones each
+/// target's own build has, so a later single-target build (`cargo xtask size`, the system test
+/// without `--no-build`) finds them fresh.
+///
+/// A shipped binary over the budget is returned, not an error: the builds are good, so what
+/// needs them (the tests, the system test) still runs, and the caller fails at the end.
+pub fn ci_release_builds() -> Result<Option<String>> {
     let started = Instant::now();
-    let report = ci_one(target);
+    let reports = release_build(&[target(SHIPPING), target(ARMV7)], Build::Shipped);
+    let built = reports.iter().all(|r| r.failures.is_empty());
+    let over_budget = reports.iter().find_map(|r| r.over_budget.as_ref().map(|b| format!("{}: {b}", r.triple)));
+    let summary = summarize(&reports, started);
+    if built {
+        Ok(over_budget)
+    } else {
+        summary.map(|()| over_budget)
+    }
+}
+
+/// The tests CI runs under qemu-user, built: every library's for the shipping target, the
+/// byte-level crates' for the others (one cargo command for those two: the same crates, and the
+/// same units as either target's own build).
+pub fn ci_test_builds() -> Result {
+    let mut failures = Vec::new();
+    for (targets, tests) in [
+        (vec![target(SHIPPING)], Tests::Libraries),
+        (TARGETS.iter().filter(|t| t.triple != SHIPPING).collect(), Tests::ByteLevel),
+    ] {
+        if let (Err(e), _) = test_build(&targets, tests) {
+            failures.push(e);
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("cross: test build failed:\n  {}", failures.join("\n  ")))
+    }
+}
+
+/// CI's tests on one camera target under qemu-user, built by [`ci_test_builds`].
+pub fn ci_test_run(triple: &str) -> Result {
+    let target = target(triple);
+    let started = Instant::now();
+    let mut report = Report { triple: target.triple, ..Report::default() };
+    let (result, took) = test_run(target, ci_tests(triple));
+    report.test_run = took;
+    if let Err(e) = result {
+        report.failures.push(e);
+    }
     summarize(&[report], started)
 }
 
-fn ci_one(target: &Target) -> Report {
-    one(target, if target.triple == SHIPPING { Tests::Libraries } else { Tests::ByteLevel })
+/// Which of a target's tests CI runs.
+fn ci_tests(triple: &str) -> Tests {
+    if triple == SHIPPING {
+        Tests::Libraries
+    } else {
+        Tests::ByteLevel
+    }
+}
+
+fn target(triple: &str) -> &'static Target {
+    TARGETS.iter().find(|t| t.triple == triple).unwrap_or(&TARGETS[0])
+}
+
+/// What a release build builds.
+#[derive(Clone, Copy, PartialEq)]
+enum Build {
+    /// The multi-call binary, what ships.
+    Shipped,
+    /// And each program as a binary of its own, for the comparison of sizes.
+    WithSeparatePrograms,
+}
+
+/// `cargo build --release` of what ships for `target`: the one command every task that wants the
+/// shipped binary runs, so no task rebuilds what another built.
+pub fn shipped_build(triple: &str) -> Command {
+    let mut cmd = cargo();
+    cmd.args(["build", "--release", "--locked", "--target", triple, "-p", MULTICALL_PACKAGE]);
+    cmd
 }
 
 fn triple_list() -> String {
     TARGETS.iter().map(|t| t.triple).collect::<Vec<_>>().join(", ")
 }
 
-fn all(targets: &[&Target], tests: Tests) -> Result {
+fn all(targets: &[&'static Target], tests: Tests) -> Result {
     let started = Instant::now();
     let reports: Vec<Report> = targets.iter().map(|t| one(t, tests)).collect();
     summarize(&reports, started)
@@ -240,11 +314,19 @@ fn summarize(reports: &[Report], started: Instant) -> Result {
             r.build.as_secs_f64(),
             r.test_build.as_secs_f64(),
             r.test_run.as_secs_f64(),
-            if r.failures.is_empty() { "ok" } else { "FAILED" }
+            if !r.failures.is_empty() {
+                "FAILED"
+            } else if r.over_budget.is_some() {
+                "OVER BUDGET"
+            } else {
+                "ok"
+            }
         );
     }
-    let failures: Vec<String> =
-        reports.iter().flat_map(|r| r.failures.iter().map(move |f| format!("{}: {f}", r.triple))).collect();
+    let failures: Vec<String> = reports
+        .iter()
+        .flat_map(|r| r.failures.iter().chain(&r.over_budget).map(move |f| format!("{}: {f}", r.triple)))
+        .collect();
     if failures.is_empty() {
         Ok(())
     } else {
@@ -256,45 +338,56 @@ fn kib(bytes: u64) -> String {
     format!("{:.0} KiB", bytes as f64 / 1024.0)
 }
 
-/// Cargo's target directory: `CARGO_TARGET_DIR` when set, else `target/` in the workspace.
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), |dir| root().join(dir))
-}
-
-fn cargo() -> Command {
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.current_dir(root());
-    cmd
-}
-
 fn timed(cmd: &mut Command) -> (Result, Duration) {
     let started = Instant::now();
     let result = run(cmd);
     (result, started.elapsed())
 }
 
-fn one(target: &Target, tests: Tests) -> Report {
-    let triple = target.triple;
-    let mut report = Report { triple, ..Report::default() };
+fn one(target: &'static Target, tests: Tests) -> Report {
     if tests == Tests::ByteLevel {
         // No release build: the system test builds the armv7 image's own, and sizes are the
         // shipping target's business.
+        let mut report = Report { triple: target.triple, ..Report::default() };
         test_under_qemu(target, tests, &mut report);
         return report;
     }
-    println!("\nxtask cross: {triple}: release build");
-    let (result, took) = timed(
-        cargo()
-            .args(["build", "--release", "--locked", "--target", triple, "-p", MULTICALL_PACKAGE])
-            .args(PROGRAMS.iter().flat_map(|p| ["-p", p])),
-    );
-    report.build = took;
-    if let Err(e) = result {
-        report.failures.push(e);
-        return report;
+    let mut reports = release_build(&[target], Build::WithSeparatePrograms);
+    let mut report = reports.pop().unwrap_or_default();
+    if tests != Tests::None && report.failures.is_empty() {
+        test_under_qemu(target, tests, &mut report);
     }
+    report
+}
+
+/// The release build of `targets` (one cargo command), their stripped sizes and, on the shipping
+/// target, the budget: one report per target.
+fn release_build(targets: &[&'static Target], build: Build) -> Vec<Report> {
+    let triples: Vec<&str> = targets.iter().map(|t| t.triple).collect();
+    println!("\nxtask cross: release build: {}", triples.join(", "));
+    let mut cmd = cargo();
+    cmd.args(["build", "--release", "--locked", "-p", MULTICALL_PACKAGE]);
+    cmd.args(triples.iter().flat_map(|t| ["--target", t]));
+    let programs: &[&str] = if build == Build::WithSeparatePrograms { PROGRAMS } else { &[] };
+    cmd.args(programs.iter().flat_map(|p| ["-p", p]));
+    let (result, took) = timed(&mut cmd);
+    targets
+        .iter()
+        .map(|target| {
+            let mut report = Report { triple: target.triple, build: took, ..Report::default() };
+            match &result {
+                Ok(()) => sizes(target.triple, programs, &mut report),
+                Err(e) => report.failures.push(e.clone()),
+            }
+            report
+        })
+        .collect()
+}
+
+/// The stripped sizes of a release build, and on the shipping target the budget.
+fn sizes(triple: &str, programs: &[&str], report: &mut Report) {
     let release = target_dir().join(triple).join("release");
-    for program in PROGRAMS {
+    for program in programs {
         match std::fs::metadata(release.join(program)) {
             Ok(m) => report.sizes.push(((*program).to_owned(), m.len())),
             Err(e) => report.failures.push(format!("{program}: {e}")),
@@ -304,11 +397,13 @@ fn one(target: &Target, tests: Tests) -> Report {
         Ok(m) => report.multicall = Some(m.len()),
         Err(e) => report.failures.push(format!("{MULTICALL_BIN}: {e}")),
     }
-    let separate: u64 = report.sizes.iter().map(|(_, s)| s).sum();
     for (program, size) in &report.sizes {
         println!("xtask cross: {triple}: {program:<17} {size:>9} bytes stripped ({})", kib(*size));
     }
-    println!("xtask cross: {triple}: {:<17} {separate:>9} bytes stripped ({})", "both, separate", kib(separate));
+    if !report.sizes.is_empty() {
+        let separate: u64 = report.sizes.iter().map(|(_, s)| s).sum();
+        println!("xtask cross: {triple}: {:<17} {separate:>9} bytes stripped ({})", "both, separate", kib(separate));
+    }
     if let Some(size) = report.multicall {
         println!(
             "xtask cross: {triple}: {:<17} {size:>9} bytes stripped ({}; the programs are links to it)",
@@ -319,50 +414,72 @@ fn one(target: &Target, tests: Tests) -> Report {
     if triple == SHIPPING {
         // Only the multi-call binary ships (see board/*/readme.txt).
         let shipped = report.multicall.unwrap_or(u64::MAX);
-        let verdict = if shipped <= BUDGET { "within" } else { "OVER" };
-        println!(
-            "xtask cross: {triple}: shipped {MULTICALL_BIN} {} is {verdict} the {} budget",
-            kib(shipped),
-            kib(BUDGET)
-        );
+        println!("xtask cross: {triple}: shipped {MULTICALL_BIN}: {}", budget_verdict(shipped, BUDGET));
         if shipped > BUDGET {
-            report.failures.push(format!("shipped size {shipped} bytes is over the budget of {BUDGET} bytes"));
+            report.over_budget = Some(format!("shipped size {shipped} bytes is over the budget of {BUDGET} bytes"));
         }
     }
-    if tests != Tests::None {
-        test_under_qemu(target, tests, &mut report);
-    }
-    report
+}
+
+/// `N bytes stripped (K KiB), within (or OVER) the budget of B bytes`.
+pub fn budget_verdict(shipped: u64, budget: u64) -> String {
+    let verdict = if shipped <= budget { "within" } else { "OVER" };
+    format!("{shipped} bytes stripped ({}), {verdict} the budget of {budget} bytes", kib(shipped))
 }
 
 /// Builds the tests `tests` selects for `target` and runs them under qemu-user.
-fn test_under_qemu(target: &Target, tests: Tests, report: &mut Report) {
-    let triple = target.triple;
-    let mut test_args = vec!["test", "--locked", "--target", triple, "--workspace", "--exclude", "xtask"];
-    match tests {
-        Tests::Libraries => test_args.extend(HOST_ONLY_IN_CI.iter().flat_map(|p| ["--exclude", p])),
-        Tests::ByteLevel => {
-            test_args.truncate(4);
-            test_args.extend(BYTE_LEVEL.iter().flat_map(|p| ["-p", p]));
-        }
-        Tests::None | Tests::All => {}
-    }
-    println!("\nxtask cross: {triple}: test build");
-    let (result, took) = timed(with_qemu_env(cargo().args(&test_args).arg("--no-run"), target));
+fn test_under_qemu(target: &'static Target, tests: Tests, report: &mut Report) {
+    let (result, took) = test_build(&[target], tests);
     report.test_build = took;
     if let Err(e) = result {
         report.failures.push(e);
         return;
     }
-    println!("\nxtask cross: {triple}: tests under {}", target.qemu);
-    let started = Instant::now();
-    let result = in_binfmt_sandbox(target, &test_args);
-    let took = started.elapsed();
+    let (result, took) = test_run(target, tests);
     report.test_run = took;
-    println!("xtask cross: {triple}: tests took {:.0} s", took.as_secs_f64());
     if let Err(e) = result {
         report.failures.push(e);
     }
+}
+
+/// `cargo test` arguments for the crates `tests` selects (no target).
+fn test_args(tests: Tests) -> Vec<&'static str> {
+    let mut args = vec!["test", "--locked"];
+    match tests {
+        // Only the crates named.
+        Tests::ByteLevel => args.extend(BYTE_LEVEL.iter().flat_map(|p| ["-p", p])),
+        Tests::Libraries | Tests::None | Tests::All => {
+            args.push("--workspace");
+            args.extend(TASK_PACKAGES.iter().flat_map(|p| ["--exclude", p]));
+            if tests == Tests::Libraries {
+                args.extend(HOST_ONLY_IN_CI.iter().flat_map(|p| ["--exclude", p]));
+            }
+        }
+    }
+    args
+}
+
+/// Builds the tests `tests` selects for each of `targets`, in one cargo command. (The qemu
+/// variables [`with_qemu_env`] sets are read by the tests when they run, not when they build.)
+fn test_build(targets: &[&'static Target], tests: Tests) -> (Result, Duration) {
+    let triples: Vec<&str> = targets.iter().map(|t| t.triple).collect();
+    println!("\nxtask cross: test build: {}", triples.join(", "));
+    let mut cmd = cargo();
+    cmd.args(test_args(tests)).args(triples.iter().flat_map(|t| ["--target", t])).arg("--no-run");
+    timed(&mut cmd)
+}
+
+/// Runs the tests `tests` selects for `target` under qemu-user (built by [`test_build`]).
+fn test_run(target: &Target, tests: Tests) -> (Result, Duration) {
+    let triple = target.triple;
+    println!("\nxtask cross: {triple}: tests under {}", target.qemu);
+    let mut args = test_args(tests);
+    args.extend(["--target", triple]);
+    let started = Instant::now();
+    let result = in_binfmt_sandbox(target, &args);
+    let took = started.elapsed();
+    println!("xtask cross: {triple}: tests took {:.0} s", took.as_secs_f64());
+    (result, took)
 }
 
 /// The qemu runner command for tests that re-execute themselves (camera-testns), and the C
@@ -461,9 +578,4 @@ fn sandbox_inner(args: &[String]) -> Result {
     std::fs::write(mount.join("register"), rule)
         .map_err(|e| format!("cannot register {} in binfmt_misc: {e}", target.qemu))?;
     run(cargo().args(cargo_args))
-}
-
-fn which(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")
-        .and_then(|paths| std::env::split_paths(&paths).map(|dir| dir.join(program)).find(|p| p.is_file()))
 }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use crate::{root, run, Result};
+use task_support::{cargo, root, run, Result};
 
 /// Every target, with the largest input libFuzzer makes for it (real uploads go up to 64 KiB;
 /// bigger inputs only slow the search down).
@@ -42,11 +42,23 @@ struct Outcome {
     slow_units: Vec<String>,
 }
 
-/// The short run of every target that `cargo xtask test` (and so CI) does.
+/// The build [`smoke`] runs from: `cargo xtask test` makes it a stage of its own, so that the
+/// short runs (one core) can go on beside the next stage's compiling.
+pub fn smoke_build() -> Result {
+    ensure_cargo_fuzz()?;
+    eprintln!("xtask: building the fuzz targets (sanitizer address) in fuzz/target");
+    run(cargo_fuzz().args(["build", "--sanitizer", SMOKE_SANITIZER]))
+}
+
+/// The smoke run's sanitizer: the long runs' default, so one build serves both.
+const SMOKE_SANITIZER: &str = "address";
+
+/// The short run of every target that `cargo xtask test` (and so CI) does; its build is a
+/// no-op after [`smoke_build`].
 pub fn smoke() -> Result {
     // Optimised, as the long runs: unoptimised (`--dev`) builds faster, but the scep target then
     // takes over a minute on its first input (RSA arithmetic), which libFuzzer reports as a hang.
-    fuzz(&TARGETS.iter().map(|(name, _)| *name).collect::<Vec<_>>(), SMOKE_SECONDS, "address", &[])
+    fuzz(&TARGETS.iter().map(|(name, _)| *name).collect::<Vec<_>>(), SMOKE_SECONDS, SMOKE_SANITIZER, &[])
 }
 
 pub fn run_cli(args: impl Iterator<Item = String>) -> Result {
@@ -86,17 +98,17 @@ fn target_names() -> String {
     TARGETS.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", ")
 }
 
-fn cargo_fuzz(fuzz_dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.arg("fuzz")
-        .current_dir(fuzz_dir.parent().unwrap_or(fuzz_dir))
-        // cargo-fuzz passes nightly-only flags; this stable compiler accepts them with this.
-        .env("RUSTC_BOOTSTRAP", "1");
+/// `cargo fuzz` from the workspace root (it finds `fuzz/` there).
+fn cargo_fuzz() -> Command {
+    let mut cmd = cargo();
+    // cargo-fuzz passes nightly-only flags; this stable compiler accepts them with this.
+    cmd.arg("fuzz").env("RUSTC_BOOTSTRAP", "1");
     cmd
 }
 
-fn ensure_cargo_fuzz() -> Result {
-    let installed = Command::new(env!("CARGO"))
+/// Installs cargo-fuzz unless it is there (`cargo xtask deps` does this ahead of the fuzz stage).
+pub fn ensure_cargo_fuzz() -> Result {
+    let installed = cargo()
         .args(["fuzz", "--version"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -106,7 +118,7 @@ fn ensure_cargo_fuzz() -> Result {
         return Ok(());
     }
     eprintln!("xtask: installing cargo-fuzz");
-    run(Command::new(env!("CARGO")).args(["install", "cargo-fuzz", "--locked"]))
+    run(cargo().args(["install", "cargo-fuzz", "--locked"]))
 }
 
 /// `cargo_args` go to both `cargo fuzz build` and `cargo fuzz run` (`--dev`); `extra` to libFuzzer.
@@ -125,7 +137,7 @@ fn fuzz_with(
     let fuzz_dir = root().join("fuzz");
     let started = Instant::now();
     eprintln!("xtask: building the fuzz targets (sanitizer {sanitizer}) in fuzz/target");
-    let mut build = cargo_fuzz(&fuzz_dir);
+    let mut build = cargo_fuzz();
     build.args(["build", "--sanitizer", sanitizer]).args(cargo_args);
     run(&mut build)?;
     let build_secs = started.elapsed().as_secs_f64();
@@ -172,7 +184,7 @@ fn fuzz_one(
     }
     let mut log = std::fs::File::create(&log_path).map_err(|e| format!("cannot create {}: {e}", log_path.display()))?;
     eprintln!("\nxtask: fuzzing {target} for {seconds} s (log: {})", log_path.display());
-    let mut cmd = cargo_fuzz(fuzz_dir);
+    let mut cmd = cargo_fuzz();
     cmd.args(["run", "--sanitizer", sanitizer])
         .args(cargo_args)
         .arg(target)

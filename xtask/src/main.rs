@@ -1,25 +1,119 @@
-//! `cargo xtask <task>`: the project's tasks, instead of shell scripts scattered around.
+//! `cargo xtask <command>`: the project's front door. Each command is listed in [`COMMANDS`] with
+//! what it does; `cargo xtask --help` prints them.
 //!
-//! - `run`: both camera programs on this machine with development defaults (state in
-//!   `dev-state/`, ports 8443 and 8080, loopback names), printing the URL and what to do next.
-//! - `test`: installs what the tests need on a Debian machine, then runs the whole suite.
-//! - `deps`: only the installing part of `test`.
-//! - `lint`: `cargo fmt --check` (workspace and `fuzz/`) and clippy with `-D warnings`.
-//! - `cross`: release builds and stripped sizes for the camera targets, and the tests under qemu-user.
-//! - `bench`: measures the design brief's budgets against nginx and the openssl CLI (see `bench/`).
-//! - `fuzz [TARGET...] [--seconds N]`: the cargo-fuzz targets in `fuzz/`, N seconds each (see `fuzz.rs`).
-//! - `image`, `qemu`, `system-test`: firmware images for the QEMU boards in `board/`, booting
-//!   them, and the full-system test (see `firmware/`).
+//! xtask itself stays small and builds in seconds (no crypto, no camera crate): the benchmark
+//! and the firmware work are tool crates of their own (`tools/bench`, `tools/firmware`) that the
+//! commands run with `cargo run -p <tool>`; what every task shares is `tools/task-support`.
 
-mod bench;
 mod cross;
-mod firmware;
 mod fuzz;
+mod size;
+mod test;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, ExitCode};
 
-type Result<T = ()> = std::result::Result<T, String>;
+use task_support::{cargo, root, run, which, Result};
+
+/// A command: its name, its arguments, one sentence on what it does, and what runs it.
+struct Commands {
+    name: &'static str,
+    args: &'static str,
+    about: &'static str,
+    task: fn(Vec<String>) -> Result,
+}
+
+const COMMANDS: &[Commands] = &[
+    Commands {
+        name: "run",
+        args: "",
+        about: "Builds both camera programs and runs them on this machine with development defaults (https://localhost:8443/, state in dev-state/).",
+        task: |args| no_args("run", &args).and_then(|()| dev_run()),
+    },
+    Commands {
+        name: "test",
+        args: "",
+        about: "Installs what the tests need, then runs every stage CI runs and prints how long each took.",
+        task: |args| no_args("test", &args).and_then(|()| test::run_all()),
+    },
+    Commands {
+        name: "deps",
+        args: "",
+        about: "Installs the Debian, Python and npm packages, Rust targets, cargo-fuzz and firmware packages the tests need.",
+        task: |args| no_args("deps", &args).and_then(|()| deps()),
+    },
+    Commands {
+        name: "lint",
+        args: "",
+        about: "Checks formatting (the workspace and fuzz/) and runs clippy on every target with warnings as errors.",
+        task: |args| no_args("lint", &args).and_then(|()| lint()),
+    },
+    Commands {
+        name: "cross",
+        args: "[--target TRIPLE]... [--no-test] | --ci",
+        about: "Release builds and stripped sizes for the camera targets, and their tests under qemu-user.",
+        task: |args| cross::run_cli(args.into_iter()),
+    },
+    Commands {
+        name: "size",
+        args: "",
+        about: "Prints the shipped binary's size per crate (aarch64-musl release, symbols kept) and its stripped size against the budget.",
+        task: |args| no_args("size", &args).and_then(|()| size::report()),
+    },
+    Commands {
+        name: "fuzz",
+        args: "[TARGET...] [--seconds N] [--sanitizer address|none] [-- LIBFUZZER_ARGS...]",
+        about: "Runs the cargo-fuzz targets in fuzz/ for N seconds each (10 by default).",
+        task: |args| fuzz::run_cli(args.into_iter()),
+    },
+    Commands {
+        name: "bench",
+        args: "[--check] [--duration SECS] [--threads N] [--no-camera-build] [--only ca|enroll]",
+        about: "Measures the design brief's budgets against openssl, nginx and reference enrollment clients (tools/bench, release build).",
+        task: |args| run(cargo().args(["run", "--quiet", "--release", "--locked", "-p", "bench", "--"]).args(args)),
+    },
+    Commands {
+        name: "image",
+        args: "[--board B] [--no-build]",
+        about: "Assembles a bootable firmware image for a QEMU board in target/firmware/B/ (tools/firmware).",
+        task: |args| firmware("image", args),
+    },
+    Commands {
+        name: "qemu",
+        args: "[--board B] [--port N] [--http-port N] [--boot-time N]",
+        about: "Boots a board's firmware image in QEMU with HTTPS forwarded to 127.0.0.1, or times N boots.",
+        task: |args| firmware("qemu", args),
+    },
+    Commands {
+        name: "system-test",
+        args: "[--no-build] [--skip-armv7]",
+        about: "Boots the aarch64 and armv7 firmware in QEMU and checks provisioning, the API, uploads and reboots from the host.",
+        task: |args| firmware("system-test", args),
+    },
+];
+
+fn help() -> String {
+    let mut text = String::from("usage: cargo xtask <command> [ARGS...]\n\ncommands:\n");
+    for c in COMMANDS {
+        text.push_str(&format!("  {:<12} {}\n", c.name, c.about));
+        if !c.args.is_empty() {
+            text.push_str(&format!("  {:<12}   {} {}\n", "", c.name, c.args));
+        }
+    }
+    text
+}
+
+fn no_args(command: &str, args: &[String]) -> Result {
+    match args.first() {
+        None => Ok(()),
+        Some(arg) => Err(format!("{command} takes no arguments, not {arg:?}")),
+    }
+}
+
+/// `cargo run -p firmware -- <task> ARGS` (the debug build: the tool only drives other programs).
+fn firmware(task: &str, args: Vec<String>) -> Result {
+    run(cargo().args(["run", "--quiet", "--locked", "-p", "firmware", "--", task]).args(args))
+}
 
 /// Debian packages the test suite uses, by the command (or, with a leading `/`, the file) that
 /// shows each is present.
@@ -59,40 +153,19 @@ const APT_TOOLS: &[(&str, &str)] = &[
 const PIP_TOOLS: &[(&str, &str)] =
     &[("pkilint", "pkilint"), ("sslyze", "sslyze"), ("openapi_core", "openapi-core==0.23.1")];
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
-}
-
-fn run(cmd: &mut Command) -> Result {
-    let status = cmd.status().map_err(|e| format!("cannot start {cmd:?}: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("{cmd:?} failed: {status}"))
-    }
-}
-
-fn have(tool: &str) -> bool {
-    Command::new("sh").args(["-c", &format!("command -v {tool} >/dev/null 2>&1")]).status().is_ok_and(|s| s.success())
-}
-
 fn python_has(module: &str) -> bool {
     Command::new("python3").args(["-c", &format!("import {module}")]).status().is_ok_and(|s| s.success())
 }
 
 /// Installs what is missing; never skips a tool the tests need.
 fn deps() -> Result {
-    let present = |probe: &str| if probe.starts_with('/') { Path::new(probe).exists() } else { have(probe) };
+    let present = |probe: &str| if probe.starts_with('/') { Path::new(probe).exists() } else { which(probe).is_some() };
     let mut missing: Vec<&str> = APT_TOOLS.iter().filter(|(probe, _)| !present(probe)).map(|(_, pkg)| *pkg).collect();
+    missing.extend(cross::APT_PACKAGES.iter().filter(|(file, _)| !Path::new(file).exists()).map(|(_, pkg)| *pkg));
+    missing.sort_unstable();
     missing.dedup();
-    if !missing.is_empty() {
-        eprintln!("xtask: installing Debian packages: {}", missing.join(" "));
-        run(Command::new("apt-get").args(["update", "-qq"]))?;
-        run(Command::new("apt-get")
-            .args(["install", "-y", "-qq", "--no-install-recommends"])
-            .args(&missing)
-            .env("DEBIAN_FRONTEND", "noninteractive"))?;
-    }
+    // One apt transaction for the tests' tools and the cross toolchains.
+    task_support::apt_install(&missing)?;
     let missing: Vec<&str> = PIP_TOOLS.iter().filter(|(module, _)| !python_has(module)).map(|(_, pkg)| *pkg).collect();
     if !missing.is_empty() {
         eprintln!("xtask: installing Python packages: {}", missing.join(" "));
@@ -105,61 +178,26 @@ fn deps() -> Result {
         eprintln!("xtask: installing the UI test's npm packages");
         run(Command::new("npm").args(["install", "--no-audit", "--no-fund", "--silent"]).current_dir(&ui))?;
     }
-    cross::deps()
+    cross::add_rust_targets()?;
+    fuzz::ensure_cargo_fuzz()?;
+    // The firmware's Debian packages (kernels, BusyBox), fetched now so the system test does not
+    // wait for them. The tool is built in a directory of its own: a build running beside this
+    // (`cargo xtask test` lints while it installs) holds the main target directory's lock.
+    let tools_dir = task_support::target_dir().join("deps-tools");
+    run(cargo()
+        .arg("run")
+        .arg("--quiet")
+        .arg("--locked")
+        .arg("--target-dir")
+        .arg(&tools_dir)
+        .args(["-p", "firmware", "--", "fetch"]))
 }
 
 /// The lint gate: formatting (the workspace and `fuzz/`) and clippy with warnings as errors.
 fn lint() -> Result {
-    run(Command::new(env!("CARGO")).args(["fmt", "--all", "--check"]).current_dir(root()))?;
-    run(Command::new(env!("CARGO")).args(["fmt", "--all", "--check"]).current_dir(root().join("fuzz")))?;
-    run(Command::new(env!("CARGO"))
-        .args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"])
-        .current_dir(root()))
-}
-
-/// A stage of `cargo xtask test`: what the table calls it, and what runs.
-type Stage = (&'static str, fn() -> Result);
-
-/// `cargo xtask test`: every stage, timed; the table of stage times is printed at the end, also
-/// when a stage fails (the stages after it did not run).
-fn test() -> Result {
-    let stages: [Stage; 8] = [
-        ("install (apt, pip, npm, rustup targets)", deps),
-        ("lint (rustfmt, clippy -D warnings)", lint),
-        ("host tests (cargo test --workspace)", || {
-            run(Command::new(env!("CARGO")).args(["test", "--workspace", "--locked"]).current_dir(root()))
-        }),
-        // Every parser that sees user input, fuzzed briefly (10 s per target) from the committed seeds.
-        ("fuzz smoke", fuzz::smoke),
-        // The shipping target: release build, size budget, every library's tests under qemu-user.
-        ("aarch64-musl: release build, size, library tests (qemu-user)", || {
-            cross::ci_target("aarch64-unknown-linux-musl")
-        }),
-        // The other camera targets: the byte-level crates' tests under qemu-user.
-        ("aarch64-gnu: byte-level crates' tests (qemu-user)", || cross::ci_target("aarch64-unknown-linux-gnu")),
-        ("armv7-gnueabihf: byte-level crates' tests (qemu-user)", || cross::ci_target("armv7-unknown-linux-gnueabihf")),
-        // The firmware booted in QEMU full-system emulation (uses the release builds just made).
-        ("QEMU system test (aarch64 and armv7 boot and serve)", || firmware::system_test_task(std::iter::empty())),
-    ];
-    let started = std::time::Instant::now();
-    let mut times = Vec::new();
-    let mut result = Ok(());
-    for (name, stage) in stages {
-        let t = std::time::Instant::now();
-        result = stage();
-        times.push((name, t.elapsed(), result.is_ok()));
-        if result.is_err() {
-            break;
-        }
-    }
-    println!("\nxtask test: stage times");
-    for (name, took, ok) in &times {
-        let secs = took.as_secs();
-        println!("  {name:<68} {:>3} min {:>2} s  {}", secs / 60, secs % 60, if *ok { "ok" } else { "FAILED" });
-    }
-    let secs = started.elapsed().as_secs();
-    println!("  {:<68} {:>3} min {:>2} s", "whole test command", secs / 60, secs % 60);
-    result
+    run(cargo().args(["fmt", "--all", "--check"]))?;
+    run(cargo().args(["fmt", "--all", "--check"]).current_dir(root().join("fuzz")))?;
+    run(cargo().args(["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]))
 }
 
 fn dev_run() -> Result {
@@ -172,10 +210,8 @@ fn dev_run() -> Result {
         std::fs::write(&config, "{\n  \"camera\": {\"model\": \"Dev Camera\", \"loopback\": true},\n  \"web\": {\"https\": \"127.0.0.1:8443\", \"http\": \"127.0.0.1:8080\"}\n}\n")
             .map_err(|e| format!("cannot write {}: {e}", config.display()))?;
     }
-    run(Command::new(env!("CARGO"))
-        .args(["build", "--quiet", "-p", "cert-provisioner", "-p", "camera-web"])
-        .current_dir(&root))?;
-    let bin = root.join("target/debug");
+    run(cargo().args(["build", "--quiet", "-p", "cert-provisioner", "-p", "camera-web"]))?;
+    let bin = task_support::target_dir().join("debug");
     let dirs = |cmd: &mut Command| {
         cmd.arg("--config").arg(&config).arg("--state-dir").arg(&state).arg("--run-dir").arg(&run_dir);
     };
@@ -196,21 +232,20 @@ fn dev_run() -> Result {
 }
 
 fn main() -> ExitCode {
-    let task = std::env::args().nth(1).unwrap_or_default();
-    let result = match task.as_str() {
-        "run" => dev_run(),
-        "test" => test(),
-        "deps" => deps(),
-        "lint" => lint(),
-        "cross" => cross::run_cli(std::env::args().skip(2)),
-        "bench" => bench::run(std::env::args().skip(2)),
-        // Internal: the part of `bench` that runs inside a network namespace.
-        bench::LATENCY_INSIDE_TASK => bench::latency_inside(std::env::args().skip(2)),
-        "fuzz" => fuzz::run_cli(std::env::args().skip(2)),
-        "image" => firmware::image_task(std::env::args().skip(2)),
-        "qemu" => firmware::qemu_task(std::env::args().skip(2)),
-        "system-test" => firmware::system_test_task(std::env::args().skip(2)),
-        _ => Err("usage: cargo xtask <run|test|deps|lint|cross|bench|fuzz|image|qemu|system-test>".into()),
+    let mut args = std::env::args().skip(1);
+    let name = args.next().unwrap_or_default();
+    let args: Vec<String> = args.collect();
+    let result = match name.as_str() {
+        "" | "help" | "--help" | "-h" => {
+            print!("{}", help());
+            Ok(())
+        }
+        // Internal: a stage `cargo xtask test` runs in the background (see `test.rs`).
+        test::BACKGROUND_STAGE => test::background_stage(args),
+        _ => match COMMANDS.iter().find(|c| c.name == name) {
+            Some(command) => (command.task)(args),
+            None => Err(format!("unknown command {name:?}\n{}", help())),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

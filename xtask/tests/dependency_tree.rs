@@ -1,4 +1,4 @@
-//! Dependency hygiene (issue 6): no aws-lc-rs and no OpenSSL in what ships to the camera, no two
+//! Dependency hygiene: no aws-lc-rs and no OpenSSL in what ships to the camera, no two
 //! semver-incompatible versions of a crypto crate in it, and every dependency under a license from
 //! the allowlist below.
 //!

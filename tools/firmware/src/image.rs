@@ -16,7 +16,7 @@ use std::process::Command;
 
 use super::debian::{Apt, Kernel, Unpacked};
 use super::{cpio, out_dir, Board};
-use crate::{root, run, Result};
+use task_support::{cargo, root, run, target_dir, Result};
 
 /// The binaries our component ships, installed in `/usr/bin`.
 pub const BINARIES: &[&str] = &["cert-provisioner", "camera-web"];
@@ -103,17 +103,18 @@ pub fn make_state_disk(path: &Path, size_mib: u32) -> Result {
         .stdout(std::process::Stdio::null()))
 }
 
-/// Builds the board's image; `build_binaries: false` takes the binaries already in `target/`.
-pub fn build(board: &Board, build_binaries: bool) -> Result<Image> {
-    let image = Image::paths(board);
-    let bin_dir = root().join("target").join(&board.rust_target).join("release");
-    if build_binaries {
-        eprintln!("xtask: building {MULTICALL_BIN} for {}", board.rust_target);
-        let mut cargo = Command::new(env!("CARGO"));
-        cargo.args(["build", "--release", "--target", &board.rust_target, "-p", MULTICALL_PACKAGE]).current_dir(root());
-        run(&mut cargo)?;
-    }
+/// The board's Debian packages, fetched (or found in the cache) and unpacked as far as an image needs.
+pub struct Packages {
+    /// The kernel package the board's metapackage named (`linux-image-6.1.0-28-arm64`).
+    kernel_package: String,
+    kernel: Kernel,
+    busybox: Unpacked,
+    runtime: Vec<Unpacked>,
+}
 
+/// Fetches what the board's image takes from Debian; later calls find it in the cache. Needs no
+/// build, so `cargo xtask test` runs it (`firmware fetch`) while it compiles.
+pub fn fetch_packages(board: &Board) -> Result<Packages> {
     let mut apt = Apt::new()?;
     let kernel_pkg = apt.resolve_kernel(&board.kernel_package, &board.debian_arch)?;
     let kernel = Kernel::from_package(&apt.fetch(&kernel_pkg, &board.debian_arch)?, &board.modules)?;
@@ -123,6 +124,19 @@ pub fn build(board: &Board, build_binaries: bool) -> Result<Image> {
     for pkg in &board.runtime_packages {
         runtime.push(Unpacked::new(&apt.fetch(pkg, &board.debian_arch)?)?);
     }
+    Ok(Packages { kernel_package: kernel_pkg, kernel, busybox, runtime })
+}
+
+/// Builds the board's image; `build_binaries: false` takes the binaries already in `target/`.
+pub fn build(board: &Board, build_binaries: bool) -> Result<Image> {
+    let image = Image::paths(board);
+    let bin_dir = target_dir().join(&board.rust_target).join("release");
+    if build_binaries {
+        eprintln!("firmware: building {MULTICALL_BIN} for {}", board.rust_target);
+        run(cargo().args(["build", "--release", "--locked", "--target", &board.rust_target, "-p", MULTICALL_PACKAGE]))?;
+    }
+
+    let Packages { kernel_package: kernel_pkg, kernel, busybox, runtime } = fetch_packages(board)?;
 
     // Stage the root filesystem.
     let rootfs = image.dir.join("rootfs");

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::client::{close, Client};
 use super::procs::{memory, Memory};
-use crate::Result;
+use task_support::Result;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Profile {

@@ -15,7 +15,7 @@ use rustls::SignatureScheme;
 
 use super::handshakes::pin_this_thread;
 use super::servers::{KeyType, SERVER_CORE};
-use crate::Result;
+use task_support::Result;
 
 /// Signatures per second of CPU time, for one key type.
 #[derive(Debug, Clone, Copy)]

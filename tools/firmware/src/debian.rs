@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use super::cache_dir;
-use crate::{run, Result};
+use task_support::{run, Result};
 
 const MIRROR: &str = "http://deb.debian.org/debian";
 const SUITE: &str = "bookworm";
@@ -67,7 +67,7 @@ impl Apt {
         if self.updated {
             return Ok(());
         }
-        eprintln!("xtask: apt-get update (private state in {})", self.state.display());
+        eprintln!("firmware: apt-get update (private state in {})", self.state.display());
         run(self.command("apt-get").args(["update", "-qq"]))?;
         self.updated = true;
         Ok(())
@@ -115,7 +115,7 @@ impl Apt {
             self.update()?;
         }
         let spec = format!("{package}:{arch}");
-        eprintln!("xtask: apt-get download {spec}");
+        eprintln!("firmware: apt-get download {spec}");
         let mut download = self.command("apt-get");
         download.args(["download", "-qq", &spec]).current_dir(&self.debs);
         if run(&mut download).is_err() {

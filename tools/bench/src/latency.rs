@@ -1,7 +1,7 @@
 //! Address change to new certificate served (design brief: under 1 second, including a change that
 //! lands during start-up), measured in a private network namespace.
 //!
-//! `unshare -rn` re-runs this xtask binary as `xtask bench-latency-inside CAMERA_WEB DIR` (see
+//! `unshare -rn` re-runs this bench binary as `bench latency-inside CAMERA_WEB DIR` (see
 //! [`inside`]), which makes a veth pair, starts the release `camera-web`, changes addresses and
 //! times each change until a TLS handshake to the server presents a certificate that says so. It
 //! prints one line per sample; [`measure`] reads them back.
@@ -24,10 +24,10 @@ use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureSch
 
 use super::procs::{ChildGuard, TempDir};
 use super::stats::Stats;
-use crate::Result;
+use task_support::Result;
 
 /// The hidden task name the namespace runs.
-pub const INSIDE_TASK: &str = "bench-latency-inside";
+pub const INSIDE_TASK: &str = "latency-inside";
 /// Set by [`measure`] for the run inside; without it [`inside`] refuses to touch any interface.
 const INSIDE_ENV: &str = "CAMERA_BENCH_NETNS";
 const CAM_IF: &str = "cam0";
@@ -46,7 +46,7 @@ pub struct Latency {
 
 /// Runs the measurement in a new user + network namespace and collects its samples.
 pub fn measure(camera_web: &Path, work: &Path) -> Result<Latency> {
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find the xtask binary: {e}"))?;
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find the bench binary: {e}"))?;
     let out = Command::new("unshare")
         .args(["-rn", "--"])
         .arg(&exe)
@@ -76,9 +76,9 @@ pub fn measure(camera_web: &Path, work: &Path) -> Result<Latency> {
     Ok(Latency { startup: samples("startup")?, add: samples("add")?, remove: samples("remove")? })
 }
 
-/// The measurement itself, inside the namespace: `xtask bench-latency-inside CAMERA_WEB DIR`.
+/// The measurement itself, inside the namespace: `bench latency-inside CAMERA_WEB DIR`.
 pub fn inside(mut args: impl Iterator<Item = String>) -> Result {
-    let usage = "usage: xtask bench-latency-inside CAMERA_WEB DIR (run by cargo xtask bench)";
+    let usage = "usage: bench latency-inside CAMERA_WEB DIR (run by cargo xtask bench)";
     let camera_web = PathBuf::from(args.next().ok_or(usage)?);
     let work = PathBuf::from(args.next().ok_or(usage)?);
     // Never on the host's interfaces: only in the fresh namespace `measure` made, where nothing

@@ -1,4 +1,5 @@
-//! Firmware images for the QEMU boards and the full-system test.
+//! `firmware <task>`: firmware images for the QEMU boards and the full-system test. `cargo xtask
+//! image | qemu | system-test` run it (`cargo run -p firmware -- <task>`).
 //!
 //! - `image --board B`: a bootable image in `target/firmware/B/`: Debian's kernel, a BusyBox
 //!   initramfs holding our binaries, the board skeleton and `rootfs-overlay/`, and a persistent
@@ -7,6 +8,8 @@
 //!   only; `--boot-time N` instead boots N times headless and prints boot-to-first-HTTPS ([`qemu`]).
 //! - `system-test`: boots the aarch64 image and checks the whole story from the host, then the
 //!   armv7 image ([`system_test`]).
+//! - `fetch`: only the Debian packages of every board, into the cache (no build), so that
+//!   `cargo xtask test` downloads them while it compiles.
 //!
 //! The board's data (kernel package, modules, QEMU machine) is in `board/B/board.conf` and
 //! `board/B/modules` ([`board`]); Debian packages are fetched with apt into a private state
@@ -21,18 +24,18 @@ mod system_test;
 
 use std::path::PathBuf;
 
-use crate::{root, Result};
+use task_support::{target_dir, Result};
 
-pub use board::Board;
+use board::Board;
 
 /// `target/firmware/<board>/`: what `image` writes and `qemu` boots.
 fn out_dir(board: &Board) -> PathBuf {
-    root().join("target/firmware").join(&board.name)
+    target_dir().join("firmware").join(&board.name)
 }
 
 /// `target/firmware-cache/`: downloads and unpacked packages, kept across builds (CI may cache it).
 fn cache_dir() -> PathBuf {
-    root().join("target/firmware-cache")
+    target_dir().join("firmware-cache")
 }
 
 /// Parses `--board NAME` (default `qemu-aarch64`) and the task's own flags.
@@ -76,8 +79,40 @@ impl Args {
     }
 }
 
+fn main() -> std::process::ExitCode {
+    let mut args = std::env::args().skip(1);
+    let task = args.next().unwrap_or_default();
+    let result = match task.as_str() {
+        "image" => image_task(args),
+        "qemu" => qemu_task(args),
+        "system-test" => system_test_task(args),
+        "fetch" => fetch_task(args),
+        _ => Err("usage: firmware <image|qemu|system-test|fetch> [ARGS...] (cargo xtask runs it)".into()),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("firmware: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// `firmware fetch`: every board's Debian packages into the cache.
+fn fetch_task(mut args: impl Iterator<Item = String>) -> Result {
+    if let Some(arg) = args.next() {
+        return Err(format!("fetch takes no arguments, not {arg:?}"));
+    }
+    for name in board::known_boards() {
+        let board = Board::load(&name)?;
+        eprintln!("firmware: fetching the Debian packages of {name}");
+        image::fetch_packages(&board)?;
+    }
+    Ok(())
+}
+
 /// `cargo xtask image --board B [--no-build]`.
-pub fn image_task(args: impl Iterator<Item = String>) -> Result {
+fn image_task(args: impl Iterator<Item = String>) -> Result {
     let args = Args::parse(args, &[], &["--no-build"])?;
     let board = Board::load(&args.board)?;
     let image = image::build(&board, !args.has("--no-build"))?;
@@ -86,7 +121,7 @@ pub fn image_task(args: impl Iterator<Item = String>) -> Result {
 }
 
 /// `cargo xtask qemu --board B [--port N] [--http-port N] [--boot-time N]`.
-pub fn qemu_task(args: impl Iterator<Item = String>) -> Result {
+fn qemu_task(args: impl Iterator<Item = String>) -> Result {
     let args = Args::parse(args, &["--port", "--http-port", "--boot-time"], &[])?;
     let board = Board::load(&args.board)?;
     let image = match image::Image::existing(&board) {
@@ -105,7 +140,7 @@ pub fn qemu_task(args: impl Iterator<Item = String>) -> Result {
 
 /// `cargo xtask system-test [--no-build] [--skip-armv7]` (`--no-build`: take the binaries
 /// already in `target/<triple>/release/`; the images are assembled anyway).
-pub fn system_test_task(args: impl Iterator<Item = String>) -> Result {
+fn system_test_task(args: impl Iterator<Item = String>) -> Result {
     let args = Args::parse(args, &[], &["--no-build", "--skip-armv7"])?;
     system_test::run(!args.has("--no-build"), !args.has("--skip-armv7"))
 }

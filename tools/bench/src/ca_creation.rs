@@ -20,7 +20,7 @@ use camera_state::Layout;
 
 use super::procs::run_quiet;
 use super::stats::Stats;
-use crate::Result;
+use task_support::Result;
 
 pub use super::provisioning::Counts;
 

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use super::image::{self, Image};
 use super::qemu::Guest;
 use super::Board;
-use crate::{root, Result};
+use task_support::{target_dir, Result};
 
 /// Guest shell: the pid of the server process under the `camera-web --respawn` supervisor
 /// (whose pid is in the pidfile). BusyBox here has no pgrep; field 4 of /proc/PID/stat is the ppid.
@@ -38,7 +38,7 @@ const ADDED_ADDRESS: &str = "10.0.2.100";
 
 pub fn run(build: bool, armv7: bool) -> Result {
     let started = Instant::now();
-    let work = root().join("target/firmware/system-test");
+    let work = target_dir().join("firmware/system-test");
     if work.exists() {
         std::fs::remove_dir_all(&work).map_err(|e| format!("cannot clear {}: {e}", work.display()))?;
     }

@@ -4,11 +4,10 @@
 //! build and collects its samples.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::Duration;
 
 use super::stats::Stats;
-use crate::{root, Result};
+use task_support::{cargo, Result};
 
 /// The benchmark's test binary and name.
 const TEST: &str = "enrollment";
@@ -23,11 +22,10 @@ pub struct Row {
 
 /// Runs `rounds` rounds of every protocol; rows in the order protocol, then client as printed.
 pub fn run(rounds: usize) -> Result<Vec<Row>> {
-    let out = Command::new(env!("CARGO"))
+    let out = cargo()
         .args(["test", "--release", "--quiet", "-p", "camera-web", "--test", TEST, "--", BENCH])
         .args(["--exact", "--ignored", "--nocapture"])
         .env("ENROLL_BENCH_ROUNDS", rounds.to_string())
-        .current_dir(root())
         .output()
         .map_err(|e| format!("cannot run cargo test: {e}"))?;
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -17,8 +17,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use super::procs::{children, free_port, run_quiet, which, ChildGuard};
-use crate::Result;
+use super::procs::{children, free_port, run_quiet, ChildGuard};
+use task_support::which;
+use task_support::Result;
 
 /// The core the servers run on; the load generator gets [`CLIENT_CORE`].
 pub const SERVER_CORE: usize = 0;

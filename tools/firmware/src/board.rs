@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::{root, Result};
+use task_support::{root, Result};
 
 /// What a board needs: where its kernel comes from, which modules it loads, how QEMU runs it.
 #[derive(Debug, Clone)]
@@ -93,7 +93,8 @@ impl Board {
     }
 }
 
-fn known_boards() -> Vec<String> {
+/// The boards in `board/` (those with a `board.conf`).
+pub fn known_boards() -> Vec<String> {
     let mut boards: Vec<String> = std::fs::read_dir(root().join("board"))
         .map(|entries| {
             entries

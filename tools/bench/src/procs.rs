@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::Result;
+use task_support::Result;
 
 /// A directory removed with everything in it when dropped.
 #[derive(Debug)]
@@ -163,15 +163,6 @@ impl Drop for ChildGuard {
 pub fn free_port() -> Result<SocketAddr> {
     let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("cannot bind a loopback port: {e}"))?;
     listener.local_addr().map_err(|e| format!("cannot read the bound port: {e}"))
-}
-
-/// `command -v`.
-pub fn which(tool: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
-        .map(|dir| dir.join(tool))
-        .find(|path| path.is_file())
 }
 
 /// The process's direct children (from `/proc/PID/task/*/children`).

@@ -1,4 +1,4 @@
-//! `cargo xtask bench [--check] [--duration SECS] [--threads N] [--no-camera-build] [--only ca|enroll]`: measures
+//! `bench` (`cargo xtask bench` runs `cargo run --release -p bench -- ARGS`) `[--check] [--duration SECS] [--threads N] [--no-camera-build] [--only ca|enroll]`: measures
 //! the budgets of the design brief against references measured in the same run (openssl CLI,
 //! nginx + OpenSSL), prints a table, and with `--check` exits non-zero when a budget is missed.
 //!
@@ -27,19 +27,16 @@ mod size;
 mod stats;
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use client::{Client, Handshake, Signatures, Version};
 use handshakes::{Case, Load, Rate};
-use procs::{which, TempDir};
+use procs::TempDir;
 use servers::KeyType;
 use stats::{fmt_bytes, fmt_duration, Stats};
 
-use crate::{root, Result};
-
-pub use latency::{inside as latency_inside, INSIDE_TASK as LATENCY_INSIDE_TASK};
+use task_support::{run, target_dir, which, Result};
 
 const MIB: u64 = 1024 * 1024;
 const IDLE_RSS_BUDGET: u64 = 4 * MIB;
@@ -190,15 +187,31 @@ fn ratio(reference: Duration, measured: Duration) -> f64 {
     reference.as_secs_f64() / measured.as_secs_f64().max(1e-9)
 }
 
-pub fn run(args: impl Iterator<Item = String>) -> Result {
+fn main() -> std::process::ExitCode {
+    let mut args = std::env::args().skip(1).peekable();
+    let result = if args.peek().map(String::as_str) == Some(latency::INSIDE_TASK) {
+        args.next();
+        latency::inside(args)
+    } else {
+        bench(args)
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn bench(args: impl Iterator<Item = String>) -> Result {
     let options = Options::parse(args)?;
     if cfg!(debug_assertions) {
-        return reexec_release(&options);
+        // Figures of a debug build would say nothing about the product's.
+        return Err("build the bench with the release profile: cargo xtask bench (cargo run --release -p bench)".into());
     }
     procs::kill_children_on_panic();
     let started = Instant::now();
-    let root = root();
-    let cargo = env!("CARGO");
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let pin = cores >= 2 && which("taskset").is_some();
 
@@ -213,8 +226,8 @@ pub fn run(args: impl Iterator<Item = String>) -> Result {
         }
     }
     eprintln!("bench: building the release binaries");
-    crate::run(Command::new(cargo).args(["build", "--release", "--quiet"]).args(size::PACKAGES).current_dir(&root))?;
-    let release = root.join("target/release");
+    run(task_support::cargo().args(["build", "--release", "--quiet"]).args(size::PACKAGES))?;
+    let release = target_dir().join("release");
 
     let state_base = TempDir::new(&std::env::temp_dir(), "state")?;
     let shm = Path::new("/dev/shm");
@@ -323,7 +336,7 @@ pub fn run(args: impl Iterator<Item = String>) -> Result {
     // The memory budget is the camera's: measured on the shipped configuration (static musl
     // multi-call binary), started as camera-web through a link as on the camera.
     eprintln!("bench: the shipped build (static musl) for this host, for its memory");
-    let shipped_bin = size::build_shipped_for_host(cargo, &root)?;
+    let shipped_bin = size::build_shipped_for_host()?;
     let shipped_dir = TempDir::new(&std::env::temp_dir(), "camera-web-shipped")?;
     let shipped_link = shipped_dir.path().join("camera-web");
     std::os::unix::fs::symlink(&shipped_bin, &shipped_link)
@@ -571,8 +584,8 @@ pub fn run(args: impl Iterator<Item = String>) -> Result {
         None if !options.camera_build => Err("--no-camera-build".to_owned()),
         None => {
             eprintln!("bench: building for {}", size::CAMERA_TARGET);
-            size::build_camera(cargo, &root)?;
-            let dir = root.join("target").join(size::CAMERA_TARGET).join("release");
+            size::build_camera()?;
+            let dir = target_dir().join(size::CAMERA_TARGET).join("release");
             Ok(size::measure(size::CAMERA_TARGET, &dir, "aarch64-linux-gnu-strip", scratch.path())?)
         }
     };
@@ -755,29 +768,6 @@ fn print_budgets(budgets: &[Budget], started: Instant, check: bool) -> Result {
         return Err(format!("{missed} budget(s) missed"));
     }
     Ok(())
-}
-
-/// Measurements of a debug build would be meaningless: build xtask with the release profile
-/// (the product's) and run the bench from there.
-fn reexec_release(options: &Options) -> Result {
-    use std::os::unix::process::CommandExt;
-    let root = root();
-    eprintln!("bench: building xtask with the release profile");
-    crate::run(Command::new(env!("CARGO")).args(["build", "--release", "--quiet", "-p", "xtask"]).current_dir(&root))?;
-    let mut cmd = Command::new(root.join("target/release/xtask"));
-    cmd.arg("bench");
-    if options.check {
-        cmd.arg("--check");
-    }
-    if !options.camera_build {
-        cmd.arg("--no-camera-build");
-    }
-    if let Some(only) = options.only {
-        cmd.args(["--only", only.arg()]);
-    }
-    cmd.arg("--duration").arg(options.duration.as_secs().to_string()).arg("--threads").arg(options.threads.to_string());
-    let error = cmd.exec();
-    Err(format!("cannot run {}: {error}", PathBuf::from(cmd.get_program()).display()))
 }
 
 fn cpu_model() -> String {

@@ -14,7 +14,7 @@ use camera_state::Layout;
 use super::ca_creation::{bench_config, openssl_config, openssl_key, openssl_self_signed};
 use super::client::{Client, Handshake, Signatures, Version};
 use super::servers::{self, Bundle};
-use crate::Result;
+use task_support::Result;
 
 /// Handshakes per chain: ECDSA signatures vary in length by a byte or two.
 pub const HANDSHAKES: usize = 20;

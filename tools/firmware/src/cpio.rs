@@ -6,7 +6,7 @@ use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use crate::Result;
+use task_support::Result;
 
 pub struct Writer<W: Write> {
     out: W,

@@ -18,7 +18,7 @@ use camera_state::{write_atomic, Layout, StateLock, SECRET_MODE};
 
 use super::procs::run_quiet;
 use super::stats::Stats;
-use crate::Result;
+use task_support::Result;
 
 /// Iteration counts.
 #[derive(Debug, Clone, Copy)]

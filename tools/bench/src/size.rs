@@ -5,8 +5,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::procs::{run_quiet, which};
-use crate::Result;
+use super::procs::run_quiet;
+use task_support::Result;
+use task_support::{cargo, run, target_dir, which};
 
 /// The two programs as separate binaries, then the multi-call binary that ships (both in one).
 pub const BINARIES: [&str; 3] = ["cert-provisioner", "camera-web", SHIPPED];
@@ -65,10 +66,10 @@ pub fn camera_build_missing() -> Option<String> {
 pub const PACKAGES: [&str; 6] = ["-p", "camera-web", "-p", "cert-provisioner", "-p", "camera-multicall"];
 
 /// `cargo build --release --target aarch64-unknown-linux-musl` of [`PACKAGES`].
-pub fn build_camera(cargo: &str, root: &Path) -> Result {
+pub fn build_camera() -> Result {
     // ring's C and assembly: Debian has no aarch64 musl gcc; the glibc one compiles them fine
     // (.cargo/config.toml links with it too).
-    build_musl(cargo, root, CAMERA_TARGET, &PACKAGES, ("aarch64-linux-gnu-gcc", Some("aarch64-linux-gnu-ar")))
+    build_musl(CAMERA_TARGET, &PACKAGES, ("aarch64-linux-gnu-gcc", Some("aarch64-linux-gnu-ar")))
 }
 
 /// The shipped configuration (the multi-call binary, static musl, the release profile's size
@@ -77,7 +78,7 @@ pub fn build_camera(cargo: &str, root: &Path) -> Result {
 pub const HOST_SHIPPED_TARGET: &str = "x86_64-unknown-linux-musl";
 
 /// Builds [`HOST_SHIPPED_TARGET`]'s `camera-https` (adding the Rust target if missing); returns its path.
-pub fn build_shipped_for_host(cargo: &str, root: &Path) -> Result<PathBuf> {
+pub fn build_shipped_for_host() -> Result<PathBuf> {
     let installed = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()
@@ -86,15 +87,15 @@ pub fn build_shipped_for_host(cargo: &str, root: &Path) -> Result<PathBuf> {
         run_quiet(Command::new("rustup").args(["target", "add", HOST_SHIPPED_TARGET]))?;
     }
     // ring's C: Debian has no x86_64 musl gcc by that name; the system gcc compiles it fine.
-    build_musl(cargo, root, HOST_SHIPPED_TARGET, &["-p", "camera-multicall"], ("gcc", None))?;
-    Ok(root.join("target").join(HOST_SHIPPED_TARGET).join("release/camera-https"))
+    build_musl(HOST_SHIPPED_TARGET, &["-p", "camera-multicall"], ("gcc", None))?;
+    Ok(target_dir().join(HOST_SHIPPED_TARGET).join("release/camera-https"))
 }
 
 /// `cargo build --release --locked --target TARGET` of `packages` (`-p` arguments); without a
 /// `<arch>-linux-musl-gcc`, ring's C is compiled with `fallback` (the C compiler, and its `ar`).
-fn build_musl(cargo: &str, root: &Path, target: &str, packages: &[&str], fallback: (&str, Option<&str>)) -> Result {
-    let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--release", "--quiet", "--locked", "--target", target]).args(packages).current_dir(root);
+fn build_musl(target: &str, packages: &[&str], fallback: (&str, Option<&str>)) -> Result {
+    let mut cmd = cargo();
+    cmd.args(["build", "--release", "--quiet", "--locked", "--target", target]).args(packages);
     let triple_var = target.replace('-', "_");
     let cc_var = format!("CC_{triple_var}");
     let musl_gcc = format!("{}-linux-musl-gcc", target.split('-').next().unwrap_or(target));
@@ -104,5 +105,5 @@ fn build_musl(cargo: &str, root: &Path, target: &str, packages: &[&str], fallbac
             cmd.env(format!("AR_{triple_var}"), ar);
         }
     }
-    crate::run(&mut cmd)
+    run(&mut cmd)
 }

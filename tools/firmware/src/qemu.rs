@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::image::Image;
-use crate::Result;
+use task_support::Result;
 
 /// How long a boot may take to serve HTTPS before it counts as failed.
 pub const BOOT_TIMEOUT: Duration = Duration::from_secs(60);

@@ -20,7 +20,7 @@ use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvi
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, HandshakeKind, SignatureScheme, StreamOwned};
 
-use crate::Result;
+use task_support::Result;
 
 /// A TLS protocol version under test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,7 +12,7 @@ use nix::unistd::Pid;
 use super::client::{Client, Handshake, Signatures, Version};
 use super::procs::{core_times, core_use, cpu_time, CoreTimes, CoreUse};
 use super::servers::{KeyType, Server, CLIENT_CORE, SERVER_CORE};
-use crate::Result;
+use task_support::Result;
 
 /// How long and how hard.
 #[derive(Debug, Clone, Copy)]
