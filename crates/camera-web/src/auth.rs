@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use camera_pki::text::{hex_lower, unhex};
 use camera_state::{write_atomic, SECRET_MODE};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
@@ -50,22 +51,11 @@ struct StoredPassword {
     hash: String,
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
-}
-
 /// A random token; `None` if the system RNG fails (then no session is made: fail closed).
 fn random_token(bytes: usize) -> Option<String> {
     let mut buf = vec![0u8; bytes];
     SystemRandom::new().fill(&mut buf).ok()?;
-    Some(hex(&buf))
+    Some(hex_lower(&buf))
 }
 
 /// Why an authentication attempt failed.
@@ -245,8 +235,8 @@ impl Auth {
         let stored = StoredPassword {
             algorithm: "pbkdf2-hmac-sha256".into(),
             iterations: self.iterations,
-            salt: hex(&salt),
-            hash: hex(&out),
+            salt: hex_lower(&salt),
+            hash: hex_lower(&out),
         };
         let json = serde_json::to_vec(&stored).ok()?;
         Some((stored, json))

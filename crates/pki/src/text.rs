@@ -1,19 +1,35 @@
-//! Text forms of bytes: the one hex helper of camera-pki and camera-upload. Values from outside
-//! quoted in a sentence are escaped with `camera_log::escape` (the one escaper of both programs).
+//! Text forms of bytes: the one hex encoder and decoder of the camera's crates. Values from
+//! outside quoted in a sentence are escaped with `camera_log::escape` (the one escaper of both
+//! programs).
 //!
-//! Not constant time: for public data (fingerprints, serial numbers, IVs), never for key bytes.
+//! Encoding takes the same time whatever the bytes (no table lookups or branches on them), so it
+//! may encode secrets such as session tokens and password hashes; decoding is for public text.
 
-use std::fmt::Write;
-
-/// Upper-case hex of `bytes`, pairs separated by `separator` if there is one (`AB:CD:EF`).
+/// Upper-case hex of `bytes`, pairs separated by `separator` if there is one (`AB:CD:EF`): how
+/// fingerprints and serial numbers are shown.
 pub fn hex_upper(bytes: &[u8], separator: Option<char>) -> String {
+    hex(bytes, separator, b'A')
+}
+
+/// Lower-case hex of `bytes` without separators: how digests and tokens are stored.
+pub fn hex_lower(bytes: &[u8]) -> String {
+    hex(bytes, None, b'a')
+}
+
+fn hex(bytes: &[u8], separator: Option<char>, ten: u8) -> String {
+    // 9 - n borrows (its top byte is all ones) exactly when n > 9: then add the gap from '0' + 10
+    // to the letter for ten.
+    let digit = |n: u8| {
+        let letter = (9u16.wrapping_sub(u16::from(n)) >> 8) as u8;
+        char::from(b'0' + n + (letter & (ten - b'0' - 10)))
+    };
     let mut out = String::with_capacity(bytes.len() * 3);
     for (i, b) in bytes.iter().enumerate() {
         if let (Some(sep), true) = (separator, i > 0) {
             out.push(sep);
         }
-        // Writing to a String cannot fail.
-        let _ = write!(out, "{b:02X}");
+        out.push(digit(b >> 4));
+        out.push(digit(b & 0x0f));
     }
     out
 }
@@ -43,7 +59,12 @@ mod tests {
         for bad in ["0", "0g", "+1", "00:AB", "é0"] {
             assert_eq!(unhex(bad), None, "{bad:?}");
         }
+        assert_eq!(hex_lower(&[0x00, 0xab, 0x7f, 0x9a]), "00ab7f9a");
         let all: Vec<u8> = (0..=255).collect();
-        assert_eq!(unhex(&hex_upper(&all, None)), Some(all));
+        let expected: String = all.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex_lower(&all), expected);
+        assert_eq!(hex_upper(&all, None), expected.to_uppercase());
+        assert_eq!(unhex(&hex_upper(&all, None)), Some(all.clone()));
+        assert_eq!(unhex(&hex_lower(&all)), Some(all));
     }
 }

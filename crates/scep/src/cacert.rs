@@ -114,7 +114,7 @@ impl CaCerts {
     /// The SHA-256 fingerprint of the CA certificate, lowercase hex: what an installer compares
     /// with the CA's own (RFC 8894 section 2.2 asks for this out-of-band check).
     pub fn ca_fingerprint_sha256(&self) -> String {
-        hex(ring::digest::digest(&ring::digest::SHA256, self.ca()).as_ref())
+        camera_pki::text::hex_lower(ring::digest::digest(&ring::digest::SHA256, self.ca()).as_ref())
     }
 
     /// Checks these certificates against trust anchors the camera was configured with. Every
@@ -235,8 +235,4 @@ pub(crate) fn not_expected(
 /// The media type without parameters, lowercased.
 pub(crate) fn essence(content_type: &str) -> String {
     content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase()
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -199,15 +199,6 @@ fn encrypt_blocks<C: BlockEncryptMut>(mut enc: C, buf: &mut [u8]) {
     }
 }
 
-/// Decrypts the whole blocks of `buf` in place and returns the block size.
-fn decrypt_blocks<C: BlockDecryptMut>(mut dec: C, buf: &mut [u8]) -> usize {
-    let size = C::block_size();
-    for chunk in buf.chunks_exact_mut(size) {
-        dec.decrypt_block_mut(aes::cipher::generic_array::GenericArray::from_mut_slice(chunk));
-    }
-    size
-}
-
 // ---------------------------------------------------------------------------------------------
 // Decoding
 
@@ -616,32 +607,26 @@ pub(crate) fn open_envelope(der: &[u8], key: &RequesterKey, ours: &Cert) -> Resu
 /// [`open_envelope`] accepts.
 fn cbc_decrypt(alg: &ObjectIdentifier, key: &[u8], iv: &[u8], ciphertext: &[u8]) -> Result<Vec<u8>, ScepError> {
     let mut buf = ciphertext.to_vec();
-    let bad = |_| ScepError::DecryptFailed;
-    let block = match *alg {
-        oid::AES128_CBC => {
-            decrypt_blocks(cbc::Decryptor::<aes::Aes128>::new_from_slices(key, iv).map_err(bad)?, &mut buf)
-        }
-        oid::AES192_CBC => {
-            decrypt_blocks(cbc::Decryptor::<aes::Aes192>::new_from_slices(key, iv).map_err(bad)?, &mut buf)
-        }
-        oid::AES256_CBC => {
-            decrypt_blocks(cbc::Decryptor::<aes::Aes256>::new_from_slices(key, iv).map_err(bad)?, &mut buf)
-        }
-        oid::DES_EDE3_CBC => {
-            decrypt_blocks(cbc::Decryptor::<des::TdesEde3>::new_from_slices(key, iv).map_err(bad)?, &mut buf)
-        }
-        oid::DES_CBC => decrypt_blocks(cbc::Decryptor::<des::Des>::new_from_slices(key, iv).map_err(bad)?, &mut buf),
+    let len = match *alg {
+        oid::AES128_CBC => cbc_unpad::<aes::Aes128>(key, iv, &mut buf),
+        oid::AES192_CBC => cbc_unpad::<aes::Aes192>(key, iv, &mut buf),
+        oid::AES256_CBC => cbc_unpad::<aes::Aes256>(key, iv, &mut buf),
+        oid::DES_EDE3_CBC => cbc_unpad::<des::TdesEde3>(key, iv, &mut buf),
+        oid::DES_CBC => cbc_unpad::<des::Des>(key, iv, &mut buf),
         _ => return Err(ScepError::UnsupportedAlgorithm(format!("the content encryption {alg}"))),
     };
-    if buf.is_empty() || buf.len() % block != 0 {
-        return Err(ScepError::DecryptFailed);
-    }
-    let pad = usize::from(*buf.last().ok_or(ScepError::DecryptFailed)?);
-    if pad == 0 || pad > block || !buf[buf.len() - pad..].iter().all(|&b| usize::from(b) == pad) {
-        return Err(ScepError::DecryptFailed);
-    }
-    buf.truncate(buf.len() - pad);
+    buf.truncate(len.ok_or(ScepError::DecryptFailed)?);
     Ok(buf)
+}
+
+/// Decrypts `buf` in place with the `cbc` crate's PKCS#7 unpadding (the one the upload reader
+/// uses too); the plaintext's length, or `None` for a wrong key, IV or padding.
+fn cbc_unpad<C>(key: &[u8], iv: &[u8], buf: &mut [u8]) -> Option<usize>
+where
+    C: BlockDecryptMut + aes::cipher::BlockCipher + aes::cipher::KeyInit,
+{
+    let decryptor = cbc::Decryptor::<C>::new_from_slices(key, iv).ok()?;
+    decryptor.decrypt_padded_mut::<aes::cipher::block_padding::Pkcs7>(buf).ok().map(<[u8]>::len)
 }
 
 /// The certificates of a certs-only SignedData (as a ContentInfo), as received.
@@ -676,7 +661,7 @@ mod tests {
     /// single DES (scepserver's answers) decrypts what OpenSSL's legacy provider made.
     #[test]
     fn cbc_matches_openssl_and_round_trips() {
-        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        let hex = camera_pki::text::hex_lower;
         let openssl = |name: &str, key: &[u8], iv: &[u8], plain: &[u8], legacy: bool| -> Vec<u8> {
             let dir = tempfile::tempdir().unwrap();
             let input = dir.path().join("in");

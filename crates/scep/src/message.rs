@@ -57,7 +57,7 @@ pub struct TransactionId(String);
 impl TransactionId {
     pub fn for_public_key(spki_der: &[u8]) -> Self {
         let hash = ring::digest::digest(&ring::digest::SHA256, spki_der);
-        Self(crate::cacert::hex(hash.as_ref()).to_ascii_uppercase())
+        Self(camera_pki::text::hex_upper(hash.as_ref(), None))
     }
 
     /// A stored transactionID (PrintableString characters only).

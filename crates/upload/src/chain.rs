@@ -9,8 +9,8 @@ use camera_pki::x509::{Certificate, GeneralName, Name, SignatureError};
 use pkcs8::der::DateTime;
 use zeroize::Zeroizing;
 
-use crate::detect::Material;
 use crate::keys::{self, PrivateKey};
+use crate::material::Material;
 use crate::{Accepted, Context, Notice, UploadError};
 
 const DAY: i64 = 86_400;
@@ -46,7 +46,7 @@ fn self_issued(c: &Certificate<'_>) -> bool {
 }
 
 /// A CA certificate: basicConstraints CA:true, or (as OpenSSL treats it) a self-signed version 1
-/// certificate, which is what `openssl x509 -req -signkey` makes for a root CA (seed 002).
+/// certificate, which is what `openssl x509 -req -signkey` makes for a root CA (the camera makers' own instructions do that).
 fn is_ca(c: &Certificate<'_>) -> Result<bool, UploadError> {
     Ok(c.is_ca().map_err(malformed_cert)? || (c.is_v1() && self_issued(c)))
 }

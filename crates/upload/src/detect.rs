@@ -8,49 +8,9 @@ use pkcs8::der::Decode;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::crypto::{self, Budget, DecryptError, Passphrase};
-use crate::keys::{self, PrivateKey};
+use crate::keys::{self, encrypted_pkcs8, wrong_or_required};
+use crate::material::Material;
 use crate::{p12, UploadError};
-
-/// Most certificates and keys one upload may hold.
-pub(crate) const MAX_CERTS: usize = 32;
-pub(crate) const MAX_KEYS: usize = 8;
-
-/// Everything found in the upload's fields.
-#[derive(Default)]
-pub(crate) struct Material {
-    pub certs: Vec<Vec<u8>>,
-    pub keys: Vec<PrivateKey>,
-    pub saw_csr: bool,
-    pub saw_public_key: bool,
-}
-
-impl Material {
-    pub(crate) fn add_cert(&mut self, der: &[u8]) -> Result<(), UploadError> {
-        match Certificate::parse_first(der) {
-            Ok((_, rest)) => {
-                let used = &der[..der.len() - rest.len()];
-                if !self.certs.iter().any(|c| c == used) {
-                    if self.certs.len() >= MAX_CERTS {
-                        return Err(UploadError::TooManyItems);
-                    }
-                    self.certs.push(used.to_vec());
-                }
-                Ok(())
-            }
-            Err(e) => Err(UploadError::malformed_by("certificate", e)),
-        }
-    }
-
-    pub(crate) fn add_key(&mut self, key: PrivateKey) -> Result<(), UploadError> {
-        if !self.keys.iter().any(|k| k.pkcs8 == key.pkcs8) {
-            if self.keys.len() >= MAX_KEYS {
-                return Err(UploadError::TooManyItems);
-            }
-            self.keys.push(key);
-        }
-        Ok(())
-    }
-}
 
 /// Reads one upload field into `m`.
 pub(crate) fn read_field(
@@ -132,14 +92,6 @@ fn pem_malformed(what: &'static str) -> impl Fn(UploadError) -> UploadError {
     }
 }
 
-pub(crate) fn wrong_or_required(pass: Option<&Passphrase>) -> UploadError {
-    if pass.is_some() {
-        UploadError::WrongPassphrase
-    } else {
-        UploadError::PassphraseRequired
-    }
-}
-
 /// True when the outer DER header announces more bytes than there are.
 fn truncated_der(data: &[u8]) -> bool {
     let Some(&len0) = data.get(1) else {
@@ -197,27 +149,6 @@ fn read_der(data: &[u8], pass: Option<&Passphrase>, budget: &mut Budget, m: &mut
         return Err(UploadError::malformed_by("file (DER or PKCS#12)", pfx_error));
     }
     Err(UploadError::Unrecognised)
-}
-
-/// Decrypts an `EncryptedPrivateKeyInfo` (PBES2, or PKCS#12 PBE) and parses the key inside.
-pub(crate) fn encrypted_pkcs8(
-    der: &[u8],
-    pass: Option<&Passphrase>,
-    budget: &mut Budget,
-) -> Result<PrivateKey, UploadError> {
-    let info = pkcs12::pbe_params::EncryptedPrivateKeyInfo::from_der(der)
-        .map_err(|e| UploadError::malformed_by("encrypted private key", e))?;
-    let alg = crypto::alg_ref(&info.encryption_algorithm);
-    let empty = Passphrase::empty();
-    let plain = match crypto::decrypt(alg, info.encrypted_data.as_bytes(), pass.unwrap_or(&empty), budget) {
-        Ok(p) => p,
-        Err(DecryptError::Wrong) => return Err(wrong_or_required(pass)),
-        Err(DecryptError::Refused(e)) => return Err(e),
-    };
-    match keys::from_pkcs8(&plain) {
-        Err(UploadError::Malformed { .. }) => Err(wrong_or_required(pass)),
-        other => other,
-    }
 }
 
 fn is_encrypted_legacy(headers: &[(String, String)]) -> bool {

@@ -9,6 +9,7 @@ use ring::rand::SystemRandom;
 use ring::signature::{self, KeyPair};
 use zeroize::Zeroizing;
 
+use crate::crypto::{self, Budget, DecryptError, Passphrase};
 use crate::UploadError;
 
 const RSA_OID: &str = "1.2.840.113549.1.1.1";
@@ -230,5 +231,34 @@ pub(crate) fn cert_public_key(cert: &Certificate<'_>) -> Result<PublicKey, Strin
             Ok(PublicKey::Ec { curve, point: cert.public_key_bytes().to_vec() })
         }
         other => Err(describe_oid(other)),
+    }
+}
+
+/// Decrypts an `EncryptedPrivateKeyInfo` (PBES2, or PKCS#12 PBE) and parses the key inside.
+pub(crate) fn encrypted_pkcs8(
+    der: &[u8],
+    pass: Option<&Passphrase>,
+    budget: &mut Budget,
+) -> Result<PrivateKey, UploadError> {
+    let info = pkcs12::pbe_params::EncryptedPrivateKeyInfo::from_der(der)
+        .map_err(|e| UploadError::malformed_by("encrypted private key", e))?;
+    let alg = crypto::alg_ref(&info.encryption_algorithm);
+    let empty = Passphrase::empty();
+    let plain = match crypto::decrypt(alg, info.encrypted_data.as_bytes(), pass.unwrap_or(&empty), budget) {
+        Ok(p) => p,
+        Err(DecryptError::Wrong) => return Err(wrong_or_required(pass)),
+        Err(DecryptError::Refused(e)) => return Err(e),
+    };
+    match from_pkcs8(&plain) {
+        Err(UploadError::Malformed { .. }) => Err(wrong_or_required(pass)),
+        other => other,
+    }
+}
+
+pub(crate) fn wrong_or_required(pass: Option<&Passphrase>) -> UploadError {
+    if pass.is_some() {
+        UploadError::WrongPassphrase
+    } else {
+        UploadError::PassphraseRequired
     }
 }

@@ -17,6 +17,7 @@ mod chain;
 mod crypto;
 mod detect;
 mod keys;
+mod material;
 mod p12;
 
 use std::fmt;
@@ -478,7 +479,7 @@ pub fn validate_upload(input: &UploadInput, ctx: &Context) -> Result<Accepted, U
     }
     let passphrase = input.passphrase.map(crypto::Passphrase::new);
     let mut budget = crypto::Budget::default();
-    let mut material = detect::Material::default();
+    let mut material = material::Material::default();
     for field in fields {
         detect::read_field(field, passphrase.as_ref(), &mut budget, &mut material)?;
     }

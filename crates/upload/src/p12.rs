@@ -8,8 +8,9 @@ use ring::{digest, hmac};
 use zeroize::Zeroize;
 
 use crate::crypto::{self, Budget, DecryptError, Passphrase};
-use crate::detect::{encrypted_pkcs8, wrong_or_required, Material};
-use crate::{keys, UploadError};
+use crate::keys::{self, encrypted_pkcs8, wrong_or_required};
+use crate::material::Material;
+use crate::UploadError;
 
 const ID_DATA: &str = "1.2.840.113549.1.7.1";
 const ID_ENCRYPTED_DATA: &str = "1.2.840.113549.1.7.6";
