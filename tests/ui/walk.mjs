@@ -98,7 +98,7 @@ function prepare() {
   fs.mkdirSync(nssdb, { recursive: true });
   run('certutil', ['-N', '--empty-password', '-d', `sql:${nssdb}`]);
   run('certutil', ['-A', '-n', 'camera-ca', '-t', 'C,,', '-i', opt.ca, '-d', `sql:${nssdb}`]);
-  // The installer's CA that later signs the camera's request (openssl CLI, like seed 002).
+  // The installer's CA that later signs the camera's request (openssl CLI, as camera makers' instructions do it).
   fs.writeFileSync(path.join(opt.signerDir, 'testca.cnf'), [
     '[req]', 'distinguished_name=dn', 'x509_extensions=v3', 'prompt=no',
     '[dn]', `CN=${testCaCn}`, 'O=Camera UI test',

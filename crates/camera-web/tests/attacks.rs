@@ -66,7 +66,7 @@ fn an_abandoned_first_run_setup_is_finished_or_not_at_all_never_half() {
     assert!(stored_password_is(&camera, "attacker password 0"));
     drop(camera);
 
-    // The auditors' race: 16 abandoned setups, then the owner's. Whatever the owner is told must
+    // The race: 16 abandoned setups, then the owner's. Whatever the owner is told must
     // be what is on disk.
     for trial in 0..3 {
         let camera =
@@ -113,7 +113,7 @@ fn abandoned_logins_do_not_queue_checks_ahead_of_the_owner() {
     let client = Client::new(&camera);
     runtime().block_on(async {
         // Connections first; then, one after another, a guess that is abandoned 2 ms after it is
-        // sent (long enough for the server to start checking it, as the auditors' attack did).
+        // sent (long enough for the server to start checking it).
         let mut connections = Vec::new();
         for n in 0..160u8 {
             connections.push(client.tls_from(addr(0, 2, n % 20 + 1)).await.unwrap());
@@ -304,7 +304,7 @@ fn idle_sockets_from_the_users_own_address_do_not_lock_the_user_out() {
     });
 }
 
-/// Audit 9: a certificate subject holding a line break cannot write a forged line into the log.
+/// A certificate subject holding a line break cannot write a forged line into the log.
 /// The installer's CN carries "\ncamera-web: the admin password was set"; the served-certificate
 /// line prints the subject, escaped, so the log keeps exactly the one genuine line of that kind.
 #[test]

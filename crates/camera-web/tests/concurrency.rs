@@ -15,8 +15,8 @@ fn leaf_sha256_of(path: &Path) -> Option<String> {
     Some(out.trim().split('=').nth(1).unwrap().to_owned())
 }
 
-/// Audit (suspected): uploads and restores were not serialised; an upload whose write landed just
-/// before a restore's delete could be served while nothing was on disk (or the other way round).
+/// Uploads and restores are serialised: an upload whose write lands just before a restore's
+/// delete must never be served while nothing is on disk (or the other way round).
 #[test]
 fn racing_uploads_and_restores_leave_disk_and_memory_the_same() {
     let camera = Camera::start();

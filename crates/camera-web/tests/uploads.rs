@@ -19,7 +19,7 @@ fn upload(cam: &Camera, fields: &[&str]) -> (u16, serde_json::Value) {
 }
 
 /// The manual step by step: installer CA, server key, CSR with the camera's IP, signed with SAN.
-fn seed_002_certificate(dir: &std::path::Path) {
+fn maker_instructions_certificate(dir: &std::path::Path) {
     installer_ca(dir);
     openssl(dir, &["genrsa", "-out", "server.key", "2048"]);
     openssl(
@@ -71,11 +71,11 @@ mod installer_workflows {
     use super::*;
 
     #[test]
-    fn seed_002_certificate_and_key_are_served_and_survive_a_restart_then_restore() {
+    fn maker_instructions_certificate_and_key_are_served_and_survive_a_restart_then_restore() {
         let cam = Camera::start();
         cam.setup();
         let work = TempDir::new("seed002");
-        seed_002_certificate(work.path());
+        maker_instructions_certificate(work.path());
         let device_sha = cam.served_leaf_sha256();
         let cert = format!("certificate=@{}", work.path().join("server.crt").display());
         let key = format!("key=@{}", work.path().join("server.key").display());
@@ -245,7 +245,7 @@ mod installer_workflows {
         let cam = Camera::start();
         cam.setup();
         let w = TempDir::new("raw");
-        seed_002_certificate(w.path());
+        maker_instructions_certificate(w.path());
         let mut bundle = std::fs::read(w.path().join("server.key")).unwrap();
         bundle.extend(std::fs::read(w.path().join("server.crt")).unwrap());
         std::fs::write(w.path().join("cert.pem"), bundle).unwrap();
@@ -324,7 +324,7 @@ mod certificate_request {
         ]);
         assert_eq!(status, 200);
         let w = TempDir::new("other");
-        seed_002_certificate(w.path()); // a certificate for some other key
+        maker_instructions_certificate(w.path()); // a certificate for some other key
         let sha_before = cam.served_leaf_sha256();
         let cert = format!("certificate=@{}", w.path().join("server.crt").display());
         let (status, body) = upload(&cam, &[&cert]);
@@ -344,7 +344,7 @@ mod bad_uploads {
         cam.setup();
         let w = TempDir::new("bad");
         let d = w.path();
-        seed_002_certificate(d);
+        maker_instructions_certificate(d);
         openssl(d, &["genrsa", "-out", "other.key", "2048"]);
         openssl(d, &["genpkey", "-algorithm", "ed25519", "-out", "ed.key"]);
         openssl_self_signed(

@@ -4,7 +4,8 @@ use zeroize::Zeroizing;
 
 use crate::{KeyType, PkiError, RequestError, SanName, SecretKey};
 
-/// The subject fields of seed 002's request form.
+/// The subject fields of the camera's certificate request form (the fields cameras' request forms
+/// have always had).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CsrSubject {

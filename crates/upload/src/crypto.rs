@@ -422,7 +422,7 @@ mod tests {
         assert_eq!(work::pbkdf2(1000, 32, 20, work::hmac_weight(20)), 2 * 1000 * 3);
         assert_eq!(work::pbkdf2(1000, 32, 32, work::hmac_weight(32)), 1000);
         assert_eq!(work::pbkdf2(1000, 16, 64, work::hmac_weight(64)), 1000 * 3);
-        // scrypt's memory: the audit's file, and OpenSSL's default at the cap.
+        // scrypt's memory: a hostile file's parameters, and OpenSSL's default at the cap.
         assert_eq!(work::scrypt_memory(2, 65535, 2), 128 * 65535 * 5);
         assert_eq!(work::scrypt_memory(1 << 14, 8, 1), MAX_KDF_MEMORY as u128);
         assert_eq!(work::scrypt_memory(u64::MAX, 65535, 65535), 128 * 65535 * (u128::from(u64::MAX) + 65536));

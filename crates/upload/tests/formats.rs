@@ -15,7 +15,7 @@ fn ok(cert: &[u8], key: Option<&[u8]>, pass: Option<&str>, chain: &[&str]) -> ca
 }
 
 #[test]
-fn seed_002_rsa_pkcs8_pem() {
+fn maker_instructions_rsa_pkcs8_pem() {
     let f = fixture();
     let acc = ok(&f.read("server.crt"), Some(&f.read("server.key")), None, &["server.crt"]);
     // Root not uploaded: the PC must trust it.

@@ -1,5 +1,5 @@
 //! Encrypted keys whose key derivation would cost the camera too much memory or CPU are refused
-//! before the work starts, and the costliest ones allowed still open (security audit, item 7).
+//! before the work starts, and the costliest ones allowed still open.
 //!
 //! A counting allocator measures what one validation allocates on the calling thread, so the
 //! scrypt memory rule is checked against the scrypt crate's real allocations.
@@ -132,8 +132,8 @@ fn refused_at_once(key: &[u8], what: &str) {
     assert!(elapsed < Duration::from_secs(1), "{what}: took {elapsed:?} before the refusal");
 }
 
-/// The audit's file: N=2, r=65535, p=2 made scrypt allocate 128·r·(N+p+1) = 40 MiB (the old check
-/// multiplied N·r only); four uploads at once reached 168 MB on a camera with 64-128 MiB.
+/// A hostile file: N=2, r=65535, p=2 makes scrypt allocate 128·r·(N+p+1) = 40 MiB (a check of N·r
+/// alone lets it through); four uploads at once would need 168 MB on a camera with 64-128 MiB.
 #[test]
 fn scrypt_needing_40_mib_is_refused_before_allocating() {
     refused_at_once(&scrypt_pkcs8(2, 65535, 2), "scrypt N=2 r=65535 p=2");

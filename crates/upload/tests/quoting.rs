@@ -1,6 +1,6 @@
 //! Names quoted from an upload (subjects, issuers, alternative names, PEM header values) cannot
-//! forge a line or an escape sequence in the sentences the API returns and camera-web logs
-//! (security audit, item 9): their control characters come out escaped.
+//! forge a line or an escape sequence in the sentences the API returns and camera-web logs:
+//! their control characters come out escaped.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

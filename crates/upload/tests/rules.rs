@@ -215,10 +215,9 @@ fn debug_output_redacts_secrets() {
     assert!(!format!("{e:?}").contains("s3cret"));
 }
 
-/// ring, under rustls, loads RSA private keys of 2048 to 4096 bits. A 4160-bit key used to get
-/// "damaged or inconsistent" (`invalid_key`) while the rules promised up to 8192 bits (security
-/// audit, item 8): now it gets its own code and a sentence with the real limit, before the key
-/// is checked against the certificate. 4096 bits, the limit, still works.
+/// ring, under rustls, loads RSA private keys of 2048 to 4096 bits. A 4160-bit key gets its own
+/// code and a sentence with the real limit (not "damaged or inconsistent"), before the key is
+/// checked against the certificate. 4096 bits, the limit, still works.
 #[test]
 fn rsa_keys_over_4096_bits_are_refused_with_the_real_limit() {
     let dir = tempfile::tempdir().unwrap();

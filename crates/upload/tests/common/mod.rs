@@ -1,5 +1,5 @@
-//! Test material generated at test time with the `openssl` CLI, following seed 002's commands and the
-//! variants installers produce. Generated once per test binary into a temporary directory.
+//! Test material generated at test time with the `openssl` CLI, following the camera maker's published commands
+//! and the variants installers produce. Generated once per test binary into a temporary directory.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::IpAddr;
@@ -20,7 +20,7 @@ printf 'subjectAltName=IP:192.168.1.120\nextendedKeyUsage=serverAuth\nkeyUsage=c
 printf 'basicConstraints=critical,CA:true,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\n' > ca.ext
 printf 'subjectAltName=IP:192.168.1.120\nextendedKeyUsage=clientAuth\n' > client.ext
 
-# Seed 002, solution 2, verbatim (root CA, then server key, CSR and certificate).
+# The camera maker's published instructions, verbatim (root CA, then server key, CSR and certificate).
 q openssl genrsa -out rootCA.key 2048
 q openssl req -new -key rootCA.key -out rootCA.csr -subj "$SUBJ/CN=ipc.security.com"
 q openssl x509 -req -days 365 -in rootCA.csr -signkey rootCA.key -out rootCA.crt
