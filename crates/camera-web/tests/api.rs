@@ -79,6 +79,39 @@ mod export_and_view {
             assert!(head.contains(h), "missing {h} in {head}");
         }
     }
+
+    #[test]
+    fn the_ui_is_sent_gzip_compressed_and_refused_with_a_sentence_to_clients_that_refuse_gzip() {
+        let cam = Camera::start();
+        let crate_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        for (path, file) in [("/", "assets/index.html"), ("/app.js", "assets/app.js"), ("/app.css", "assets/app.css")] {
+            let source = std::fs::read(crate_dir.join(file)).unwrap();
+            let fetch = |extra: &[&str]| {
+                let out = std::process::Command::new("curl")
+                    .arg("--cacert")
+                    .arg(cam.ca_path())
+                    .args(["-sS", "-D", "/dev/stderr", &cam.url(path)])
+                    .args(extra)
+                    .output()
+                    .unwrap();
+                assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+                (String::from_utf8_lossy(&out.stderr).to_lowercase(), out.stdout)
+            };
+            // What a browser sends: gzip on the wire (less than half the file), the file decoded.
+            let (head, wire) = fetch(&["-H", "Accept-Encoding: gzip, deflate, br"]);
+            assert!(head.starts_with("http/1.1 200"), "{head}");
+            assert!(head.contains("content-encoding: gzip") && head.contains("vary: accept-encoding"), "{head}");
+            assert!(wire.len() * 2 < source.len(), "{path}: {} bytes on the wire for {}", wire.len(), source.len());
+            let (_, decoded) = fetch(&["--compressed"]);
+            assert_eq!(decoded, source, "{path} decoded by curl");
+            // A client that refuses gzip is told what to do instead of getting bytes it cannot read.
+            let (head, body) = fetch(&["-H", "Accept-Encoding: identity"]);
+            assert!(head.starts_with("http/1.1 406"), "{head}");
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(body["error"], "gzip_required");
+            assert!(body["message"].as_str().unwrap().contains("curl --compressed"), "{body}");
+        }
+    }
 }
 
 mod authentication {

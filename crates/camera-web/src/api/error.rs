@@ -75,6 +75,8 @@ api_errors! {
     BadJson { detail: String } => (BAD_REQUEST, "bad_json", "The request is not the JSON this API expects: {detail}."),
     /// A password body that does not parse; never quotes the body (it may hold the password).
     BadPasswordJson {} => (BAD_REQUEST, "bad_json", "Send {{\"password\": \"...\"}} as the request body."),
+    GzipRefused {} => (NOT_ACCEPTABLE, "gzip_required",
+        "The camera's web page is stored gzip-compressed and this client refuses gzip: open it in a browser, or use curl --compressed."),
     CrossSite {} => (FORBIDDEN, "cross_site", "Changes are only accepted from the camera's own page."),
 
     // Who is asking.

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::error::ApiError;
+use crate::assets;
 
 pub type Body = Full<Bytes>;
 
@@ -65,6 +66,19 @@ pub fn file(content_type: &'static str, body: impl Into<Bytes>, download_name: O
         }
     }
     response
+}
+
+/// A file of the UI, gzip-compressed as stored; refused with 406 to a client that refuses gzip.
+pub fn asset(asset: &assets::Asset, request: &HeaderMap) -> Result<Response<Body>, ApiError> {
+    let accept_encoding = request.get(header::ACCEPT_ENCODING).map(|v| v.to_str().unwrap_or(""));
+    if assets::refuses_gzip(accept_encoding) {
+        return Err(ApiError::GzipRefused {});
+    }
+    let mut response = file(asset.content_type, Bytes::from_static(asset.gzip), None);
+    let headers = response.headers_mut();
+    headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    Ok(response)
 }
 
 /// Headers every HTTPS answer carries.

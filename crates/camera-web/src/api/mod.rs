@@ -92,9 +92,9 @@ async fn route(app: &Arc<App>, peer: IpAddr, req: Request<Incoming>) -> ApiResul
 
 async fn dispatch(endpoint: Endpoint, app: &Arc<App>, peer: IpAddr, req: Request<Incoming>) -> ApiResult {
     match endpoint {
-        Endpoint::Page => Ok(http::file("text/html; charset=utf-8", assets::INDEX_HTML, None)),
-        Endpoint::Script => Ok(http::file("text/javascript; charset=utf-8", assets::APP_JS, None)),
-        Endpoint::Style => Ok(http::file("text/css; charset=utf-8", assets::APP_CSS, None)),
+        Endpoint::Page => http::asset(&assets::INDEX_HTML, req.headers()),
+        Endpoint::Script => http::asset(&assets::APP_JS, req.headers()),
+        Endpoint::Style => http::asset(&assets::APP_CSS, req.headers()),
         Endpoint::CaCertificate => Ok(certificate::cacert(&app.certs, req.uri().query())),
         Endpoint::Session => Ok(account::session(app, req.headers())),
         Endpoint::Events => events::list(app, req.uri().query()).await,
