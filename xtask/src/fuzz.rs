@@ -108,17 +108,7 @@ fn cargo_fuzz() -> Command {
 
 /// Installs cargo-fuzz unless it is there (`cargo xtask deps` does this ahead of the fuzz stage).
 pub fn ensure_cargo_fuzz() -> Result {
-    let installed = cargo()
-        .args(["fuzz", "--version"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if installed {
-        return Ok(());
-    }
-    eprintln!("xtask: installing cargo-fuzz");
-    run(cargo().args(["install", "cargo-fuzz", "--locked"]))
+    task_support::ensure_cargo_subcommand("fuzz", "cargo-fuzz")
 }
 
 /// `cargo_args` go to both `cargo fuzz build` and `cargo fuzz run` (`--dev`); `extra` to libFuzzer.

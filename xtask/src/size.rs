@@ -21,7 +21,7 @@ use crate::cross::{budget_verdict, shipped_build, BUDGET, MULTICALL_BIN, MULTICA
 const SMALL_SHARE: f64 = 0.005;
 
 pub fn report() -> Result {
-    ensure_cargo_bloat()?;
+    task_support::ensure_cargo_subcommand("bloat", "cargo-bloat")?;
     eprintln!("xtask size: release build of {MULTICALL_BIN} for {SHIPPING} (stripped, what ships)");
     run(&mut shipped_build(SHIPPING))?;
     let shipped = target_dir().join(SHIPPING).join("release").join(MULTICALL_BIN);
@@ -49,19 +49,6 @@ pub fn report() -> Result {
     Ok(())
 }
 
-fn ensure_cargo_bloat() -> Result {
-    let installed = cargo()
-        .args(["bloat", "--version"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if installed {
-        return Ok(());
-    }
-    eprintln!("xtask: installing cargo-bloat");
-    run(cargo().args(["install", "--locked", "cargo-bloat"]))
-}
 
 /// What `cargo bloat --crates --message-format json` says.
 #[derive(Debug, PartialEq)]

@@ -576,7 +576,7 @@ mod security_headers {
     fn the_page_needs_no_inline_script_or_style() {
         // The CSP allows scripts and styles from the camera's own files only; the page must work so.
         let cam = Camera::start();
-        let (status, page) = cam.curl(&[&cam.url("/")]);
+        let (status, page) = cam.curl(&["--compressed", &cam.url("/")]);
         assert_eq!(status, 200);
         let page = String::from_utf8(page).unwrap().to_ascii_lowercase();
         let mut rest = page.as_str();

@@ -17,6 +17,22 @@ pub const SHIPPED_SIZE_BUDGET: u64 = 2_400_000;
 /// A task's outcome: the error is the sentence the user sees.
 pub type Result<T = ()> = std::result::Result<T, String>;
 
+/// Installs the cargo subcommand `cargo <subcommand>` from crates.io (package `package`, its
+/// locked dependencies) unless it is there already.
+pub fn ensure_cargo_subcommand(subcommand: &str, package: &str) -> Result {
+    let installed = cargo()
+        .args([subcommand, "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if installed {
+        return Ok(());
+    }
+    eprintln!("xtask: installing {package}");
+    run(cargo().args(["install", "--locked", package]))
+}
+
 /// The workspace root (this crate lives in `tools/task-support`).
 pub fn root() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
