@@ -49,7 +49,6 @@ pub fn report() -> Result {
     Ok(())
 }
 
-
 /// What `cargo bloat --crates --message-format json` says.
 #[derive(Debug, PartialEq)]
 struct Bloat {
