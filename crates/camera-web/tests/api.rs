@@ -102,6 +102,8 @@ mod export_and_view {
             assert!(head.starts_with("http/1.1 200"), "{head}");
             assert!(head.contains("content-encoding: gzip") && head.contains("vary: accept-encoding"), "{head}");
             assert!(wire.len() * 2 < source.len(), "{path}: {} bytes on the wire for {}", wire.len(), source.len());
+            let (head, _) = fetch(&["-H", "Accept-Encoding: br", "-H", "Accept-Encoding: gzip"]);
+            assert!(head.contains("content-encoding: gzip"), "two header lines are one list: {head}");
             let (_, decoded) = fetch(&["--compressed"]);
             assert_eq!(decoded, source, "{path} decoded by curl");
             // A client that refuses gzip is told what to do instead of getting bytes it cannot read.

@@ -216,7 +216,7 @@ fn acme_http01_enrolls_follows_an_added_address_and_renews() {
     assert!(Site::names(&moved).contains(&"10.77.0.3".to_owned()), "{moved}");
     site.verify_served("10.77.0.3");
 
-    // Renewal two thirds into the 24 s lifetime, with no restart and no address change.
+    // Renewal 60 % to 75 % into the 24 s lifetime, with no restart and no address change.
     let renewed = site.wait_enrolled(moved["certificate"]["sha256"].as_str(), "renewal");
     assert!(renewed["certificate"]["not_after_unix"].as_i64() > moved["certificate"]["not_after_unix"].as_i64());
     site.verify_served("10.77.0.2");

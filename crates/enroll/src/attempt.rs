@@ -60,13 +60,7 @@ impl Attempt<'_> {
 
 /// An issued leaf as enrollment sees it (before it is installed).
 fn issued_installed(leaf: &[u8]) -> Option<Installed> {
-    let info = camera_pki::describe(leaf).ok()?;
-    Some(Installed {
-        enrolled: true,
-        not_before_unix: u64::try_from(info.not_before_unix).unwrap_or(0),
-        not_after_unix: u64::try_from(info.not_after_unix).unwrap_or(0),
-        names: info.subject_alt_names.iter().filter_map(|n| SanName::parse(n).ok()).collect(),
-    })
+    camera_pki::describe(leaf).ok().map(|info| Installed::from_info(&info, true))
 }
 
 /// How many of `wanted` the certificate names.

@@ -1,7 +1,7 @@
 //! Automatic enrollment and renewal from the site's CA: ACME (RFC 8555 + RFC 8738 IP identifiers,
 //! over https only) or SCEP (RFC 8894). Pointed once at the CA, the camera gets a certificate for
-//! its current names and renews it two thirds into its lifetime (or a configured margin before
-//! expiry). It enrolls because something changed, never in a loop: see [`schedule`].
+//! its current names and renews it at its own point 60 % to 75 % into its lifetime (or a configured
+//! margin before expiry). It enrolls because something changed, never in a loop: see [`schedule`].
 //!
 //! - [`settings`]: what the installer configures (API and configuration file), secrets kept out
 //!   of views.
@@ -424,7 +424,8 @@ impl Enrollment {
                 }
                 Err(failure) => {
                     let failures = record.failures.saturating_add(1);
-                    let wait = schedule::retry_wait(failures, failure.retry_after, now, in_service.as_ref());
+                    let wait =
+                        schedule::retry_wait(failures, failure.retry_after, now, in_service.as_ref(), random_u16());
                     let served = if failure.done.is_some() {
                         "The certificate is served all the same: it names at least as many of the camera's names as the one before"
                     } else {
@@ -480,6 +481,16 @@ impl Enrollment {
     }
 }
 
+/// A uniformly random number for a retry's jitter; 0 (the shortest wait, still at least half
+/// the backoff) if the system's random source fails.
+fn random_u16() -> u16 {
+    let mut bytes = [0u8; 2];
+    match ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes) {
+        Ok(()) => u16::from_be_bytes(bytes),
+        Err(_) => 0,
+    }
+}
+
 fn human(d: Duration) -> String {
     let s = d.as_secs();
     match s {
@@ -512,7 +523,7 @@ mod tests {
         }
         fn install(&self, _: &[Vec<u8>], _: &[u8], _: Protocol) -> Result<Installed, InstallError> {
             self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            Ok(Installed { enrolled: true, not_before_unix: 0, not_after_unix: 1, names: Vec::new() })
+            Ok(Installed { enrolled: true, not_before_unix: 0, not_after_unix: 1, names: Vec::new(), spread: 0 })
         }
         fn responder(&self) -> &dyn camera_acme::ChallengeResponder {
             self

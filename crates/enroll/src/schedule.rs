@@ -12,6 +12,12 @@
 //!
 //! The names compared are the ones the camera *asked for* last time, not the ones the certificate
 //! carries: a CA that leaves a name out cannot make the camera ask again and again.
+//!
+//! A fleet must not synchronise: cameras enrolled in one afternoon would otherwise all renew in
+//! the same second, and retry in lock-step after every CA outage. Each certificate renews at its
+//! own point of a renewal window (drawn from its fingerprint: fixed for the certificate, with no
+//! state to store, and as random as the certificate's serial and key), and each retry waits a
+//! random time between half and all of the backoff.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -27,6 +33,27 @@ pub struct Installed {
     pub not_before_unix: u64,
     pub not_after_unix: u64,
     pub names: Vec<SanName>,
+    /// Where in its renewal window this certificate renews, from 0 (the start) to `u16::MAX` (the
+    /// end): see [`renew_at`].
+    pub spread: u16,
+}
+
+impl Installed {
+    /// The certificate `info` describes; its place in the renewal window comes from its SHA-256
+    /// fingerprint.
+    pub fn from_info(info: &camera_pki::CertificateInfo, enrolled: bool) -> Self {
+        let fingerprint = camera_pki::text::unhex(&info.sha256.replace(':', "")).unwrap_or_default();
+        Self {
+            enrolled,
+            not_before_unix: u64::try_from(info.not_before_unix).unwrap_or(0),
+            not_after_unix: u64::try_from(info.not_after_unix).unwrap_or(0),
+            names: info.subject_alt_names.iter().filter_map(|n| SanName::parse(n).ok()).collect(),
+            spread: match fingerprint.as_slice() {
+                [a, b, ..] => u16::from_be_bytes([*a, *b]),
+                _ => 0,
+            },
+        }
+    }
 }
 
 /// Why the camera enrolls now.
@@ -36,8 +63,7 @@ pub enum Reason {
     NotEnrolled,
     /// The installer asked for it (`PUT /api/v1/enrollment`).
     Requested,
-    /// Two thirds of the certificate's lifetime have passed, or the configured margin before expiry
-    /// has begun.
+    /// The certificate's renewal point has come (see [`renew_at`]).
     Renewal,
     /// The certificate has expired.
     Expired,
@@ -98,27 +124,54 @@ pub fn backoff(failures: u32, retry_after: Option<Duration>) -> Duration {
     doubled.min(MAX_BACKOFF).max(retry_after.unwrap_or_default())
 }
 
-/// The wait after a failure at `now`: [`backoff`], but never more than half of what is left of
-/// the enrolled certificate in service (at least a second), so that a failed renewal is retried
-/// before the certificate expires however short its life. No limit outlasts a certificate.
-pub fn retry_wait(failures: u32, retry_after: Option<Duration>, now: u64, installed: Option<&Installed>) -> Duration {
-    let wait = backoff(failures, retry_after);
+/// The wait after a failure at `now`: a random time between half and all of [`backoff`]
+/// (`jitter` from 0 to `u16::MAX` picks it; never under [`FIRST_BACKOFF`], never under the
+/// server's `Retry-After`), but never more than half of what is left of the enrolled certificate
+/// in service (at least a second), so that a failed renewal is retried before the certificate
+/// expires however short its life. No limit outlasts a certificate.
+pub fn retry_wait(
+    failures: u32,
+    retry_after: Option<Duration>,
+    now: u64,
+    installed: Option<&Installed>,
+    jitter: u16,
+) -> Duration {
+    let half = backoff(failures, None).as_secs() / 2;
+    let spread = half * u64::from(jitter) / u64::from(u16::MAX);
+    let wait = Duration::from_secs(half + spread).max(FIRST_BACKOFF).max(retry_after.unwrap_or_default());
     match installed.filter(|i| i.enrolled && i.not_after_unix > now) {
         Some(cert) => wait.min(Duration::from_secs(((cert.not_after_unix - now) / 2).max(1))),
         None => wait,
     }
 }
 
-/// When the certificate in service should be renewed: two thirds into its lifetime, or with a
-/// configured margin that long before expiry, but never earlier than halfway (a margin longer than
-/// the CA's lifetimes would otherwise renew each certificate the moment it is installed).
+/// Where the renewal window starts and how long it is, as shares of the lifetime in percent:
+/// 60 % to 75 % into it.
+const WINDOW_START_PERCENT: u64 = 60;
+const WINDOW_PERCENT: u64 = 15;
+
+/// When the certificate in service should be renewed: at its [`Installed::spread`] point of a
+/// window 60 % to 75 % into its lifetime; with a configured margin, between the margin and a
+/// quarter more before expiry (never later than the margin asks), and never earlier than halfway
+/// (a margin longer than the CA's lifetimes would otherwise renew each certificate the moment it
+/// is installed).
 pub fn renew_at(installed: &Installed, margin: Option<Duration>) -> u64 {
     let lifetime = installed.not_after_unix.saturating_sub(installed.not_before_unix);
-    let before_expiry = match margin {
-        Some(margin) => margin.as_secs().min(lifetime / 2),
-        None => lifetime - lifetime / 3 * 2,
+    let share = |whole: u64| {
+        u64::try_from(u128::from(whole) * u128::from(installed.spread) / u128::from(u16::MAX)).unwrap_or(whole)
     };
-    installed.not_after_unix.saturating_sub(before_expiry)
+    match margin {
+        Some(margin) => {
+            let margin = margin.as_secs();
+            let before_expiry = margin.saturating_add(share(margin / 4)).min(lifetime / 2);
+            installed.not_after_unix.saturating_sub(before_expiry)
+        }
+        None => {
+            let start = u64::try_from(u128::from(lifetime) * u128::from(WINDOW_START_PERCENT) / 100).unwrap_or(0);
+            let window = u64::try_from(u128::from(lifetime) * u128::from(WINDOW_PERCENT) / 100).unwrap_or(0);
+            installed.not_before_unix + start + share(window)
+        }
+    }
 }
 
 /// Unscheduled enrollments allowed at once, and then one per [`BUDGET_INTERVAL`].
@@ -279,7 +332,7 @@ mod tests {
     }
 
     fn cert(from: u64, to: u64, names: &[SanName]) -> Installed {
-        Installed { enrolled: true, not_before_unix: from, not_after_unix: to, names: names.to_vec() }
+        Installed { enrolled: true, not_before_unix: from, not_after_unix: to, names: names.to_vec(), spread: 0 }
     }
 
     fn inputs<'a>(now: u64, installed: Option<&'a Installed>, wanted: &'a [SanName]) -> Inputs<'a> {
@@ -298,19 +351,51 @@ mod tests {
     }
 
     #[test]
-    fn renewal_starts_two_thirds_into_the_lifetime() {
+    fn renewal_starts_at_the_certificates_point_of_a_window_60_to_75_percent_into_the_lifetime() {
         let names = [ip("10.0.0.5")];
         let c = cert(1000, 1900, &names);
-        assert_eq!(due(&inputs(1100, Some(&c), &names)), Due::At(1600));
-        assert_eq!(due(&inputs(1600, Some(&c), &names)), Due::Now(Reason::Renewal));
+        assert_eq!(due(&inputs(1100, Some(&c), &names)), Due::At(1540), "the window's start");
+        assert_eq!(due(&inputs(1540, Some(&c), &names)), Due::Now(Reason::Renewal));
         assert_eq!(due(&inputs(1900, Some(&c), &names)), Due::Now(Reason::Expired));
+        let last = Installed { spread: u16::MAX, ..c.clone() };
+        assert_eq!(due(&inputs(1100, Some(&last), &names)), Due::At(1675), "the window's end");
+        let middle = Installed { spread: u16::MAX / 2, ..c };
+        assert_eq!(renew_at(&middle, None), 1607);
+    }
+
+    /// 200 cameras enrolled in the same second by one CA: their certificates differ (keys,
+    /// serials), so their fingerprints place them all over the window, none outside it.
+    #[test]
+    fn a_fleet_issued_at_once_renews_spread_over_the_window() {
+        let day = 86_400;
+        let (start, end) = (54 * day, 54 * day + 90 * day * 15 / 100);
+        let mut buckets = [0usize; 10];
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = rcgen::Issuer::new(ca_params, ca_key);
+        for camera in 0u32..200 {
+            let mut params = rcgen::CertificateParams::new(vec![format!("cam{camera}.example")]).unwrap();
+            params.not_before = time::OffsetDateTime::UNIX_EPOCH;
+            params.not_after = time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(90);
+            let leaf = params.signed_by(&rcgen::KeyPair::generate().unwrap(), &ca).unwrap();
+            let info = camera_pki::describe(leaf.der()).unwrap();
+            let at = renew_at(&Installed::from_info(&info, true), None);
+            assert!((start..=end).contains(&at), "camera {camera}: {at}");
+            let bucket = usize::try_from((at - start) * 10 / (end - start + 1)).unwrap();
+            buckets[bucket] += 1;
+        }
+        println!("200 certificates issued at once, renewals per tenth of the window: {buckets:?}");
+        // 20 per tenth on average; none empty, none with a third of the fleet.
+        assert!(buckets.iter().all(|&n| (5..=66).contains(&n)), "{buckets:?}");
     }
 
     #[test]
     fn a_configured_margin_renews_that_long_before_expiry_but_never_before_halfway() {
         let names = [ip("10.0.0.5")];
         let day = 86_400;
-        // 90 days with a 7-day margin: renewed on day 83 (two thirds in would be day 60).
+        // 90 days with a 7-day margin: renewed on day 83 at the window's start (without a margin,
+        // day 54).
         let c = cert(0, 90 * day, &names);
         let week = Some(Duration::from_secs(7 * day));
         let at = |now, margin| due(&Inputs { margin, ..inputs(now, Some(&c), &names) });
@@ -319,7 +404,10 @@ mod tests {
         assert_eq!(at(82 * day, week), Due::At(83 * day));
         // A margin longer than the lifetime: halfway, not at once.
         assert_eq!(at(day, Some(Duration::from_secs(365 * day))), Due::At(45 * day));
-        assert_eq!(renew_at(&c, None), 60 * day);
+        assert_eq!(renew_at(&c, None), 54 * day, "no margin: the window's start, 60 % in");
+        // The margin's window: up to a quarter more before expiry, never later than asked.
+        let last = Installed { spread: u16::MAX, ..c.clone() };
+        assert_eq!(renew_at(&last, week), 83 * day - 7 * day / 4);
     }
 
     #[test]
@@ -342,7 +430,7 @@ mod tests {
         let asked = [ip("10.0.0.5"), ip("fd00::5")];
         let c = cert(1000, 1900, &[ip("10.0.0.5")]);
         let same = Inputs { requested: Some(&asked), ..inputs(1100, Some(&c), &asked) };
-        assert_eq!(due(&same), Due::At(1600));
+        assert_eq!(due(&same), Due::At(1540));
         let moved = [ip("10.0.0.6"), ip("fd00::5")];
         let changed = Inputs { requested: Some(&asked), ..inputs(1100, Some(&c), &moved) };
         assert_eq!(
@@ -392,16 +480,31 @@ mod tests {
             budget.spend(1000);
         }
         let spent = Inputs { budget, requested: Some(&names), unusable: Some("x"), ..inputs(1010, Some(&c), &names) };
-        assert_eq!(due(&spent), Due::At(1016), "the renewal point does not wait for the budget");
-        assert_eq!(due(&Inputs { now: 1016, ..spent }), Due::Now(Reason::Renewal));
-        // Failures keep retrying within what is left.
-        let mut now = 1016;
-        for failures in 1..5 {
-            let wait = retry_wait(failures, Some(Duration::from_secs(3600)), now, Some(&c));
-            assert!(now + wait.as_secs() < 1024 || wait.as_secs() == 1, "{failures}: {wait:?} at {now}");
-            now += wait.as_secs();
+        assert_eq!(due(&spent), Due::At(1014), "the renewal point does not wait for the budget");
+        assert_eq!(due(&Inputs { now: 1014, ..spent }), Due::Now(Reason::Renewal));
+        // Failures keep retrying within what is left, whatever the jitter.
+        for jitter in [0, u16::MAX / 2, u16::MAX] {
+            let mut now = 1014;
+            for failures in 1..5 {
+                let wait = retry_wait(failures, Some(Duration::from_secs(3600)), now, Some(&c), jitter);
+                assert!(now + wait.as_secs() < 1024 || wait.as_secs() == 1, "{failures}: {wait:?} at {now}");
+                now += wait.as_secs();
+            }
         }
-        assert_eq!(retry_wait(3, None, 1000, None), Duration::from_secs(240), "no certificate: the plain backoff");
+        assert_eq!(retry_wait(3, None, 1000, None, u16::MAX), Duration::from_secs(240), "no certificate: the backoff");
+    }
+
+    #[test]
+    fn a_retry_waits_between_half_and_all_of_the_backoff_at_least_a_minute_and_never_less_than_retry_after() {
+        let minute = Duration::from_secs(60);
+        assert_eq!(retry_wait(3, None, 0, None, 0), 2 * minute, "half of 4 minutes");
+        assert_eq!(retry_wait(3, None, 0, None, u16::MAX), 4 * minute);
+        assert_eq!(retry_wait(3, None, 0, None, u16::MAX / 2), Duration::from_secs(179));
+        assert_eq!(retry_wait(1, None, 0, None, 0), minute, "never under a minute");
+        assert_eq!(retry_wait(3, Some(10 * minute), 0, None, 0), 10 * minute, "Retry-After holds");
+        // 200 cameras failing together spread their next attempts over the second half.
+        let waits: BTreeSet<u64> = (0..200u16).map(|i| retry_wait(3, None, 0, None, i * 327).as_secs()).collect();
+        assert!(waits.len() > 100 && *waits.first().unwrap() == 120 && *waits.last().unwrap() >= 238, "{waits:?}");
     }
 
     #[test]

@@ -137,7 +137,7 @@ pub struct AcmeSettings {
     /// `mailto:` addresses for the CA's notices.
     #[serde(default)]
     pub contact: Vec<String>,
-    /// Renew this many days before expiry instead of two thirds into the lifetime.
+    /// Renew this many days (up to a quarter more) before expiry instead of 60 % to 75 % into the lifetime.
     #[serde(default)]
     pub renew_before_days: Option<u16>,
 }
@@ -190,7 +190,7 @@ pub struct ScepSettings {
     pub subject: ScepSubject,
     #[serde(default = "default_scep_key")]
     pub key_type: EnrollKeyType,
-    /// Renew this many days before expiry instead of two thirds into the lifetime.
+    /// Renew this many days (up to a quarter more) before expiry instead of 60 % to 75 % into the lifetime.
     #[serde(default)]
     pub renew_before_days: Option<u16>,
 }
@@ -215,7 +215,7 @@ pub struct PublicSettings {
     pub eab_kid: Option<String>,
     /// A SCEP challenge password is configured (it is never shown).
     pub has_challenge: bool,
-    /// The configured renewal margin; none: two thirds into the lifetime.
+    /// The configured renewal margin; none: 60 % to 75 % into the lifetime.
     pub renew_before_days: Option<u16>,
     /// SCEP: the CA fingerprint given out of band, if any.
     pub ca_sha256: Option<String>,
@@ -338,7 +338,7 @@ impl Settings {
             return Err(refuse(
                 "renew_before_days",
                 format!(
-                    "must be 1 to {MAX_RENEW_BEFORE_DAYS} days (leave it out to renew two thirds into the lifetime)"
+                    "must be 1 to {MAX_RENEW_BEFORE_DAYS} days (leave it out to renew 60 % to 75 % into the lifetime)"
                 ),
             ));
         }
@@ -426,7 +426,7 @@ impl Settings {
         }
     }
 
-    /// How long before expiry to renew, if configured (else two thirds into the lifetime).
+    /// How long before expiry to renew, if configured (else 60 % to 75 % into the lifetime).
     pub fn renew_before_days(&self) -> Option<u16> {
         match self {
             Settings::Acme(a) => a.renew_before_days,

@@ -168,7 +168,7 @@ fn general_name<'a>(header: &Header, value: &'a [u8]) -> der::Result<GeneralName
 
 /// The permitted subtrees of a nameConstraints extension value (`None` when it has none).
 pub fn permitted_subtrees(der: &[u8]) -> der::Result<Option<Vec<GeneralName<'_>>>> {
-    let (header, value, _) = split_tlv(der)?;
+    let (header, value) = whole(der)?;
     header.tag.assert_eq(Tag::Sequence)?;
     for element in elements(value) {
         let (h, subtrees, _) = element?;
@@ -179,7 +179,8 @@ pub fn permitted_subtrees(der: &[u8]) -> der::Result<Option<Vec<GeneralName<'_>>
         for subtree in elements(subtrees) {
             let (sh, subtree, _) = subtree?;
             sh.tag.assert_eq(Tag::Sequence)?;
-            let (bh, base, _) = split_tlv(subtree)?;
+            // GeneralSubtree: the base alone (minimum 0 and no maximum, as RFC 5280 requires).
+            let (bh, base) = whole(subtree)?;
             names.push(general_name(&bh, base)?);
         }
         return Ok(Some(names));
@@ -488,7 +489,8 @@ impl<'a> Certificate<'a> {
         let mut parts = elements(outer);
         let (tbs_header, tbs_value, tbs) = parts.next().ok_or_else(missing)??;
         tbs_header.tag.assert_eq(Tag::Sequence)?;
-        let signature_algorithm = AlgorithmIdentifierRef::from_der(parts.next().ok_or_else(missing)??.2)?;
+        let signature_algorithm_der = parts.next().ok_or_else(missing)??.2;
+        let signature_algorithm = AlgorithmIdentifierRef::from_der(signature_algorithm_der)?;
         let signature = BitStringRef::from_der(parts.next().ok_or_else(missing)??.2)?;
         if parts.next().is_some() {
             return Err(Tag::Sequence.value_error());
@@ -511,18 +513,35 @@ impl<'a> Certificate<'a> {
         if serial.is_empty() {
             return Err(Tag::Integer.length_error());
         }
-        AlgorithmIdentifierRef::from_der(next()?.2)?;
+        // The signed copy of the algorithm must be the unsigned one (RFC 5280 section 4.1.1.2):
+        // the verifier is chosen from the unsigned one.
+        if next()?.2 != signature_algorithm_der {
+            return Err(Tag::Sequence.value_error());
+        }
         let issuer = Name::parse(next()?.2)?;
         let validity = x509_cert::time::Validity::from_der(next()?.2)?;
         let subject = Name::parse(next()?.2)?;
         let spki_der = next()?.2;
         let spki = SubjectPublicKeyInfoRef::from_der(spki_der)?;
         let mut extensions = Vec::new();
+        // issuerUniqueID [1] and subjectUniqueID [2] (v2 and later), then extensions [3] (v3
+        // only): each at most once, in that order.
+        let mut last_tag = 0;
         for field in fields {
             let (h, value, _) = field?;
-            match context_tag(&h) {
-                Some(1 | 2) => {}
-                Some(3) => {
+            let tag = context_tag(&h).ok_or_else(|| h.tag.value_error())?;
+            let allowed = match tag {
+                1 | 2 => version >= 1,
+                3 => version == 2,
+                _ => false,
+            };
+            if !allowed || tag <= last_tag {
+                return Err(h.tag.value_error());
+            }
+            last_tag = tag;
+            match tag {
+                1 | 2 => {}
+                3 => {
                     let (h, content) = whole(value)?;
                     h.tag.assert_eq(Tag::Sequence)?;
                     extensions = parse_extensions(content)?;

@@ -492,3 +492,95 @@ subjectKeyIdentifier = hash
         assert!(matches!(err, PkiError::CaSubject { .. }), "{err:?}");
     }
 }
+
+/// The reader refuses certificates that are not what RFC 5280 allows, where clients would refuse
+/// them too: a camera must not accept (as an upload, or from a SCEP CA) what browsers reject.
+mod strict_reading {
+    use camera_pki::x509::Certificate;
+
+    /// (tag, whole TLV, content) of each element in `der`.
+    fn elements(mut der: &[u8]) -> Vec<(u8, Vec<u8>, Vec<u8>)> {
+        let mut out = Vec::new();
+        while !der.is_empty() {
+            let (header, len) = match der[1] {
+                n if n < 0x80 => (2, usize::from(n)),
+                n => {
+                    let bytes = usize::from(n & 0x7f);
+                    (2 + bytes, der[2..2 + bytes].iter().fold(0, |acc, &b| acc << 8 | usize::from(b)))
+                }
+            };
+            out.push((der[0], der[..header + len].to_vec(), der[header..header + len].to_vec()));
+            der = &der[header + len..];
+        }
+        out
+    }
+
+    fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        match content.len() {
+            n if n < 0x80 => out.push(n as u8),
+            n if n < 0x100 => out.extend([0x81, n as u8]),
+            n => out.extend([0x82, (n >> 8) as u8, n as u8]),
+        }
+        out.extend_from_slice(content);
+        out
+    }
+
+    /// An rcgen certificate (v3 with extensions) taken apart: its TBS fields and what follows them.
+    struct Parts {
+        der: Vec<u8>,
+        fields: Vec<Vec<u8>>,
+        algorithm: Vec<u8>,
+        signature: Vec<u8>,
+    }
+
+    impl Parts {
+        fn new() -> Self {
+            let key = rcgen::KeyPair::generate().unwrap();
+            let params = rcgen::CertificateParams::new(vec!["cam.example".to_owned()]).unwrap();
+            let der = params.self_signed(&key).unwrap().der().to_vec();
+            let outer = elements(&der).remove(0).2;
+            let top = elements(&outer);
+            let fields = elements(&top[0].2).into_iter().map(|(_, whole, _)| whole).collect();
+            Self { fields, algorithm: top[1].1.clone(), signature: top[2].1.clone(), der }
+        }
+
+        /// The certificate put back together around other TBS fields.
+        fn rebuild(&self, fields: &[Vec<u8>]) -> Vec<u8> {
+            let tbs = tlv(0x30, &fields.concat());
+            tlv(0x30, &[tbs, self.algorithm.clone(), self.signature.clone()].concat())
+        }
+    }
+
+    #[test]
+    fn the_rebuilt_certificate_is_read_as_it_was() {
+        let parts = Parts::new();
+        assert_eq!(parts.rebuild(&parts.fields), parts.der, "the test's DER writer reproduces the certificate");
+        assert!(Certificate::parse(&parts.der).is_ok());
+    }
+
+    #[test]
+    fn a_signed_algorithm_other_than_the_unsigned_one_is_refused() {
+        let der = Parts::new().der;
+        let ecdsa_sha256 = [0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02];
+        let at = der.windows(8).position(|w| w == ecdsa_sha256).unwrap();
+        let mut forged = der.clone();
+        forged[at + 7] = 0x03; // the TBS copy says ecdsa-with-SHA384; the outer one still SHA-256
+        assert!(Certificate::parse(&forged).is_err());
+    }
+
+    #[test]
+    fn extensions_twice_or_in_a_version_1_certificate_are_refused() {
+        let parts = Parts::new();
+        let (fields, rebuild) = (&parts.fields, |f: &[Vec<u8>]| parts.rebuild(f));
+        assert_eq!(fields[0][0], 0xa0, "rcgen writes the version");
+        let extensions = fields.last().unwrap().clone();
+        assert_eq!(extensions[0], 0xa3, "rcgen writes extensions last");
+        let twice = [fields.clone(), vec![extensions]].concat();
+        assert!(Certificate::parse(&rebuild(&twice)).is_err(), "a second extensions block");
+        let version_1 = &fields[1..];
+        assert!(Certificate::parse(&rebuild(version_1)).is_err(), "extensions in a v1 certificate");
+        let version_1_without = &fields[1..fields.len() - 1];
+        assert!(Certificate::parse(&rebuild(version_1_without)).is_ok(), "a plain v1 certificate is still read");
+    }
+}

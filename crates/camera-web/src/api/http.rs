@@ -70,8 +70,10 @@ pub fn file(content_type: &'static str, body: impl Into<Bytes>, download_name: O
 
 /// A file of the UI, gzip-compressed as stored; refused with 406 to a client that refuses gzip.
 pub fn asset(asset: &assets::Asset, request: &HeaderMap) -> Result<Response<Body>, ApiError> {
-    let accept_encoding = request.get(header::ACCEPT_ENCODING).map(|v| v.to_str().unwrap_or(""));
-    if assets::refuses_gzip(accept_encoding) {
+    // Several Accept-Encoding lines are one list (RFC 9110 section 5.3).
+    let lines: Vec<&str> = request.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).collect();
+    let accept_encoding = (!lines.is_empty()).then(|| lines.join(","));
+    if assets::refuses_gzip(accept_encoding.as_deref()) {
         return Err(ApiError::GzipRefused {});
     }
     let mut response = file(asset.content_type, Bytes::from_static(asset.gzip), None);

@@ -58,22 +58,13 @@ pub fn enrollment_names(camera: &CameraConfig) -> Vec<SanName> {
         .collect()
 }
 
-fn installed(info: &camera_pki::CertificateInfo, enrolled: bool) -> Installed {
-    Installed {
-        enrolled,
-        not_before_unix: u64::try_from(info.not_before_unix).unwrap_or(0),
-        not_after_unix: u64::try_from(info.not_after_unix).unwrap_or(0),
-        names: info.subject_alt_names.iter().filter_map(|n| SanName::parse(n).ok()).collect(),
-    }
-}
-
 impl Host for WebHost {
     fn names(&self) -> Vec<SanName> {
         enrollment_names(&self.camera)
     }
 
     fn installed(&self) -> Option<Installed> {
-        self.certs.installer().map(|i| installed(&i.info, matches!(i.origin, Origin::Enrolled(_))))
+        self.certs.installer().map(|i| Installed::from_info(&i.info, matches!(i.origin, Origin::Enrolled(_))))
     }
 
     fn install(&self, chain: &[Vec<u8>], key_pkcs8: &[u8], protocol: Protocol) -> Result<Installed, InstallError> {
@@ -90,7 +81,7 @@ impl Host for WebHost {
                     other => InstallError::Unusable(Box::new(other)),
                 }
             })?;
-        Ok(installed(&info, true))
+        Ok(Installed::from_info(&info, true))
     }
 
     fn responder(&self) -> &dyn ChallengeResponder {
