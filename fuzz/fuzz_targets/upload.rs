@@ -14,7 +14,7 @@ use std::net::IpAddr;
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
-use camera_upload::{validate_upload, Context, UploadInput};
+use camera_upload::{validate_upload, Context, KeyPurpose, UploadInput};
 use libfuzzer_sys::fuzz_target;
 
 const SEPARATOR: &[u8] = b"--fuzz-field--";
@@ -72,6 +72,7 @@ fuzz_target!(|data: &[u8]| {
         pending_key_pkcs8: (flags & 1 != 0).then_some(PENDING_KEY),
         current_ips: &ips,
         current_dns: &dns,
+        purpose: if flags & 16 == 0 { KeyPurpose::TlsServer } else { KeyPurpose::TlsClient },
     };
     let result = validate_upload(&input, &ctx);
     if verbose() {

@@ -147,6 +147,10 @@ const APT_TOOLS: &[(&str, &str)] = &[
     ("scepclient", "scep"),
     // micromdm's SCEP library, built into a SCEP server issuing server certificates (tests/enrollment).
     ("/usr/share/gocode/src/github.com/micromdm/scep/server/service.go", "golang-github-micromdm-scep-dev"),
+    // 802.1X: the camera's supplicant, and a switch port (a wired authenticator and its port gate).
+    ("/usr/sbin/wpa_supplicant", "wpasupplicant"),
+    ("/usr/sbin/hostapd", "hostapd"),
+    ("/usr/sbin/nft", "nftables"),
 ];
 
 /// PyPI tools, by the module that shows each is present (pinned: the tests read their output).

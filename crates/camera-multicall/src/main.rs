@@ -39,3 +39,69 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// The release musl build links no unwinder. It has no unwind tables (build.rs discards
+/// `.eh_frame`) and aborts on panic, so the unwinder the standard library pulls in could never
+/// find a frame nor unwind one. These definitions take the place of libunwind's: a backtrace walk
+/// ends at once (a panic still prints its message, with the empty backtrace it printed before, and
+/// aborts), and what only unwinding calls aborts. With the unwinder go the backtrace symbolizer it
+/// would feed (DWARF reader, demangler, inflater): 170 KB of the shipped binary.
+#[cfg(all(panic = "abort", target_env = "musl", not(debug_assertions)))]
+mod no_unwinder {
+    use std::ffi::{c_int, c_void};
+
+    /// `_URC_END_OF_STACK`: the walk is over.
+    const END_OF_STACK: c_int = 5;
+
+    // SAFETY: same C signature as libunwind's `_Unwind_Backtrace`; it calls nothing and touches no
+    // memory, so it is sound for any arguments.
+    #[unsafe(no_mangle)]
+    extern "C" fn _Unwind_Backtrace(_trace: *const c_void, _argument: *mut c_void) -> c_int {
+        END_OF_STACK
+    }
+
+    // Only an unwinder in the middle of unwinding calls the rest (the personality routine,
+    // landing pads): never, in a binary that aborts on panic and holds no C++. Each has
+    // libunwind's C signature and aborts.
+
+    // SAFETY (each of the eight below): libunwind's signature; never returns, touches no memory.
+    #[unsafe(no_mangle)]
+    extern "C" fn _Unwind_Resume(_exception: *mut c_void) -> ! {
+        std::process::abort()
+    }
+    // SAFETY: as above.
+    #[unsafe(no_mangle)]
+    extern "C" fn _Unwind_GetLanguageSpecificData(_context: *mut c_void) -> *mut c_void {
+        std::process::abort()
+    }
+    // SAFETY: as above.
+    #[unsafe(no_mangle)]
+    extern "C" fn _Unwind_GetIPInfo(_context: *mut c_void, _before_instruction: *mut c_int) -> usize {
+        std::process::abort()
+    }
+    // SAFETY: as above.
+    #[unsafe(no_mangle)]
+    extern "C" fn _Unwind_GetRegionStart(_context: *mut c_void) -> usize {
+        std::process::abort()
+    }
+    // SAFETY: as above.
+    #[unsafe(no_mangle)]
+    extern "C" fn _Unwind_SetGR(_context: *mut c_void, _register: c_int, _value: usize) {
+        std::process::abort()
+    }
+    // SAFETY: as above.
+    #[unsafe(no_mangle)]
+    extern "C" fn _Unwind_SetIP(_context: *mut c_void, _value: usize) {
+        std::process::abort()
+    }
+    // SAFETY: as above.
+    #[unsafe(no_mangle)]
+    extern "C" fn _Unwind_GetTextRelBase(_context: *mut c_void) -> usize {
+        std::process::abort()
+    }
+    // SAFETY: as above.
+    #[unsafe(no_mangle)]
+    extern "C" fn _Unwind_GetDataRelBase(_context: *mut c_void) -> usize {
+        std::process::abort()
+    }
+}

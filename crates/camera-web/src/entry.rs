@@ -123,6 +123,7 @@ fn options(args: impl Iterator<Item = String>) -> Result<Option<(Options, bool)>
             camera: file.camera,
             web,
             enrollment: file.enrollment,
+            dot1x: file.dot1x,
             pbkdf2_iterations: None,
         },
         respawn,

@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::admission::{Admission, Slot};
+use crate::api::app::ConfigSections;
 use crate::api::{self, App};
 use crate::auth::Auth;
 use crate::config::{TlsProfile, WebConfig};
@@ -69,6 +70,9 @@ pub struct Options {
     /// The configuration file's `enrollment` section as written, if any (checked by
     /// enrollment: a section it refuses turns enrollment off, never the server).
     pub enrollment: Option<serde_json::Value>,
+    /// The configuration file's `dot1x` section as written, if any (a section that is not
+    /// usable turns 802.1X off, never the server).
+    pub dot1x: Option<serde_json::Value>,
     /// PBKDF2 rounds override, for tests.
     pub pbkdf2_iterations: Option<u32>,
 }
@@ -91,7 +95,7 @@ impl Server {
     /// Provisions (or reuses the boot step's certificate), loads state, binds the listeners,
     /// and starts the watcher thread.
     pub async fn start(options: Options) -> Result<Self, StartError> {
-        let Options { layout, camera, web, enrollment, pbkdf2_iterations } = options;
+        let Options { layout, camera, web, enrollment, dot1x, pbkdf2_iterations } = options;
         let outcome = camera_provision::reuse_or_provision(&layout, &camera)?;
         for warning in &outcome.warnings {
             log::warn(warning);
@@ -129,7 +133,8 @@ impl Server {
         if let Ok(bound) = https.local_addr() {
             web.https = bound;
         }
-        let (app, warnings) = App::new(certs, auth, layout, camera, web, provider, enrollment);
+        let (app, warnings) =
+            App::new(certs, auth, layout, camera, web, provider, ConfigSections { enrollment, dot1x });
         for warning in warnings {
             log::warn(&format!("camera-web: enrollment: {warning}"));
         }
@@ -165,6 +170,7 @@ fn spawn_housekeeping(app: Arc<App>) {
         match tokio::runtime::Builder::new_current_thread().enable_all().build() {
             Ok(runtime) => runtime.block_on(async move {
                 tokio::spawn(app.enrollment.clone().run());
+                tokio::spawn(app.dot1x_enrollment.clone().run());
                 let window = app.web.expiry_warning_days;
                 crate::domain::expiry::watch(app.certs.clone(), app.events.clone(), app.enrollment.clone(), window)
                     .await;

@@ -372,3 +372,146 @@ mod events {
         assert!(!events.to_string().contains("one-time"), "the challenge is never in the log: {events}");
     }
 }
+
+/// The `dot1x` role: the same upload, request and delete as the HTTPS certificate, on its own
+/// slot, with its own rules; the HTTPS certificate is untouched throughout.
+mod dot1x_role {
+    use super::*;
+
+    fn admin_json(cam: &Camera, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+        cam.curl_json(&["-u", &cam.admin(), "-X", method, &cam.url(path), "--json", body])
+    }
+
+    #[test]
+    fn a_client_certificate_is_requested_uploaded_and_deleted_beside_the_https_one() {
+        let cam = Camera::start();
+        cam.setup();
+        let served_before = cam.served_leaf_sha256();
+        let work = TempDir::new("dot1x-role");
+        let d = work.path();
+
+        // Turning 802.1X on needs its certificate first.
+        let settings = format!(
+            r#"{{"enabled": true, "server_ca_pem": {}, "domain_match": "radius.site.example"}}"#,
+            serde_json::to_string(&String::from_utf8(std::fs::read(cam.ca_path()).unwrap()).unwrap()).unwrap()
+        );
+        let (status, body) = admin_json(&cam, "PUT", "/api/v1/dot1x", &settings);
+        assert_eq!((status, body["error"].as_str()), (409, Some("dot1x_needs_certificate")), "{body}");
+
+        // A request with a common name alone, for client authentication; the HTTPS request slot stays empty.
+        let (status, csr) = cam.curl(&[
+            "-u",
+            &cam.admin(),
+            "-X",
+            "POST",
+            &cam.url("/api/v1/dot1x/csr"),
+            "--json",
+            r#"{"subject": {"CN": "camera-0042"}}"#,
+        ]);
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&csr));
+        let text = openssl_stdin(&["req", "-noout", "-text"], &csr);
+        assert!(text.contains("CN = camera-0042") && text.contains("TLS Web Client Authentication"), "{text}");
+        assert_eq!(cam.curl(&[&cam.url("/api/v1/csr")]).0, 404, "the HTTPS role has no request");
+        assert_eq!(cam.curl(&[&cam.url("/api/v1/dot1x/csr")]), (200, csr.clone()));
+
+        // The site CA signs it; the certificate alone pairs with the key kept on the camera.
+        installer_ca(d);
+        std::fs::write(d.join("dot1x.csr"), &csr).unwrap();
+        installer_sign_for(d, "dot1x.csr", "DNS:camera-0042.site.example", "dot1x.crt", "clientAuth");
+        let cert_arg = format!("certificate=@{}", d.join("dot1x.crt").display());
+        let (status, body) =
+            cam.curl_json(&["-u", &cam.admin(), "-X", "PUT", "-F", &cert_arg, &cam.url("/api/v1/dot1x/certificate")]);
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["key_from_pending_csr"], true, "{body}");
+        assert!(
+            !body["warnings"].as_array().unwrap().iter().any(|w| w["code"].as_str().unwrap().starts_with("name_")),
+            "a client certificate's names are not compared with the camera's: {body}"
+        );
+        let state = cam.dir.path().join("state");
+        let mode =
+            std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(state.join("dot1x.pem")).unwrap().permissions());
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(!state.join("uploaded.pem").exists(), "the HTTPS slot is untouched");
+        assert_eq!(cam.served_leaf_sha256(), served_before, "HTTPS still serves the camera's own");
+        let (_, status_json) = cam.curl_json(&[&cam.url("/api/v1/certificate")]);
+        assert_eq!(status_json["source"], "device", "{status_json}");
+        assert!(
+            status_json["expiry"].as_array().unwrap().iter().any(|e| e["what"] == "dot1x"),
+            "the 802.1X certificate's expiry is watched: {status_json}"
+        );
+        let (status, view) = cam.curl_json(&["-u", &cam.admin(), &cam.url("/api/v1/dot1x")]);
+        assert_eq!(status, 200, "{view}");
+        assert!(view["certificate"]["subject"].as_str().unwrap().contains("camera-0042"), "{view}");
+
+        // A server certificate is not one for 802.1X.
+        openssl(d, &["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "srv.key"]);
+        openssl(d, &["req", "-new", "-key", "srv.key", "-out", "srv.csr", "-subj", "/CN=server"]);
+        installer_sign(d, "srv.csr", "IP:127.0.0.1", "srv.crt");
+        let (status, body) = cam.curl_json(&[
+            "-u",
+            &cam.admin(),
+            "-X",
+            "PUT",
+            "-F",
+            &format!("certificate=@{}", d.join("srv.crt").display()),
+            "-F",
+            &format!("key=@{}", d.join("srv.key").display()),
+            &cam.url("/api/v1/dot1x/certificate"),
+        ]);
+        assert_eq!((status, body["error"].as_str()), (422, Some("not_client_certificate")), "{body}");
+
+        // On, its certificate cannot be deleted; off, it can, and only it.
+        let (status, body) = admin_json(&cam, "PUT", "/api/v1/dot1x", &settings);
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["supplicant"]["settings"]["enabled"], true, "{body}");
+        let (status, body) =
+            cam.curl_json(&["-u", &cam.admin(), "-X", "DELETE", &cam.url("/api/v1/dot1x/certificate")]);
+        assert_eq!((status, body["error"].as_str()), (409, Some("dot1x_certificate_in_use")), "{body}");
+        let off = settings.replace(r#""enabled": true"#, r#""enabled": false"#);
+        assert_eq!(admin_json(&cam, "PUT", "/api/v1/dot1x", &off).0, 200);
+        let (status, body) =
+            cam.curl_json(&["-u", &cam.admin(), "-X", "DELETE", &cam.url("/api/v1/dot1x/certificate")]);
+        assert_eq!(status, 200, "{body}");
+        assert!(body["certificate"].is_null(), "{body}");
+        assert!(!state.join("dot1x.pem").exists());
+        assert_eq!(cam.served_leaf_sha256(), served_before);
+
+        let (_, events) = cam.curl_json(&["-u", &cam.admin(), &cam.url("/api/v1/events")]);
+        for kind in ["request_created", "dot1x_certificate_changed", "dot1x_configured"] {
+            assert!(events["events"].as_array().unwrap().iter().any(|e| e["kind"] == kind), "no {kind}: {events}");
+        }
+    }
+
+    /// The configuration file's `dot1x` section is adopted once (a later change through the API
+    /// survives a restart); a section that cannot be used turns 802.1X off with the reason, and
+    /// the camera keeps serving.
+    #[test]
+    fn the_config_file_section_is_adopted_once_and_a_bad_one_turns_802_1x_off() {
+        let ca = TempDir::new("dot1x-config-ca");
+        installer_ca(ca.path());
+        let ca_pem = String::from_utf8(std::fs::read(ca.join("rootCA.crt")).unwrap()).unwrap();
+        use serde_json::json;
+        let section = json!({"enabled": false, "interface": "eth7", "server_ca_pem": ca_pem});
+        let config = json!({"camera": {"loopback": true}, "dot1x": section}).to_string();
+        let cam = Camera::start_with(&config);
+        cam.setup();
+        let (_, view) = cam.curl_json(&["-u", &cam.admin(), &cam.url("/api/v1/dot1x")]);
+        assert_eq!(view["supplicant"]["settings"]["interface"], "eth7", "{view}");
+        let changed = json!({"enabled": false, "interface": "eth8", "server_ca_pem": ca_pem}).to_string();
+        assert_eq!(admin_json(&cam, "PUT", "/api/v1/dot1x", &changed).0, 200);
+        let mut cam = Camera::start_in(cam.stop(), &config);
+        let (_, view) = cam.curl_json(&["-u", &cam.admin(), &cam.url("/api/v1/dot1x")]);
+        assert_eq!(view["supplicant"]["settings"]["interface"], "eth8", "the installer's change stays: {view}");
+
+        let bad = json!({"camera": {"loopback": true}, "dot1x": {"enabled": true, "interface": "eth8; reboot", "server_ca_pem": ca_pem}})
+            .to_string();
+        cam = Camera::start_in(cam.stop(), &bad);
+        assert!(cam.is_running(), "a bad section never stops the server");
+        let (_, events) = cam.curl_json(&["-u", &cam.admin(), &cam.url("/api/v1/events")]);
+        let configured = events["events"].as_array().unwrap().iter().find(|e| e["kind"] == "dot1x_configured").cloned();
+        let message = configured.map(|e| e["message"].to_string()).unwrap_or_default();
+        assert!(message.contains("cannot be used") && message.contains("802.1X is off"), "{events}");
+        let (_, view) = cam.curl_json(&["-u", &cam.admin(), &cam.url("/api/v1/dot1x")]);
+        assert_ne!(view["supplicant"]["settings"]["enabled"], true, "{view}");
+    }
+}

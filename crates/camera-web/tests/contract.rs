@@ -189,6 +189,45 @@ fn walk(camera: &Camera) -> Vec<Value> {
     assert_eq!(r.send("DELETE", "/api/v1/enrollment", &[basic()], b"").status, 200);
     assert_eq!(r.send("GET", "/api/v1/enrollment", no, b"").status, 401);
 
+    // 802.1X: its request (a CN is enough), its certificate, its settings, its enrollment (SCEP only).
+    let dot1x_csr = r.send(
+        "POST",
+        "/api/v1/dot1x/csr",
+        &[basic(), "Content-Type: application/json".into()],
+        br#"{"subject":{"CN":"cam-1"}}"#,
+    );
+    assert_eq!(dot1x_csr.status, 200);
+    assert_eq!(r.send("GET", "/api/v1/dot1x/csr", no, b"").status, 200);
+    assert_eq!(r.send("GET", "/api/v1/dot1x", &[basic()], b"").status, 200, "with the pending request");
+    let on = json!({"enabled": true, "server_ca_pem": trust, "domain_match": "radius.site.example"});
+    assert_eq!(r.json("PUT", "/api/v1/dot1x", &[basic()], &on.to_string()).0, 409, "no certificate yet");
+    assert_eq!(r.json("PUT", "/api/v1/dot1x", &[basic()], r#"{"enabled": true, "eapol_version": 3}"#).0, 400);
+    std::fs::write(dir.path().join("dot1x.csr"), &dot1x_csr.body).unwrap();
+    installer_sign_for(dir.path(), "dot1x.csr", "DNS:cam-1.site.example", "dot1x.crt", "clientAuth");
+    let client = std::fs::read(dir.path().join("dot1x.crt")).unwrap();
+    let (ctype, body) = multipart(&[("certificate", Some("cam.crt"), &signed)]);
+    assert_eq!(
+        r.send("PUT", "/api/v1/dot1x/certificate", &[basic(), ctype], &body).status,
+        422,
+        "a server certificate"
+    );
+    let (ctype, body) = multipart(&[("certificate", Some("dot1x.crt"), &client)]);
+    let uploaded = r.send("PUT", "/api/v1/dot1x/certificate", &[basic(), ctype], &body);
+    assert_eq!(uploaded.status, 200, "{}", String::from_utf8_lossy(&uploaded.body));
+    let (status, body) = r.json("PUT", "/api/v1/dot1x", &[basic()], &on.to_string());
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(r.send("DELETE", "/api/v1/dot1x/certificate", &[basic()], b"").status, 409, "802.1X is on");
+    let off = json!({"enabled": false, "server_ca_pem": trust});
+    assert_eq!(r.json("PUT", "/api/v1/dot1x", &[basic()], &off.to_string()).0, 200);
+    assert_eq!(r.send("GET", "/api/v1/dot1x/enrollment", &[basic()], b"").status, 200);
+    let acme = json!({"protocol": "acme", "url": "https://127.0.0.1:9/dir", "trust": trust});
+    assert_eq!(r.json("PUT", "/api/v1/dot1x/enrollment", &[basic()], &acme.to_string()).0, 400, "SCEP only");
+    let scep = r#"{"protocol":"scep","url":"http://127.0.0.1:9/scep","challenge":"one-time"}"#;
+    assert_eq!(r.json("PUT", "/api/v1/dot1x/enrollment", &[basic()], scep).0, 200);
+    assert_eq!(r.send("DELETE", "/api/v1/dot1x/enrollment", &[basic()], b"").status, 200);
+    assert_eq!(r.send("DELETE", "/api/v1/dot1x/certificate", &[basic()], b"").status, 200);
+    assert_eq!(r.send("GET", "/api/v1/dot1x", no, b"").status, 401);
+
     // The security event log saw it all.
     let events = r.send("GET", "/api/v1/events?limit=50", &[basic()], b"");
     assert_eq!(events.status, 200);

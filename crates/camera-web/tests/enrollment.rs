@@ -348,7 +348,8 @@ const SCEP_PORT: u16 = 5080;
 const CHALLENGE: &str = "site-scep-challenge-1";
 
 fn scep_settings(site: &Site, challenge: &str) -> Value {
-    json!({"protocol": "scep", "url": site.scep.as_ref().unwrap().url, "challenge": challenge, "subject": {"CN": "testcam"}})
+    // No CN: the camera names itself (its host name), never by an address.
+    json!({"protocol": "scep", "url": site.scep.as_ref().unwrap().url, "challenge": challenge})
 }
 
 /// SCEP with micromdm's SCEP library issuing server certificates: enrolled and served (verified by
@@ -368,6 +369,8 @@ fn scep_enrolls_serves_and_renews() {
     for name in ["10.77.0.2", "fd77::2", "testcam.local"] {
         assert!(names.contains(&name.to_owned()), "{name} missing from {names:?}");
     }
+    let subject = first["certificate"]["subject"].as_str().unwrap();
+    assert!(subject.contains("CN=testcam") && !subject.contains("10.77"), "the default CN is the host name: {subject}");
     site.verify_served("10.77.0.2");
     let state = site.get("/api/v1/enrollment");
     let pinned = state["scep_ca_sha256"].as_str().unwrap().to_owned();

@@ -1,7 +1,7 @@
 //! Power cut at any moment: camera-web is SIGKILLed at random points during an upload, a restore,
-//! a CSR creation, its own first start on an empty state dir (which creates the CA) and an ACME
-//! enrollment with Pebble (in a private network namespace), then restarted on the same
-//! directories. Every round checks that it starts, that it serves a chain which
+//! a CSR creation, an 802.1X client certificate upload, its own first start on an empty state dir
+//! (which creates the CA) and an ACME enrollment with Pebble (in a private network namespace),
+//! then restarted on the same directories. Every round checks that it starts, that it serves a chain which
 //! `openssl s_client -verify_return_error` accepts against the right trust anchor, that the state
 //! on disk and the served certificate are exactly the old or exactly the new one (and the new one
 //! whenever the API had already answered), that the CA never changes once it exists (no
@@ -15,7 +15,8 @@
 //! the rename or unlink) and strikes at once, so kills after the commit but before the answer are
 //! never left to chance.
 //!
-//! `POWERCUT_ROUNDS` = kills per kind (default 100, 16 for the enrollment); `POWERCUT_SEED` replays
+//! `POWERCUT_ROUNDS` = kills per kind (default 100; 40 for the 802.1X certificate, whose write is
+//! the HTTPS one's code into its own file; 16 for the enrollment); `POWERCUT_SEED` replays
 //! a run (the seed is printed). SIGKILL proves the rename protocol is atomic against process death;
 //! it does not drop the page cache, so durability against a real power loss rests on the fsyncs.
 
@@ -187,7 +188,7 @@ fn names(dir: &Path) -> Vec<String> {
 fn check_dirs(root: &Path, first_ca: &[u8], log: &str) {
     let state = root.join("state");
     assert_eq!(std::fs::read(state.join("ca.crt")).unwrap(), first_ca, "the camera CA changed");
-    const KNOWN: [&str; 14] = [
+    const KNOWN: [&str; 17] = [
         "events.log",
         "events.log.1",
         "logins.log",
@@ -200,6 +201,9 @@ fn check_dirs(root: &Path, first_ca: &[u8], log: &str) {
         "clock",
         "uploaded.pem",
         "pending-csr.pem",
+        "dot1x.pem",
+        "dot1x-csr.pem",
+        "dot1x",
         "admin-password.json",
         ".lock",
     ];
@@ -207,7 +211,7 @@ fn check_dirs(root: &Path, first_ca: &[u8], log: &str) {
         assert!(KNOWN.contains(&name.as_str()), "unexpected file {name} in the state dir: {:?}\n{log}", names(&state));
     }
     let run = names(&root.join("run"));
-    assert!(run.iter().all(|n| n == "server.pem"), "unexpected files in the run dir: {run:?}");
+    assert!(run.iter().all(|n| n == "server.pem" || n == "wpa_supplicant"), "unexpected files in the run dir: {run:?}");
     assert!(!log.contains("REPLACED") && !log.contains("cannot be used") && !log.contains("damaged"), "{log}");
 }
 
@@ -242,7 +246,7 @@ impl Pair {
         certs.first() == Some(&self.cert_der) && key.as_deref() == Some(&self.key_der)
     }
 
-    fn upload_args(&self, cam: &Camera) -> Vec<String> {
+    fn upload_args(&self, cam: &Camera, role: Role) -> Vec<String> {
         vec![
             "-u".into(),
             cam.admin(),
@@ -252,7 +256,7 @@ impl Pair {
             format!("certificate=@{}", self.cert.display()),
             "-F".into(),
             format!("key=@{}", self.key.display()),
-            cam.url("/api/v1/certificate"),
+            cam.url(role.path()),
         ]
     }
 }
@@ -267,7 +271,7 @@ struct Installer {
 }
 
 impl Installer {
-    fn new(camera_ca: &[u8]) -> Self {
+    fn new(camera_ca: &[u8], role: Role) -> Self {
         let work = TempDir::new("installer");
         let d = work.path();
         openssl_self_signed(
@@ -296,7 +300,13 @@ impl Installer {
                     &format!("/CN=powercut {tag}"),
                 ],
             );
-            installer_sign(d, &format!("{tag}.csr"), "IP:127.0.0.1,DNS:localhost", &format!("{tag}.crt"));
+            installer_sign_for(
+                d,
+                &format!("{tag}.csr"),
+                "IP:127.0.0.1,DNS:localhost",
+                &format!("{tag}.crt"),
+                role.usage,
+            );
             let cert = d.join(format!("{tag}.crt"));
             let key = d.join(format!("{tag}.key"));
             let cert_der = camera_pki::pem::certificates(&std::fs::read(&cert).unwrap()).unwrap().remove(0);
@@ -333,13 +343,44 @@ fn check_served(cam: &Camera, inst: &Installer, served: Served, device_leaf: &[u
     );
 }
 
-/// What `uploaded.pem` holds: nothing, or exactly one of the pairs (never a mix).
-fn disk_upload(root: &Path, inst: &Installer) -> Served {
-    read_opt(&root.join("state/uploaded.pem")).map(|bytes| {
+/// What the role's file holds: nothing, or exactly one of the pairs (never a mix).
+fn disk_upload(root: &Path, inst: &Installer, role: Role) -> Served {
+    read_opt(&root.join("state").join(role.file)).map(|bytes| {
         (0..2).find(|&i| inst.pairs[i].is_bundle(&bytes)).unwrap_or_else(|| {
-            panic!("uploaded.pem is not a complete known cert+key pair:\n{}", String::from_utf8_lossy(&bytes))
+            panic!("{} is not a complete known cert+key pair:\n{}", role.file, String::from_utf8_lossy(&bytes))
         })
     })
+}
+
+/// The certificate roles, as their uploads reach the API and the disk.
+#[derive(Clone, Copy)]
+struct Role {
+    url: &'static str,
+    file: &'static str,
+    usage: &'static str,
+    /// Whether the camera serves it over HTTPS (else only the API shows it).
+    served: bool,
+}
+
+const HTTPS: Role = Role { url: "/api/v1/certificate", file: "uploaded.pem", usage: "serverAuth", served: true };
+const DOT1X: Role = Role { url: "/api/v1/dot1x/certificate", file: "dot1x.pem", usage: "clientAuth", served: false };
+
+impl Role {
+    fn path(self) -> &'static str {
+        self.url
+    }
+}
+
+/// The 802.1X certificate the API reports: nothing, or one of the pairs.
+fn dot1x_reported(cam: &Camera, inst: &Installer) -> Served {
+    let reply = api(&cam.ca_path(), &["-u".into(), cam.admin(), cam.url("/api/v1/dot1x")]);
+    let Some((200, body)) = reply else { panic!("GET /api/v1/dot1x failed: {reply:?}") };
+    let status: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let sha = status["certificate"]["sha256"].as_str()?.replace(':', "").to_ascii_lowercase();
+    let found =
+        (0..2).find(|&i| camera_pki::fingerprint(&inst.pairs[i].cert_der).replace(':', "").to_ascii_lowercase() == sha);
+    assert!(found.is_some(), "the API reports an 802.1X certificate that is neither pair: {status}");
+    found
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -348,23 +389,23 @@ enum Op {
     Restore,
 }
 
-fn upload_or_restore(op: Op, kind: &str) {
+fn upload_or_restore(op: Op, kind: &str, role: Role, default_rounds: usize) {
     let started = Instant::now();
     let (mut rng, seed) = Rng::for_kind(kind);
     println!("powercut {kind}: seed {seed}");
     let mut cam = fresh_camera(kind);
     let first_ca = std::fs::read(cam.ca_path()).unwrap();
-    let inst = Installer::new(&first_ca);
+    let inst = Installer::new(&first_ca, role);
     let device_leaf = served_verified(&cam.https, &cam.ca_path()).remove(0);
     let mut served: Served = None;
     let upload = |cam: &Camera, served: &mut Served| {
         let next = served.map_or(0, |i| 1 - i);
-        let reply = api(&inst.trust, &inst.pairs[next].upload_args(cam));
+        let reply = api(&inst.trust, &inst.pairs[next].upload_args(cam, role));
         assert!(answered_ok(&reply), "upload failed: {reply:?}");
         *served = Some(next);
     };
     let restore_args =
-        |cam: &Camera| vec!["-u".to_owned(), cam.admin(), "-X".into(), "DELETE".into(), cam.url("/api/v1/certificate")];
+        |cam: &Camera| vec!["-u".to_owned(), cam.admin(), "-X".into(), "DELETE".into(), cam.url(role.path())];
 
     // How long the operation takes, unkilled.
     let mut samples = Vec::new();
@@ -385,7 +426,7 @@ fn upload_or_restore(op: Op, kind: &str) {
     let window = median(samples);
 
     let mut counts = Counts::default();
-    for round in 0..rounds(DEFAULT_ROUNDS) {
+    for round in 0..rounds(default_rounds) {
         if op == Op::Restore && served.is_none() {
             upload(&cam, &mut served);
         }
@@ -394,13 +435,13 @@ fn upload_or_restore(op: Op, kind: &str) {
             Op::Restore => None,
         };
         let args = match (op, new) {
-            (Op::Upload, Some(i)) => inst.pairs[i].upload_args(&cam),
+            (Op::Upload, Some(i)) => inst.pairs[i].upload_args(&cam, role),
             _ => restore_args(&cam),
         };
         let delay = rng.delay(window);
         let commit = match op {
-            Op::Upload => Commit::Renamed("uploaded.pem"),
-            Op::Restore => Commit::Removed("uploaded.pem"),
+            Op::Upload => Commit::Renamed(role.file),
+            Op::Restore => Commit::Removed(role.file),
         };
         let watch = CommitWatch::new(&cam.dir.path().join("state"), commit);
         let op_thread = in_thread(inst.trust.clone(), args);
@@ -409,7 +450,7 @@ fn upload_or_restore(op: Op, kind: &str) {
         let reply = op_thread.join().unwrap();
         counts.kills += 1;
 
-        let on_disk = disk_upload(dir.path(), &inst);
+        let on_disk = disk_upload(dir.path(), &inst, role);
         if on_disk == new {
             if answered_ok(&reply) {
                 counts.record_after(false);
@@ -424,7 +465,13 @@ fn upload_or_restore(op: Op, kind: &str) {
         served = on_disk;
 
         cam = Camera::start_in(dir, CONFIG);
-        check_served(&cam, &inst, served, &device_leaf);
+        if role.served {
+            check_served(&cam, &inst, served, &device_leaf);
+        } else {
+            // The HTTPS certificate is untouched by the other role, and the API reports what is on disk.
+            check_served(&cam, &inst, None, &device_leaf);
+            assert_eq!(dot1x_reported(&cam, &inst), served, "round {round}: the API and the disk disagree");
+        }
         check_dirs(cam.dir.path(), &first_ca, &cam.log_text());
     }
     counts.finish(&format!("powercut {kind}"), "before the client had an answer", seed, window, started);
@@ -432,12 +479,17 @@ fn upload_or_restore(op: Op, kind: &str) {
 
 #[test]
 fn upload_killed_at_random_points_leaves_the_old_or_the_new_certificate() {
-    upload_or_restore(Op::Upload, "upload");
+    upload_or_restore(Op::Upload, "upload", HTTPS, DEFAULT_ROUNDS);
 }
 
 #[test]
 fn restore_killed_at_random_points_leaves_the_upload_or_the_cameras_own() {
-    upload_or_restore(Op::Restore, "restore");
+    upload_or_restore(Op::Restore, "restore", HTTPS, DEFAULT_ROUNDS);
+}
+
+#[test]
+fn dot1x_upload_killed_at_random_points_leaves_the_old_or_the_new_client_certificate() {
+    upload_or_restore(Op::Upload, "dot1x-upload", DOT1X, 40);
 }
 
 // ---------------------------------------------------------------- CSR

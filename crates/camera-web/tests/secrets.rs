@@ -843,7 +843,13 @@ mod keys_never_leave_the_camera {
         let cert = std::fs::read(d.join("server.crt")).unwrap();
         let server_key = std::fs::read(d.join("server.key")).unwrap();
         let ips = ["127.0.0.1".parse().unwrap()];
-        let ctx = camera_upload::Context { now, pending_key_pkcs8: None, current_ips: &ips, current_dns: &[] };
+        let ctx = camera_upload::Context {
+            now,
+            pending_key_pkcs8: None,
+            current_ips: &ips,
+            current_dns: &[],
+            purpose: camera_upload::KeyPurpose::TlsServer,
+        };
         let accepted = camera_upload::validate_upload(
             &camera_upload::UploadInput { certificate: Some(&cert), key: Some(&server_key), passphrase: None },
             &ctx,

@@ -46,7 +46,7 @@ pub enum ConfigError {
     #[error("not valid JSON")]
     Syntax(#[source] serde_json::Error),
     /// JSON, but not an object of known sections.
-    #[error("not an object of the sections \"camera\", \"web\" and \"enrollment\"")]
+    #[error("not an object of the sections \"camera\", \"web\", \"enrollment\" and \"dot1x\"")]
     Sections(#[source] serde_json::Error),
     /// A section holds an unknown key or a value of the wrong type.
     #[error("section \"{section}\"")]
@@ -68,6 +68,9 @@ pub struct ConfigFile {
     /// checks are `camera_enroll::Settings` (they need the PKI and the ACME client to check a
     /// trust anchor or an EAB key), applied by camera-web at start; cert-provisioner ignores it.
     pub enrollment: Option<serde_json::Value>,
+    /// The `dot1x` section (802.1X with EAP-TLS), as JSON: checked by `camera_dot1x::Settings`
+    /// and applied by camera-web at start (a section it refuses turns 802.1X off).
+    pub dot1x: Option<serde_json::Value>,
 }
 
 /// The file as JSON: each section still raw, so a section's errors name it.
@@ -80,6 +83,8 @@ struct Sections {
     web: Option<serde_json::Map<String, serde_json::Value>>,
     #[serde(default)]
     enrollment: Option<serde_json::Value>,
+    #[serde(default)]
+    dot1x: Option<serde_json::Value>,
 }
 
 /// A section from its JSON object; absent or `null`: the defaults.
@@ -141,7 +146,12 @@ impl ConfigFile {
         }
         camera.check()?;
         web.check()?;
-        Ok(Self { camera, web, enrollment: sections.enrollment.filter(|v| !v.is_null()) })
+        Ok(Self {
+            camera,
+            web,
+            enrollment: sections.enrollment.filter(|v| !v.is_null()),
+            dot1x: sections.dot1x.filter(|v| !v.is_null()),
+        })
     }
 }
 

@@ -121,6 +121,9 @@ mod tests {
         fn names(&self) -> Vec<SanName> {
             Vec::new()
         }
+        fn device_name(&self) -> String {
+            "test-camera".into()
+        }
         fn installed(&self) -> Option<crate::Installed> {
             None
         }

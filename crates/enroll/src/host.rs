@@ -29,6 +29,9 @@ pub trait Host: Send + Sync {
     /// The names the certificate should carry now: the camera's addresses, `hostname.local`,
     /// configured names (as the device certificate has them).
     fn names(&self) -> Vec<SanName>;
+    /// The common name of a request when the installer set none: the host name, else an id of
+    /// this camera; never an address (some CAs refuse an IP address as a common name).
+    fn device_name(&self) -> String;
     /// The installer's certificate in service, if any.
     fn installed(&self) -> Option<Installed>;
     /// Validates (as an upload) and installs an enrolled certificate; the current one stays in

@@ -126,7 +126,17 @@ impl Enrollment {
     /// or in the file) turn enrollment off with the reason in the state and an event. A damaged
     /// record is set aside with a warning in the returned list. Never fatal: the camera must serve.
     pub fn load(layout: &Layout, from_config: Option<serde_json::Value>, host: Arc<dyn Host>) -> (Self, Vec<String>) {
-        let path = layout.enrollment();
+        Self::load_at(layout.enrollment(), layout.acme_account_key(), from_config, host)
+    }
+
+    /// [`Enrollment::load`] with its record at `path`: each certificate role that enrolls has
+    /// its own record (one ACME account key serves them all).
+    pub fn load_at(
+        path: PathBuf,
+        account_key_path: PathBuf,
+        from_config: Option<serde_json::Value>,
+        host: Arc<dyn Host>,
+    ) -> (Self, Vec<String>) {
         let mut warnings = Vec::new();
         let mut changed = false;
         let mut record = match read_optional(&path) {
@@ -179,7 +189,7 @@ impl Enrollment {
         }
         let this = Self {
             path,
-            account_key_path: layout.acme_account_key(),
+            account_key_path,
             record: Mutex::new(record),
             progress: Mutex::new(None),
             working: AtomicBool::new(false),
@@ -517,6 +527,9 @@ mod tests {
     impl Host for Counting {
         fn names(&self) -> Vec<SanName> {
             Vec::new()
+        }
+        fn device_name(&self) -> String {
+            "test-camera".into()
         }
         fn installed(&self) -> Option<Installed> {
             None

@@ -122,7 +122,7 @@ pub(crate) async fn enroll(
     // The key and the request, on the blocking pool: RSA key generation takes seconds on a camera.
     let challenge = ChallengePassword::new(settings.challenge.expose())?;
     let mut subject = rcgen::DistinguishedName::new();
-    let common_name = settings.subject.common_name.clone().or_else(|| names.first().map(ToString::to_string));
+    let common_name = Some(settings.subject.common_name.clone().unwrap_or_else(|| attempt.host.device_name()));
     for (kind, value) in [
         (rcgen::DnType::CommonName, common_name),
         (rcgen::DnType::OrganizationName, settings.subject.organization.clone()),

@@ -155,6 +155,7 @@ fn default_scep_key() -> EnrollKeyType {
 }
 
 /// The subject a SCEP request carries (SCEP servers often want a CN; names go in subjectAltName).
+/// Without a CN the request carries the camera's host name, else its device id: never an address.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScepSubject {

@@ -59,10 +59,22 @@ pub enum EventKind {
     CaReplaced,
     ExpiryWarning,
     CertificateExpired,
+    /// The 802.1X settings were changed (or turned off, also by a bad config file section).
+    Dot1xConfigured,
+    /// The 802.1X client certificate was installed, replaced or deleted.
+    Dot1xCertificateChanged,
+    /// The network let the camera in (EAP success) with a new configuration or after a failure;
+    /// periodic re-authentications are not logged.
+    Dot1xAuthenticated,
+    /// 802.1X authentication failed, with the reason (server not trusted, certificate refused,
+    /// no authenticator answering), or wpa_supplicant is missing.
+    Dot1xFailed,
+    /// A configuration that failed after one that worked was replaced by the one that worked.
+    Dot1xRolledBack,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 15] = [
+    pub const ALL: [EventKind; 20] = [
         Self::Login,
         Self::LoginFailed,
         Self::PasswordSet,
@@ -78,6 +90,11 @@ impl EventKind {
         Self::CaReplaced,
         Self::ExpiryWarning,
         Self::CertificateExpired,
+        Self::Dot1xConfigured,
+        Self::Dot1xCertificateChanged,
+        Self::Dot1xAuthenticated,
+        Self::Dot1xFailed,
+        Self::Dot1xRolledBack,
     ];
 
     /// Kinds that come again and again without anyone changing anything (a client can log in or

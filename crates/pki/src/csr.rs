@@ -2,6 +2,7 @@ use rcgen::{CertificateParams, DistinguishedName, DnType};
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
+use crate::x509::KeyPurpose;
 use crate::{KeyType, PkiError, RequestError, SanName, SecretKey};
 
 /// The subject fields of the camera's certificate request form (the fields cameras' request forms
@@ -87,6 +88,12 @@ fn checked_field(field: &'static str, value: &Option<String>, max: usize) -> Res
 /// Creates a request and its key. A CN that is an IP address or DNS name is also put in the
 /// subjectAltNames, since browsers ignore the CN.
 pub fn create_csr(request: &CsrRequest) -> Result<PendingCsr, PkiError> {
+    create_csr_for(request, KeyPurpose::TlsServer)
+}
+
+/// [`create_csr`] for a purpose: a `TlsClient` request (802.1X) asks for clientAuth and needs no
+/// subject alternative name (the common name identifies the camera; names are informational).
+pub fn create_csr_for(request: &CsrRequest, purpose: KeyPurpose) -> Result<PendingCsr, PkiError> {
     let s = &request.subject;
     let country = checked_field("Country (C)", &s.country, 64)?;
     if let Some(c) = &country {
@@ -119,7 +126,8 @@ pub fn create_csr(request: &CsrRequest) -> Result<PendingCsr, PkiError> {
             }
         }
     }
-    if names.is_empty() {
+    let client = purpose == KeyPurpose::TlsClient;
+    if names.is_empty() && !(client && fields[5].1.is_some()) {
         return Err(RequestError::NoNames.into());
     }
     let mut dn = DistinguishedName::new();
@@ -131,6 +139,9 @@ pub fn create_csr(request: &CsrRequest) -> Result<PendingCsr, PkiError> {
     let mut params = CertificateParams::default();
     params.distinguished_name = dn;
     params.subject_alt_names = names.iter().map(SanName::to_rcgen).collect::<Result<_, _>>()?;
+    if client {
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    }
     let key = SecretKey::generate(request.key_type)?;
     let csr = params
         .serialize_request(&key.key_pair()?)

@@ -21,7 +21,7 @@ pub mod text;
 pub mod x509;
 
 pub use ca::{CaSpec, CameraCa, CA_VALIDITY_DAYS};
-pub use csr::{create_csr, CsrRequest, CsrSubject, PendingCsr};
+pub use csr::{create_csr, create_csr_for, CsrRequest, CsrSubject, PendingCsr};
 pub use describe::{describe, describe_csr, fingerprint, CertificateInfo, CsrInfo};
 pub use error::{PkiError, RequestError};
 pub use keys::{KeyType, SecretKey};

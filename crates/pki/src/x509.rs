@@ -33,6 +33,17 @@ const EXTENSION_REQUEST: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.84
 const SUBJECT_KEY_IDENTIFIER: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.14");
 const COMMON_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.3");
 const SERVER_AUTH: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.1");
+/// What a certificate is for: the extended key usages the camera checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyPurpose {
+    /// id-kp-serverAuth: the camera's HTTPS.
+    TlsServer,
+    /// id-kp-clientAuth: the camera as a client, e.g. EAP-TLS for 802.1X.
+    TlsClient,
+}
+
+/// id-kp-clientAuth (RFC 5280 section 4.2.1.12): TLS clients, and EAP-TLS supplicants.
+const CLIENT_AUTH: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.2");
 const ANY_EXTENDED_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.37.0");
 
 /// A certificate extension that cannot be used.
@@ -666,11 +677,15 @@ impl<'a> Certificate<'a> {
         extension::<KeyUsage>(&self.extensions)
     }
 
-    /// extendedKeyUsage as (serverAuth, anyExtendedKeyUsage), when present.
-    pub fn server_auth_usage(&self) -> Result<Option<(bool, bool)>, ExtensionError> {
+    /// Whether the extendedKeyUsage allows `purpose` (it or anyExtendedKeyUsage listed);
+    /// `None` when the certificate has no such extension (any use).
+    pub fn allows_usage(&self, purpose: KeyPurpose) -> Result<Option<bool>, ExtensionError> {
         let Some(eku) = extension::<ExtendedKeyUsage>(&self.extensions)? else { return Ok(None) };
-        let has = |oid: ObjectIdentifier| eku.0.contains(&oid);
-        Ok(Some((has(SERVER_AUTH), has(ANY_EXTENDED_KEY_USAGE))))
+        let wanted = match purpose {
+            KeyPurpose::TlsServer => SERVER_AUTH,
+            KeyPurpose::TlsClient => CLIENT_AUTH,
+        };
+        Ok(Some(eku.0.iter().any(|oid| *oid == wanted || *oid == ANY_EXTENDED_KEY_USAGE)))
     }
 
     pub fn subject_key_identifier(&self) -> Result<Option<Vec<u8>>, ExtensionError> {

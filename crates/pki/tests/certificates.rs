@@ -278,6 +278,20 @@ mod requests {
         let csr = rcgen::CertificateSigningRequestParams::from_der(&pending.csr_der.clone().into()).unwrap();
         assert_eq!(csr.params.subject_alt_names.len(), 1);
     }
+
+    #[test]
+    fn a_client_request_needs_only_a_common_name_and_asks_for_client_authentication() {
+        let mut r = request(KeyType::EcdsaP256);
+        r.subject_alt_names.clear();
+        r.subject.common_name = Some("camera-0042".into());
+        let pending = camera_pki::create_csr_for(&r, camera_pki::x509::KeyPurpose::TlsClient).unwrap();
+        let csr = rcgen::CertificateSigningRequestParams::from_der(&pending.csr_der.clone().into()).unwrap();
+        assert!(csr.params.subject_alt_names.is_empty());
+        assert_eq!(csr.params.extended_key_usages, vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth]);
+        // Still something to name: without a common name it is refused like a server request.
+        r.subject.common_name = None;
+        assert!(camera_pki::create_csr_for(&r, camera_pki::x509::KeyPurpose::TlsClient).is_err());
+    }
 }
 
 mod description {

@@ -302,6 +302,35 @@ impl Layout {
     pub fn logins(&self) -> PathBuf {
         self.state_dir.join("logins.log")
     }
+    /// The 802.1X (EAP-TLS) client certificate's chain and key, in one PEM file (0600): the
+    /// `dot1x` role's slot, as `uploaded.pem` is the `https` role's.
+    pub fn dot1x_bundle(&self) -> PathBuf {
+        self.state_dir.join("dot1x.pem")
+    }
+    /// The key and request of a `dot1x` CSR made on the camera, in one PEM file (0600).
+    pub fn dot1x_pending_csr(&self) -> PathBuf {
+        self.state_dir.join("dot1x-csr.pem")
+    }
+    /// Automatic enrollment of the `dot1x` certificate (SCEP): as `enrollment.json` is the
+    /// `https` certificate's (JSON, 0600).
+    pub fn dot1x_enrollment(&self) -> PathBuf {
+        self.state_dir.join("dot1x-enrollment.json")
+    }
+    /// 802.1X: the settings and the supplicant's files (0700): `settings.json`, the configuration
+    /// that last authenticated (`wpa_supplicant.conf`, what the init script starts with) and the
+    /// copies of the certificates and keys it names.
+    pub fn dot1x_dir(&self) -> PathBuf {
+        self.state_dir.join("dot1x")
+    }
+    /// The digest of the configuration file's `dot1x` section last adopted (text), so the file is
+    /// applied once when it changes, not over the installer's later changes at every start.
+    pub fn dot1x_adopted_config(&self) -> PathBuf {
+        self.dot1x_dir().join("adopted-config.sha256")
+    }
+    /// The control sockets of wpa_supplicant (tmpfs, `-C` of the init script).
+    pub fn dot1x_control_dir(&self) -> PathBuf {
+        self.run_dir.join("wpa_supplicant")
+    }
     /// The minted server certificate, its key and the CA certificate, in one PEM file (0600).
     pub fn minted_bundle(&self) -> PathBuf {
         self.run_dir.join("server.pem")

@@ -1,9 +1,12 @@
 //! What the crates' integration tests share (a dev-dependency only, never in what ships):
 //! temporary directories, polling until something happens, running the openssl CLI (verifying,
 //! self-signed certificates), free ports, PEM text ([`pem`]), a real Pebble
-//! ([`pebble`]), running a test inside a private network namespace ([`netns`]), and when the power-cut tests kill
-//! ([`kill_schedule`]). Every helper panics with what went wrong: a failed helper is a failed test.
+//! ([`pebble`]), an 802.1X switch port with its site PKI and the camera's wpa_supplicant
+//! ([`dot1x`]), running a test inside a private network namespace ([`netns`]), and when the
+//! power-cut tests kill ([`kill_schedule`]). Every helper panics with what went wrong: a failed
+//! helper is a failed test.
 
+pub mod dot1x;
 pub mod kill_schedule;
 pub mod netns;
 pub mod pebble;

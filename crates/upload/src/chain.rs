@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use camera_log::escape;
-use camera_pki::x509::{Certificate, GeneralName, Name, SignatureError};
+use camera_pki::x509::{Certificate, GeneralName, KeyPurpose, Name, SignatureError};
 use pkcs8::der::DateTime;
 use zeroize::Zeroizing;
 
@@ -276,7 +276,7 @@ pub(crate) fn assemble(material: Material, ctx: &Context<'_>) -> Result<Accepted
     }
     let (key_pkcs8, key_from_pending_csr) = pair_key(leaf, uploaded_keys, pending)?;
     let now = unix_seconds(ctx.now);
-    check_leaf(leaf, now)?;
+    check_leaf(leaf, now, ctx.purpose)?;
     let chain = build_chain(&certs, leaf_idx, now)?;
     let warnings = warnings(&certs, &chain, ctx, now)?;
     let chain_der = chain.order.iter().map(|&i| cert_ders[i].clone()).collect();
@@ -320,13 +320,14 @@ fn pair_key(
     }
 }
 
-/// The server certificate's own rules: valid now, allowed for TLS servers, allowed to sign.
-fn check_leaf(leaf: &Certificate<'_>, now: i64) -> Result<(), UploadError> {
+/// The leaf's own rules: valid now, allowed for its purpose (TLS server or client), allowed to sign.
+fn check_leaf(leaf: &Certificate<'_>, now: i64, purpose: KeyPurpose) -> Result<(), UploadError> {
     check_validity(leaf, now, true)?;
-    if let Some((server_auth, any)) = leaf.server_auth_usage().map_err(malformed_cert)? {
-        if !server_auth && !any {
-            return Err(UploadError::NotServerCertificate);
-        }
+    if leaf.allows_usage(purpose).map_err(malformed_cert)? == Some(false) {
+        return Err(match purpose {
+            KeyPurpose::TlsServer => UploadError::NotServerCertificate,
+            KeyPurpose::TlsClient => UploadError::NotClientCertificate,
+        });
     }
     if let Some(ku) = leaf.key_usage().map_err(malformed_cert)? {
         if !ku.digital_signature() {
@@ -413,20 +414,23 @@ fn check_issuer(child: &Certificate<'_>, issuer: &Certificate<'_>) -> Result<(),
     })
 }
 
-/// What does not prevent use but the installer should know: names versus the camera's addresses,
-/// lifetime, expiry, the chain's end, certificates left out.
+/// What does not prevent use but the installer should know: names versus the camera's addresses
+/// and lifetime (a server's: browsers check them), expiry, the chain's end, certificates left out.
 fn warnings(certs: &[Certificate<'_>], chain: &Chain, ctx: &Context<'_>, now: i64) -> Result<Vec<Notice>, UploadError> {
     let leaf = &certs[chain.order[0]];
-    let mut warnings = address_notices(&names_of(leaf)?, ctx.current_ips, ctx.current_dns);
-    warnings.extend(validity_notices(leaf, now));
+    let mut warnings = Vec::new();
+    if ctx.purpose == KeyPurpose::TlsServer {
+        warnings = address_notices(&names_of(leaf)?, ctx.current_ips, ctx.current_dns);
+    }
+    warnings.extend(validity_notices(leaf, now, ctx.purpose));
     warnings.extend(chain_notices(certs, chain));
     Ok(warnings)
 }
 
-fn validity_notices(leaf: &Certificate<'_>, now: i64) -> Vec<Notice> {
+fn validity_notices(leaf: &Certificate<'_>, now: i64, purpose: KeyPurpose) -> Vec<Notice> {
     let mut warnings = Vec::new();
     let lifetime_days = (leaf.not_after_unix() - leaf.not_before_unix()) / DAY;
-    if lifetime_days > MAX_VALIDITY_DAYS {
+    if lifetime_days > MAX_VALIDITY_DAYS && purpose == KeyPurpose::TlsServer {
         warnings.push(Notice::new(
             "long_validity",
             format!(

@@ -28,6 +28,7 @@ use std::time::SystemTime;
 use camera_log::{escape, Escaped};
 use zeroize::Zeroizing;
 
+pub use camera_pki::x509::KeyPurpose;
 pub use chain::{address_notices, dns_name_matches, CertificateNames};
 pub use crypto::MAX_KDF_MEMORY;
 
@@ -64,6 +65,9 @@ pub struct Context<'a> {
     pub current_ips: &'a [IpAddr],
     /// Hostname / hostname.local if set.
     pub current_dns: &'a [String],
+    /// What the certificate is for: the camera's HTTPS (serverAuth, names checked against the
+    /// camera's) or 802.1X (clientAuth; names are only informational).
+    pub purpose: KeyPurpose,
 }
 
 impl fmt::Debug for Context<'_> {
@@ -73,6 +77,7 @@ impl fmt::Debug for Context<'_> {
             .field("pending_key_pkcs8", &self.pending_key_pkcs8.map(|_| "<redacted>"))
             .field("current_ips", &self.current_ips)
             .field("current_dns", &self.current_dns)
+            .field("purpose", &self.purpose)
             .finish()
     }
 }
@@ -230,6 +235,8 @@ pub enum UploadError {
     },
     /// The server certificate has an extendedKeyUsage without serverAuth.
     NotServerCertificate,
+    /// The 802.1X client certificate has an extendedKeyUsage without clientAuth.
+    NotClientCertificate,
     /// The server certificate's keyUsage forbids signing, which TLS needs.
     KeyUsageNoSignature,
 }
@@ -260,6 +267,7 @@ impl UploadError {
             Self::CaCertificate => "ca_certificate",
             Self::BrokenChain { .. } => "broken_chain",
             Self::NotServerCertificate => "not_server_certificate",
+            Self::NotClientCertificate => "not_client_certificate",
             Self::KeyUsageNoSignature => "key_usage_forbids_signing",
         }
     }
@@ -288,6 +296,7 @@ impl UploadError {
         "ca_certificate",
         "broken_chain",
         "not_server_certificate",
+        "not_client_certificate",
         "key_usage_forbids_signing",
     ];
 
@@ -396,6 +405,9 @@ impl fmt::Display for UploadError {
             ),
             Self::NotServerCertificate => f.write_str(
                 "This certificate is not allowed for web servers (its extended key usage lacks TLS server authentication): ask your certificate authority for a server certificate.",
+            ),
+            Self::NotClientCertificate => f.write_str(
+                "This certificate is not allowed for 802.1X (its extended key usage lacks TLS client authentication): ask your certificate authority for a client certificate.",
             ),
             Self::KeyUsageNoSignature => f.write_str(
                 "This certificate's key usage does not allow digital signatures, which HTTPS needs: ask your certificate authority for a server certificate with keyUsage digitalSignature.",

@@ -6,7 +6,7 @@ mod common;
 use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use camera_upload::{validate_upload, Context, UploadError, UploadInput};
+use camera_upload::{validate_upload, Context, KeyPurpose, UploadError, UploadInput};
 use common::*;
 
 fn err(cert: Option<&[u8]>, key: Option<&[u8]>, pass: Option<&str>, ctx: &Context) -> UploadError {
@@ -308,4 +308,26 @@ fn openssl_ec_der() -> Vec<u8> {
         .unwrap();
     assert!(out.status.success());
     out.stdout
+}
+
+#[test]
+fn an_802_1x_client_certificate_needs_client_auth_and_its_names_are_not_checked() {
+    let f = fixture();
+    let client = Context { purpose: KeyPurpose::TlsClient, ..ctx() };
+    let server_key = f.read("server.key");
+    // client.crt allows clientAuth only.
+    let accepted = validate_upload(
+        &UploadInput { certificate: Some(&f.read("client.crt")), key: Some(&server_key), passphrase: None },
+        &client,
+    )
+    .unwrap();
+    assert!(
+        !codes(&accepted).iter().any(|c| c.starts_with("name_") || *c == "long_validity"),
+        "a client certificate's names and lifetime are informational: {:?}",
+        accepted.warnings
+    );
+    // ec256.crt allows serverAuth only: a site's RADIUS server would refuse it for EAP-TLS.
+    let e = err(Some(&f.read("ec256.crt")), Some(&f.read("ec256.sec1.key")), None, &client);
+    assert_eq!(e.code(), "not_client_certificate", "{e}");
+    assert!(e.to_string().contains("802.1X"), "{e}");
 }

@@ -14,7 +14,7 @@ use super::http::Body;
 use super::http::{self, MAX_FILE, MAX_MULTIPART};
 use super::model::{Source, Uploaded};
 use crate::domain::camera::{camera_now, check_upload};
-use crate::domain::certificates::{Certificates, InstallError, Origin};
+use crate::domain::certificates::{Certificates, InstallError, Origin, Role};
 use crate::domain::status::StatusContext;
 use crate::{log, multipart};
 use camera_events::EventKind;
@@ -51,8 +51,12 @@ pub async fn status(app: &Arc<App>, opened_as: Option<String>) -> ApiResult {
 }
 
 /// Deleting when nothing is uploaded is not an error: the camera's own certificate is in use
-/// either way, and scripts can call this unconditionally.
-pub async fn restore(app: &Arc<App>, peer: IpAddr) -> ApiResult {
+/// either way, and scripts can call this unconditionally. The 802.1X certificate is not deleted
+/// while 802.1X is on (the port would close at the next re-authentication).
+pub async fn restore(app: &Arc<App>, peer: IpAddr, role: Role) -> ApiResult {
+    if role == Role::Dot1x {
+        return super::dot1x::remove_certificate(app, peer).await;
+    }
     let worker = app.clone();
     blocking("Restoring the camera's certificate", move || {
         // Restore also stops enrollment, or it would fetch a certificate again at once.
@@ -64,7 +68,7 @@ pub async fn restore(app: &Arc<App>, peer: IpAddr) -> ApiResult {
         })?;
         let removed = worker
             .certs
-            .restore()
+            .restore(Role::Https)
             .map_err(|e| ApiError::storage("the change (the uploaded certificate stays in use)", &e))?;
         if removed {
             worker.event(
@@ -123,10 +127,11 @@ async fn read_upload(req: Request<Incoming>) -> Result<UploadParts, ApiError> {
     Ok(UploadParts { certificate: Some(body), key: None, passphrase })
 }
 
-/// `PUT /api/v1/certificate`: validated completely before anything changes, then stored and
-/// served. The checks (with any KDF) and the store run in one blocking task holding the upload
-/// permit, so at most one upload's KDF memory is in use at a time, even if clients go away.
-pub async fn upload(app: &Arc<App>, peer: IpAddr, req: Request<Incoming>) -> ApiResult {
+/// `PUT /api/v1/certificate` (`/api/v1/dot1x/certificate`): validated completely before anything
+/// changes, then stored and served (for 802.1X: handed to the supplicant). The checks (with any
+/// KDF) and the store run in one blocking task holding the upload permit, so at most one upload's
+/// KDF memory is in use at a time, even if clients go away.
+pub async fn upload(app: &Arc<App>, peer: IpAddr, req: Request<Incoming>, role: Role) -> ApiResult {
     let parts = read_upload(req).await?;
     if parts.certificate.is_none() && parts.key.is_none() {
         return Err(ApiError::Empty {});
@@ -136,15 +141,16 @@ pub async fn upload(app: &Arc<App>, peer: IpAddr, req: Request<Incoming>) -> Api
     let worker = app.clone();
     blocking("Checking the upload", move || {
         let _permit = permit;
-        install(&worker, peer, &parts)
+        install(&worker, peer, &parts, role)
     })
     .await?
 }
 
-fn install(app: &App, peer: IpAddr, parts: &UploadParts) -> ApiResult {
-    let pending_key = app.certs.pending_key();
+fn install(app: &App, peer: IpAddr, parts: &UploadParts, role: Role) -> ApiResult {
+    let pending_key = app.certs.pending_key(role);
     let accepted = check_upload(
         &app.camera,
+        role,
         pending_key.as_deref().map(Vec::as_slice),
         parts.certificate.as_deref().map(Vec::as_slice),
         parts.key.as_deref().map(Vec::as_slice),
@@ -155,15 +161,29 @@ fn install(app: &App, peer: IpAddr, parts: &UploadParts) -> ApiResult {
         app.event(EventKind::UploadRefused, Some(peer), format!("An upload was refused ({}).", e.code()));
         ApiError::from(e)
     })?;
-    let info = app.certs.install(&accepted.chain_der, &accepted.key_pkcs8, Origin::Uploaded).map_err(|e| match e {
-        InstallError::Storage(io) => ApiError::storage("the certificate", &io),
-        other => ApiError::Unusable { detail: other.to_string() },
-    })?;
-    app.event(
-        EventKind::CertificateUploaded,
-        Some(peer),
-        format!("An installer's certificate was uploaded and is served: {} (SHA-256 {}).", info.subject, info.sha256),
-    );
+    let info =
+        app.certs.install(role, &accepted.chain_der, &accepted.key_pkcs8, Origin::Uploaded).map_err(|e| match e {
+            InstallError::Storage(io) => ApiError::storage("the certificate", &io),
+            other => ApiError::Unusable { detail: other.to_string() },
+        })?;
+    match role {
+        Role::Https => app.event(
+            EventKind::CertificateUploaded,
+            Some(peer),
+            format!(
+                "An installer's certificate was uploaded and is served: {} (SHA-256 {}).",
+                info.subject, info.sha256
+            ),
+        ),
+        Role::Dot1x => {
+            app.event(
+                EventKind::Dot1xCertificateChanged,
+                Some(peer),
+                format!("An 802.1X client certificate was uploaded: {} (SHA-256 {}).", info.subject, info.sha256),
+            );
+            app.dot1x.certificate_changed(&app.certs, Some(peer), &app.events);
+        }
+    }
     Ok(http::json(
         StatusCode::OK,
         &Uploaded {

@@ -119,6 +119,13 @@ api_errors! {
     EnrollmentTooFrequent { retry_after_secs: u64 } => (TOO_MANY_REQUESTS, "enrollment_too_frequent",
         "Enrollment was started several times in a row: wait {retry_after_secs} seconds before starting it again (the camera renews by itself)."),
 
+    // 802.1X.
+    BadDot1x { detail: String } => (BAD_REQUEST, "bad_dot1x", "The 802.1X settings are not usable: {detail}."),
+    Dot1xNeedsCertificate {} => (CONFLICT, "dot1x_needs_certificate",
+        "802.1X needs a client certificate first: upload one (or make a request on the camera and upload its certificate), then turn 802.1X on."),
+    Dot1xCertificateInUse {} => (CONFLICT, "dot1x_certificate_in_use",
+        "802.1X is on and uses this certificate: turn 802.1X off first, or upload a new certificate to replace it."),
+
     // The camera itself.
     StorageFull { what: &'static str } => (INSUFFICIENT_STORAGE, "storage_full",
         "The camera's storage is full, so {what} could not be saved; nothing was changed. Free space on the camera (or restore its own certificate) and try again."),
@@ -179,7 +186,7 @@ mod tests {
     fn codes_are_unique_per_status_and_sentences_end_with_a_full_stop() {
         let codes = error_codes();
         for (i, (code, status)) in codes.iter().enumerate() {
-            assert!(code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{code}");
+            assert!(code.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'), "{code}");
             // One code may appear twice only with the same status (bad_json, too_large).
             for (other, other_status) in &codes[i + 1..] {
                 assert!(code != other || status == other_status, "{code} has two statuses");

@@ -15,6 +15,7 @@ pub mod access;
 pub mod account;
 pub mod app;
 pub mod certificate;
+pub mod dot1x;
 pub mod enrollment;
 pub mod error;
 pub mod events;
@@ -102,12 +103,14 @@ async fn dispatch(endpoint: Endpoint, app: &Arc<App>, peer: IpAddr, req: Request
         Endpoint::Login => account::login(app, peer, req).await,
         Endpoint::Logout => Ok(account::logout(app, req.headers())),
         Endpoint::CertificateStatus => certificate::status(app, request_host(req.headers())).await,
-        Endpoint::Upload => certificate::upload(app, peer, req).await,
-        Endpoint::Restore => certificate::restore(app, peer).await,
-        Endpoint::RequestDownload => request::download(app),
-        Endpoint::RequestCreate => request::create(app, peer, req).await,
-        Endpoint::EnrollmentStatus => enrollment::status(app).await,
-        Endpoint::EnrollmentConfigure => enrollment::configure(app, peer, req).await,
-        Endpoint::EnrollmentStop => enrollment::stop(app, peer).await,
+        Endpoint::Upload(role) => certificate::upload(app, peer, req, role).await,
+        Endpoint::Restore(role) => certificate::restore(app, peer, role).await,
+        Endpoint::RequestDownload(role) => request::download(app, role),
+        Endpoint::RequestCreate(role) => request::create(app, peer, req, role).await,
+        Endpoint::EnrollmentStatus(role) => enrollment::status(app, role).await,
+        Endpoint::EnrollmentConfigure(role) => enrollment::configure(app, peer, req, role).await,
+        Endpoint::EnrollmentStop(role) => enrollment::stop(app, peer, role).await,
+        Endpoint::Dot1xStatus => dot1x::status(app).await,
+        Endpoint::Dot1xConfigure => dot1x::configure(app, peer, req).await,
     }
 }

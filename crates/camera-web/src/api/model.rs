@@ -43,6 +43,17 @@ pub struct Uploaded {
     pub key_from_pending_csr: bool,
 }
 
+/// `GET /api/v1/dot1x`, and the answer to its changes.
+#[derive(Debug, Serialize)]
+pub struct Dot1xStatus {
+    /// The settings and what the supplicant is doing.
+    pub supplicant: camera_dot1x::View,
+    /// The `dot1x` role's certificate, if one is installed.
+    pub certificate: Option<CertificateInfo>,
+    /// A request made on the camera for this role, waiting for its certificate.
+    pub pending_csr: Option<PendingRequest>,
+}
+
 /// `GET /api/v1/events`: the security event log, newest first.
 #[derive(Debug, Serialize)]
 pub struct Events {

@@ -8,22 +8,23 @@ use hyper::Request;
 use super::app::{blocking, ApiResult, App};
 use super::error::ApiError;
 use super::http;
-use crate::domain::certificates::InstallError;
+use crate::domain::certificates::{InstallError, Role};
 use crate::log;
 
-/// `GET /api/v1/csr`: the pending request as `certreq.pem`.
-pub fn download(app: &App) -> ApiResult {
-    let pem = app.certs.pending_csr_pem().ok_or(ApiError::NoRequest {})?;
+/// `GET /api/v1/csr` (`/api/v1/dot1x/csr`): the role's pending request as `certreq.pem`.
+pub fn download(app: &App, role: Role) -> ApiResult {
+    let pem = app.certs.pending_csr_pem(role).ok_or(ApiError::NoRequest {})?;
     Ok(http::file("application/pkcs10", pem, Some("certreq.pem")))
 }
 
-/// `POST /api/v1/csr`: a new key and request, replacing any earlier pending one.
-pub async fn create(app: &Arc<App>, peer: std::net::IpAddr, req: Request<Incoming>) -> ApiResult {
+/// `POST /api/v1/csr` (`/api/v1/dot1x/csr`): a new key and request for the role, replacing any
+/// earlier pending one of that role.
+pub async fn create(app: &Arc<App>, peer: std::net::IpAddr, req: Request<Incoming>, role: Role) -> ApiResult {
     let request: camera_pki::CsrRequest = http::read_json(req).await?;
     let worker = app.clone();
     let pending = blocking("Creating the request", move || {
         // What was asked for is wrong: 400 with the reason; anything else failed inside the camera.
-        let pending = camera_pki::create_csr(&request).map_err(|e| match e {
+        let pending = camera_pki::create_csr_for(&request, role.purpose()).map_err(|e| match e {
             camera_pki::PkiError::InvalidRequest(reason) => {
                 ApiError::BadRequest { detail: reason.to_string().trim_end_matches('.').to_owned() }
             }
@@ -32,15 +33,19 @@ pub async fn create(app: &Arc<App>, peer: std::net::IpAddr, req: Request<Incomin
                 ApiError::Internal { what: "Making the key and the request" }
             }
         })?;
-        worker.certs.store_pending(&pending).map_err(|e| match e {
+        worker.certs.store_pending(role, &pending).map_err(|e| match e {
             InstallError::Storage(io) => ApiError::storage("the request and its key", &io),
             other => ApiError::Internal { what: leak_free_what(&other) },
         })?;
-        log::info("camera-web: a certificate request was created; its key stays on the camera");
+        let what = match role {
+            Role::Https => "A certificate request",
+            Role::Dot1x => "An 802.1X client certificate request",
+        };
+        log::info(&format!("camera-web: {what} was created; its key stays on the camera"));
         worker.event(
             camera_events::EventKind::RequestCreated,
             Some(peer),
-            "A certificate request was created on the camera; its key stays on the camera.",
+            format!("{what} was created on the camera; its key stays on the camera."),
         );
         Ok::<_, ApiError>(pending)
     })

@@ -3,6 +3,8 @@
 
 use hyper::Method;
 
+use crate::domain::certificates::Role;
+
 /// HTTP methods the API uses. (HEAD is answered wherever GET is.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verb {
@@ -55,13 +57,17 @@ pub enum Endpoint {
     Login,
     Logout,
     CertificateStatus,
-    Upload,
-    Restore,
-    RequestDownload,
-    RequestCreate,
-    EnrollmentStatus,
-    EnrollmentConfigure,
-    EnrollmentStop,
+    /// An installer's certificate for the role: upload, restore (delete), its CSR.
+    Upload(Role),
+    Restore(Role),
+    RequestDownload(Role),
+    RequestCreate(Role),
+    /// Automatic enrollment of the role's certificate.
+    EnrollmentStatus(Role),
+    EnrollmentConfigure(Role),
+    EnrollmentStop(Role),
+    Dot1xStatus,
+    Dot1xConfigure,
 }
 
 /// One route.
@@ -93,13 +99,22 @@ pub const ROUTES: &[Route] = &[
     route("/api/v1/login", Post, Endpoint::Login, Anyone),
     route("/api/v1/logout", Post, Endpoint::Logout, Anyone),
     route("/api/v1/certificate", Get, Endpoint::CertificateStatus, Anyone),
-    route("/api/v1/certificate", Put, Endpoint::Upload, Admin),
-    route("/api/v1/certificate", Delete, Endpoint::Restore, Admin),
-    route("/api/v1/csr", Get, Endpoint::RequestDownload, Anyone),
-    route("/api/v1/csr", Post, Endpoint::RequestCreate, Admin),
-    route("/api/v1/enrollment", Get, Endpoint::EnrollmentStatus, Admin),
-    route("/api/v1/enrollment", Put, Endpoint::EnrollmentConfigure, Admin),
-    route("/api/v1/enrollment", Delete, Endpoint::EnrollmentStop, Admin),
+    route("/api/v1/certificate", Put, Endpoint::Upload(Role::Https), Admin),
+    route("/api/v1/certificate", Delete, Endpoint::Restore(Role::Https), Admin),
+    route("/api/v1/csr", Get, Endpoint::RequestDownload(Role::Https), Anyone),
+    route("/api/v1/csr", Post, Endpoint::RequestCreate(Role::Https), Admin),
+    route("/api/v1/enrollment", Get, Endpoint::EnrollmentStatus(Role::Https), Admin),
+    route("/api/v1/enrollment", Put, Endpoint::EnrollmentConfigure(Role::Https), Admin),
+    route("/api/v1/enrollment", Delete, Endpoint::EnrollmentStop(Role::Https), Admin),
+    route("/api/v1/dot1x", Get, Endpoint::Dot1xStatus, Admin),
+    route("/api/v1/dot1x", Put, Endpoint::Dot1xConfigure, Admin),
+    route("/api/v1/dot1x/certificate", Put, Endpoint::Upload(Role::Dot1x), Admin),
+    route("/api/v1/dot1x/certificate", Delete, Endpoint::Restore(Role::Dot1x), Admin),
+    route("/api/v1/dot1x/csr", Get, Endpoint::RequestDownload(Role::Dot1x), Anyone),
+    route("/api/v1/dot1x/csr", Post, Endpoint::RequestCreate(Role::Dot1x), Admin),
+    route("/api/v1/dot1x/enrollment", Get, Endpoint::EnrollmentStatus(Role::Dot1x), Admin),
+    route("/api/v1/dot1x/enrollment", Put, Endpoint::EnrollmentConfigure(Role::Dot1x), Admin),
+    route("/api/v1/dot1x/enrollment", Delete, Endpoint::EnrollmentStop(Role::Dot1x), Admin),
 ];
 
 /// What the table says about a request.
@@ -143,7 +158,8 @@ mod tests {
                 r.path,
                 r.verb
             );
-            let admin_reads = matches!(r.endpoint, Endpoint::Events | Endpoint::EnrollmentStatus);
+            let admin_reads =
+                matches!(r.endpoint, Endpoint::Events | Endpoint::EnrollmentStatus(_) | Endpoint::Dot1xStatus);
             let reads_or_logs_in = (r.verb == Get && !admin_reads)
                 || matches!(r.endpoint, Endpoint::Setup | Endpoint::Login | Endpoint::Logout);
             assert_eq!(r.access == Anyone, reads_or_logs_in, "{} {:?}", r.path, r.verb);
@@ -153,7 +169,7 @@ mod tests {
     #[test]
     fn lookup_finds_routes_and_names_the_allowed_methods() {
         assert!(
-            matches!(lookup("/api/v1/certificate", &Method::PUT), Lookup::Found(r) if r.endpoint == Endpoint::Upload)
+            matches!(lookup("/api/v1/certificate", &Method::PUT), Lookup::Found(r) if r.endpoint == Endpoint::Upload(Role::Https))
         );
         assert!(
             matches!(lookup("/cacert.crt", &Method::HEAD), Lookup::Found(r) if r.endpoint == Endpoint::CaCertificate)

@@ -7,6 +7,7 @@ use camera_config::CameraConfig;
 use camera_pki::SanName;
 use camera_provision::provision::{camera_names, hostname};
 
+use super::certificates::Role;
 use crate::log;
 
 /// The camera's addresses, names and host name right now (a netlink dump: blocking).
@@ -24,6 +25,7 @@ pub fn camera_now(camera: &CameraConfig) -> (Vec<IpAddr>, Vec<SanName>, Option<S
 /// request made on it. Enrollment installs through the same checks.
 pub fn check_upload(
     camera: &CameraConfig,
+    role: Role,
     pending_key: Option<&[u8]>,
     certificate: Option<&[u8]>,
     key: Option<&[u8]>,
@@ -43,6 +45,7 @@ pub fn check_upload(
         pending_key_pkcs8: pending_key,
         current_ips: &addresses,
         current_dns: &dns,
+        purpose: role.purpose(),
     };
     camera_upload::validate_upload(&input, &ctx)
 }

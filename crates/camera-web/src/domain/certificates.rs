@@ -32,6 +32,50 @@ pub enum Source {
     Enrolled,
 }
 
+/// What an installer's certificate is for. Each role has its own slot (installed certificate and
+/// key, pending request) stored and changed by the same code; only `https` is served, with the
+/// camera's own certificate as its fallback, and `dot1x` has none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// The camera's HTTPS server certificate.
+    Https,
+    /// The 802.1X (EAP-TLS) client certificate.
+    Dot1x,
+}
+
+impl Role {
+    fn bundle(self, layout: &Layout) -> std::path::PathBuf {
+        match self {
+            Self::Https => layout.uploaded_bundle(),
+            Self::Dot1x => layout.dot1x_bundle(),
+        }
+    }
+
+    fn pending_csr(self, layout: &Layout) -> std::path::PathBuf {
+        match self {
+            Self::Https => layout.pending_csr(),
+            Self::Dot1x => layout.dot1x_pending_csr(),
+        }
+    }
+
+    /// The extended key usage an upload for this role must allow.
+    pub fn purpose(self) -> camera_upload::KeyPurpose {
+        match self {
+            Self::Https => camera_upload::KeyPurpose::TlsServer,
+            Self::Dot1x => camera_upload::KeyPurpose::TlsClient,
+        }
+    }
+
+    /// How people call the certificate of this role, for the log and the event log.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Self::Https => "installer's certificate",
+            Self::Dot1x => "802.1X client certificate",
+        }
+    }
+}
+
 /// A certificate request made on the camera whose key is waiting for its certificate.
 #[derive(Debug, Clone, Serialize)]
 pub struct PendingRequest {
@@ -148,17 +192,70 @@ pub(super) struct Installer {
     expiry_told: bool,
 }
 
-pub(super) struct Inner {
-    device: Served,
+/// One role's certificate and pending request.
+#[derive(Debug, Default)]
+pub(super) struct Slot {
     pub(super) installer: Option<Installer>,
     pub(super) pending: Option<(PendingRequest, String)>,
+}
+
+impl Slot {
+    fn load(layout: &Layout, provider: &CryptoProvider, role: Role) -> Result<Self, InstallError> {
+        let installer = match read_optional(&role.bundle(layout)) {
+            Ok(Some(text)) => match Served::from_bundle(provider, &text) {
+                Ok(served) => Some(Installer { served, origin: Origin::of_bundle(&text), expiry_told: false }),
+                Err(e) => {
+                    let fallback = match role {
+                        Role::Https => "; serving the camera's own",
+                        Role::Dot1x => "",
+                    };
+                    log::warn(&format!("the {} cannot be used ({e}){fallback}", role.noun()));
+                    None
+                }
+            },
+            Ok(None) => None,
+            Err(e) => return Err(InstallError::Storage(e)),
+        };
+        let path = role.pending_csr(layout);
+        let pending = match read_optional(&path) {
+            Ok(Some(text)) => PendingCsr::from_bundle_pem(&text).ok().and_then(|p| {
+                let created =
+                    std::fs::metadata(&path).and_then(|m| m.modified()).map(camera_state::unix_seconds).unwrap_or(0);
+                pending_info(&p, created)
+            }),
+            _ => None,
+        };
+        Ok(Self { installer, pending })
+    }
+}
+
+pub(super) struct Inner {
+    device: Served,
+    https: Slot,
+    dot1x: Slot,
+}
+
+impl Inner {
+    pub(super) fn slot(&self, role: Role) -> &Slot {
+        match role {
+            Role::Https => &self.https,
+            Role::Dot1x => &self.dot1x,
+        }
+    }
+
+    fn slot_mut(&mut self, role: Role) -> &mut Slot {
+        match role {
+            Role::Https => &mut self.https,
+            Role::Dot1x => &mut self.dot1x,
+        }
+    }
 }
 
 impl Inner {
     /// What new handshakes get: the installer's certificate unless it has expired (then the
     /// camera's own, which users who imported cacert.crt trust), else the camera's own.
     pub(super) fn active(&self, now: i64) -> (Source, &Served) {
-        match &self.installer {
+        match &self.https.installer {
             Some(i) if !i.served.expired(now) => (i.origin.source(), &i.served),
             _ => (Source::Device, &self.device),
         }
@@ -166,7 +263,7 @@ impl Inner {
 
     /// What the resolver needs to hand out [`Inner::active`] at any second.
     fn served_now(&self) -> ServedNow {
-        match &self.installer {
+        match &self.https.installer {
             Some(i) => ServedNow {
                 key: i.served.certified.clone(),
                 expires_unix: Some(i.served.info.not_after_unix),
@@ -248,28 +345,9 @@ impl Certificates {
             if two_tier { Some(describe(&signer_der).map_err(InstallError::Certificate)?) } else { None };
         let ca_pem = camera_pki::pem::encode("CERTIFICATE", &ca_der).to_string();
         let device = Served::new(&provider, &[minted.cert_der.clone(), signer_der.clone()], minted.key.pkcs8_der())?;
-        let installer = match read_optional(&layout.uploaded_bundle()) {
-            Ok(Some(text)) => match Served::from_bundle(&provider, &text) {
-                Ok(served) => Some(Installer { served, origin: Origin::of_bundle(&text), expiry_told: false }),
-                Err(e) => {
-                    log::warn(&format!("the uploaded certificate cannot be used ({e}); serving the camera's own"));
-                    None
-                }
-            },
-            Ok(None) => None,
-            Err(e) => return Err(InstallError::Storage(e)),
-        };
-        let pending = match read_optional(&layout.pending_csr()) {
-            Ok(Some(text)) => PendingCsr::from_bundle_pem(&text).ok().and_then(|p| {
-                let created = std::fs::metadata(layout.pending_csr())
-                    .and_then(|m| m.modified())
-                    .map(camera_state::unix_seconds)
-                    .unwrap_or(0);
-                pending_info(&p, created)
-            }),
-            _ => None,
-        };
-        let inner = Inner { device, installer, pending };
+        let https = Slot::load(&layout, &provider, Role::Https)?;
+        let dot1x = Slot::load(&layout, &provider, Role::Dot1x)?;
+        let inner = Inner { device, https, dot1x };
         let this = Self {
             resolver: Arc::new(CurrentCertificate::new(inner.served_now())),
             layout,
@@ -354,7 +432,7 @@ impl Certificates {
     pub fn fall_back_if_expired(&self) -> bool {
         let newly_expired = {
             let mut inner = self.lock();
-            match &mut inner.installer {
+            match &mut inner.https.installer {
                 Some(i) if i.served.expired(now_signed()) && !i.expiry_told => {
                     i.expiry_told = true;
                     true
@@ -389,10 +467,11 @@ impl Certificates {
         }
     }
 
-    /// Stores and serves an installer's certificate (validated by the caller). Nothing changes if
-    /// storing fails.
+    /// Stores an installer's certificate for `role` (validated by the caller) and, for `https`,
+    /// serves it. Nothing changes if storing fails.
     pub fn install(
         &self,
+        role: Role,
         chain: &[Vec<u8>],
         key_pkcs8: &[u8],
         origin: Origin,
@@ -413,44 +492,63 @@ impl Certificates {
             }
         };
         let _change = self.changes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        write_atomic(&self.layout.uploaded_bundle(), text.as_bytes(), SECRET_MODE).map_err(InstallError::Storage)?;
-        self.lock().installer = Some(Installer { served, origin, expiry_told: false });
-        self.swap(&why);
+        write_atomic(&role.bundle(&self.layout), text.as_bytes(), SECRET_MODE).map_err(InstallError::Storage)?;
+        self.lock().slot_mut(role).installer = Some(Installer { served, origin, expiry_told: false });
+        match role {
+            Role::Https => self.swap(&why),
+            Role::Dot1x => {
+                log::info(&format!("camera-web: a new 802.1X client certificate \"{}\" was stored", info.subject))
+            }
+        }
         Ok(info)
     }
 
-    /// Deletes the installer's certificate (also one on disk that could not be loaded) and goes
-    /// back to the camera's own. False if there was none in use. On failure it stays in use.
-    pub fn restore(&self) -> Result<bool, std::io::Error> {
+    /// Deletes the installer's certificate of `role` (also one on disk that could not be loaded);
+    /// `https` goes back to the camera's own. False if there was none in use. On failure it stays.
+    pub fn restore(&self, role: Role) -> Result<bool, std::io::Error> {
         let _change = self.changes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        remove_durable(&self.layout.uploaded_bundle())?;
-        if self.lock().installer.take().is_none() {
+        remove_durable(&role.bundle(&self.layout))?;
+        if self.lock().slot_mut(role).installer.take().is_none() {
             return Ok(false);
         }
-        self.swap("the installer's certificate was deleted (restore)");
+        match role {
+            Role::Https => self.swap("the installer's certificate was deleted (restore)"),
+            Role::Dot1x => log::info("camera-web: the 802.1X client certificate was deleted"),
+        }
         Ok(true)
     }
 
-    /// Stores a new pending request, replacing any earlier one.
-    pub fn store_pending(&self, pending: &PendingCsr) -> Result<(), InstallError> {
+    /// Stores a new pending request for `role`, replacing any earlier one.
+    pub fn store_pending(&self, role: Role, pending: &PendingCsr) -> Result<(), InstallError> {
         let (info, pem) = pending_info(pending, now_unix())
             .ok_or_else(|| InstallError::Bundle("the request just made cannot be described".into()))?;
         let _change = self.changes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        write_atomic(&self.layout.pending_csr(), pending.to_bundle_pem().as_bytes(), SECRET_MODE)
+        write_atomic(&role.pending_csr(&self.layout), pending.to_bundle_pem().as_bytes(), SECRET_MODE)
             .map_err(InstallError::Storage)?;
-        self.lock().pending = Some((info, pem));
+        self.lock().slot_mut(role).pending = Some((info, pem));
         Ok(())
     }
 
     /// The pending request's PEM, if any.
-    pub fn pending_csr_pem(&self) -> Option<String> {
-        self.lock().pending.as_ref().map(|(_, pem)| pem.clone())
+    pub fn pending_csr_pem(&self, role: Role) -> Option<String> {
+        self.lock().slot(role).pending.as_ref().map(|(_, pem)| pem.clone())
+    }
+
+    /// The pending request, if any.
+    pub fn pending_request(&self, role: Role) -> Option<PendingRequest> {
+        self.lock().slot(role).pending.as_ref().map(|(info, _)| info.clone())
     }
 
     /// The pending request's key, read from disk only when needed.
-    pub fn pending_key(&self) -> Option<Zeroizing<Vec<u8>>> {
-        let text = read_optional(&self.layout.pending_csr()).ok()??;
+    pub fn pending_key(&self, role: Role) -> Option<Zeroizing<Vec<u8>>> {
+        let text = read_optional(&role.pending_csr(&self.layout)).ok()??;
         camera_pki::pem::pkcs8_key(&text).ok()?
+    }
+
+    /// The installer's certificate of `role` as stored: key and chain in one PEM text.
+    pub fn bundle(&self, role: Role) -> Option<Zeroizing<Vec<u8>>> {
+        self.lock().slot(role).installer.as_ref()?;
+        read_optional(&role.bundle(&self.layout)).ok()?
     }
 
     /// Which certificate new handshakes get.
@@ -458,20 +556,21 @@ impl Certificates {
         self.lock().active(now_signed()).0
     }
 
-    /// The installer's certificate, in service or expired.
-    pub fn installer(&self) -> Option<InstallerSummary> {
+    /// The installer's certificate of `role`, in service or expired.
+    pub fn installer(&self, role: Role) -> Option<InstallerSummary> {
         self.lock()
+            .slot(role)
             .installer
             .as_ref()
             .map(|i| InstallerSummary { origin: i.origin.clone(), info: i.served.info.clone() })
     }
 
-    /// The installer's certificate (leaf DER) and key, read from disk, if it has `origin`.
-    pub fn installer_credentials(&self, origin: &Origin) -> Option<(Vec<u8>, Zeroizing<Vec<u8>>)> {
-        if self.lock().installer.as_ref().map(|i| &i.origin) != Some(origin) {
+    /// The installer's certificate of `role` (leaf DER) and key, read from disk, if it has `origin`.
+    pub fn installer_credentials(&self, role: Role, origin: &Origin) -> Option<(Vec<u8>, Zeroizing<Vec<u8>>)> {
+        if self.lock().slot(role).installer.as_ref().map(|i| &i.origin) != Some(origin) {
             return None;
         }
-        let text = read_optional(&self.layout.uploaded_bundle()).ok()??;
+        let text = read_optional(&role.bundle(&self.layout)).ok()??;
         let key = camera_pki::pem::pkcs8_key(&text).ok()??;
         let leaf = camera_pki::pem::certificates(&text).ok()?.into_iter().next()?;
         Some((leaf, key))

@@ -16,7 +16,7 @@ use rustls::sign::CertifiedKey;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use super::camera::{camera_now, check_upload};
-use super::certificates::{Certificates, InstallError as CertificatesError, Origin};
+use super::certificates::{Certificates, InstallError as CertificatesError, Origin, Role};
 use crate::log;
 
 /// The http-01 answers being served: token -> key authorization.
@@ -58,13 +58,28 @@ pub fn enrollment_names(camera: &CameraConfig) -> Vec<SanName> {
         .collect()
 }
 
+/// The camera's own name for a request's common name: its host name, else `camera-` and the
+/// start of its CA's fingerprint (the same for the camera's whole life, unique per camera).
+pub fn device_name(camera: &CameraConfig, certs: &Certificates) -> String {
+    camera_provision::provision::hostname(camera).unwrap_or_else(|| {
+        let id: String = certs.ca_info().sha256.chars().filter(char::is_ascii_hexdigit).take(12).collect();
+        format!("camera-{}", id.to_ascii_lowercase())
+    })
+}
+
 impl Host for WebHost {
     fn names(&self) -> Vec<SanName> {
         enrollment_names(&self.camera)
     }
 
+    fn device_name(&self) -> String {
+        device_name(&self.camera, &self.certs)
+    }
+
     fn installed(&self) -> Option<Installed> {
-        self.certs.installer().map(|i| Installed::from_info(&i.info, matches!(i.origin, Origin::Enrolled(_))))
+        self.certs
+            .installer(Role::Https)
+            .map(|i| Installed::from_info(&i.info, matches!(i.origin, Origin::Enrolled(_))))
     }
 
     fn install(&self, chain: &[Vec<u8>], key_pkcs8: &[u8], protocol: Protocol) -> Result<Installed, InstallError> {
@@ -73,13 +88,13 @@ impl Host for WebHost {
         // One bundle sized up front: no unwiped copy of the key is freed on the way.
         let others: Vec<&[u8]> = chain.iter().map(Vec::as_slice).collect();
         let pem = camera_pki::pem::key_bundle(key_pkcs8, &others, "CERTIFICATE");
-        let accepted = check_upload(&self.camera, None, Some(pem.as_bytes()), None, None)?;
-        let info =
-            self.certs.install(&accepted.chain_der, &accepted.key_pkcs8, Origin::Enrolled(protocol)).map_err(|e| {
-                match e {
-                    CertificatesError::Storage(io) => InstallError::Storage(io),
-                    other => InstallError::Unusable(Box::new(other)),
-                }
+        let accepted = check_upload(&self.camera, Role::Https, None, Some(pem.as_bytes()), None, None)?;
+        let info = self
+            .certs
+            .install(Role::Https, &accepted.chain_der, &accepted.key_pkcs8, Origin::Enrolled(protocol))
+            .map_err(|e| match e {
+                CertificatesError::Storage(io) => InstallError::Storage(io),
+                other => InstallError::Unusable(Box::new(other)),
             })?;
         Ok(Installed::from_info(&info, true))
     }
@@ -96,7 +111,7 @@ impl Host for WebHost {
     }
 
     fn enrolled_credentials(&self, protocol: Protocol) -> Option<(Vec<u8>, zeroize::Zeroizing<Vec<u8>>)> {
-        self.certs.installer_credentials(&Origin::Enrolled(protocol))
+        self.certs.installer_credentials(Role::Https, &Origin::Enrolled(protocol))
     }
 
     fn event(&self, kind: EventKind, client: Option<IpAddr>, message: String) {

@@ -12,7 +12,7 @@ use camera_events::{EventKind, EventLog};
 use camera_pki::CertificateInfo;
 use serde::Serialize;
 
-use super::certificates::{Certificates, Origin};
+use super::certificates::{Certificates, Origin, Role};
 use super::clock::now;
 use super::events::record_event;
 use crate::log;
@@ -84,7 +84,7 @@ fn expiry(what: &'static str, info: &CertificateInfo, now: i64, window_days: u32
 pub fn report(certs: &Certificates, enrollment: &Enrollment, window: u32) -> Vec<Expiry> {
     let now = now();
     let served = certs.served_info();
-    let installer = certs.installer();
+    let installer = certs.installer(Role::Https);
     let renewal = |info: &CertificateInfo| match &installer {
         Some(i) if i.info.sha256 == info.sha256 && matches!(i.origin, Origin::Enrolled(_)) => {
             enrolled_renewal(enrollment, info)
@@ -96,6 +96,9 @@ pub fn report(certs: &Certificates, enrollment: &Enrollment, window: u32) -> Vec
         if installer.info.sha256 != served.sha256 {
             list.push(expiry("installer", &installer.info, now, window, renewal(&installer.info)));
         }
+    }
+    if let Some(dot1x) = certs.installer(Role::Dot1x) {
+        list.push(expiry("dot1x", &dot1x.info, now, window, Renewal::ByHand));
     }
     list.push(expiry("camera_ca", certs.ca_info(), now, window, Renewal::ByHand));
     if let Some(issuing) = certs.issuing_info() {
@@ -123,7 +126,7 @@ pub async fn watch(certs: Arc<Certificates>, events: Arc<EventLog>, enrollment: 
     let mut last_warning_day: Vec<(String, i64)> = Vec::new();
     loop {
         if certs.fall_back_if_expired() {
-            let what = match certs.installer().map(|i| i.origin) {
+            let what = match certs.installer(Role::Https).map(|i| i.origin) {
                 Some(Origin::Enrolled(p)) => format!("The certificate obtained by {p} enrollment"),
                 _ => "The installer's certificate".to_owned(),
             };
@@ -163,7 +166,7 @@ pub async fn watch(certs: Arc<Certificates>, events: Arc<EventLog>, enrollment: 
         }
         // Wake at the installer's expiry if it comes before the next regular look.
         let until_expiry = certs
-            .installer()
+            .installer(Role::Https)
             .map(|i| i.info.not_after_unix - now())
             .filter(|left| *left > 0)
             .map(|left| Duration::from_secs(u64::try_from(left).unwrap_or(0) + 1));

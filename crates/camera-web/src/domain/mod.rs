@@ -13,6 +13,7 @@
 pub mod camera;
 pub mod certificates;
 pub mod clock;
+pub mod dot1x;
 pub mod enrollment;
 pub mod events;
 pub mod expiry;

@@ -7,7 +7,7 @@ use camera_pki::{CertificateInfo, SanName};
 use camera_state::read_optional;
 use serde::{Deserialize, Serialize};
 
-use super::certificates::Certificates;
+use super::certificates::{Certificates, Role};
 pub use super::certificates::{PendingRequest, Source};
 use super::clock::now as now_signed;
 
@@ -109,7 +109,7 @@ impl Certificates {
         let inner = self.lock();
         let now = now_signed();
         let (source, served) = inner.active(now);
-        let reason = match (source, &inner.installer) {
+        let reason = match (source, &inner.slot(Role::Https).installer) {
             (Source::Uploaded, _) => {
                 "An installer uploaded this certificate; the installer's certificate takes precedence over the camera's own."
             }
@@ -155,7 +155,7 @@ impl Certificates {
                 advice: self.one_tier_advice,
                 replaced,
             },
-            pending_csr: inner.pending.as_ref().map(|(info, _)| info.clone()),
+            pending_csr: inner.slot(Role::Https).pending.as_ref().map(|(info, _)| info.clone()),
             tls_profile: ctx.tls_profile,
             expiry: Vec::new(),
         }

@@ -256,11 +256,14 @@ pub fn installer_ca(dir: &Path) {
 
 /// Signs `csr` with the installer CA in `dir`, for `san` (e.g. "IP:127.0.0.1"), into `out`.
 pub fn installer_sign(dir: &Path, csr: &str, san: &str, out: &str) {
+    installer_sign_for(dir, csr, san, out, "serverAuth");
+}
+
+/// [`installer_sign`] with another extended key usage (`clientAuth` for 802.1X).
+pub fn installer_sign_for(dir: &Path, csr: &str, san: &str, out: &str, usage: &str) {
     std::fs::write(
         dir.join("ext.cnf"),
-        format!(
-            "subjectAltName={san}\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
-        ),
+        format!("subjectAltName={san}\nextendedKeyUsage={usage}\nkeyUsage=critical,digitalSignature,keyEncipherment\n"),
     )
     .unwrap();
     openssl(

@@ -130,7 +130,13 @@ pub fn ips() -> &'static [IpAddr] {
 }
 
 pub fn ctx() -> Context<'static> {
-    Context { now: SystemTime::now(), pending_key_pkcs8: None, current_ips: ips(), current_dns: &[] }
+    Context {
+        now: SystemTime::now(),
+        pending_key_pkcs8: None,
+        current_ips: ips(),
+        current_dns: &[],
+        purpose: camera_upload::KeyPurpose::TlsServer,
+    }
 }
 
 pub fn days(n: u64) -> Duration {
