@@ -75,9 +75,20 @@ async function step(name, fn) {
   }
 }
 function check(cond, msg) { if (!cond) throw new Error(msg); }
-async function shot(name) { await page.screenshot({ path: path.join(opt.artifacts, name), fullPage: true }); }
+// From the top: the sticky section menu would otherwise sit in the middle of a full-page shot.
+async function shot(name) {
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: path.join(opt.artifacts, name), fullPage: true });
+}
 async function text(sel) { return (await page.locator(sel).textContent() || '').trim(); }
 async function visible(sel) { return page.locator(sel).isVisible(); }
+// Opens one section through the menu and checks that the URL and the menu say so.
+async function open(tab) {
+  await page.click(`#nav a[href="#${tab}"]`);
+  await page.locator(`.panel[data-tab="${tab}"]`).waitFor({ state: 'visible' });
+  check(page.url().endsWith(`#${tab}`), `URL ${page.url()} is not #${tab}`);
+  check(await text('#nav [aria-current=page]') === await text(`#nav a[href="#${tab}"]`), `menu does not mark ${tab} current`);
+}
 
 // ---- trust store and test CA (before the browser starts) ------------------------------------
 const home = path.join(opt.tmp, 'home');
@@ -172,7 +183,7 @@ async function main() {
       problems.push(`console: ${m.text()}`);
     }
   });
-  const ready = () => page.waitForSelector('#cert-source:not(:empty)', { timeout: 10000 });
+  const ready = () => page.waitForSelector('#cert-source:not(:empty)', { state: 'attached', timeout: 10000 });
 
   try {
     let securityDetails;
@@ -204,7 +215,7 @@ async function main() {
         check(/not the same/.test(await text('#setup [role=alert]')), 'no mismatch message');
         await page.fill('#setup-pw2', opt.password);
         await page.click('#setup-submit');
-        await page.locator('#csr').waitFor({ state: 'visible' });
+        await page.locator('#nav').waitFor({ state: 'visible' });
         check(await visible('#account'), 'no logout button');
         check(/logged in/.test(await text('#status')), 'no status line after setup');
       });
@@ -213,7 +224,7 @@ async function main() {
         check(await visible('#login'), 'login form hidden');
         await page.fill('#login-pw', opt.password);
         await page.click('#login-submit');
-        await page.locator('#csr').waitFor({ state: 'visible' });
+        await page.locator('#nav').waitFor({ state: 'visible' });
       });
     }
 
@@ -258,6 +269,7 @@ async function main() {
     });
 
     await step('create a certificate request (CN + names including the URL host)', async () => {
+      await open('request');
       const prefilled = await page.inputValue('#csr-sans');
       check(prefilled.split('\n').includes(host), `names not prefilled with ${host}: ${JSON.stringify(prefilled)}`);
       check(/works only on this camera/.test(await text('#csr')), 'no "works only on this camera" explanation');
@@ -320,6 +332,7 @@ async function main() {
       await page.locator('#upload .msg [role=status]:not(.busy)').filter({ hasText: 'now uses' }).waitFor({ timeout: 20000 });
       await page.waitForFunction(() => document.getElementById('cert-source').textContent === 'Uploaded by an installer');
       check((await text('#cert-issuer')).includes(testCaCn), `issuer "${await text('#cert-issuer')}"`);
+      await open('certificate');
       check(await visible('#restore'), 'restore section hidden after upload');
       check(await visible('#ca-uploaded-note'), 'no note that cacert.crt does not cover the uploaded certificate');
       await shot('05-uploaded.png');
@@ -364,7 +377,7 @@ async function main() {
     });
 
     await step('automatic enrollment: a refused setting shows the server\'s sentence', async () => {
-      await page.locator('#enroll').scrollIntoViewIfNeeded();
+      await open('enrollment');
       await page.fill('#enroll-url', 'https://ca.site.home.arpa/acme/directory');
       await page.click('#enroll-submit');
       const msg = await page.locator('#enroll [role=alert]').textContent({ timeout: 10000 });
@@ -384,20 +397,84 @@ async function main() {
       check(sd, 'no trusted connection with the enrolled certificate');
     });
 
+    await step('802.1X: the state and its sentence (no supplicant here), enabling without a certificate refused', async () => {
+      await open('dot1x');
+      await page.locator('#dot1x-state').waitFor({ state: 'visible' });
+      const st = await page.getAttribute('#dot1x-badge', 'data-state');
+      check(st === 'no_supplicant' || st === 'off', `state ${st}`);
+      check((await text('#dot1x-badge')).length > 1, 'no state label');
+      check((await text('#dot1x-sentence')).length > 10, `sentence "${await text('#dot1x-sentence')}"`);
+      check(await page.inputValue('#dot1x-if') === 'eth0', 'interface not eth0 by default');
+      check(await page.inputValue('#dot1x-eapol') === '1', 'EAPOL version not 1 by default');
+      await page.check('#dot1x-enabled');
+      await page.fill('#dot1x-ca', caPem);
+      const [answer] = await Promise.all([
+        page.waitForResponse((r) => r.url().endsWith('/api/v1/dot1x') && r.request().method() === 'PUT'),
+        page.click('#dot1x-submit'),
+      ]);
+      const refused = await answer.json();
+      check(answer.status() === 409 && refused.error === 'dot1x_needs_certificate', `answer ${answer.status()} ${JSON.stringify(refused)}`);
+      const msg = await page.locator('#dot1x-form [role=alert]').textContent({ timeout: 10000 });
+      check((msg || '').trim() === refused.message, `shown "${msg}", the server said "${refused.message}"`);
+      check(!(await visible('#dot1x-delete')), 'a delete button with no 802.1X certificate');
+      await page.uncheck('#dot1x-enabled');
+    });
+
+    await step('802.1X: SCEP enrollment with an unreachable server shows its state and the failed attempt; Stop turns it off', async () => {
+      check(await page.getAttribute('#dot1x-en-cn', 'placeholder') === 'the camera\'s host name', 'no host name placeholder for the CN');
+      await page.fill('#dot1x-en-url', 'http://127.0.0.1:9/scep');
+      await page.fill('#dot1x-en-challenge', 'x');
+      const [answer] = await Promise.all([
+        page.waitForResponse((r) => r.url().endsWith('/api/v1/dot1x/enrollment') && r.request().method() === 'PUT'),
+        page.click('#dot1x-en-submit'),
+      ]);
+      const sent = answer.request().postDataJSON();
+      check(answer.status() === 200, `answer ${answer.status()}`);
+      check(JSON.stringify(sent) === '{"protocol":"scep","url":"http://127.0.0.1:9/scep","challenge":"x"}', `sent ${JSON.stringify(sent)}`);
+      await page.locator('#dot1x-en-summary').filter({ hasText: 'Enrolling with SCEP at http://127.0.0.1:9/scep' }).waitFor();
+      await page.locator('#dot1x-en-last.bad').waitFor({ timeout: 15000 });
+      check(await visible('#dot1x-en-stop'), 'no Stop button while enrollment is on');
+      await page.locator('#dot1x-en-form').screenshot({ path: path.join(opt.artifacts, '11-dot1x-scep.png') });
+      await page.click('#dot1x-en-stop');
+      await page.locator('#dot1x-en-summary').filter({ hasText: 'Automatic enrollment is off.' }).waitFor();
+      check(!(await visible('#dot1x-en-stop')), 'Stop button still shown when off');
+      check((await text('#dot1x-en-last')).length > 10, 'the last attempt is gone after Stop');
+    });
+
+    await step('802.1X: a request with a common name only, downloaded as certreq.pem; the back button returns to Enrollment', async () => {
+      await page.fill('#dot1x-cn', 'UI walk camera 802.1X');
+      await page.click('#dot1x-csr-submit');
+      await page.locator('#dot1x-pending').waitFor({ state: 'visible', timeout: 20000 });
+      check((await text('#dot1x-p-subject')).includes('UI walk camera 802.1X'), `pending "${await text('#dot1x-p-subject')}"`);
+      await shot('11-dot1x.png');
+      const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#dot1x-p-download')]);
+      check(dl.suggestedFilename() === 'certreq.pem', `downloads as ${dl.suggestedFilename()}`);
+      const to = path.join(opt.signerDir, 'dot1x-certreq.pem');
+      await dl.saveAs(to);
+      check(/UI walk camera 802\.1X/.test(run('openssl', ['req', '-in', to, '-noout', '-verify', '-subject'])), 'CSR subject lacks the CN');
+      await page.goBack();
+      await page.locator('#enroll').waitFor({ state: 'visible' });
+      check(!(await visible('#dot1x')), '802.1X still shown after the back button');
+    });
+
     await step('the security events list shows the login, the upload and the enrollment', async () => {
+      await open('events');
       await page.click('#events-load');
       await page.locator('#events-list li').first().waitFor();
       const all = await text('#events-list');
       for (const word of ['Login', 'Certificate uploaded', 'Enrolled', 'Password set']) check(all.includes(word), `no "${word}" in the events`);
-      await shot('11-events.png');
+      await shot('12-events.png');
     });
 
     await step('Restore stops enrollment and the camera\'s own certificate is back', async () => {
+      await open('certificate');
       await page.click('#restore-ask');
       await page.click('#restore-yes');
       await page.waitForFunction(() => document.getElementById('cert-source').textContent === 'Made by this camera');
       await tlsCheck(browser, issuingCn);
+      await open('enrollment');
       check(!(await visible('#enroll-stop')), 'enrollment still on after restore');
+      await open('certificate');
     });
 
     await step('phone width (360 px): no sideways scrolling', async () => {
@@ -405,9 +482,13 @@ async function main() {
       const wide = await page.evaluate(() => document.documentElement.scrollWidth);
       check(wide <= 360, `page is ${wide}px wide`);
       await page.evaluate(() => window.scrollTo(0, 0));
-      await page.screenshot({ path: path.join(opt.artifacts, '12-phone.png') });
+      await page.screenshot({ path: path.join(opt.artifacts, '13-phone.png') });
       await page.locator('#ca').scrollIntoViewIfNeeded();
-      await page.screenshot({ path: path.join(opt.artifacts, '13-phone-ca.png') });
+      await page.screenshot({ path: path.join(opt.artifacts, '14-phone-ca.png') });
+      await open('dot1x');
+      const wide2 = await page.evaluate(() => document.documentElement.scrollWidth);
+      check(wide2 <= 360, `802.1X section is ${wide2}px wide`);
+      await page.screenshot({ path: path.join(opt.artifacts, '15-phone-dot1x.png') });
     });
 
     // Last of the page's steps: if the answer never comes (a 401 with "WWW-Authenticate: Basic" makes
@@ -425,7 +506,7 @@ async function main() {
       }
       const msg = await text('#login [role=alert]');
       check(msg.length > 10, `message "${msg}"`);
-      await shot('12-login-refused.png');
+      await shot('16-login-refused.png');
     });
 
     await step('no script errors or CSP violations in the console', async () => {

@@ -3,7 +3,9 @@
 'use strict';
 
 const $ = (id) => document.getElementById(id);
-const state = { session: null, cert: null, csrf: null, sansTouched: false, enrollment: null };
+const state = { session: null, cert: null, csrf: null, sansTouched: false, dot1x: null, tab: 'certificate', en: {} };
+// The two automatic enrollments by the id prefix of their part of the page: the HTTPS certificate's and 802.1X's (SCEP).
+const ENROLL = { enroll: '/api/v1/enrollment', 'dot1x-en': '/api/v1/dot1x/enrollment' };
 
 const SOURCE = {
   device: 'Made by this camera',
@@ -157,21 +159,56 @@ async function loadCertificate() {
   }
 }
 
-async function loadEnrollment() {
-  if (!(state.session && state.session.logged_in)) { state.enrollment = null; return; }
+async function loadEnrollment(p = 'enroll') {
   try {
-    const res = await api('GET', '/api/v1/enrollment');
-    state.enrollment = await res.json();
+    state.en[p] = state.session && state.session.logged_in ? await (await api('GET', ENROLL[p])).json() : null;
   } catch (e) {
-    state.enrollment = null;
-    if (e.status !== 401) say(msgOf($('enroll-form')), e.message, 'error');
+    state.en[p] = null;
+    if (e.status !== 401) say(msgOf($(p + '-form')), e.message, 'error');
+  }
+}
+
+async function loadDot1x() {
+  if (!(state.session && state.session.logged_in)) { state.dot1x = null; return; }
+  try {
+    const res = await api('GET', '/api/v1/dot1x');
+    state.dot1x = await res.json();
+  } catch (e) {
+    state.dot1x = null;
+    if (e.status !== 401) say(msgOf($('dot1x-form')), e.message, 'error');
   }
 }
 
 async function refresh() {
   await Promise.all([loadSession(), loadCertificate()]);
-  await loadEnrollment();
+  await Promise.all([loadEnrollment(), loadEnrollment('dot1x-en'), loadDot1x()]);
   render();
+}
+
+// One panel at a time, named by the URL fragment (#dot1x), so links and the back button work.
+// Logged out, only the certificate panel exists.
+const TABS = ['certificate', 'request', 'enrollment', 'dot1x', 'events'];
+
+function renderTab(loggedIn) {
+  const want = location.hash.slice(1);
+  state.tab = loggedIn && TABS.includes(want) ? want : 'certificate';
+  show('nav', loggedIn);
+  for (const p of document.querySelectorAll('.panel')) p.hidden = p.dataset.tab !== state.tab;
+  for (const a of $('nav').querySelectorAll('a')) {
+    if (a.hash === '#' + state.tab) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+}
+
+async function onTab() {
+  say('status', '');
+  render();
+  window.scrollTo(0, 0);
+  if (state.tab === 'dot1x') {
+    await Promise.all([loadDot1x(), loadEnrollment('dot1x-en')]);
+    render();
+    if ((state.en['dot1x-en'] || {}).state === 'working') pollEnrollment('dot1x-en');
+  }
 }
 
 
@@ -193,13 +230,19 @@ function render() {
   if (!(loggedIn && installer)) show('restore-confirm', false);
   show('enroll', loggedIn);
   show('events', loggedIn);
+  show('dot1x', loggedIn);
+  renderTab(loggedIn);
   if (c) {
     renderCertificate(c);
     renderCa(c);
     renderCsr(c);
     renderExpiry(c);
   }
-  if (loggedIn) renderEnrollment(state.enrollment);
+  if (loggedIn) {
+    renderEnrollment();
+    renderDot1x(state.dot1x);
+    renderEnrollState('dot1x-en');
+  }
 }
 
 const WHAT = { served: 'The certificate in use', installer: 'The installer\'s certificate', camera_ca: 'The camera\'s CA certificate' };
@@ -215,37 +258,42 @@ function renderExpiry(c) {
   banner.hidden = items.length === 0;
 }
 
-function renderEnrollment(en) {
-  const box = $('enroll-state');
-  show('enroll-stop', !!en && en.state !== 'off');
-  if (!en || en.state === 'off') {
-    box.hidden = !en || (!en.last_attempt && !en.stopped);
-    if (en && (en.last_attempt || en.stopped)) setText('enroll-summary', en.stopped || 'Automatic enrollment is off.');
-    renderLastAttempt(en);
-    return;
+// The state box of either enrollment (ids p-state, p-summary, p-last, p-next, p-stop); the settings, or null when off.
+function renderEnrollState(p) {
+  const en = state.en[p];
+  const on = !!en && en.state !== 'off';
+  show(p + '-stop', on);
+  $(p + '-state').hidden = !on && !(en && (en.last_attempt || en.stopped));
+  const last = en && en.last_attempt;
+  $(p + '-last').textContent = last ? `${when(last.at_unix)}: ${last.message}` : '';
+  $(p + '-last').className = last && !last.ok ? 'bad' : '';
+  $(p + '-next').textContent = '';
+  if (!on) {
+    if (en) setText(p + '-summary', en.stopped || 'Automatic enrollment is off.');
+    return null;
   }
-  box.hidden = false;
   const st = en.settings || {};
   const doing = en.state === 'working' ? (en.progress || 'Enrolling…')
     : en.state === 'stopped' ? `Stopped: ${en.stopped}` : 'Waiting.';
-  setText('enroll-summary', `Enrolling with ${String(st.protocol || '').toUpperCase()} at ${st.url}. ${doing}`);
-  renderLastAttempt(en);
+  setText(p + '-summary', `Enrolling with ${String(st.protocol || '').toUpperCase()} at ${st.url}. ${doing}`);
   const cert = en.certificate;
   const next = en.next_attempt_unix ? `Next: ${when(en.next_attempt_unix)}.` : '';
-  setText('enroll-next', cert ? `The enrolled certificate is valid until ${when(cert.not_after_unix)}; renewal from ${when(cert.renew_at_unix)}. ${next}` : next);
-  if (!state.enrollTouched && st.url) {
+  setText(p + '-next', cert ? `The enrolled certificate is valid until ${when(cert.not_after_unix)}; renewal from ${when(cert.renew_at_unix)}. ${next}` : next);
+  if (!state.enTouched && p === 'dot1x-en' && st.url) {
+    $('dot1x-en-url').value = st.url;
+    $('dot1x-en-ca-sha256').value = st.ca_sha256 || '';
+  }
+  return st;
+}
+
+function renderEnrollment() {
+  const st = renderEnrollState('enroll');
+  if (st && !state.enrollTouched && st.url) {
     $('enroll-protocol').value = st.protocol;
     $('enroll-url').value = st.url;
     $('enroll-margin').value = st.renew_before_days || '';
     onProtocol();
   }
-}
-
-function renderLastAttempt(en) {
-  const last = en && en.last_attempt;
-  $('enroll-last').textContent = last ? `${when(last.at_unix)}: ${last.message}` : '';
-  $('enroll-last').className = last && !last.ok ? 'bad' : '';
-  if (!(en && en.state !== 'off')) $('enroll-next').textContent = '';
 }
 
 function onProtocol() {
@@ -254,68 +302,208 @@ function onProtocol() {
   show('enroll-scep', scep);
 }
 
+// Both enrollment forms name their fields p-url, p-trust, p-challenge, p-ca-sha256, p-cn.
 async function onEnroll(ev) {
   ev.preventDefault();
+  const p = ev.currentTarget.id.replace(/-form$/, '');
   const box = msgOf(ev.currentTarget);
-  const protocol = $('enroll-protocol').value;
-  const url = $('enroll-url').value.trim();
-  if (!url) { say(box, 'Give the server URL.', 'error'); $('enroll-url').focus(); return; }
+  const val = (f) => $(`${p}-${f}`).value.trim();
+  const protocol = p === 'enroll' ? $('enroll-protocol').value : 'scep';
+  const url = val('url');
+  if (!url) { say(box, 'Give the server URL.', 'error'); $(p + '-url').focus(); return; }
   const body = { protocol, url };
-  const trust = $('enroll-trust').value.trim();
-  if (trust) body.trust = trust + '\n';
-  const margin = $('enroll-margin').value.trim();
-  if (margin) body.renew_before_days = Number(margin);
+  if (val('trust')) body.trust = val('trust') + '\n';
   if (protocol === 'acme') {
     body.challenge_types = ['enroll-http01', 'enroll-alpn'].filter((id) => $(id).checked).map((id) => $(id).value);
     body.key_type = $('enroll-key').value;
-    const kid = $('enroll-kid').value.trim();
-    if (kid) body.eab = { kid, hmac_key: $('enroll-hmac').value.trim() };
+    const kid = val('kid');
+    if (kid) body.eab = { kid, hmac_key: val('hmac') };
   } else {
-    body.challenge = $('enroll-challenge').value;
-    const pin = $('enroll-ca-sha256').value.trim();
-    if (pin) body.ca_sha256 = pin;
-    const cn = $('enroll-cn').value.trim();
-    if (cn) body.subject = { CN: cn };
+    body.challenge = $(p + '-challenge').value;
+    if (val('ca-sha256')) body.ca_sha256 = val('ca-sha256');
+    if (val('cn')) body.subject = { CN: val('cn') };
   }
-  await withBusy($('enroll-submit'), async () => {
+  if (p === 'enroll' && val('margin')) body.renew_before_days = Number(val('margin'));
+  await withBusy($(p + '-submit'), async () => {
     try {
-      const res = await api('PUT', '/api/v1/enrollment', body);
-      state.enrollment = await res.json();
-      $('enroll-hmac').value = '';
-      $('enroll-challenge').value = '';
+      state.en[p] = await (await api('PUT', ENROLL[p], body)).json();
+      if (p === 'enroll') $('enroll-hmac').value = '';
+      $(p + '-challenge').value = '';
       say(box, 'Saved. The camera is enrolling now; this page shows how it goes.');
       render();
-      pollEnrollment();
+      pollEnrollment(p);
     } catch (e) {
       await handleError(box, e);
     }
   });
 }
 
-// While an enrollment runs, look every two seconds (at most a minute).
-async function pollEnrollment() {
+const polling = new Set();
+// While an enrollment runs, look every two seconds (at most a minute); then show what it changed.
+async function pollEnrollment(p) {
+  if (polling.has(p)) return;
+  polling.add(p);
   for (let i = 0; i < 30; i++) {
     await new Promise((r) => setTimeout(r, 2000));
-    await loadEnrollment();
-    if (!state.enrollment || state.enrollment.state !== 'working') break;
-    renderEnrollment(state.enrollment);
+    await loadEnrollment(p);
+    if (!state.en[p] || state.en[p].state !== 'working') break;
+    renderEnrollState(p);
   }
-  await loadCertificate();
+  polling.delete(p);
+  await (p === 'enroll' ? loadCertificate() : loadDot1x());
   render();
 }
 
-async function onEnrollStop() {
-  const box = msgOf($('enroll-form'));
-  await withBusy($('enroll-stop'), async () => {
+async function onEnrollStop(ev) {
+  const p = ev.currentTarget.id.replace(/-stop$/, '');
+  const box = msgOf($(p + '-form'));
+  await withBusy($(p + '-stop'), async () => {
     try {
-      const res = await api('DELETE', '/api/v1/enrollment');
-      state.enrollment = await res.json();
-      say(box, 'Automatic enrollment is off. The certificate in use stays until you restore the camera\'s own.');
+      state.en[p] = await (await api('DELETE', ENROLL[p])).json();
+      say(box, p === 'enroll' ? 'Automatic enrollment is off. The certificate in use stays until you restore the camera\'s own.'
+        : 'Automatic enrollment is off. The 802.1X certificate stays.');
       render();
     } catch (e) {
       await handleError(box, e);
     }
   });
+}
+
+// 802.1X: the supplicant's state as a label and a colour; the server's sentence says why.
+const DOT1X = {
+  off: ['Off', 'off'], no_supplicant: ['Not available', 'off'], connecting: ['Connecting', 'info'],
+  authenticated: ['Authenticated', ''], failed: ['Failed', 'error'], trial: ['Trying new settings', 'info'],
+  rolled_back: ['Rolled back', 'warn'],
+};
+
+function renderDot1x(d) {
+  show('dot1x-state', !!d);
+  if (!d) return;
+  const v = d.supplicant || {};
+  const [label, cls] = DOT1X[v.state] || [v.state || '—', 'off'];
+  const badge = $('dot1x-badge');
+  badge.textContent = label;
+  badge.className = `badge ${cls}`;
+  badge.dataset.state = v.state;
+  setText('dot1x-sentence', v.sentence);
+  setText('dot1x-port', v.port_authorized ? 'Authorized' : 'Not authorized');
+  setText('dot1x-last', v.last_authenticated_unix ? when(v.last_authenticated_unix) : 'Never');
+  setText('dot1x-failure', v.last_failure);
+  const t = v.trial;
+  show('dot1x-trial', !!t);
+  if (t) $('dot1x-trial').textContent = `${plural(t.seconds_left, 'second')} left for the new settings to authenticate, else the last ones that worked come back.`;
+  const warnings = (v.warnings || []).map((w) => w.message || w);
+  $('dot1x-warnings-list').replaceChildren(...warnings.map((w) => el('li', w)));
+  show('dot1x-warnings', warnings.length > 0);
+
+  const c = d.certificate;
+  show('dot1x-cert', !!c);
+  show('dot1x-nocert', !c);
+  show('dot1x-delete', !!c);
+  if (c) {
+    setText('dot1x-c-subject', c.subject);
+    setText('dot1x-c-issuer', c.issuer);
+    $('dot1x-c-until').textContent = when(c.not_after_unix);
+    $('dot1x-c-rel').textContent = `(${relative(c.not_after_unix)})`;
+    $('dot1x-c-rel').className = c.not_after_unix * 1000 - Date.now() < 30 * 86400000 ? 'bad' : '';
+    setFingerprint('dot1x-c-sha', c.sha256);
+  }
+  const p = d.pending_csr;
+  show('dot1x-pending', !!p);
+  if (p) {
+    setText('dot1x-p-subject', p.subject);
+    setText('dot1x-p-key', p.key_type);
+    setText('dot1x-p-created', when(p.created_at_unix));
+  }
+  const st = v.settings;
+  if (st && !state.dot1xTouched) {
+    $('dot1x-enabled').checked = !!st.enabled;
+    $('dot1x-if').value = st.interface || 'eth0';
+    $('dot1x-identity').value = st.identity || '';
+    $('dot1x-eapol').value = String(st.eapol_version || 1);
+    $('dot1x-ca').value = st.server_ca_pem || '';
+    $('dot1x-domain').value = st.domain_match || '';
+    $('dot1x-seconds').value = st.trial_seconds || 180;
+  }
+  // While the panel is shown and the supplicant is on its way, look again every two seconds.
+  clearTimeout(state.dot1xTimer);
+  if (state.tab === 'dot1x' && (v.state === 'connecting' || v.state === 'trial')) {
+    state.dot1xTimer = setTimeout(async () => {
+      if (state.tab !== 'dot1x') return;
+      await loadDot1x();
+      renderDot1x(state.dot1x);
+    }, 2000);
+  }
+}
+
+// A change answers with the 802.1X state, or (upload, request) it is loaded again.
+async function dot1xChange(button, box, fn, done) {
+  await withBusy(button, async () => {
+    try {
+      const res = await fn();
+      if (res) state.dot1x = await res.json();
+      else await loadDot1x();
+      render();
+      say(box, ...done());
+    } catch (e) {
+      await handleError(box, e);
+    }
+  });
+}
+
+async function onDot1x(ev) {
+  ev.preventDefault();
+  const box = msgOf(ev.currentTarget);
+  const val = (id) => $(id).value.trim();
+  const ca = val('dot1x-ca');
+  const body = {
+    enabled: $('dot1x-enabled').checked, interface: val('dot1x-if') || 'eth0', identity: val('dot1x-identity') || null,
+    eapol_version: Number($('dot1x-eapol').value), server_ca_pem: ca + '\n', domain_match: val('dot1x-domain') || null,
+    trial_seconds: Number(val('dot1x-seconds') || 180),
+  };
+  if (!ca) { say(box, 'Paste the authentication server\'s CA certificate(s).', 'error'); $('dot1x-ca').focus(); return; }
+  await dot1xChange($('dot1x-submit'), box, async () => {
+    const res = await api('PUT', '/api/v1/dot1x', body);
+    state.dot1xTouched = false;
+    return res;
+  }, () => [body.enabled ? 'Saved. The camera tries the settings now; this page shows how it goes.' : 'Saved. 802.1X is off.']);
+}
+
+async function onDot1xCsr(ev) {
+  ev.preventDefault();
+  const box = msgOf(ev.currentTarget);
+  const cn = $('dot1x-cn').value.trim();
+  if (!cn) { say(box, 'Fill in the common name (CN), for example the camera\'s name.', 'error'); $('dot1x-cn').focus(); return; }
+  say(box, 'Creating the key and the request on the camera…', 'busy');
+  await dot1xChange($('dot1x-csr-submit'), box, async () => {
+    await api('POST', '/api/v1/dot1x/csr', { subject: { CN: cn }, subject_alt_names: [], key_type: $('dot1x-key').value });
+  }, () => ['The request is ready: download certreq.pem, have your CA sign it, and upload the certificate below. The key stays on this camera.']);
+}
+
+async function onDot1xUpload(ev) {
+  ev.preventDefault();
+  const form = ev.currentTarget;
+  const box = msgOf(form);
+  const cert = $('dot1x-up-cert').files[0];
+  const key = $('dot1x-up-key').files[0];
+  if (!cert) { say(box, 'Choose the certificate file.', 'error'); $('dot1x-up-cert').focus(); return; }
+  const fd = new FormData();
+  fd.append('certificate', cert, cert.name);
+  if (key) fd.append('key', key, key.name);
+  if ($('dot1x-up-pass').value) fd.append('passphrase', $('dot1x-up-pass').value);
+  let warnings = [];
+  say(box, 'Checking the certificate…', 'busy');
+  await dot1xChange($('dot1x-up-submit'), box, async () => {
+    const j = await (await api('PUT', '/api/v1/dot1x/certificate', fd)).json();
+    warnings = (j.warnings || []).map((w) => w.message || w.code);
+    form.reset();
+  }, () => ['The 802.1X certificate is stored; with 802.1X on, the camera tries it now.', warnings.length ? 'warn' : 'ok', warnings]);
+}
+
+async function onDot1xDelete() {
+  if (!window.confirm('Delete the 802.1X certificate and its key from the camera?')) return;
+  await dot1xChange($('dot1x-delete'), msgOf($('dot1x-delete')), () => api('DELETE', '/api/v1/dot1x/certificate'),
+    () => ['The 802.1X certificate is deleted.']);
 }
 
 const EVENT = {
@@ -324,6 +512,8 @@ const EVENT = {
   request_created: 'Request created', enrollment_configured: 'Enrollment configured', enrollment_stopped: 'Enrollment stopped',
   enrollment_succeeded: 'Enrolled', enrollment_failed: 'Enrollment failed', ca_replaced: 'CA replaced',
   expiry_warning: 'Expiry warning', certificate_expired: 'Certificate expired',
+  dot1x_configured: '802.1X settings changed', dot1x_certificate_changed: '802.1X certificate changed',
+  dot1x_authenticated: '802.1X authenticated', dot1x_failed: '802.1X failed', dot1x_rolled_back: '802.1X rolled back',
 };
 
 async function onEvents() {
@@ -641,7 +831,16 @@ function init() {
   $('enroll-form').addEventListener('input', () => { state.enrollTouched = true; });
   $('enroll-protocol').addEventListener('change', onProtocol);
   $('enroll-stop').addEventListener('click', onEnrollStop);
+  $('dot1x-en-form').addEventListener('submit', onEnroll);
+  $('dot1x-en-form').addEventListener('input', () => { state.enTouched = true; });
+  $('dot1x-en-stop').addEventListener('click', onEnrollStop);
   $('events-load').addEventListener('click', onEvents);
+  $('dot1x-form').addEventListener('submit', onDot1x);
+  $('dot1x-form').addEventListener('input', () => { state.dot1xTouched = true; });
+  $('dot1x-csr').addEventListener('submit', onDot1xCsr);
+  $('dot1x-upload').addEventListener('submit', onDot1xUpload);
+  $('dot1x-delete').addEventListener('click', onDot1xDelete);
+  window.addEventListener('hashchange', onTab);
   refresh();
 }
 

@@ -7,7 +7,8 @@
 // server must not serve (the tests also run against it and check the camera says so).
 //
 // Flags: -depot DIR (made with `scepserver ca -init -depot DIR`), -listen ADDR:PORT,
-// -challenge SECRET, -validity DURATION (e.g. 30s, for renewal tests).
+// -challenge SECRET, -validity DURATION (e.g. 30s, for renewal tests), -client (issue client
+// certificates instead, extendedKeyUsage clientAuth: what an 802.1X template issues).
 package main
 
 import (
@@ -29,7 +30,12 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:8080", "address to listen on")
 	challenge := flag.String("challenge", "", "the challenge password requests must carry")
 	validity := flag.Duration("validity", 24*time.Hour, "lifetime of issued certificates")
+	client := flag.Bool("client", false, "issue client certificates (clientAuth) instead of server certificates")
 	flag.Parse()
+	usage := x509.ExtKeyUsageServerAuth
+	if *client {
+		usage = x509.ExtKeyUsageClientAuth
+	}
 
 	depot, err := filedepot.NewFileDepot(*depotPath)
 	if err != nil {
@@ -50,7 +56,7 @@ func main() {
 			NotBefore:    time.Now().Add(-time.Minute).UTC(),
 			NotAfter:     time.Now().Add(*validity).UTC(),
 			KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
-			ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+			ExtKeyUsage:  []x509.ExtKeyUsage{usage},
 			DNSNames:     m.CSR.DNSNames,
 			IPAddresses:  m.CSR.IPAddresses,
 		}

@@ -1,7 +1,8 @@
 //! SCEP servers for the enrollment tests, inside the test's network namespace:
 //! - Debian's micromdm `scepserver` 2.1.0 as packaged (it issues clientAuth-only certificates);
 //! - `tests/enrollment/scep-server`: micromdm's SCEP library (Debian's
-//!   golang-github-micromdm-scep-dev) issuing server certificates, built here once with Debian's Go.
+//!   golang-github-micromdm-scep-dev) issuing server certificates (or, with `-client`, client
+//!   certificates of a chosen lifetime), built here once with Debian's Go.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -129,6 +130,19 @@ impl ScepServer {
             .arg("-depot")
             .arg(&depot)
             .args(["-listen", &format!("127.0.0.1:{port}"), "-challenge", challenge])
+            .args(["-validity", &format!("{}s", validity.as_secs())]);
+        start(command, dir, port)
+    }
+
+    /// The same issuing client certificates (clientAuth, as an 802.1X template does).
+    pub fn issuing_client_certificates(challenge: &str, port: u16, validity: Duration) -> Self {
+        let dir = TempDir::new("scep-client-certs");
+        let depot = depot(dir.path());
+        let mut command = Command::new(server_certificates_binary());
+        command
+            .arg("-depot")
+            .arg(&depot)
+            .args(["-listen", &format!("127.0.0.1:{port}"), "-challenge", challenge, "-client"])
             .args(["-validity", &format!("{}s", validity.as_secs())]);
         start(command, dir, port)
     }
