@@ -17,7 +17,7 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK"
 
-for t in upload multipart json_bodies csr_subject config netlink acme scep enrollment; do
+for t in upload multipart json_bodies csr_subject config netlink acme scep enrollment dot1x; do
     mkdir -p "$CORPUS/$t"
     rm -f "$CORPUS/$t"/seed-*
 done
@@ -309,5 +309,23 @@ json.dump({"protocol": "scep", "url": "https://ca.site.home.arpa/certsrv/mscep/m
            "challenge": "0123456789ABCDEF", "subject": {"CN": "cam-lobby", "O": "Site", "OU": "Cameras"}},
           open(f"{out}/seed-scep", "w"))
 PY
+
+# ---------- 802.1X: wpa_supplicant's control-socket messages (as 2.10 sends them) and settings ----------
+# The first byte picks the reader: 0 events, 1 STATUS / LIST_NETWORKS answers, 2 settings JSON.
+
+D="$CORPUS/dot1x"
+{ printf '\000'; printf '%s\n' "<3>CTRL-EVENT-EAP-STARTED EAP authentication started" \
+    "<3>CTRL-EVENT-EAP-METHOD EAP vendor 0 method 13 (TLS) selected" \
+    "<3>CTRL-EVENT-EAP-PEER-CERT depth=0 subject='/CN=radius.site.example' hash=0a1b2c" \
+    "<3>CTRL-EVENT-EAP-SUCCESS EAP authentication completed successfully"; } > "$D/seed-events"
+{ printf '\000'; printf '%s\n' \
+    "<3>CTRL-EVENT-EAP-TLS-CERT-ERROR reason=1 depth=0 subject='/CN=radius.site.example' err='unable to get local issuer certificate'" \
+    "<3>CTRL-EVENT-EAP-STATUS status='remote certificate verification' parameter='failure'" \
+    "<3>CTRL-EVENT-EAP-FAILURE EAP authentication failed"; } > "$D/seed-cert-error"
+{ printf '\001'; printf '%s\n' bssid=01:80:c2:00:00:03 freq=0 ssid= id=0 mode=station "key_mgmt=IEEE 802.1X (no WPA)" \
+    wpa_state=COMPLETED "Supplicant PAE state=AUTHENTICATED" suppPortStatus=Authorized "EAP state=SUCCESS" \
+    "selectedMethod=13 (EAP-TLS)"; } > "$D/seed-status"
+{ printf '\001'; printf 'network id / ssid / bssid / flags\n0\t\tany\t[CURRENT]\n'; } > "$D/seed-networks"
+{ printf '\002'; printf '%s' '{"enabled": true, "interface": "eth0", "identity": "cam-1", "eapol_version": 1, "server_ca_pem": "", "domain_match": "radius.site.example", "trial_seconds": 180}'; } > "$D/seed-settings"
 
 du -sh "$CORPUS" "$FUZZ/data"

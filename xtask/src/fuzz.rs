@@ -27,9 +27,10 @@ const TARGETS: &[(&str, usize)] = &[
     ("acme", 8192),
     ("scep", 16 * 1024),
     ("enrollment", 4096),
+    ("dot1x", 4096),
 ];
 
-/// Seconds per target in `cargo xtask test` (nine targets: a minute and a half plus the build).
+/// Seconds per target in `cargo xtask test` (ten targets: a minute and forty seconds plus the build).
 /// A smoke run from the committed seeds, not a search: longer runs are `cargo xtask fuzz`.
 const SMOKE_SECONDS: u64 = 10;
 

@@ -178,6 +178,22 @@ fn an_uploaded_certificate_opens_the_port_and_bad_changes_are_rolled_back() {
     }
     assert_eq!(site.camera.served_leaf_sha256(), served, "HTTPS is not touched by 802.1X");
     assert_eq!(switch.eapol_logoffs_received(), 0, "the camera never logs off the port");
+
+    // Keys stay in their 0600 files: nothing of them in the log, the events or the answers.
+    let answers = format!("{}{:?}{}", site.view(), site.events(), site.camera.log_text());
+    for key in [&first, &renewed, &refused].map(|issued| issued.key_pem.clone()) {
+        let body = key.lines().find(|l| !l.starts_with("-----")).unwrap();
+        assert!(!answers.contains(body), "a client key leaked");
+    }
+    let dir = site.camera.dir.path().join("state/dot1x");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        if text.contains("PRIVATE KEY") {
+            let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).unwrap().permissions());
+            assert_eq!(mode & 0o777, 0o600, "{}", path.display());
+        }
+    }
 }
 
 /// The client certificate enrolled by SCEP (micromdm's library issuing 40-second clientAuth

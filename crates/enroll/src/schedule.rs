@@ -390,6 +390,32 @@ mod tests {
         assert!(buckets.iter().all(|&n| (5..=66).contains(&n)), "{buckets:?}");
     }
 
+    /// Let's Encrypt's 160-hour IP certificates and 24-hour ones: the renewal point leaves most of
+    /// a day (or hours) before expiry, and a CA that keeps failing is retried many times before
+    /// the certificate expires, whatever the jitter draws (the backoff alone would wait 6 hours).
+    #[test]
+    fn short_lived_certificates_are_renewed_and_retried_before_they_expire() {
+        let names = [ip("10.0.0.5")];
+        let hour = 3600;
+        for lifetime in [160 * hour, 24 * hour] {
+            for spread in [0, u16::MAX / 2, u16::MAX] {
+                let c = Installed { spread, ..cert(0, lifetime, &names) };
+                let at = renew_at(&c, None);
+                assert!(at >= lifetime * 60 / 100 && at <= lifetime * 75 / 100, "{lifetime}: {at}");
+                for jitter in [0, u16::MAX] {
+                    // Every renewal attempt fails: how many are made before expiry?
+                    let (mut now, mut tries) = (at, 0);
+                    while now < c.not_after_unix && tries < 1000 {
+                        tries += 1;
+                        now += retry_wait(tries, None, now, Some(&c), jitter).as_secs();
+                    }
+                    assert!(tries >= 8, "{lifetime} s, jitter {jitter}: only {tries} tries before expiry");
+                    assert!(now >= c.not_after_unix, "the retries reach expiry");
+                }
+            }
+        }
+    }
+
     #[test]
     fn a_configured_margin_renews_that_long_before_expiry_but_never_before_halfway() {
         let names = [ip("10.0.0.5")];

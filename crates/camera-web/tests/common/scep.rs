@@ -123,6 +123,15 @@ impl ScepServer {
 
     /// micromdm's SCEP library issuing server certificates that live `validity`.
     pub fn issuing_server_certificates(challenge: &str, port: u16, validity: Duration) -> Self {
+        Self::issuing(challenge, port, validity, &[])
+    }
+
+    /// The same issuing client certificates (clientAuth, as an 802.1X template does).
+    pub fn issuing_client_certificates(challenge: &str, port: u16, validity: Duration) -> Self {
+        Self::issuing(challenge, port, validity, &["-client"])
+    }
+
+    fn issuing(challenge: &str, port: u16, validity: Duration, extra: &[&str]) -> Self {
         let dir = TempDir::new("scep-server-certs");
         let depot = depot(dir.path());
         let mut command = Command::new(server_certificates_binary());
@@ -130,20 +139,8 @@ impl ScepServer {
             .arg("-depot")
             .arg(&depot)
             .args(["-listen", &format!("127.0.0.1:{port}"), "-challenge", challenge])
-            .args(["-validity", &format!("{}s", validity.as_secs())]);
-        start(command, dir, port)
-    }
-
-    /// The same issuing client certificates (clientAuth, as an 802.1X template does).
-    pub fn issuing_client_certificates(challenge: &str, port: u16, validity: Duration) -> Self {
-        let dir = TempDir::new("scep-client-certs");
-        let depot = depot(dir.path());
-        let mut command = Command::new(server_certificates_binary());
-        command
-            .arg("-depot")
-            .arg(&depot)
-            .args(["-listen", &format!("127.0.0.1:{port}"), "-challenge", challenge, "-client"])
-            .args(["-validity", &format!("{}s", validity.as_secs())]);
+            .args(["-validity", &format!("{}s", validity.as_secs())])
+            .args(extra);
         start(command, dir, port)
     }
 
