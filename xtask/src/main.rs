@@ -68,7 +68,7 @@ const COMMANDS: &[Commands] = &[
     },
     Commands {
         name: "bench",
-        args: "[--check] [--duration SECS] [--threads N] [--no-camera-build] [--only ca|enroll]",
+        args: "[--check] [--duration SECS] [--threads N] [--no-camera-build] [--only ca|enroll|dot1x]",
         about: "Measures the design brief's budgets against openssl, nginx and reference enrollment clients (tools/bench, release build).",
         task: |args| run(cargo().args(["run", "--quiet", "--release", "--locked", "-p", "bench", "--"]).args(args)),
     },

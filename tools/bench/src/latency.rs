@@ -96,15 +96,7 @@ pub fn inside(mut args: impl Iterator<Item = String>) -> Result {
     ] {
         ip(args, false)?;
     }
-    let verifier = Arc::new(AnyCertificate(rustls::crypto::ring::default_provider()));
-    let client = Arc::new(
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| format!("client TLS setup: {e}"))?
-            .dangerous()
-            .with_custom_certificate_verifier(verifier)
-            .with_no_client_auth(),
-    );
+    let client = any_certificate_client()?;
 
     for i in 0..STARTUPS {
         let dir = TempDir::new(&work, &format!("latency-start-{i}"))?;
@@ -141,8 +133,22 @@ pub fn inside(mut args: impl Iterator<Item = String>) -> Result {
     Ok(())
 }
 
+/// A TLS client that takes whatever certificate the server presents ([`AnyCertificate`]); also
+/// the 802.1X measurement's API client.
+pub fn any_certificate_client() -> Result<Arc<ClientConfig>> {
+    let verifier = Arc::new(AnyCertificate(rustls::crypto::ring::default_provider()));
+    Ok(Arc::new(
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("client TLS setup: {e}"))?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_no_client_auth(),
+    ))
+}
+
 /// camera-web on a free loopback port with fresh state under `dir`; its log is `dir/camera-web.log`.
-fn start(camera_web: &Path, dir: &Path) -> Result<(ChildGuard, SocketAddr)> {
+pub fn start(camera_web: &Path, dir: &Path) -> Result<(ChildGuard, SocketAddr)> {
     let config = dir.join("config.json");
     std::fs::write(&config, "{\"camera\":{\"hostname\":\"benchcam\",\"loopback\":true}}\n")
         .map_err(|e| format!("cannot write {}: {e}", config.display()))?;

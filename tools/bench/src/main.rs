@@ -1,4 +1,4 @@
-//! `bench` (`cargo xtask bench` runs `cargo run --release -p bench -- ARGS`) `[--check] [--duration SECS] [--threads N] [--no-camera-build] [--only ca|enroll]`: measures
+//! `bench` (`cargo xtask bench` runs `cargo run --release -p bench -- ARGS`) `[--check] [--duration SECS] [--threads N] [--no-camera-build] [--only ca|enroll|dot1x]`: measures
 //! the budgets of the design brief against references measured in the same run (openssl CLI,
 //! nginx + OpenSSL), prints a table, and with `--check` exits non-zero when a budget is missed.
 //!
@@ -9,12 +9,15 @@
 //! address changes in a network namespace a few seconds (`unshare -rn`: needs root or
 //! unprivileged user namespaces), the two-tier CA's costs (first-boot CA creation, handshake bytes)
 //! a few seconds, enrollment per protocol next to reference clients (lego, scepclient) about a
-//! minute and a half plus its release test build. `--only ca` or `--only enroll` runs only those.
+//! minute and a half plus its release test build, 802.1X from settings to an open switch port next
+//! to wpa_supplicant alone (in a network namespace with hostapd as the switch) about a minute.
+//! `--only ca`, `--only enroll` or `--only dot1x` runs only those.
 //! Every server started is stopped on success and on failure ([`procs::ChildGuard`]).
 
 mod ca_creation;
 mod chain_bytes;
 mod client;
+mod dot1x;
 mod enrollment;
 mod handshakes;
 mod latency;
@@ -53,7 +56,7 @@ struct Options {
     warmup: Duration,
     threads: usize,
     camera_build: bool,
-    /// Only some sections (`--only ca`, `--only enroll`).
+    /// Only some sections (`--only ca`, `--only enroll`, `--only dot1x`).
     only: Option<Only>,
 }
 
@@ -63,6 +66,8 @@ enum Only {
     Ca,
     /// Enrollment per protocol (section 9).
     Enroll,
+    /// 802.1X, settings to port authorized (section 10).
+    Dot1x,
 }
 
 impl Only {
@@ -70,15 +75,20 @@ impl Only {
         match self {
             Self::Ca => "ca",
             Self::Enroll => "enroll",
+            Self::Dot1x => "dot1x",
         }
     }
 }
 
 /// Rounds of each enrollment (protocol x client) in section 9.
 const ENROLL_ROUNDS: usize = 5;
+/// Rounds of section 10 (each: the camera and the reference, each on a fresh switch).
+const DOT1X_ROUNDS: usize = 5;
+/// What section 10 runs: the authenticator, the supplicant, the switch port's gate, namespaces.
+const DOT1X_TOOLS: [&str; 7] = ["hostapd", "hostapd_cli", "wpa_supplicant", "wpa_cli", "nft", "nsenter", "unshare"];
 
 const USAGE: &str =
-    "usage: cargo xtask bench [--check] [--duration SECS] [--threads N] [--no-camera-build] [--only ca|enroll]";
+    "usage: cargo xtask bench [--check] [--duration SECS] [--threads N] [--no-camera-build] [--only ca|enroll|dot1x]";
 
 impl Options {
     fn parse(args: impl Iterator<Item = String>) -> Result<Self> {
@@ -105,7 +115,8 @@ impl Options {
                 "--only" => match args.next().as_deref() {
                     Some("ca") => options.only = Some(Only::Ca),
                     Some("enroll") => options.only = Some(Only::Enroll),
-                    other => return Err(format!("--only takes ca or enroll, not {other:?}; {USAGE}")),
+                    Some("dot1x") => options.only = Some(Only::Dot1x),
+                    other => return Err(format!("--only takes ca, enroll or dot1x, not {other:?}; {USAGE}")),
                 },
                 _ => return Err(format!("unknown argument {arg:?}; {USAGE}")),
             }
@@ -188,11 +199,16 @@ fn ratio(reference: Duration, measured: Duration) -> f64 {
 
 fn main() -> std::process::ExitCode {
     let mut args = std::env::args().skip(1).peekable();
-    let result = if args.peek().map(String::as_str) == Some(latency::INSIDE_TASK) {
-        args.next();
-        latency::inside(args)
-    } else {
-        bench(args)
+    let result = match args.peek().map(String::as_str) {
+        Some(latency::INSIDE_TASK) => {
+            args.next();
+            latency::inside(args)
+        }
+        Some(dot1x::INSIDE_TASK) => {
+            args.next();
+            dot1x::inside(args)
+        }
+        _ => bench(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -214,12 +230,13 @@ fn bench(args: impl Iterator<Item = String>) -> Result {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let pin = cores >= 2 && which("taskset").is_some();
 
-    let tools: &[&str] = match options.only {
-        Some(Only::Ca) => &["openssl"],
-        Some(Only::Enroll) => &["lego", "scepclient"],
-        None => &["openssl", "nginx", "lego", "scepclient"],
+    let tools: Vec<&str> = match options.only {
+        Some(Only::Ca) => vec!["openssl"],
+        Some(Only::Enroll) => vec!["lego", "scepclient"],
+        Some(Only::Dot1x) => DOT1X_TOOLS.to_vec(),
+        None => [&["openssl", "nginx", "lego", "scepclient"][..], &DOT1X_TOOLS].concat(),
     };
-    for &tool in tools {
+    for tool in tools {
         if which(tool).is_none() && !Path::new("/usr/sbin").join(tool).exists() {
             return Err(format!("{tool} is missing: cargo xtask deps installs it"));
         }
@@ -255,6 +272,10 @@ fn bench(args: impl Iterator<Item = String>) -> Result {
         }
         Some(Only::Enroll) => {
             enrollment_section(&mut budgets)?;
+            return print_budgets(&budgets, started, options.check);
+        }
+        Some(Only::Dot1x) => {
+            dot1x_section(&release, &mut budgets)?;
             return print_budgets(&budgets, started, options.check);
         }
         None => {}
@@ -644,7 +665,66 @@ fn bench(args: impl Iterator<Item = String>) -> Result {
 
     ca_sections(&release, state_base.path(), pin, &mut budgets)?;
     enrollment_section(&mut budgets)?;
+    dot1x_section(&release, &mut budgets)?;
     print_budgets(&budgets, started, options.check)
+}
+
+/// 10: 802.1X, settings to an open switch port, the camera next to wpa_supplicant alone.
+fn dot1x_section(release: &Path, budgets: &mut Vec<Budget>) -> Result {
+    eprintln!("bench: 802.1X, settings to port authorized ({DOT1X_ROUNDS} rounds, camera and wpa_supplicant alone)");
+    let measured = dot1x::measure(&release.join("camera-web"), DOT1X_ROUNDS)?;
+    println!(
+        "\n10. 802.1X (EAP-TLS), to the switch port authorized, in a private network namespace: hostapd as a wired\n    \
+         authenticator with its own EAP server in a namespace of its own (a fresh one per sample), a veth pair to the\n    \
+         camera's eth0; the switch's stations polled every 20 ms (hostapd_cli all_sta). The camera: the release\n    \
+         camera-web on a fresh state dir beside wpa_supplicant started idle as its init script does (-Dwired, -C, no -c);\n    \
+         admin password and client certificate set before the clock; clock from PUT /api/v1/dot1x (enabled, interface,\n    \
+         server_ca_pem, domain_match). The reference: wpa_supplicant alone with a hand-written configuration (same\n    \
+         certificate, key and CA; ap_scan=0, eapol_version=1, eapol_flags=0); clock from its start"
+    );
+    let mut rows = vec![["", "n", "mean", "median", "p99", "min", "max"].map(String::from).to_vec()];
+    rows.push(stats_row("camera: PUT /api/v1/dot1x to port authorized", &measured.camera.total));
+    rows.push(stats_row("wpa_supplicant alone: start to port authorized", &measured.reference.total));
+    print!("{}", table(&rows));
+    let slower = ratio(measured.camera.total.median, measured.reference.total.median);
+    println!("   camera / wpa_supplicant alone: {slower:.2}x the time (medians)");
+    println!(
+        "   Where the time goes: the first sighting of each step from the clock, median (min-max), in wpa_supplicant's\n   \
+         debug output (read at each poll, so up to one poll late) and the switch's station flags"
+    );
+    let cell = |stats: Option<&Stats>| {
+        stats.map_or_else(
+            || "-".to_owned(),
+            |s| format!("{} ({}-{})", fmt_duration(s.median), fmt_duration(s.min), fmt_duration(s.max)),
+        )
+    };
+    let mut rows = vec![["step", "camera", "wpa_supplicant alone"].map(String::from).to_vec()];
+    for step in dot1x::Step::ALL {
+        rows.push(vec![step.label().into(), cell(measured.camera.step(step)), cell(measured.reference.step(step))]);
+    }
+    print!("{}", table(&rows));
+    let wait = |side: &dot1x::Side| match (side.step(dot1x::Step::Connecting), side.step(dot1x::Step::EapolStart)) {
+        (Some(connecting), Some(start)) => fmt_duration(start.median.saturating_sub(connecting.median)),
+        _ => "-".to_owned(),
+    };
+    println!(
+        "   CONNECTING to EAPOL-Start (medians): camera {}, wpa_supplicant alone {}; control commands camera-web sent\n   \
+         in the timed span (first round): {}",
+        wait(&measured.camera),
+        wait(&measured.reference),
+        measured.commands
+    );
+    budgets.push(Budget {
+        name: "802.1X settings to port authorized (median), vs wpa_supplicant alone".into(),
+        measured: format!(
+            "{} vs {} ({slower:.2}x the time)",
+            fmt_duration(measured.camera.total.median),
+            fmt_duration(measured.reference.total.median)
+        ),
+        limit: "(reported)".into(),
+        verdict: Verdict::Info,
+    });
+    Ok(())
 }
 
 /// 9: enrollment per protocol, the camera next to a reference client, same server, same run.
