@@ -222,7 +222,14 @@ impl Worker {
         self.maintain();
         self.publish();
         loop {
-            if self.control.is_some() {
+            if self.unconfigured() {
+                // 802.1X was never set up: nothing to follow, so no timer wakes the thread (a
+                // camera that does not use 802.1X pays nothing for it).
+                match requests.recv() {
+                    Ok(request) => self.handle(request),
+                    Err(_) => return,
+                }
+            } else if self.control.is_some() {
                 match requests.try_recv() {
                     Ok(request) => self.handle(request),
                     Err(TryRecvError::Disconnected) => return,
@@ -280,8 +287,16 @@ impl Worker {
     }
 
     /// Connects when due, reads STATUS when due, judges the trial.
+    /// Never configured (and nothing on record to put right): there is no supplicant to follow.
+    fn unconfigured(&self) -> bool {
+        self.record.settings.is_none() && self.record_error.is_none() && self.control.is_none()
+    }
+
     fn maintain(&mut self) {
         let now = Instant::now();
+        if self.unconfigured() {
+            return;
+        }
         if self.control.is_none() && self.last_attempt.is_none_or(|t| now - t >= RETRY_EVERY) {
             self.connect();
         }
