@@ -1,6 +1,6 @@
 //! The ACME server's answers (`camera_acme::wire`): directory, account, order, authorization,
-//! challenge, problem document and the PEM certificate chain, each parsed from the same bytes as
-//! the client parses them (size-bounded, never panicking).
+//! challenge, problem document, renewal information (RFC 9773) and the PEM certificate chain, each
+//! parsed from the same bytes as the client parses them (size-bounded, never panicking).
 //!
 //! Input: one answer body (the client reads at most 1 MiB).
 
@@ -19,5 +19,10 @@ fuzz_target!(|data: &[u8]| {
         // What an installer reads must stay one clean line.
         assert!(!problem.to_string().chars().any(char::is_control), "control character in {problem}");
     }
+    if let Ok(info) = camera_acme::ari::parse_renewal_info(data, None) {
+        assert!(info.start_unix <= info.end_unix, "{info:?}");
+    }
+    // The certificate in service, as the camera reads its CertID.
+    let _ = camera_acme::ari::cert_id(data);
     let _ = wire::parse_pem_chain(data);
 });

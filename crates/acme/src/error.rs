@@ -16,6 +16,7 @@ pub enum Operation {
     OrderStatus,
     Finalize,
     Certificate,
+    RenewalInfo,
 }
 
 impl fmt::Display for Operation {
@@ -31,6 +32,7 @@ impl fmt::Display for Operation {
             Operation::OrderStatus => "the order status request",
             Operation::Finalize => "the certificate request (finalize)",
             Operation::Certificate => "the certificate download",
+            Operation::RenewalInfo => "the renewal information request",
         })
     }
 }

@@ -1,7 +1,10 @@
 //! An ACME client (RFC 8555) for the camera to get its certificate from a site's CA: IP identifiers
 //! (RFC 8738) and DNS names, http-01 and tls-alpn-01 (RFC 8737) answered by the camera itself
 //! through a [`ChallengeResponder`], external account binding, `badNonce` retry, `Retry-After`
-//! honoured, problems as typed errors with installer-readable sentences.
+//! honoured, problems as typed errors with installer-readable sentences. ACME Renewal Information
+//! (RFC 9773, [`ari`]): [`renewal_info`] asks the CA for its suggested renewal window of a
+//! certificate named by its [`cert_id`], and [`CertificateRequest::replaces`] names the
+//! certificate a new order replaces.
 //!
 //! The one call a scheduler needs is [`obtain_certificate`]. The certificate key stays with the
 //! caller: it passes a CSR (DER) made on the camera and gets back the chain, leaf first.
@@ -21,6 +24,7 @@
 //!     identifiers: &identifiers,
 //!     challenge_types: &[ChallengeType::Http01, ChallengeType::TlsAlpn01],
 //!     csr_der,
+//!     replaces: None, // or camera_acme::cert_id(&certificate_in_service).ok()
 //!     options: Options::default(),
 //! };
 //! let issued = obtain_certificate(&http, "https://ca.site.home.arpa/acme/directory", &request, responder,
@@ -29,6 +33,7 @@
 //! # let _ = (leaf, intermediates); Ok(()) }
 //! ```
 
+pub mod ari;
 mod challenge;
 mod error;
 mod key;
@@ -40,6 +45,7 @@ use std::time::Duration;
 
 use camera_http_client::HttpClient;
 
+pub use crate::ari::{cert_id, renewal_info, RenewalInfo};
 pub use crate::challenge::{
     tls_alpn01_answer, tls_alpn_sni, ChallengeAnswer, ChallengeResponder, ChallengeType, ACME_TLS_ALPN,
 };
@@ -98,6 +104,10 @@ pub struct CertificateRequest<'a> {
     pub challenge_types: &'a [ChallengeType],
     /// The CSR (DER) for the key made on the camera; it must name exactly `identifiers`.
     pub csr_der: &'a [u8],
+    /// The CertID ([`ari::cert_id`]) of the certificate this one replaces, when it came from this
+    /// CA: sent as the order's `replaces` (RFC 9773 section 5) when the directory offers renewal
+    /// information. A CA that answers `alreadyReplaced` gets the order again without it.
+    pub replaces: Option<&'a str>,
     pub options: Options,
 }
 
@@ -264,19 +274,31 @@ pub async fn obtain_certificate(
     };
     session.kid = Some(account_url.clone());
 
-    let order_payload = serde_json::json!({
+    let mut order_payload = serde_json::json!({
         "identifiers": req.identifiers.iter().map(Identifier::to_json).collect::<Vec<_>>(),
     });
+    // `replaces` only to a CA that offers renewal information (RFC 9773 section 5).
+    let replaces = req.replaces.filter(|_| session.directory.renewal_info.is_some());
+    if let Some(cert_id) = replaces {
+        order_payload["replaces"] = serde_json::json!(cert_id);
+    }
     let new_order = session.directory.new_order.clone();
-    let response = match session.post(Operation::NewOrder, &new_order, Some(&order_payload), Signer::Kid, None).await {
-        // A remembered account URL the server no longer knows (CA reset): register again, once.
-        Err(e) if req.account_url.is_some() && e.is_problem("accountDoesNotExist") => {
-            account_url = register(&mut session, req.account_key, req.contact, req.eab, progress).await?;
-            session.kid = Some(account_url.clone());
-            session.post(Operation::NewOrder, &new_order, Some(&order_payload), Signer::Kid, None).await?
+    let mut answer = session.post(Operation::NewOrder, &new_order, Some(&order_payload), Signer::Kid, None).await;
+    // A remembered account URL the server no longer knows (CA reset): register again, once.
+    if matches!(&answer, Err(e) if req.account_url.is_some() && e.is_problem("accountDoesNotExist")) {
+        account_url = register(&mut session, req.account_key, req.contact, req.eab, progress).await?;
+        session.kid = Some(account_url.clone());
+        answer = session.post(Operation::NewOrder, &new_order, Some(&order_payload), Signer::Kid, None).await;
+    }
+    // The certificate was already replaced (or the CA will not say it is being replaced): order
+    // again without `replaces`, once.
+    if replaces.is_some() && matches!(&answer, Err(e) if e.is_problem("alreadyReplaced")) {
+        if let Some(payload) = order_payload.as_object_mut() {
+            payload.remove("replaces");
         }
-        other => other?,
-    };
+        answer = session.post(Operation::NewOrder, &new_order, Some(&order_payload), Signer::Kid, None).await;
+    }
+    let response = answer?;
     let order_url = location(&response, Operation::NewOrder)?;
     session.check_url("order", &order_url)?;
     let mut order = wire::parse_order(&response.body)
@@ -464,6 +486,7 @@ mod tests {
             identifiers: &ids,
             challenge_types: &[ChallengeType::Http01],
             csr_der: &[0x30],
+            replaces: None,
             options: Options::default(),
         };
         let fut = obtain_certificate(&http, "http://127.0.0.1:1/dir", &req, &Nothing, &|_| {});
@@ -482,6 +505,7 @@ mod tests {
             identifiers: &ids,
             challenge_types: &[ChallengeType::Http01],
             csr_der: &[0x30, 0],
+            replaces: None,
             options: Options::default(),
         };
         assert!(check_request(&base).is_ok());

@@ -160,6 +160,9 @@ pub struct Directory {
     pub new_nonce: String,
     pub new_account: String,
     pub new_order: String,
+    /// ACME Renewal Information (RFC 9773), when the CA offers it.
+    #[serde(default)]
+    pub renewal_info: Option<String>,
     #[serde(default)]
     pub meta: Option<DirectoryMeta>,
 }
@@ -338,10 +341,15 @@ fn check_count<T>(list: &[T], what: &'static str) -> Result<(), WireError> {
 }
 
 pub fn parse_directory(bytes: &[u8]) -> Result<Directory, WireError> {
-    let d: Directory = json(bytes)?;
+    let mut d: Directory = json(bytes)?;
     check_url(&d.new_nonce, "newNonce URL")?;
     check_url(&d.new_account, "newAccount URL")?;
     check_url(&d.new_order, "newOrder URL")?;
+    // Renewal information is optional: an unusable renewalInfo URL is ignored, never a reason to
+    // refuse the directory (the camera then renews on its own schedule).
+    if d.renewal_info.as_deref().is_some_and(|url| check_url(url, "renewalInfo URL").is_err()) {
+        d.renewal_info = None;
+    }
     Ok(d)
 }
 

@@ -48,6 +48,7 @@ async fn issue(identifiers: &[Identifier], types: &[ChallengeType], name: &str) 
         identifiers,
         challenge_types: types,
         csr_der: &csr,
+        replaces: None,
         options: support::fast_options(),
     };
     let issued = obtain_certificate(&pebble.client(), &pebble.directory, &req, &responder, &|p| steps.record(p))
@@ -116,6 +117,7 @@ async fn the_account_is_found_again_and_a_remembered_url_is_reused() {
         identifiers: &ids,
         challenge_types: &[ChallengeType::Http01],
         csr_der: &csr,
+        replaces: None,
         options: options.clone(),
     };
     let first = obtain_certificate(&client, &pebble.directory, &req, &responder, &|_| {}).await.unwrap();
@@ -194,6 +196,7 @@ async fn an_order_pebble_refuses_is_a_typed_problem_with_its_detail() {
         identifiers: &ids,
         challenge_types: &[ChallengeType::Http01],
         csr_der: &csr,
+        replaces: None,
         options: support::fast_options(),
     };
     let err = obtain_certificate(&pebble.client(), &pebble.directory, &req, &responder, &|_| {}).await.unwrap_err();
@@ -233,6 +236,7 @@ async fn a_failed_validation_reports_the_validators_reason_and_withdraws() {
         identifiers: &ids,
         challenge_types: &[ChallengeType::Http01],
         csr_der: &csr,
+        replaces: None,
         options: support::fast_options(),
     };
     let err = obtain_certificate(&pebble.client(), &pebble.directory, &req, &responder, &|_| {}).await.unwrap_err();

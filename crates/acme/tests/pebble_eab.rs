@@ -50,6 +50,7 @@ fn request<'a>(
         identifiers: ids,
         challenge_types: &[ChallengeType::Http01],
         csr_der: csr,
+        replaces: None,
         options: options(),
     }
 }

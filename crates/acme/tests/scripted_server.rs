@@ -24,6 +24,8 @@ type Route = Box<dyn Fn(usize, &str) -> (u16, Vec<(&'static str, String)>, Strin
 #[derive(Default)]
 struct Log {
     hits: HashMap<String, Vec<Instant>>,
+    /// The request bodies each path received, in order.
+    bodies: HashMap<String, Vec<Vec<u8>>>,
 }
 
 struct Server {
@@ -34,6 +36,20 @@ struct Server {
 impl Server {
     fn times(&self, path: &str) -> Vec<Instant> {
         self.log.lock().unwrap().hits.get(path).cloned().unwrap_or_default()
+    }
+
+    /// The JWS payloads (decoded JSON) each request to `path` carried.
+    fn payloads(&self, path: &str) -> Vec<serde_json::Value> {
+        use base64ct::{Base64UrlUnpadded, Encoding};
+        let bodies = self.log.lock().unwrap().bodies.get(path).cloned().unwrap_or_default();
+        bodies
+            .iter()
+            .map(|body| {
+                let jws: serde_json::Value = serde_json::from_slice(body).unwrap();
+                let payload = Base64UrlUnpadded::decode_vec(jws["payload"].as_str().unwrap()).unwrap();
+                serde_json::from_slice(&payload).unwrap()
+            })
+            .collect()
     }
 }
 
@@ -137,9 +153,12 @@ async fn start(overrides: Vec<(&'static str, Route)>) -> Server {
                 let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                     let (routes, log, nonce) = (routes.clone(), log.clone(), nonce.clone());
                     async move {
+                        use http_body_util::BodyExt;
                         let path = req.uri().path().to_owned();
+                        let body = req.into_body().collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
                         let n = {
                             let mut log = log.lock().unwrap();
+                            log.bodies.entry(path.clone()).or_default().push(body);
                             let hits = log.hits.entry(path.clone()).or_default();
                             hits.push(Instant::now());
                             hits.len() - 1
@@ -209,6 +228,7 @@ impl Case {
             identifiers: &self.ids,
             challenge_types: &[ChallengeType::Http01],
             csr_der: &self.csr,
+            replaces: None,
             options,
         }
     }
@@ -471,4 +491,124 @@ async fn an_https_directory_that_points_to_http_is_refused() {
     .unwrap_err();
     assert!(matches!(err, AcmeError::InsecureUrl { url_kind: "newOrder", .. }), "{err:?}");
     assert!(err.to_string().contains("refusing to continue without TLS"), "{err}");
+}
+
+/// The RFC 9773 example CertID.
+const CERT_ID: &str = "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE";
+
+fn directory_with_renewal_info(base: &Arc<Mutex<String>>) -> Route {
+    let base = base.clone();
+    Box::new(move |_, _| {
+        let b = base.lock().unwrap().clone();
+        json(
+            200,
+            format!(
+                r#"{{"newNonce":"{b}/nonce","newAccount":"{b}/acct","newOrder":"{b}/order","renewalInfo":"{b}/ari/"}}"#
+            ),
+        )
+    })
+}
+
+/// A renewal goes to a CA that offers renewal information with `replaces`; when the CA answers
+/// `alreadyReplaced` the order is sent again, once, without it. A CA without renewal information
+/// never sees `replaces`.
+#[tokio::test]
+async fn replaces_is_sent_to_an_ari_ca_and_dropped_after_already_replaced() {
+    let b = Arc::new(Mutex::new(String::new()));
+    let bb = b.clone();
+    let server = start(vec![
+        ("/dir", directory_with_renewal_info(&b)),
+        (
+            "/order",
+            Box::new(move |n, _| {
+                if n == 0 {
+                    return problem("alreadyReplaced", "that certificate was already replaced");
+                }
+                let b = bb.lock().unwrap().clone();
+                let (s, mut h, body) = json(
+                    201,
+                    format!(r#"{{"status":"pending","authorizations":["{b}/authz/1"],"finalize":"{b}/finalize/1"}}"#),
+                );
+                h.push(("location", format!("{b}/order/1")));
+                (s, h, body)
+            }),
+        ),
+    ])
+    .await;
+    *b.lock().unwrap() = server.base.clone();
+    let case = Case::new();
+    let request = CertificateRequest { replaces: Some(CERT_ID), ..case.request(quick()) };
+    let http = HttpClient::plain_http_only();
+    let issued =
+        obtain_certificate(&http, &format!("{}/dir", server.base), &request, &Recorder::default(), &|_| {}).await;
+    assert_eq!(issued.unwrap().chain.len(), 1);
+    let orders = server.payloads("/order");
+    assert_eq!(orders.len(), 2, "{orders:?}");
+    assert_eq!(orders[0]["replaces"], CERT_ID);
+    assert!(orders[1].get("replaces").is_none(), "{}", orders[1]);
+
+    // Without renewalInfo in the directory, no `replaces`.
+    let plain = start(vec![]).await;
+    obtain_certificate(&http, &format!("{}/dir", plain.base), &request, &Recorder::default(), &|_| {}).await.unwrap();
+    let orders = plain.payloads("/order");
+    assert_eq!(orders.len(), 1);
+    assert!(orders[0].get("replaces").is_none(), "{}", orders[0]);
+}
+
+/// Another problem after `replaces` is not retried: it is the order's error.
+#[tokio::test]
+async fn other_problems_with_replaces_are_not_retried() {
+    let b = Arc::new(Mutex::new(String::new()));
+    let server =
+        start(vec![("/dir", directory_with_renewal_info(&b)), ("/order", Box::new(|_, _| problem("malformed", "no")))])
+            .await;
+    *b.lock().unwrap() = server.base.clone();
+    let case = Case::new();
+    let request = CertificateRequest { replaces: Some(CERT_ID), ..case.request(quick()) };
+    let http = HttpClient::plain_http_only();
+    let err = obtain_certificate(&http, &format!("{}/dir", server.base), &request, &Recorder::default(), &|_| {})
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AcmeError::Problem { operation: Operation::NewOrder, .. }), "{err:?}");
+    assert_eq!(server.times("/order").len(), 1);
+}
+
+/// `GET {renewalInfo}/{CertID}`: the window, the explanation, `Retry-After` clamped; no
+/// renewalInfo in the directory is `None`; an error page is described, never quoted.
+#[tokio::test]
+async fn renewal_information_is_read_from_the_ca() {
+    let b = Arc::new(Mutex::new(String::new()));
+    let path: &'static str = Box::leak(format!("/ari/{CERT_ID}").into_boxed_str());
+    let server = start(vec![
+        ("/dir", directory_with_renewal_info(&b)),
+        (
+            path,
+            Box::new(|n, _| {
+                if n > 0 {
+                    return (500, vec![("content-type", "text/html".into())], "<h1>secret page</h1>".into());
+                }
+                let (s, mut h, body) = json(
+                    200,
+                    r#"{"suggestedWindow":{"start":"2025-01-02T04:00:00Z","end":"2025-01-03T04:00:00Z"},"explanationURL":"https://ca.example/why"}"#.into(),
+                );
+                h.push(("retry-after", "20".into()));
+                (s, h, body)
+            }),
+        ),
+    ])
+    .await;
+    *b.lock().unwrap() = server.base.clone();
+    let http = HttpClient::plain_http_only();
+    let directory = format!("{}/dir", server.base);
+    let info = camera_acme::renewal_info(&http, &directory, CERT_ID).await.unwrap().unwrap();
+    assert_eq!((info.start_unix, info.end_unix), (1_735_790_400, 1_735_876_800));
+    assert_eq!(info.recheck_after, camera_acme::ari::MIN_RECHECK, "20 s is raised to a minute");
+    assert_eq!(info.explanation_url.as_deref(), Some("https://ca.example/why"));
+
+    let err = camera_acme::renewal_info(&http, &directory, CERT_ID).await.unwrap_err();
+    assert!(matches!(err, AcmeError::UnexpectedStatus { operation: Operation::RenewalInfo, status: 500, .. }));
+    assert!(!err.to_string().contains("secret"), "{err}");
+
+    let plain = start(vec![]).await;
+    assert_eq!(camera_acme::renewal_info(&http, &format!("{}/dir", plain.base), CERT_ID).await.unwrap(), None);
 }

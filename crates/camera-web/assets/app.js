@@ -278,7 +278,7 @@ function renderEnrollState(p) {
   setText(p + '-summary', `Enrolling with ${String(st.protocol || '').toUpperCase()} at ${st.url}. ${doing}`);
   const cert = en.certificate;
   const next = en.next_attempt_unix ? `Next: ${when(en.next_attempt_unix)}.` : '';
-  setText(p + '-next', cert ? `The enrolled certificate is valid until ${when(cert.not_after_unix)}; renewal from ${when(cert.renew_at_unix)}. ${next}` : next);
+  setText(p + '-next', cert ? `The enrolled certificate is valid until ${when(cert.not_after_unix)}; renewal from ${when(cert.renew_at_unix)}${cert.renewal_source === 'ari' ? ' (suggested by the CA)' : ''}. ${next}` : next);
   if (!state.enTouched && p === 'dot1x-en' && st.url) {
     $('dot1x-en-url').value = st.url;
     $('dot1x-en-ca-sha256').value = st.ca_sha256 || '';

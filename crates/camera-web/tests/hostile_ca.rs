@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use camera_test_support::netns::{enter_private_netns, ip, NetnsSetup};
-use common::scripted_acme::{Behaviour, ScriptedAcme};
+use common::scripted_acme::{Ari, Behaviour, ScriptedAcme};
 use common::*;
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use serde_json::{json, Value};
@@ -187,6 +187,7 @@ fn short_lived_certificates_from_a_careless_ca_are_renewed_before_they_expire() 
         leave_out: Some("fd77::2".into()),
         backdate: Duration::from_secs(1),
         lifetime: Duration::from_secs(24),
+        ari: None,
     };
     let site = Site::start(behaviour);
     site.enroll();
@@ -259,4 +260,78 @@ fn a_put_enrolls_at_once_over_a_valid_enrolled_certificate() {
     assert!(moved.is_some(), "still the first CA's certificate: {}", site.get("/api/v1/enrollment"));
     assert_eq!(new_ca.counts.issued.load(Ordering::SeqCst), 1);
     assert_eq!(site.ca.counts.orders.load(Ordering::SeqCst), 1, "the first CA was asked once");
+}
+
+/// A CA with renewal information (RFC 9773) suggesting a window 8 to 12 seconds after each
+/// certificate is issued: the camera renews inside it (not at its own point, 36 to 45 seconds into
+/// these one-minute certificates), says the time came from the CA, and the renewal's order names
+/// the certificate it replaces.
+#[test]
+fn a_cas_renewal_window_is_followed_and_the_order_says_what_it_replaces() {
+    if !enter_private_netns(&NetnsSetup::default()) {
+        return;
+    }
+    let behaviour = Behaviour {
+        backdate: Duration::ZERO,
+        lifetime: Duration::from_secs(60),
+        ari: Some(Ari { start: 8, end: 12, retry_after: None }),
+        ..Behaviour::default()
+    };
+    let site = Site::start(behaviour);
+    site.enroll();
+    let first = site.wait_enrolled();
+    let issued = first["certificate"]["not_before_unix"].as_u64().unwrap();
+    let state = wait_for(Duration::from_secs(10), || {
+        let state = site.get("/api/v1/enrollment");
+        (state["certificate"]["renewal_source"] == "ari").then_some(state)
+    })
+    .unwrap_or_else(|| panic!("no renewal time from the CA: {}", site.get("/api/v1/enrollment")));
+    let renew_at = state["certificate"]["renew_at_unix"].as_u64().unwrap();
+    assert!((issued + 8..=issued + 12).contains(&renew_at), "renews at {renew_at}, issued at {issued}: {state}");
+    let renewed = wait_for(Duration::from_secs(30), || {
+        let served = site.get("/api/v1/certificate");
+        (served["certificate"]["sha256"] != first["certificate"]["sha256"]).then_some(served)
+    })
+    .unwrap_or_else(|| panic!("not renewed: {}", site.get("/api/v1/enrollment")));
+    let renewed_at = renewed["certificate"]["not_before_unix"].as_u64().unwrap();
+    println!("issued at {issued}, renewal time {renew_at}, renewed at {renewed_at}");
+    assert!((issued + 8..=issued + 14).contains(&renewed_at), "renewed at {renewed_at}, issued at {issued}");
+    let replaces = site.ca.counts.replaces.lock().unwrap().clone();
+    let ids = site.ca.counts.issued_ids.lock().unwrap().clone();
+    assert_eq!(replaces[0], None, "the first order replaces nothing");
+    assert_eq!(replaces[1].as_deref(), Some(ids[0].as_str()), "{replaces:?} {ids:?}");
+    assert!(site.ca.counts.ari_polls.load(Ordering::SeqCst) >= 1);
+}
+
+/// A CA whose every window is already over (a revocation, an incident): the camera renews at
+/// once, once; when the replacement's window is over too, that is a failure with a backoff, not
+/// a loop: two orders in 25 seconds.
+#[test]
+fn a_window_that_is_over_renews_once_not_in_a_loop() {
+    if !enter_private_netns(&NetnsSetup::default()) {
+        return;
+    }
+    let behaviour = Behaviour {
+        lifetime: Duration::from_secs(600),
+        ari: Some(Ari { start: -20, end: -10, retry_after: Some(1) }),
+        ..Behaviour::default()
+    };
+    let site = Site::start(behaviour);
+    let started = Instant::now();
+    site.enroll();
+    site.wait_enrolled();
+    let twice = wait_for(Duration::from_secs(20), || (site.orders() >= 2).then_some(()));
+    assert!(twice.is_some(), "not renewed at once: {}", site.get("/api/v1/enrollment"));
+    std::thread::sleep(Duration::from_secs(25).saturating_sub(started.elapsed()));
+    let orders = site.orders();
+    let polls = site.ca.counts.ari_polls.load(Ordering::SeqCst);
+    println!("windows over: {orders} orders and {polls} renewal information requests in 25 s");
+    assert_eq!(orders, 2, "{}", site.get("/api/v1/enrollment"));
+    assert!(polls <= 4, "{polls} renewal information requests (Retry-After 1 s is raised to a minute)");
+    let state = site.get("/api/v1/enrollment");
+    assert_eq!(state["failures"], 1, "{state}");
+    assert!(state["last_attempt"]["message"].as_str().unwrap().contains("over already"), "{state}");
+    assert!(state["next_attempt_unix"].as_u64().unwrap() >= state["last_attempt"]["at_unix"].as_u64().unwrap() + 59);
+    let replaces = site.ca.counts.replaces.lock().unwrap().clone();
+    assert!(replaces[1].is_some(), "{replaces:?}");
 }

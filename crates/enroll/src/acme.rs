@@ -38,11 +38,25 @@ fn identifier(name: &SanName) -> Identifier {
     }
 }
 
+/// The CA's renewal information (RFC 9773) for the certificate `cert_id` names: `None` when its
+/// directory offers none.
+pub(crate) async fn renewal_info(
+    settings: &AcmeSettings,
+    cert_id: &str,
+) -> Result<Option<camera_acme::RenewalInfo>, Cause> {
+    let anchors = trust_anchors(settings.trust.as_deref().unwrap_or_default()).map_err(Cause::TrustSetting)?;
+    let http = HttpClient::with_trust_anchors(anchors.iter().map(Vec::as_slice)).map_err(Cause::TrustAnchor)?;
+    Ok(camera_acme::renewal_info(&http, &settings.url, cert_id).await?)
+}
+
+/// `replaces`: the CertID of the certificate in service when the CA's renewal information covers
+/// it (so it came from this CA).
 pub(crate) async fn enroll(
     settings: &AcmeSettings,
     names: &[SanName],
     account_key_path: &Path,
     account_url: Option<String>,
+    replaces: Option<String>,
     attempt: &Attempt<'_>,
     progress: &(dyn Fn(String) + Send + Sync),
 ) -> Result<Done, Failure> {
@@ -65,6 +79,7 @@ pub(crate) async fn enroll(
         identifiers: &identifiers,
         challenge_types: &challenge_types,
         csr_der: &pending.csr_der,
+        replaces: replaces.as_deref(),
         options: Options::default(),
     };
     let report = |step: &camera_acme::Progress| progress(format!("{}.", capitalised(&step.to_string())));

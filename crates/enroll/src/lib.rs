@@ -1,7 +1,10 @@
 //! Automatic enrollment and renewal from the site's CA: ACME (RFC 8555 + RFC 8738 IP identifiers,
 //! over https only) or SCEP (RFC 8894). Pointed once at the CA, the camera gets a certificate for
 //! its current names and renews it at its own point 60 % to 75 % into its lifetime (or a configured
-//! margin before expiry). It enrolls because something changed, never in a loop: see [`schedule`].
+//! margin before expiry), or, when an ACME CA offers renewal information (RFC 9773), at a random
+//! point of the window the CA suggests for the certificate (drawn once per window, kept in the
+//! record, asked again when the CA's `Retry-After` says). It enrolls because something changed,
+//! never in a loop: see [`schedule`].
 //!
 //! - [`settings`]: what the installer configures (API and configuration file), secrets kept out
 //!   of views.
@@ -83,6 +86,9 @@ pub struct EnrolledCertificate {
     pub not_before_unix: u64,
     pub not_after_unix: u64,
     pub renew_at_unix: u64,
+    /// Where `renew_at_unix` comes from: `ari` (the CA's suggested window, RFC 9773) or
+    /// `schedule` (the camera's own point of its window).
+    pub renewal_source: &'static str,
     pub names: Vec<String>,
 }
 
@@ -234,6 +240,7 @@ impl Enrollment {
             halted: record.stopped.is_some(),
             not_before_unix: record.not_before_unix,
             margin: record.settings.as_ref().and_then(renewal_margin),
+            ari_renew_at: installed.and_then(|i| ari_renew_at(record, i)),
             budget: record.budget,
         })
     }
@@ -261,13 +268,14 @@ impl Enrollment {
             },
             settings: record.settings.as_ref().map(Settings::public_view),
             progress: self.progress.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone(),
-            last_attempt: record.last_attempt,
+            last_attempt: record.last_attempt.clone(),
             failures: record.failures,
             next_attempt_unix: next,
             scep_ca_sha256: record.scep_ca_sha256.clone(),
             stopped: record.stopped.clone(),
             certificate: installed.map(|i| EnrolledCertificate {
-                renew_at_unix: schedule::renew_at(&i, margin),
+                renew_at_unix: ari_renew_at(&record, &i).unwrap_or_else(|| schedule::renew_at(&i, margin)),
+                renewal_source: if ari_renew_at(&record, &i).is_some() { "ari" } else { "schedule" },
                 not_before_unix: i.not_before_unix,
                 not_after_unix: i.not_after_unix,
                 names: i.names.iter().map(ToString::to_string).collect(),
@@ -350,6 +358,8 @@ impl Enrollment {
                 continue;
             };
             let installed = self.host.installed();
+            self.refresh_renewal_info(&settings, installed.as_ref()).await;
+            let record = self.record().clone();
             let names = self.host.names();
             match self.due(&record, installed.as_ref(), &names) {
                 Due::Now(reason) => {
@@ -364,9 +374,127 @@ impl Enrollment {
                     settling.reset();
                     self.attempt(&settings, &reason, &names).await;
                 }
-                Due::At(t) => self.sleep_or_wake(Duration::from_secs(t.saturating_sub(now_unix()).max(1))).await,
+                Due::At(t) => {
+                    // The CA's renewal information is asked again when its Retry-After says.
+                    let recheck = record.ari.as_ref().map_or(u64::MAX, |a| a.recheck_at_unix);
+                    let t = t.min(recheck);
+                    self.sleep_or_wake(Duration::from_secs(t.saturating_sub(now_unix()).max(1))).await;
+                }
                 Due::Never => self.wake.notified().await,
             }
+        }
+    }
+
+    /// Asks the CA for its renewal window (RFC 9773) for the enrolled certificate in service,
+    /// unless it was asked about this certificate and it is not time to ask again. ACME only.
+    async fn refresh_renewal_info(&self, settings: &Settings, installed: Option<&Installed>) {
+        let Settings::Acme(acme) = settings else { return };
+        let Some(installed) = installed.filter(|i| i.enrolled) else { return };
+        let now = now_unix();
+        if self.record().ari.as_ref().is_some_and(|a| a.is_for(installed) && now < a.recheck_at_unix) {
+            return;
+        }
+        let Some((leaf, _key)) = self.host.enrolled_credentials(Protocol::Acme) else { return };
+        let answer = match camera_acme::cert_id(&leaf) {
+            Ok(cert_id) => {
+                let answer = acme::renewal_info(acme, &cert_id).await;
+                (cert_id, answer)
+            }
+            // No Authority Key Identifier: no renewal information; the schedule applies.
+            Err(_) => (String::new(), Ok(None)),
+        };
+        // Settings changed or were removed while the CA was asked: its answer no longer applies.
+        if self.record().settings.as_ref().map(Settings::digest) != Some(settings.digest()) {
+            return;
+        }
+        self.apply_renewal_info(installed, answer.0, answer.1, now_unix(), random_u16(), random_u16());
+    }
+
+    /// Keeps what the CA said: a new window gets its point drawn (`draw`), a known one keeps it;
+    /// no answer keeps the window known for this certificate, if any. A window that is over renews
+    /// at once, once per certificate; for a certificate that replaced one whose window was over,
+    /// it is a failure waiting its backoff (`jitter`). Written only when something changed.
+    fn apply_renewal_info(
+        &self,
+        installed: &Installed,
+        cert_id: String,
+        answer: Result<Option<camera_acme::RenewalInfo>, attempt::Cause>,
+        now: u64,
+        draw: u16,
+        jitter: u16,
+    ) {
+        let mut event = None;
+        let changed = {
+            let mut record = self.record();
+            let previous = record.ari.take().filter(|a| a.is_for(installed) && a.cert_id == cert_id);
+            let known = previous.as_ref().and_then(|p| p.window);
+            let (window, explanation_url, recheck) = match answer {
+                Ok(Some(info)) => {
+                    let kept = known.filter(|w| (w.start_unix, w.end_unix) == (info.start_unix, info.end_unix));
+                    let window = kept.unwrap_or(schedule::AriWindow {
+                        start_unix: info.start_unix,
+                        end_unix: info.end_unix,
+                        draw,
+                    });
+                    (Some(window), info.explanation_url, camera_acme::ari::recheck_after(Some(info.recheck_after)))
+                }
+                Ok(None) => (None, None, camera_acme::ari::DEFAULT_RECHECK),
+                Err(e) => (
+                    known,
+                    previous.as_ref().and_then(|p| p.explanation_url.clone()),
+                    camera_acme::ari::recheck_after(match &e {
+                        attempt::Cause::Acme(e) => e.retry_after(),
+                        _ => None,
+                    }),
+                ),
+            };
+            let mut changed =
+                previous.as_ref().map(|p| (p.window, &p.explanation_url)) != Some((window, &explanation_url));
+            match window {
+                Some(w) if w.end_unix <= now && !cert_id.is_empty() => match record.past_windows.over(&cert_id) {
+                    schedule::PastWindow::RenewNow => changed = true,
+                    schedule::PastWindow::AlreadySeen => {}
+                    schedule::PastWindow::Failure { failures } => {
+                        changed = true;
+                        let wait = schedule::retry_wait(failures, None, now, Some(installed), jitter);
+                        record.failures = record.failures.saturating_add(1);
+                        record.not_before_unix = record.not_before_unix.max(now + wait.as_secs());
+                        let message = format!(
+                            "The ACME server's renewal window for the certificate it issued at once is over already, too; the camera renews it in {}.",
+                            human(wait)
+                        );
+                        record.last_attempt = Some(LastAttempt { at_unix: now, ok: false, message: message.clone() });
+                        event = Some(message);
+                    }
+                },
+                Some(_) if record.past_windows != schedule::PastWindows::default() => {
+                    record.past_windows.ahead();
+                    changed = true;
+                }
+                _ => {}
+            }
+            record.ari = Some(record::AriRecord {
+                cert_id,
+                not_before_unix: installed.not_before_unix,
+                not_after_unix: installed.not_after_unix,
+                spread: installed.spread,
+                window,
+                explanation_url,
+                recheck_at_unix: now.saturating_add(recheck.as_secs()),
+            });
+            changed
+        };
+        if changed {
+            if let Err(e) = self.save() {
+                self.host.event(
+                    EventKind::EnrollmentFailed,
+                    None,
+                    format!("The enrollment record could not be stored: {e}."),
+                );
+            }
+        }
+        if let Some(message) = event {
+            self.host.event(EventKind::EnrollmentFailed, None, message);
         }
     }
 
@@ -378,14 +506,22 @@ impl Enrollment {
             settings.protocol(),
             settings.url()
         )));
-        let (account_url, pin) = {
+        let in_service = self.host.installed();
+        let (account_url, pin, replaces) = {
             let mut record = self.record();
             if reason.is_unscheduled() {
                 record.budget.spend(now_unix());
             }
+            // The certificate in service came from this CA when its renewal information covers it.
+            let replaces = record
+                .ari
+                .as_ref()
+                .filter(|a| a.window.is_some() && in_service.as_ref().is_some_and(|i| a.is_for(i)))
+                .map(|a| a.cert_id.clone());
             (
                 record.account_url.clone(),
                 scep::Pin { ca_pem: record.scep_ca_pem.clone(), sha256: record.scep_ca_sha256.clone() },
+                replaces,
             )
         };
         let progress = |s: String| self.set_progress(Some(s));
@@ -393,7 +529,7 @@ impl Enrollment {
             Attempt { record: &self.record, host: self.host.as_ref(), digest: settings.digest(), asked: names, reason };
         let outcome = match settings {
             Settings::Acme(acme) => {
-                acme::enroll(acme, names, &self.account_key_path, account_url, &attempt, &progress).await
+                acme::enroll(acme, names, &self.account_key_path, account_url, replaces, &attempt, &progress).await
             }
             Settings::Scep(scep) => scep::enroll(scep, names, &pin, &attempt, &progress).await,
         };
@@ -489,6 +625,13 @@ impl Enrollment {
         self.set_progress(None);
         self.working.store(false, Ordering::SeqCst);
     }
+}
+
+/// The renewal time the CA's window gives the enrolled certificate in service, if the record has
+/// one for it.
+fn ari_renew_at(record: &Record, installed: &Installed) -> Option<u64> {
+    let ari = record.ari.as_ref().filter(|a| a.is_for(installed))?;
+    Some(schedule::ari_renew_at(ari.window.as_ref()?, installed))
 }
 
 /// A uniformly random number for a retry's jitter; 0 (the shortest wait, still at least half
@@ -598,6 +741,119 @@ mod tests {
         let Err(refused) = attempt.install(&[], &[], Protocol::Scep) else { panic!("installed after the stop") };
         assert!(refused.cause.to_string().contains("stopped or changed"), "{}", refused.cause);
         assert_eq!(host.0.load(std::sync::atomic::Ordering::SeqCst), 1, "nothing installed after the stop");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A host with an enrolled certificate in service (changed by the test).
+    struct Serving(Mutex<Installed>);
+
+    impl camera_acme::ChallengeResponder for Serving {
+        fn publish(&self, _: &camera_acme::ChallengeAnswer) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+            Ok(())
+        }
+        fn withdraw(&self, _: &camera_acme::ChallengeAnswer) {}
+    }
+
+    impl Host for Serving {
+        fn names(&self) -> Vec<SanName> {
+            Vec::new()
+        }
+        fn device_name(&self) -> String {
+            "test-camera".into()
+        }
+        fn installed(&self) -> Option<Installed> {
+            Some(self.0.lock().unwrap().clone())
+        }
+        fn install(&self, _: &[Vec<u8>], _: &[u8], _: Protocol) -> Result<Installed, InstallError> {
+            Err(InstallError::Storage(io::ErrorKind::Unsupported.into()))
+        }
+        fn responder(&self) -> &dyn camera_acme::ChallengeResponder {
+            self
+        }
+        fn challenge_port(&self, _: camera_acme::ChallengeType) -> Option<u16> {
+            None
+        }
+        fn enrolled_credentials(&self, _: Protocol) -> Option<(Vec<u8>, Zeroizing<Vec<u8>>)> {
+            None
+        }
+        fn event(&self, _: EventKind, _: Option<IpAddr>, _: String) {}
+    }
+
+    fn info(start: u64, end: u64, recheck: u64) -> Option<camera_acme::RenewalInfo> {
+        Some(camera_acme::RenewalInfo {
+            start_unix: start,
+            end_unix: end,
+            recheck_after: Duration::from_secs(recheck),
+            explanation_url: None,
+        })
+    }
+
+    /// The CA's window gives the renewal time (drawn once per window, kept when asked again, drawn
+    /// anew when the window moves); without an answer the known window stays; without renewal
+    /// information the schedule applies. A window that is over renews at once once, and the
+    /// replacement's window over too is a failure with a backoff.
+    #[test]
+    fn renewal_information_sets_the_renewal_time_and_a_window_that_is_over_renews_once() {
+        let dir = std::env::temp_dir().join(format!("camera-enroll-ari-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let settings = Settings::from_json(serde_json::json!({
+            "protocol": "scep", "url": "http://ca.test/scep", "challenge": "one-time"
+        }))
+        .unwrap();
+        // Times from now: the schedule reads the clock.
+        let t = now_unix();
+        let first =
+            Installed { enrolled: true, not_before_unix: t, not_after_unix: t + 10_000, names: vec![], spread: 0 };
+        let host = Arc::new(Serving(Mutex::new(first.clone())));
+        let (enrollment, _) =
+            Enrollment::load(&Layout::new(&dir, &dir), Some(serde_json::to_value(&settings).unwrap()), host.clone());
+        let certificate = || enrollment.status().certificate.unwrap();
+        assert_eq!((certificate().renew_at_unix, certificate().renewal_source), (t + 6000, "schedule"));
+
+        enrollment.apply_renewal_info(&first, "A.1".into(), Ok(info(t + 2000, t + 3000, 5)), t + 100, u16::MAX / 2, 0);
+        assert_eq!((certificate().renew_at_unix, certificate().renewal_source), (t + 2499, "ari"));
+        let ari = enrollment.record().ari.clone().unwrap();
+        assert_eq!(ari.recheck_at_unix, t + 160, "Retry-After 5 s is raised to a minute");
+        // Asked again: the same window keeps its point whatever is drawn now.
+        enrollment.apply_renewal_info(&first, "A.1".into(), Ok(info(t + 2000, t + 3000, 3600)), t + 200, 0, 0);
+        assert_eq!(certificate().renew_at_unix, t + 2499);
+        assert_eq!(enrollment.record().ari.as_ref().unwrap().recheck_at_unix, t + 3800);
+        // A failed answer keeps the known window; a moved window is drawn anew.
+        let down = camera_acme::AcmeError::Timeout { what: "x", waited: Duration::ZERO, retry_after: None };
+        enrollment.apply_renewal_info(&first, "A.1".into(), Err(down.into()), t + 300, 0, 0);
+        assert_eq!(certificate().renew_at_unix, t + 2499);
+        assert_eq!(enrollment.record().ari.as_ref().unwrap().recheck_at_unix, t + 300 + 6 * 3600);
+        enrollment.apply_renewal_info(&first, "A.1".into(), Ok(info(t + 4000, t + 5000, 60)), t + 400, 0, 0);
+        assert_eq!(certificate().renew_at_unix, t + 4000);
+        // No renewal information: the camera's own schedule.
+        enrollment.apply_renewal_info(&first, "A.1".into(), Ok(None), t + 500, 0, 0);
+        assert_eq!((certificate().renew_at_unix, certificate().renewal_source), (t + 6000, "schedule"));
+
+        // A window that is over: renew now, no failure.
+        enrollment.apply_renewal_info(&first, "A.1".into(), Ok(info(t - 20, t - 10, 60)), t, 0, 0);
+        assert_eq!((certificate().renew_at_unix, enrollment.record().failures), (t - 20, 0));
+        assert!(matches!(enrollment.status().next_attempt_unix, Some(n) if n <= t + 1));
+        {
+            let record = enrollment.record().clone();
+            let installed = host.installed();
+            assert_eq!(enrollment.due(&record, installed.as_ref(), &[]), Due::Now(Reason::Renewal));
+        }
+        enrollment.apply_renewal_info(&first, "A.1".into(), Ok(info(t - 20, t - 10, 60)), t, 0, 0);
+        assert_eq!(enrollment.record().failures, 0, "the same certificate asked again: no failure");
+        // Its replacement has a window over too: a failure with a backoff, once per certificate.
+        let second = Installed { not_before_unix: t, not_after_unix: t + 20_000, ..first.clone() };
+        *host.0.lock().unwrap() = second.clone();
+        enrollment.apply_renewal_info(&second, "A.2".into(), Ok(info(t - 20, t - 10, 60)), t, 0, 0);
+        let record = enrollment.record().clone();
+        assert_eq!((record.failures, record.not_before_unix), (1, t + 60));
+        assert!(!record.last_attempt.as_ref().unwrap().ok);
+        assert_eq!(enrollment.due(&record, Some(&second), &[]), Due::At(t + 60), "renewed after the backoff");
+        enrollment.apply_renewal_info(&second, "A.2".into(), Ok(info(t - 20, t - 10, 60)), t, 0, 0);
+        assert_eq!(enrollment.record().failures, 1, "counted once per certificate");
+        // Stored: a restart keeps the drawn point and the streak.
+        let (again, _) = Enrollment::load(&Layout::new(&dir, &dir), None, host.clone());
+        assert_eq!(again.record().past_windows, enrollment.record().past_windows);
+        assert_eq!(again.record().ari.as_ref().map(|a| a.window), enrollment.record().ari.as_ref().map(|a| a.window));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -3,7 +3,7 @@
 use camera_pki::SanName;
 use serde::{Deserialize, Serialize};
 
-use crate::schedule::Budget;
+use crate::schedule::{AriWindow, Budget, PastWindows};
 use crate::settings::Settings;
 
 /// The last attempt.
@@ -13,6 +13,36 @@ pub struct LastAttempt {
     pub ok: bool,
     /// What happened, in a sentence an installer understands.
     pub message: String,
+}
+
+/// What the CA's renewal information (RFC 9773) said about the enrolled certificate in service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AriRecord {
+    /// The certificate asked about (RFC 9773's CertID), and its validity and fingerprint spread
+    /// so the schedule can tell it is still the one in service without reading it.
+    pub cert_id: String,
+    pub not_before_unix: u64,
+    pub not_after_unix: u64,
+    pub spread: u16,
+    /// The CA's window and the point of it drawn; `None` when the CA offers none (or has not
+    /// answered yet): the camera's own schedule applies.
+    pub window: Option<AriWindow>,
+    /// The page the CA gave to explain the window (escaped, bounded).
+    #[serde(default)]
+    pub explanation_url: Option<String>,
+    /// When to ask again (seconds since the epoch); kept in memory only between writes.
+    #[serde(default)]
+    pub recheck_at_unix: u64,
+}
+
+impl AriRecord {
+    /// Whether this is about the certificate `installed` describes.
+    pub fn is_for(&self, installed: &crate::schedule::Installed) -> bool {
+        installed.enrolled
+            && self.not_before_unix == installed.not_before_unix
+            && self.not_after_unix == installed.not_after_unix
+            && self.spread == installed.spread
+    }
 }
 
 /// The stored record.
@@ -46,6 +76,12 @@ pub(crate) struct Record {
     /// refuses), until the installer configures enrollment again.
     #[serde(default)]
     pub stopped: Option<String>,
+    /// The CA's renewal information for the enrolled certificate in service (ACME only).
+    #[serde(default)]
+    pub ari: Option<AriRecord>,
+    /// Renewal windows that were over when the camera asked (see [`PastWindows`]).
+    #[serde(default)]
+    pub past_windows: PastWindows,
 }
 
 impl Record {
@@ -59,6 +95,8 @@ impl Record {
             self.account_url = None;
             self.scep_ca_sha256 = None;
             self.scep_ca_pem = None;
+            self.ari = None;
+            self.past_windows = PastWindows::default();
         }
         self.failures = 0;
         self.not_before_unix = 0;

@@ -174,6 +174,77 @@ pub fn renew_at(installed: &Installed, margin: Option<Duration>) -> u64 {
     }
 }
 
+/// The CA's suggested renewal window for the enrolled certificate in service (RFC 9773), and the
+/// point of it this camera renews at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AriWindow {
+    pub start_unix: u64,
+    pub end_unix: u64,
+    /// Where in the window the camera renews, from 0 (the start) to `u16::MAX` (the end): a
+    /// uniformly random draw, made once per window and kept, so asking again does not move it.
+    pub draw: u16,
+}
+
+/// When to renew in the CA's window: its drawn point, clamped to before expiry (at the latest a
+/// tenth of the lifetime, and at least a second, before it). A window that is over gives a time in
+/// the past: see [`PastWindows`] for what that means.
+pub fn ari_renew_at(window: &AriWindow, installed: &Installed) -> u64 {
+    let width = window.end_unix.saturating_sub(window.start_unix);
+    let share = u64::try_from(u128::from(width) * u128::from(window.draw) / u128::from(u16::MAX)).unwrap_or(width);
+    let lifetime = installed.not_after_unix.saturating_sub(installed.not_before_unix);
+    let latest = installed.not_after_unix.saturating_sub((lifetime / 10).max(1));
+    window.start_unix.saturating_add(share).min(latest)
+}
+
+/// Windows that are over when the camera asks (a revocation, an incident at the CA): RFC 9773 says
+/// to renew at once. That happens at most once per certificate, and a certificate issued that way
+/// whose window is over too counts as a failure with its backoff, doubling along the streak: a CA
+/// cannot make the camera renew without end. Kept in the enrollment record.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PastWindows {
+    /// The CertID of the last certificate whose window was over.
+    pub cert_id: Option<String>,
+    /// How many certificates in a row came with a window that was over.
+    pub streak: u32,
+}
+
+/// What a window that is over means for the certificate in service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PastWindow {
+    /// Renew now: the first certificate of a streak.
+    RenewNow,
+    /// This certificate's window was already found over: renewing it is due, retries wait their
+    /// backoff.
+    AlreadySeen,
+    /// The certificate that replaced one with a window over has one over too: a failure, waiting
+    /// the backoff of this many failures.
+    Failure { failures: u32 },
+}
+
+impl PastWindows {
+    /// The window of the certificate `cert_id` names is over: what to do (and remember it).
+    pub fn over(&mut self, cert_id: &str) -> PastWindow {
+        match &self.cert_id {
+            Some(seen) if seen == cert_id => PastWindow::AlreadySeen,
+            Some(_) => {
+                self.streak = self.streak.saturating_add(1);
+                self.cert_id = Some(cert_id.to_owned());
+                PastWindow::Failure { failures: self.streak.saturating_sub(1).max(1) }
+            }
+            None => {
+                self.streak = 1;
+                self.cert_id = Some(cert_id.to_owned());
+                PastWindow::RenewNow
+            }
+        }
+    }
+
+    /// A window still ahead: the streak is over.
+    pub fn ahead(&mut self) {
+        *self = PastWindows::default();
+    }
+}
+
 /// Unscheduled enrollments allowed at once, and then one per [`BUDGET_INTERVAL`].
 pub const BUDGET_BURST: u64 = 3;
 pub const BUDGET_INTERVAL: Duration = Duration::from_secs(300);
@@ -230,6 +301,9 @@ pub struct Inputs<'a> {
     pub not_before_unix: u64,
     /// The configured renewal margin, see [`renew_at`].
     pub margin: Option<Duration>,
+    /// The renewal time the CA's renewal information (RFC 9773) gives the certificate in service
+    /// ([`ari_renew_at`]), which replaces [`renew_at`]'s.
+    pub ari_renew_at: Option<u64>,
     pub budget: Budget,
 }
 
@@ -242,8 +316,19 @@ fn difference(now: &[SanName], before: &[SanName]) -> (Vec<SanName>, Vec<SanName
 
 /// What enrollment should do.
 pub fn due(inputs: &Inputs<'_>) -> Due {
-    let Inputs { now, installed, wanted, requested, unusable, asked, halted, not_before_unix, margin, budget } =
-        *inputs;
+    let Inputs {
+        now,
+        installed,
+        wanted,
+        requested,
+        unusable,
+        asked,
+        halted,
+        not_before_unix,
+        margin,
+        ari_renew_at,
+        budget,
+    } = *inputs;
     if halted {
         return Due::Never;
     }
@@ -253,7 +338,7 @@ pub fn due(inputs: &Inputs<'_>) -> Due {
     let Some(cert) = installed.filter(|i| i.enrolled) else {
         return after_backoff(now, not_before_unix, Reason::NotEnrolled);
     };
-    let renewal = renew_at(cert, margin);
+    let renewal = ari_renew_at.unwrap_or_else(|| renew_at(cert, margin));
     if now >= cert.not_after_unix {
         return after_backoff(now, not_before_unix, Reason::Expired);
     }
@@ -346,8 +431,58 @@ mod tests {
             halted: false,
             not_before_unix: 0,
             margin: None,
+            ari_renew_at: None,
             budget: Budget::default(),
         }
+    }
+
+    /// The CA's window replaces the 60-75 % point: the drawn point of it, clamped before expiry.
+    #[test]
+    fn a_cas_window_gives_the_renewal_time_at_its_drawn_point_before_expiry() {
+        let names = [ip("10.0.0.5")];
+        let c = cert(1000, 2000, &names);
+        let window = |start, end, draw| AriWindow { start_unix: start, end_unix: end, draw };
+        assert_eq!(ari_renew_at(&window(1200, 1300, 0), &c), 1200);
+        assert_eq!(ari_renew_at(&window(1200, 1300, u16::MAX), &c), 1300);
+        assert_eq!(ari_renew_at(&window(1200, 1300, u16::MAX / 2), &c), 1249);
+        // A window reaching past expiry is cut to a tenth of the lifetime before it.
+        assert_eq!(ari_renew_at(&window(1950, 5000, u16::MAX), &c), 1900);
+        assert_eq!(ari_renew_at(&window(9000, 9999, 0), &c), 1900);
+        // A one-second certificate still renews before it expires.
+        assert_eq!(ari_renew_at(&window(0, u64::MAX, u16::MAX), &cert(10, 11, &names)), 10);
+        // A window that is over gives a time in the past (renew now, see PastWindows).
+        assert_eq!(ari_renew_at(&window(100, 200, u16::MAX), &c), 200);
+        // The schedule follows it instead of its own point (1600..1750).
+        let at = |now, ari| due(&Inputs { ari_renew_at: Some(ari), ..inputs(now, Some(&c), &names) });
+        assert_eq!(at(1100, 1249), Due::At(1249));
+        assert_eq!(at(1249, 1249), Due::Now(Reason::Renewal));
+        assert_eq!(at(1300, 200), Due::Now(Reason::Renewal));
+        let backoff = Inputs { ari_renew_at: Some(200), not_before_unix: 1400, ..inputs(1300, Some(&c), &names) };
+        assert_eq!(due(&backoff), Due::At(1400), "a failed renewal waits its backoff");
+        assert_eq!(due(&inputs(1100, Some(&c), &names)), Due::At(1600), "without one, the schedule");
+    }
+
+    /// A window that is over renews at once, once per certificate; the replacement's window over
+    /// too is a failure whose backoff grows along the streak; a window ahead ends the streak.
+    #[test]
+    fn a_window_that_is_over_renews_at_once_only_once_per_certificate() {
+        let mut past = PastWindows::default();
+        assert_eq!(past.over("A.1"), PastWindow::RenewNow);
+        assert_eq!(past.over("A.1"), PastWindow::AlreadySeen, "asked again before the renewal");
+        assert_eq!(past.over("A.1"), PastWindow::AlreadySeen);
+        assert_eq!(past.over("A.2"), PastWindow::Failure { failures: 1 }, "its replacement: over too");
+        assert_eq!(past.over("A.2"), PastWindow::AlreadySeen);
+        assert_eq!(past.over("A.3"), PastWindow::Failure { failures: 2 });
+        assert_eq!(past.over("A.4"), PastWindow::Failure { failures: 3 });
+        // The waits grow (half to all of 1, 2, 4 minutes ... up to 6 hours), never under a minute.
+        let waits: Vec<u64> =
+            (1..=12).map(|failures| retry_wait(failures, None, 0, None, u16::MAX).as_secs()).collect();
+        assert!(waits.windows(2).all(|w| w[0] <= w[1]) && waits[0] >= 60 && waits[11] == 6 * 3600, "{waits:?}");
+        past.ahead();
+        assert_eq!(past, PastWindows::default());
+        assert_eq!(past.over("B.1"), PastWindow::RenewNow, "a new streak");
+        let stored = serde_json::to_string(&past).unwrap();
+        assert_eq!(serde_json::from_str::<PastWindows>(&stored).unwrap(), past);
     }
 
     #[test]

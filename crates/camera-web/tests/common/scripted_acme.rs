@@ -1,7 +1,9 @@
 //! A scripted ACME CA over HTTPS on loopback, for enrollment against a careless or hostile site
 //! CA: it issues at once (orders are `ready`, no challenge) whatever it is asked, but can leave a
 //! name out of the certificate, backdate it, or make it short-lived, and it counts what the camera
-//! asks of it. Requests are not authenticated (the JWS payload is read, its signature is not
+//! asks of it. It can announce ACME Renewal Information (RFC 9773) and answer each certificate's
+//! CertID with a window set relative to the moment that certificate was issued, counting the polls
+//! and recording each order's `replaces`. Requests are not authenticated (the JWS payload is read, its signature is not
 //! checked): what is under test is the camera's schedule, not the CA's checks.
 
 use std::convert::Infallible;
@@ -27,11 +29,28 @@ pub struct Behaviour {
     pub backdate: Duration,
     /// The certificate's lifetime.
     pub lifetime: Duration,
+    /// Renewal information (RFC 9773): announced in the directory when set.
+    pub ari: Option<Ari>,
+}
+
+/// The renewal window offered for each certificate, in seconds from the moment it was issued
+/// (negative: before; a window that ends before the question is over).
+#[derive(Debug, Clone, Copy)]
+pub struct Ari {
+    pub start: i64,
+    pub end: i64,
+    /// The answers' `Retry-After`, in seconds (none when `None`).
+    pub retry_after: Option<u64>,
 }
 
 impl Default for Behaviour {
     fn default() -> Self {
-        Self { leave_out: None, backdate: Duration::from_secs(2), lifetime: Duration::from_secs(90 * 86_400) }
+        Self {
+            leave_out: None,
+            backdate: Duration::from_secs(2),
+            lifetime: Duration::from_secs(90 * 86_400),
+            ari: None,
+        }
     }
 }
 
@@ -42,6 +61,12 @@ pub struct Counts {
     pub issued: AtomicUsize,
     /// The names asked for in each finalized request.
     pub asked: Mutex<Vec<Vec<String>>>,
+    /// Renewal information requests (`GET {renewalInfo}/{CertID}`).
+    pub ari_polls: AtomicUsize,
+    /// Each new order's `replaces`, in order.
+    pub replaces: Mutex<Vec<Option<String>>>,
+    /// The CertID of each issued certificate, in order of issue.
+    pub issued_ids: Mutex<Vec<String>>,
 }
 
 struct Ca {
@@ -51,6 +76,8 @@ struct Ca {
     root_pem: String,
     counts: Arc<Counts>,
     certificates: Mutex<Vec<String>>,
+    /// (CertID, window start, window end) of each issued certificate, seconds since the epoch.
+    windows: Mutex<Vec<(String, i64, i64)>>,
     nonce: AtomicUsize,
 }
 
@@ -108,6 +135,7 @@ impl ScriptedAcme {
             root_pem: root_pem.clone(),
             counts: counts.clone(),
             certificates: Mutex::new(Vec::new()),
+            windows: Mutex::new(Vec::new()),
             nonce: AtomicUsize::new(0),
         });
         let (stop, stopped) = tokio::sync::oneshot::channel();
@@ -179,18 +207,44 @@ impl Ca {
             })
         };
         match path.as_str() {
-            "/dir" => self.json(
-                200,
-                serde_json::json!({
+            "/dir" => {
+                let mut directory = serde_json::json!({
                     "newNonce": format!("{base}/nonce"),
                     "newAccount": format!("{base}/account"),
                     "newOrder": format!("{base}/order"),
-                }),
-                None,
-            ),
+                });
+                if self.behaviour.ari.is_some() {
+                    directory["renewalInfo"] = serde_json::json!(format!("{base}/renewal-info"));
+                }
+                self.json(200, directory, None)
+            }
+            p if p.starts_with("/renewal-info/") && self.behaviour.ari.is_some() => {
+                self.counts.ari_polls.fetch_add(1, Ordering::SeqCst);
+                let id = &p["/renewal-info/".len()..];
+                let window = self.windows.lock().unwrap().iter().find(|w| w.0 == id).map(|w| (w.1, w.2));
+                match window {
+                    Some((start, end)) => {
+                        let time = |t: i64| {
+                            time::OffsetDateTime::from_unix_timestamp(t)
+                                .unwrap()
+                                .format(&time::format_description::well_known::Rfc3339)
+                                .unwrap()
+                        };
+                        let body = serde_json::json!({"suggestedWindow": {"start": time(start), "end": time(end)}});
+                        let mut response = self.json(200, body, None);
+                        if let Some(seconds) = self.behaviour.ari.and_then(|a| a.retry_after) {
+                            response.headers_mut().insert("retry-after", seconds.into());
+                        }
+                        response
+                    }
+                    None => self.reply(404, "text/plain", String::new(), None),
+                }
+            }
             "/nonce" => self.reply(200, "text/plain", String::new(), None),
             "/account" => self.json(201, serde_json::json!({"status": "valid"}), Some(format!("{base}/account/1"))),
             "/order" => {
+                let replaces = payload(&body).and_then(|p| p["replaces"].as_str().map(str::to_owned));
+                self.counts.replaces.lock().unwrap().push(replaces);
                 let n = self.counts.orders.fetch_add(1, Ordering::SeqCst) + 1;
                 self.json(201, order(n, "ready", None), Some(format!("{base}/orders/{n}")))
             }
@@ -218,9 +272,7 @@ impl Ca {
 
     /// Issues a certificate for the CSR in a finalize request; returns its index.
     fn issue(&self, jws: &[u8]) -> Option<usize> {
-        let jws: serde_json::Value = serde_json::from_slice(jws).ok()?;
-        let payload = base64ct::Base64UrlUnpadded::decode_vec(jws["payload"].as_str()?).ok()?;
-        let payload: serde_json::Value = serde_json::from_slice(&payload).ok()?;
+        let payload = payload(jws)?;
         let csr_der = base64ct::Base64UrlUnpadded::decode_vec(payload["csr"].as_str()?).ok()?;
         let mut csr = rcgen::CertificateSigningRequestParams::from_der(&csr_der.into()).ok()?;
         let name = |san: &rcgen::SanType| match san {
@@ -237,10 +289,26 @@ impl Ca {
         csr.params.not_after = (start + self.behaviour.lifetime).into();
         csr.params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
         csr.params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
+        // What a CA's certificates carry (RFC 9773 names a certificate by it).
+        csr.params.use_authority_key_identifier_extension = true;
         let certificate = csr.signed_by(&self.issuer).ok()?;
+        if let Some(ari) = self.behaviour.ari {
+            let id = camera_acme::cert_id(certificate.der()).ok()?;
+            let issued =
+                i64::try_from(SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).ok()?.as_secs()).ok()?;
+            self.windows.lock().unwrap().push((id.clone(), issued + ari.start, issued + ari.end));
+            self.counts.issued_ids.lock().unwrap().push(id);
+        }
         let mut certificates = self.certificates.lock().unwrap();
         certificates.push(format!("{}{}", certificate.pem(), self.root_pem));
         self.counts.issued.fetch_add(1, Ordering::SeqCst);
         Some(certificates.len() - 1)
     }
+}
+
+/// The JWS payload of a request, as JSON.
+fn payload(jws: &[u8]) -> Option<serde_json::Value> {
+    let jws: serde_json::Value = serde_json::from_slice(jws).ok()?;
+    let payload = base64ct::Base64UrlUnpadded::decode_vec(jws["payload"].as_str()?).ok()?;
+    serde_json::from_slice(&payload).ok()
 }
