@@ -235,7 +235,8 @@ fn a_scep_enrolled_certificate_opens_the_port_and_is_renewed_by_itself() {
     .unwrap_or_else(|| panic!("not renewed: {:#}\n{}", site.view(), scep.log()));
     site.wait_state("authenticated", Some(&renewed), "renewed SCEP certificate");
     assert!(switch.authorized() && switch.reach(HTTPS_PORT));
-    assert!(site.camera.log_text().contains("RenewalReq"), "a renewal, signed with the certificate in service");
+    let log = site.camera.log_text();
+    assert!(log.contains("RenewalReq"), "a renewal, signed with the certificate in service:\n{log}");
     let kinds: Vec<String> = site.events().iter().map(|e| e["kind"].as_str().unwrap().to_owned()).collect();
     assert!(!kinds.iter().any(|k| k == "certificate_expired"), "renewed before it expired: {kinds:?}");
     assert_eq!(switch.eapol_logoffs_received(), 0);

@@ -26,7 +26,7 @@ pub mod settings;
 use std::io;
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -114,6 +114,9 @@ pub struct Enrollment {
     working: AtomicBool,
     /// The installer asked for an enrollment now.
     asked: AtomicBool,
+    /// The first attempt after a start or a renumbering waits until then (seconds since the
+    /// epoch; 0: nothing held), for the state shown.
+    held_until: AtomicU64,
     /// The `PUT` limiter (a budget like the unscheduled enrollments', in memory).
     puts: Mutex<schedule::Budget>,
     wake: Notify,
@@ -200,6 +203,7 @@ impl Enrollment {
             progress: Mutex::new(None),
             working: AtomicBool::new(false),
             asked: AtomicBool::new(false),
+            held_until: AtomicU64::new(0),
             puts: Mutex::default(),
             wake: Notify::new(),
             host,
@@ -227,6 +231,22 @@ impl Enrollment {
         self.record().settings.is_some()
     }
 
+    /// The certificate in service as the schedule sees it: with the spread off (a measured
+    /// baseline) every certificate renews at its window's start.
+    fn installed(&self) -> Option<Installed> {
+        let spread = self.record().settings.as_ref().is_none_or(Settings::spread);
+        self.host.installed().map(|i| if spread { i } else { Installed { spread: 0, ..i } })
+    }
+
+    /// A random draw, or with the spread off the full backoff and no delay.
+    fn jitter(&self, settings: &Settings) -> u16 {
+        if settings.spread() {
+            random_u16()
+        } else {
+            u16::MAX
+        }
+    }
+
     /// What the schedule decides from, now.
     fn due(&self, record: &Record, installed: Option<&Installed>, names: &[SanName]) -> Due {
         let requested = record.requested();
@@ -248,13 +268,15 @@ impl Enrollment {
     /// The state for `GET /api/v1/enrollment`.
     pub fn status(&self) -> Status {
         let record = self.record().clone();
-        let installed = self.host.installed().filter(|i| i.enrolled);
+        let installed = self.installed().filter(|i| i.enrolled);
         let working = self.working.load(Ordering::SeqCst);
         let margin = record.settings.as_ref().and_then(renewal_margin);
+        let held_until = self.held_until.load(Ordering::SeqCst);
         let next = match record.settings {
             Some(_) => match self.due(&record, installed.as_ref(), &self.host.names()) {
                 Due::At(t) => Some(t),
-                Due::Now(_) => Some(now_unix()),
+                Due::Now(Reason::Requested) => Some(now_unix()),
+                Due::Now(_) => Some(now_unix().max(held_until)),
                 Due::Never => None,
             },
             None => None,
@@ -350,6 +372,12 @@ impl Enrollment {
     pub async fn run(self: Arc<Self>) {
         let started = Instant::now();
         let mut settling = schedule::Settling::default();
+        // The first attempt after a start (a site's power comes back, or a configuration file
+        // reaches a fleet) and after the camera's addresses were all replaced (a site renumbered)
+        // waits a random part of `START_SPREAD`, so a fleet does not reach its CA in one second.
+        // The installer's PUT never waits.
+        let mut start = true;
+        let mut hold: Option<Instant> = None;
         loop {
             let record = self.record().clone();
             let Some(settings) = record.settings.clone() else {
@@ -357,7 +385,7 @@ impl Enrollment {
                 self.wake.notified().await;
                 continue;
             };
-            let installed = self.host.installed();
+            let installed = self.installed();
             self.refresh_renewal_info(&settings, installed.as_ref()).await;
             let record = self.record().clone();
             let names = self.host.names();
@@ -371,16 +399,35 @@ impl Enrollment {
                             continue;
                         }
                     }
+                    if reason != Reason::Requested && settings.spread() {
+                        let renumbered = matches!(&reason, Reason::NamesChanged { added, removed }
+                            if !added.is_empty() && !removed.is_empty());
+                        if hold.is_none() && (start || renumbered) {
+                            let delay = schedule::spread_delay(random_u16(), schedule::START_SPREAD);
+                            hold = Some(Instant::now() + delay);
+                            self.held_until.store(now_unix() + delay.as_secs(), Ordering::SeqCst);
+                        }
+                        if let Some(wait) = hold.and_then(|until| until.checked_duration_since(Instant::now())) {
+                            self.sleep_or_wake(wait).await;
+                            continue;
+                        }
+                    }
+                    (start, hold) = (false, None);
+                    self.held_until.store(0, Ordering::SeqCst);
                     settling.reset();
                     self.attempt(&settings, &reason, &names).await;
                 }
                 Due::At(t) => {
+                    start = false;
                     // The CA's renewal information is asked again when its Retry-After says.
                     let recheck = record.ari.as_ref().map_or(u64::MAX, |a| a.recheck_at_unix);
                     let t = t.min(recheck);
                     self.sleep_or_wake(Duration::from_secs(t.saturating_sub(now_unix()).max(1))).await;
                 }
-                Due::Never => self.wake.notified().await,
+                Due::Never => {
+                    start = false;
+                    self.wake.notified().await;
+                }
             }
         }
     }
@@ -407,7 +454,8 @@ impl Enrollment {
         if self.record().settings.as_ref().map(Settings::digest) != Some(settings.digest()) {
             return;
         }
-        self.apply_renewal_info(installed, answer.0, answer.1, now_unix(), random_u16(), random_u16());
+        let draw = if settings.spread() { random_u16() } else { 0 };
+        self.apply_renewal_info(installed, answer.0, answer.1, now_unix(), draw, self.jitter(settings));
     }
 
     /// Keeps what the CA said: a new window gets its point drawn (`draw`), a known one keeps it;
@@ -506,7 +554,7 @@ impl Enrollment {
             settings.protocol(),
             settings.url()
         )));
-        let in_service = self.host.installed();
+        let in_service = self.installed();
         let (account_url, pin, replaces) = {
             let mut record = self.record();
             if reason.is_unscheduled() {
@@ -535,7 +583,7 @@ impl Enrollment {
         };
         let now = now_unix();
         let margin = renewal_margin(settings);
-        let in_service = self.host.installed();
+        let in_service = self.installed();
         let (kind, message) = {
             let mut record = self.record();
             // Settings changed or were removed while this ran: what it learnt no longer applies.
@@ -570,8 +618,13 @@ impl Enrollment {
                 }
                 Err(failure) => {
                     let failures = record.failures.saturating_add(1);
-                    let wait =
-                        schedule::retry_wait(failures, failure.retry_after, now, in_service.as_ref(), random_u16());
+                    let wait = schedule::retry_wait(
+                        failures,
+                        failure.retry_after,
+                        now,
+                        in_service.as_ref(),
+                        self.jitter(settings),
+                    );
                     let served = if failure.done.is_some() {
                         "The certificate is served all the same: it names at least as many of the camera's names as the one before"
                     } else {

@@ -245,6 +245,19 @@ impl PastWindows {
     }
 }
 
+/// The window the first attempt after a start, or after the camera's addresses were all replaced,
+/// is spread over: a fleet that starts at once (a site's power comes back) or is renumbered at once
+/// reaches its CA over five minutes instead of in one second.
+pub const START_SPREAD: Duration = Duration::from_secs(300);
+
+/// A random part of `window` (`jitter` from 0 to `u16::MAX` picks it).
+pub fn spread_delay(jitter: u16, window: Duration) -> Duration {
+    let millis = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+    Duration::from_millis(
+        u64::try_from(u128::from(millis) * u128::from(jitter) / u128::from(u16::MAX)).unwrap_or(millis),
+    )
+}
+
 /// Unscheduled enrollments allowed at once, and then one per [`BUDGET_INTERVAL`].
 pub const BUDGET_BURST: u64 = 3;
 pub const BUDGET_INTERVAL: Duration = Duration::from_secs(300);
@@ -523,6 +536,26 @@ mod tests {
         println!("200 certificates issued at once, renewals per tenth of the window: {buckets:?}");
         // 20 per tenth on average; none empty, none with a third of the fleet.
         assert!(buckets.iter().all(|&n| (5..=66).contains(&n)), "{buckets:?}");
+    }
+
+    /// The first attempt after a start (or a renumbering) of 200 cameras at once: their draws
+    /// place them all over the five minutes, none after them. The draws are injected: a fixed
+    /// pseudo-random sequence stands in for the random source.
+    #[test]
+    fn a_fleet_started_at_once_spreads_its_first_attempts_over_five_minutes() {
+        assert_eq!(spread_delay(0, START_SPREAD), Duration::ZERO);
+        assert_eq!(spread_delay(u16::MAX, START_SPREAD), START_SPREAD);
+        let mut state = 0x2545_f491_u32;
+        let mut buckets = [0usize; 10];
+        for _ in 0..200 {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            let delay = spread_delay((state >> 16) as u16, START_SPREAD);
+            assert!(delay <= START_SPREAD);
+            buckets[usize::try_from(delay.as_secs() * 10 / (START_SPREAD.as_secs() + 1)).unwrap()] += 1;
+        }
+        assert!(buckets.iter().all(|&n| (5..=60).contains(&n)), "{buckets:?}");
     }
 
     /// Let's Encrypt's 160-hour IP certificates and 24-hour ones: the renewal point leaves most of

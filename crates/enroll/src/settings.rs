@@ -140,6 +140,23 @@ pub struct AcmeSettings {
     /// Renew this many days (up to a quarter more) before expiry instead of 60 % to 75 % into the lifetime.
     #[serde(default)]
     pub renew_before_days: Option<u16>,
+    /// Spread what a fleet would do at once (on unless set false): the renewal point in its window,
+    /// retries within their backoff, the first attempt after a start and after the camera's
+    /// addresses were all replaced. Off: every camera renews at the window's start and retries at
+    /// the full backoff (a measured baseline). Stored only when off, so settings written before it
+    /// existed keep their digest.
+    #[serde(default = "on", skip_serializing_if = "is_on")]
+    pub spread: bool,
+}
+
+fn on() -> bool {
+    true
+}
+
+// serde's skip_serializing_if passes a reference.
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_on(value: &bool) -> bool {
+    *value
 }
 
 fn default_challenges() -> Vec<String> {
@@ -194,6 +211,13 @@ pub struct ScepSettings {
     /// Renew this many days (up to a quarter more) before expiry instead of 60 % to 75 % into the lifetime.
     #[serde(default)]
     pub renew_before_days: Option<u16>,
+    /// Spread what a fleet would do at once (on unless set false): the renewal point in its window,
+    /// retries within their backoff, the first attempt after a start and after the camera's
+    /// addresses were all replaced. Off: every camera renews at the window's start and retries at
+    /// the full backoff (a measured baseline). Stored only when off, so settings written before it
+    /// existed keep their digest.
+    #[serde(default = "on", skip_serializing_if = "is_on")]
+    pub spread: bool,
 }
 
 /// The enrollment settings.
@@ -220,6 +244,8 @@ pub struct PublicSettings {
     pub renew_before_days: Option<u16>,
     /// SCEP: the CA fingerprint given out of band, if any.
     pub ca_sha256: Option<String>,
+    /// What a fleet would do at once is spread (see [`AcmeSettings::spread`]).
+    pub spread: bool,
 }
 
 /// The longest renewal margin accepted: longer than any certificate a browser accepts (398 days).
@@ -435,6 +461,14 @@ impl Settings {
         }
     }
 
+    /// Whether what a fleet would do at once is spread (see [`AcmeSettings::spread`]).
+    pub fn spread(&self) -> bool {
+        match self {
+            Settings::Acme(a) => a.spread,
+            Settings::Scep(s) => s.spread,
+        }
+    }
+
     pub fn key_type(&self) -> EnrollKeyType {
         match self {
             Settings::Acme(a) => a.key_type,
@@ -456,6 +490,7 @@ impl Settings {
                 has_challenge: false,
                 renew_before_days: a.renew_before_days,
                 ca_sha256: None,
+                spread: a.spread,
             },
             Settings::Scep(s) => PublicSettings {
                 protocol: Protocol::Scep,
@@ -467,6 +502,7 @@ impl Settings {
                 has_challenge: true,
                 renew_before_days: s.renew_before_days,
                 ca_sha256: s.ca_sha256.as_deref().and_then(normalised_sha256),
+                spread: s.spread,
             },
         }
     }
@@ -598,6 +634,20 @@ mod tests {
         let as_stored_before = r#"{"protocol":"scep","url":"http://ca/scep","trust":null,"challenge":"x","subject":{"CN":null,"O":null,"OU":null},"key_type":"rsa-2048","renew_before_days":null}"#;
         assert_eq!(serde_json::to_string(&scep).unwrap(), as_stored_before);
         assert_eq!(scep.digest(), digest_of(as_stored_before.as_bytes()));
+    }
+
+    /// The spread is on unless turned off; off is stored (and shown), on is not (older digests).
+    #[test]
+    fn the_spread_is_on_unless_turned_off() {
+        let on = parse(r#"{ACME}"#).unwrap();
+        assert!(on.spread() && on.public_view().spread);
+        assert!(!serde_json::to_string(&on).unwrap().contains("spread"));
+        let off = parse(r#"{ACME,"spread":false}"#).unwrap();
+        assert!(!off.spread() && !off.public_view().spread);
+        let stored = serde_json::to_string(&off).unwrap();
+        assert!(stored.contains(r#""spread":false"#), "{stored}");
+        assert_ne!(on.digest(), off.digest(), "turning it off is a change of the configuration section");
+        assert!(parse(r#"{ACME,"spread":"no"}"#).is_err());
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //
 // Flags: -depot DIR (made with `scepserver ca -init -depot DIR`), -listen ADDR:PORT,
 // -challenge SECRET, -validity DURATION (e.g. 30s, for renewal tests), -client (issue client
-// certificates instead, extendedKeyUsage clientAuth: what an 802.1X template issues).
+// certificates instead, extendedKeyUsage clientAuth: what an 802.1X template issues), -backdate
+// DURATION (how long before now a certificate starts; 1m by default, as CAs allow for skew).
 package main
 
 import (
@@ -31,6 +32,7 @@ func main() {
 	challenge := flag.String("challenge", "", "the challenge password requests must carry")
 	validity := flag.Duration("validity", 24*time.Hour, "lifetime of issued certificates")
 	client := flag.Bool("client", false, "issue client certificates (clientAuth) instead of server certificates")
+	backdate := flag.Duration("backdate", time.Minute, "how long before now certificates start (clock skew allowance)")
 	flag.Parse()
 	usage := x509.ExtKeyUsageServerAuth
 	if *client {
@@ -53,7 +55,7 @@ func main() {
 		tmpl := &x509.Certificate{
 			SerialNumber: serial,
 			Subject:      m.CSR.Subject,
-			NotBefore:    time.Now().Add(-time.Minute).UTC(),
+			NotBefore:    time.Now().Add(-*backdate).UTC(),
 			NotAfter:     time.Now().Add(*validity).UTC(),
 			KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
 			ExtKeyUsage:  []x509.ExtKeyUsage{usage},

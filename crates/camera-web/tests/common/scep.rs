@@ -126,9 +126,11 @@ impl ScepServer {
         Self::issuing(challenge, port, validity, &[])
     }
 
-    /// The same issuing client certificates (clientAuth, as an 802.1X template does).
+    /// The same issuing client certificates (clientAuth, as an 802.1X template does), starting
+    /// now: a short `validity` is then the whole lifetime (backdated a minute, a 40-second
+    /// certificate would already be 60 % through its life when it arrives).
     pub fn issuing_client_certificates(challenge: &str, port: u16, validity: Duration) -> Self {
-        Self::issuing(challenge, port, validity, &["-client"])
+        Self::issuing(challenge, port, validity, &["-client", "-backdate", "0s"])
     }
 
     fn issuing(challenge: &str, port: u16, validity: Duration, extra: &[&str]) -> Self {
