@@ -262,6 +262,37 @@ fn a_put_enrolls_at_once_over_a_valid_enrolled_certificate() {
     assert_eq!(site.ca.counts.orders.load(Ordering::SeqCst), 1, "the first CA was asked once");
 }
 
+/// A `PUT` that arrives while the camera is asking its CA for renewal information (a slow answer)
+/// is not lost: the attempt runs with the new settings (before, it ran with the settings read
+/// before the wait, found them replaced at its end, and installed nothing).
+#[test]
+fn a_put_during_a_renewal_information_request_enrolls_with_the_new_settings() {
+    if !enter_private_netns(&NetnsSetup::default()) {
+        return;
+    }
+    let slow = Behaviour {
+        ari: Some(Ari { start: 3600, end: 7200, retry_after: None, delay: Duration::from_secs(3) }),
+        ..Behaviour::default()
+    };
+    let site = Site::start(slow);
+    site.enroll();
+    let first = site.wait_enrolled();
+    wait_until("the camera asks for renewal information", Duration::from_secs(10), || {
+        site.ca.counts.ari_polls.load(Ordering::SeqCst) >= 1
+    });
+    let new_ca = ScriptedAcme::start(Behaviour::default());
+    let mut trust = std::fs::read(&site.trust).unwrap();
+    trust.extend(new_ca.root_pem.as_bytes());
+    std::fs::write(&site.trust, trust).unwrap();
+    site.enroll_with(&new_ca);
+    let moved = wait_for(Duration::from_secs(30), || {
+        let served = site.get("/api/v1/certificate");
+        (served["certificate"]["sha256"] != first["certificate"]["sha256"]).then_some(served)
+    });
+    assert!(moved.is_some(), "the PUT was lost: {}", site.get("/api/v1/enrollment"));
+    assert_eq!(new_ca.counts.issued.load(Ordering::SeqCst), 1);
+}
+
 /// A CA with renewal information (RFC 9773) suggesting a window 8 to 12 seconds after each
 /// certificate is issued: the camera renews inside it (not at its own point, 36 to 45 seconds into
 /// these one-minute certificates), says the time came from the CA, and the renewal's order names
@@ -274,7 +305,7 @@ fn a_cas_renewal_window_is_followed_and_the_order_says_what_it_replaces() {
     let behaviour = Behaviour {
         backdate: Duration::ZERO,
         lifetime: Duration::from_secs(60),
-        ari: Some(Ari { start: 8, end: 12, retry_after: None }),
+        ari: Some(Ari { start: 8, end: 12, retry_after: None, delay: Duration::ZERO }),
         ..Behaviour::default()
     };
     let site = Site::start(behaviour);
@@ -313,7 +344,7 @@ fn a_window_that_is_over_renews_once_not_in_a_loop() {
     }
     let behaviour = Behaviour {
         lifetime: Duration::from_secs(600),
-        ari: Some(Ari { start: -20, end: -10, retry_after: Some(1) }),
+        ari: Some(Ari { start: -20, end: -10, retry_after: Some(1), delay: Duration::ZERO }),
         ..Behaviour::default()
     };
     let site = Site::start(behaviour);

@@ -387,7 +387,10 @@ impl Enrollment {
             };
             let installed = self.installed();
             self.refresh_renewal_info(&settings, installed.as_ref()).await;
+            // Read again after that wait: a PUT may have replaced the settings meanwhile, and an
+            // attempt must run with the settings the record holds now.
             let record = self.record().clone();
+            let Some(settings) = record.settings.clone() else { continue };
             let names = self.host.names();
             match self.due(&record, installed.as_ref(), &names) {
                 Due::Now(reason) => {

@@ -41,6 +41,8 @@ pub struct Ari {
     pub end: i64,
     /// The answers' `Retry-After`, in seconds (none when `None`).
     pub retry_after: Option<u64>,
+    /// How long each answer takes (a slow CA).
+    pub delay: Duration,
 }
 
 impl Default for Behaviour {
@@ -220,6 +222,7 @@ impl Ca {
             }
             p if p.starts_with("/renewal-info/") && self.behaviour.ari.is_some() => {
                 self.counts.ari_polls.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(self.behaviour.ari.map_or(Duration::ZERO, |a| a.delay)).await;
                 let id = &p["/renewal-info/".len()..];
                 let window = self.windows.lock().unwrap().iter().find(|w| w.0 == id).map(|w| (w.1, w.2));
                 match window {
