@@ -131,8 +131,11 @@ fn an_uploaded_certificate_opens_the_port_and_bad_changes_are_rolled_back() {
     let first = pki.client("camera-0042");
     site.upload(&first.bundle_pem());
     site.configure(&pki.ca_pem);
-    let view = site.wait_state("authenticated", Some(&first.sha256()), "uploaded certificate");
-    assert!(view["supplicant"]["port_authorized"].as_bool().unwrap(), "{view:#}");
+    site.wait_state("authenticated", Some(&first.sha256()), "uploaded certificate");
+    // wpa_supplicant's PAE follows its EAP success within a moment; the view reads its STATUS.
+    let authorized =
+        wait_for(Duration::from_secs(5), || site.view()["supplicant"]["port_authorized"].as_bool().filter(|a| *a));
+    assert!(authorized.is_some(), "{:#}", site.view());
     assert!(switch.authorized() && switch.reach(HTTPS_PORT), "the switch let the camera in:\n{}", switch.gate_log());
     let conf = site.camera.dir.path().join("state/dot1x/wpa_supplicant.conf");
     let committed = std::fs::read_to_string(&conf).unwrap();

@@ -501,6 +501,8 @@ impl Worker {
     }
 
     fn on_success(&mut self) {
+        // The port's state changes with it: read STATUS at the next round, not up to two seconds later.
+        self.last_status = None;
         let Some(Some(config)) = self.in_supplicant.clone() else { return };
         let now = camera_state::now_unix();
         self.last_authenticated_unix = Some(now);
