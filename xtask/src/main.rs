@@ -7,6 +7,7 @@
 
 mod cross;
 mod fuzz;
+mod host_tests;
 mod size;
 mod test;
 
@@ -32,9 +33,13 @@ const COMMANDS: &[Commands] = &[
     },
     Commands {
         name: "test",
-        args: "",
-        about: "Installs what the tests need, then runs every stage CI runs and prints how long each took.",
-        task: |args| no_args("test", &args).and_then(|()| test::run_all()),
+        args: "[--host-only]",
+        about: "Installs what the tests need, then runs every stage CI runs and prints how long each took; --host-only: only build and run the host tests (no install, lint, fuzz or camera targets).",
+        task: |args| match args.as_slice() {
+            [] => test::run_all(),
+            [only] if only == "--host-only" => host_tests::run(),
+            _ => Err(format!("unexpected arguments to test: {args:?}; cargo xtask --help lists them")),
+        },
     },
     Commands {
         name: "deps",
@@ -68,8 +73,8 @@ const COMMANDS: &[Commands] = &[
     },
     Commands {
         name: "bench",
-        args: "[--check] [--duration SECS] [--threads N] [--no-camera-build] [--only ca|enroll|dot1x]",
-        about: "Measures the design brief's budgets against openssl, nginx and reference enrollment clients (tools/bench, release build).",
+        args: "[--check] [--duration SECS] [--threads N] [--no-camera-build] [--only ca|enroll|dot1x|fleet] [--cameras N]",
+        about: "Measures the design brief's budgets against openssl, nginx, reference enrollment clients and wpa_supplicant; --only fleet: 200 cameras against their CA with the spread on and off (tools/bench, release build).",
         task: |args| run(cargo().args(["run", "--quiet", "--release", "--locked", "-p", "bench", "--"]).args(args)),
     },
     Commands {

@@ -8,7 +8,8 @@
 //!   waits mostly on the network and dpkg: it runs in the background while lint and the host
 //!   test build compile;
 //! - the host tests are built once (`--no-run`) and then run on their own: many of them time
-//!   things (load, address changes, power cuts), so nothing else competes with them;
+//!   things (load, address changes, power cuts), so nothing else competes with them, except the
+//!   few that mostly wait, which run beside them ([`crate::host_tests`]);
 //! - the fuzz targets are built once, then their ten-second runs (one core) go on in the
 //!   background while the release builds for the camera targets end in a long single-threaded
 //!   link (fat LTO, one codegen unit);
@@ -26,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use task_support::{cargo, run, target_dir, which, Result};
 
-use crate::{cross, fuzz};
+use crate::{cross, fuzz, host_tests};
 
 /// The hidden command that runs one of [`BACKGROUND`]'s stages.
 pub const BACKGROUND_STAGE: &str = "test-background-stage";
@@ -153,12 +154,12 @@ fn stages_in_order(stages: &mut Stages) -> Result {
     };
     let host_build = stages
         .run("lint (rustfmt, clippy -D warnings)", crate::lint)
-        .and_then(|()| stages.run("host tests: build (cargo test --workspace --no-run)", || host_tests(&["--no-run"])));
+        .and_then(|()| stages.run("host tests: build (cargo test --workspace --no-run)", host_tests::build));
     if let Some(install) = install {
         stages.join(install)?;
     }
     host_build?;
-    stages.run("host tests: run (cargo test --workspace)", || host_tests(&[]))?;
+    stages.run("host tests: run (the waiting ones in lanes beside the rest)", host_tests::run)?;
     // Every parser that sees user input, fuzzed briefly (10 s per target) from the committed seeds.
     stages.run("fuzz smoke: build (AddressSanitizer)", fuzz::smoke_build)?;
     let fuzz_runs = Background::start("fuzz smoke: 10 s per target", "fuzz-runs")?;
@@ -194,10 +195,4 @@ fn stages_in_order(stages: &mut Stages) -> Result {
 /// The system test from the release builds already made, by the firmware tool built beside them.
 fn system_test() -> Result {
     run(Command::new(target_dir().join("debug/firmware")).args(["system-test", "--no-build"]))
-}
-
-/// `cargo test --workspace --locked ARGS`: one command for the build and the run, so the run
-/// finds everything built.
-fn host_tests(args: &[&str]) -> Result {
-    run(cargo().args(["test", "--workspace", "--locked"]).args(args))
 }

@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use camera_test_support::netns::{enter_private_netns, ip, NetnsSetup};
-use common::scripted_acme::{Ari, Behaviour, ScriptedAcme};
+use camera_test_support::scripted_acme::{Ari, Behaviour, ScriptedAcme};
 use common::*;
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use serde_json::{json, Value};
@@ -89,6 +89,22 @@ impl Site {
             (!state["last_attempt"].is_null() && state["state"] != "working").then_some(state)
         })
         .unwrap_or_else(|| panic!("no attempt ended: {}", self.camera.log_text()))
+    }
+
+    /// An installer moving the camera to a second scripted CA (trusted beside the first): `PUT`s
+    /// its settings and waits up to 30 s for the served certificate to change from `first`'s;
+    /// the new CA when it did.
+    fn move_to_new_ca(&self, first: &Value) -> Option<ScriptedAcme> {
+        let new_ca = ScriptedAcme::start(Behaviour::default());
+        let mut trust = std::fs::read(&self.trust).unwrap();
+        trust.extend(new_ca.root_pem.as_bytes());
+        std::fs::write(&self.trust, trust).unwrap();
+        self.enroll_with(&new_ca);
+        wait_for(Duration::from_secs(30), || {
+            let served = self.get("/api/v1/certificate");
+            (served["certificate"]["sha256"] != first["certificate"]["sha256"]).then_some(())
+        })
+        .map(|()| new_ca)
     }
 
     fn events_of(&self, kind: &str) -> usize {
@@ -248,16 +264,9 @@ fn a_put_enrolls_at_once_over_a_valid_enrolled_certificate() {
     let site = Site::start(Behaviour::default());
     site.enroll();
     let first = site.wait_enrolled();
-    let new_ca = ScriptedAcme::start(Behaviour::default());
-    let mut trust = std::fs::read(&site.trust).unwrap();
-    trust.extend(new_ca.root_pem.as_bytes());
-    std::fs::write(&site.trust, trust).unwrap();
-    site.enroll_with(&new_ca);
-    let moved = wait_for(Duration::from_secs(30), || {
-        let served = site.get("/api/v1/certificate");
-        (served["certificate"]["sha256"] != first["certificate"]["sha256"]).then_some(served)
-    });
-    assert!(moved.is_some(), "still the first CA's certificate: {}", site.get("/api/v1/enrollment"));
+    let new_ca = site
+        .move_to_new_ca(&first)
+        .unwrap_or_else(|| panic!("still the first CA's certificate: {}", site.get("/api/v1/enrollment")));
     assert_eq!(new_ca.counts.issued.load(Ordering::SeqCst), 1);
     assert_eq!(site.ca.counts.orders.load(Ordering::SeqCst), 1, "the first CA was asked once");
 }
@@ -280,16 +289,8 @@ fn a_put_during_a_renewal_information_request_enrolls_with_the_new_settings() {
     wait_until("the camera asks for renewal information", Duration::from_secs(10), || {
         site.ca.counts.ari_polls.load(Ordering::SeqCst) >= 1
     });
-    let new_ca = ScriptedAcme::start(Behaviour::default());
-    let mut trust = std::fs::read(&site.trust).unwrap();
-    trust.extend(new_ca.root_pem.as_bytes());
-    std::fs::write(&site.trust, trust).unwrap();
-    site.enroll_with(&new_ca);
-    let moved = wait_for(Duration::from_secs(30), || {
-        let served = site.get("/api/v1/certificate");
-        (served["certificate"]["sha256"] != first["certificate"]["sha256"]).then_some(served)
-    });
-    assert!(moved.is_some(), "the PUT was lost: {}", site.get("/api/v1/enrollment"));
+    let new_ca =
+        site.move_to_new_ca(&first).unwrap_or_else(|| panic!("the PUT was lost: {}", site.get("/api/v1/enrollment")));
     assert_eq!(new_ca.counts.issued.load(Ordering::SeqCst), 1);
 }
 
@@ -328,9 +329,10 @@ fn a_cas_renewal_window_is_followed_and_the_order_says_what_it_replaces() {
     println!("issued at {issued}, renewal time {renew_at}, renewed at {renewed_at}");
     assert!((issued + 8..=issued + 14).contains(&renewed_at), "renewed at {renewed_at}, issued at {issued}");
     let replaces = site.ca.counts.replaces.lock().unwrap().clone();
-    let ids = site.ca.counts.issued_ids.lock().unwrap().clone();
+    let issues = site.ca.counts.issues.lock().unwrap().clone();
     assert_eq!(replaces[0], None, "the first order replaces nothing");
-    assert_eq!(replaces[1].as_deref(), Some(ids[0].as_str()), "{replaces:?} {ids:?}");
+    assert_eq!(replaces[1], issues[0].cert_id, "{replaces:?} {issues:?}");
+    assert_eq!(issues[1].replaces, issues[0].cert_id, "the issue records what it replaced");
     assert!(site.ca.counts.ari_polls.load(Ordering::SeqCst) >= 1);
 }
 
@@ -344,7 +346,9 @@ fn a_window_that_is_over_renews_once_not_in_a_loop() {
     }
     let behaviour = Behaviour {
         lifetime: Duration::from_secs(600),
-        ari: Some(Ari { start: -20, end: -10, retry_after: Some(1), delay: Duration::ZERO }),
+        // Over an hour ago, as after a revocation: the expiry warning must not take that for a
+        // renewal long overdue.
+        ari: Some(Ari { start: -7200, end: -3600, retry_after: Some(1), delay: Duration::ZERO }),
         ..Behaviour::default()
     };
     let site = Site::start(behaviour);
@@ -365,4 +369,8 @@ fn a_window_that_is_over_renews_once_not_in_a_loop() {
     assert!(state["next_attempt_unix"].as_u64().unwrap() >= state["last_attempt"]["at_unix"].as_u64().unwrap() + 59);
     let replaces = site.ca.counts.replaces.lock().unwrap().clone();
     assert!(replaces[1].is_some(), "{replaces:?}");
+    let served = site.get("/api/v1/certificate");
+    let warned: Vec<&Value> = served["expiry"].as_array().unwrap().iter().filter(|e| e["state"] != "ok").collect();
+    assert!(warned.is_empty(), "a renewal the CA asked for now is not overdue: {warned:?}");
+    assert_eq!(site.events_of("expiry_warning"), 0, "{}", site.get("/api/v1/events"));
 }

@@ -122,45 +122,7 @@ fn capitalised(sentence: &str) -> String {
 mod tests {
     use super::*;
 
-    /// A host whose listeners are on the given ports (`None`: off).
-    struct Ports(Option<u16>, u16);
-
-    impl camera_acme::ChallengeResponder for Ports {
-        fn publish(&self, _: &camera_acme::ChallengeAnswer) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-            Ok(())
-        }
-        fn withdraw(&self, _: &camera_acme::ChallengeAnswer) {}
-    }
-
-    impl Host for Ports {
-        fn names(&self) -> Vec<SanName> {
-            Vec::new()
-        }
-        fn device_name(&self) -> String {
-            "test-camera".into()
-        }
-        fn installed(&self) -> Option<crate::Installed> {
-            None
-        }
-        fn install(&self, _: &[Vec<u8>], _: &[u8], _: Protocol) -> Result<crate::Installed, crate::InstallError> {
-            Err(crate::InstallError::Storage(std::io::ErrorKind::Unsupported.into()))
-        }
-        fn responder(&self) -> &dyn camera_acme::ChallengeResponder {
-            self
-        }
-        fn challenge_port(&self, challenge: ChallengeType) -> Option<u16> {
-            match challenge {
-                ChallengeType::Http01 => self.0,
-                ChallengeType::TlsAlpn01 => Some(self.1),
-            }
-        }
-        fn enrolled_credentials(&self, _: Protocol) -> Option<(Vec<u8>, zeroize::Zeroizing<Vec<u8>>)> {
-            None
-        }
-        fn event(&self, _: camera_events::EventKind, _: Option<std::net::IpAddr>, _: String) {}
-    }
-
-    fn order(allowed: &[&str], host: &Ports) -> Result<Vec<&'static str>, String> {
+    fn order(allowed: &[&str], host: &crate::TestHost) -> Result<Vec<&'static str>, String> {
         let allowed: Vec<String> = allowed.iter().map(|s| (*s).to_owned()).collect();
         answerable(&allowed, host)
             .map(|v| v.into_iter().map(ChallengeType::as_str).collect())
@@ -172,15 +134,15 @@ mod tests {
     #[test]
     fn challenges_follow_the_cameras_listeners() {
         let both = ["http-01", "tls-alpn-01"];
-        assert_eq!(order(&both, &Ports(Some(80), 443)).unwrap(), ["http-01", "tls-alpn-01"]);
-        assert_eq!(order(&both, &Ports(None, 443)).unwrap(), ["tls-alpn-01"]);
-        assert_eq!(order(&both, &Ports(Some(8080), 443)).unwrap(), ["tls-alpn-01", "http-01"]);
+        assert_eq!(order(&both, &crate::TestHost::ports(Some(80), 443)).unwrap(), ["http-01", "tls-alpn-01"]);
+        assert_eq!(order(&both, &crate::TestHost::ports(None, 443)).unwrap(), ["tls-alpn-01"]);
+        assert_eq!(order(&both, &crate::TestHost::ports(Some(8080), 443)).unwrap(), ["tls-alpn-01", "http-01"]);
         assert_eq!(
-            order(&both, &Ports(Some(8080), 8443)).unwrap(),
+            order(&both, &crate::TestHost::ports(Some(8080), 8443)).unwrap(),
             ["http-01", "tls-alpn-01"],
             "both forwarded: as configured"
         );
-        let off = order(&["http-01"], &Ports(None, 443)).unwrap_err();
+        let off = order(&["http-01"], &crate::TestHost::ports(None, 443)).unwrap_err();
         assert!(off.contains("listener for http-01 is off"), "{off}");
     }
 }

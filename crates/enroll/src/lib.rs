@@ -90,6 +90,12 @@ pub struct EnrolledCertificate {
     /// `schedule` (the camera's own point of its window).
     pub renewal_source: &'static str,
     pub names: Vec<String>,
+    /// When the camera's own schedule would renew it (the same as `renew_at_unix` without renewal
+    /// information). Not in the API: the expiry warning waits for the later of the two, so a CA
+    /// that asks for renewal now (a window that is over) or later than the camera would does not
+    /// set off a warning the renewal is about to make moot.
+    #[serde(skip)]
+    pub scheduled_renew_at_unix: u64,
 }
 
 /// Why a change to the enrollment was refused.
@@ -298,6 +304,7 @@ impl Enrollment {
             certificate: installed.map(|i| EnrolledCertificate {
                 renew_at_unix: ari_renew_at(&record, &i).unwrap_or_else(|| schedule::renew_at(&i, margin)),
                 renewal_source: if ari_renew_at(&record, &i).is_some() { "ari" } else { "schedule" },
+                scheduled_renew_at_unix: schedule::renew_at(&i, margin),
                 not_before_unix: i.not_before_unix,
                 not_after_unix: i.not_after_unix,
                 names: i.names.iter().map(ToString::to_string).collect(),
@@ -372,12 +379,7 @@ impl Enrollment {
     pub async fn run(self: Arc<Self>) {
         let started = Instant::now();
         let mut settling = schedule::Settling::default();
-        // The first attempt after a start (a site's power comes back, or a configuration file
-        // reaches a fleet) and after the camera's addresses were all replaced (a site renumbered)
-        // waits a random part of `START_SPREAD`, so a fleet does not reach its CA in one second.
-        // The installer's PUT never waits.
-        let mut start = true;
-        let mut hold: Option<Instant> = None;
+        let mut hold = Hold::default();
         loop {
             let record = self.record().clone();
             let Some(settings) = record.settings.clone() else {
@@ -402,33 +404,25 @@ impl Enrollment {
                             continue;
                         }
                     }
-                    if reason != Reason::Requested && settings.spread() {
-                        let renumbered = matches!(&reason, Reason::NamesChanged { added, removed }
-                            if !added.is_empty() && !removed.is_empty());
-                        if hold.is_none() && (start || renumbered) {
-                            let delay = schedule::spread_delay(random_u16(), schedule::START_SPREAD);
-                            hold = Some(Instant::now() + delay);
-                            self.held_until.store(now_unix() + delay.as_secs(), Ordering::SeqCst);
-                        }
-                        if let Some(wait) = hold.and_then(|until| until.checked_duration_since(Instant::now())) {
-                            self.sleep_or_wake(wait).await;
-                            continue;
-                        }
+                    if let Some(wait) = hold.wait(&reason, settings.spread()) {
+                        self.held_until.store(now_unix() + wait.as_secs(), Ordering::SeqCst);
+                        self.sleep_or_wake(wait).await;
+                        continue;
                     }
-                    (start, hold) = (false, None);
+                    hold.went();
                     self.held_until.store(0, Ordering::SeqCst);
                     settling.reset();
                     self.attempt(&settings, &reason, &names).await;
                 }
                 Due::At(t) => {
-                    start = false;
+                    hold.scheduled();
                     // The CA's renewal information is asked again when its Retry-After says.
                     let recheck = record.ari.as_ref().map_or(u64::MAX, |a| a.recheck_at_unix);
                     let t = t.min(recheck);
                     self.sleep_or_wake(Duration::from_secs(t.saturating_sub(now_unix()).max(1))).await;
                 }
                 Due::Never => {
-                    start = false;
+                    hold.scheduled();
                     self.wake.notified().await;
                 }
             }
@@ -531,7 +525,7 @@ impl Enrollment {
                 spread: installed.spread,
                 window,
                 explanation_url,
-                recheck_at_unix: now.saturating_add(recheck.as_secs()),
+                recheck_at_unix: now.saturating_add(schedule::recheck_wait(recheck, jitter).as_secs()),
             });
             changed
         };
@@ -709,44 +703,102 @@ fn human(d: Duration) -> String {
     }
 }
 
+/// The one `Host` the unit tests use: it counts installs, may have a certificate in service and
+/// has its listeners on given ports.
+#[cfg(test)]
+pub(crate) struct TestHost {
+    pub installs: std::sync::atomic::AtomicUsize,
+    /// The enrolled certificate in service; while there is one, installs are refused.
+    pub serving: Mutex<Option<Installed>>,
+    /// The http-01 and tls-alpn-01 ports (`None`: plain HTTP off).
+    pub ports: (Option<u16>, u16),
+}
+
+#[cfg(test)]
+impl TestHost {
+    /// Nothing in service; installs succeed and are counted.
+    pub fn counting() -> Self {
+        Self { installs: 0.into(), serving: Mutex::new(None), ports: (Some(80), 443) }
+    }
+
+    /// `installed` in service.
+    pub fn serving(installed: Installed) -> Self {
+        Self { serving: Mutex::new(Some(installed)), ..Self::counting() }
+    }
+
+    /// Listeners on these ports.
+    pub fn ports(http: Option<u16>, https: u16) -> Self {
+        Self { ports: (http, https), ..Self::counting() }
+    }
+}
+
+#[cfg(test)]
+impl camera_acme::ChallengeResponder for TestHost {
+    fn publish(&self, _: &camera_acme::ChallengeAnswer) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        Ok(())
+    }
+    fn withdraw(&self, _: &camera_acme::ChallengeAnswer) {}
+}
+
+#[cfg(test)]
+impl Host for TestHost {
+    fn names(&self) -> Vec<SanName> {
+        Vec::new()
+    }
+    fn device_name(&self) -> String {
+        "test-camera".into()
+    }
+    fn installed(&self) -> Option<Installed> {
+        self.serving.lock().unwrap().clone()
+    }
+    fn install(&self, _: &[Vec<u8>], _: &[u8], _: Protocol) -> Result<Installed, InstallError> {
+        if self.serving.lock().unwrap().is_some() {
+            return Err(InstallError::Storage(io::ErrorKind::Unsupported.into()));
+        }
+        self.installs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(Installed { enrolled: true, not_before_unix: 0, not_after_unix: 1, names: Vec::new(), spread: 0 })
+    }
+    fn responder(&self) -> &dyn camera_acme::ChallengeResponder {
+        self
+    }
+    fn challenge_port(&self, challenge: camera_acme::ChallengeType) -> Option<u16> {
+        match challenge {
+            camera_acme::ChallengeType::Http01 => self.ports.0,
+            camera_acme::ChallengeType::TlsAlpn01 => Some(self.ports.1),
+        }
+    }
+    fn enrolled_credentials(&self, _: Protocol) -> Option<(Vec<u8>, Zeroizing<Vec<u8>>)> {
+        None
+    }
+    fn event(&self, _: EventKind, _: Option<IpAddr>, _: String) {}
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A host that counts what it installs.
-    struct Counting(std::sync::atomic::AtomicUsize);
-
-    impl camera_acme::ChallengeResponder for Counting {
-        fn publish(&self, _: &camera_acme::ChallengeAnswer) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-            Ok(())
-        }
-        fn withdraw(&self, _: &camera_acme::ChallengeAnswer) {}
-    }
-
-    impl Host for Counting {
-        fn names(&self) -> Vec<SanName> {
-            Vec::new()
-        }
-        fn device_name(&self) -> String {
-            "test-camera".into()
-        }
-        fn installed(&self) -> Option<Installed> {
-            None
-        }
-        fn install(&self, _: &[Vec<u8>], _: &[u8], _: Protocol) -> Result<Installed, InstallError> {
-            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            Ok(Installed { enrolled: true, not_before_unix: 0, not_after_unix: 1, names: Vec::new(), spread: 0 })
-        }
-        fn responder(&self) -> &dyn camera_acme::ChallengeResponder {
-            self
-        }
-        fn challenge_port(&self, _: camera_acme::ChallengeType) -> Option<u16> {
-            None
-        }
-        fn enrolled_credentials(&self, _: Protocol) -> Option<(Vec<u8>, Zeroizing<Vec<u8>>)> {
-            None
-        }
-        fn event(&self, _: EventKind, _: Option<IpAddr>, _: String) {}
+    /// The start spread: the first attempt after a start waits (once drawn, the same time), a PUT
+    /// and a camera with the spread off never wait, a later renewal does not wait, a renumbering
+    /// (names added and removed) waits again, a single added address does not.
+    #[test]
+    fn a_start_and_a_renumbering_wait_a_put_never_does() {
+        let ip = |s: &str| SanName::Ip(s.parse().unwrap());
+        let mut hold = Hold::default();
+        assert_eq!(hold.wait(&Reason::Requested, true), None);
+        assert_eq!(hold.wait(&Reason::NotEnrolled, false), None);
+        let first = hold.wait(&Reason::NotEnrolled, true);
+        assert!(first.is_some_and(|w| w <= schedule::START_SPREAD), "{first:?}");
+        let again = hold.wait(&Reason::Renewal, true);
+        assert!(again.is_some_and(|w| w <= first.unwrap()), "the drawn time is kept: {first:?} then {again:?}");
+        hold.went();
+        assert_eq!(hold.wait(&Reason::Renewal, true), None);
+        let added = Reason::NamesChanged { added: vec![ip("10.0.0.3")], removed: Vec::new() };
+        assert_eq!(hold.wait(&added, true), None);
+        let renumbered = Reason::NamesChanged { added: vec![ip("10.1.0.3")], removed: vec![ip("10.0.0.3")] };
+        assert!(hold.wait(&renumbered, true).is_some_and(|w| w <= schedule::START_SPREAD));
+        let mut scheduled = Hold::default();
+        scheduled.scheduled();
+        assert_eq!(scheduled.wait(&Reason::Renewal, true), None, "a start that found nothing due is over");
     }
 
     /// A failure under settings replaced while the attempt ran sets no backoff: the new settings
@@ -759,7 +811,7 @@ mod tests {
             Settings::from_json(serde_json::json!({"protocol": "scep", "url": url, "challenge": "one-time"})).unwrap()
         };
         let (old, new) = (scep("http://127.0.0.1:9/old"), scep("http://127.0.0.1:9/new"));
-        let host = Arc::new(Counting(std::sync::atomic::AtomicUsize::new(0)));
+        let host = Arc::new(TestHost::counting());
         let (enrollment, _) =
             Enrollment::load(&Layout::new(&dir, &dir), Some(serde_json::to_value(&new).unwrap()), host);
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -778,7 +830,7 @@ mod tests {
     fn an_attempt_finishing_after_a_stop_installs_nothing() {
         let dir = std::env::temp_dir().join(format!("camera-enroll-stop-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let host = Arc::new(Counting(std::sync::atomic::AtomicUsize::new(0)));
+        let host = Arc::new(TestHost::counting());
         let settings = Settings::from_json(serde_json::json!({
             "protocol": "scep", "url": "http://ca.test/scep", "challenge": "one-time"
         }))
@@ -796,43 +848,8 @@ mod tests {
         assert!(enrollment.stop(None).unwrap());
         let Err(refused) = attempt.install(&[], &[], Protocol::Scep) else { panic!("installed after the stop") };
         assert!(refused.cause.to_string().contains("stopped or changed"), "{}", refused.cause);
-        assert_eq!(host.0.load(std::sync::atomic::Ordering::SeqCst), 1, "nothing installed after the stop");
+        assert_eq!(host.installs.load(std::sync::atomic::Ordering::SeqCst), 1, "nothing installed after the stop");
         std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    /// A host with an enrolled certificate in service (changed by the test).
-    struct Serving(Mutex<Installed>);
-
-    impl camera_acme::ChallengeResponder for Serving {
-        fn publish(&self, _: &camera_acme::ChallengeAnswer) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-            Ok(())
-        }
-        fn withdraw(&self, _: &camera_acme::ChallengeAnswer) {}
-    }
-
-    impl Host for Serving {
-        fn names(&self) -> Vec<SanName> {
-            Vec::new()
-        }
-        fn device_name(&self) -> String {
-            "test-camera".into()
-        }
-        fn installed(&self) -> Option<Installed> {
-            Some(self.0.lock().unwrap().clone())
-        }
-        fn install(&self, _: &[Vec<u8>], _: &[u8], _: Protocol) -> Result<Installed, InstallError> {
-            Err(InstallError::Storage(io::ErrorKind::Unsupported.into()))
-        }
-        fn responder(&self) -> &dyn camera_acme::ChallengeResponder {
-            self
-        }
-        fn challenge_port(&self, _: camera_acme::ChallengeType) -> Option<u16> {
-            None
-        }
-        fn enrolled_credentials(&self, _: Protocol) -> Option<(Vec<u8>, Zeroizing<Vec<u8>>)> {
-            None
-        }
-        fn event(&self, _: EventKind, _: Option<IpAddr>, _: String) {}
     }
 
     fn info(start: u64, end: u64, recheck: u64) -> Option<camera_acme::RenewalInfo> {
@@ -860,23 +877,40 @@ mod tests {
         let t = now_unix();
         let first =
             Installed { enrolled: true, not_before_unix: t, not_after_unix: t + 10_000, names: vec![], spread: 0 };
-        let host = Arc::new(Serving(Mutex::new(first.clone())));
+        let host = Arc::new(TestHost::serving(first.clone()));
         let (enrollment, _) =
             Enrollment::load(&Layout::new(&dir, &dir), Some(serde_json::to_value(&settings).unwrap()), host.clone());
         let certificate = || enrollment.status().certificate.unwrap();
         assert_eq!((certificate().renew_at_unix, certificate().renewal_source), (t + 6000, "schedule"));
 
-        enrollment.apply_renewal_info(&first, "A.1".into(), Ok(info(t + 2000, t + 3000, 5)), t + 100, u16::MAX / 2, 0);
+        // Jitter u16::MAX (the spread off): asked again exactly at Retry-After.
+        let (no_spread, most_spread) = (u16::MAX, 0);
+        enrollment.apply_renewal_info(
+            &first,
+            "A.1".into(),
+            Ok(info(t + 2000, t + 3000, 5)),
+            t + 100,
+            u16::MAX / 2,
+            no_spread,
+        );
         assert_eq!((certificate().renew_at_unix, certificate().renewal_source), (t + 2499, "ari"));
         let ari = enrollment.record().ari.clone().unwrap();
         assert_eq!(ari.recheck_at_unix, t + 160, "Retry-After 5 s is raised to a minute");
-        // Asked again: the same window keeps its point whatever is drawn now.
-        enrollment.apply_renewal_info(&first, "A.1".into(), Ok(info(t + 2000, t + 3000, 3600)), t + 200, 0, 0);
+        // Asked again: the same window keeps its point whatever is drawn now; with the spread, the
+        // next question waits up to half as long again.
+        enrollment.apply_renewal_info(
+            &first,
+            "A.1".into(),
+            Ok(info(t + 2000, t + 3000, 3600)),
+            t + 200,
+            0,
+            most_spread,
+        );
         assert_eq!(certificate().renew_at_unix, t + 2499);
-        assert_eq!(enrollment.record().ari.as_ref().unwrap().recheck_at_unix, t + 3800);
+        assert_eq!(enrollment.record().ari.as_ref().unwrap().recheck_at_unix, t + 200 + 5400);
         // A failed answer keeps the known window; a moved window is drawn anew.
         let down = camera_acme::AcmeError::Timeout { what: "x", waited: Duration::ZERO, retry_after: None };
-        enrollment.apply_renewal_info(&first, "A.1".into(), Err(down.into()), t + 300, 0, 0);
+        enrollment.apply_renewal_info(&first, "A.1".into(), Err(down.into()), t + 300, 0, no_spread);
         assert_eq!(certificate().renew_at_unix, t + 2499);
         assert_eq!(enrollment.record().ari.as_ref().unwrap().recheck_at_unix, t + 300 + 6 * 3600);
         enrollment.apply_renewal_info(&first, "A.1".into(), Ok(info(t + 4000, t + 5000, 60)), t + 400, 0, 0);
@@ -898,7 +932,7 @@ mod tests {
         assert_eq!(enrollment.record().failures, 0, "the same certificate asked again: no failure");
         // Its replacement has a window over too: a failure with a backoff, once per certificate.
         let second = Installed { not_before_unix: t, not_after_unix: t + 20_000, ..first.clone() };
-        *host.0.lock().unwrap() = second.clone();
+        *host.serving.lock().unwrap() = Some(second.clone());
         enrollment.apply_renewal_info(&second, "A.2".into(), Ok(info(t - 20, t - 10, 60)), t, 0, 0);
         let record = enrollment.record().clone();
         assert_eq!((record.failures, record.not_before_unix), (1, t + 60));
@@ -932,5 +966,47 @@ mod tests {
             assert!(!why.contains(secret), "{why}");
             assert!(why.contains("line 1"), "{why}");
         }
+    }
+}
+/// When the next unscheduled attempt may go. The first one after a start (a site's power comes
+/// back, or a configuration file reaches a fleet) and the first after the camera's addresses were
+/// all replaced (a site renumbered) wait a random part of `START_SPREAD`, drawn once, so a fleet
+/// does not reach its CA in one second. The installer's PUT never waits, nor does anything with
+/// the spread turned off.
+#[derive(Debug)]
+struct Hold {
+    /// A start whose first attempt has not gone yet (nor found nothing due).
+    starting: bool,
+    until: Option<Instant>,
+}
+
+impl Default for Hold {
+    fn default() -> Self {
+        Self { starting: true, until: None }
+    }
+}
+
+impl Hold {
+    /// How long an attempt for `reason` must still wait; `None`: it may go now.
+    fn wait(&mut self, reason: &Reason, spread: bool) -> Option<Duration> {
+        if *reason == Reason::Requested || !spread {
+            return None;
+        }
+        let renumbered =
+            matches!(reason, Reason::NamesChanged { added, removed } if !added.is_empty() && !removed.is_empty());
+        if self.until.is_none() && (self.starting || renumbered) {
+            self.until = Some(Instant::now() + schedule::spread_delay(random_u16(), schedule::START_SPREAD));
+        }
+        self.until.and_then(|until| until.checked_duration_since(Instant::now()))
+    }
+
+    /// The attempt went.
+    fn went(&mut self) {
+        (self.starting, self.until) = (false, None);
+    }
+
+    /// Nothing was due at once: the start is over (a scheduled renewal keeps its own time).
+    fn scheduled(&mut self) {
+        self.starting = false;
     }
 }

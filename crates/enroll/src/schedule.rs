@@ -150,6 +150,15 @@ pub fn retry_wait(
 const WINDOW_START_PERCENT: u64 = 60;
 const WINDOW_PERCENT: u64 = 15;
 
+/// The wait before asking the CA for renewal information again: its `Retry-After` (clamped by
+/// `camera_acme::ari::recheck_after`), plus a random part of half of it (`jitter` from `u16::MAX`,
+/// nothing, to 0, half) when the spread is on. A fleet enrolled at once would otherwise ask in the
+/// same second every time (RFC 9773 asks for no more than Retry-After, so only later is allowed).
+pub fn recheck_wait(recheck: Duration, jitter: u16) -> Duration {
+    let half = recheck.as_secs() / 2;
+    recheck + Duration::from_secs(half * u64::from(u16::MAX - jitter) / u64::from(u16::MAX))
+}
+
 /// When the certificate in service should be renewed: at its [`Installed::spread`] point of a
 /// window 60 % to 75 % into its lifetime; with a configured margin, between the margin and a
 /// quarter more before expiry (never later than the margin asks), and never earlier than halfway

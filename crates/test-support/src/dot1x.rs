@@ -16,12 +16,12 @@ use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use crate::{wait_for, wait_until, TempDir};
+use crate::netns::Namespace;
+use crate::{spawn_dying, wait_for, wait_until, TempDir};
 
 /// The authentication server's name in [`SitePki::server`] certificates.
 pub const SERVER_NAME: &str = "radius.site.example";
@@ -154,7 +154,7 @@ pub const SWITCH_IF: &str = "port1";
 /// A switch port demanding 802.1X; see the module documentation.
 pub struct Switch {
     dir: TempDir,
-    holder: Child,
+    namespace: Namespace,
     hostapd: Option<Child>,
     gate: Option<Child>,
     camera_ip: Ipv4Addr,
@@ -162,7 +162,7 @@ pub struct Switch {
 
 impl std::fmt::Debug for Switch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Switch").field("dir", &self.dir.path()).field("namespace", &self.holder.id()).finish()
+        f.debug_struct("Switch").field("dir", &self.dir.path()).field("namespace", &self.namespace.pid()).finish()
     }
 }
 
@@ -174,12 +174,8 @@ impl Switch {
     pub fn start(spec: &SwitchSpec<'_>) -> Self {
         assert!(crate::netns::inside_private_netns(), "dot1x: the switch runs inside a private network namespace");
         let dir = TempDir::new("switch");
-        let holder = spawn_dying(Command::new("unshare").args(["-n", "sleep", "infinity"]), None);
-        let pid = holder.id();
-        let own = std::fs::read_link("/proc/self/ns/net").expect("this namespace");
-        wait_until("the switch's namespace exists", Duration::from_secs(5), || {
-            std::fs::read_link(format!("/proc/{pid}/ns/net")).is_ok_and(|ns| ns != own)
-        });
+        let namespace = Namespace::new();
+        let pid = namespace.pid();
         let mut switch = Self {
             camera_ip: spec
                 .camera_ipv4
@@ -188,7 +184,7 @@ impl Switch {
                 .and_then(|a| a.parse().ok())
                 .expect("camera_ipv4 as a.b.c.d/n"),
             dir,
-            holder,
+            namespace,
             hostapd: None,
             gate: None,
         };
@@ -259,12 +255,12 @@ impl Switch {
 
     /// Runs a command in the switch's namespace; panics unless it exits 0.
     pub fn run(&self, args: &[&str]) -> Output {
-        crate::run(Command::new("nsenter").args(["-t", &self.holder.id().to_string(), "-n"]).args(args))
+        self.namespace.run(args)
     }
 
     fn close_gate(&self) {
         let mut nft = Command::new("nsenter")
-            .args(["-t", &self.holder.id().to_string(), "-n", "nft", "-f", "-"])
+            .args(["-t", &self.namespace.pid().to_string(), "-n", "nft", "-f", "-"])
             .stdin(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -338,7 +334,7 @@ impl Switch {
     /// Whether a TCP connection from the switch's side (the network) reaches the camera's
     /// address on `port`: false while the gate is closed.
     pub fn reach(&self, port: u16) -> bool {
-        let ns = std::fs::File::open(format!("/proc/{}/ns/net", self.holder.id())).expect("the switch's namespace");
+        let ns = std::fs::File::open(format!("/proc/{}/ns/net", self.namespace.pid())).expect("the switch's namespace");
         let address = SocketAddr::from((self.camera_ip, port));
         std::thread::spawn(move || {
             // SAFETY: setns(2) on a valid descriptor of a network namespace moves only this new
@@ -364,7 +360,8 @@ const CLOSE_GATE: &str = "nft flush chain inet port out\nnft flush chain inet po
 
 impl Drop for Switch {
     fn drop(&mut self) {
-        for child in [self.gate.as_mut(), self.hostapd.as_mut(), Some(&mut self.holder)].into_iter().flatten() {
+        // The namespace's holder goes last, with the field.
+        for child in [self.gate.as_mut(), self.hostapd.as_mut()].into_iter().flatten() {
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -444,26 +441,4 @@ impl Drop for Supplicant {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-/// Spawns `command` (stdout and stderr to `log`, else discarded) so that it dies with the
-/// spawning thread (`PR_SET_PDEATHSIG`).
-fn spawn_dying(command: &mut Command, log: Option<std::fs::File>) -> Child {
-    command.stdin(Stdio::null());
-    match log {
-        Some(log) => {
-            command.stdout(log.try_clone().expect("dup the log")).stderr(log);
-        }
-        None => {
-            command.stdout(Stdio::null()).stderr(Stdio::null());
-        }
-    }
-    // SAFETY: the closure runs in the forked child before exec and only calls prctl(2), which is
-    // async-signal-safe; it allocates nothing and takes no lock.
-    unsafe {
-        command.pre_exec(|| {
-            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).map_err(std::io::Error::from)
-        });
-    }
-    command.spawn().unwrap_or_else(|e| panic!("cannot start {:?}: {e}", command.get_program()))
 }

@@ -1,23 +1,27 @@
 //! What the crates' integration tests share (a dev-dependency only, never in what ships):
 //! temporary directories, polling until something happens, running the openssl CLI (verifying,
 //! self-signed certificates), free ports, PEM text ([`pem`]), a real Pebble
-//! ([`pebble`]), an 802.1X switch port with its site PKI and the camera's wpa_supplicant
+//! ([`pebble`]), a scripted ACME CA that can misbehave, go down and suggest renewal windows
+//! ([`scripted_acme`]), a fleet of cameras each in a namespace of its own ([`fleet`]), an 802.1X switch port with its site PKI and the camera's wpa_supplicant
 //! ([`dot1x`]), running a test inside a private network namespace ([`netns`]), and when the
 //! power-cut tests kill ([`kill_schedule`]). Every helper panics with what went wrong: a failed
 //! helper is a failed test.
 
 pub mod dot1x;
+pub mod fleet;
 pub mod kill_schedule;
 pub mod netns;
 pub mod pebble;
 pub mod pem;
+pub mod scripted_acme;
 
 // The netns helpers under the names dependents that call this crate `camera-testns` use.
 pub use netns::{in_private_netns, inside_private_netns, ip, sysctl, try_ip, wait_for_ipv6_settled, NetnsSetup};
 
 use std::io::Write;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// A fresh directory under the system temp dir (`camera-test-<tag>-<random>`, made by `tempfile`),
@@ -225,6 +229,40 @@ pub fn openssl_self_signed(
         args.extend(["-addext", extension]);
     }
     openssl(dir, &args);
+}
+
+/// Spawns `command` (stdout and stderr to `log`, else discarded) so that it dies with the
+/// spawning thread (`PR_SET_PDEATHSIG`).
+pub fn spawn_dying(command: &mut Command, log: Option<std::fs::File>) -> Child {
+    command.stdin(Stdio::null());
+    match log {
+        Some(log) => {
+            command.stdout(log.try_clone().expect("dup the log")).stderr(log);
+        }
+        None => {
+            command.stdout(Stdio::null()).stderr(Stdio::null());
+        }
+    }
+    // SAFETY: the closure runs in the forked child before exec and only calls prctl(2), which is
+    // async-signal-safe; it allocates nothing and takes no lock.
+    unsafe {
+        command.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).map_err(std::io::Error::from)
+        });
+    }
+    command.spawn().unwrap_or_else(|e| panic!("cannot start {:?}: {e}", command.get_program()))
+}
+
+/// Adds camera-web's arguments for `dir`'s `config.json`, `state/` and `run/` (the layout every
+/// test camera, and each camera of a fleet, has).
+pub fn camera_web_dirs<'c>(command: &'c mut Command, dir: &Path) -> &'c mut Command {
+    command
+        .arg("--config")
+        .arg(dir.join("config.json"))
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .arg("--run-dir")
+        .arg(dir.join("run"))
 }
 
 #[cfg(test)]

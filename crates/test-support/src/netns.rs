@@ -313,3 +313,56 @@ pub fn wait_for_ipv6_settled(timeout: Duration) -> bool {
     };
     wait_for(timeout, || settled().then_some(())).is_some()
 }
+
+/// A network namespace of its own inside the test's (the test must be in a private one), held by
+/// an `unshare -n sleep` that dies with the thread that made it; commands run in it through
+/// `nsenter -t <pid> -n`. Links reach it with `ip link ... netns <pid>`.
+#[derive(Debug)]
+pub struct Namespace {
+    holder: std::process::Child,
+}
+
+impl Default for Namespace {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Namespace {
+    /// # Panics
+    /// When `unshare` fails or the namespace does not appear within 5 s.
+    pub fn new() -> Self {
+        let holder = crate::spawn_dying(Command::new("unshare").args(["-n", "sleep", "infinity"]), None);
+        let pid = holder.id();
+        let own = std::fs::read_link("/proc/self/ns/net").expect("this namespace");
+        crate::wait_until("a new network namespace exists", Duration::from_secs(5), || {
+            std::fs::read_link(format!("/proc/{pid}/ns/net")).is_ok_and(|ns| ns != own)
+        });
+        Self { holder }
+    }
+
+    /// The holder's process id, which names the namespace.
+    pub fn pid(&self) -> u32 {
+        self.holder.id()
+    }
+
+    /// `program` to be run inside the namespace.
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut command = Command::new("nsenter");
+        command.args(["-t", &self.pid().to_string(), "-n"]).arg(program);
+        command
+    }
+
+    /// Runs `args` inside the namespace; panics with its output when it fails.
+    pub fn run(&self, args: &[&str]) -> Output {
+        let (program, rest) = args.split_first().expect("a command");
+        crate::run(self.command(program).args(rest))
+    }
+}
+
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
+}

@@ -22,7 +22,6 @@
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,6 +30,7 @@ use camera_test_support::{netns, TempDir};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
+use super::procs;
 use super::stats::Stats;
 use task_support::Result;
 
@@ -127,27 +127,9 @@ pub struct Dot1x {
 
 /// Runs `rounds` rounds in a new user + network namespace and collects the samples.
 pub fn measure(camera_web: &Path, rounds: usize) -> Result<Dot1x> {
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find the bench binary: {e}"))?;
-    let out = Command::new("unshare")
-        .args(["-rn", "--"])
-        .arg(&exe)
-        .arg(INSIDE_TASK)
-        .arg(camera_web)
-        .arg(rounds.to_string())
-        // What camera_test_support::netns's own re-entry sets: its fixtures (the switch, `ip`)
-        // refuse to run without it.
-        .env(netns::INSIDE_ENV, INSIDE_TASK)
-        .output()
-        .map_err(|e| format!("cannot run unshare (util-linux): {e}"))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        return Err(format!(
-            "the 802.1X measurement in a network namespace failed ({}):\n{}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim(),
-            stdout.trim()
-        ));
-    }
+    let rounds = rounds.to_string();
+    let stdout =
+        procs::reenter_in_netns(INSIDE_TASK, &[camera_web.as_os_str(), rounds.as_ref()], "the 802.1X measurement")?;
     let side = |name: &str| -> Result<Side> {
         let samples = |step: Step| -> Vec<Duration> {
             stdout
@@ -181,13 +163,7 @@ pub fn inside(mut args: impl Iterator<Item = String>) -> Result {
     let usage = "usage: bench dot1x-inside CAMERA_WEB ROUNDS (run by cargo xtask bench)";
     let camera_web = PathBuf::from(args.next().ok_or(usage)?);
     let rounds: usize = args.next().and_then(|r| r.parse().ok()).ok_or(usage)?;
-    // Never on the host's interfaces: only in the fresh namespace `measure` made, where nothing
-    // but `lo` exists yet (netns::try_ip refuses without the marker variable).
-    let links = netns::try_ip(&["-o", "link", "show"])?;
-    if links.lines().any(|l| !l.contains(": lo:")) {
-        return Err(format!("{INSIDE_TASK} runs only inside the network namespace cargo xtask bench makes"));
-    }
-    netns::try_ip(&["link", "set", "lo", "up"])?;
+    procs::fresh_netns(INSIDE_TASK)?;
 
     let pki = SitePki::new();
     let server = pki.server(SERVER_NAME);

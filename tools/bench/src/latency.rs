@@ -22,14 +22,14 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme};
 
-use super::procs::{ChildGuard, TempDir};
+use super::procs::{self, ChildGuard, TempDir};
 use super::stats::Stats;
+use camera_test_support::netns::try_ip;
 use task_support::Result;
 
 /// The hidden task name the namespace runs.
 pub const INSIDE_TASK: &str = "latency-inside";
 /// Set by [`measure`] for the run inside; without it [`inside`] refuses to touch any interface.
-const INSIDE_ENV: &str = "CAMERA_BENCH_NETNS";
 const CAM_IF: &str = "cam0";
 const STARTUPS: usize = 5;
 const CHANGES: usize = 20;
@@ -46,25 +46,8 @@ pub struct Latency {
 
 /// Runs the measurement in a new user + network namespace and collects its samples.
 pub fn measure(camera_web: &Path, work: &Path) -> Result<Latency> {
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find the bench binary: {e}"))?;
-    let out = Command::new("unshare")
-        .args(["-rn", "--"])
-        .arg(&exe)
-        .arg(INSIDE_TASK)
-        .arg(camera_web)
-        .arg(work)
-        .env(INSIDE_ENV, "1")
-        .output()
-        .map_err(|e| format!("cannot run unshare (util-linux): {e}"))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        return Err(format!(
-            "the latency measurement in a network namespace failed ({}): {}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim(),
-            stdout.trim()
-        ));
-    }
+    let stdout =
+        procs::reenter_in_netns(INSIDE_TASK, &[camera_web.as_os_str(), work.as_os_str()], "the latency measurement")?;
     let samples = |kind: &str| -> Result<Stats> {
         let list: Vec<Duration> = stdout
             .lines()
@@ -81,20 +64,14 @@ pub fn inside(mut args: impl Iterator<Item = String>) -> Result {
     let usage = "usage: bench latency-inside CAMERA_WEB DIR (run by cargo xtask bench)";
     let camera_web = PathBuf::from(args.next().ok_or(usage)?);
     let work = PathBuf::from(args.next().ok_or(usage)?);
-    // Never on the host's interfaces: only in the fresh namespace `measure` made, where nothing
-    // but `lo` exists yet.
-    let links = ip(&["-o", "link", "show"], true)?;
-    if std::env::var_os(INSIDE_ENV).is_none() || links.lines().any(|l| !l.contains(": lo:")) {
-        return Err(format!("{INSIDE_TASK} runs only inside the network namespace cargo xtask bench makes"));
-    }
+    procs::fresh_netns(INSIDE_TASK)?;
     for args in [
-        &["link", "set", "lo", "up"][..],
-        &["link", "add", CAM_IF, "type", "veth", "peer", "name", "peer0"],
+        &["link", "add", CAM_IF, "type", "veth", "peer", "name", "peer0"][..],
         &["addr", "add", "10.77.0.2/24", "dev", CAM_IF],
         &["link", "set", CAM_IF, "up"],
         &["link", "set", "peer0", "up"],
     ] {
-        ip(args, false)?;
+        try_ip(args)?;
     }
     let client = any_certificate_client()?;
 
@@ -111,11 +88,11 @@ pub fn inside(mut args: impl Iterator<Item = String>) -> Result {
             std::thread::sleep(Duration::from_micros(200));
         }
         let started = Instant::now();
-        ip(&["addr", "add", &format!("{address}/24"), "dev", CAM_IF], false)?;
+        try_ip(&["addr", "add", &format!("{address}/24"), "dev", CAM_IF])?;
         wait_served(&client, server.1, &address, true, started)?;
         println!("startup {}", started.elapsed().as_micros());
         drop(server);
-        ip(&["addr", "del", &format!("{address}/24"), "dev", CAM_IF], false)?;
+        try_ip(&["addr", "del", &format!("{address}/24"), "dev", CAM_IF])?;
     }
 
     let dir = TempDir::new(&work, "latency-run")?;
@@ -125,7 +102,7 @@ pub fn inside(mut args: impl Iterator<Item = String>) -> Result {
         let address = format!("10.77.9.{}", 10 + i);
         for (kind, action, present) in [("add", "add", true), ("remove", "del", false)] {
             let started = Instant::now();
-            ip(&["addr", action, &format!("{address}/24"), "dev", CAM_IF], false)?;
+            try_ip(&["addr", action, &format!("{address}/24"), "dev", CAM_IF])?;
             wait_served(&client, server.1, &address, present, started)?;
             println!("{kind} {}", started.elapsed().as_micros());
         }
@@ -200,15 +177,6 @@ fn served_names(client: &Arc<ClientConfig>, addr: SocketAddr) -> Option<Vec<Stri
     conn.send_close_notify();
     let _ = conn.complete_io(&mut tcp);
     camera_pki::describe(&leaf).ok().map(|info| info.subject_alt_names)
-}
-
-fn ip(args: &[&str], quiet: bool) -> Result<String> {
-    let out = Command::new("ip").args(args).output().map_err(|e| format!("cannot run ip (iproute2): {e}"))?;
-    if out.status.success() || quiet {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(format!("ip {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
-    }
 }
 
 /// Takes whatever certificate the server presents: only its names are measured here (the

@@ -1,4 +1,4 @@
-//! `bench` (`cargo xtask bench` runs `cargo run --release -p bench -- ARGS`) `[--check] [--duration SECS] [--threads N] [--no-camera-build] [--only ca|enroll|dot1x]`: measures
+//! `bench` (`cargo xtask bench` runs `cargo run --release -p bench -- ARGS`) `[--check] [--duration SECS] [--threads N] [--no-camera-build] [--only ca|enroll|dot1x|fleet] [--cameras N]`: measures
 //! the budgets of the design brief against references measured in the same run (openssl CLI,
 //! nginx + OpenSSL), prints a table, and with `--check` exits non-zero when a budget is missed.
 //!
@@ -11,7 +11,9 @@
 //! a few seconds, enrollment per protocol next to reference clients (lego, scepclient) about a
 //! minute and a half plus its release test build, 802.1X from settings to an open switch port next
 //! to wpa_supplicant alone (in a network namespace with hostapd as the switch) about a minute.
-//! `--only ca`, `--only enroll` or `--only dot1x` runs only those.
+//! `--only ca`, `--only enroll` or `--only dot1x` runs only those. `--only fleet` runs the fleet
+//! simulation (section 11, [`fleet`]: 2 x 200 cameras, or `--cameras N` per fleet, for 15 minutes
+//! plus about two to start them), which the full run leaves out for its length.
 //! Every server started is stopped on success and on failure ([`procs::ChildGuard`]).
 
 mod ca_creation;
@@ -19,6 +21,7 @@ mod chain_bytes;
 mod client;
 mod dot1x;
 mod enrollment;
+mod fleet;
 mod handshakes;
 mod latency;
 mod memory;
@@ -56,8 +59,10 @@ struct Options {
     warmup: Duration,
     threads: usize,
     camera_build: bool,
-    /// Only some sections (`--only ca`, `--only enroll`, `--only dot1x`).
+    /// Only some sections (`--only ca`, `--only enroll`, `--only dot1x`, `--only fleet`).
     only: Option<Only>,
+    /// Cameras per fleet in section 11.
+    cameras: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +73,8 @@ enum Only {
     Enroll,
     /// 802.1X, settings to port authorized (section 10).
     Dot1x,
+    /// A fleet against its CA, spread on and off (section 11; only when asked for).
+    Fleet,
 }
 
 impl Only {
@@ -76,6 +83,7 @@ impl Only {
             Self::Ca => "ca",
             Self::Enroll => "enroll",
             Self::Dot1x => "dot1x",
+            Self::Fleet => "fleet",
         }
     }
 }
@@ -88,7 +96,7 @@ const DOT1X_ROUNDS: usize = 5;
 const DOT1X_TOOLS: [&str; 7] = ["hostapd", "hostapd_cli", "wpa_supplicant", "wpa_cli", "nft", "nsenter", "unshare"];
 
 const USAGE: &str =
-    "usage: cargo xtask bench [--check] [--duration SECS] [--threads N] [--no-camera-build] [--only ca|enroll|dot1x]";
+    "usage: cargo xtask bench [--check] [--duration SECS] [--threads N] [--no-camera-build] [--only ca|enroll|dot1x|fleet] [--cameras N]";
 
 impl Options {
     fn parse(args: impl Iterator<Item = String>) -> Result<Self> {
@@ -100,6 +108,7 @@ impl Options {
             threads: 16,
             camera_build: true,
             only: None,
+            cameras: fleet::DEFAULT_CAMERAS,
         };
         let mut args = args.peekable();
         while let Some(arg) = args.next() {
@@ -112,11 +121,13 @@ impl Options {
                 "--duration" => options.duration = Duration::from_secs(value("--duration")?.clamp(1, 30)),
                 "--threads" => options.threads = value("--threads")?.clamp(1, 64) as usize,
                 "--no-camera-build" => options.camera_build = false,
+                "--cameras" => options.cameras = value("--cameras")?.clamp(1, 10_000) as usize,
                 "--only" => match args.next().as_deref() {
                     Some("ca") => options.only = Some(Only::Ca),
                     Some("enroll") => options.only = Some(Only::Enroll),
                     Some("dot1x") => options.only = Some(Only::Dot1x),
-                    other => return Err(format!("--only takes ca, enroll or dot1x, not {other:?}; {USAGE}")),
+                    Some("fleet") => options.only = Some(Only::Fleet),
+                    other => return Err(format!("--only takes ca, enroll, dot1x or fleet, not {other:?}; {USAGE}")),
                 },
                 _ => return Err(format!("unknown argument {arg:?}; {USAGE}")),
             }
@@ -208,6 +219,10 @@ fn main() -> std::process::ExitCode {
             args.next();
             dot1x::inside(args)
         }
+        Some(fleet::INSIDE_TASK) => {
+            args.next();
+            fleet::inside(args)
+        }
         _ => bench(args),
     };
     match result {
@@ -234,6 +249,7 @@ fn bench(args: impl Iterator<Item = String>) -> Result {
         Some(Only::Ca) => vec!["openssl"],
         Some(Only::Enroll) => vec!["lego", "scepclient"],
         Some(Only::Dot1x) => DOT1X_TOOLS.to_vec(),
+        Some(Only::Fleet) => vec!["curl", "nsenter", "unshare"],
         None => [&["openssl", "nginx", "lego", "scepclient"][..], &DOT1X_TOOLS].concat(),
     };
     for tool in tools {
@@ -276,6 +292,10 @@ fn bench(args: impl Iterator<Item = String>) -> Result {
         }
         Some(Only::Dot1x) => {
             dot1x_section(&release, &mut budgets)?;
+            return print_budgets(&budgets, started, options.check);
+        }
+        Some(Only::Fleet) => {
+            fleet_section(&release, options.cameras, &mut budgets)?;
             return print_budgets(&budgets, started, options.check);
         }
         None => {}
@@ -670,6 +690,24 @@ fn bench(args: impl Iterator<Item = String>) -> Result {
 }
 
 /// 10: 802.1X, settings to an open switch port, the camera next to wpa_supplicant alone.
+fn fleet_section(release: &Path, cameras: usize, budgets: &mut Vec<Budget>) -> Result {
+    eprintln!(
+        "bench: a fleet against its CA, {cameras} cameras with the spread on and {cameras} with it off (17 minutes)"
+    );
+    let report = fleet::measure(&release.join("camera-web"), cameras)?;
+    println!("\n11. A fleet against its CA, spread on and off side by side, in private network namespaces");
+    print!("{}", report.text);
+    for row in report.rows {
+        let verdict = match row.verdict.as_str() {
+            "pass" => Verdict::Pass,
+            "fail" => Verdict::Fail,
+            _ => Verdict::Info,
+        };
+        budgets.push(Budget { name: row.name, measured: row.measured, limit: row.limit, verdict });
+    }
+    Ok(())
+}
+
 fn dot1x_section(release: &Path, budgets: &mut Vec<Budget>) -> Result {
     eprintln!("bench: 802.1X, settings to port authorized ({DOT1X_ROUNDS} rounds, camera and wpa_supplicant alone)");
     let measured = dot1x::measure(&release.join("camera-web"), DOT1X_ROUNDS)?;

@@ -273,3 +273,41 @@ pub fn run_quiet(cmd: &mut Command) -> Result {
         ))
     }
 }
+
+/// Runs this bench binary again as `bench TASK ARGS` inside a new user + network namespace
+/// (`unshare -rn`), with `camera_test_support::netns`'s marker variable set as its own test
+/// re-entry does (its fixtures and `ip` refuse to run without it); returns what it printed.
+/// `what` names the measurement in the error when it fails.
+pub fn reenter_in_netns(task: &str, args: &[&std::ffi::OsStr], what: &str) -> Result<String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find the bench binary: {e}"))?;
+    let out = Command::new("unshare")
+        .args(["-rn", "--"])
+        .arg(&exe)
+        .arg(task)
+        .args(args)
+        .env(camera_test_support::netns::INSIDE_ENV, task)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run unshare (util-linux): {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() {
+        return Err(format!(
+            "{what} in a network namespace failed ({}):\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim(),
+            stdout.trim()
+        ));
+    }
+    Ok(stdout)
+}
+
+/// Inside a namespace [`reenter_in_netns`] made: checks that nothing but `lo` exists yet (never
+/// the host's interfaces) and brings `lo` up.
+pub fn fresh_netns(task: &str) -> Result {
+    let links = camera_test_support::netns::try_ip(&["-o", "link", "show"])?;
+    if links.lines().any(|l| !l.contains(": lo:")) {
+        return Err(format!("{task} runs only inside the network namespace cargo xtask bench makes"));
+    }
+    camera_test_support::netns::try_ip(&["link", "set", "lo", "up"])?;
+    Ok(())
+}

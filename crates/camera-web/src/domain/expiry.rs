@@ -108,11 +108,14 @@ pub fn report(certs: &Certificates, enrollment: &Enrollment, window: u32) -> Vec
 }
 
 /// An enrolled certificate is renewed automatically while enrollment is configured, from the
-/// point its schedule says; once enrollment is stopped someone has to replace it.
+/// point its schedule says, or the CA's suggested one (RFC 9773) when that is later; once
+/// enrollment is stopped someone has to replace it.
 fn enrolled_renewal(enrollment: &Enrollment, info: &CertificateInfo) -> Renewal {
     let status = enrollment.status();
     match status.certificate.filter(|c| status.settings.is_some() && c.not_after_unix as i64 == info.not_after_unix) {
-        Some(c) => Renewal::Automatic { renew_at_unix: i64::try_from(c.renew_at_unix).unwrap_or(i64::MAX) },
+        Some(c) => Renewal::Automatic {
+            renew_at_unix: i64::try_from(c.renew_at_unix.max(c.scheduled_renew_at_unix)).unwrap_or(i64::MAX),
+        },
         None => Renewal::ByHand,
     }
 }

@@ -5,7 +5,6 @@
 pub mod client;
 
 pub mod scep;
-pub mod scripted_acme;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -208,13 +207,7 @@ impl Drop for Camera {
 /// `camera-web` with `dir`'s config.json, state and run directories.
 pub fn camera_web_command(dir: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_camera-web"));
-    command
-        .arg("--config")
-        .arg(dir.join("config.json"))
-        .arg("--state-dir")
-        .arg(dir.join("state"))
-        .arg("--run-dir")
-        .arg(dir.join("run"));
+    camera_test_support::camera_web_dirs(&mut command, dir);
     command
 }
 

@@ -1,13 +1,23 @@
-//! A scripted ACME CA over HTTPS on loopback, for enrollment against a careless or hostile site
-//! CA: it issues at once (orders are `ready`, no challenge) whatever it is asked, but can leave a
-//! name out of the certificate, backdate it, or make it short-lived, and it counts what the camera
-//! asks of it. It can announce ACME Renewal Information (RFC 9773) and answer each certificate's
-//! CertID with a window set relative to the moment that certificate was issued, counting the polls
-//! and recording each order's `replaces`. Requests are not authenticated (the JWS payload is read, its signature is not
-//! checked): what is under test is the camera's schedule, not the CA's checks.
+//! A scripted ACME CA over HTTPS, for enrollment against a careless or hostile site CA and for a
+//! fleet's load on its CA: it issues at once (orders are `ready`, no challenge) whatever it is
+//! asked, but can leave a name out of the certificate, backdate it, or make it short-lived, and it
+//! counts what the camera asks of it. It can announce ACME Renewal Information (RFC 9773) and
+//! answer each certificate's CertID with a window set relative to the moment that certificate was
+//! issued, counting the polls and recording each order's `replaces`; an incident
+//! ([`ScriptedAcme::incident`]) moves every window issued so far into the past, as a CA does after
+//! a revocation. It can go down ([`ScriptedAcme::set_down`]: connections refused, open ones cut)
+//! and come back on the same address. Every request is logged with its time
+//! ([`Counts::requests`]), every issue with its names and window ([`Counts::issues`]).
+//!
+//! Requests are not authenticated (the JWS payload is read, its signature is not checked): what is
+//! under test is the camera's schedule, not the CA's checks.
+
+// A fixture: whatever fails here (a port, a key, a lock a panicking test poisoned) fails the
+// test, with the error `unwrap` prints.
+#![allow(clippy::unwrap_used)]
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -56,6 +66,36 @@ impl Default for Behaviour {
     }
 }
 
+/// What a request asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Asked {
+    NewOrder,
+    RenewalInfo,
+    /// The directory, a nonce, the account, a finalization, a certificate download.
+    Other,
+}
+
+/// One request, when it arrived (milliseconds since the epoch).
+#[derive(Debug, Clone, Copy)]
+pub struct Seen {
+    pub at_ms: u64,
+    pub asked: Asked,
+}
+
+/// One certificate issued.
+#[derive(Debug, Clone)]
+pub struct Issue {
+    pub at_ms: u64,
+    /// The names in the request, as the camera wrote them (IP addresses first as it orders them).
+    pub names: Vec<String>,
+    /// Its RFC 9773 CertID, and its renewal window (seconds since the epoch) as first offered;
+    /// only when renewal information is announced.
+    pub cert_id: Option<String>,
+    pub window: Option<(i64, i64)>,
+    /// The order's `replaces`.
+    pub replaces: Option<String>,
+}
+
 /// What the CA saw and did.
 #[derive(Debug, Default)]
 pub struct Counts {
@@ -67,8 +107,16 @@ pub struct Counts {
     pub ari_polls: AtomicUsize,
     /// Each new order's `replaces`, in order.
     pub replaces: Mutex<Vec<Option<String>>>,
-    /// The CertID of each issued certificate, in order of issue.
-    pub issued_ids: Mutex<Vec<String>>,
+    /// Every request, in order of arrival.
+    pub requests: Mutex<Vec<Seen>>,
+    /// Every certificate issued, in order of issue.
+    pub issues: Mutex<Vec<Issue>>,
+}
+
+/// Milliseconds since the epoch.
+pub fn now_ms() -> u64 {
+    u64::try_from(SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_millis())
+        .unwrap_or(u64::MAX)
 }
 
 struct Ca {
@@ -88,7 +136,15 @@ pub struct ScriptedAcme {
     /// The CA's certificate: it signs both the server's TLS certificate and what it issues.
     pub root_pem: String,
     pub counts: Arc<Counts>,
+    ca: Arc<Ca>,
+    down: Arc<tokio::sync::watch::Sender<bool>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl std::fmt::Debug for ScriptedAcme {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScriptedAcme").field("directory", &self.directory).finish_non_exhaustive()
+    }
 }
 
 impl Drop for ScriptedAcme {
@@ -102,7 +158,12 @@ impl Drop for ScriptedAcme {
 impl ScriptedAcme {
     /// Starts the CA on 127.0.0.1 (inside the test's namespace).
     pub fn start(behaviour: Behaviour) -> Self {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::start_on(IpAddr::V4(Ipv4Addr::LOCALHOST), behaviour)
+    }
+
+    /// Starts the CA on `ip`, a free port; its TLS certificate names `ip`.
+    pub fn start_on(ip: IpAddr, behaviour: Behaviour) -> Self {
+        let listener = std::net::TcpListener::bind(SocketAddr::new(ip, 0)).unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr: SocketAddr = listener.local_addr().unwrap();
         let key = rcgen::KeyPair::generate().unwrap();
@@ -118,7 +179,7 @@ impl ScriptedAcme {
 
         let tls_key = rcgen::KeyPair::generate().unwrap();
         let tls_cert =
-            rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap().signed_by(&tls_key, &issuer).unwrap();
+            rcgen::CertificateParams::new(vec![ip.to_string()]).unwrap().signed_by(&tls_key, &issuer).unwrap();
         let tls = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
             .with_safe_default_protocol_versions()
             .unwrap()
@@ -141,11 +202,28 @@ impl ScriptedAcme {
             nonce: AtomicUsize::new(0),
         });
         let (stop, stopped) = tokio::sync::oneshot::channel();
+        let down = Arc::new(tokio::sync::watch::Sender::new(false));
+        let (served, watch) = (ca.clone(), down.subscribe());
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-            runtime.block_on(serve(listener, Arc::new(tls), ca, stopped));
+            runtime.block_on(serve(listener, Arc::new(tls), served, watch, stopped));
         });
-        Self { directory: format!("https://{addr}/dir"), root_pem, counts, stop: Some(stop) }
+        Self { directory: format!("https://{addr}/dir"), root_pem, counts, ca, down, stop: Some(stop) }
+    }
+
+    /// Takes the CA down (its port refuses connections, open ones are cut) or brings it back on
+    /// the same address.
+    pub fn set_down(&self, down: bool) {
+        self.down.send_replace(down);
+    }
+
+    /// Moves the renewal window of every certificate issued so far into the past (an hour ago),
+    /// as a CA does after a revocation or an incident; what it issues later gets the usual window.
+    pub fn incident(&self) {
+        let now = i64::try_from(now_ms() / 1000).unwrap_or(i64::MAX);
+        for window in self.ca.windows.lock().unwrap().iter_mut() {
+            (window.1, window.2) = (now - 7200, now - 3600);
+        }
     }
 }
 
@@ -153,26 +231,43 @@ async fn serve(
     listener: std::net::TcpListener,
     tls: Arc<rustls::ServerConfig>,
     ca: Arc<Ca>,
+    mut down: tokio::sync::watch::Receiver<bool>,
     mut stopped: tokio::sync::oneshot::Receiver<()>,
 ) {
-    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut listener = Some(tokio::net::TcpListener::from_std(listener).unwrap());
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     loop {
+        let is_down = *down.borrow_and_update();
+        if is_down {
+            // Closed: a connection is refused, as by a stopped server.
+            listener = None;
+        } else if listener.is_none() {
+            listener = Some(tokio::net::TcpListener::bind(addr).await.expect("the CA's port again"));
+        }
         let stream = tokio::select! {
-            accepted = listener.accept() => match accepted {
+            accepted = async { listener.as_ref().unwrap().accept().await }, if listener.is_some() => match accepted {
                 Ok((stream, _)) => stream,
                 Err(_) => continue,
             },
+            changed = down.changed() => match changed {
+                Ok(()) => continue,
+                Err(_) => return,
+            },
             _ = &mut stopped => return,
         };
-        let (acceptor, ca) = (acceptor.clone(), ca.clone());
+        let (acceptor, ca, mut cut) = (acceptor.clone(), ca.clone(), down.clone());
         tokio::spawn(async move {
             let Ok(stream) = acceptor.accept(stream).await else { return };
             let service = hyper::service::service_fn(move |req| {
                 let ca = ca.clone();
                 async move { Ok::<_, Infallible>(ca.answer(req).await) }
             });
-            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            let connection = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+            tokio::select! {
+                _ = connection => {}
+                _ = cut.wait_for(|down| *down) => {}
+            }
         });
     }
 }
@@ -197,6 +292,12 @@ impl Ca {
 
     async fn answer(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let path = req.uri().path().to_owned();
+        let asked = match path.as_str() {
+            "/order" => Asked::NewOrder,
+            p if p.starts_with("/renewal-info/") => Asked::RenewalInfo,
+            _ => Asked::Other,
+        };
+        self.counts.requests.lock().unwrap().push(Seen { at_ms: now_ms(), asked });
         let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
         let base = &self.base;
         let order = |n: usize, status: &str, certificate: Option<String>| {
@@ -253,7 +354,7 @@ impl Ca {
             }
             p if p.starts_with("/finalize/") => {
                 let n: usize = p["/finalize/".len()..].parse().unwrap_or(0);
-                match self.issue(&body) {
+                match self.issue(&body, n) {
                     Some(index) => self.json(200, order(n, "valid", Some(format!("{base}/cert/{index}"))), None),
                     None => self.json(
                         400,
@@ -273,8 +374,8 @@ impl Ca {
         }
     }
 
-    /// Issues a certificate for the CSR in a finalize request; returns its index.
-    fn issue(&self, jws: &[u8]) -> Option<usize> {
+    /// Issues a certificate for the CSR in order `n`'s finalize request; returns its index.
+    fn issue(&self, jws: &[u8], n: usize) -> Option<usize> {
         let payload = payload(jws)?;
         let csr_der = base64ct::Base64UrlUnpadded::decode_vec(payload["csr"].as_str()?).ok()?;
         let mut csr = rcgen::CertificateSigningRequestParams::from_der(&csr_der.into()).ok()?;
@@ -283,7 +384,8 @@ impl Ca {
             rcgen::SanType::DnsName(dns) => dns.as_str().to_owned(),
             other => format!("{other:?}"),
         };
-        self.counts.asked.lock().unwrap().push(csr.params.subject_alt_names.iter().map(name).collect());
+        let names: Vec<String> = csr.params.subject_alt_names.iter().map(name).collect();
+        self.counts.asked.lock().unwrap().push(names.clone());
         if let Some(left_out) = &self.behaviour.leave_out {
             csr.params.subject_alt_names.retain(|san| name(san) != *left_out);
         }
@@ -295,13 +397,22 @@ impl Ca {
         // What a CA's certificates carry (RFC 9773 names a certificate by it).
         csr.params.use_authority_key_identifier_extension = true;
         let certificate = csr.signed_by(&self.issuer).ok()?;
+        let at_ms = now_ms();
+        let mut issue = Issue {
+            at_ms,
+            names,
+            cert_id: None,
+            window: None,
+            replaces: n.checked_sub(1).and_then(|i| self.counts.replaces.lock().unwrap().get(i).cloned().flatten()),
+        };
         if let Some(ari) = self.behaviour.ari {
             let id = camera_acme::cert_id(certificate.der()).ok()?;
-            let issued =
-                i64::try_from(SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).ok()?.as_secs()).ok()?;
-            self.windows.lock().unwrap().push((id.clone(), issued + ari.start, issued + ari.end));
-            self.counts.issued_ids.lock().unwrap().push(id);
+            let issued = i64::try_from(at_ms / 1000).ok()?;
+            let window = (issued + ari.start, issued + ari.end);
+            self.windows.lock().unwrap().push((id.clone(), window.0, window.1));
+            (issue.cert_id, issue.window) = (Some(id), Some(window));
         }
+        self.counts.issues.lock().unwrap().push(issue);
         let mut certificates = self.certificates.lock().unwrap();
         certificates.push(format!("{}{}", certificate.pem(), self.root_pem));
         self.counts.issued.fetch_add(1, Ordering::SeqCst);
