@@ -253,15 +253,10 @@ pub fn parse_rfc3339(text: &str) -> Option<u64> {
     u64::try_from(unix).ok()
 }
 
-/// Asks the CA for its suggested renewal window for the certificate `cert_id` names: `None` when
-/// the directory offers no renewal information. Unauthenticated GETs (RFC 9773 section 4.1), both
-/// answers bounded by the HTTP client and [`wire::MAX_JSON`]; an error answer is a typed error
-/// that never quotes the body.
-pub async fn renewal_info(
-    http: &HttpClient,
-    directory_url: &str,
-    cert_id: &str,
-) -> Result<Option<RenewalInfo>, AcmeError> {
+/// Where the CA answers renewal information questions (its directory's `renewalInfo`): `None`
+/// when it offers none. An https directory that points to plain http is refused. A caller that
+/// asks often keeps the answer and asks [`renewal_info_at`] directly: one request per question.
+pub async fn renewal_info_url(http: &HttpClient, directory_url: &str) -> Result<Option<String>, AcmeError> {
     let directory_https = Url::parse(directory_url)
         .map_err(|e| AcmeError::InvalidRequest { reason: format!("the ACME directory URL is wrong: {e}") })?
         .scheme()
@@ -273,20 +268,45 @@ pub async fn renewal_info(
     let directory = wire::parse_directory(&response.body)
         .map_err(|source| AcmeError::Malformed { operation: Operation::Directory, source })?;
     let Some(base) = directory.renewal_info else { return Ok(None) };
-    let url = format!("{}/{cert_id}", base.trim_end_matches('/'));
-    let parsed = Url::parse(&url)
+    let parsed = Url::parse(&base)
         .map_err(|source| AcmeError::BadServerUrl { url_kind: "renewalInfo", source: Box::new(source) })?;
     if directory_https && parsed.scheme() != Scheme::Https {
         return Err(AcmeError::InsecureUrl { url_kind: "renewalInfo", url: camera_log::escape_bounded(&base, 200) });
     }
+    Ok(Some(base))
+}
+
+/// Asks the CA, at its `renewalInfo` URL ([`renewal_info_url`]), for its suggested renewal window
+/// for the certificate `cert_id` names. An unauthenticated GET (RFC 9773 section 4.1), the answer
+/// bounded by the HTTP client and [`wire::MAX_JSON`]; an error answer is a typed error that never
+/// quotes the body.
+pub async fn renewal_info_at(
+    http: &HttpClient,
+    renewal_info_url: &str,
+    cert_id: &str,
+) -> Result<RenewalInfo, AcmeError> {
+    let url = format!("{}/{cert_id}", renewal_info_url.trim_end_matches('/'));
+    Url::parse(&url).map_err(|source| AcmeError::BadServerUrl { url_kind: "renewalInfo", source: Box::new(source) })?;
     let response = http.get(&url).await?;
     if !response.status.is_success() {
         return Err(crate::session::status_error(Operation::RenewalInfo, &response));
     }
     let retry_after = crate::session::retry_after(&response);
     parse_renewal_info(&response.body, retry_after)
-        .map(Some)
         .map_err(|source| AcmeError::Malformed { operation: Operation::RenewalInfo, source })
+}
+
+/// [`renewal_info_url`] then [`renewal_info_at`]: `None` when the directory offers no renewal
+/// information.
+pub async fn renewal_info(
+    http: &HttpClient,
+    directory_url: &str,
+    cert_id: &str,
+) -> Result<Option<RenewalInfo>, AcmeError> {
+    match renewal_info_url(http, directory_url).await? {
+        Some(url) => renewal_info_at(http, &url, cert_id).await.map(Some),
+        None => Ok(None),
+    }
 }
 
 #[cfg(test)]

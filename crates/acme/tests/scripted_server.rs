@@ -605,9 +605,13 @@ async fn renewal_information_is_read_from_the_ca() {
     assert_eq!(info.recheck_after, camera_acme::ari::MIN_RECHECK, "20 s is raised to a minute");
     assert_eq!(info.explanation_url.as_deref(), Some("https://ca.example/why"));
 
-    let err = camera_acme::renewal_info(&http, &directory, CERT_ID).await.unwrap_err();
+    // Asked again where the directory said: no directory request.
+    let url = camera_acme::ari::renewal_info_url(&http, &directory).await.unwrap().unwrap();
+    assert_eq!(url, format!("{}/ari/", server.base));
+    let err = camera_acme::ari::renewal_info_at(&http, &url, CERT_ID).await.unwrap_err();
     assert!(matches!(err, AcmeError::UnexpectedStatus { operation: Operation::RenewalInfo, status: 500, .. }));
     assert!(!err.to_string().contains("secret"), "{err}");
+    assert_eq!(server.times("/dir").len(), 2, "one directory request per renewal_info_url, none per question");
 
     let plain = start(vec![]).await;
     assert_eq!(camera_acme::renewal_info(&http, &format!("{}/dir", plain.base), CERT_ID).await.unwrap(), None);

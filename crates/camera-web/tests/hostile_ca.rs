@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use camera_test_support::netns::{enter_private_netns, ip, NetnsSetup};
-use camera_test_support::scripted_acme::{Ari, Behaviour, ScriptedAcme};
+use camera_test_support::scripted_acme::{Ari, Asked, Behaviour, ScriptedAcme};
 use common::*;
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use serde_json::{json, Value};
@@ -333,7 +333,13 @@ fn a_cas_renewal_window_is_followed_and_the_order_says_what_it_replaces() {
     assert_eq!(replaces[0], None, "the first order replaces nothing");
     assert_eq!(replaces[1], issues[0].cert_id, "{replaces:?} {issues:?}");
     assert_eq!(issues[1].replaces, issues[0].cert_id, "the issue records what it replaced");
-    assert!(site.ca.counts.ari_polls.load(Ordering::SeqCst) >= 1);
+    wait_until("the camera asks about its second certificate", Duration::from_secs(10), || {
+        site.ca.counts.ari_polls.load(Ordering::SeqCst) >= 2
+    });
+    // The directory is read once per order and once for the first question: later questions go
+    // straight to the renewal information URL (one request each, not two).
+    let asked = |what: Asked| site.ca.counts.requests.lock().unwrap().iter().filter(|r| r.asked == what).count();
+    assert_eq!(asked(Asked::Directory), site.orders() + 1, "{} questions", asked(Asked::RenewalInfo));
 }
 
 /// A CA whose every window is already over (a revocation, an incident): the camera renews at

@@ -38,15 +38,25 @@ fn identifier(name: &SanName) -> Identifier {
     }
 }
 
-/// The CA's renewal information (RFC 9773) for the certificate `cert_id` names: `None` when its
-/// directory offers none.
+/// The CA's renewal information (RFC 9773) for the certificate `cert_id` names, asked at
+/// `known_url` (where the CA answered before) or else where the directory says; with the URL it
+/// was asked at, to be kept. `(None, None)` when the directory offers none.
 pub(crate) async fn renewal_info(
     settings: &AcmeSettings,
     cert_id: &str,
-) -> Result<Option<camera_acme::RenewalInfo>, Cause> {
+    known_url: Option<String>,
+) -> Result<(Option<camera_acme::RenewalInfo>, Option<String>), Cause> {
     let anchors = trust_anchors(settings.trust.as_deref().unwrap_or_default()).map_err(Cause::TrustSetting)?;
     let http = HttpClient::with_trust_anchors(anchors.iter().map(Vec::as_slice)).map_err(Cause::TrustAnchor)?;
-    Ok(camera_acme::renewal_info(&http, &settings.url, cert_id).await?)
+    let url = match known_url {
+        Some(url) => url,
+        None => match camera_acme::ari::renewal_info_url(&http, &settings.url).await? {
+            Some(url) => url,
+            None => return Ok((None, None)),
+        },
+    };
+    let info = camera_acme::ari::renewal_info_at(&http, &url, cert_id).await?;
+    Ok((Some(info), Some(url)))
 }
 
 /// `replaces`: the CertID of the certificate in service when the CA's renewal information covers

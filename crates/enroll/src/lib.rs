@@ -123,6 +123,10 @@ pub struct Enrollment {
     /// The first attempt after a start or a renumbering waits until then (seconds since the
     /// epoch; 0: nothing held), for the state shown.
     held_until: AtomicU64,
+    /// Where the ACME CA answered renewal information questions, for its directory URL: asked
+    /// there directly next time (one request, not two; a fleet asks every few minutes), forgotten
+    /// when an answer fails, so the directory is read again.
+    renewal_info_url: Mutex<Option<(String, String)>>,
     /// The `PUT` limiter (a budget like the unscheduled enrollments', in memory).
     puts: Mutex<schedule::Budget>,
     wake: Notify,
@@ -210,6 +214,7 @@ impl Enrollment {
             working: AtomicBool::new(false),
             asked: AtomicBool::new(false),
             held_until: AtomicU64::new(0),
+            renewal_info_url: Mutex::new(None),
             puts: Mutex::default(),
             wake: Notify::new(),
             host,
@@ -441,8 +446,13 @@ impl Enrollment {
         let Some((leaf, _key)) = self.host.enrolled_credentials(Protocol::Acme) else { return };
         let answer = match camera_acme::cert_id(&leaf) {
             Ok(cert_id) => {
-                let answer = acme::renewal_info(acme, &cert_id).await;
-                (cert_id, answer)
+                let known = self.known_renewal_info_url(&acme.url);
+                let answer = acme::renewal_info(acme, &cert_id, known).await;
+                *self.renewal_info_url.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = match &answer {
+                    Ok((_, Some(url))) => Some((acme.url.clone(), url.clone())),
+                    _ => None,
+                };
+                (cert_id, answer.map(|(info, _)| info))
             }
             // No Authority Key Identifier: no renewal information; the schedule applies.
             Err(_) => (String::new(), Ok(None)),
@@ -453,6 +463,12 @@ impl Enrollment {
         }
         let draw = if settings.spread() { random_u16() } else { 0 };
         self.apply_renewal_info(installed, answer.0, answer.1, now_unix(), draw, self.jitter(settings));
+    }
+
+    /// Where the CA at `directory_url` answered renewal information questions last time.
+    fn known_renewal_info_url(&self, directory_url: &str) -> Option<String> {
+        let known = self.renewal_info_url.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        known.as_ref().filter(|(directory, _)| directory == directory_url).map(|(_, url)| url.clone())
     }
 
     /// Keeps what the CA said: a new window gets its point drawn (`draw`), a known one keeps it;

@@ -69,9 +69,10 @@ impl Default for Behaviour {
 /// What a request asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Asked {
+    Directory,
     NewOrder,
     RenewalInfo,
-    /// The directory, a nonce, the account, a finalization, a certificate download.
+    /// A nonce, the account, a finalization, a certificate download.
     Other,
 }
 
@@ -293,6 +294,7 @@ impl Ca {
     async fn answer(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let path = req.uri().path().to_owned();
         let asked = match path.as_str() {
+            "/dir" => Asked::Directory,
             "/order" => Asked::NewOrder,
             p if p.starts_with("/renewal-info/") => Asked::RenewalInfo,
             _ => Asked::Other,
