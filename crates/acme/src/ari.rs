@@ -38,6 +38,18 @@ pub struct RenewalInfo {
     pub explanation_url: Option<String>,
 }
 
+/// When to ask again after `failures` questions in a row got no answer (the CA down, an error
+/// page): its `Retry-After` if it sent one (clamped as [`recheck_after`]), else [`MIN_RECHECK`]
+/// doubling with each failure up to [`DEFAULT_RECHECK`] (RFC 9773 section 4.3.3: retry with
+/// exponential backoff). A camera whose question fell into an outage hears from the CA minutes
+/// after it is back, windows it moved meanwhile (a revocation) included, not hours later.
+pub fn recheck_after_failure(retry_after: Option<Duration>, failures: u32) -> Duration {
+    match retry_after {
+        Some(_) => recheck_after(retry_after),
+        None => MIN_RECHECK.saturating_mul(1 << failures.saturating_sub(1).min(16)).min(DEFAULT_RECHECK),
+    }
+}
+
 /// The `Retry-After` of a renewal information answer, clamped (see [`MIN_RECHECK`]).
 pub fn recheck_after(retry_after: Option<Duration>) -> Duration {
     retry_after.unwrap_or(DEFAULT_RECHECK).clamp(MIN_RECHECK, MAX_RECHECK)
@@ -312,6 +324,17 @@ pub async fn renewal_info(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Questions that got no answer are asked again after a minute, doubling up to six hours; a
+    /// `Retry-After` the CA sent with its error wins (clamped).
+    #[test]
+    fn a_question_without_an_answer_is_asked_again_with_a_backoff() {
+        let waits: Vec<u64> = (1..=10).map(|n| recheck_after_failure(None, n).as_secs()).collect();
+        assert_eq!(waits, [60, 120, 240, 480, 960, 1920, 3840, 7680, 15360, 21600]);
+        assert_eq!(recheck_after_failure(None, u32::MAX), DEFAULT_RECHECK);
+        assert_eq!(recheck_after_failure(Some(Duration::from_secs(5)), 7), MIN_RECHECK);
+        assert_eq!(recheck_after_failure(Some(Duration::from_secs(900)), 1), Duration::from_secs(900));
+    }
 
     /// RFC 9773 section 4.1's example: keyIdentifier 69:88:5B:6B:87:46:40:41:E1:B3:7B:84:7B:A0:
     /// AE:2C:DE:01:C8:D4 and serial 00:87:65:43:21 give `aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE`;

@@ -489,6 +489,7 @@ impl Enrollment {
             let mut record = self.record();
             let previous = record.ari.take().filter(|a| a.is_for(installed) && a.cert_id == cert_id);
             let known = previous.as_ref().and_then(|p| p.window);
+            let mut unanswered = 0;
             let (window, explanation_url, recheck) = match answer {
                 Ok(Some(info)) => {
                     let kept = known.filter(|w| (w.start_unix, w.end_unix) == (info.start_unix, info.end_unix));
@@ -500,14 +501,18 @@ impl Enrollment {
                     (Some(window), info.explanation_url, camera_acme::ari::recheck_after(Some(info.recheck_after)))
                 }
                 Ok(None) => (None, None, camera_acme::ari::DEFAULT_RECHECK),
-                Err(e) => (
-                    known,
-                    previous.as_ref().and_then(|p| p.explanation_url.clone()),
-                    camera_acme::ari::recheck_after(match &e {
+                Err(e) => {
+                    unanswered = previous.as_ref().map_or(0, |p| p.unanswered).saturating_add(1);
+                    let retry_after = match &e {
                         attempt::Cause::Acme(e) => e.retry_after(),
                         _ => None,
-                    }),
-                ),
+                    };
+                    (
+                        known,
+                        previous.as_ref().and_then(|p| p.explanation_url.clone()),
+                        camera_acme::ari::recheck_after_failure(retry_after, unanswered),
+                    )
+                }
             };
             let mut changed =
                 previous.as_ref().map(|p| (p.window, &p.explanation_url)) != Some((window, &explanation_url));
@@ -542,6 +547,7 @@ impl Enrollment {
                 window,
                 explanation_url,
                 recheck_at_unix: now.saturating_add(schedule::recheck_wait(recheck, jitter).as_secs()),
+                unanswered,
             });
             changed
         };
@@ -928,7 +934,11 @@ mod tests {
         let down = camera_acme::AcmeError::Timeout { what: "x", waited: Duration::ZERO, retry_after: None };
         enrollment.apply_renewal_info(&first, "A.1".into(), Err(down.into()), t + 300, 0, no_spread);
         assert_eq!(certificate().renew_at_unix, t + 2499);
-        assert_eq!(enrollment.record().ari.as_ref().unwrap().recheck_at_unix, t + 300 + 6 * 3600);
+        assert_eq!(enrollment.record().ari.as_ref().unwrap().recheck_at_unix, t + 300 + 60, "no answer: a minute");
+        let down = camera_acme::AcmeError::Timeout { what: "x", waited: Duration::ZERO, retry_after: None };
+        enrollment.apply_renewal_info(&first, "A.1".into(), Err(down.into()), t + 360, 0, no_spread);
+        assert_eq!(enrollment.record().ari.as_ref().unwrap().recheck_at_unix, t + 360 + 120, "then two");
+        assert_eq!(certificate().renew_at_unix, t + 2499);
         enrollment.apply_renewal_info(&first, "A.1".into(), Ok(info(t + 4000, t + 5000, 60)), t + 400, 0, 0);
         assert_eq!(certificate().renew_at_unix, t + 4000);
         // No renewal information: the camera's own schedule.

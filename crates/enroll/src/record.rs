@@ -33,6 +33,10 @@ pub struct AriRecord {
     /// When to ask again (seconds since the epoch); kept in memory only between writes.
     #[serde(default)]
     pub recheck_at_unix: u64,
+    /// Questions in a row that got no answer, for the backoff before the next; in memory only
+    /// between writes, like `recheck_at_unix`.
+    #[serde(default)]
+    pub unanswered: u32,
 }
 
 impl AriRecord {

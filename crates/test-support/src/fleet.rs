@@ -206,9 +206,15 @@ impl Fleet {
 
     /// How many events of `kind` each camera recorded.
     pub fn events_of(&self, kind: &str) -> Vec<usize> {
+        self.event_times(kind).iter().map(Vec::len).collect()
+    }
+
+    /// When each camera recorded events of `kind` (seconds since the epoch).
+    pub fn event_times(&self, kind: &str) -> Vec<Vec<u64>> {
         self.each(|camera| {
             let events = self.get(camera, "/api/v1/events");
-            events["events"].as_array().map_or(0, |e| e.iter().filter(|e| e["kind"] == kind).count())
+            let events = events["events"].as_array().cloned().unwrap_or_default();
+            events.iter().filter(|e| e["kind"] == kind).filter_map(|e| e["time_unix"].as_u64()).collect()
         })
     }
 }

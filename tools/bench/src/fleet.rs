@@ -186,7 +186,8 @@ struct Measured {
     first_renewal_done: f64,
     /// Renewals in the first-renewal phase inside the replaced certificate's window.
     in_window: (usize, usize),
-    /// Cameras due during the outage, and the seconds from the CA's return until the last renewed.
+    /// Cameras whose renewal failed during the outage, and the seconds from the CA's return until
+    /// the last of them renewed.
     after_outage: (usize, f64),
     /// Orders per camera between the incident and the end.
     incident_orders: BTreeMap<usize, usize>,
@@ -230,14 +231,14 @@ fn measure_side(side: &Side, t0: u64) -> Measured {
             }
         }
     }
-    // Due during the outage: the certificate held when the CA came back had its window opened.
+    // Hit by the outage: a renewal attempt failed while the CA was down (the camera's own
+    // `enrollment_failed` events; the CA sees no refused connection). Each must renew after.
     let back = ms(OUTAGE.1);
+    let failed = side.fleet.event_times("enrollment_failed");
     let mut due = 0;
     let mut last_fresh = back;
-    for issued in &per_camera {
-        let Some(held) = issued.iter().rev().find(|i| i.at_ms < back) else { continue };
-        let opened = held.window.is_some_and(|(start, _)| u64::try_from(start).unwrap_or(0) * 1000 < back);
-        if opened {
+    for (issued, failures) in per_camera.iter().zip(&failed) {
+        if failures.iter().any(|&t| (ms(OUTAGE.0)..back).contains(&(t * 1000))) {
             due += 1;
             let fresh = issued.iter().find(|i| i.at_ms >= back).map_or(u64::MAX, |i| i.at_ms);
             last_fresh = last_fresh.max(fresh);
@@ -264,7 +265,7 @@ fn measure_side(side: &Side, t0: u64) -> Measured {
         fallbacks,
         expired_events: fleet.events_of("certificate_expired").iter().sum(),
         warning_events: fleet.events_of("expiry_warning").iter().sum(),
-        failed_events: fleet.events_of("enrollment_failed").iter().sum(),
+        failed_events: failed.iter().map(Vec::len).sum(),
         rss_kib: fleet.cameras.iter().map(|c| c.rss_kib()).collect(),
     }
 }
@@ -325,8 +326,8 @@ fn report(sides: &[Side], t0: u64, cameras: usize) {
         let max = m.rss_kib.iter().copied().max().unwrap_or(0);
         println!(
             "   {}: every camera renewed {:.0} s after the first window opened; renewals inside the CA's window: {} of {};\n   \
-             \x20 due during the outage: {} cameras, all renewed {:.0} s after the CA was back; orders per camera after the\n   \
-             \x20 incident: {}; fallbacks to the camera's own certificate: {}; certificate_expired events: {};\n   \
+             \x20 renewals failed during the outage: {} cameras, all renewed {:.0} s after the CA was back; orders per camera\n   \
+             \x20 after the incident: {}; fallbacks to the camera's own certificate: {}; certificate_expired events: {};\n   \
              \x20 expiry_warning events: {}; enrollment_failed events: {}; memory: {:.2} MiB per camera (mean, VmRSS;\n   \
              \x20 max {:.2}), {:.1} MiB in all",
             side.name,
