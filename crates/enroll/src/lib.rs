@@ -306,13 +306,16 @@ impl Enrollment {
             next_attempt_unix: next,
             scep_ca_sha256: record.scep_ca_sha256.clone(),
             stopped: record.stopped.clone(),
-            certificate: installed.map(|i| EnrolledCertificate {
-                renew_at_unix: ari_renew_at(&record, &i).unwrap_or_else(|| schedule::renew_at(&i, margin)),
-                renewal_source: if ari_renew_at(&record, &i).is_some() { "ari" } else { "schedule" },
-                scheduled_renew_at_unix: schedule::renew_at(&i, margin),
-                not_before_unix: i.not_before_unix,
-                not_after_unix: i.not_after_unix,
-                names: i.names.iter().map(ToString::to_string).collect(),
+            certificate: installed.map(|i| {
+                let (ari, scheduled) = (ari_renew_at(&record, &i), schedule::renew_at(&i, margin));
+                EnrolledCertificate {
+                    renew_at_unix: ari.unwrap_or(scheduled),
+                    renewal_source: if ari.is_some() { "ari" } else { "schedule" },
+                    scheduled_renew_at_unix: scheduled,
+                    not_before_unix: i.not_before_unix,
+                    not_after_unix: i.not_after_unix,
+                    names: i.names.iter().map(ToString::to_string).collect(),
+                }
             }),
         }
     }
