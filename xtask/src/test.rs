@@ -50,6 +50,17 @@ struct Row {
     name: String,
     took: Duration,
     ok: bool,
+    /// Free space on the build's disk when the stage ended: a small CI disk fills up mid-run.
+    free_gb: Option<f64>,
+}
+
+/// Free space on the file system of the target directory, in GB, as `df` reports it.
+fn free_disk_gb() -> Option<f64> {
+    let target = target_dir();
+    let existing = target.ancestors().find(|dir| dir.exists())?;
+    let out = Command::new("df").args(["-B1M", "--output=avail"]).arg(existing).output().ok()?;
+    let mib: f64 = String::from_utf8_lossy(&out.stdout).lines().nth(1)?.trim().parse().ok()?;
+    Some(mib * 1024.0 * 1024.0 / 1e9)
 }
 
 #[derive(Default)]
@@ -63,22 +74,37 @@ impl Stages {
         println!("\nxtask test: {name}");
         let started = Instant::now();
         let result = stage();
-        self.rows.push(Row { name: name.to_owned(), took: started.elapsed(), ok: result.is_ok() });
+        self.rows.push(Row {
+            name: name.to_owned(),
+            took: started.elapsed(),
+            ok: result.is_ok(),
+            free_gb: free_disk_gb(),
+        });
         result
     }
 
     /// Waits for a background stage and records it.
     fn join(&mut self, background: Background) -> Result {
         let (name, took, result) = background.wait();
-        self.rows.push(Row { name, took, ok: result.is_ok() });
+        self.rows.push(Row { name, took, ok: result.is_ok(), free_gb: free_disk_gb() });
         result
     }
 
     fn print(&self, started: Instant) {
         let clock = |d: Duration| format!("{:>3} min {:>2} s", d.as_secs() / 60, d.as_secs() % 60);
-        println!("\nxtask test: stage times (stages marked & ran in the background, beside the next ones)");
+        println!(
+            "\nxtask test: stage times (stages marked & ran in the background, beside the next ones), and the disk \
+             space free after each"
+        );
         for row in &self.rows {
-            println!("  {:<72} {}  {}", row.name, clock(row.took), if row.ok { "ok" } else { "FAILED" });
+            let free = row.free_gb.map_or_else(|| "?".to_owned(), |gb| format!("{gb:.1} GB"));
+            println!(
+                "  {:<72} {}  {:>9} free  {}",
+                row.name,
+                clock(row.took),
+                free,
+                if row.ok { "ok" } else { "FAILED" }
+            );
         }
         println!("  {:<72} {}", "whole test command", clock(started.elapsed()));
     }
@@ -137,6 +163,16 @@ impl Background {
 }
 
 pub fn run_all() -> Result {
+    // Everything here is built once: incremental compilation's caches would only fill the disk
+    // (1.7 GB for the host tests alone), and a CI machine's disk may be small. Every cargo
+    // command below, also in the background stages, inherits this.
+    std::env::set_var("CARGO_INCREMENTAL", "0");
+    if let Some(gb) = free_disk_gb() {
+        println!(
+            "xtask test: {gb:.1} GB free on the disk of {} (a clean run needs about 8 GB)",
+            target_dir().display()
+        );
+    }
     let started = Instant::now();
     let mut stages = Stages::default();
     let result = stages_in_order(&mut stages);

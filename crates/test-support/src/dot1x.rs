@@ -212,10 +212,8 @@ impl Switch {
         );
         std::fs::write(d.join("hostapd.conf"), conf).expect("write hostapd.conf");
         let log = std::fs::File::create(d.join("hostapd.log")).expect("create hostapd.log");
-        switch.hostapd = Some(spawn_dying(
-            Command::new("nsenter").args(["-t", &pid.to_string(), "-n", "hostapd", "-d"]).arg(d.join("hostapd.conf")),
-            Some(log),
-        ));
+        switch.hostapd =
+            Some(spawn_dying(switch.namespace.command("hostapd").arg("-d").arg(d.join("hostapd.conf")), Some(log)));
         let up = wait_for(Duration::from_secs(10), || (switch.cli(&["ping"]).trim() == "PONG").then_some(()));
         assert!(up.is_some(), "hostapd did not start:\n{}", switch.log());
 
@@ -236,8 +234,10 @@ impl Switch {
         let attached = switch.log().matches("CTRL_IFACE monitor attached").count();
         let gate_log = std::fs::File::create(d.join("gate.out")).expect("create gate.out");
         switch.gate = Some(spawn_dying(
-            Command::new("nsenter")
-                .args(["-t", &pid.to_string(), "-n", "hostapd_cli", "-p"])
+            switch
+                .namespace
+                .command("hostapd_cli")
+                .arg("-p")
                 .arg(switch.ctrl())
                 .args(["-i", SWITCH_IF, "-a"])
                 .arg(&script),
@@ -259,8 +259,10 @@ impl Switch {
     }
 
     fn close_gate(&self) {
-        let mut nft = Command::new("nsenter")
-            .args(["-t", &self.namespace.pid().to_string(), "-n", "nft", "-f", "-"])
+        let mut nft = self
+            .namespace
+            .command("nft")
+            .args(["-f", "-"])
             .stdin(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -74,7 +74,8 @@ pub fn which(program: &str) -> Option<PathBuf> {
 const APT_LOCK_WAIT: Duration = Duration::from_secs(600);
 
 /// `apt-get update` then `apt-get install` of `packages` (no recommends, no questions), each
-/// waiting for the package lock as [`apt_get`] does.
+/// waiting for the package lock as [`apt_get`] does; then the downloaded archives are removed
+/// (`apt-get clean`): installed, they only take disk space the builds need.
 pub fn apt_install(packages: &[&str]) -> Result {
     if packages.is_empty() {
         return Ok(());
@@ -83,7 +84,8 @@ pub fn apt_install(packages: &[&str]) -> Result {
     apt_get(&["update", "-qq"])?;
     let mut install = vec!["install", "-y", "-qq", "--no-install-recommends"];
     install.extend_from_slice(packages);
-    apt_get(&install)
+    apt_get(&install)?;
+    apt_get(&["clean"])
 }
 
 /// `apt-get ARGS` for the machine's own package setup. dpkg's lock is waited for by apt itself
