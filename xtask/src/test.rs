@@ -169,7 +169,7 @@ pub fn run_all() -> Result {
     std::env::set_var("CARGO_INCREMENTAL", "0");
     if let Some(gb) = free_disk_gb() {
         println!(
-            "xtask test: {gb:.1} GB free on the disk of {} (a clean run needs about 8 GB)",
+            "xtask test: {gb:.1} GB free on the disk of {} (a clean run's builds take about 7 GB)",
             target_dir().display()
         );
     }

@@ -266,8 +266,8 @@ pub fn parse_rfc3339(text: &str) -> Option<u64> {
 }
 
 /// Where the CA answers renewal information questions (its directory's `renewalInfo`): `None`
-/// when it offers none. An https directory that points to plain http is refused. A caller that
-/// asks often keeps the answer and asks [`renewal_info_at`] directly: one request per question.
+/// when it offers none. An https directory that points to plain http is refused. The caller keeps
+/// the answer and asks each question with [`renewal_info_at`]: one request per question.
 pub async fn renewal_info_url(http: &HttpClient, directory_url: &str) -> Result<Option<String>, AcmeError> {
     let directory_https = Url::parse(directory_url)
         .map_err(|e| AcmeError::InvalidRequest { reason: format!("the ACME directory URL is wrong: {e}") })?
@@ -306,19 +306,6 @@ pub async fn renewal_info_at(
     let retry_after = crate::session::retry_after(&response);
     parse_renewal_info(&response.body, retry_after)
         .map_err(|source| AcmeError::Malformed { operation: Operation::RenewalInfo, source })
-}
-
-/// [`renewal_info_url`] then [`renewal_info_at`]: `None` when the directory offers no renewal
-/// information.
-pub async fn renewal_info(
-    http: &HttpClient,
-    directory_url: &str,
-    cert_id: &str,
-) -> Result<Option<RenewalInfo>, AcmeError> {
-    match renewal_info_url(http, directory_url).await? {
-        Some(url) => renewal_info_at(http, &url, cert_id).await.map(Some),
-        None => Ok(None),
-    }
 }
 
 #[cfg(test)]

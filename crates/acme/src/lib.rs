@@ -2,8 +2,9 @@
 //! (RFC 8738) and DNS names, http-01 and tls-alpn-01 (RFC 8737) answered by the camera itself
 //! through a [`ChallengeResponder`], external account binding, `badNonce` retry, `Retry-After`
 //! honoured, problems as typed errors with installer-readable sentences. ACME Renewal Information
-//! (RFC 9773, [`ari`]): [`renewal_info`] asks the CA for its suggested renewal window of a
-//! certificate named by its [`cert_id`], and [`CertificateRequest::replaces`] names the
+//! (RFC 9773, [`ari`]): [`ari::renewal_info_url`] reads where the CA answers renewal-information
+//! questions, [`ari::renewal_info_at`] asks it for its suggested renewal window of a certificate
+//! named by its [`cert_id`], and [`CertificateRequest::replaces`] names the
 //! certificate a new order replaces.
 //!
 //! The one call a scheduler needs is [`obtain_certificate`]. The certificate key stays with the
@@ -45,7 +46,7 @@ use std::time::Duration;
 
 use camera_http_client::HttpClient;
 
-pub use crate::ari::{cert_id, renewal_info, RenewalInfo};
+pub use crate::ari::{cert_id, RenewalInfo};
 pub use crate::challenge::{
     tls_alpn01_answer, tls_alpn_sni, ChallengeAnswer, ChallengeResponder, ChallengeType, ACME_TLS_ALPN,
 };

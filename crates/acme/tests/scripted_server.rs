@@ -600,19 +600,19 @@ async fn renewal_information_is_read_from_the_ca() {
     *b.lock().unwrap() = server.base.clone();
     let http = HttpClient::plain_http_only();
     let directory = format!("{}/dir", server.base);
-    let info = camera_acme::renewal_info(&http, &directory, CERT_ID).await.unwrap().unwrap();
+    let url = camera_acme::ari::renewal_info_url(&http, &directory).await.unwrap().unwrap();
+    assert_eq!(url, format!("{}/ari/", server.base));
+    let info = camera_acme::ari::renewal_info_at(&http, &url, CERT_ID).await.unwrap();
     assert_eq!((info.start_unix, info.end_unix), (1_735_790_400, 1_735_876_800));
     assert_eq!(info.recheck_after, camera_acme::ari::MIN_RECHECK, "20 s is raised to a minute");
     assert_eq!(info.explanation_url.as_deref(), Some("https://ca.example/why"));
 
-    // Asked again where the directory said: no directory request.
-    let url = camera_acme::ari::renewal_info_url(&http, &directory).await.unwrap().unwrap();
-    assert_eq!(url, format!("{}/ari/", server.base));
+    // Asked again at the same URL: no directory request.
     let err = camera_acme::ari::renewal_info_at(&http, &url, CERT_ID).await.unwrap_err();
     assert!(matches!(err, AcmeError::UnexpectedStatus { operation: Operation::RenewalInfo, status: 500, .. }));
     assert!(!err.to_string().contains("secret"), "{err}");
-    assert_eq!(server.times("/dir").len(), 2, "one directory request per renewal_info_url, none per question");
+    assert_eq!(server.times("/dir").len(), 1, "one directory request per renewal_info_url, none per question");
 
     let plain = start(vec![]).await;
-    assert_eq!(camera_acme::renewal_info(&http, &format!("{}/dir", plain.base), CERT_ID).await.unwrap(), None);
+    assert_eq!(camera_acme::ari::renewal_info_url(&http, &format!("{}/dir", plain.base)).await.unwrap(), None);
 }

@@ -9,7 +9,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use camera_test_support::netns::{enter_private_netns, ip, NetnsSetup};
@@ -71,7 +70,7 @@ impl Site {
     }
 
     fn orders(&self) -> usize {
-        self.ca.counts.orders.load(Ordering::SeqCst)
+        self.ca.counts.orders()
     }
 
     /// Waits for the first attempt to end; returns the enrollment state.
@@ -155,7 +154,7 @@ fn a_ca_that_leaves_a_name_out_gets_one_order_not_a_loop() {
     let (site, orders, written) = thirty_seconds_against(behaviour);
     println!("leaves a name out: {orders} orders and {} state-dir writes in 30 s: {written:?}", written.len());
     assert!(orders <= 2, "{orders} orders in 30 s");
-    assert!(site.ca.counts.asked.lock().unwrap()[0].contains(&"fd77::2".to_owned()), "the camera asked for it");
+    assert!(site.ca.counts.issues()[0].names.contains(&"fd77::2".to_owned()), "the camera asked for it");
 
     let state = site.get("/api/v1/enrollment");
     let sentence = state["last_attempt"]["message"].as_str().unwrap();
@@ -267,8 +266,8 @@ fn a_put_enrolls_at_once_over_a_valid_enrolled_certificate() {
     let new_ca = site
         .move_to_new_ca(&first)
         .unwrap_or_else(|| panic!("still the first CA's certificate: {}", site.get("/api/v1/enrollment")));
-    assert_eq!(new_ca.counts.issued.load(Ordering::SeqCst), 1);
-    assert_eq!(site.ca.counts.orders.load(Ordering::SeqCst), 1, "the first CA was asked once");
+    assert_eq!(new_ca.counts.issued(), 1);
+    assert_eq!(site.ca.counts.orders(), 1, "the first CA was asked once");
 }
 
 /// A `PUT` that arrives while the camera is asking its CA for renewal information (a slow answer)
@@ -287,11 +286,11 @@ fn a_put_during_a_renewal_information_request_enrolls_with_the_new_settings() {
     site.enroll();
     let first = site.wait_enrolled();
     wait_until("the camera asks for renewal information", Duration::from_secs(10), || {
-        site.ca.counts.ari_polls.load(Ordering::SeqCst) >= 1
+        site.ca.counts.asked(Asked::RenewalInfo) >= 1
     });
     let new_ca =
         site.move_to_new_ca(&first).unwrap_or_else(|| panic!("the PUT was lost: {}", site.get("/api/v1/enrollment")));
-    assert_eq!(new_ca.counts.issued.load(Ordering::SeqCst), 1);
+    assert_eq!(new_ca.counts.issued(), 1);
 }
 
 /// A CA with renewal information (RFC 9773) suggesting a window 8 to 12 seconds after each
@@ -328,18 +327,18 @@ fn a_cas_renewal_window_is_followed_and_the_order_says_what_it_replaces() {
     let renewed_at = renewed["certificate"]["not_before_unix"].as_u64().unwrap();
     println!("issued at {issued}, renewal time {renew_at}, renewed at {renewed_at}");
     assert!((issued + 8..=issued + 14).contains(&renewed_at), "renewed at {renewed_at}, issued at {issued}");
-    let replaces = site.ca.counts.replaces.lock().unwrap().clone();
-    let issues = site.ca.counts.issues.lock().unwrap().clone();
+    let replaces = site.ca.counts.replaces();
+    let issues = site.ca.counts.issues();
     assert_eq!(replaces[0], None, "the first order replaces nothing");
     assert_eq!(replaces[1], issues[0].cert_id, "{replaces:?} {issues:?}");
     assert_eq!(issues[1].replaces, issues[0].cert_id, "the issue records what it replaced");
     wait_until("the camera asks about its second certificate", Duration::from_secs(10), || {
-        site.ca.counts.ari_polls.load(Ordering::SeqCst) >= 2
+        site.ca.counts.asked(Asked::RenewalInfo) >= 2
     });
     // The directory is read once per order and once for the first question: later questions go
     // straight to the renewal information URL (one request each, not two).
-    let asked = |what: Asked| site.ca.counts.requests.lock().unwrap().iter().filter(|r| r.asked == what).count();
-    assert_eq!(asked(Asked::Directory), site.orders() + 1, "{} questions", asked(Asked::RenewalInfo));
+    let counts = &site.ca.counts;
+    assert_eq!(counts.asked(Asked::Directory), site.orders() + 1, "{} questions", counts.asked(Asked::RenewalInfo));
 }
 
 /// A CA whose every window is already over (a revocation, an incident): the camera renews at
@@ -365,7 +364,7 @@ fn a_window_that_is_over_renews_once_not_in_a_loop() {
     assert!(twice.is_some(), "not renewed at once: {}", site.get("/api/v1/enrollment"));
     std::thread::sleep(Duration::from_secs(25).saturating_sub(started.elapsed()));
     let orders = site.orders();
-    let polls = site.ca.counts.ari_polls.load(Ordering::SeqCst);
+    let polls = site.ca.counts.asked(Asked::RenewalInfo);
     println!("windows over: {orders} orders and {polls} renewal information requests in 25 s");
     assert_eq!(orders, 2, "{}", site.get("/api/v1/enrollment"));
     assert!(polls <= 4, "{polls} renewal information requests (Retry-After 1 s is raised to a minute)");
@@ -373,7 +372,7 @@ fn a_window_that_is_over_renews_once_not_in_a_loop() {
     assert_eq!(state["failures"], 1, "{state}");
     assert!(state["last_attempt"]["message"].as_str().unwrap().contains("over already"), "{state}");
     assert!(state["next_attempt_unix"].as_u64().unwrap() >= state["last_attempt"]["at_unix"].as_u64().unwrap() + 59);
-    let replaces = site.ca.counts.replaces.lock().unwrap().clone();
+    let replaces = site.ca.counts.replaces();
     assert!(replaces[1].is_some(), "{replaces:?}");
     let served = site.get("/api/v1/certificate");
     let warned: Vec<&Value> = served["expiry"].as_array().unwrap().iter().filter(|e| e["state"] != "ok").collect();

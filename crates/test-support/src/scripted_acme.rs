@@ -97,21 +97,44 @@ pub struct Issue {
     pub replaces: Option<String>,
 }
 
-/// What the CA saw and did.
+/// What the CA saw and did: every request and every issue with its time, and each new order's
+/// `replaces`; the counts are read off these.
 #[derive(Debug, Default)]
 pub struct Counts {
-    pub orders: AtomicUsize,
-    pub issued: AtomicUsize,
-    /// The names asked for in each finalized request.
-    pub asked: Mutex<Vec<Vec<String>>>,
-    /// Renewal information requests (`GET {renewalInfo}/{CertID}`).
-    pub ari_polls: AtomicUsize,
-    /// Each new order's `replaces`, in order.
-    pub replaces: Mutex<Vec<Option<String>>>,
+    requests: Mutex<Vec<Seen>>,
+    issues: Mutex<Vec<Issue>>,
+    orders: Mutex<Vec<Option<String>>>,
+}
+
+impl Counts {
     /// Every request, in order of arrival.
-    pub requests: Mutex<Vec<Seen>>,
+    pub fn requests(&self) -> Vec<Seen> {
+        self.requests.lock().unwrap().clone()
+    }
+
+    /// How many requests asked for `what`.
+    pub fn asked(&self, what: Asked) -> usize {
+        self.requests.lock().unwrap().iter().filter(|r| r.asked == what).count()
+    }
+
     /// Every certificate issued, in order of issue.
-    pub issues: Mutex<Vec<Issue>>,
+    pub fn issues(&self) -> Vec<Issue> {
+        self.issues.lock().unwrap().clone()
+    }
+
+    pub fn issued(&self) -> usize {
+        self.issues.lock().unwrap().len()
+    }
+
+    /// Orders created (new-order requests answered).
+    pub fn orders(&self) -> usize {
+        self.orders.lock().unwrap().len()
+    }
+
+    /// Each new order's `replaces`, in order.
+    pub fn replaces(&self) -> Vec<Option<String>> {
+        self.orders.lock().unwrap().clone()
+    }
 }
 
 /// Milliseconds since the epoch.
@@ -324,7 +347,6 @@ impl Ca {
                 self.json(200, directory, None)
             }
             p if p.starts_with("/renewal-info/") && self.behaviour.ari.is_some() => {
-                self.counts.ari_polls.fetch_add(1, Ordering::SeqCst);
                 tokio::time::sleep(self.behaviour.ari.map_or(Duration::ZERO, |a| a.delay)).await;
                 let id = &p["/renewal-info/".len()..];
                 let window = self.windows.lock().unwrap().iter().find(|w| w.0 == id).map(|w| (w.1, w.2));
@@ -350,8 +372,11 @@ impl Ca {
             "/account" => self.json(201, serde_json::json!({"status": "valid"}), Some(format!("{base}/account/1"))),
             "/order" => {
                 let replaces = payload(&body).and_then(|p| p["replaces"].as_str().map(str::to_owned));
-                self.counts.replaces.lock().unwrap().push(replaces);
-                let n = self.counts.orders.fetch_add(1, Ordering::SeqCst) + 1;
+                let n = {
+                    let mut orders = self.counts.orders.lock().unwrap();
+                    orders.push(replaces);
+                    orders.len()
+                };
                 self.json(201, order(n, "ready", None), Some(format!("{base}/orders/{n}")))
             }
             p if p.starts_with("/finalize/") => {
@@ -387,7 +412,6 @@ impl Ca {
             other => format!("{other:?}"),
         };
         let names: Vec<String> = csr.params.subject_alt_names.iter().map(name).collect();
-        self.counts.asked.lock().unwrap().push(names.clone());
         if let Some(left_out) = &self.behaviour.leave_out {
             csr.params.subject_alt_names.retain(|san| name(san) != *left_out);
         }
@@ -405,7 +429,7 @@ impl Ca {
             names,
             cert_id: None,
             window: None,
-            replaces: n.checked_sub(1).and_then(|i| self.counts.replaces.lock().unwrap().get(i).cloned().flatten()),
+            replaces: n.checked_sub(1).and_then(|i| self.counts.orders.lock().unwrap().get(i).cloned().flatten()),
         };
         if let Some(ari) = self.behaviour.ari {
             let id = camera_acme::cert_id(certificate.der()).ok()?;
@@ -417,7 +441,6 @@ impl Ca {
         self.counts.issues.lock().unwrap().push(issue);
         let mut certificates = self.certificates.lock().unwrap();
         certificates.push(format!("{}{}", certificate.pem(), self.root_pem));
-        self.counts.issued.fetch_add(1, Ordering::SeqCst);
         Some(certificates.len() - 1)
     }
 }

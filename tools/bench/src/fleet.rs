@@ -199,8 +199,8 @@ struct Measured {
 }
 
 fn measure_side(side: &Side, t0: u64) -> Measured {
-    let requests = side.ca.counts.requests.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    let issues: Vec<Issue> = side.ca.counts.issues.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let requests = side.ca.counts.requests();
+    let issues: Vec<Issue> = side.ca.counts.issues();
     let orders = buckets(requests.iter().filter(|r| r.asked == Asked::NewOrder).map(|r| r.at_ms), t0);
     let all = buckets(requests.iter().map(|r| r.at_ms), t0);
     let per_camera: Vec<Vec<&Issue>> = side
