@@ -19,8 +19,8 @@ use task_support::{cargo, root, target_dir, Result};
 
 /// The lanes beside the main one: (package directory, integration test) in the order they run.
 const WAITING: &[&[(&str, &str)]] = &[
-    &[("crates/camera-web", "hostile_ca"), ("crates/camera-web", "dot1x"), ("crates/dot1x", "supplicant")],
-    &[("crates/camera-web", "fleet"), ("crates/cert-provisioner", "netns")],
+    &[("crates/camera-web", "hostile_ca"), ("crates/camera-web", "dot1x")],
+    &[("crates/camera-web", "fleet"), ("crates/cert-provisioner", "netns"), ("crates/dot1x", "supplicant")],
 ];
 
 /// One test binary cargo built.

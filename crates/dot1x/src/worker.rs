@@ -134,6 +134,8 @@ struct Worker {
     status: Status,
     last_status: Option<Instant>,
     link_up: bool,
+    /// The link was seen without carrier since the last (re)start of EAP on it.
+    link_was_down: bool,
     trial: Option<Trial>,
     /// The configuration that authenticated over this connection (re-authentications coalesced).
     authenticated: Option<NetConfig>,
@@ -166,6 +168,7 @@ impl Worker {
             status: Status::default(),
             last_status: None,
             link_up: false,
+            link_was_down: false,
             trial: None,
             authenticated: None,
             announced: None,
@@ -470,6 +473,18 @@ impl Worker {
             }
         }
         self.link_up = carrier(&self.control_interface);
+        if !self.link_up {
+            self.link_was_down = true;
+        } else if std::mem::take(&mut self.link_was_down) && matches!(self.in_supplicant, Some(Some(_))) {
+            // Plugged in again. wpa_supplicant's wired driver does not follow the carrier: its
+            // EAPOL-Starts went unanswered on the dead link, so it sits in HELD or takes the port
+            // for one without 802.1X, and a switch that waits for the supplicant never hears from
+            // it. Start EAP again now, as after a change of configuration.
+            if let Some(Err(e)) = self.control.as_mut().map(|c| c.expect_ok("REASSOCIATE", "REASSOCIATE")) {
+                self.lose(&e);
+                return;
+            }
+        }
         // An EAP success not seen as an event (before this connection: at boot, from
         // wpa_supplicant.conf; or an event lost). wpa_supplicant's PAE reaches AUTHENTICATED on
         // a wired link only through EAP success since its last association, and every change of
@@ -757,11 +772,12 @@ impl Worker {
                 ),
             )
         } else if let Some(trial) = &trial {
+            let waiting = if self.link_up { "" } else { "the link is down, so the trial waits for it; " };
             (
                 State::Trial,
                 format!(
-                    "Trying the new configuration on {interface}: {} s of link time left before the camera goes back to \
-                     the configuration that last authenticated.",
+                    "Trying the new configuration on {interface}: {waiting}{} s of link time left before the camera goes \
+                     back to the configuration that last authenticated.",
                     trial.seconds_left
                 ),
             )

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use camera_dot1x::{Handle, Notice, Paths, Settings, State, CONF, RECORD};
-use camera_test_support::dot1x::{Issued, SitePki, Supplicant, Switch, SwitchSpec, SERVER_NAME};
+use camera_test_support::dot1x::{Issued, SitePki, Supplicant, Switch, SwitchSpec, SERVER_NAME, SWITCH_IF};
 use camera_test_support::netns::{enter_private_netns, NetnsSetup};
 use camera_test_support::{wait_until, TempDir};
 use zeroize::Zeroizing;
@@ -374,6 +374,41 @@ fn a_restart_during_a_trial_goes_back_to_the_configuration_that_worked() {
     assert_eq!(rig.camera.conf(), good_conf);
     assert_eq!(rig.camera.files().len(), 4, "the refused credential's file is gone: {:?}", rig.camera.files());
     rig.assert_no_logoff();
+}
+
+/// An unplugged cable says nothing about a new configuration: while the link is down the trial's
+/// clock stands (carrier read in the camera's own namespace), so the camera does not go back
+/// however long it stays down. Plugged in again, the camera starts EAP at once (wpa_supplicant
+/// alone sits out its held period, and this switch waits for the supplicant), so the trial ends
+/// on what the switch said, not on silence.
+#[test]
+fn the_trial_clock_stands_while_the_link_is_down() {
+    let Some(rig) = Rig::new(SitePki::server, 0, Wpa::RetryingSooner) else { return };
+    rig.apply(&rig.client);
+    rig.wait_authenticated();
+    let good_conf = rig.camera.conf();
+
+    rig.switch.run(&["ip", "link", "set", SWITCH_IF, "down"]);
+    wait_until("the camera sees its link down", Duration::from_secs(5), || !rig.handle.view().link_up);
+    rig.apply(&rig.pki.rogue_client("camera-1"));
+    assert_eq!(rig.handle.view().state, State::Trial);
+    // Down for longer than the whole trial.
+    std::thread::sleep(Duration::from_secs(u64::from(TRIAL) + 5));
+    let view = rig.handle.view();
+    assert_eq!(view.state, State::Trial, "rolled back while the link was down: {view:#?}");
+    let left = view.trial.as_ref().map(|t| t.seconds_left).unwrap_or_default();
+    assert!(left + 3 >= u64::from(TRIAL), "{left} s of {TRIAL} left: the clock ran while the link was down");
+    assert!(view.sentence.contains("the link is down, so the trial waits"), "{}", view.sentence);
+    assert_eq!(rig.camera.count("dot1x_rolled_back"), 0);
+
+    rig.switch.run(&["ip", "link", "set", SWITCH_IF, "up"]);
+    rig.wait_refused();
+    rig.wait_state(State::RolledBack, Duration::from_secs(u64::from(TRIAL) + 15));
+    let reason = rig.handle.view().last_failure.unwrap_or_default();
+    assert!(reason.contains("refused the camera's client certificate"), "{reason}");
+    rig.wait_open_again();
+    assert_eq!(rig.camera.conf(), good_conf);
+    assert_eq!(rig.camera.count("dot1x_rolled_back"), 1);
 }
 
 #[test]
