@@ -411,6 +411,40 @@ fn the_trial_clock_stands_while_the_link_is_down() {
     assert_eq!(rig.camera.count("dot1x_rolled_back"), 1);
 }
 
+/// A damaged settings record (flash gone bad, a half-written file from elsewhere) is not taken for
+/// "802.1X off": that would take the network out of wpa_supplicant and close the port. The camera
+/// leaves the supplicant authenticated as it is, says why, and settings set again repair it.
+#[test]
+fn a_damaged_settings_record_leaves_the_port_open_and_is_repaired_by_new_settings() {
+    let Some(mut rig) = Rig::new(SitePki::server, 0, Wpa::Running) else { return };
+    rig.apply(&rig.client);
+    rig.wait_authenticated();
+    rig.wait_reachable();
+    let good_conf = rig.camera.conf();
+
+    drop(rig.handle);
+    std::fs::write(rig.camera.paths.dir.join(RECORD), b"{\"settings\": {\"enab").unwrap();
+    rig.handle = rig.camera.spawn();
+    rig.wait_state(State::Failed, Duration::from_secs(5));
+    let view = rig.handle.view();
+    assert!(view.sentence.contains("settings cannot be read"), "{}", view.sentence);
+    assert!(view.sentence.contains(RECORD), "names the file: {}", view.sentence);
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(rig.open(), "the port closed over a damaged record");
+    assert_eq!(rig.camera.conf(), good_conf, "wpa_supplicant.conf is left as it is");
+    assert_eq!(rig.camera.files().len(), 4, "the files it names are kept: {:?}", rig.camera.files());
+    assert!(rig.supplicant().cli(&["status"]).contains("suppPortStatus=Authorized"));
+
+    rig.apply(&rig.client);
+    rig.wait_authenticated();
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(rig.camera.paths.dir.join(RECORD)).unwrap()).unwrap();
+    assert_eq!(record["settings"]["enabled"], true, "the record is whole again: {record}");
+    assert_eq!(record["authenticated"]["interface"], IF, "{record}");
+    assert!(rig.open());
+    rig.assert_no_logoff();
+}
+
 #[test]
 fn a_renewed_certificate_takes_over_without_closing_the_port() {
     let Some(rig) = Rig::new(SitePki::server, 0, Wpa::Running) else { return };
