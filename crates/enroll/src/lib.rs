@@ -728,6 +728,49 @@ fn human(d: Duration) -> String {
     }
 }
 
+/// When the next unscheduled attempt may go. The first one after a start (a site's power comes
+/// back, or a configuration file reaches a fleet) and the first after the camera's addresses were
+/// all replaced (a site renumbered) wait a random part of `START_SPREAD`, drawn once, so a fleet
+/// does not reach its CA in one second. The installer's PUT never waits, nor does anything with
+/// the spread turned off.
+#[derive(Debug)]
+struct Hold {
+    /// A start whose first attempt has not gone yet (nor found nothing due).
+    starting: bool,
+    until: Option<Instant>,
+}
+
+impl Default for Hold {
+    fn default() -> Self {
+        Self { starting: true, until: None }
+    }
+}
+
+impl Hold {
+    /// How long an attempt for `reason` must still wait; `None`: it may go now.
+    fn wait(&mut self, reason: &Reason, spread: bool) -> Option<Duration> {
+        if *reason == Reason::Requested || !spread {
+            return None;
+        }
+        let renumbered =
+            matches!(reason, Reason::NamesChanged { added, removed } if !added.is_empty() && !removed.is_empty());
+        if self.until.is_none() && (self.starting || renumbered) {
+            self.until = Some(Instant::now() + schedule::spread_delay(random_u16(), schedule::START_SPREAD));
+        }
+        self.until.and_then(|until| until.checked_duration_since(Instant::now()))
+    }
+
+    /// The attempt went.
+    fn went(&mut self) {
+        (self.starting, self.until) = (false, None);
+    }
+
+    /// Nothing was due at once: the start is over (a scheduled renewal keeps its own time).
+    fn scheduled(&mut self) {
+        self.starting = false;
+    }
+}
+
 /// The one `Host` the unit tests use: it counts installs, may have a certificate in service and
 /// has its listeners on given ports.
 #[cfg(test)]
@@ -995,47 +1038,5 @@ mod tests {
             assert!(!why.contains(secret), "{why}");
             assert!(why.contains("line 1"), "{why}");
         }
-    }
-}
-/// When the next unscheduled attempt may go. The first one after a start (a site's power comes
-/// back, or a configuration file reaches a fleet) and the first after the camera's addresses were
-/// all replaced (a site renumbered) wait a random part of `START_SPREAD`, drawn once, so a fleet
-/// does not reach its CA in one second. The installer's PUT never waits, nor does anything with
-/// the spread turned off.
-#[derive(Debug)]
-struct Hold {
-    /// A start whose first attempt has not gone yet (nor found nothing due).
-    starting: bool,
-    until: Option<Instant>,
-}
-
-impl Default for Hold {
-    fn default() -> Self {
-        Self { starting: true, until: None }
-    }
-}
-
-impl Hold {
-    /// How long an attempt for `reason` must still wait; `None`: it may go now.
-    fn wait(&mut self, reason: &Reason, spread: bool) -> Option<Duration> {
-        if *reason == Reason::Requested || !spread {
-            return None;
-        }
-        let renumbered =
-            matches!(reason, Reason::NamesChanged { added, removed } if !added.is_empty() && !removed.is_empty());
-        if self.until.is_none() && (self.starting || renumbered) {
-            self.until = Some(Instant::now() + schedule::spread_delay(random_u16(), schedule::START_SPREAD));
-        }
-        self.until.and_then(|until| until.checked_duration_since(Instant::now()))
-    }
-
-    /// The attempt went.
-    fn went(&mut self) {
-        (self.starting, self.until) = (false, None);
-    }
-
-    /// Nothing was due at once: the start is over (a scheduled renewal keeps its own time).
-    fn scheduled(&mut self) {
-        self.starting = false;
     }
 }

@@ -12,12 +12,11 @@
 //! [`Switch::reach`] connects from the switch's side to the camera's address through them.
 //! Every process is killed with its value, and by `PR_SET_PDEATHSIG` when the test's thread ends.
 
-use std::io::Write;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::Duration;
 
 use crate::netns::Namespace;
@@ -259,22 +258,12 @@ impl Switch {
     }
 
     fn close_gate(&self) {
-        let mut nft = self
-            .namespace
-            .command("nft")
-            .args(["-f", "-"])
-            .stdin(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("nft runs");
         let rules = format!(
             "table inet port {{\n chain out {{ type filter hook output priority 0; policy accept; }}\n \
              chain in {{ type filter hook input priority 0; policy accept; }}\n}}\n{}",
             CLOSE_GATE
         );
-        nft.stdin.take().expect("nft's stdin").write_all(rules.replace("nft ", "").as_bytes()).expect("write rules");
-        let out = nft.wait_with_output().expect("nft runs");
-        assert!(out.status.success(), "nft: {}", String::from_utf8_lossy(&out.stderr));
+        crate::run_stdin(self.namespace.command("nft").args(["-f", "-"]), rules.replace("nft ", "").as_bytes());
     }
 
     /// `hostapd_cli <args>` (from this namespace: the control socket is a file).

@@ -221,15 +221,5 @@ impl Fleet {
 
 /// Runs `ip -batch -` (as `ip`, which may be an nsenter'd one) with `commands` on stdin.
 fn ip_batch(mut ip: Command, commands: &str) {
-    use std::io::Write;
-    let mut child = ip
-        .args(["-batch", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("ip runs");
-    child.stdin.take().expect("ip's stdin").write_all(commands.as_bytes()).expect("ip reads its commands");
-    let out = child.wait_with_output().expect("ip ends");
-    assert!(out.status.success(), "ip -batch failed: {}\n{commands}", String::from_utf8_lossy(&out.stderr));
+    crate::run_stdin(ip.args(["-batch", "-"]), commands.as_bytes());
 }

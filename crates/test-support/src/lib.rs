@@ -138,17 +138,28 @@ pub fn openssl_stdin(args: &[&str], input: &[u8]) -> String {
 
 /// [`openssl_stdin`] for binary output (DER).
 pub fn openssl_stdin_bytes(args: &[&str], input: &[u8]) -> Vec<u8> {
-    let mut child = Command::new("openssl")
-        .args(args)
+    run_stdin(Command::new("openssl").args(args), input).stdout
+}
+
+/// Runs `cmd` with `input` on its stdin; panics with its stderr (never the input, which may be a
+/// key) unless it exits 0.
+pub fn run_stdin(cmd: &mut Command, input: &[u8]) -> Output {
+    let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot run the openssl CLI ({e})"));
-    child.stdin.take().expect("openssl's stdin").write_all(input).expect("write to openssl");
-    let out = child.wait_with_output().expect("openssl runs");
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    out.stdout
+        .unwrap_or_else(|e| panic!("cannot start {:?}: {e}", cmd.get_program()));
+    child.stdin.take().expect("its stdin").write_all(input).expect("write its input");
+    let out = child.wait_with_output().expect("it runs");
+    assert!(
+        out.status.success(),
+        "{:?} {:?} failed: {}",
+        cmd.get_program(),
+        cmd.get_args().collect::<Vec<_>>(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
 }
 
 /// What `openssl verify` said.
@@ -231,8 +242,20 @@ pub fn openssl_self_signed(
     openssl(dir, &args);
 }
 
+/// Makes `command`'s process get SIGKILL when the thread that spawns it ends
+/// (`PR_SET_PDEATHSIG`): a test's servers and tools die with the test, however it ends.
+pub fn dies_with_spawner(command: &mut Command) -> &mut Command {
+    // SAFETY: the closure runs in the forked child before exec and only calls prctl(2), which is
+    // async-signal-safe; it allocates nothing and takes no lock.
+    unsafe {
+        command.pre_exec(|| {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).map_err(std::io::Error::from)
+        })
+    }
+}
+
 /// Spawns `command` (stdout and stderr to `log`, else discarded) so that it dies with the
-/// spawning thread (`PR_SET_PDEATHSIG`).
+/// spawning thread ([`dies_with_spawner`]).
 pub fn spawn_dying(command: &mut Command, log: Option<std::fs::File>) -> Child {
     command.stdin(Stdio::null());
     match log {
@@ -243,14 +266,7 @@ pub fn spawn_dying(command: &mut Command, log: Option<std::fs::File>) -> Child {
             command.stdout(Stdio::null()).stderr(Stdio::null());
         }
     }
-    // SAFETY: the closure runs in the forked child before exec and only calls prctl(2), which is
-    // async-signal-safe; it allocates nothing and takes no lock.
-    unsafe {
-        command.pre_exec(|| {
-            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).map_err(std::io::Error::from)
-        });
-    }
-    command.spawn().unwrap_or_else(|e| panic!("cannot start {:?}: {e}", command.get_program()))
+    dies_with_spawner(command).spawn().unwrap_or_else(|e| panic!("cannot start {:?}: {e}", command.get_program()))
 }
 
 /// Adds camera-web's arguments for `dir`'s `config.json`, `state/` and `run/` (the layout every

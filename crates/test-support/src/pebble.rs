@@ -12,7 +12,6 @@
 
 use std::io::Write;
 use std::os::unix::fs::FileExt;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -184,14 +183,7 @@ fn keep(commands: Vec<Command>, log: &std::fs::File) -> (mpsc::Sender<()>, JoinH
             let mut children: Vec<Child> = Vec::new();
             for (mut command, (out, err)) in commands.into_iter().zip(outputs) {
                 command.stdin(Stdio::null()).stdout(out).stderr(err);
-                // SAFETY: the closure runs in the forked child before exec and only calls prctl(2),
-                // which is async-signal-safe; it allocates nothing and takes no lock.
-                unsafe {
-                    command.pre_exec(|| {
-                        nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).map_err(std::io::Error::from)
-                    });
-                }
-                match command.spawn() {
+                match crate::dies_with_spawner(&mut command).spawn() {
                     Ok(child) => children.push(child),
                     Err(e) => {
                         let _ = started.send(Err(format!("{:?}: {e}", command.get_program())));

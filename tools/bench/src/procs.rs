@@ -3,7 +3,6 @@
 
 use std::fs;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -80,12 +79,9 @@ impl ChildGuard {
         let out = fs::File::create(log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
         let err = out.try_clone().map_err(|e| format!("cannot create {}: {e}", log.display()))?;
         cmd.stdin(Stdio::null()).stdout(out).stderr(err);
-        // SAFETY: the closure runs in the forked child before exec and only makes the prctl
-        // system call, which is async-signal-safe; it touches no memory shared with the parent.
-        unsafe {
-            cmd.pre_exec(|| nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from));
-        }
-        let child = cmd.spawn().map_err(|e| format!("cannot start {name} ({cmd:?}): {e}"))?;
+        let child = camera_test_support::dies_with_spawner(&mut cmd)
+            .spawn()
+            .map_err(|e| format!("cannot start {name} ({cmd:?}): {e}"))?;
         live(|pids| pids.push(child.id()));
         Ok(Self { name, child, log: log.to_owned(), descendants: Vec::new() })
     }
